@@ -1,0 +1,3 @@
+"""Built-in benchmark generators; importing this package registers them with the engine."""
+
+from hvgen.generators import dysca  # noqa: F401

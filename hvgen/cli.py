@@ -1,0 +1,459 @@
+"""The `hvgen` command line: thin wrappers that parse options and call the stages.
+
+One command per registered benchmark (`hvgen dysca ...`) runs every stage; the stage commands
+(`hvgen plan|render|scenario|build|export|stats|push RUN_DIR`) run one at a time.
+"""
+
+from __future__ import annotations
+
+import inspect
+import sys
+import typing
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from hvgen import __version__
+from hvgen.config import CONFIG_FILE, RunConfig, merge_overrides
+from hvgen.errors import HvgenError
+from hvgen.generator import Generator, generators
+from hvgen.progress import console
+
+app = typer.Typer(
+    name="hvgen",
+    help="Regenerate, deduplicate and publish synthetic vision-language benchmarks (fresh, leak-free splits).",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+
+RunDir = Annotated[
+    Path, typer.Argument(help="A run directory made by a benchmark command (holds config.yaml).")
+]
+ShardOpt = Annotated[
+    str | None,
+    typer.Option(
+        help="Work on shard i of N ('i/N'); defaults to RANK/WORLD_SIZE when set by torchrun/accelerate."
+    ),
+]
+
+# Options every benchmark command shares: CLI name → (config key, typer parameter).
+_COMMON: list[tuple[str, inspect.Parameter]] = []
+
+
+def _common(name: str, key: str | None, annotation: Any) -> None:
+    _COMMON.append(
+        (
+            key or "",
+            inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=None, annotation=annotation),
+        )
+    )
+
+
+_common(
+    "num",
+    "num",
+    Annotated[
+        int | None,
+        typer.Option(
+            help="Number of images to plan (each gets several questions). [default: the benchmark's]"
+        ),
+    ],
+)
+_common(
+    "seed",
+    "seed",
+    Annotated[
+        int | None,
+        typer.Option(help="Run seed: every random choice derives from (seed, item id). [default: 2024]"),
+    ],
+)
+_common("out", None, Annotated[Path | None, typer.Option(help="Run directory. [default: runs/<benchmark>]")])
+_common(
+    "model",
+    "render.model",
+    Annotated[
+        str | None,
+        typer.Option(
+            help="Text-to-image model: sdxl (default), sd15, tiny (built-in, offline), a Hub id or a local diffusers folder."
+        ),
+    ],
+)
+_common(
+    "scenario",
+    "scenario.scenarios",
+    Annotated[
+        str | None,
+        typer.Option(
+            help="Scenarios: clean (default), corruption, print, adversarial, a comma list, or all."
+        ),
+    ],
+)
+_common(
+    "steps",
+    "render.steps",
+    Annotated[int | None, typer.Option(help="Denoising steps. [default: the model's; SDXL 50]")],
+)
+_common(
+    "guidance",
+    "render.guidance",
+    Annotated[float | None, typer.Option(help="Classifier-free guidance scale. [default: 7.5]")],
+)
+_common(
+    "width",
+    "render.width",
+    Annotated[int | None, typer.Option(help="Image width in pixels. [default: the model's; SDXL 1024]")],
+)
+_common(
+    "height",
+    "render.height",
+    Annotated[int | None, typer.Option(help="Image height in pixels. [default: the model's; SDXL 1024]")],
+)
+_common(
+    "batch_size",
+    "render.batch_size",
+    Annotated[int | None, typer.Option(help="Images per pipeline call. [default: 4]")],
+)
+_common(
+    "dtype",
+    "render.dtype",
+    Annotated[
+        str | None, typer.Option(help="auto (fp16 on CUDA, fp32 on CPU), float32, float16 or bfloat16.")
+    ],
+)
+_common(
+    "device", "render.device", Annotated[str | None, typer.Option(help="auto, cpu, cuda, cuda:1, mps ...")]
+)
+_common(
+    "compile",
+    "render.compile",
+    Annotated[
+        bool | None,
+        typer.Option("--compile/--no-compile", help="torch.compile the UNet (faster on long GPU runs)."),
+    ],
+)
+_common(
+    "vae_tiling",
+    "render.vae_tiling",
+    Annotated[
+        bool | None,
+        typer.Option(
+            "--vae-tiling/--no-vae-tiling",
+            help="Decode with VAE tiling (less GPU memory at high resolution).",
+        ),
+    ],
+)
+_common(
+    "corruption_preset",
+    "scenario.corruption_preset",
+    Annotated[
+        str | None, typer.Option(help="Corruption preset: dysca (the original 11 types) or imagenet-c.")
+    ],
+)
+_common(
+    "corruptions",
+    "scenario.corruptions",
+    Annotated[
+        str | None,
+        typer.Option(help="Comma list of corruption types to draw from (overrides the preset's list)."),
+    ],
+)
+_common(
+    "severity",
+    "scenario.severity",
+    Annotated[int | None, typer.Option(help="Fix the corruption severity (1-5); default: drawn per image.")],
+)
+_common(
+    "attack",
+    "scenario.attack",
+    Annotated[
+        str | None,
+        typer.Option(help="Adversarial attack (torchattacks): pgd (default), fgsm, bim, mifgsm ..."),
+    ],
+)
+_common(
+    "eps",
+    "scenario.eps",
+    Annotated[float | None, typer.Option(help="Attack L-inf budget in [0,1] units. [default: 8/255]")],
+)
+_common(
+    "surrogate",
+    "scenario.surrogate",
+    Annotated[
+        str | None,
+        typer.Option(
+            help="Surrogate CLIP for attacks (id or path). [default: openai/clip-vit-large-patch14; tiny with --model tiny]"
+        ),
+    ],
+)
+_common(
+    "vocab",
+    "vocab_dir",
+    Annotated[
+        Path | None,
+        typer.Option(help="Folder of vocabulary files that replace the shipped ones of the same name."),
+    ],
+)
+_common(
+    "templates",
+    "templates_dir",
+    Annotated[
+        Path | None,
+        typer.Option(help="Folder of Jinja templates that replace the shipped ones of the same name."),
+    ],
+)
+_common("shard", None, ShardOpt)
+_common(
+    "config", None, Annotated[Path | None, typer.Option(help="YAML run config; CLI options override it.")]
+)
+_common(
+    "dry_run", None, Annotated[bool, typer.Option("--dry-run", help="Plan and report only: render nothing.")]
+)
+_common(
+    "overwrite",
+    None,
+    Annotated[
+        bool, typer.Option("--overwrite", help="Delete an existing run directory of another config first.")
+    ],
+)
+# bool options need a non-None default for typer
+_COMMON[-2] = (_COMMON[-2][0], _COMMON[-2][1].replace(default=False))
+_COMMON[-1] = (_COMMON[-1][0], _COMMON[-1][1].replace(default=False))
+
+
+def _benchmark_command(cls: type[Generator]):
+    # Resolve string annotations (modules using `from __future__ import annotations`).
+    hints = typing.get_type_hints(cls.cli_options, include_extras=True)
+    own = [
+        p.replace(kind=inspect.Parameter.KEYWORD_ONLY, annotation=hints.get(p.name, p.annotation))
+        for p in inspect.signature(cls.cli_options).parameters.values()
+    ]
+
+    def command(**kwargs: Any) -> None:
+        common = {param.name: kwargs.pop(param.name) for _, param in _COMMON}
+        _run_benchmark(cls, generator_options=kwargs, common=common)
+
+    command.__signature__ = inspect.Signature(own + [param for _, param in _COMMON])  # type: ignore[attr-defined]
+    command.__doc__ = (cls.__doc__ or cls.title) + "\n\nRuns every stage: plan → render → scenarios → export."
+    command.__name__ = cls.name
+    return command
+
+
+def _list_value(value: Any) -> Any:
+    return [item.strip() for item in value.split(",")] if isinstance(value, str) else value
+
+
+def _run_benchmark(cls: type[Generator], generator_options: dict[str, Any], common: dict[str, Any]) -> None:
+    from hvgen.pipeline import prepare_run_dir, stage_export, stage_plan, stage_render, stage_scenarios
+    from hvgen.plan import build_generator
+    from hvgen.scenarios import parse_scenarios
+    from hvgen.sharding import parse_shard
+
+    base = (
+        RunConfig.load(common["config"])
+        if common["config"]
+        else RunConfig(benchmark=cls.name, num=cls.default_num)
+    )
+    if base.benchmark != cls.name:
+        raise HvgenError(f"{common['config']} is a config for '{base.benchmark}', not '{cls.name}'.")
+    overrides = {key: common[param.name] for key, param in _COMMON if key}
+    for list_key in ("scenario.scenarios", "scenario.corruptions"):
+        overrides[list_key] = _list_value(overrides[list_key])
+    for path_key in ("vocab_dir", "templates_dir"):
+        if overrides[path_key] is not None:
+            overrides[path_key] = str(Path(overrides[path_key]).resolve())
+    config = merge_overrides(base, overrides)
+    config.options = {**config.options, **{k: v for k, v in generator_options.items() if v is not None}}
+    config.scenario.scenarios = parse_scenarios(config.scenario.scenarios)
+    build_generator(config)  # validate options before touching the disk
+    run_dir = common["out"] or Path("runs") / cls.name
+    shard = parse_shard(common["shard"])
+
+    prepare_run_dir(run_dir, config, overwrite=common["overwrite"])
+    console.print(f"[bold]hvgen {cls.name}[/] → {run_dir}  (model {config.render.model}, seed {config.seed})")
+    summary = stage_plan(run_dir, config)
+    _print_plan(run_dir, summary)
+    if common["dry_run"]:
+        console.print("dry run: nothing rendered.")
+        return
+    _print_render(stage_render(run_dir, config, shard))
+    for item in stage_scenarios(run_dir, config, shard):
+        _print_scenario(item)
+    if not shard.is_whole:
+        console.print(f"shard {shard.tag} done; when every shard has finished run `hvgen export {run_dir}`.")
+        return
+    exported = stage_export(run_dir, config)
+    _print_export(run_dir, exported)
+
+
+def _print_plan(run_dir: Path, summary: Any) -> None:
+    if summary is None:
+        console.print("plan: up to date (resuming).")
+        return
+    console.print(
+        f"plan: {summary.records} questions over {summary.images} images {summary.by_question_type}"
+    )
+    if summary.position_balance:
+        table = Table(title="answer-position balance", show_lines=False)
+        for column in ("question type", "options", "answers per position", "chi² p"):
+            table.add_column(column)
+        for row in summary.position_balance:
+            table.add_row(
+                row["question_type"],
+                str(row["options"]),
+                " / ".join(map(str, row["counts"])),
+                str(row["chi2_p"]),
+            )
+        console.print(table)
+    for warning in summary.warnings:
+        console.print(f"[yellow]warning:[/] {warning}")
+
+
+def _print_render(summary: Any) -> None:
+    console.print(
+        f"render: {summary.rendered} rendered, {summary.already_done} already done, "
+        f"{summary.total_in_shard} in this shard ({summary.seconds:.1f} s)"
+    )
+
+
+def _print_scenario(summary: Any) -> None:
+    console.print(
+        f"scenario {summary.scenario}: {summary.written} written, {summary.skipped} not applicable, "
+        f"{summary.already_done} already done"
+    )
+
+
+def _print_export(run_dir: Path, exported: list[Any]) -> None:
+    for item in exported:
+        console.print(f"export: config '{item.name}': {item.rows} rows in {len(item.files)} file(s)")
+    console.print(
+        f"done: load it with datasets.load_dataset('{run_dir / 'export'}', '{exported[0].name if exported else 'clean'}')"
+    )
+
+
+def _load_run(run_dir: Path) -> RunConfig:
+    if not (run_dir / CONFIG_FILE).is_file():
+        raise HvgenError(
+            f"{run_dir} is not an hvgen run directory (no {CONFIG_FILE}). Create one with `hvgen <benchmark> --out {run_dir}`."
+        )
+    return RunConfig.load(run_dir / CONFIG_FILE)
+
+
+@app.command("plan")
+def plan_command(
+    run_dir: RunDir, force: Annotated[bool, typer.Option(help="Re-plan even if the plan is current.")] = False
+) -> None:
+    """Plan the run's records from its config.yaml (deterministic)."""
+    from hvgen.pipeline import stage_plan
+
+    config = _load_run(run_dir)
+    _print_plan(run_dir, stage_plan(run_dir, config, force=force))
+
+
+@app.command("render")
+def render_command(
+    run_dir: RunDir,
+    shard: ShardOpt = None,
+    batch_size: Annotated[int | None, typer.Option(help="Images per pipeline call.")] = None,
+    device: Annotated[str | None, typer.Option(help="auto, cpu, cuda, cuda:1, mps ...")] = None,
+    dtype: Annotated[str | None, typer.Option(help="auto, float32, float16 or bfloat16.")] = None,
+) -> None:
+    """Render the planned images that are not on disk yet (resumable, shardable)."""
+    from hvgen.pipeline import stage_render
+    from hvgen.sharding import parse_shard
+
+    config = merge_overrides(
+        _load_run(run_dir), {"render.batch_size": batch_size, "render.device": device, "render.dtype": dtype}
+    )
+    _print_render(stage_render(run_dir, config, parse_shard(shard)))
+
+
+@app.command("scenario")
+def scenario_command(
+    run_dir: RunDir,
+    scenario: Annotated[
+        str | None,
+        typer.Option(
+            help="Scenarios to produce (default: the run's): clean, corruption, print, adversarial, all."
+        ),
+    ] = None,
+    shard: ShardOpt = None,
+) -> None:
+    """Produce scenario images (clean, corruption, print attack, adversarial) from rendered images."""
+    from hvgen.pipeline import stage_scenarios
+    from hvgen.scenarios import parse_scenarios
+    from hvgen.sharding import parse_shard
+
+    config = _load_run(run_dir)
+    if scenario:
+        requested = parse_scenarios(scenario)
+        config.scenario.scenarios = requested
+        # remember them so `hvgen export` includes them
+        known = RunConfig.load(run_dir / CONFIG_FILE)
+        known.scenario.scenarios = parse_scenarios(sorted(set(known.scenario.scenarios) | set(requested)))
+        known.save(run_dir)
+    for item in stage_scenarios(run_dir, config, parse_shard(shard)):
+        _print_scenario(item)
+
+
+@app.command("export")
+def export_command(run_dir: RunDir) -> None:
+    """Write the Hub-ready export folder (parquet shards + dataset card)."""
+    from hvgen.pipeline import stage_export
+
+    _print_export(run_dir, stage_export(run_dir, _load_run(run_dir)))
+
+
+@app.command("models")
+def models_command() -> None:
+    """List the model registry's short names."""
+    from hvgen.models import MODEL_REGISTRY
+
+    table = Table(title="--model short names (any diffusers id or local folder works too)")
+    for column in ("name", "model", "size", "steps", "guidance", "description"):
+        table.add_column(column)
+    for spec in MODEL_REGISTRY.values():
+        table.add_row(
+            spec.name,
+            spec.model_id,
+            f"{spec.width}×{spec.height}",
+            str(spec.steps),
+            str(spec.guidance),
+            spec.description,
+        )
+    console.print(table)
+
+
+def _version_callback(value: bool) -> None:
+    if value:
+        print(f"hvgen {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version_callback, is_eager=True, help="Show the version.")
+    ] = False,
+) -> None:
+    """hvgen: fresh, leak-free splits of synthetic vision-language benchmarks."""
+
+
+def _register_benchmarks() -> None:
+    for name, cls in generators().items():
+        app.command(name, help=_benchmark_command(cls).__doc__)(_benchmark_command(cls))
+
+
+def main(argv: list[str] | None = None) -> None:
+    _register_benchmarks()
+    try:
+        app(args=argv, prog_name="hvgen")
+    except HvgenError as error:
+        console.print(f"[bold red]error:[/] {error}", highlight=False, soft_wrap=True)
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()

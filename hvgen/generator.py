@@ -1,0 +1,124 @@
+"""What a benchmark generator is, and the registry the engine finds them in.
+
+A benchmark = a generator module (``generators/<bench>.py``) + a template folder + a schema +
+a dataset card. The engine never names a benchmark: generators register themselves here
+(built-ins by being imported from ``hvgen.generators``, third-party ones through the
+``hvgen.generators`` entry-point group), and the CLI builds one command per registered generator.
+"""
+
+from __future__ import annotations
+
+import importlib
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from importlib.metadata import entry_points
+from pathlib import Path
+from typing import Any, ClassVar
+
+from hvgen.errors import unknown_name_error
+from hvgen.records import Record
+from hvgen.templating import TemplateSet
+from hvgen.vocab import Vocabulary
+
+
+@dataclass
+class PlanRequest:
+    """Everything a generator needs to plan: all randomness must come from `run_seed`."""
+
+    run_seed: int
+    num: int
+    options: dict[str, Any]
+    vocab_dir: Path | None = None
+    templates_dir: Path | None = None
+
+
+@dataclass
+class PlanResult:
+    records: list[Record]
+    warnings: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class ExportConfig:
+    """One `load_dataset(export, name)` config: a scenario's samples filtered by a SQL predicate."""
+
+    name: str
+    scenario: str
+    where: str = "TRUE"
+
+
+class Generator(ABC):
+    """Turns vocabularies + templates into schema-valid records (one per question).
+
+    Each record carries `image_id`, `prompt`, `negative_prompt` and `image_seed`; the engine
+    renders one image per distinct `image_id`.
+    """
+
+    name: ClassVar[str]
+    title: ClassVar[str]
+    schema: ClassVar[str]
+    template_version: ClassVar[str]
+    default_num: ClassVar[int] = 100
+    stats_columns: ClassVar[tuple[str, ...]] = ("question_type",)
+
+    def __init__(self, request: PlanRequest) -> None:
+        self.request = request
+        self.vocab = Vocabulary(self.name, request.vocab_dir)
+        self.templates = TemplateSet(self.name, request.templates_dir)
+
+    @staticmethod
+    @abstractmethod
+    def cli_options() -> None:
+        """Declare the benchmark's CLI options as this function's (typer-annotated) parameters."""
+
+    @classmethod
+    def normalise_options(cls, options: dict[str, Any]) -> dict[str, Any]:
+        """Validate and canonicalise CLI/YAML options (e.g. 'all' → the full list); raise HvgenError."""
+        return options
+
+    @abstractmethod
+    def plan(self) -> PlanResult: ...
+
+    def export_configs(self, scenarios: list[str]) -> list[ExportConfig]:
+        """Default: one config per scenario, named after it."""
+        return [ExportConfig(name=scenario, scenario=scenario) for scenario in scenarios]
+
+    def card_context(self) -> dict[str, Any]:
+        """Extra variables for the dataset card template."""
+        return {}
+
+
+_REGISTRY: dict[str, type[Generator]] = {}
+_LOADED = False
+
+
+def register_generator(cls: type[Generator]) -> type[Generator]:
+    """Class decorator: make a generator available to the CLI and the stages."""
+    _REGISTRY[cls.name] = cls
+    return cls
+
+
+def _load_generators() -> None:
+    global _LOADED
+    if _LOADED:
+        return
+    _LOADED = True
+    importlib.import_module("hvgen.generators")
+    for entry in entry_points(group="hvgen.generators"):
+        entry.load()
+
+
+def generators() -> dict[str, type[Generator]]:
+    _load_generators()
+    return dict(_REGISTRY)
+
+
+def get_generator(name: str) -> type[Generator]:
+    registry = generators()
+    if name not in registry:
+        raise unknown_name_error("benchmark", name, registry)
+    return registry[name]
+
+
+OptionsFunction = Callable[..., None]

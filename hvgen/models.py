@@ -1,0 +1,202 @@
+"""Model registry: short names for the text-to-image models hvgen knows, and the tiny model.
+
+`--model` takes a registry name (`sdxl`, `sd15`, `tiny`), any diffusers model id on the Hub, or
+a local folder. Registry entries carry the defaults the original benchmarks used (Dysca: SDXL
+base 1.0, 1024², guidance 7.5, 50 steps).
+
+`tiny` is a random-weight SDXL-shaped pipeline built from configs, saved with `save_pretrained`
+under the user cache and loaded back through the normal `from_pretrained` path, so the whole
+product runs offline on a CPU and the real loading code is the code under test.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+TINY_SDXL_VERSION = "v1"
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    name: str
+    model_id: str
+    width: int | None
+    height: int | None
+    steps: int
+    guidance: float
+    description: str
+
+
+MODEL_REGISTRY: dict[str, ModelSpec] = {
+    "sdxl": ModelSpec(
+        "sdxl",
+        "stabilityai/stable-diffusion-xl-base-1.0",
+        1024,
+        1024,
+        50,
+        7.5,
+        "SDXL base 1.0 (Dysca's model)",
+    ),
+    "sd15": ModelSpec(
+        "sd15", "stable-diffusion-v1-5/stable-diffusion-v1-5", 512, 512, 50, 7.5, "Stable Diffusion 1.5"
+    ),
+    "tiny": ModelSpec(
+        "tiny", "tiny", 64, 64, 4, 7.5, "built-in tiny random SDXL-shaped pipeline (offline tests)"
+    ),
+}
+
+# Defaults for a model id or path that is not in the registry.
+GENERIC_DEFAULTS = ModelSpec("custom", "", None, None, 50, 7.5, "any diffusers text-to-image model")
+
+
+def resolve_model(model: str) -> ModelSpec:
+    """The registry entry for a short name, or generic defaults for an id/path."""
+    if model in MODEL_REGISTRY:
+        return MODEL_REGISTRY[model]
+    return ModelSpec(
+        model, model, None, None, GENERIC_DEFAULTS.steps, GENERIC_DEFAULTS.guidance, "custom model"
+    )
+
+
+def cache_dir() -> Path:
+    """hvgen's cache: $HVGEN_CACHE, else $XDG_CACHE_HOME/hvgen, else ~/.cache/hvgen."""
+    if os.environ.get("HVGEN_CACHE"):
+        return Path(os.environ["HVGEN_CACHE"])
+    base = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache"))
+    return base / "hvgen"
+
+
+def tiny_sdxl_path() -> Path:
+    """The tiny pipeline's folder, built on first use (atomically: temp dir, then rename)."""
+    target = cache_dir() / f"tiny-sdxl-{TINY_SDXL_VERSION}"
+    if (target / "model_index.json").is_file():
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".tiny-sdxl-", dir=target.parent))
+    try:
+        build_tiny_sdxl(staging)
+        try:
+            staging.rename(target)
+        except OSError:  # another process won the race: use its copy
+            if not (target / "model_index.json").is_file():
+                raise
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return target
+
+
+def build_tiny_sdxl(directory: Path, seed: int = 0) -> Path:
+    """Build and `save_pretrained` a tiny random SDXL pipeline (sizes from NOTES.md: ~0.1 s/image)."""
+    import torch
+    from diffusers import (
+        AutoencoderKL,
+        EulerDiscreteScheduler,
+        StableDiffusionXLPipeline,
+        UNet2DConditionModel,
+    )
+    from transformers import CLIPTextConfig, CLIPTextModel, CLIPTextModelWithProjection, CLIPTokenizer
+
+    torch.manual_seed(seed)
+    unet = UNet2DConditionModel(
+        block_out_channels=(32, 64),
+        layers_per_block=2,
+        sample_size=32,
+        in_channels=4,
+        out_channels=4,
+        down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
+        up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"),
+        attention_head_dim=(2, 4),
+        use_linear_projection=True,
+        addition_embed_type="text_time",
+        addition_time_embed_dim=8,
+        transformer_layers_per_block=(1, 2),
+        projection_class_embeddings_input_dim=80,  # 6 * 8 + 32
+        cross_attention_dim=64,
+    )
+    vae = AutoencoderKL(
+        block_out_channels=[32, 64],
+        in_channels=3,
+        out_channels=3,
+        down_block_types=["DownEncoderBlock2D", "DownEncoderBlock2D"],
+        up_block_types=["UpDecoderBlock2D", "UpDecoderBlock2D"],
+        latent_channels=4,
+        sample_size=64,
+    )
+    text_config = CLIPTextConfig(
+        bos_token_id=0,
+        eos_token_id=2,
+        hidden_size=32,
+        intermediate_size=37,
+        layer_norm_eps=1e-05,
+        num_attention_heads=4,
+        num_hidden_layers=5,
+        pad_token_id=1,
+        vocab_size=1000,
+        hidden_act="gelu",
+        projection_dim=32,
+    )
+    text_encoder = CLIPTextModel(text_config)
+    text_encoder_2 = CLIPTextModelWithProjection(text_config)
+    tokenizer = _tiny_clip_tokenizer(directory / "_tokenizer_src")
+    scheduler = EulerDiscreteScheduler(
+        beta_start=0.00085,
+        beta_end=0.012,
+        beta_schedule="scaled_linear",
+        timestep_spacing="leading",
+        steps_offset=1,
+    )
+    pipeline = StableDiffusionXLPipeline(
+        vae=vae,
+        text_encoder=text_encoder,
+        text_encoder_2=text_encoder_2,
+        tokenizer=tokenizer,
+        tokenizer_2=CLIPTokenizer.from_pretrained(directory / "_tokenizer_src"),
+        unet=unet,
+        scheduler=scheduler,
+    )
+    pipeline.save_pretrained(directory)
+    shutil.rmtree(directory / "_tokenizer_src", ignore_errors=True)
+    return directory
+
+
+def _tiny_clip_tokenizer(directory: Path):
+    """A CLIP BPE tokenizer over a small byte-level vocabulary (no download needed).
+
+    `model_max_length=77` matters: the SDXL pipeline pads prompts to it.
+    """
+    import json
+
+    from transformers import CLIPTokenizer
+
+    directory.mkdir(parents=True, exist_ok=True)
+    alphabet = _byte_level_alphabet()
+    tokens = ["<|startoftext|>", "<|padding|>", "<|endoftext|>"] + alphabet + [c + "</w>" for c in alphabet]
+    vocab = {token: index for index, token in enumerate(tokens[:1000])}
+    (directory / "vocab.json").write_text(json.dumps(vocab), encoding="utf-8")
+    (directory / "merges.txt").write_text("#version: 0.2\n", encoding="utf-8")
+    # from_pretrained reads vocab.json + merges.txt on both transformers 4 and 5 (their
+    # constructors differ), so it is the portable way to build a tokenizer from files.
+    tokenizer = CLIPTokenizer.from_pretrained(directory, model_max_length=77, pad_token="<|endoftext|>")
+    tokenizer.save_pretrained(directory)
+    return tokenizer
+
+
+def _byte_level_alphabet() -> list[str]:
+    """The 256 printable stand-ins for bytes used by CLIP/GPT-2 byte-level BPE."""
+    printable = (
+        list(range(ord("!"), ord("~") + 1))
+        + list(range(ord("¡"), ord("¬") + 1))
+        + list(range(ord("®"), ord("ÿ") + 1))
+    )
+    codes = printable[:]
+    extra = 0
+    for byte in range(256):
+        if byte not in printable:
+            printable.append(byte)
+            codes.append(256 + extra)
+            extra += 1
+    return [chr(code) for code in codes]

@@ -1,0 +1,86 @@
+"""Runs the stages of a benchmark over a run directory.
+
+`hvgen <benchmark>` calls `run_all`; the stage commands (`hvgen plan|render|scenario|export
+RUN_DIR`) call the same functions one at a time, so a big job can render on a GPU cluster and
+build on a laptop.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+from hvgen.catalog import CATALOG_FILE, get_meta, open_catalog
+from hvgen.config import CONFIG_FILE, RunConfig, describe_difference
+from hvgen.errors import HvgenError
+from hvgen.export import run_export
+from hvgen.plan import PlanSummary, build_generator, run_plan
+from hvgen.render import RenderSummary, run_render
+from hvgen.scenario_stage import ScenarioSummary, run_scenario
+from hvgen.scenarios import parse_scenarios
+from hvgen.sharding import Shard
+
+PLAN_FINGERPRINT_KEY = "plan_fingerprint"
+
+
+def prepare_run_dir(run_dir: Path, config: RunConfig, overwrite: bool = False) -> None:
+    """Create the run dir, or check an existing one was made with a compatible config.
+
+    Settings that change what was planned (seed, num, options...) or rendered (model, steps,
+    size...) may not change under existing data: that would silently mix two datasets.
+    """
+    config_path = run_dir / CONFIG_FILE
+    if overwrite and run_dir.exists():
+        if not config_path.is_file() and any(run_dir.iterdir()):
+            raise HvgenError(
+                f"--overwrite refuses to delete {run_dir}: it is not an hvgen run directory (no {CONFIG_FILE})."
+            )
+        shutil.rmtree(run_dir)
+    if config_path.is_file():
+        previous = RunConfig.load(config_path)
+        for label, old, new in (
+            ("plan", previous.plan_fingerprint(), config.plan_fingerprint()),
+            ("render", previous.render_fingerprint(), config.render_fingerprint()),
+        ):
+            if old != new:
+                raise HvgenError(
+                    f"{run_dir} was created with different {label} settings ({describe_difference(old, new)}). "
+                    f"Use a new --out directory, or pass --overwrite to delete the old run."
+                )
+    elif run_dir.exists() and any(p.name != ".gitkeep" for p in run_dir.iterdir()):
+        raise HvgenError(
+            f"{run_dir} exists and is not an hvgen run directory (no {CONFIG_FILE}); choose another --out."
+        )
+    run_dir.mkdir(parents=True, exist_ok=True)
+    config.save(run_dir)
+
+
+def plan_is_current(run_dir: Path, config: RunConfig) -> bool:
+    if not (run_dir / CATALOG_FILE).exists():
+        return False
+    with open_catalog(run_dir, read_only=True) as con:
+        return get_meta(con, PLAN_FINGERPRINT_KEY) == config.plan_fingerprint()
+
+
+def stage_plan(run_dir: Path, config: RunConfig, force: bool = False) -> PlanSummary | None:
+    """Plan unless an identical plan is already in the catalog (resume)."""
+    if not force and plan_is_current(run_dir, config):
+        return None
+    summary = run_plan(run_dir, config)
+    from hvgen.catalog import set_meta
+
+    with open_catalog(run_dir) as con:
+        set_meta(con, PLAN_FINGERPRINT_KEY, config.plan_fingerprint())
+    return summary
+
+
+def stage_render(run_dir: Path, config: RunConfig, shard: Shard) -> RenderSummary:
+    return run_render(run_dir, config.render, shard)
+
+
+def stage_scenarios(run_dir: Path, config: RunConfig, shard: Shard) -> list[ScenarioSummary]:
+    return [run_scenario(run_dir, config, name, shard) for name in parse_scenarios(config.scenario.scenarios)]
+
+
+def stage_export(run_dir: Path, config: RunConfig):
+    return run_export(run_dir, config, build_generator(config))

@@ -1,0 +1,95 @@
+"""Plan stage: generator → schema-valid records → catalog (+ ``records.jsonl``).
+
+Deterministic: the same config and seed give byte-identical ``records.jsonl``. The plan report
+(counts, answer-position balance) is stored in the catalog and printed by the CLI.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from scipy.stats import chisquare
+
+from hvgen.atomic import write_text_atomic
+from hvgen.catalog import open_catalog, set_meta, write_plan
+from hvgen.config import RunConfig
+from hvgen.generator import Generator, PlanRequest, get_generator
+from hvgen.records import Record, validate_records
+
+RECORDS_FILE = "records.jsonl"
+
+
+@dataclass
+class PlanSummary:
+    records: int
+    images: int
+    by_question_type: dict[str, int]
+    position_balance: list[dict[str, Any]]
+    warnings: list[str] = field(default_factory=list)
+
+
+def build_generator(config: RunConfig) -> Generator:
+    """Instantiate (and so validate the options of) the run's generator."""
+    cls = get_generator(config.benchmark)
+    request = PlanRequest(
+        run_seed=config.seed,
+        num=config.num,
+        options=dict(config.options),
+        vocab_dir=Path(config.vocab_dir) if config.vocab_dir else None,
+        templates_dir=Path(config.templates_dir) if config.templates_dir else None,
+    )
+    return cls(request)
+
+
+def run_plan(run_dir: Path, config: RunConfig, generator: Generator | None = None) -> PlanSummary:
+    generator = generator or build_generator(config)
+    result = generator.plan()
+    records = validate_records(result.records, generator.schema)
+    records.sort(key=lambda record: record["id"])
+    summary = summarise_plan(records, result.warnings)
+    text = "".join(json.dumps(record, sort_keys=True, ensure_ascii=False) + "\n" for record in records)
+    write_text_atomic(run_dir / RECORDS_FILE, text)
+    with open_catalog(run_dir) as con:
+        write_plan(con, records)
+        set_meta(con, "plan", summary.__dict__)
+    return summary
+
+
+def summarise_plan(records: list[Record], warnings: list[str]) -> PlanSummary:
+    by_type = Counter(record.get("question_type", "?") for record in records)
+    return PlanSummary(
+        records=len(records),
+        images=len({record["image_id"] for record in records}),
+        by_question_type=dict(sorted(by_type.items())),
+        position_balance=answer_position_balance(records),
+        warnings=warnings,
+    )
+
+
+def answer_position_balance(records: list[Record]) -> list[dict[str, Any]]:
+    """Answer-position counts per (question type, number of options), with a chi-square test
+    against uniform: a small p-value means some position is favoured (a shortcut for models)."""
+    groups: dict[tuple[str, int], Counter] = {}
+    for record in records:
+        options = record.get("options") or []
+        if options and isinstance(record.get("answer_index"), int):
+            key = (record.get("question_type", "?"), len(options))
+            groups.setdefault(key, Counter())[record["answer_index"]] += 1
+    rows = []
+    for (question_type, size), counts in sorted(groups.items()):
+        observed = [counts.get(i, 0) for i in range(size)]
+        p_value = float(chisquare(observed).pvalue) if sum(observed) and size > 1 else 1.0
+        rows.append(
+            {
+                "question_type": question_type,
+                "options": size,
+                "counts": observed,
+                "shares": [round(c / sum(observed), 3) for c in observed],
+                "chi2_p": round(p_value, 4),
+            }
+        )
+    return rows

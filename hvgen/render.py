@@ -1,0 +1,206 @@
+"""Render stage: prompts → images with a diffusers text-to-image pipeline.
+
+Reads top to bottom: pick the work (this shard's images not yet on disk) → load the pipeline →
+render in batches, one seeded `torch.Generator` per image (so an image never depends on its
+batch neighbours) → PNGs written by a thread pool (the accelerator never waits on encoding),
+each atomically, and logged to this shard's manifest only once its file exists.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from hvgen.atomic import save_png_atomic
+from hvgen.catalog import MANIFEST_DIR, open_catalog
+from hvgen.config import RenderConfig
+from hvgen.errors import HvgenError
+from hvgen.manifest import ManifestWriter, read_manifest_rows
+from hvgen.models import resolve_model, tiny_sdxl_path
+from hvgen.progress import progress_bar
+from hvgen.sharding import Shard
+
+
+@dataclass(frozen=True)
+class ImageJob:
+    image_id: str
+    prompt: str
+    negative_prompt: str
+    seed: int
+    path: str
+
+
+@dataclass
+class RenderSummary:
+    total_in_shard: int
+    already_done: int
+    rendered: int
+    seconds: float
+
+
+@dataclass(frozen=True)
+class RenderSettings:
+    """The sampler settings actually used (registry defaults filled in)."""
+
+    steps: int
+    guidance: float
+    width: int | None
+    height: int | None
+
+
+def resolve_settings(config: RenderConfig) -> RenderSettings:
+    spec = resolve_model(config.model)
+    return RenderSettings(
+        steps=config.steps or spec.steps,
+        guidance=config.guidance if config.guidance is not None else spec.guidance,
+        width=config.width or spec.width,
+        height=config.height or spec.height,
+    )
+
+
+def rendered_image_ids(run_dir: Path) -> set[str]:
+    """Images whose PNG exists and whose manifest line was written (crash-safe 'done')."""
+    rows = read_manifest_rows(sorted((run_dir / MANIFEST_DIR).glob("render.*.jsonl")))
+    return {row["image_id"] for row in rows if (run_dir / row["path"]).is_file()}
+
+
+def pending_jobs(run_dir: Path, shard: Shard) -> tuple[list[ImageJob], int, int]:
+    with open_catalog(run_dir, read_only=True) as con:
+        rows = con.execute(
+            "SELECT image_id, prompt, negative_prompt, image_seed, path FROM images ORDER BY image_id"
+        ).fetchall()
+    mine = [ImageJob(*row) for row in rows if shard.owns(row[0])]
+    done = rendered_image_ids(run_dir)
+    todo = [job for job in mine if job.image_id not in done]
+    return todo, len(mine), len(mine) - len(todo)
+
+
+def run_render(
+    run_dir: Path, config: RenderConfig, shard: Shard, pipeline: Any | None = None
+) -> RenderSummary:
+    started = time.perf_counter()
+    todo, total, done = pending_jobs(run_dir, shard)
+    if not todo:
+        return RenderSummary(total, done, 0, 0.0)
+    settings = resolve_settings(config)
+    pipeline = pipeline or load_pipeline(config)
+    device = pipeline.device
+    manifest = run_dir / MANIFEST_DIR / f"render.{shard.tag}.jsonl"
+    writes: deque[tuple[Future, dict[str, Any]]] = deque()
+    with (
+        ManifestWriter(manifest) as log,
+        ThreadPoolExecutor(max_workers=config.writer_threads) as writer,
+        progress_bar(f"render ({config.model})", len(todo)) as advance,
+    ):
+        for batch in _batches(todo, config.batch_size):
+            batch_started = time.perf_counter()
+            images = render_batch(pipeline, batch, settings, device)
+            seconds = (time.perf_counter() - batch_started) / len(batch)
+            for job, image in zip(batch, images):
+                row = {
+                    "image_id": job.image_id,
+                    "path": job.path,
+                    "width": image.width,
+                    "height": image.height,
+                    "model": config.model,
+                    "seconds": round(seconds, 4),
+                }
+                writes.append((writer.submit(save_png_atomic, image, run_dir / job.path), row))
+            # Log finished files in order; the accelerator keeps rendering meanwhile.
+            while writes and writes[0][0].done():
+                _log_write(writes.popleft(), log, advance)
+        while writes:
+            _log_write(writes.popleft(), log, advance)
+    return RenderSummary(total, done, len(todo), time.perf_counter() - started)
+
+
+def _log_write(item: tuple[Future, dict[str, Any]], log: ManifestWriter, advance: Any) -> None:
+    future, row = item
+    future.result()  # re-raise a failed write (disk full, ...)
+    log.write_many([row])
+    advance(1)
+
+
+def render_batch(pipeline: Any, batch: list[ImageJob], settings: RenderSettings, device: Any) -> list[Any]:
+    import torch
+
+    generator_device = "cpu" if getattr(device, "type", str(device)) == "mps" else device
+    generators = [torch.Generator(device=generator_device).manual_seed(job.seed) for job in batch]
+    kwargs: dict[str, Any] = {
+        "prompt": [job.prompt for job in batch],
+        "negative_prompt": [job.negative_prompt for job in batch],
+        "generator": generators,
+        "num_inference_steps": settings.steps,
+        "guidance_scale": settings.guidance,
+    }
+    if settings.width and settings.height:
+        kwargs["width"], kwargs["height"] = settings.width, settings.height
+    with torch.inference_mode():
+        return pipeline(**kwargs).images
+
+
+def _batches(items: list[ImageJob], size: int) -> list[list[ImageJob]]:
+    if size < 1:
+        raise HvgenError(f"--batch-size must be >= 1 (got {size}).")
+    return [items[i : i + size] for i in range(0, len(items), size)]
+
+
+def pick_device(requested: str) -> str:
+    import torch
+
+    if requested != "auto":
+        return requested
+    if torch.cuda.is_available():
+        return "cuda"
+    if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
+        return "mps"
+    return "cpu"
+
+
+def pick_dtype(requested: str, device: str) -> Any:
+    import torch
+
+    names = {
+        "float32": torch.float32,
+        "fp32": torch.float32,
+        "float16": torch.float16,
+        "fp16": torch.float16,
+        "bfloat16": torch.bfloat16,
+        "bf16": torch.bfloat16,
+    }
+    if requested == "auto":
+        return torch.float16 if device.startswith("cuda") else torch.float32
+    if requested not in names:
+        raise HvgenError(f"unknown --dtype '{requested}': use auto, float32, float16 or bfloat16.")
+    return names[requested]
+
+
+def load_pipeline(config: RenderConfig) -> Any:
+    """Load any diffusers text-to-image pipeline through `AutoPipelineForText2Image`."""
+    import torch
+    from diffusers import AutoPipelineForText2Image
+
+    spec = resolve_model(config.model)
+    source = str(tiny_sdxl_path()) if spec.name == "tiny" else spec.model_id
+    device = pick_device(config.device)
+    dtype = pick_dtype(config.dtype, device)
+    try:
+        pipeline = AutoPipelineForText2Image.from_pretrained(source, torch_dtype=dtype)
+    except Exception as error:  # diffusers raises OSError, ValueError, HF errors... for a missing model
+        reason = str(error).strip().splitlines()[0][:200] if str(error).strip() else type(error).__name__
+        raise HvgenError(
+            f"cannot load model '{config.model}' ({source}): it is not in the local Hugging Face cache and could not "
+            f"be downloaded, or it is not a diffusers text-to-image model. Use --model tiny for an offline test run, "
+            f"or --model PATH for a local diffusers folder. [{reason}]"
+        ) from None
+    pipeline.to(device)
+    pipeline.set_progress_bar_config(disable=True)
+    if config.vae_tiling and hasattr(pipeline, "vae"):
+        pipeline.vae.enable_tiling()
+    if config.compile and hasattr(pipeline, "unet"):
+        pipeline.unet = torch.compile(pipeline.unet, mode="reduce-overhead", fullgraph=True)
+    return pipeline

@@ -1,0 +1,79 @@
+"""Dysca's four evaluation scenarios, behind one registry.
+
+Scenario classes are imported lazily: `adversarial` pulls in torch + torchattacks, which a
+clean-only run should not pay for.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from hvgen.config import RunConfig
+from hvgen.errors import parse_name_list
+from hvgen.scenarios.base import Scenario, ScenarioInput, ScenarioOutput
+
+SCENARIO_NAMES = ("clean", "corruption", "print", "adversarial")
+SCENARIO_ALIASES = {
+    "print_attack": "print",
+    "print-attack": "print",
+    "adv": "adversarial",
+    "corrupt": "corruption",
+}
+_CLASSES = {
+    "clean": ("hvgen.scenarios.clean", "CleanScenario"),
+    "corruption": ("hvgen.scenarios.corruption", "CorruptionScenario"),
+    "print": ("hvgen.scenarios.print_attack", "PrintAttackScenario"),
+    "adversarial": ("hvgen.scenarios.adversarial", "AdversarialScenario"),
+}
+
+
+def parse_scenarios(value: str | list[str] | None) -> list[str]:
+    """'clean', 'all', or a comma list → canonical names (errors list the valid ones)."""
+    return parse_name_list(value or "clean", SCENARIO_NAMES, "scenario", aliases=SCENARIO_ALIASES)
+
+
+def build_scenario(name: str, config: RunConfig) -> Scenario:
+    """Instantiate a scenario with the run's settings."""
+    module_name, class_name = _CLASSES[name]
+    cls = getattr(importlib.import_module(module_name), class_name)
+    settings = config.scenario
+    kwargs: dict[str, Any] = {}
+    if name == "corruption":
+        kwargs = {
+            "preset": settings.corruption_preset,
+            "corruptions": settings.corruptions,
+            "severity": settings.severity,
+        }
+    elif name == "adversarial":
+        kwargs = {
+            "surrogate": surrogate_for(config),
+            "attack": settings.attack,
+            "eps": settings.eps,
+            "alpha": settings.attack_step,
+            "steps": settings.attack_iterations,
+            "device": None if config.render.device == "auto" else config.render.device,
+            "batch_size": settings.batch_size,
+        }
+    return cls(**kwargs)
+
+
+def surrogate_for(config: RunConfig) -> str:
+    """The surrogate CLIP for adversarial attacks: `--surrogate`, else a tiny one with `--model tiny`."""
+    if config.scenario.surrogate:
+        return config.scenario.surrogate
+    if config.render.model == "tiny":
+        from hvgen.surrogate import tiny_clip_path
+
+        return str(tiny_clip_path())
+    return "openai/clip-vit-large-patch14"
+
+
+__all__ = [
+    "SCENARIO_NAMES",
+    "Scenario",
+    "ScenarioInput",
+    "ScenarioOutput",
+    "build_scenario",
+    "parse_scenarios",
+]

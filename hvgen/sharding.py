@@ -1,0 +1,52 @@
+"""Splitting work between processes.
+
+`--shard i/N` (or RANK/WORLD_SIZE from torchrun / `accelerate launch`) assigns each item by a
+stable hash of its id, so N processes never collide and a rerun gives each the same items.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass
+
+from hvgen.errors import HvgenError
+
+
+@dataclass(frozen=True)
+class Shard:
+    index: int = 0
+    count: int = 1
+
+    def __post_init__(self) -> None:
+        if self.count < 1 or not 0 <= self.index < self.count:
+            raise HvgenError(f"invalid shard {self.index}/{self.count}: use --shard i/N with 0 <= i < N.")
+
+    @property
+    def is_whole(self) -> bool:
+        return self.count == 1
+
+    @property
+    def tag(self) -> str:
+        """A file-name-safe label, e.g. '00003-of-00008'."""
+        return f"{self.index:05d}-of-{self.count:05d}"
+
+    def owns(self, item_id: str) -> bool:
+        if self.count == 1:
+            return True
+        digest = hashlib.blake2b(item_id.encode("utf-8"), digest_size=8).digest()
+        return int.from_bytes(digest, "big") % self.count == self.index
+
+
+def parse_shard(value: str | None) -> Shard:
+    """Parse 'i/N'; with no value fall back to RANK/WORLD_SIZE, else the whole job."""
+    if value:
+        try:
+            index_text, count_text = value.split("/")
+            return Shard(int(index_text), int(count_text))
+        except ValueError:
+            raise HvgenError(f"invalid --shard '{value}': expected i/N, e.g. --shard 0/4.") from None
+    rank, world = os.environ.get("RANK"), os.environ.get("WORLD_SIZE")
+    if rank is not None and world is not None:
+        return Shard(int(rank), int(world))
+    return Shard()

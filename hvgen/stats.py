@@ -1,0 +1,104 @@
+"""Statistics of a run, computed in DuckDB over the kept records (they feed the CLI and the card)."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import duckdb
+from scipy.stats import chisquare
+
+from hvgen.catalog import table_exists
+
+
+def _columns(con: duckdb.DuckDBPyConnection, relation: str) -> set[str]:
+    return {row[0] for row in con.execute(f"DESCRIBE {relation}").fetchall()}
+
+
+def compute_stats(con: duckdb.DuckDBPyConnection, group_columns: Sequence[str]) -> dict[str, Any]:
+    """Counts per column, answer distribution, option-position balance (chi-square), prompt lengths,
+    samples per scenario and dedup drops."""
+    columns = _columns(con, "kept_records")
+    stats: dict[str, Any] = {
+        "records": con.execute("SELECT count(*) FROM kept_records").fetchone()[0],
+        "images": con.execute("SELECT count(DISTINCT image_id) FROM kept_records").fetchone()[0],
+        "counts": {},
+    }
+    for column in group_columns:
+        if column in columns:
+            rows = con.execute(
+                f'SELECT "{column}", count(*) AS n FROM kept_records GROUP BY 1 ORDER BY n DESC, 1'
+            ).fetchall()
+            stats["counts"][column] = [[str(value), n] for value, n in rows]
+    if {"answer", "question_type"} <= columns:
+        rows = con.execute(
+            """SELECT question_type, answer, count(*) AS n FROM kept_records
+               GROUP BY ALL ORDER BY question_type, n DESC, answer"""
+        ).fetchall()
+        top: dict[str, list[list[Any]]] = {}
+        for question_type, answer, n in rows:
+            if len(top.setdefault(question_type, [])) < 10:
+                top[question_type].append([answer, n])
+        stats["top_answers"] = top
+    if {"options", "answer_index"} <= columns:
+        stats["position_balance"] = _position_balance(con)
+    if "prompt" in columns:
+        row = con.execute(
+            """SELECT avg(len(prompt)), min(len(prompt)), max(len(prompt)),
+                      avg(len(string_split(prompt, ' '))) FROM (SELECT DISTINCT image_id, prompt FROM kept_records)"""
+        ).fetchone()
+        stats["prompt_length"] = {
+            "mean_chars": round(row[0] or 0, 1),
+            "min_chars": row[1],
+            "max_chars": row[2],
+            "mean_words": round(row[3] or 0, 1),
+        }
+    if table_exists(con, "scenario_outputs"):
+        rows = con.execute(
+            """SELECT scenario, count(*) FILTER (WHERE path IS NOT NULL), count(*) FILTER (WHERE path IS NULL)
+               FROM scenario_outputs GROUP BY 1 ORDER BY 1"""
+        ).fetchall()
+        stats["scenarios"] = [{"scenario": s, "outputs": n, "skipped": k} for s, n, k in rows]
+    if table_exists(con, "drops"):
+        rows = con.execute("SELECT kind, reason, count(*) FROM drops GROUP BY ALL ORDER BY 1, 2").fetchall()
+        stats["drops"] = [{"kind": kind, "reason": reason, "count": n} for kind, reason, n in rows]
+    return stats
+
+
+def _position_balance(con: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
+    rows = con.execute(
+        """SELECT question_type, len(options) AS k, answer_index, count(*) FROM kept_records
+           WHERE answer_index IS NOT NULL AND len(options) > 1 GROUP BY ALL ORDER BY 1, 2, 3"""
+    ).fetchall()
+    groups: dict[tuple[str, int], list[int]] = {}
+    for question_type, size, index, n in rows:
+        groups.setdefault((question_type, size), [0] * size)[index] = n
+    result = []
+    for (question_type, size), counts in groups.items():
+        total = sum(counts)
+        result.append(
+            {
+                "question_type": question_type,
+                "options": size,
+                "counts": counts,
+                "shares": [round(c / total, 3) for c in counts],
+                "chi2_p": round(float(chisquare(counts).pvalue), 4) if total else 1.0,
+            }
+        )
+    return result
+
+
+def size_category(n: int) -> str:
+    """The Hub's size_categories bucket for n rows."""
+    bounds = [
+        (1_000, "n<1K"),
+        (10_000, "1K<n<10K"),
+        (100_000, "10K<n<100K"),
+        (1_000_000, "100K<n<1M"),
+        (10_000_000, "1M<n<10M"),
+    ]
+    for bound, label in bounds:
+        if n < bound:
+            return label
+    return f"{10 ** int(math.log10(n))}<n"

@@ -1,0 +1,141 @@
+"""Jinja templates of a benchmark (prompts, questions, instructions).
+
+Templates are data, as in lm-evaluation-harness: a benchmark's wording lives in
+``templates/<bench>/*.j2``, never in Python. The environment is sandboxed (templates may come
+from users) and strict (a missing variable is an error naming the template and line, instead of
+silently rendering an empty string into a prompt).
+"""
+
+from __future__ import annotations
+
+import traceback
+from collections.abc import Mapping
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import jinja2
+import yaml
+from jinja2.sandbox import SandboxedEnvironment
+
+from hvgen.errors import HvgenError
+
+_VOWEL_SOUNDS = ("a", "e", "i", "o", "u")
+
+
+def indefinite(noun: str) -> str:
+    """'an apple', 'a cat', 'an IT specialist' (acronym heuristic: 'an' before a leading capital vowel sound)."""
+    word = noun.strip()
+    first = word.split(" ", 1)[0]
+    vowel_sound = word[:1].lower() in _VOWEL_SOUNDS or (first.isupper() and first[:1] in "AEFHILMNORSX")
+    return f"{'an' if vowel_sound else 'a'} {word}"
+
+
+def builtin_template_dir(benchmark: str) -> Path:
+    """The folder of a benchmark's shipped templates (works from a wheel or a checkout)."""
+    return Path(str(resources.files("hvgen.templates") / benchmark))
+
+
+class TemplateSet:
+    """The templates of one benchmark, optionally overlaid by a user folder (`--templates DIR`)."""
+
+    def __init__(self, benchmark: str, override_dir: Path | None = None) -> None:
+        search_path = [str(builtin_template_dir(benchmark))]
+        if override_dir is not None:
+            search_path.insert(0, str(override_dir))
+        self.benchmark = benchmark
+        self.env = SandboxedEnvironment(
+            loader=jinja2.FileSystemLoader(search_path),
+            undefined=jinja2.StrictUndefined,
+            keep_trailing_newline=False,
+            trim_blocks=True,
+            lstrip_blocks=True,
+            autoescape=False,
+        )
+        self.env.filters["indefinite"] = indefinite
+        self._cache: dict[str, jinja2.Template] = {}
+
+    def _template(self, name: str) -> jinja2.Template:
+        if name not in self._cache:
+            try:
+                self._cache[name] = self.env.get_template(name)
+            except jinja2.TemplateNotFound:
+                raise HvgenError(
+                    f"template '{name}' not found for benchmark '{self.benchmark}' "
+                    f"(looked in {self.env.loader.searchpath})."  # type: ignore[union-attr]
+                ) from None
+            except jinja2.TemplateSyntaxError as error:
+                raise HvgenError(
+                    f"syntax error in template '{error.name}' line {error.lineno}: {error.message}"
+                ) from None
+        return self._cache[name]
+
+    def _block_owner(self, name: str, block: str) -> jinja2.Template:
+        """The template that defines `block` for `name`: itself, else the nearest ancestor it
+        `{% extends %}` (Jinja keeps inherited blocks on the parent, not the child)."""
+        current: str | None = name
+        while current is not None:
+            template = self._template(current)
+            if block in template.blocks:
+                return template
+            source = self.env.loader.get_source(self.env, current)[0]  # type: ignore[union-attr]
+            parents = [node.template.value for node in self.env.parse(source).find_all(jinja2.nodes.Extends)]
+            current = parents[0] if parents else None
+        raise HvgenError(f"template '{name}' has no block '{block}' (nor does any template it extends).")
+
+    def read_yaml(self, name: str) -> Any:
+        """A YAML data file of the template folder (a user's `--templates DIR` copy wins)."""
+        try:
+            source, filename, _ = self.env.loader.get_source(self.env, name)  # type: ignore[union-attr]
+        except jinja2.TemplateNotFound:
+            raise HvgenError(f"data file '{name}' not found for benchmark '{self.benchmark}'.") from None
+        try:
+            return yaml.safe_load(source)
+        except yaml.YAMLError as error:
+            raise HvgenError(f"cannot parse {filename}: {error}") from None
+
+    def has(self, name: str) -> bool:
+        try:
+            self._template(name)
+        except HvgenError:
+            return False
+        return True
+
+    def render(
+        self, name: str, variables: Mapping[str, Any], block: str | None = None, one_line: bool = True
+    ) -> str:
+        """Render a template (or one `{% block %}` of it); `one_line` collapses whitespace so a
+        template can be laid out over several lines for readability."""
+        template = self._template(name)
+        try:
+            if block is None:
+                text = template.render(variables)
+            else:
+                owner = self._block_owner(name, block)
+                context = owner.new_context(dict(variables))
+                text = "".join(owner.blocks[block](context))
+        except jinja2.UndefinedError as error:
+            where = _template_location(error, name)
+            raise HvgenError(
+                f"template {where}: {error.message}. Available variables: {sorted(variables)}."
+            ) from None
+        return " ".join(text.split()) if one_line else text.strip()
+
+    def render_string(self, source: str, variables: Mapping[str, Any], origin: str) -> str:
+        """Render a one-line template that lives in a vocabulary file (e.g. OCR prompt templates)."""
+        try:
+            return self.env.from_string(source).render(variables).strip()
+        except jinja2.UndefinedError as error:
+            raise HvgenError(f"template from {origin} ('{source}'): {error.message}.") from None
+        except jinja2.TemplateSyntaxError as error:
+            raise HvgenError(
+                f"syntax error in template from {origin} ('{source}'): {error.message}."
+            ) from None
+
+
+def _template_location(error: BaseException, fallback: str) -> str:
+    """'name.j2 line N' from the traceback Jinja rewrites to point at template lines."""
+    for frame in reversed(traceback.extract_tb(error.__traceback__)):
+        if frame.filename.endswith(".j2"):
+            return f"'{Path(frame.filename).name}' line {frame.lineno}"
+    return f"'{fallback}'"
