@@ -1,3 +1,4 @@
 """Built-in benchmark generators; importing this package registers them with the engine."""
 
 from hvgen.generators import dysca  # noqa: F401
+from hvgen.generators import vlbias  # noqa: F401

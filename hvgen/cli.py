@@ -406,6 +406,47 @@ def export_command(run_dir: RunDir) -> None:
     _print_export(run_dir, stage_export(run_dir, _load_run(run_dir)))
 
 
+@app.command("score")
+def score_command(
+    benchmark: Annotated[str, typer.Argument(help="Benchmark name, e.g. vlbias.")],
+    source: Annotated[
+        Path, typer.Argument(help="A run directory or an export folder holding the questions.")
+    ],
+    predictions: Annotated[
+        Path, typer.Argument(help='JSONL file, one {"id": ..., "prediction": ...} per line.')
+    ],
+    output: Annotated[
+        Path | None, typer.Option(help="Write the full report here (.json, or .csv for the table).")
+    ] = None,
+) -> None:
+    """Score a model's predictions on a benchmark's questions."""
+    from hvgen.generator import get_generator
+    from hvgen.scoring import load_questions, write_report
+
+    cls = get_generator(benchmark)
+    records = load_questions(source)
+    try:
+        report = cls.score(records, predictions)
+    except NotImplementedError as error:
+        raise HvgenError(str(error)) from None
+    rows = report.get("table") or []
+    if rows:
+        table = Table(title=f"{cls.title} scores")
+        for column in rows[0]:
+            table.add_column(str(column))
+        for row in rows:
+            table.add_row(*(f"{v:.4f}" if isinstance(v, float) else str(v) for v in row.values()))
+        console.print(table)
+    for key in ("missing_ids", "extra_ids"):
+        if report.get(key):
+            console.print(
+                f"[yellow]{key.replace('_', ' ')}:[/] {len(report[key])} (first: {report[key][:5]})"
+            )
+    if output:
+        write_report(report, output)
+        console.print(f"report written to {output}")
+
+
 @app.command("models")
 def models_command() -> None:
     """List the model registry's short names."""
@@ -450,6 +491,9 @@ def main(argv: list[str] | None = None) -> None:
     _register_benchmarks()
     try:
         app(args=argv, prog_name="hvgen")
+    except SystemExit as done:
+        if done.code not in (0, None):  # success returns normally, so main() can be called in-process
+            raise
     except HvgenError as error:
         console.print(f"[bold red]error:[/] {error}", highlight=False, soft_wrap=True)
         sys.exit(2)

@@ -88,6 +88,15 @@ class Generator(ABC):
         """Extra variables for the dataset card template."""
         return {}
 
+    @classmethod
+    def score(cls, records: list[Record], predictions_path: Path) -> dict[str, Any]:
+        """Score a model's predictions against the records (`hvgen score <bench> ...`).
+
+        Returns a JSON-serialisable report; `report["table"]` (list of row dicts), when present,
+        is printed on the terminal.
+        """
+        raise NotImplementedError(f"benchmark '{cls.name}' has no scorer yet.")
+
 
 _REGISTRY: dict[str, type[Generator]] = {}
 _LOADED = False

@@ -179,6 +179,16 @@ def pick_dtype(requested: str, device: str) -> Any:
     return names[requested]
 
 
+def _quiet_tiny_model_warnings() -> None:
+    """The tiny model's character-level tokenizer makes every prompt "too long" for CLIP's 77
+    tokens; those truncation warnings are noise for a test model (real models keep them)."""
+    import diffusers
+    import transformers
+
+    diffusers.utils.logging.set_verbosity_error()
+    transformers.utils.logging.set_verbosity_error()
+
+
 def load_pipeline(config: RenderConfig) -> Any:
     """Load any diffusers text-to-image pipeline through `AutoPipelineForText2Image`."""
     import torch
@@ -186,6 +196,8 @@ def load_pipeline(config: RenderConfig) -> Any:
 
     spec = resolve_model(config.model)
     source = str(tiny_sdxl_path()) if spec.name == "tiny" else spec.model_id
+    if spec.name == "tiny":
+        _quiet_tiny_model_warnings()
     device = pick_device(config.device)
     dtype = pick_dtype(config.dtype, device)
     try:

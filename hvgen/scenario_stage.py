@@ -55,13 +55,10 @@ def _units(run_dir: Path, level: str, shard: Shard) -> list[tuple[str, str, dict
                 for image_id, path in rows
                 if image_id in rendered and shard.owns(image_id)
             ]
-        records = (
-            con.execute(
-                "SELECT r.*, i.path AS _image_path FROM records r JOIN images i USING (image_id) ORDER BY r.id"
-            )
-            .fetch_arrow_table()
-            .to_pylist()
-        )
+        records = query_arrow(
+            con,
+            "SELECT r.*, i.path AS _image_path FROM records r JOIN images i USING (image_id) ORDER BY r.id",
+        ).to_pylist()
     units = []
     for record in records:
         if record["image_id"] in rendered and shard.owns(record["id"]):

@@ -1,0 +1,51 @@
+"""Shared plumbing of `hvgen score`: reading the questions back and writing reports."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from hvgen.atomic import write_text_atomic
+from hvgen.catalog import CATALOG_FILE, open_catalog, query_arrow
+from hvgen.errors import HvgenError
+from hvgen.records import Record
+
+
+def load_questions(source: Path) -> list[Record]:
+    """Records from a run directory (its catalog) or an export folder (its parquet files, images dropped)."""
+    if (source / CATALOG_FILE).is_file():
+        with open_catalog(source, read_only=True) as con:
+            return query_arrow(con, "SELECT * FROM kept_records ORDER BY id").to_pylist()
+    files = sorted(source.glob("data/**/*.parquet")) if source.is_dir() else []
+    if not files:
+        raise HvgenError(
+            f"{source} is neither an hvgen run directory (no {CATALOG_FILE}) nor an export folder (no data/**/*.parquet)."
+        )
+    con = duckdb.connect()
+    try:
+        file_list = "[" + ", ".join(f"'{f.as_posix()}'" for f in files) + "]"
+        table = query_arrow(
+            con,
+            f"SELECT DISTINCT ON (id) * EXCLUDE (image) FROM read_parquet({file_list}, union_by_name=true) ORDER BY id",
+        )
+    finally:
+        con.close()
+    return table.to_pylist()
+
+
+def write_report(report: dict[str, Any], path: Path) -> None:
+    if path.suffix == ".csv":
+        rows = report.get("table") or []
+        buffer = io.StringIO()
+        if rows:
+            writer = csv.DictWriter(buffer, fieldnames=list(rows[0]))
+            writer.writeheader()
+            writer.writerows(rows)
+        write_text_atomic(path, buffer.getvalue())
+    else:
+        write_text_atomic(path, json.dumps(report, indent=2, sort_keys=True, default=str) + "\n")

@@ -1,0 +1,122 @@
+"""A tiny random CLIP, saved like a real checkpoint, for offline tests and `--model tiny` runs.
+
+The adversarial scenario loads its surrogate with ``CLIPModel.from_pretrained`` and
+``CLIPProcessor.from_pretrained``; this module writes a folder those calls accept, so tests
+exercise exactly the production loading path without network access or real weights.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+__all__ = ["TINY_CLIP_VERSION", "build_tiny_clip", "cache_dir", "tiny_clip_path"]
+
+TINY_CLIP_VERSION = "tiny-clip-v1"
+"""Folder name of the cached model; bump it whenever `build_tiny_clip` changes its output."""
+
+_SPECIALS = ("<|startoftext|>", "<|endoftext|>")
+
+
+def _byte_alphabet() -> list[str]:
+    """GPT-2/CLIP byte-to-unicode alphabet: the 256 symbols a byte-level BPE sees."""
+    bs = list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1))
+    bs += list(range(ord("®"), ord("ÿ") + 1))
+    cs = bs[:]
+    n = 0
+    for b in range(256):
+        if b not in bs:
+            bs.append(b)
+            cs.append(256 + n)
+            n += 1
+    return [chr(c) for c in cs]
+
+
+def _tiny_vocab() -> tuple[dict[str, int], list[tuple[str, str]]]:
+    """A character-level CLIP vocabulary (every byte symbol, alone and word-final) plus a few
+    merges, so any text tokenises without unknown tokens while the vocab stays ~520 entries."""
+    alphabet = _byte_alphabet()
+    tokens = list(_SPECIALS) + alphabet + [c + "</w>" for c in alphabet]
+    merges = [("t", "h"), ("t", "h</w>"), ("o", "f</w>"), ("p", "h"), ("o", "t")]
+    for left, right in merges:
+        if left + right not in tokens:
+            tokens.append(left + right)
+    return {tok: i for i, tok in enumerate(tokens)}, merges
+
+
+def build_tiny_clip(directory: str | os.PathLike[str], *, seed: int = 0) -> Path:
+    """Build a tiny random `CLIPModel` (hidden 32, 2 layers, 4 heads, 32² images, patch 8,
+    projection 32) with a `CLIPProcessor` (tokenizer with model_max_length 77), save both to
+    `directory` with `save_pretrained`, and return the folder. Weights depend only on `seed`."""
+    import torch
+    from transformers import CLIPConfig, CLIPImageProcessor, CLIPModel, CLIPProcessor, CLIPTokenizer
+
+    out = Path(directory)
+    out.mkdir(parents=True, exist_ok=True)
+    vocab, merges = _tiny_vocab()
+    tokenizer = CLIPTokenizer(vocab=vocab, merges=merges, model_max_length=77)
+    image_processor = CLIPImageProcessor(
+        size={"shortest_edge": 32},
+        crop_size={"height": 32, "width": 32},
+        do_center_crop=True,
+    )
+    config = CLIPConfig(
+        text_config={
+            "vocab_size": len(vocab),
+            "hidden_size": 32,
+            "intermediate_size": 64,
+            "num_hidden_layers": 2,
+            "num_attention_heads": 4,
+            "max_position_embeddings": 77,
+            "bos_token_id": vocab["<|startoftext|>"],
+            "eos_token_id": vocab["<|endoftext|>"],
+            "pad_token_id": vocab["<|endoftext|>"],
+        },
+        vision_config={
+            "hidden_size": 32,
+            "intermediate_size": 64,
+            "num_hidden_layers": 2,
+            "num_attention_heads": 4,
+            "image_size": 32,
+            "patch_size": 8,
+        },
+        projection_dim=32,
+    )
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        model = CLIPModel(config).eval()
+    model.save_pretrained(out)
+    CLIPProcessor(image_processor=image_processor, tokenizer=tokenizer).save_pretrained(out)
+    (out / "hvgen_tiny.json").write_text(json.dumps({"version": TINY_CLIP_VERSION, "seed": seed}) + "\n")
+    return out
+
+
+def cache_dir() -> Path:
+    """`$HVGEN_CACHE`, else ``~/.cache/hvgen``."""
+    return Path(os.environ.get("HVGEN_CACHE") or Path.home() / ".cache" / "hvgen").expanduser()
+
+
+def tiny_clip_path() -> Path:
+    """The cached tiny CLIP folder, built on first use.
+
+    Built in a temporary sibling folder and renamed into place, so a crash never leaves a
+    half-written model behind and concurrent processes (shards) cannot see a partial one; the
+    loser of a race discards its copy."""
+    target = cache_dir() / TINY_CLIP_VERSION
+    if (target / "hvgen_tiny.json").is_file():
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{TINY_CLIP_VERSION}-", dir=target.parent))
+    try:
+        build_tiny_clip(tmp)
+        try:
+            os.rename(tmp, target)
+        except OSError:
+            if not (target / "hvgen_tiny.json").is_file():
+                raise
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return target
