@@ -1,4 +1,6 @@
 """Built-in benchmark generators; importing this package registers them with the engine."""
 
-from hvgen.generators import dysca  # noqa: F401
-from hvgen.generators import vlbias  # noqa: F401
+from hvgen.generators import (
+    dysca,  # noqa: F401
+    vlbias,  # noqa: F401
+)

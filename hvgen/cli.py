@@ -204,6 +204,16 @@ _common(
         typer.Option(help="Folder of Jinja templates that replace the shipped ones of the same name."),
     ],
 )
+_common(
+    "against",
+    None,
+    Annotated[
+        list[str] | None,
+        typer.Option(
+            help="Deduplicate and drop anything near-identical to this earlier release (export folder, parquet, Hub id or hash list). Repeatable."
+        ),
+    ],
+)
 _common("shard", None, ShardOpt)
 _common(
     "config", None, Annotated[Path | None, typer.Option(help="YAML run config; CLI options override it.")]
@@ -284,6 +294,8 @@ def _run_benchmark(cls: type[Generator], generator_options: dict[str, Any], comm
     if not shard.is_whole:
         console.print(f"shard {shard.tag} done; when every shard has finished run `hvgen export {run_dir}`.")
         return
+    if common["against"]:
+        _build(run_dir, config, None, common["against"])
     exported = stage_export(run_dir, config)
     _print_export(run_dir, exported)
 
@@ -404,6 +416,114 @@ def export_command(run_dir: RunDir) -> None:
     from hvgen.pipeline import stage_export
 
     _print_export(run_dir, stage_export(run_dir, _load_run(run_dir)))
+
+
+def _build(run_dir: Path, config: RunConfig, hamming: int | None, against: list[str]) -> None:
+    """Dedup + leak check in the catalog (nothing deleted: `drops` says what is left out and why)."""
+    from hvgen.catalog import open_catalog, sync_manifests
+    from hvgen.dedup import DEFAULT_HAMMING, run_dedup
+
+    with open_catalog(run_dir) as con:
+        sync_manifests(con, run_dir)
+        missing = con.execute(
+            "SELECT count(*) FROM images i WHERE NOT EXISTS (SELECT 1 FROM renders r WHERE r.image_id = i.image_id)"
+        ).fetchone()[0]
+        if missing:
+            raise HvgenError(
+                f"{missing} planned images of {run_dir} are not rendered yet: run `hvgen render {run_dir}` first."
+            )
+        try:
+            summary = run_dedup(
+                con, DEFAULT_HAMMING if hamming is None else hamming, against, run_dir=run_dir, progress=True
+            )
+        except ValueError as error:
+            raise HvgenError(str(error)) from None
+    console.print(summary.summary_table())
+
+
+@app.command("build")
+def build_command(
+    run_dir: RunDir,
+    hamming: Annotated[
+        int | None,
+        typer.Option(
+            help="Near-duplicate threshold: max pHash Hamming distance (of 64 bits). [default: see hvgen.dedup]"
+        ),
+    ] = None,
+    against: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="Earlier release to check for leaks: an export folder, parquet files/glob, a Hub dataset id, "
+            "or a hash list (.txt/.csv/.parquet). Repeatable."
+        ),
+    ] = None,
+    export: Annotated[
+        bool, typer.Option("--export/--no-export", help="Write the export folder afterwards.")
+    ] = True,
+) -> None:
+    """Deduplicate (exact, perceptual, questions), check leaks against earlier releases, then export."""
+    from hvgen.pipeline import stage_export
+
+    config = _load_run(run_dir)
+    _build(run_dir, config, hamming, against or [])
+    if export:
+        _print_export(run_dir, stage_export(run_dir, config))
+
+
+@app.command("stats")
+def stats_command(
+    run_dir: RunDir,
+    json_out: Annotated[
+        Path | None, typer.Option("--json", help="Also write the statistics as JSON here.")
+    ] = None,
+) -> None:
+    """Print the run's statistics (counts, answer balance, prompt lengths, scenarios, drops)."""
+    import json
+
+    from hvgen.atomic import write_text_atomic
+    from hvgen.catalog import open_catalog, sync_manifests
+    from hvgen.plan import build_generator
+    from hvgen.stats import compute_stats
+
+    config = _load_run(run_dir)
+    generator = build_generator(config)
+    with open_catalog(run_dir) as con:
+        sync_manifests(con, run_dir)
+        stats = compute_stats(con, generator.stats_columns)
+    console.print(f"{stats['records']} questions over {stats['images']} images")
+    for column, rows in stats["counts"].items():
+        table = Table(title=f"questions per {column}")
+        table.add_column(column)
+        table.add_column("questions", justify="right")
+        for value, n in rows:
+            table.add_row(value, str(n))
+        console.print(table)
+    for key in ("position_balance", "prompt_length", "scenarios", "drops"):
+        if stats.get(key):
+            console.print(f"[bold]{key.replace('_', ' ')}[/]: {stats[key]}")
+    if json_out:
+        write_text_atomic(json_out, json.dumps(stats, indent=2) + "\n")
+
+
+@app.command("push")
+def push_command(
+    run_dir: RunDir,
+    repo_id: Annotated[str, typer.Option(help="Hub dataset repository, OWNER/NAME.")],
+    private: Annotated[bool, typer.Option(help="Create the repository as private.")] = False,
+    tag: Annotated[str | None, typer.Option(help="Tag the pushed commit, e.g. v2026.11.")] = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="List what would be uploaded; contact nothing.")
+    ] = False,
+) -> None:
+    """Upload the export folder to the Hugging Face Hub (token from HF_TOKEN or `hf auth login`)."""
+    from hvgen.hub import PushError, push_folder
+
+    folder = run_dir / "export"
+    try:
+        result = push_folder(folder, repo_id, private=private, tag=tag, dry_run=dry_run)
+    except (PushError, ValueError) as error:
+        raise HvgenError(str(error)) from None
+    console.print(result.table())
 
 
 @app.command("score")

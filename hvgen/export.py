@@ -39,9 +39,13 @@ class ExportedConfig:
 def available_scenarios(con: duckdb.DuckDBPyConnection) -> list[str]:
     if not table_exists(con, "scenario_outputs"):
         return []
-    return [
-        row[0] for row in con.execute("SELECT DISTINCT scenario FROM scenario_outputs ORDER BY 1").fetchall()
-    ]
+    from hvgen.scenarios import SCENARIO_NAMES
+
+    found = [row[0] for row in con.execute("SELECT DISTINCT scenario FROM scenario_outputs").fetchall()]
+    # clean first (the default config), then the other scenarios in their canonical order
+    return sorted(
+        found, key=lambda name: (SCENARIO_NAMES.index(name) if name in SCENARIO_NAMES else 99, name)
+    )
 
 
 def samples_query(config: ExportConfig) -> str:

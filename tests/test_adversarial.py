@@ -122,9 +122,13 @@ def test_deterministic_given_inputs(tiny_clip: str) -> None:
         o.image.tobytes() for o in AdversarialScenario(surrogate=tiny_clip, device="cpu").apply_batch(inputs)
     ]
     assert a == b
-    reseeded = make_inputs(6, seed0=5000)
-    c = [o.image.tobytes() for o in scenario.apply_batch(reseeded)]
-    assert all(x != y for x, y in zip(a, c, strict=True))  # the random start follows the seeds
+    # PGD starts from the clean image, so a sample's result does not depend on its batch
+    # neighbours' seeds; only float noise of batched kernels can flip a few gradient signs.
+    alone = [scenario.apply_batch([item])[0].image.tobytes() for item in inputs[:3]]
+    for x, y in zip(alone, a[:3], strict=True):
+        same = np.mean(np.frombuffer(x, np.uint8) == np.frombuffer(y, np.uint8))
+        print("batch-independence", same)
+        assert same > 0.95
 
 
 @pytest.mark.parametrize("attack", sorted(ATTACKS))
