@@ -24,7 +24,8 @@ def unknown_name_error(kind: str, name: str, valid: Iterable[str], hint: str = "
     """The standard message for an unknown style / subtask / scenario / ... name."""
     valid = sorted(valid)
     listing = ", ".join(valid)
-    message = f"unknown {kind} '{name}'{did_you_mean(name, valid)}. Valid {kind}s: {listing}."
+    plural = kind[:-1] + "ies" if kind.endswith("y") else kind + "s"
+    message = f"unknown {kind} '{name}'{did_you_mean(name, valid)}. Valid {plural}: {listing}."
     if hint:
         message += f" {hint}"
     return HvgenError(message)

@@ -173,7 +173,7 @@ def _tiny_clip_tokenizer(directory: Path):
     from transformers import CLIPTokenizer
 
     directory.mkdir(parents=True, exist_ok=True)
-    alphabet = _byte_level_alphabet()
+    alphabet = byte_level_alphabet()
     tokens = ["<|startoftext|>", "<|padding|>", "<|endoftext|>"] + alphabet + [c + "</w>" for c in alphabet]
     vocab = {token: index for index, token in enumerate(tokens[:1000])}
     (directory / "vocab.json").write_text(json.dumps(vocab), encoding="utf-8")
@@ -185,7 +185,7 @@ def _tiny_clip_tokenizer(directory: Path):
     return tokenizer
 
 
-def _byte_level_alphabet() -> list[str]:
+def byte_level_alphabet() -> list[str]:
     """The 256 printable stand-ins for bytes used by CLIP/GPT-2 byte-level BPE."""
     printable = (
         list(range(ord("!"), ord("~") + 1))

@@ -13,6 +13,8 @@ import shutil
 import tempfile
 from pathlib import Path
 
+from hvgen.models import byte_level_alphabet, cache_dir
+
 __all__ = ["TINY_CLIP_VERSION", "build_tiny_clip", "cache_dir", "tiny_clip_path"]
 
 TINY_CLIP_VERSION = "tiny-clip-v1"
@@ -21,24 +23,10 @@ TINY_CLIP_VERSION = "tiny-clip-v1"
 _SPECIALS = ("<|startoftext|>", "<|endoftext|>")
 
 
-def _byte_alphabet() -> list[str]:
-    """GPT-2/CLIP byte-to-unicode alphabet: the 256 symbols a byte-level BPE sees."""
-    bs = list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1))
-    bs += list(range(ord("®"), ord("ÿ") + 1))
-    cs = bs[:]
-    n = 0
-    for b in range(256):
-        if b not in bs:
-            bs.append(b)
-            cs.append(256 + n)
-            n += 1
-    return [chr(c) for c in cs]
-
-
 def _tiny_vocab() -> tuple[dict[str, int], list[tuple[str, str]]]:
     """A character-level CLIP vocabulary (every byte symbol, alone and word-final) plus a few
     merges, so any text tokenises without unknown tokens while the vocab stays ~520 entries."""
-    alphabet = _byte_alphabet()
+    alphabet = byte_level_alphabet()
     tokens = list(_SPECIALS) + alphabet + [c + "</w>" for c in alphabet]
     merges = [("t", "h"), ("t", "h</w>"), ("o", "f</w>"), ("p", "h"), ("o", "t")]
     for left, right in merges:
@@ -94,9 +82,7 @@ def build_tiny_clip(directory: str | os.PathLike[str], *, seed: int = 0) -> Path
     return out
 
 
-def cache_dir() -> Path:
-    """`$HVGEN_CACHE`, else ``~/.cache/hvgen``."""
-    return Path(os.environ.get("HVGEN_CACHE") or Path.home() / ".cache" / "hvgen").expanduser()
+# the cache folder is shared with the tiny text-to-image model
 
 
 def tiny_clip_path() -> Path:
