@@ -6,6 +6,7 @@ import hashlib
 import json
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -18,8 +19,13 @@ from hvgen.cli import main
 
 
 def run_cli(*args: str) -> subprocess.CompletedProcess:
+    # cwd outside the checkout: `python -c` puts cwd on sys.path, and the checkout's hvgen/ folder
+    # is not the installed package (generators/, templates/ are mapped into it at install time).
     return subprocess.run(
-        [sys.executable, "-c", "from hvgen.cli import main; main()", *args], capture_output=True, text=True
+        [sys.executable, "-c", "from hvgen.cli import main; main()", *args],
+        capture_output=True,
+        text=True,
+        cwd=tempfile.gettempdir(),
     )
 
 

@@ -17,7 +17,7 @@ would only give ε + 0.5/255). Reported predictions are those of the surrogate o
 uint8 images.
 
 Attacks come from torchattacks behind one small interface, `make_attack`, so the backend can
-be swapped: torchattacks 3.5.x pins ``requests~=2.25.1`` (pip therefore resolves 3.3/3.4 beside `datasets`).
+be swapped: torchattacks 3.4 and 3.5 pin ``requests~=2.25.1``, so hvgen requires 3.3.x.
 
 Determinism: PGD starts from the clean image (``random_start=False``). torchattacks draws a
 random start for the whole batch from one generator, which would make a sample depend on its
@@ -118,10 +118,13 @@ class ZeroShotCLIP(nn.Module):
         super().__init__()
         self.clip = clip
         self.image_size = int(image_size)
+        # Not named mean/std: torchattacks >= 3.4 would read those as its own normalisation.
         self.register_buffer(
-            "mean", torch.tensor(mean, dtype=torch.float32).view(1, 3, 1, 1), persistent=False
+            "pixel_mean", torch.tensor(mean, dtype=torch.float32).view(1, 3, 1, 1), persistent=False
         )
-        self.register_buffer("std", torch.tensor(std, dtype=torch.float32).view(1, 3, 1, 1), persistent=False)
+        self.register_buffer(
+            "pixel_std", torch.tensor(std, dtype=torch.float32).view(1, 3, 1, 1), persistent=False
+        )
         self.text: torch.Tensor | None = None
         self.mask: torch.Tensor | None = None
 
@@ -142,7 +145,7 @@ class ZeroShotCLIP(nn.Module):
                 align_corners=False,
                 antialias=True,
             )
-        return (x - self.mean) / self.std
+        return (x - self.pixel_mean) / self.pixel_std
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         if self.text is None or self.mask is None:
