@@ -498,7 +498,7 @@ def stats_command(
         for value, n in rows:
             table.add_row(value, str(n))
         console.print(table)
-    for key in ("position_balance", "prompt_length", "scenarios", "drops"):
+    for key in ("position_balance", "prompt_length", "scenarios", "attack_success", "corruptions", "drops"):
         if stats.get(key):
             console.print(f"[bold]{key.replace('_', ' ')}[/]: {stats[key]}")
     if json_out:

@@ -60,10 +60,43 @@ def compute_stats(con: duckdb.DuckDBPyConnection, group_columns: Sequence[str]) 
                FROM scenario_outputs GROUP BY 1 ORDER BY 1"""
         ).fetchall()
         stats["scenarios"] = [{"scenario": s, "outputs": n, "skipped": k} for s, n, k in rows]
+        stats.update(_scenario_details(con))
     if table_exists(con, "drops"):
         rows = con.execute("SELECT kind, reason, count(*) FROM drops GROUP BY ALL ORDER BY 1, 2").fetchall()
         stats["drops"] = [{"kind": kind, "reason": reason, "count": n} for kind, reason, n in rows]
     return stats
+
+
+def _scenario_details(con: duckdb.DuckDBPyConnection) -> dict[str, Any]:
+    """What the scenarios applied, from the parameters stored with each output: the attack
+    success rate against the surrogate, and how often each corruption type / severity was drawn."""
+    details: dict[str, Any] = {}
+    rows = con.execute(
+        """SELECT scenario, params->>'attack' AS attack, CAST(params->>'eps' AS DOUBLE) AS eps,
+                  count(*) AS n, avg(CAST(CAST(params->>'success' AS BOOLEAN) AS INTEGER)) AS rate,
+                  avg(CAST(params->>'pred_before' = params->>'label' AS INTEGER)) AS accuracy_before
+           FROM scenario_outputs WHERE path IS NOT NULL AND params->>'success' IS NOT NULL
+           GROUP BY ALL ORDER BY 1, 2, 3"""
+    ).fetchall()
+    if rows:
+        details["attack_success"] = [
+            {
+                "scenario": s,
+                "attack": a,
+                "eps": round(e or 0, 6),
+                "samples": n,
+                "success_rate": round(r, 4),
+                "surrogate_accuracy_before": round(b, 4) if b is not None else None,
+            }
+            for s, a, e, n, r, b in rows
+        ]
+    rows = con.execute(
+        """SELECT params->>'corruption', params->>'severity', count(*) FROM scenario_outputs
+           WHERE path IS NOT NULL AND params->>'corruption' IS NOT NULL GROUP BY ALL ORDER BY 1, 2"""
+    ).fetchall()
+    if rows:
+        details["corruptions"] = [{"corruption": c, "severity": v, "images": n} for c, v, n in rows]
+    return details
 
 
 def _position_balance(con: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:

@@ -50,6 +50,8 @@ def test_every_scenario_is_its_own_config(run: Path) -> None:
         assert np.abs(adv - clean).max() <= 8  # ε = 8/255 after 8-bit quantisation
         flipped += bool(params["success"])
     assert flipped > 0
+    card = (run / "export" / "README.md").read_text()
+    assert "success rate" in card and "Corruption types drawn" in card
 
 
 def test_scenarios_are_deterministic_and_resumable(run: Path, tmp_path: Path) -> None:

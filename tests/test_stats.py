@@ -80,3 +80,57 @@ def test_position_balance_and_prompt_lengths(con: duckdb.DuckDBPyConnection) -> 
 @pytest.mark.parametrize(("n", "label"), [(5, "n<1K"), (1000, "1K<n<10K"), (152_686, "100K<n<1M")])
 def test_size_categories(n: int, label: str) -> None:
     assert size_category(n) == label
+
+
+def test_attack_success_and_corruption_counts(con: duckdb.DuckDBPyConnection) -> None:
+    con.execute(
+        "CREATE TABLE scenario_outputs (scenario VARCHAR, level VARCHAR, key VARCHAR, path VARCHAR, params JSON, skip_reason VARCHAR)"
+    )
+    rows = [
+        (
+            "adversarial",
+            "record",
+            "r1",
+            "a.png",
+            '{"attack": "pgd", "eps": 0.0314, "label": 0, "pred_before": 0, "pred_after": 1, "success": true}',
+        ),
+        (
+            "adversarial",
+            "record",
+            "r2",
+            "b.png",
+            '{"attack": "pgd", "eps": 0.0314, "label": 1, "pred_before": 1, "pred_after": 1, "success": false}',
+        ),
+        (
+            "adversarial",
+            "record",
+            "r3",
+            "c.png",
+            '{"attack": "pgd", "eps": 0.0314, "label": 2, "pred_before": 0, "pred_after": 0, "success": true}',
+        ),
+        ("adversarial", "record", "r4", None, "{}"),
+        (
+            "corruption",
+            "image",
+            "i1",
+            "d.png",
+            '{"corruption": "spatter", "severity": null, "preset": "dysca"}',
+        ),
+        (
+            "corruption",
+            "image",
+            "i2",
+            "e.png",
+            '{"corruption": "spatter", "severity": null, "preset": "dysca"}',
+        ),
+    ]
+    con.executemany("INSERT INTO scenario_outputs VALUES (?, ?, ?, ?, ?, NULL)", rows)
+    stats = compute_stats(con, ["style"])
+    (attack,) = stats["attack_success"]
+    assert attack["samples"] == 3 and attack["success_rate"] == round(2 / 3, 4)
+    assert attack["surrogate_accuracy_before"] == round(2 / 3, 4)
+    assert stats["corruptions"] == [{"corruption": "spatter", "severity": None, "images": 2}]
+    assert {row["scenario"]: row["skipped"] for row in stats["scenarios"]} == {
+        "adversarial": 1,
+        "corruption": 0,
+    }
