@@ -107,6 +107,7 @@ class Dysca(Generator):
 
     def __init__(self, request: Any) -> None:
         super().__init__(request)
+        self._values: dict[str, tuple[str, ...]] = {}
         options = request.options
         self.selected_styles = parse_name_list(options.get("styles", "all"), self.style_presets, "style")
         self.selected_subtasks = parse_name_list(
@@ -159,12 +160,14 @@ class Dysca(Generator):
             )
         return result
 
-    def values(self, name: str) -> list[str]:
-        """The vocabulary behind a subtask or a plain vocabulary name (styles → preset names)."""
-        vocab = self.rules["subtasks"].get(name, {}).get("vocab", name)
-        if vocab == "styles":
-            return self.style_presets
-        return [str(item) for item in self.vocab.items(vocab)]
+    def values(self, name: str) -> tuple[str, ...]:
+        """The vocabulary behind a subtask or a plain vocabulary name (styles → preset names);
+        cached, since planning asks for the same lists once per image and per question."""
+        if name not in self._values:
+            vocab = self.rules["subtasks"].get(name, {}).get("vocab", name)
+            items = self.style_presets if vocab == "styles" else self.vocab.items(vocab)
+            self._values[name] = tuple(str(item) for item in items)
+        return self._values[name]
 
     # ------------------------------------------------------------------ plan
     def plan(self) -> PlanResult:

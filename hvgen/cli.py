@@ -43,11 +43,12 @@ ShardOpt = Annotated[
 _COMMON: list[tuple[str, inspect.Parameter]] = []
 
 
-def _common(name: str, key: str | None, annotation: Any) -> None:
+def _common(name: str, key: str | None, annotation: Any, default: Any = None) -> None:
+    """Declare a shared option; `default=None` means "not given" (the config's value is kept)."""
     _COMMON.append(
         (
             key or "",
-            inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=None, annotation=annotation),
+            inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=annotation),
         )
     )
 
@@ -219,7 +220,10 @@ _common(
     "config", None, Annotated[Path | None, typer.Option(help="YAML run config; CLI options override it.")]
 )
 _common(
-    "dry_run", None, Annotated[bool, typer.Option("--dry-run", help="Plan and report only: render nothing.")]
+    "dry_run",
+    None,
+    Annotated[bool, typer.Option("--dry-run", help="Plan and report only: render nothing.")],
+    default=False,
 )
 _common(
     "overwrite",
@@ -227,10 +231,8 @@ _common(
     Annotated[
         bool, typer.Option("--overwrite", help="Delete an existing run directory of another config first.")
     ],
+    default=False,
 )
-# bool options need a non-None default for typer
-_COMMON[-2] = (_COMMON[-2][0], _COMMON[-2][1].replace(default=False))
-_COMMON[-1] = (_COMMON[-1][0], _COMMON[-1][1].replace(default=False))
 
 
 def _benchmark_command(cls: type[Generator]):

@@ -95,6 +95,7 @@ from hvgen.fingerprints import (
     map_fingerprints,
     phash_from_hex,
 )
+from hvgen.progress import progress_bar
 
 __all__ = [
     "DEFAULT_HAMMING",
@@ -684,8 +685,6 @@ def _decode_cached(
     and rebuilds with other thresholds are expected, so results are cached in the catalog per
     (file, size, mtime): an unchanged file is never decoded twice.
     """
-    from hvgen.fingerprints import _progress
-
     con.execute(LEAK_CACHE_DDL)
     st = path.stat()
     key = [str(path.resolve()), st.st_size, st.st_mtime_ns]
@@ -697,14 +696,12 @@ def _decode_cached(
         return [(f"{path}{pos}", sha, ph) for pos, sha, ph in cached]
     out: list[tuple[str, str, int]] = []
     total = pq.ParquetFile(path).metadata.num_rows * len(cols)
-    bar = _progress(progress)
-    with bar:
-        task = bar.add_task(f"leak fingerprints {path.name}", total=total)
+    with progress_bar(f"leak fingerprints {path.name}", total, enabled=progress) as advance:
         for ref, fp in map_fingerprints(_image_rows_from_parquet(path, source, cols), workers=workers):
             if isinstance(fp, str):
                 raise _bad(source, f"{ref}: cannot decode the image: {fp}")
             out.append((ref, fp.pixel_sha256, fp.phash))
-            bar.advance(task)
+            advance(1)
     prefix = len(str(path))
     table = pa.table(
         {

@@ -34,6 +34,8 @@ import numpy as np
 import pyarrow as pa
 from PIL import Image
 
+from hvgen.progress import progress_bar
+
 __all__ = [
     "Fingerprint",
     "FINGERPRINTS_DDL",
@@ -221,9 +223,7 @@ def fingerprint_images(
             yield image_id, (p if p.is_absolute() else run_dir / p)
 
     paths = dict(todo)
-    bar = _progress(progress)
-    with bar:
-        task = bar.add_task("fingerprints", total=len(todo))
+    with progress_bar("fingerprints", len(todo), enabled=progress) as advance:
         for image_id, fp in map_fingerprints(sources(), workers=workers, executor=executor):
             if isinstance(fp, str):
                 errors.append(f"{image_id} ({run_dir / paths[image_id]}): {fp}")
@@ -235,7 +235,7 @@ def fingerprint_images(
                 if on_batch:
                     on_batch(done)
                 rows = []
-            bar.advance(task)
+            advance(1)
         _insert_batch(con, rows)
         done += len(rows)
     if errors:
@@ -248,24 +248,3 @@ def fingerprint_images(
             "their rows, then run again: the fingerprints already computed are kept."
         )
     return done
-
-
-def _progress(enabled: bool):  # -> rich.progress.Progress
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeElapsedColumn,
-        TimeRemainingColumn,
-    )
-
-    return Progress(
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        TimeRemainingColumn(),
-        disable=not enabled,
-        transient=False,
-    )

@@ -66,12 +66,7 @@ def stage_plan(run_dir: Path, config: RunConfig, force: bool = False) -> PlanSum
     """Plan unless an identical plan is already in the catalog (resume)."""
     if not force and plan_is_current(run_dir, config):
         return None
-    summary = run_plan(run_dir, config)
-    from hvgen.catalog import set_meta
-
-    with open_catalog(run_dir) as con:
-        set_meta(con, PLAN_FINGERPRINT_KEY, config.plan_fingerprint())
-    return summary
+    return run_plan(run_dir, config, meta={PLAN_FINGERPRINT_KEY: config.plan_fingerprint()})
 
 
 def stage_render(run_dir: Path, config: RunConfig, shard: Shard) -> RenderSummary:

@@ -45,7 +45,10 @@ def build_generator(config: RunConfig) -> Generator:
     return cls(request)
 
 
-def run_plan(run_dir: Path, config: RunConfig, generator: Generator | None = None) -> PlanSummary:
+def run_plan(
+    run_dir: Path, config: RunConfig, generator: Generator | None = None, meta: dict[str, Any] | None = None
+) -> PlanSummary:
+    """Plan, validate and write the records; `meta` is stored in the catalog in the same session."""
     generator = generator or build_generator(config)
     result = generator.plan()
     records = validate_records(result.records, generator.schema)
@@ -56,6 +59,8 @@ def run_plan(run_dir: Path, config: RunConfig, generator: Generator | None = Non
     with open_catalog(run_dir) as con:
         write_plan(con, records)
         set_meta(con, "plan", summary.__dict__)
+        for key, value in (meta or {}).items():
+            set_meta(con, key, value)
     return summary
 
 

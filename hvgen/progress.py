@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 from rich.console import Console
@@ -24,9 +24,9 @@ def progress_enabled() -> bool:
 
 
 @contextmanager
-def progress_bar(description: str, total: int) -> Iterator[callable]:
+def progress_bar(description: str, total: int, enabled: bool = True) -> Iterator[Callable[..., None]]:
     """Yield an `advance(n)` callable; renders a rich bar with count, elapsed and ETA."""
-    if not progress_enabled() or total == 0:
+    if not enabled or not progress_enabled() or total == 0:
         yield lambda n=1: None
         return
     with Progress(

@@ -27,6 +27,7 @@ class Vocabulary:
     def __init__(self, benchmark: str, override_dir: Path | None = None) -> None:
         self.builtin_dir = builtin_template_dir(benchmark) / "vocab"
         self.override_dir = override_dir
+        self._cache: dict[str, tuple[Any, ...]] = {}
         if override_dir is not None and not override_dir.is_dir():
             raise HvgenError(
                 f"--vocab {override_dir}: not a folder. Pass a folder of vocabulary files (e.g. animal.txt)."
@@ -61,13 +62,12 @@ class Vocabulary:
         return list(self._load(name))
 
     def _load(self, name: str) -> tuple[Any, ...]:
-        cache = self.__dict__.setdefault("_cache", {})
-        if name not in cache:
+        if name not in self._cache:
             path = self.path(name)
-            cache[name] = tuple(_read(path))
-            if not cache[name]:
+            self._cache[name] = tuple(_read(path))
+            if not self._cache[name]:
                 raise HvgenError(f"vocabulary file {path} is empty: add at least one item (one per line).")
-        return cache[name]
+        return self._cache[name]
 
 
 def _read(path: Path) -> list[Any]:

@@ -29,26 +29,25 @@ def run_cli(*args: str) -> subprocess.CompletedProcess:
     )
 
 
+DEMO_ARGS = [
+    "dysca",
+    "--styles",
+    "all",
+    "--scenario",
+    "clean",
+    "--model",
+    "tiny",
+    "--num",
+    "16",
+    "--steps",
+    "2",
+]
+
+
 @pytest.fixture(scope="module")
 def demo_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("cli") / "demo"
-    main(
-        [
-            "dysca",
-            "--styles",
-            "all",
-            "--scenario",
-            "clean",
-            "--model",
-            "tiny",
-            "--num",
-            "16",
-            "--steps",
-            "2",
-            "--out",
-            str(out),
-        ]
-    )
+    main([*DEMO_ARGS, "--out", str(out)])
     return out
 
 
@@ -88,23 +87,7 @@ def test_dataset_card_has_configs_and_stats(demo_run: Path) -> None:
 @pytest.mark.heavy
 def test_rerun_resumes_without_rendering(demo_run: Path, capsys: pytest.CaptureFixture) -> None:
     before = {p: p.stat().st_mtime_ns for p in demo_run.glob("images/*/*.png")}
-    main(
-        [
-            "dysca",
-            "--styles",
-            "all",
-            "--scenario",
-            "clean",
-            "--model",
-            "tiny",
-            "--num",
-            "16",
-            "--steps",
-            "2",
-            "--out",
-            str(demo_run),
-        ]
-    )
+    main([*DEMO_ARGS, "--out", str(demo_run)])
     err = capsys.readouterr().err
     assert "0 rendered, 16 already done" in err
     assert before == {p: p.stat().st_mtime_ns for p in demo_run.glob("images/*/*.png")}
