@@ -139,6 +139,9 @@ class VLBias(Generator):
     schema = "vlbias"
     template_version = "vlbias-1"
     default_num = 400
+    # Adversarial attacks need answer options a zero-shot classifier can separate; Yes / No /
+    # Unknown are not image classes, so that scenario is meaningless here.
+    supported_scenarios = ("clean", "corruption", "print")
     stats_columns = ("part", "category", "sub_dataset", "condition", "question_type", "group", "style")
 
     @staticmethod

@@ -258,9 +258,15 @@ def _list_value(value: Any) -> Any:
 
 
 def _run_benchmark(cls: type[Generator], generator_options: dict[str, Any], common: dict[str, Any]) -> None:
-    from hvgen.pipeline import prepare_run_dir, stage_export, stage_plan, stage_render, stage_scenarios
+    from hvgen.pipeline import (
+        check_scenarios,
+        prepare_run_dir,
+        stage_export,
+        stage_plan,
+        stage_render,
+        stage_scenarios,
+    )
     from hvgen.plan import build_generator
-    from hvgen.scenarios import parse_scenarios
     from hvgen.sharding import parse_shard
 
     base = (
@@ -278,7 +284,7 @@ def _run_benchmark(cls: type[Generator], generator_options: dict[str, Any], comm
             overrides[path_key] = str(Path(overrides[path_key]).resolve())
     config = merge_overrides(base, overrides)
     config.options = {**config.options, **{k: v for k, v in generator_options.items() if v is not None}}
-    config.scenario.scenarios = parse_scenarios(config.scenario.scenarios)
+    config.scenario.scenarios = check_scenarios(config)
     build_generator(config)  # validate options before touching the disk
     run_dir = common["out"] or Path("runs") / cls.name
     shard = parse_shard(common["shard"])

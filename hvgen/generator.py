@@ -60,6 +60,8 @@ class Generator(ABC):
     schema: ClassVar[str]
     template_version: ClassVar[str]
     default_num: ClassVar[int] = 100
+    # Scenarios whose perturbation makes sense for this benchmark's questions (None = all).
+    supported_scenarios: ClassVar[tuple[str, ...] | None] = None
     stats_columns: ClassVar[tuple[str, ...]] = ("question_type",)
 
     def __init__(self, request: PlanRequest) -> None:

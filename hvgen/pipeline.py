@@ -73,8 +73,23 @@ def stage_render(run_dir: Path, config: RunConfig, shard: Shard) -> RenderSummar
     return run_render(run_dir, config.render, shard)
 
 
+def check_scenarios(config: RunConfig) -> list[str]:
+    """The run's scenarios, canonical; refuse those its benchmark does not support."""
+    from hvgen.generator import get_generator
+
+    names = parse_scenarios(config.scenario.scenarios)
+    supported = get_generator(config.benchmark).supported_scenarios
+    unsupported = [name for name in names if supported is not None and name not in supported]
+    if unsupported:
+        raise HvgenError(
+            f"benchmark '{config.benchmark}' does not support scenario(s) {', '.join(unsupported)}: "
+            f"use {', '.join(supported or ())}."
+        )
+    return names
+
+
 def stage_scenarios(run_dir: Path, config: RunConfig, shard: Shard) -> list[ScenarioSummary]:
-    return [run_scenario(run_dir, config, name, shard) for name in parse_scenarios(config.scenario.scenarios)]
+    return [run_scenario(run_dir, config, name, shard) for name in check_scenarios(config)]
 
 
 def stage_export(run_dir: Path, config: RunConfig):

@@ -9,6 +9,7 @@ each atomically, and logged to this shard's manifest only once its file exists.
 from __future__ import annotations
 
 import time
+import warnings
 from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -201,7 +202,11 @@ def load_pipeline(config: RenderConfig) -> Any:
     device = pick_device(config.device)
     dtype = pick_dtype(config.dtype, device)
     try:
-        pipeline = AutoPipelineForText2Image.from_pretrained(source, torch_dtype=dtype)
+        with warnings.catch_warnings():
+            # diffusers >= 0.41 renamed torch_dtype to dtype; torch_dtype still works on every
+            # version we support, so keep it and hide the rename notice.
+            warnings.filterwarnings("ignore", message=".*torch_dtype.*", category=FutureWarning)
+            pipeline = AutoPipelineForText2Image.from_pretrained(source, torch_dtype=dtype)
     except Exception as error:  # diffusers raises OSError, ValueError, HF errors... for a missing model
         reason = str(error).strip().splitlines()[0][:200] if str(error).strip() else type(error).__name__
         raise HvgenError(

@@ -119,6 +119,7 @@ def test_changed_settings_on_an_existing_run_are_refused(demo_run: Path) -> None
         (["dysca", "--scenario", "foggy", "--dry-run"], "unknown scenario 'foggy'"),
         (["plan", "does-not-exist"], "not an hvgen run directory"),
         (["score", "nosuchbench", ".", "p.jsonl"], "unknown benchmark"),
+        (["vlbias", "--scenario", "adversarial", "--dry-run"], "does not support scenario(s) adversarial"),
     ],
 )
 def test_bad_input_exits_non_zero_with_one_clear_error(
@@ -130,7 +131,7 @@ def test_bad_input_exits_non_zero_with_one_clear_error(
             "-c",
             "from hvgen.cli import main; main()",
             *args,
-            *(["--out", str(tmp_path / "r")] if args[0] == "dysca" else []),
+            *(["--out", str(tmp_path / "r")] if args[0] in ("dysca", "vlbias") else []),
         ],
         capture_output=True,
         text=True,
