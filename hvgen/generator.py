@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import importlib
 from abc import ABC, abstractmethod
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from importlib.metadata import entry_points
 from pathlib import Path
@@ -74,11 +73,6 @@ class Generator(ABC):
     def cli_options() -> None:
         """Declare the benchmark's CLI options as this function's (typer-annotated) parameters."""
 
-    @classmethod
-    def normalise_options(cls, options: dict[str, Any]) -> dict[str, Any]:
-        """Validate and canonicalise CLI/YAML options (e.g. 'all' → the full list); raise HvgenError."""
-        return options
-
     @abstractmethod
     def plan(self) -> PlanResult: ...
 
@@ -130,6 +124,3 @@ def get_generator(name: str) -> type[Generator]:
     if name not in registry:
         raise unknown_name_error("benchmark", name, registry)
     return registry[name]
-
-
-OptionsFunction = Callable[..., None]

@@ -94,13 +94,6 @@ class TemplateSet:
         except yaml.YAMLError as error:
             raise HvgenError(f"cannot parse {filename}: {error}") from None
 
-    def has(self, name: str) -> bool:
-        try:
-            self._template(name)
-        except HvgenError:
-            return False
-        return True
-
     def render(
         self, name: str, variables: Mapping[str, Any], block: str | None = None, one_line: bool = True
     ) -> str:

@@ -9,7 +9,6 @@ the same name, so users can make splits with more variety than the original list
 from __future__ import annotations
 
 import json
-from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -33,13 +32,6 @@ class Vocabulary:
                 f"--vocab {override_dir}: not a folder. Pass a folder of vocabulary files (e.g. animal.txt)."
             )
 
-    @cached_property
-    def names(self) -> list[str]:
-        found = {p.stem for p in self.builtin_dir.iterdir() if p.suffix in _SUFFIXES}
-        if self.override_dir is not None:
-            found |= {p.stem for p in self.override_dir.iterdir() if p.suffix in _SUFFIXES}
-        return sorted(found)
-
     def path(self, name: str) -> Path:
         for folder in (self.override_dir, self.builtin_dir):
             if folder is None:
@@ -53,9 +45,6 @@ class Vocabulary:
             + (f" or {self.override_dir}" if self.override_dir else "")
             + "."
         )
-
-    def is_overridden(self, name: str) -> bool:
-        return self.override_dir is not None and self.path(name).parent == self.override_dir
 
     def items(self, name: str) -> list[Any]:
         """The entries of a vocabulary, in file order, de-duplicated; empty lists are an error."""
