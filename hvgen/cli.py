@@ -215,6 +215,15 @@ _common(
         ),
     ],
 )
+CLIP_FILTER_HELP = (
+    "Drop images whose CLIP score against their prompt is <= --clip-threshold, as Dysca does: a CLIP id or "
+    "path, or 'tiny'. Off by default."
+)
+CLIP_THRESHOLD_HELP = (
+    "CLIP score (100 x cosine) at or below which an image is dropped. [default: 25, Dysca's]"
+)
+_common("clip_filter", None, Annotated[str | None, typer.Option(help=CLIP_FILTER_HELP)])
+_common("clip_threshold", None, Annotated[float | None, typer.Option(help=CLIP_THRESHOLD_HELP)])
 _common("shard", None, ShardOpt)
 _common(
     "config", None, Annotated[Path | None, typer.Option(help="YAML run config; CLI options override it.")]
@@ -302,8 +311,10 @@ def _run_benchmark(cls: type[Generator], generator_options: dict[str, Any], comm
     if not shard.is_whole:
         console.print(f"shard {shard.tag} done; when every shard has finished run `hvgen export {run_dir}`.")
         return
-    if common["against"]:
-        _build(run_dir, config, None, common["against"])
+    if common["against"] or common["clip_filter"]:
+        _build(
+            run_dir, config, None, common["against"] or [], common["clip_filter"], common["clip_threshold"]
+        )
     exported = stage_export(run_dir, config)
     _print_export(run_dir, exported)
 
@@ -426,27 +437,23 @@ def export_command(run_dir: RunDir) -> None:
     _print_export(run_dir, stage_export(run_dir, _load_run(run_dir)))
 
 
-def _build(run_dir: Path, config: RunConfig, hamming: int | None, against: list[str]) -> None:
-    """Dedup + leak check in the catalog (nothing deleted: `drops` says what is left out and why)."""
-    from hvgen.catalog import open_catalog, sync_manifests
-    from hvgen.dedup import DEFAULT_HAMMING, run_dedup
+def _build(
+    run_dir: Path,
+    config: RunConfig,
+    hamming: int | None,
+    against: list[str],
+    clip_model: str | None = None,
+    clip_threshold: float | None = None,
+) -> None:
+    from hvgen.pipeline import stage_build
 
-    with open_catalog(run_dir) as con:
-        sync_manifests(con, run_dir)
-        missing = con.execute(
-            "SELECT count(*) FROM images i WHERE NOT EXISTS (SELECT 1 FROM renders r WHERE r.image_id = i.image_id)"
-        ).fetchone()[0]
-        if missing:
-            raise HvgenError(
-                f"{missing} planned images of {run_dir} are not rendered yet: run `hvgen render {run_dir}` first."
-            )
-        try:
-            summary = run_dedup(
-                con, DEFAULT_HAMMING if hamming is None else hamming, against, run_dir=run_dir, progress=True
-            )
-        except ValueError as error:
-            raise HvgenError(str(error)) from None
-    console.print(summary.summary_table())
+    result = stage_build(run_dir, config, hamming, against, clip_model, clip_threshold)
+    console.print(result.dedup.summary_table())
+    if result.clip:
+        console.print(
+            f"clip filter ({result.clip['model']}, score <= {result.clip['threshold']}): "
+            f"{result.clip['dropped_images']} image(s) dropped"
+        )
 
 
 @app.command("build")
@@ -465,15 +472,18 @@ def build_command(
             "or a hash list (.txt/.csv/.parquet). Repeatable."
         ),
     ] = None,
+    clip_filter: Annotated[str | None, typer.Option(help=CLIP_FILTER_HELP)] = None,
+    clip_threshold: Annotated[float | None, typer.Option(help=CLIP_THRESHOLD_HELP)] = None,
     export: Annotated[
         bool, typer.Option("--export/--no-export", help="Write the export folder afterwards.")
     ] = True,
 ) -> None:
-    """Deduplicate (exact, perceptual, questions), check leaks against earlier releases, then export."""
+    """Deduplicate (exact, perceptual, questions), check leaks against earlier releases, optionally
+    drop images CLIP finds unlike their prompt (Dysca's filter), then export."""
     from hvgen.pipeline import stage_export
 
     config = _load_run(run_dir)
-    _build(run_dir, config, hamming, against or [])
+    _build(run_dir, config, hamming, against or [], clip_filter, clip_threshold)
     if export:
         _print_export(run_dir, stage_export(run_dir, config))
 

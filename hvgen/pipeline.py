@@ -8,10 +8,13 @@ build on a laptop.
 from __future__ import annotations
 
 import shutil
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-from hvgen.catalog import CATALOG_FILE, get_meta, open_catalog
+from hvgen.catalog import CATALOG_FILE, get_meta, open_catalog, set_meta, sync_manifests
 from hvgen.config import CONFIG_FILE, RunConfig, describe_difference
+from hvgen.dedup import DedupSummary
 from hvgen.errors import HvgenError
 from hvgen.export import run_export
 from hvgen.plan import PlanSummary, build_generator, run_plan
@@ -94,3 +97,51 @@ def stage_scenarios(run_dir: Path, config: RunConfig, shard: Shard) -> list[Scen
 
 def stage_export(run_dir: Path, config: RunConfig):
     return run_export(run_dir, config, build_generator(config))
+
+
+@dataclass
+class BuildResult:
+    dedup: DedupSummary
+    clip: dict[str, Any] | None = None
+
+
+def stage_build(
+    run_dir: Path,
+    config: RunConfig,
+    hamming: int | None = None,
+    against: list[str] | None = None,
+    clip_model: str | None = None,
+    clip_threshold: float | None = None,
+) -> BuildResult:
+    """Dedup + leak check (+ optional CLIP-score filter) in the catalog. Nothing is deleted:
+    `drops` says what is left out and why, and the export reads the `kept_*` views."""
+    from hvgen.clip_filter import DEFAULT_CLIP_THRESHOLD, apply_clip_filter, compute_clip_scores
+    from hvgen.dedup import DEFAULT_HAMMING, run_dedup
+    from hvgen.render import pick_device
+
+    with open_catalog(run_dir) as con:
+        sync_manifests(con, run_dir)
+        missing = con.execute(
+            "SELECT count(*) FROM images i WHERE NOT EXISTS (SELECT 1 FROM renders r WHERE r.image_id = i.image_id)"
+        ).fetchone()[0]
+        if missing:
+            raise HvgenError(
+                f"{missing} planned images of {run_dir} are not rendered yet: run `hvgen render {run_dir}` first."
+            )
+        try:
+            dedup = run_dedup(
+                con,
+                DEFAULT_HAMMING if hamming is None else hamming,
+                against or [],
+                run_dir=run_dir,
+                progress=True,
+            )
+            clip = None
+            if clip_model:
+                compute_clip_scores(con, run_dir, clip_model, device=pick_device(config.render.device))
+                threshold = DEFAULT_CLIP_THRESHOLD if clip_threshold is None else clip_threshold
+                clip = apply_clip_filter(con, clip_model, threshold)
+            set_meta(con, "build", {"hamming": hamming, "against": against or [], "clip": clip})
+        except (ValueError, RuntimeError) as error:
+            raise HvgenError(str(error)) from None
+    return BuildResult(dedup, clip)

@@ -1,4 +1,5 @@
-"""A tiny random CLIP, saved like a real checkpoint, for offline tests and `--model tiny` runs.
+"""CLIP checkpoints: loading one (`load_surrogate`), and a tiny random CLIP saved like a real
+checkpoint for offline tests and `--model tiny` runs.
 
 The adversarial scenario loads its surrogate with ``CLIPModel.from_pretrained`` and
 ``CLIPProcessor.from_pretrained``; this module writes a folder those calls accept, so tests
@@ -12,6 +13,7 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
+from typing import Any
 
 from hvgen.models import byte_level_alphabet, cache_dir
 
@@ -106,3 +108,24 @@ def tiny_clip_path() -> Path:
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return target
+
+
+def load_surrogate(surrogate: str, device: Any) -> tuple[Any, Any]:
+    """Load a CLIP checkpoint (hub id or local folder; ``"tiny"`` = the built-in tiny random
+    CLIP) as (CLIPModel in eval mode, CLIPProcessor). Failures become one clear RuntimeError."""
+    from transformers import CLIPModel, CLIPProcessor
+
+    path: str = surrogate
+    try:
+        if surrogate == "tiny":
+            path = str(tiny_clip_path())
+        model = CLIPModel.from_pretrained(path).to(device).eval()
+        processor = CLIPProcessor.from_pretrained(path)
+    except Exception as exc:  # OSError (offline / missing), ValueError (not a CLIP), ...
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise RuntimeError(
+            f"Could not load the surrogate CLIP {surrogate!r} ({type(exc).__name__}: {reason[:200]}). "
+            "Pass --surrogate PATH to a local CLIP checkpoint, or --model tiny for the built-in tiny one."
+        ) from exc
+    model.requires_grad_(False)
+    return model, processor

@@ -142,3 +142,31 @@ def test_hash_helper_matches_decoded_pixels(run: Path) -> None:
         len(_pixel_sha256(path)) == 64
         and _pixel_sha256(path) != hashlib.sha256(path.read_bytes()).hexdigest()
     )
+
+
+def test_clip_filter_drops_low_scoring_images_and_caches_scores(run: Path) -> None:
+    main(["build", str(run), "--clip-filter", "tiny", "--clip-threshold", "-1000", "--no-export"])
+    with open_catalog(run, read_only=True) as con:
+        scores = sorted(
+            row[0] for row in con.execute("SELECT score FROM clip_scores WHERE model = 'tiny'").fetchall()
+        )
+        assert len(scores) == 10 and con.execute("SELECT count(*) FROM drops").fetchone()[0] == 0
+    median = scores[len(scores) // 2]
+    main(["build", str(run), "--clip-filter", "tiny", "--clip-threshold", str(median), "--no-export"])
+    with open_catalog(run, read_only=True) as con:
+        low = {
+            row[0]
+            for row in con.execute("SELECT image_id FROM clip_scores WHERE score <= ?", [median]).fetchall()
+        }
+        dropped = {
+            row[0] for row in con.execute("SELECT id FROM drops WHERE reason = 'low_clip_score'").fetchall()
+        }
+        assert dropped == low and 0 < len(low) < 10
+        assert con.execute("SELECT count(*) FROM clip_scores").fetchone()[0] == 10  # cached, not recomputed
+        orphans = con.execute(
+            "SELECT count(*) FROM kept_records WHERE image_id IN (SELECT id FROM drops WHERE kind = 'image')"
+        ).fetchone()[0]
+        assert orphans == 0
+    main(["build", str(run), "--no-export"])  # without the filter everything is kept again
+    with open_catalog(run, read_only=True) as con:
+        assert con.execute("SELECT count(*) FROM drops").fetchone()[0] == 0

@@ -42,6 +42,7 @@ from PIL import Image
 from torch import nn
 
 from hvgen.scenarios.base import ScenarioInput, ScenarioOutput
+from hvgen.surrogate import load_surrogate
 
 __all__ = [
     "ATTACKS",
@@ -160,29 +161,6 @@ class ZeroShotCLIP(nn.Module):
 def _features(out: Any) -> torch.Tensor:
     """transformers 4 returns projected features as a tensor, 5 as `pooler_output`."""
     return out if isinstance(out, torch.Tensor) else out.pooler_output
-
-
-def load_surrogate(surrogate: str, device: str | torch.device) -> tuple[nn.Module, Any]:
-    """Load a CLIP checkpoint (hub id or local folder; ``"tiny"`` = the built-in tiny random
-    CLIP) as (CLIPModel in eval mode, CLIPProcessor). Failures become one clear RuntimeError."""
-    from transformers import CLIPModel, CLIPProcessor
-
-    path: str = surrogate
-    try:
-        if surrogate == "tiny":
-            from hvgen.surrogate import tiny_clip_path
-
-            path = str(tiny_clip_path())
-        model = CLIPModel.from_pretrained(path).to(device).eval()
-        processor = CLIPProcessor.from_pretrained(path)
-    except Exception as exc:  # OSError (offline / missing), ValueError (not a CLIP), ...
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise RuntimeError(
-            f"Could not load the surrogate CLIP {surrogate!r} ({type(exc).__name__}: {reason[:200]}). "
-            "Pass --surrogate PATH to a local CLIP checkpoint, or --model tiny for the built-in tiny one."
-        ) from exc
-    model.requires_grad_(False)
-    return model, processor
 
 
 def candidate_classes(record: dict[str, Any] | None) -> tuple[list[str], int] | None:

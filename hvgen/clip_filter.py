@@ -1,0 +1,86 @@
+"""CLIP-score filter: drop images that do not show their prompt (Dysca's clean_data.py).
+
+Dysca scores every image with CLIP (``logits_per_image`` of the image against its prompt, i.e.
+100 × cosine similarity for OpenAI CLIP) and drops it when the score is ≤ 25. Scores are cached
+per (model, image) in the catalog table ``clip_scores``, so a rebuild with another threshold
+costs no inference. Dropped images (reason ``low_clip_score``) and their questions
+(``dropped_image``) are added to ``drops``; the ``kept_*`` views exclude them.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import duckdb
+from PIL import Image
+
+from hvgen.progress import progress_bar
+from hvgen.surrogate import load_surrogate
+
+DEFAULT_CLIP_THRESHOLD = 25.0
+CLIP_SCORES_DDL = "CREATE TABLE IF NOT EXISTS clip_scores (model VARCHAR, image_id VARCHAR, score DOUBLE)"
+
+
+def compute_clip_scores(
+    con: duckdb.DuckDBPyConnection, run_dir: Path, model: str, device: str = "cpu", batch_size: int = 16
+) -> int:
+    """Score the kept images that have no score under `model` yet; returns how many were scored."""
+    import torch
+
+    con.execute(CLIP_SCORES_DDL)
+    todo = con.execute(
+        """SELECT i.image_id, i.path, i.prompt FROM kept_images i
+           WHERE NOT EXISTS (SELECT 1 FROM clip_scores s WHERE s.model = ? AND s.image_id = i.image_id)
+           ORDER BY i.image_id""",
+        [model],
+    ).fetchall()
+    if not todo:
+        return 0
+    clip, processor = load_surrogate(model, device)
+    with progress_bar(f"clip scores ({Path(model).name})", len(todo)) as advance:
+        for start in range(0, len(todo), batch_size):
+            batch = todo[start : start + batch_size]
+            images = [_rgb(run_dir / path) for _, path, _ in batch]
+            inputs = processor(
+                text=[prompt for _, _, prompt in batch],
+                images=images,
+                return_tensors="pt",
+                padding=True,
+                truncation=True,
+            ).to(device)
+            with torch.inference_mode():
+                logits = clip(**inputs).logits_per_image  # [images, texts]
+            scores = logits.diagonal().float().cpu().tolist()
+            con.executemany(
+                "INSERT INTO clip_scores VALUES (?, ?, ?)",
+                [[model, image_id, score] for (image_id, _, _), score in zip(batch, scores, strict=True)],
+            )
+            advance(len(batch))
+    return len(todo)
+
+
+def apply_clip_filter(con: duckdb.DuckDBPyConnection, model: str, threshold: float) -> dict[str, Any]:
+    """Add drops for kept images scoring ≤ `threshold` and for their records."""
+    low = con.execute(
+        """SELECT s.image_id, s.score FROM clip_scores s JOIN kept_images k USING (image_id)
+           WHERE s.model = ? AND s.score <= ?""",
+        [model, threshold],
+    ).fetchall()
+    if low:  # DuckDB's executemany refuses an empty list
+        con.executemany(
+            "INSERT INTO drops VALUES ('image', ?, 'low_clip_score', NULL, NULL)",
+            [[image_id] for image_id, _ in low],
+        )
+    con.execute(
+        """INSERT INTO drops SELECT 'record', r.id, 'dropped_image', r.image_id, NULL FROM records r
+           WHERE EXISTS (SELECT 1 FROM drops d WHERE d.kind = 'image' AND d.reason = 'low_clip_score'
+                                                 AND d.id = r.image_id)
+             AND NOT EXISTS (SELECT 1 FROM drops d WHERE d.kind = 'record' AND d.id = r.id)"""
+    )
+    return {"model": model, "threshold": threshold, "dropped_images": len(low)}
+
+
+def _rgb(path: Path) -> Image.Image:
+    with Image.open(path) as image:
+        return image.convert("RGB")
