@@ -81,6 +81,7 @@ class Dysca(Generator):
     template_version = "dysca-1"
     default_num = 200
     stats_columns = ("style", "subtask", "question_type", "foreground_type", "granularity")
+    category_column = "subtask"
 
     @staticmethod
     def cli_options(

@@ -143,6 +143,7 @@ class VLBias(Generator):
     # Unknown are not image classes, so that scenario is meaningless here.
     supported_scenarios = ("clean", "corruption", "print")
     stats_columns = ("part", "category", "sub_dataset", "condition", "question_type", "group", "style")
+    category_column = "category"
 
     @staticmethod
     def cli_options(

@@ -430,11 +430,19 @@ def scenario_command(
 
 
 @app.command("export")
-def export_command(run_dir: RunDir) -> None:
+def export_command(
+    run_dir: RunDir,
+    vlmevalkit: Annotated[
+        bool,
+        typer.Option(
+            "--vlmevalkit", help="Also write VLMEvalKit TSVs (base64 images) under export/vlmevalkit/."
+        ),
+    ] = False,
+) -> None:
     """Write the Hub-ready export folder (parquet shards + dataset card)."""
     from hvgen.pipeline import stage_export
 
-    _print_export(run_dir, stage_export(run_dir, _load_run(run_dir)))
+    _print_export(run_dir, stage_export(run_dir, _load_run(run_dir), vlmevalkit=vlmevalkit))
 
 
 def _build(

@@ -22,6 +22,7 @@ import pyarrow.parquet as pq
 from hvgen.atomic import write_atomic
 from hvgen.catalog import open_catalog, query_arrow, sync_manifests, table_exists
 from hvgen.config import RunConfig
+from hvgen.export_formats import write_vlmevalkit_tsv
 from hvgen.generator import ExportConfig, Generator
 from hvgen.progress import progress_bar
 
@@ -62,8 +63,13 @@ def samples_query(config: ExportConfig) -> str:
 
 
 def run_export(
-    run_dir: Path, config: RunConfig, generator: Generator, stats: dict[str, Any] | None = None
+    run_dir: Path,
+    config: RunConfig,
+    generator: Generator,
+    stats: dict[str, Any] | None = None,
+    vlmevalkit: bool = False,
 ) -> list[ExportedConfig]:
+    """Write the export folder; `vlmevalkit` also writes ``vlmevalkit/<config>.tsv``."""
     from hvgen.card import render_card
 
     final = run_dir / EXPORT_DIR
@@ -79,6 +85,10 @@ def run_export(
             files = write_parquet_shards(
                 run_dir, staging, export_config.name, config.export.split, table, config.export.max_shard_mb
             )
+            if vlmevalkit:
+                target = staging / "vlmevalkit" / f"{export_config.name}.tsv"
+                write_vlmevalkit_tsv(run_dir, table, target, generator.category_column, config.export.split)
+                files.append(target.relative_to(staging).as_posix())
             exported.append(ExportedConfig(export_config.name, export_config.scenario, table.num_rows, files))
         card = render_card(con, run_dir, config, generator, exported, staging, stats)
     write_atomic(staging / "README.md", lambda handle: handle.write(card.encode("utf-8")))

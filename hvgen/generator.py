@@ -62,6 +62,8 @@ class Generator(ABC):
     # Scenarios whose perturbation makes sense for this benchmark's questions (None = all).
     supported_scenarios: ClassVar[tuple[str, ...] | None] = None
     stats_columns: ClassVar[tuple[str, ...]] = ("question_type",)
+    # The record field evaluation toolkits should group scores by (VLMEvalKit's `category`).
+    category_column: ClassVar[str] = "question_type"
 
     def __init__(self, request: PlanRequest) -> None:
         self.request = request

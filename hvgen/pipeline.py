@@ -95,8 +95,8 @@ def stage_scenarios(run_dir: Path, config: RunConfig, shard: Shard) -> list[Scen
     return [run_scenario(run_dir, config, name, shard) for name in check_scenarios(config)]
 
 
-def stage_export(run_dir: Path, config: RunConfig):
-    return run_export(run_dir, config, build_generator(config))
+def stage_export(run_dir: Path, config: RunConfig, vlmevalkit: bool = False):
+    return run_export(run_dir, config, build_generator(config), vlmevalkit=vlmevalkit)
 
 
 @dataclass
