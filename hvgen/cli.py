@@ -274,6 +274,7 @@ def _run_benchmark(cls: type[Generator], generator_options: dict[str, Any], comm
         stage_plan,
         stage_render,
         stage_scenarios,
+        wait_for_plan,
     )
     from hvgen.plan import build_generator
     from hvgen.sharding import parse_shard
@@ -298,10 +299,13 @@ def _run_benchmark(cls: type[Generator], generator_options: dict[str, Any], comm
     run_dir = common["out"] or Path("runs") / cls.name
     shard = parse_shard(common["shard"])
 
-    prepare_run_dir(run_dir, config, overwrite=common["overwrite"])
     console.print(f"[bold]hvgen {cls.name}[/] → {run_dir}  (model {config.render.model}, seed {config.seed})")
-    summary = stage_plan(run_dir, config)
-    _print_plan(run_dir, summary)
+    if shard.index == 0:
+        prepare_run_dir(run_dir, config, overwrite=common["overwrite"])
+        _print_plan(run_dir, stage_plan(run_dir, config))
+    else:  # launched by torchrun / several --shard processes: shard 0 plans, the others wait for it
+        console.print(f"shard {shard.tag}: waiting for shard 0 to plan {run_dir} ...")
+        wait_for_plan(run_dir, config)
     if common["dry_run"]:
         console.print("dry run: nothing rendered.")
         return

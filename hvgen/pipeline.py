@@ -65,6 +65,38 @@ def plan_is_current(run_dir: Path, config: RunConfig) -> bool:
         return get_meta(con, PLAN_FINGERPRINT_KEY) == config.plan_fingerprint()
 
 
+def wait_for_plan(run_dir: Path, config: RunConfig, timeout: float = 1800.0, poll: float = 2.0) -> None:
+    """Block until another process (shard 0) has written this config's plan.
+
+    Several shard processes started together (torchrun, a Slurm array) must not all plan: only
+    one process may write the catalog, so the others poll it read-only until the plan is there.
+    """
+    import time
+
+    import duckdb
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        config_path = run_dir / CONFIG_FILE
+        if config_path.is_file():
+            previous = RunConfig.load(config_path)
+            if previous.plan_fingerprint() != config.plan_fingerprint():
+                raise HvgenError(
+                    f"{run_dir} holds a plan for other settings "
+                    f"({describe_difference(previous.plan_fingerprint(), config.plan_fingerprint())}): "
+                    "every shard must be started with the same options."
+                )
+            try:
+                if plan_is_current(run_dir, config):
+                    return
+            except (duckdb.Error, HvgenError):
+                pass  # shard 0 is still writing the catalog
+        time.sleep(poll)
+    raise HvgenError(
+        f"no plan appeared in {run_dir} within {timeout:.0f} s: is shard 0 running? Start it with --shard 0/N."
+    )
+
+
 def stage_plan(run_dir: Path, config: RunConfig, force: bool = False) -> PlanSummary | None:
     """Plan unless an identical plan is already in the catalog (resume)."""
     if not force and plan_is_current(run_dir, config):

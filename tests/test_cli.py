@@ -192,3 +192,32 @@ def test_vlmevalkit_tsv_export(demo_run: Path) -> None:
         assert image.size == (64, 64)
     # the parquet export is still there and still loads
     assert load_dataset(str(demo_run / "export"), "clean", split="test").num_rows == len(planned)
+
+
+@pytest.mark.heavy
+def test_shards_started_together_plan_once_and_export_everything(tmp_path: Path) -> None:
+    out = tmp_path / "sharded"
+    args = [
+        "dysca",
+        "--model",
+        "tiny",
+        "--num",
+        "6",
+        "--steps",
+        "2",
+        "--subtasks",
+        "animal",
+        "--out",
+        str(out),
+    ]
+    command = [sys.executable, "-c", "from hvgen.cli import main; main()", *args]
+    later = subprocess.Popen([*command, "--shard", "1/2"], cwd=tmp_path, stderr=subprocess.PIPE, text=True)
+    first = subprocess.run([*command, "--shard", "0/2"], cwd=tmp_path, capture_output=True, text=True)
+    _, later_err = later.communicate(timeout=600)
+    assert first.returncode == 0, first.stderr
+    assert later.returncode == 0, later_err
+    assert "waiting for shard 0" in later_err
+    main(["export", str(out)])
+    planned = (out / "records.jsonl").read_text().splitlines()
+    assert load_dataset(str(out / "export"), "clean", split="test").num_rows == len(planned)
+    assert len(list((out / "images").rglob("*.png"))) == 6
