@@ -66,11 +66,25 @@ def render_card(
     ]
     if configs_yaml:
         configs_yaml[0]["default"] = True
+    # Split sizes per config: the Hub shows them, `datasets` checks num_examples on load, and they
+    # make `datasets`' cache key differ between two exports (it hashes the card's configs and
+    # infos, not the files, so two `export/` folders with identical YAML would share a cache entry).
+    dataset_info_yaml = [
+        {
+            "config_name": item.name,
+            "splits": [{"name": config.export.split, "num_examples": item.rows}],
+            "download_size": sum(
+                (export_dir / f).stat().st_size for f in item.files if f.endswith(".parquet")
+            ),
+        }
+        for item in exported
+    ]
     context = {
         "title": generator.title,
         "benchmark": generator.name,
         "size_category": size_category(max(total_rows, 1)),
         "configs_yaml": configs_yaml,
+        "dataset_info_yaml": dataset_info_yaml,
         "exported": exported,
         "split": config.export.split,
         "stats": stats,

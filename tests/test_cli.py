@@ -78,6 +78,8 @@ def test_dataset_card_has_configs_and_stats(demo_run: Path) -> None:
     card = (demo_run / "export" / "README.md").read_text()
     header = yaml.safe_load(card.split("---")[1])
     assert header["configs"][0]["config_name"] == "clean"
+    planned = len((demo_run / "records.jsonl").read_text().splitlines())
+    assert header["dataset_info"][0]["splits"] == [{"name": "test", "num_examples": planned}]
     assert header["task_categories"] == ["visual-question-answering"]
     assert "Answer-position balance" in card and "plots/subtask.png" in card
     assert (demo_run / "export" / "plots" / "subtask.png").is_file()
