@@ -252,11 +252,18 @@ def _benchmark_command(cls: type[Generator]):
         for p in inspect.signature(cls.cli_options).parameters.values()
     ]
 
-    def command(**kwargs: Any) -> None:
+    def command(ctx: typer.Context, **kwargs: Any) -> None:
         common = {param.name: kwargs.pop(param.name) for _, param in _COMMON}
-        _run_benchmark(cls, generator_options=kwargs, common=common)
+        # Only options given on the command line override a --config file (not their defaults).
+        given = {
+            name: value
+            for name, value in kwargs.items()
+            if getattr(ctx.get_parameter_source(name), "name", "") != "DEFAULT"
+        }
+        _run_benchmark(cls, generator_options=given, common=common)
 
-    command.__signature__ = inspect.Signature(own + [param for _, param in _COMMON])  # type: ignore[attr-defined]
+    context = inspect.Parameter("ctx", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=typer.Context)
+    command.__signature__ = inspect.Signature([context, *own, *(param for _, param in _COMMON)])  # type: ignore[attr-defined]
     command.__doc__ = (cls.__doc__ or cls.title) + "\n\nRuns every stage: plan → render → scenarios → export."
     command.__name__ = cls.name
     return command

@@ -223,3 +223,25 @@ def test_shards_started_together_plan_once_and_export_everything(tmp_path: Path)
     planned = (out / "records.jsonl").read_text().splitlines()
     assert load_dataset(str(out / "export"), "clean", split="test").num_rows == len(planned)
     assert len(list((out / "images").rglob("*.png"))) == 6
+
+
+def test_config_file_sets_options_and_the_command_line_overrides_it(tmp_path: Path) -> None:
+    config = tmp_path / "run.yaml"
+    config.write_text(
+        "benchmark: dysca\nseed: 7\nnum: 5\noptions:\n  subtasks: animal,color\n  question_types: mc\n"
+        "render:\n  model: tiny\n  steps: 2\n"
+    )
+    out = tmp_path / "r"
+    main(["dysca", "--config", str(config), "--num", "4", "--out", str(out), "--dry-run"])
+    saved = yaml.safe_load((out / "config.yaml").read_text())
+    assert saved["seed"] == 7 and saved["num"] == 4 and saved["render"]["model"] == "tiny"
+    assert saved["options"] == {"subtasks": "animal,color", "question_types": "mc"}
+    records = [json.loads(line) for line in (out / "records.jsonl").read_text().splitlines()]
+    assert {r["subtask"] for r in records} <= {"animal", "color"} and {
+        r["question_type"] for r in records
+    } == {"multi choice"}
+
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("benchmark: dysca\nrender:\n  modle: tiny\n")
+    result = run_cli("dysca", "--config", str(bad), "--out", str(tmp_path / "r2"), "--dry-run")
+    assert result.returncode == 2 and "unknown key 'modle' (did you mean 'model'?)" in result.stderr
