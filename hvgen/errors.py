@@ -14,6 +14,10 @@ class HvgenError(Exception):
     """An error caused by input the user can fix; the message says what, where and how."""
 
 
+class ModelLoadError(HvgenError, RuntimeError):
+    """A model (pipeline, surrogate) could not be loaded: offline, not cached, or not that kind."""
+
+
 def did_you_mean(name: str, valid: Iterable[str]) -> str:
     """A ' (did you mean 'x'?)' suffix for the closest valid name, or ''."""
     close = difflib.get_close_matches(name, list(valid), n=1, cutoff=0.5)

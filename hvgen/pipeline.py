@@ -20,7 +20,7 @@ from hvgen.export import run_export
 from hvgen.plan import PlanSummary, build_generator, run_plan
 from hvgen.render import RenderSummary, run_render
 from hvgen.scenario_stage import ScenarioSummary, run_scenario
-from hvgen.scenarios import parse_scenarios
+from hvgen.scenarios import build_scenario, parse_scenarios
 from hvgen.sharding import Shard
 
 PLAN_FINGERPRINT_KEY = "plan_fingerprint"
@@ -120,6 +120,8 @@ def check_scenarios(config: RunConfig) -> list[str]:
             f"benchmark '{config.benchmark}' does not support scenario(s) {', '.join(unsupported)}: "
             f"use {', '.join(supported or ())}."
         )
+    for name in names:  # fail on a bad corruption / attack name now, not after hours of rendering
+        build_scenario(name, config)
     return names
 
 
@@ -174,6 +176,6 @@ def stage_build(
                 threshold = DEFAULT_CLIP_THRESHOLD if clip_threshold is None else clip_threshold
                 clip = apply_clip_filter(con, clip_model, threshold)
             set_meta(con, "build", {"hamming": hamming, "against": against or [], "clip": clip})
-        except (ValueError, RuntimeError) as error:
+        except ValueError as error:  # bad --against source, threshold ...
             raise HvgenError(str(error)) from None
     return BuildResult(dedup, clip)

@@ -19,7 +19,7 @@ from typing import Any
 from hvgen.atomic import save_png_atomic
 from hvgen.catalog import MANIFEST_DIR, open_catalog
 from hvgen.config import RenderConfig
-from hvgen.errors import HvgenError
+from hvgen.errors import HvgenError, ModelLoadError
 from hvgen.manifest import ManifestWriter, read_manifest_rows
 from hvgen.models import resolve_model, tiny_sdxl_path
 from hvgen.progress import progress_bar
@@ -209,7 +209,7 @@ def load_pipeline(config: RenderConfig) -> Any:
             pipeline = AutoPipelineForText2Image.from_pretrained(source, torch_dtype=dtype)
     except Exception as error:  # diffusers raises OSError, ValueError, HF errors... for a missing model
         reason = str(error).strip().splitlines()[0][:200] if str(error).strip() else type(error).__name__
-        raise HvgenError(
+        raise ModelLoadError(
             f"cannot load model '{config.model}' ({source}): it is not in the local Hugging Face cache and could not "
             f"be downloaded, or it is not a diffusers text-to-image model. Use --model tiny for an offline test run, "
             f"or --model PATH for a local diffusers folder. [{reason}]"

@@ -15,6 +15,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from hvgen.errors import ModelLoadError
 from hvgen.models import byte_level_alphabet, cache_dir
 
 __all__ = ["TINY_CLIP_VERSION", "build_tiny_clip", "cache_dir", "tiny_clip_path"]
@@ -112,7 +113,7 @@ def tiny_clip_path() -> Path:
 
 def load_surrogate(surrogate: str, device: Any) -> tuple[Any, Any]:
     """Load a CLIP checkpoint (hub id or local folder; ``"tiny"`` = the built-in tiny random
-    CLIP) as (CLIPModel in eval mode, CLIPProcessor). Failures become one clear RuntimeError."""
+    CLIP) as (CLIPModel in eval mode, CLIPProcessor). Failures become one clear ModelLoadError."""
     from transformers import CLIPModel, CLIPProcessor
 
     path: str = surrogate
@@ -123,7 +124,7 @@ def load_surrogate(surrogate: str, device: Any) -> tuple[Any, Any]:
         processor = CLIPProcessor.from_pretrained(path)
     except Exception as exc:  # OSError (offline / missing), ValueError (not a CLIP), ...
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise RuntimeError(
+        raise ModelLoadError(
             f"Could not load the surrogate CLIP {surrogate!r} ({type(exc).__name__}: {reason[:200]}). "
             "Pass --surrogate PATH to a local CLIP checkpoint, or --model tiny for the built-in tiny one."
         ) from exc

@@ -122,6 +122,8 @@ def test_changed_settings_on_an_existing_run_are_refused(demo_run: Path) -> None
         (["plan", "does-not-exist"], "not an hvgen run directory"),
         (["score", "nosuchbench", ".", "p.jsonl"], "unknown benchmark"),
         (["vlbias", "--scenario", "adversarial", "--dry-run"], "does not support scenario(s) adversarial"),
+        (["dysca", "--scenario", "corruption", "--corruptions", "foggy", "--dry-run"], "Unknown corruption"),
+        (["dysca", "--scenario", "adversarial", "--attack", "pgdd", "--dry-run"], "pgd"),
     ],
 )
 def test_bad_input_exits_non_zero_with_one_clear_error(

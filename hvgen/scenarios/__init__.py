@@ -10,7 +10,7 @@ import importlib
 from typing import Any
 
 from hvgen.config import RunConfig
-from hvgen.errors import parse_name_list
+from hvgen.errors import HvgenError, parse_name_list
 from hvgen.scenarios.base import Scenario, ScenarioInput, ScenarioOutput
 
 SCENARIO_NAMES = ("clean", "corruption", "print", "adversarial")
@@ -55,7 +55,10 @@ def build_scenario(name: str, config: RunConfig) -> Scenario:
             "device": None if config.render.device == "auto" else config.render.device,
             "batch_size": settings.batch_size,
         }
-    return cls(**kwargs)
+    try:
+        return cls(**kwargs)
+    except ValueError as error:  # unknown corruption / attack name, bad severity ...
+        raise HvgenError(f"scenario '{name}': {error}") from None
 
 
 def surrogate_for(config: RunConfig) -> str:
