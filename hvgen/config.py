@@ -48,6 +48,7 @@ class ScenarioConfig:
     attack_iterations: int = 10
     surrogate: str | None = None
     batch_size: int = 16
+    workers: int = 0  # processes for CPU-bound scenarios; 0 = one per core
 
 
 @dataclass

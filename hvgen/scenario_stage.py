@@ -8,6 +8,10 @@ question.
 
 from __future__ import annotations
 
+import multiprocessing
+import os
+from collections.abc import Iterator
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,6 +28,9 @@ from hvgen.scenarios import build_scenario
 from hvgen.scenarios.base import Scenario, ScenarioInput
 from hvgen.seeding import derive_seed
 from hvgen.sharding import Shard
+
+Unit = tuple[str, str, "dict[str, Any] | None"]
+"""(output key, clean image path, record or None) — one item of scenario work."""
 
 
 @dataclass
@@ -44,7 +51,7 @@ def finished_keys(run_dir: Path, scenario: str) -> set[str]:
     return {row["key"] for row in rows if row.get("path") is None or (run_dir / row["path"]).is_file()}
 
 
-def _units(run_dir: Path, level: str, shard: Shard) -> list[tuple[str, str, dict[str, Any] | None]]:
+def _units(run_dir: Path, level: str, shard: Shard) -> list[Unit]:
     """(key, clean image path, record) for every rendered unit of this shard."""
     rendered = rendered_image_ids(run_dir)
     with open_catalog(run_dir, read_only=True) as con:
@@ -75,20 +82,51 @@ def run_scenario(run_dir: Path, config: RunConfig, name: str, shard: Shard) -> S
     written = skipped = 0
     manifest = run_dir / MANIFEST_DIR / f"scenario-{name}.{shard.tag}.jsonl"
     batch_size = max(1, config.scenario.batch_size)
+    batches = [todo[start : start + batch_size] for start in range(0, len(todo), batch_size)]
     with ManifestWriter(manifest) as log, progress_bar(f"scenario {name}", len(todo)) as advance:
-        for start in range(0, len(todo), batch_size):
-            batch = todo[start : start + batch_size]
-            rows = _apply(run_dir, config, scenario, batch)
+        for rows in _apply_all(run_dir, config, scenario, batches):
             log.write_many(rows)
             written += sum(1 for row in rows if row["path"] is not None)
             skipped += sum(1 for row in rows if row["path"] is None)
-            advance(len(batch))
+            advance(len(rows))
     return ScenarioSummary(name, len(units), len(units) - len(todo), written, skipped)
 
 
-def _apply(
-    run_dir: Path, config: RunConfig, scenario: Scenario, batch: list[tuple[str, str, dict[str, Any] | None]]
-) -> list[dict[str, Any]]:
+def _workers(config: RunConfig, scenario: Scenario, batches: int) -> int:
+    """Processes for a CPU-bound scenario (corruption, print): one per core unless configured."""
+    if not getattr(scenario, "cpu_bound", False) or batches < 2:
+        return 1
+    wanted = config.scenario.workers or os.cpu_count() or 1
+    return max(1, min(wanted, batches))
+
+
+def _apply_all(
+    run_dir: Path, config: RunConfig, scenario: Scenario, batches: list[list[Unit]]
+) -> Iterator[list[dict[str, Any]]]:
+    """Rows of each finished batch, in order; CPU-bound scenarios run in a process pool (spawned,
+    so no torch/OpenMP state is forked) — each output depends only on its own seed, so the
+    result is the same whichever process makes it."""
+    workers = _workers(config, scenario, len(batches))
+    if workers == 1:
+        for batch in batches:
+            yield _apply(run_dir, config, scenario, batch)
+        return
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+        yield from pool.map(_apply_in_worker, [(run_dir, config, scenario.name, batch) for batch in batches])
+
+
+_WORKER_SCENARIOS: dict[str, Scenario] = {}
+
+
+def _apply_in_worker(task: tuple[Path, RunConfig, str, list[Unit]]) -> list[dict[str, Any]]:
+    run_dir, config, name, batch = task
+    if name not in _WORKER_SCENARIOS:
+        _WORKER_SCENARIOS[name] = build_scenario(name, config)
+    return _apply(run_dir, config, _WORKER_SCENARIOS[name], batch)
+
+
+def _apply(run_dir: Path, config: RunConfig, scenario: Scenario, batch: list[Unit]) -> list[dict[str, Any]]:
     identity = getattr(scenario, "identity", False)
     if identity:
         return [_row(scenario, key, path, {}, None) for key, path, _ in batch]

@@ -837,6 +837,8 @@ class CorruptionScenario:
 
     name: ClassVar[str] = "corruption"
     level: ClassVar[Literal["image", "record"]] = "image"
+    # Pure per-image CPU work: the stage may spread it over processes.
+    cpu_bound: ClassVar[bool] = True
 
     def __init__(
         self, preset: str = "dysca", corruptions: list[str] | None = None, severity: int | None = None

@@ -102,6 +102,8 @@ class PrintAttackScenario:
 
     name: ClassVar[str] = "print"
     level: ClassVar[Literal["image", "record"]] = "record"
+    # Pure per-image CPU work: the stage may spread it over processes.
+    cpu_bound: ClassVar[bool] = True
 
     def apply_batch(self, inputs: list[ScenarioInput]) -> list[ScenarioOutput]:
         return [self._apply_one(item) for item in inputs]
