@@ -604,6 +604,25 @@ def score_command(
         console.print(f"report written to {output}")
 
 
+@app.command("preview")
+def preview_command(
+    run_dir: RunDir,
+    scenario: Annotated[str, typer.Option(help="Which scenario's images to show.")] = "clean",
+    num: Annotated[int, typer.Option(help="How many samples to show.")] = 48,
+    output: Annotated[
+        Path | None, typer.Option(help="HTML file to write. [default: RUN_DIR/preview-<scenario>.html]")
+    ] = None,
+) -> None:
+    """Write an HTML contact sheet of images with their questions and answers."""
+    from hvgen.preview import write_preview
+    from hvgen.scenarios import parse_scenarios
+
+    (name,) = parse_scenarios(scenario)[:1]
+    target = output or run_dir / f"preview-{name}.html"
+    shown = write_preview(run_dir, name, num, target)
+    console.print(f"preview: {shown} samples → {target}")
+
+
 @app.command("models")
 def models_command() -> None:
     """List the model registry's short names."""

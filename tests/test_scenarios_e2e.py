@@ -170,3 +170,13 @@ def test_clip_filter_drops_low_scoring_images_and_caches_scores(run: Path) -> No
     main(["build", str(run), "--no-export"])  # without the filter everything is kept again
     with open_catalog(run, read_only=True) as con:
         assert con.execute("SELECT count(*) FROM drops").fetchone()[0] == 0
+
+
+def test_preview_links_existing_images(run: Path) -> None:
+    import re
+
+    main(["preview", str(run), "--scenario", "print", "--num", "5"])
+    page = (run / "preview-print.html").read_text()
+    sources = re.findall(r"<img src='([^']+)'", page)
+    assert len(sources) == 5 and all((run / src).is_file() for src in sources)
+    assert page.count("class='card'") == 5
