@@ -18,7 +18,7 @@ from hvgen.dedup import DedupSummary
 from hvgen.errors import HvgenError
 from hvgen.export import run_export
 from hvgen.plan import PlanSummary, build_generator, run_plan
-from hvgen.render import RenderSummary, run_render
+from hvgen.render import RenderSummary, rendered_image_ids, run_render
 from hvgen.scenario_stage import ScenarioSummary, run_scenario
 from hvgen.scenarios import build_scenario, parse_scenarios
 from hvgen.sharding import Shard
@@ -130,6 +130,13 @@ def stage_scenarios(run_dir: Path, config: RunConfig, shard: Shard) -> list[Scen
 
 
 def stage_export(run_dir: Path, config: RunConfig, vlmevalkit: bool = False):
+    if not rendered_image_ids(run_dir):
+        raise HvgenError(
+            f"nothing to export from {run_dir}: no image is rendered yet. Run `hvgen render {run_dir}` first."
+        )
+    if "clean" in check_scenarios(config):
+        # clean samples are the rendered files themselves: record them, so `render` → `export` works
+        run_scenario(run_dir, config, "clean", Shard())
     return run_export(run_dir, config, build_generator(config), vlmevalkit=vlmevalkit)
 
 

@@ -247,3 +247,30 @@ def test_config_file_sets_options_and_the_command_line_overrides_it(tmp_path: Pa
     bad.write_text("benchmark: dysca\nrender:\n  modle: tiny\n")
     result = run_cli("dysca", "--config", str(bad), "--out", str(tmp_path / "r2"), "--dry-run")
     assert result.returncode == 2 and "unknown key 'modle' (did you mean 'model'?)" in result.stderr
+
+
+@pytest.mark.heavy
+def test_stage_by_stage_plan_render_export(tmp_path: Path) -> None:
+    out = tmp_path / "stages"
+    main(
+        [
+            "dysca",
+            "--model",
+            "tiny",
+            "--num",
+            "3",
+            "--steps",
+            "2",
+            "--subtasks",
+            "animal",
+            "--out",
+            str(out),
+            "--dry-run",
+        ]
+    )
+    early = run_cli("export", str(out))
+    assert early.returncode == 2 and "hvgen render" in early.stderr and not (out / "export").exists()
+    main(["render", str(out)])
+    main(["export", str(out)])  # clean samples are recorded on the way: no separate `scenario` call needed
+    planned = (out / "records.jsonl").read_text().splitlines()
+    assert load_dataset(str(out / "export"), "clean", split="test").num_rows == len(planned)
