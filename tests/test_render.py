@@ -35,7 +35,9 @@ def test_an_image_does_not_depend_on_its_batch(tiny_pipeline) -> None:
     ]
     together = render_batch(tiny_pipeline, jobs, SETTINGS, tiny_pipeline.device)
     alone = render_batch(tiny_pipeline, jobs[1:2], SETTINGS, tiny_pipeline.device)
-    assert np.array_equal(np.asarray(together[1]), np.asarray(alone[0]))
+    # same seed → same image; batched CPU kernels may round differently by at most a level or so
+    difference = np.abs(np.asarray(together[1], dtype=np.int16) - np.asarray(alone[0], dtype=np.int16))
+    assert difference.max() <= 2
     assert not np.array_equal(np.asarray(together[0]), np.asarray(together[1]))
 
 
