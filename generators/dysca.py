@@ -103,6 +103,14 @@ class Dysca(Generator):
                 help="Question types: 'all' or a comma list of 'multi choice', 'true or false', 'free form' (aliases mc, tf, ff)."
             ),
         ] = "all",
+        thin: Annotated[
+            bool,
+            typer.Option(
+                "--thin/--no-thin",
+                help="Thin questions per image at random as the released data does (pqa_postprocess.py): "
+                "a subtask asked twice keeps one question, a lone one survives with p=1/3.",
+            ),
+        ] = False,
     ) -> None:
         """Dysca's own options (the engine adds the common ones)."""
 
@@ -120,6 +128,7 @@ class Dysca(Generator):
             "question type",
             aliases=QUESTION_TYPE_ALIASES,
         )
+        self.thin = bool(options.get("thin", False))
 
     # ------------------------------------------------------------------ data
     @cached_property
@@ -189,7 +198,8 @@ class Dysca(Generator):
                 exhausted[fg.name] = exhausted.get(fg.name, 0) + 1
                 continue
             seen_prompts.add(image.prompt)
-            records.extend(self._questions(image))
+            questions = self._questions(image)
+            records.extend(self._thinned(image, questions) if self.thin else questions)
         warnings = [
             f"foreground '{name}': {missing} image(s) not planned because its vocabularies allow no more distinct "
             f"prompts with the selected styles; add items with --vocab DIR or select more styles."
@@ -252,6 +262,29 @@ class Dysca(Generator):
                 if subtask in selected:
                     records.append(self._record(image, question_type, subtask))
         return records
+
+    def _thinned(self, image: PlannedImage, records: list[Record]) -> list[Record]:
+        """The released data's per-image thinning (pqa_postprocess.py, pass 2), grouped by subtask:
+        1 question → dropped with p=2/3; 2 (multi choice + true/false) → one kept at random;
+        3 or more → 1 dropped (p=1/4) or 2 dropped (p=3/4). The original's first pass has no effect
+        (its result is discarded by a re-read), so it is not reproduced."""
+        rng = rng_for(self.request.run_seed, "dysca-thin", image.image_id)
+        groups: dict[str, list[Record]] = {}
+        for record in records:
+            groups.setdefault(record["subtask"], []).append(record)
+        kept: list[Record] = []
+        for group in groups.values():
+            if len(group) == 1:
+                keep = group if rng.random() >= 2 / 3 else []
+            elif len(group) == 2:
+                keep = [rng.choice(group)]
+            else:
+                drop = 1 if rng.random() < 1 / 4 else 2
+                keep = rng.sample(group, len(group) - drop)
+            kept_ids = {record["id"] for record in keep}
+            kept.extend(record for record in group if record["id"] in kept_ids)
+        order = {record["id"]: index for index, record in enumerate(records)}
+        return sorted(kept, key=lambda record: order[record["id"]])
 
     def _record(self, image: PlannedImage, question_type: str, subtask: str) -> Record:
         fg = image.foreground
@@ -338,6 +371,7 @@ class Dysca(Generator):
             "subtasks": self.selected_subtasks,
             "question_types": self.selected_question_types,
             "all_style_count": len(self.style_presets),
+            "thin": self.thin,
         }
 
 

@@ -182,3 +182,16 @@ def test_exhausted_vocabulary_warns_instead_of_looping() -> None:
     result = generator.plan()
     assert len({r["image_id"] for r in result.records}) == 23  # 23 landmarks × 1 style
     assert any("landmark" in warning for warning in result.warnings)
+
+
+def test_thinning_reproduces_the_released_pattern() -> None:
+    full, thin = plan(num=300, seed=1), plan(num=300, seed=1, thin=True)
+    assert thin == plan(num=300, seed=1, thin=True)  # deterministic
+    assert {r["id"] for r in thin} < {r["id"] for r in full}
+    faces = [r for r in thin if r["foreground_type"] == "face"]
+    per_subtask = Counter(r["subtask"] for r in faces)
+    face_images = len({r["image_id"] for r in faces})
+    # released data: every face image keeps exactly one age, gender, expression and race question
+    assert all(per_subtask[s] == face_images for s in ("age", "gender", "expression", "race"))
+    assert 0 < per_subtask["face"] < face_images  # the lone caption survives with p = 1/3
+    assert max(Counter((r["image_id"], r["subtask"]) for r in thin).values()) <= 2
