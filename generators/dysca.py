@@ -20,7 +20,7 @@ from hvgen.catalog import image_relpath
 from hvgen.errors import HvgenError, parse_name_list
 from hvgen.generator import Generator, PlanResult, register_generator
 from hvgen.records import Record
-from hvgen.seeding import derive_seed, rng_for, stable_id
+from hvgen.seeding import rng_for, stable_id
 
 MULTI_CHOICE, TRUE_OR_FALSE, FREE_FORM = "multi choice", "true or false", "free form"
 QUESTION_TYPES = (MULTI_CHOICE, TRUE_OR_FALSE, FREE_FORM)
@@ -232,7 +232,7 @@ class Dysca(Generator):
             if prompt in seen:
                 continue
             negative = self.templates.render("prompt.j2", variables, block="negative_prompt")
-            image_id = stable_id("dysca", self.request.run_seed, prompt, negative)
+            image_id = self.image_id(prompt, negative)
             return PlannedImage(
                 foreground=fg,
                 draws=draws,
@@ -240,7 +240,7 @@ class Dysca(Generator):
                 prompt=prompt,
                 negative_prompt=negative,
                 image_id=image_id,
-                image_seed=derive_seed(self.request.run_seed, "image", image_id),
+                image_seed=self.image_seed(image_id),
             )
         return None
 
@@ -289,7 +289,7 @@ class Dysca(Generator):
     def _record(self, image: PlannedImage, question_type: str, subtask: str) -> Record:
         fg = image.foreground
         record_id = stable_id("dysca", image.image_id, question_type, subtask)
-        seed = derive_seed(self.request.run_seed, "record", record_id)
+        seed = self.record_seed(record_id)
         rng = random.Random(seed)
         is_caption = question_type == FREE_FORM
         asked = fg.subject if is_caption else subtask

@@ -365,9 +365,7 @@ class VLBias(Generator):
         block = {PORTRAIT: "base", SCENE: "scene", KEYWORDS: "open"}[kind]
         prompt = self.templates.render("prompts.j2", variables, block=block)
         negative = self.templates.render("prompts.j2", variables, block="negative_prompt")
-        image_id = stable_id(
-            "vlbias", seed, part, category.name, group.id, kind, scenario_id, variant, prompt, negative
-        )
+        image_id = self.image_id(part, category.name, group.id, kind, scenario_id, variant, prompt, negative)
         return PlannedImage(
             part=part,
             category=category,
@@ -379,7 +377,7 @@ class VLBias(Generator):
             prompt=prompt,
             negative_prompt=negative,
             image_id=image_id,
-            image_seed=derive_seed(seed, "image", image_id),
+            image_seed=self.image_seed(image_id),
         )
 
     # ------------------------------------------------------------------ close-ended
@@ -546,7 +544,7 @@ class VLBias(Generator):
             "category": image.category.name,
             "group": image.group.id,
             "image_kind": image.kind,
-            "seed": derive_seed(self.request.run_seed, "record", record_id),
+            "seed": self.record_seed(record_id),
             "image_seed": image.image_seed,
             "generator": self.name,
             "template_version": self.template_version,

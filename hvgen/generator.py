@@ -17,6 +17,7 @@ from typing import Any, ClassVar
 
 from hvgen.errors import unknown_name_error
 from hvgen.records import Record
+from hvgen.seeding import derive_seed, stable_id
 from hvgen.templating import TemplateSet
 from hvgen.vocab import Vocabulary
 
@@ -77,6 +78,17 @@ class Generator(ABC):
 
     @abstractmethod
     def plan(self) -> PlanResult: ...
+
+    # The id and seed conventions every generator shares (DESIGN §3): ids hash the content that
+    # defines them; seeds derive from (run seed, id), so a new run seed gives a fresh split.
+    def image_id(self, *content: object) -> str:
+        return stable_id(self.name, self.request.run_seed, *content)
+
+    def image_seed(self, image_id: str) -> int:
+        return derive_seed(self.request.run_seed, "image", image_id)
+
+    def record_seed(self, record_id: str) -> int:
+        return derive_seed(self.request.run_seed, "record", record_id)
 
     def export_configs(self, scenarios: list[str]) -> list[ExportConfig]:
         """Default: one config per scenario, named after it."""
