@@ -16,7 +16,7 @@ from typing import Annotated, Any
 
 import typer
 
-from hvgen.catalog import image_relpath
+from hvgen.store.catalog import image_relpath
 from hvgen.errors import HvgenError, parse_name_list
 from hvgen.generator import Generator, PlanResult, register_generator
 from hvgen.records import Record

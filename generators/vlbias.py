@@ -33,7 +33,7 @@ from typing import Annotated, Any
 
 import typer
 
-from hvgen.catalog import image_relpath
+from hvgen.store.catalog import image_relpath
 from hvgen.errors import HvgenError, parse_name_list, unknown_name_error
 from hvgen.generator import ExportConfig, Generator, PlanRequest, PlanResult, register_generator
 from hvgen.records import Record

@@ -283,7 +283,7 @@ def _run_benchmark(cls: type[Generator], generator_options: dict[str, Any], comm
         stage_scenarios,
         wait_for_plan,
     )
-    from hvgen.plan import build_generator
+    from hvgen.stages.plan import build_generator
     from hvgen.sharding import parse_shard
 
     base = (
@@ -481,7 +481,7 @@ def build_command(
     hamming: Annotated[
         int | None,
         typer.Option(
-            help="Near-duplicate threshold: max pHash Hamming distance (of 64 bits). [default: see hvgen.dedup]"
+            help="Near-duplicate threshold: max pHash Hamming distance (of 64 bits). [default: see hvgen.stages.build.dedup]"
         ),
     ] = None,
     against: Annotated[
@@ -517,9 +517,9 @@ def stats_command(
     """Print the run's statistics (counts, answer balance, prompt lengths, scenarios, drops)."""
     import json
 
-    from hvgen.atomic import write_text_atomic
-    from hvgen.catalog import open_catalog, sync_manifests
-    from hvgen.plan import build_generator
+    from hvgen.store.atomic import write_text_atomic
+    from hvgen.store.catalog import open_catalog, sync_manifests
+    from hvgen.stages.plan import build_generator
     from hvgen.stats import compute_stats
 
     config = _load_run(run_dir)
@@ -553,7 +553,7 @@ def push_command(
     ] = False,
 ) -> None:
     """Upload the export folder to the Hugging Face Hub (token from HF_TOKEN or `hf auth login`)."""
-    from hvgen.hub import PushError, push_folder
+    from hvgen.publish.hub import PushError, push_folder
 
     folder = run_dir / "export"
     try:
@@ -614,7 +614,7 @@ def preview_command(
     ] = None,
 ) -> None:
     """Write an HTML contact sheet of images with their questions and answers."""
-    from hvgen.preview import write_preview
+    from hvgen.publish.preview import write_preview
     from hvgen.scenarios import parse_scenarios
 
     (name,) = parse_scenarios(scenario)[:1]

@@ -15,7 +15,7 @@ from typing import Any
 import yaml
 
 from hvgen import __version__
-from hvgen.atomic import write_text_atomic
+from hvgen.store.atomic import write_text_atomic
 from hvgen.errors import HvgenError, did_you_mean
 
 CONFIG_FILE = "config.yaml"

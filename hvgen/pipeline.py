@@ -12,14 +12,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from hvgen.catalog import CATALOG_FILE, get_meta, open_catalog, set_meta, sync_manifests
+from hvgen.store.catalog import CATALOG_FILE, get_meta, open_catalog, set_meta, sync_manifests
 from hvgen.config import CONFIG_FILE, RunConfig, describe_difference
-from hvgen.dedup import DedupSummary
+from hvgen.stages.build.dedup import DedupSummary
 from hvgen.errors import HvgenError
-from hvgen.export import run_export
-from hvgen.plan import PlanSummary, build_generator, run_plan
-from hvgen.render import RenderSummary, rendered_image_ids, run_render
-from hvgen.scenario_stage import ScenarioSummary, run_scenario
+from hvgen.stages.export import run_export
+from hvgen.stages.plan import PlanSummary, build_generator, run_plan
+from hvgen.stages.render import RenderSummary, rendered_image_ids, run_render
+from hvgen.stages.scenario import ScenarioSummary, run_scenario
 from hvgen.scenarios import build_scenario, parse_scenarios
 from hvgen.sharding import Shard
 
@@ -156,9 +156,9 @@ def stage_build(
 ) -> BuildResult:
     """Dedup + leak check (+ optional CLIP-score filter) in the catalog. Nothing is deleted:
     `drops` says what is left out and why, and the export reads the `kept_*` views."""
-    from hvgen.clip_filter import DEFAULT_CLIP_THRESHOLD, apply_clip_filter, compute_clip_scores
-    from hvgen.dedup import DEFAULT_HAMMING, run_dedup
-    from hvgen.render import pick_device
+    from hvgen.stages.build.clip_filter import DEFAULT_CLIP_THRESHOLD, apply_clip_filter, compute_clip_scores
+    from hvgen.stages.build.dedup import DEFAULT_HAMMING, run_dedup
+    from hvgen.stages.render import pick_device
 
     with open_catalog(run_dir) as con:
         sync_manifests(con, run_dir)

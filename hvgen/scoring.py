@@ -10,8 +10,8 @@ from typing import Any
 
 import duckdb
 
-from hvgen.atomic import write_text_atomic
-from hvgen.catalog import CATALOG_FILE, open_catalog, query_arrow
+from hvgen.store.atomic import write_text_atomic
+from hvgen.store.catalog import CATALOG_FILE, open_catalog, query_arrow
 from hvgen.errors import HvgenError
 from hvgen.records import Record
 

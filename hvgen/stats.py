@@ -9,7 +9,7 @@ from typing import Any
 import duckdb
 from scipy.stats import chisquare
 
-from hvgen.catalog import table_exists
+from hvgen.store.catalog import table_exists
 
 
 def _columns(con: duckdb.DuckDBPyConnection, relation: str) -> set[str]:

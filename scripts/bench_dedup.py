@@ -34,8 +34,8 @@ import pyarrow as pa
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from hvgen.dedup import DEFAULT_HAMMING, near_duplicate_pairs, plan_bands  # noqa: E402
-from hvgen.fingerprints import phash_to_hex  # noqa: E402
+from hvgen.stages.build.dedup import DEFAULT_HAMMING, near_duplicate_pairs, plan_bands  # noqa: E402
+from hvgen.stages.build.fingerprints import phash_to_hex  # noqa: E402
 
 
 def make_hashes(n: int, planted: int, d: int, seed: int) -> tuple[np.ndarray, list[tuple[int, int]]]:
@@ -202,7 +202,7 @@ def _distinct_images() -> dict[str, object]:
 def calibrate(args: argparse.Namespace) -> None:
     from PIL import Image, ImageEnhance, ImageFilter
 
-    from hvgen.fingerprints import fingerprint_image
+    from hvgen.stages.build.fingerprints import fingerprint_image
 
     def jpeg(im, q):
         b = io.BytesIO()

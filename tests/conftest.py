@@ -27,6 +27,6 @@ def tiny_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def tiny_pipeline(tiny_cache: Path):
     """The built-in tiny SDXL pipeline, loaded through the real loading code."""
     from hvgen.config import RenderConfig
-    from hvgen.render import load_pipeline
+    from hvgen.stages.render import load_pipeline
 
     return load_pipeline(RenderConfig(model="tiny", device="cpu"))

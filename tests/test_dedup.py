@@ -13,7 +13,7 @@ import pyarrow as pa
 import pytest
 from PIL import Image, ImageDraw, PngImagePlugin
 
-from hvgen.dedup import (
+from hvgen.stages.build.dedup import (
     DEFAULT_HAMMING,
     REASONS,
     duplicate_questions,
@@ -23,7 +23,7 @@ from hvgen.dedup import (
     plan_bands,
     run_dedup,
 )
-from hvgen.fingerprints import (
+from hvgen.stages.build.fingerprints import (
     fingerprint_image,
     fingerprint_images,
     phash_from_hex,
@@ -438,12 +438,12 @@ def test_leak_check_against_a_previous_export_drops_the_overlap(
     # the other passes are unchanged
     assert img["img00_exact"][0] == "exact_duplicate" and img["img03_noised"][0] == "near_duplicate"
     # a rebuild does not decode the old release again (cached per file, size and mtime)
-    import hvgen.dedup
+    import hvgen.stages.build.dedup
 
     def no_decoding(*a, **k):
         raise AssertionError("decoded a cached file again")
 
-    monkeypatch.setattr(hvgen.dedup, "map_fingerprints", no_decoding)
+    monkeypatch.setattr(hvgen.stages.build.dedup, "map_fingerprints", no_decoding)
     assert run_dedup(con, hamming=4, against=[str(old)]).counts["leak_exact"] == 1
     monkeypatch.undo()
     # without --against the leak drops disappear again (recomputed from scratch)
@@ -528,7 +528,7 @@ def test_bad_leak_sources_raise_one_clear_error(run, tmp_path: Path, make, messa
 def test_summary_table_renders() -> None:
     from rich.console import Console
 
-    from hvgen.dedup import DedupSummary
+    from hvgen.stages.build.dedup import DedupSummary
 
     s = DedupSummary(6, "4 bands", ("old",), 10, 8, 20, 15, 3, dict.fromkeys(REASONS, 1))
     console = Console(record=True, width=120)

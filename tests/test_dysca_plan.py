@@ -11,7 +11,7 @@ import pytest
 from hvgen.config import RunConfig
 from hvgen.errors import HvgenError
 from hvgen.generator import PlanRequest, get_generator
-from hvgen.plan import run_plan
+from hvgen.stages.plan import run_plan
 from hvgen.records import validate_record
 
 SUBTASKS_20 = {

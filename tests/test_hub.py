@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from hvgen.hub import PushError, PushResult, push_folder, resolve_token, validate_repo_id
+from hvgen.publish.hub import PushError, PushResult, push_folder, resolve_token, validate_repo_id
 
 SECRET = "hf_FAKEtokenDoNotPrint0123456789"
 

@@ -13,7 +13,7 @@ from hvgen.config import RenderConfig, RunConfig
 from hvgen.errors import HvgenError
 from hvgen.models import tiny_sdxl_path
 from hvgen.pipeline import prepare_run_dir, stage_plan
-from hvgen.render import ImageJob, RenderSettings, load_pipeline, render_batch, run_render
+from hvgen.stages.render import ImageJob, RenderSettings, load_pipeline, render_batch, run_render
 from hvgen.sharding import Shard, parse_shard
 
 SETTINGS = RenderSettings(steps=2, guidance=7.5, width=64, height=64)

@@ -11,9 +11,9 @@ import pytest
 from datasets import load_dataset
 from PIL import Image
 
-from hvgen.catalog import open_catalog
+from hvgen.store.catalog import open_catalog
 from hvgen.cli import main
-from hvgen.hub import push_folder
+from hvgen.publish.hub import push_folder
 
 pytestmark = pytest.mark.heavy
 
@@ -131,7 +131,7 @@ def test_push_sends_the_export_folder(run: Path) -> None:
 
 
 def _pixel_sha256(path: Path) -> str:
-    from hvgen.fingerprints import fingerprint_image
+    from hvgen.stages.build.fingerprints import fingerprint_image
 
     return fingerprint_image(path).pixel_sha256
 

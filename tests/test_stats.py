@@ -6,7 +6,7 @@ import duckdb
 import pyarrow as pa
 import pytest
 
-from hvgen.catalog import reset_kept_views
+from hvgen.store.catalog import reset_kept_views
 from hvgen.stats import compute_stats, size_category
 
 

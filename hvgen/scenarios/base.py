@@ -1,7 +1,7 @@
 """The contract every scenario implements.
 
 A scenario turns clean images into the images of one evaluation condition (clean,
-corruption, print attack, adversarial). The stage (`hvgen.scenario_stage`) owns I/O,
+corruption, print attack, adversarial). The stage (`hvgen.stages.scenario`) owns I/O,
 resumability, sharding and the catalog; a scenario only transforms pixels, so it can be
 unit-tested on in-memory images and swapped without touching the engine.
 """

@@ -5,7 +5,7 @@ Tables:
   images            one row per distinct image: id, prompt, negative prompt, seed, target path
   renders           images that exist on disk (ingested from render manifests)
   scenario_outputs  scenario results per image or per record (ingested from scenario manifests)
-  drops             what `hvgen build` dropped and why (written by hvgen.dedup)
+  drops             what `hvgen build` dropped and why (written by hvgen.stages.build.dedup)
   kept_images / kept_records   views the export reads (all rows until `build` runs)
   meta              key/value facts about the run (plan report, stage timings)
 

@@ -19,7 +19,7 @@ from jinja2.sandbox import SandboxedEnvironment
 from hvgen import __version__
 from hvgen.config import RunConfig
 from hvgen.generator import Generator
-from hvgen.render import resolve_settings
+from hvgen.stages.render import resolve_settings
 from hvgen.stats import compute_stats, size_category
 
 
@@ -50,7 +50,7 @@ def render_card(
     stats: dict[str, Any] | None = None,
 ) -> str:
     stats = stats or compute_stats(con, generator.stats_columns)
-    from hvgen.plots import write_plots
+    from hvgen.publish.plots import write_plots
 
     plots = write_plots(stats, export_dir)
     total_rows = sum(item.rows for item in exported)

@@ -18,12 +18,12 @@ from typing import Any
 
 from PIL import Image
 
-from hvgen.atomic import save_png_atomic
-from hvgen.catalog import MANIFEST_DIR, open_catalog, query_arrow
+from hvgen.store.atomic import save_png_atomic
+from hvgen.store.catalog import MANIFEST_DIR, open_catalog, query_arrow
 from hvgen.config import RunConfig
-from hvgen.manifest import ManifestWriter, read_manifest_rows
+from hvgen.store.manifest import ManifestWriter, read_manifest_rows
 from hvgen.progress import progress_bar
-from hvgen.render import rendered_image_ids
+from hvgen.stages.render import rendered_image_ids
 from hvgen.scenarios import build_scenario
 from hvgen.scenarios.base import Scenario, ScenarioInput
 from hvgen.seeding import derive_seed

@@ -19,10 +19,10 @@ import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from hvgen.atomic import write_atomic
-from hvgen.catalog import open_catalog, query_arrow, sync_manifests, table_exists
+from hvgen.store.atomic import write_atomic
+from hvgen.store.catalog import open_catalog, query_arrow, sync_manifests, table_exists
 from hvgen.config import RunConfig
-from hvgen.export_formats import write_vlmevalkit_tsv
+from hvgen.publish.formats.vlmevalkit import write_vlmevalkit_tsv
 from hvgen.generator import ExportConfig, Generator
 from hvgen.progress import progress_bar
 
@@ -70,7 +70,7 @@ def run_export(
     vlmevalkit: bool = False,
 ) -> list[ExportedConfig]:
     """Write the export folder; `vlmevalkit` also writes ``vlmevalkit/<config>.tsv``."""
-    from hvgen.card import render_card
+    from hvgen.publish.card import render_card
 
     final = run_dir / EXPORT_DIR
     staging = run_dir / f".{EXPORT_DIR}.partial"

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from hvgen.atomic import write_text_atomic
+from hvgen.store.atomic import write_text_atomic
 
 LETTERS = "ABCDEFGHIJ"
 

@@ -89,7 +89,7 @@ import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from hvgen.fingerprints import (
+from hvgen.stages.build.fingerprints import (
     FINGERPRINTS_DDL,
     fingerprint_images,
     map_fingerprints,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from hvgen.atomic import atomic_path
+from hvgen.store.atomic import atomic_path
 
 PLOT_DIR = "plots"
 

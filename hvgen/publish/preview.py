@@ -7,10 +7,10 @@ import html
 import os
 from pathlib import Path
 
-from hvgen.atomic import write_text_atomic
-from hvgen.catalog import open_catalog, query_arrow, sync_manifests
+from hvgen.store.atomic import write_text_atomic
+from hvgen.store.catalog import open_catalog, query_arrow, sync_manifests
 from hvgen.errors import HvgenError
-from hvgen.export import available_scenarios, samples_query
+from hvgen.stages.export import available_scenarios, samples_query
 from hvgen.generator import ExportConfig
 
 _STYLE = """
