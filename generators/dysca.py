@@ -16,11 +16,11 @@ from typing import Annotated, Any
 
 import typer
 
-from hvgen.store.catalog import image_relpath
 from hvgen.errors import HvgenError, parse_name_list
 from hvgen.generator import Generator, PlanResult, register_generator
 from hvgen.records import Record
 from hvgen.seeding import rng_for, stable_id
+from hvgen.store.catalog import image_relpath
 
 MULTI_CHOICE, TRUE_OR_FALSE, FREE_FORM = "multi choice", "true or false", "free form"
 QUESTION_TYPES = (MULTI_CHOICE, TRUE_OR_FALSE, FREE_FORM)

@@ -33,11 +33,11 @@ from typing import Annotated, Any
 
 import typer
 
-from hvgen.store.catalog import image_relpath
 from hvgen.errors import HvgenError, parse_name_list, unknown_name_error
 from hvgen.generator import ExportConfig, Generator, PlanRequest, PlanResult, register_generator
 from hvgen.records import Record
 from hvgen.seeding import derive_seed, rng_for, stable_id
+from hvgen.store.catalog import image_relpath
 
 CLOSE_ENDED, OPEN_ENDED = "close_ended", "open_ended"
 PARTS = (CLOSE_ENDED, OPEN_ENDED)

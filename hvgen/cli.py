@@ -283,8 +283,8 @@ def _run_benchmark(cls: type[Generator], generator_options: dict[str, Any], comm
         stage_scenarios,
         wait_for_plan,
     )
-    from hvgen.stages.plan import build_generator
     from hvgen.sharding import parse_shard
+    from hvgen.stages.plan import build_generator
 
     base = (
         RunConfig.load(common["config"])
@@ -517,10 +517,10 @@ def stats_command(
     """Print the run's statistics (counts, answer balance, prompt lengths, scenarios, drops)."""
     import json
 
-    from hvgen.store.atomic import write_text_atomic
-    from hvgen.store.catalog import open_catalog, sync_manifests
     from hvgen.stages.plan import build_generator
     from hvgen.stats import compute_stats
+    from hvgen.store.atomic import write_text_atomic
+    from hvgen.store.catalog import open_catalog, sync_manifests
 
     config = _load_run(run_dir)
     generator = build_generator(config)

@@ -15,8 +15,8 @@ from typing import Any
 import yaml
 
 from hvgen import __version__
-from hvgen.store.atomic import write_text_atomic
 from hvgen.errors import HvgenError, did_you_mean
+from hvgen.store.atomic import write_text_atomic
 
 CONFIG_FILE = "config.yaml"
 

@@ -12,16 +12,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from hvgen.store.catalog import CATALOG_FILE, get_meta, open_catalog, set_meta, sync_manifests
 from hvgen.config import CONFIG_FILE, RunConfig, describe_difference
-from hvgen.stages.build.dedup import DedupSummary
 from hvgen.errors import HvgenError
+from hvgen.scenarios import build_scenario, parse_scenarios
+from hvgen.sharding import Shard
+from hvgen.stages.build.dedup import DedupSummary
 from hvgen.stages.export import run_export
 from hvgen.stages.plan import PlanSummary, build_generator, run_plan
 from hvgen.stages.render import RenderSummary, rendered_image_ids, run_render
 from hvgen.stages.scenario import ScenarioSummary, run_scenario
-from hvgen.scenarios import build_scenario, parse_scenarios
-from hvgen.sharding import Shard
+from hvgen.store.catalog import CATALOG_FILE, get_meta, open_catalog, set_meta, sync_manifests
 
 PLAN_FINGERPRINT_KEY = "plan_fingerprint"
 

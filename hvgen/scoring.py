@@ -10,10 +10,10 @@ from typing import Any
 
 import duckdb
 
-from hvgen.store.atomic import write_text_atomic
-from hvgen.store.catalog import CATALOG_FILE, open_catalog, query_arrow
 from hvgen.errors import HvgenError
 from hvgen.records import Record
+from hvgen.store.atomic import write_text_atomic
+from hvgen.store.catalog import CATALOG_FILE, open_catalog, query_arrow
 
 
 def load_questions(source: Path) -> list[Record]:

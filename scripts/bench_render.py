@@ -18,11 +18,11 @@ import tempfile
 import time
 from pathlib import Path
 
-from hvgen.store.atomic import save_png_atomic
 from hvgen.config import RenderConfig, RunConfig
 from hvgen.pipeline import prepare_run_dir, stage_plan
-from hvgen.stages.render import load_pipeline, pending_jobs, render_batch, resolve_settings, run_render
 from hvgen.sharding import Shard
+from hvgen.stages.render import load_pipeline, pending_jobs, render_batch, resolve_settings, run_render
+from hvgen.store.atomic import save_png_atomic
 
 
 def naive_loop(run_dir: Path, config: RenderConfig, pipeline) -> float:

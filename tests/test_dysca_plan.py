@@ -11,8 +11,8 @@ import pytest
 from hvgen.config import RunConfig
 from hvgen.errors import HvgenError
 from hvgen.generator import PlanRequest, get_generator
-from hvgen.stages.plan import run_plan
 from hvgen.records import validate_record
+from hvgen.stages.plan import run_plan
 
 SUBTASKS_20 = {
     "background",

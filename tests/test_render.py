@@ -13,8 +13,8 @@ from hvgen.config import RenderConfig, RunConfig
 from hvgen.errors import HvgenError
 from hvgen.models import tiny_sdxl_path
 from hvgen.pipeline import prepare_run_dir, stage_plan
-from hvgen.stages.render import ImageJob, RenderSettings, load_pipeline, render_batch, run_render
 from hvgen.sharding import Shard, parse_shard
+from hvgen.stages.render import ImageJob, RenderSettings, load_pipeline, render_batch, run_render
 
 SETTINGS = RenderSettings(steps=2, guidance=7.5, width=64, height=64)
 

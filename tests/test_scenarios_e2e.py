@@ -11,9 +11,9 @@ import pytest
 from datasets import load_dataset
 from PIL import Image
 
-from hvgen.store.catalog import open_catalog
 from hvgen.cli import main
 from hvgen.publish.hub import push_folder
+from hvgen.store.catalog import open_catalog
 
 pytestmark = pytest.mark.heavy
 

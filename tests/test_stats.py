@@ -6,8 +6,8 @@ import duckdb
 import pyarrow as pa
 import pytest
 
-from hvgen.store.catalog import reset_kept_views
 from hvgen.stats import compute_stats, size_category
+from hvgen.store.catalog import reset_kept_views
 
 
 @pytest.fixture

@@ -7,11 +7,11 @@ import html
 import os
 from pathlib import Path
 
+from hvgen.errors import HvgenError
+from hvgen.generator import ExportConfig
+from hvgen.stages.export import available_scenarios, samples_query
 from hvgen.store.atomic import write_text_atomic
 from hvgen.store.catalog import open_catalog, query_arrow, sync_manifests
-from hvgen.errors import HvgenError
-from hvgen.stages.export import available_scenarios, samples_query
-from hvgen.generator import ExportConfig
 
 _STYLE = """
 body{font-family:system-ui,sans-serif;margin:1.5em;background:#fafafa}

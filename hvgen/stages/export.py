@@ -19,12 +19,12 @@ import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from hvgen.store.atomic import write_atomic
-from hvgen.store.catalog import open_catalog, query_arrow, sync_manifests, table_exists
 from hvgen.config import RunConfig
-from hvgen.publish.formats.vlmevalkit import write_vlmevalkit_tsv
 from hvgen.generator import ExportConfig, Generator
 from hvgen.progress import progress_bar
+from hvgen.publish.formats.vlmevalkit import write_vlmevalkit_tsv
+from hvgen.store.atomic import write_atomic
+from hvgen.store.catalog import open_catalog, query_arrow, sync_manifests, table_exists
 
 EXPORT_DIR = "export"
 

@@ -14,11 +14,11 @@ from typing import Any
 
 from scipy.stats import chisquare
 
-from hvgen.store.atomic import write_text_atomic
-from hvgen.store.catalog import open_catalog, set_meta, write_plan
 from hvgen.config import RunConfig
 from hvgen.generator import Generator, PlanRequest, get_generator
 from hvgen.records import Record, validate_records
+from hvgen.store.atomic import write_text_atomic
+from hvgen.store.catalog import open_catalog, set_meta, write_plan
 
 RECORDS_FILE = "records.jsonl"
 

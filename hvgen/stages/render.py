@@ -16,14 +16,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from hvgen.store.atomic import save_png_atomic
-from hvgen.store.catalog import MANIFEST_DIR, open_catalog
 from hvgen.config import RenderConfig
 from hvgen.errors import HvgenError, ModelLoadError
-from hvgen.store.manifest import ManifestWriter, read_manifest_rows
 from hvgen.models import resolve_model, tiny_sdxl_path
 from hvgen.progress import progress_bar
 from hvgen.sharding import Shard
+from hvgen.store.atomic import save_png_atomic
+from hvgen.store.catalog import MANIFEST_DIR, open_catalog
+from hvgen.store.manifest import ManifestWriter, read_manifest_rows
 
 
 @dataclass(frozen=True)

@@ -18,16 +18,16 @@ from typing import Any
 
 from PIL import Image
 
-from hvgen.store.atomic import save_png_atomic
-from hvgen.store.catalog import MANIFEST_DIR, open_catalog, query_arrow
 from hvgen.config import RunConfig
-from hvgen.store.manifest import ManifestWriter, read_manifest_rows
 from hvgen.progress import progress_bar
-from hvgen.stages.render import rendered_image_ids
 from hvgen.scenarios import build_scenario
 from hvgen.scenarios.base import Scenario, ScenarioInput
 from hvgen.seeding import derive_seed
 from hvgen.sharding import Shard
+from hvgen.stages.render import rendered_image_ids
+from hvgen.store.atomic import save_png_atomic
+from hvgen.store.catalog import MANIFEST_DIR, open_catalog, query_arrow
+from hvgen.store.manifest import ManifestWriter, read_manifest_rows
 
 Unit = tuple[str, str, "dict[str, Any] | None"]
 """(output key, clean image path, record or None) — one item of scenario work."""
