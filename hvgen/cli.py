@@ -440,20 +440,29 @@ def scenario_command(
         _print_scenario(item)
 
 
+FormatOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--format",
+        help="Also write this consumer's layout under RUN/formats/<name>/ (beside the Hub folder, never "
+        "uploaded by push): vlmevalkit, or all. Repeatable. See `hvgen list formats`.",
+    ),
+]
+
+
 @app.command("export")
 def export_command(
     run_dir: RunDir,
+    formats: FormatOpt = None,
     vlmevalkit: Annotated[
-        bool,
-        typer.Option(
-            "--vlmevalkit", help="Also write VLMEvalKit TSVs (base64 images) under export/vlmevalkit/."
-        ),
+        bool, typer.Option("--vlmevalkit", help="Same as --format vlmevalkit.", hidden=True)
     ] = False,
 ) -> None:
-    """Write the Hub-ready export folder (parquet shards + dataset card)."""
+    """Write the Hub-ready export folder (parquet shards + dataset card), and other formats on request."""
     from hvgen.pipeline import stage_export
 
-    _print_export(run_dir, stage_export(run_dir, _load_run(run_dir), vlmevalkit=vlmevalkit))
+    requested = list(formats or []) + (["vlmevalkit"] if vlmevalkit else [])
+    _print_export(run_dir, stage_export(run_dir, _load_run(run_dir), formats=requested))
 
 
 def _build(

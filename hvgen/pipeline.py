@@ -14,6 +14,7 @@ from typing import Any
 
 from hvgen.config import CONFIG_FILE, RunConfig, describe_difference
 from hvgen.errors import HvgenError
+from hvgen.publish.formats import parse_formats
 from hvgen.scenarios import build_scenario, parse_scenarios
 from hvgen.sharding import Shard
 from hvgen.stages.build.dedup import DedupSummary
@@ -129,7 +130,7 @@ def stage_scenarios(run_dir: Path, config: RunConfig, shard: Shard) -> list[Scen
     return [run_scenario(run_dir, config, name, shard) for name in check_scenarios(config)]
 
 
-def stage_export(run_dir: Path, config: RunConfig, vlmevalkit: bool = False):
+def stage_export(run_dir: Path, config: RunConfig, formats: str | list[str] | None = None):
     if not rendered_image_ids(run_dir):
         raise HvgenError(
             f"nothing to export from {run_dir}: no image is rendered yet. Run `hvgen render {run_dir}` first."
@@ -137,7 +138,9 @@ def stage_export(run_dir: Path, config: RunConfig, vlmevalkit: bool = False):
     if "clean" in check_scenarios(config):
         # clean samples are the rendered files themselves: record them, so `render` → `export` works
         run_scenario(run_dir, config, "clean", Shard())
-    return run_export(run_dir, config, build_generator(config), vlmevalkit=vlmevalkit)
+    return run_export(
+        run_dir, config, build_generator(config), formats=parse_formats(formats, config.benchmark)
+    )
 
 
 @dataclass

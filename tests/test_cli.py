@@ -176,8 +176,9 @@ def test_vlmevalkit_tsv_export(demo_run: Path) -> None:
     import csv
     import io
 
-    main(["export", str(demo_run), "--vlmevalkit"])
-    tsv = demo_run / "export" / "vlmevalkit" / "clean.tsv"
+    main(["export", str(demo_run), "--format", "vlmevalkit"])
+    tsv = demo_run / "formats" / "vlmevalkit" / "clean.tsv"
+    assert not (demo_run / "export" / "vlmevalkit").exists()  # push uploads export/: nothing else in it
     csv.field_size_limit(1 << 30)
     rows = list(csv.DictReader(io.StringIO(tsv.read_text()), delimiter="\t"))
     planned = {

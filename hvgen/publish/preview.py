@@ -9,7 +9,7 @@ from pathlib import Path
 
 from hvgen.errors import HvgenError
 from hvgen.generator import ExportConfig
-from hvgen.stages.export import available_scenarios, samples_query
+from hvgen.stages.export import available_scenarios, config_samples
 from hvgen.store.atomic import write_text_atomic
 from hvgen.store.catalog import open_catalog, query_arrow, sync_manifests
 
@@ -33,8 +33,12 @@ def write_preview(run_dir: Path, scenario: str, num: int, target: Path) -> int:
                 f"no '{scenario}' outputs in {run_dir} (available: {', '.join(scenarios) or 'none'}): "
                 f"run `hvgen scenario {run_dir} --scenario {scenario}` first."
             )
-        query = samples_query(ExportConfig(name=scenario, scenario=scenario))
-        rows = query_arrow(con, f"SELECT * FROM ({query}) ORDER BY hash(id) LIMIT {int(num)}").to_pylist()
+        samples = config_samples(con, ExportConfig(name=scenario, scenario=scenario))
+        con.register("_preview_samples", samples)
+        rows = query_arrow(
+            con, "SELECT * FROM _preview_samples ORDER BY hash(id) LIMIT ?", [max(0, int(num))]
+        ).to_pylist()
+        con.unregister("_preview_samples")
     cards = [_card(row, target.parent, run_dir) for row in rows]
     page = (
         f"<!doctype html><meta charset='utf-8'><title>hvgen preview: {html.escape(run_dir.name)} ({scenario})</title>"

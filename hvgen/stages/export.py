@@ -22,9 +22,10 @@ import pyarrow.parquet as pq
 from hvgen.config import RunConfig
 from hvgen.generator import ExportConfig, Generator
 from hvgen.progress import progress_bar
-from hvgen.publish.formats.vlmevalkit import write_vlmevalkit_tsv
+from hvgen.publish.formats import FORMATS_DIR, ConfigSamples, ExportFormat, FormatContext
 from hvgen.store.atomic import write_atomic
 from hvgen.store.catalog import open_catalog, query_arrow, sync_manifests, table_exists
+from hvgen.store.files import RunFiles
 
 EXPORT_DIR = "export"
 
@@ -49,17 +50,38 @@ def available_scenarios(con: duckdb.DuckDBPyConnection) -> list[str]:
     )
 
 
-def samples_query(config: ExportConfig) -> str:
-    """Kept records joined with their scenario output (image-level by image id, record-level by id)."""
+def samples_query(config: ExportConfig, record_columns: list[str]) -> str:
+    """Kept records joined with their scenario output: image-level outputs by image id,
+    record-level ones by question id — two equality joins, so the cost grows linearly.
+
+    ``images`` is replaced by the config's own image (a corruption row names the corrupted
+    file, not the clean render), so loaders that join a data root with ``images[0]`` evaluate
+    the picture the config is about."""
+    replace = "REPLACE ([o.path] AS images)" if "images" in record_columns else ""
     return f"""
-        SELECT r.*, o.scenario AS scenario, CAST(o.params AS VARCHAR) AS scenario_params, o.path AS _image_path
+        WITH outputs AS (
+            SELECT level, key, path, params FROM scenario_outputs
+            WHERE scenario = $scenario AND path IS NOT NULL
+        )
+        SELECT r.* {replace}, $scenario AS scenario, CAST(o.params AS VARCHAR) AS scenario_params,
+               o.path AS _image_path
         FROM kept_records r
-        JOIN scenario_outputs o
-          ON o.scenario = '{config.scenario}' AND o.path IS NOT NULL
-         AND ((o.level = 'image' AND o.key = r.image_id) OR (o.level = 'record' AND o.key = r.id))
+        JOIN outputs o ON o.level = 'image' AND o.key = r.image_id
         WHERE {config.where}
-        ORDER BY r.id
+        UNION ALL BY NAME
+        SELECT r.* {replace}, $scenario AS scenario, CAST(o.params AS VARCHAR) AS scenario_params,
+               o.path AS _image_path
+        FROM kept_records r
+        JOIN outputs o ON o.level = 'record' AND o.key = r.id
+        WHERE {config.where}
+        ORDER BY id
     """
+
+
+def config_samples(con: duckdb.DuckDBPyConnection, config: ExportConfig) -> pa.Table:
+    """One row per kept question of `config`, with its scenario image path (`_image_path`)."""
+    columns = [row[0] for row in con.execute("DESCRIBE kept_records").fetchall()]
+    return query_arrow(con, samples_query(config, columns), {"scenario": config.scenario})
 
 
 def run_export(
@@ -67,41 +89,56 @@ def run_export(
     config: RunConfig,
     generator: Generator,
     stats: dict[str, Any] | None = None,
-    vlmevalkit: bool = False,
+    formats: list[ExportFormat] | None = None,
 ) -> list[ExportedConfig]:
-    """Write the export folder; `vlmevalkit` also writes ``vlmevalkit/<config>.tsv``."""
+    """Write the Hub folder (``RUN/export``) and each of `formats` under ``RUN/formats/<name>``."""
     from hvgen.publish.card import render_card
 
+    files = RunFiles(run_dir)
     final = run_dir / EXPORT_DIR
     staging = run_dir / f".{EXPORT_DIR}.partial"
     shutil.rmtree(staging, ignore_errors=True)
     (staging / "data").mkdir(parents=True)
     exported: list[ExportedConfig] = []
+    samples: list[ConfigSamples] = []
     with open_catalog(run_dir) as con:
         sync_manifests(con, run_dir)
         scenarios = available_scenarios(con)
         for export_config in generator.export_configs(scenarios):
-            table = query_arrow(con, samples_query(export_config))
-            files = write_parquet_shards(
-                run_dir, staging, export_config.name, config.export.split, table, config.export.max_shard_mb
+            table = config_samples(con, export_config)
+            written = write_parquet_shards(
+                files, staging, export_config.name, config.export.split, table, config.export.max_shard_mb
             )
-            if vlmevalkit:
-                target = staging / "vlmevalkit" / f"{export_config.name}.tsv"
-                write_vlmevalkit_tsv(run_dir, table, target, generator.category_column, config.export.split)
-                files.append(target.relative_to(staging).as_posix())
-            exported.append(ExportedConfig(export_config.name, export_config.scenario, table.num_rows, files))
+            exported.append(
+                ExportedConfig(export_config.name, export_config.scenario, table.num_rows, written)
+            )
+            samples.append(ConfigSamples(export_config.name, export_config.scenario, table))
         card = render_card(con, run_dir, config, generator, exported, staging, stats)
     write_atomic(staging / "README.md", lambda handle: handle.write(card.encode("utf-8")))
     _swap_in(staging, final)
+    context = FormatContext(run_dir, config, generator, final, files.read_bytes)
+    for fmt in formats or []:
+        write_format(context, fmt, samples)
     return exported
 
 
+def write_format(context: FormatContext, fmt: ExportFormat, samples: list[ConfigSamples]) -> Path:
+    """Write one extra format into ``RUN/formats/<name>`` (staged, then swapped in)."""
+    final = context.run_dir / FORMATS_DIR / fmt.name
+    staging = final.with_name(f".{fmt.name}.partial")
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(parents=True)
+    fmt.write(context, samples, staging)
+    _swap_in(staging, final)
+    return final
+
+
 def write_parquet_shards(
-    run_dir: Path, export_dir: Path, name: str, split: str, table: pa.Table, max_shard_mb: int
+    run_files: RunFiles, export_dir: Path, name: str, split: str, table: pa.Table, max_shard_mb: int
 ) -> list[str]:
     """Write `table` (with an `_image_path` column) as image-embedding parquet shards."""
     paths = table.column("_image_path").to_pylist() if table.num_rows else []
-    sizes = [(run_dir / path).stat().st_size for path in paths]
+    sizes = [run_files.size(path) for path in paths]
     boundaries = _shard_boundaries(sizes, max_shard_mb * 1024 * 1024) if paths else [(0, 0)]
     files = []
     folder = export_dir / "data" / name
@@ -111,7 +148,7 @@ def write_parquet_shards(
             part = table.slice(start, stop - start)
             image_column = pa.array(
                 [
-                    {"bytes": (run_dir / path).read_bytes(), "path": Path(path).name}
+                    {"bytes": run_files.read_bytes(path), "path": Path(path).name}
                     for path in paths[start:stop]
                 ],
                 type=pa.struct([("bytes", pa.binary()), ("path", pa.string())]),

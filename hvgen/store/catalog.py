@@ -161,7 +161,9 @@ def sync_manifests(con: duckdb.DuckDBPyConnection, run_dir: Path) -> None:
     )
 
 
-def query_arrow(con: duckdb.DuckDBPyConnection, sql: str, params: list[Any] | None = None) -> pa.Table:
+def query_arrow(
+    con: duckdb.DuckDBPyConnection, sql: str, params: list[Any] | dict[str, Any] | None = None
+) -> pa.Table:
     """Run a query and return a pyarrow Table (DuckDB 2 renamed `fetch_arrow_table` to `to_arrow_table`)."""
     relation = con.sql(sql, params=params) if params else con.sql(sql)
     fetch = getattr(relation, "to_arrow_table", None) or relation.arrow

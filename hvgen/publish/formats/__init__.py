@@ -1,0 +1,108 @@
+"""Export formats for the evaluation code people already run.
+
+The Hub folder (``RUN/export``: parquet + card) is what `datasets.load_dataset` reads and what
+`hvgen push` uploads. Other consumers read other layouts: the original benchmarks' own json /
+folder trees, VLMEvalKit's TSVs, lmms-eval's task YAML. Each is an `ExportFormat` that turns
+the same per-config samples into its layout under ``RUN/formats/<name>/`` — beside the Hub
+folder, never inside it, so `push` uploads exactly the dataset.
+
+A format receives, per export config, one row per question (the kept records joined with that
+config's scenario image): every record field, ``scenario``, ``scenario_params``, ``images``
+(naming *this config's* image, run-dir relative) and ``_image_path`` (the same path, for
+`FormatContext.read_image`, which returns the image's verified bytes). Formats are imported
+lazily, like scenarios: a run that writes none pays nothing for them.
+"""
+
+from __future__ import annotations
+
+import importlib
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, ClassVar
+
+import pyarrow as pa
+
+from hvgen.errors import HvgenError, parse_name_list
+
+if TYPE_CHECKING:
+    from hvgen.config import RunConfig
+    from hvgen.generator import Generator
+
+FORMATS_DIR = "formats"
+
+
+@dataclass
+class ConfigSamples:
+    """The rows of one export config (`load_dataset(export, name)`), images not yet read."""
+
+    name: str
+    scenario: str
+    table: pa.Table
+
+
+@dataclass
+class FormatContext:
+    run_dir: Path
+    config: RunConfig
+    generator: Generator
+    hub_export: Path
+    """The Hub folder (``RUN/export``), already written: formats that load it point here."""
+    read_image: Callable[[str], bytes]
+    """Bytes of a run-dir-relative image path, checked to lie inside the run dir and to match
+    the hash its stage recorded."""
+
+
+class ExportFormat(ABC):
+    """One consumer's layout. `write` fills `out` (an empty staging folder) and returns the
+    files it wrote, relative to `out`; the engine swaps the folder in atomically."""
+
+    name: ClassVar[str]
+    description: ClassVar[str]
+    # Benchmarks this format applies to (None = any benchmark).
+    benchmarks: ClassVar[tuple[str, ...] | None] = None
+
+    @abstractmethod
+    def write(self, ctx: FormatContext, configs: list[ConfigSamples], out: Path) -> list[str]: ...
+
+    def next_steps(self, out: Path) -> str:
+        """One or two lines telling the user how to run the consumer on `out`."""
+        return ""
+
+
+_CLASSES: dict[str, tuple[str, str]] = {
+    "vlmevalkit": ("hvgen.publish.formats.vlmevalkit", "VLMEvalKitFormat"),
+}
+FORMAT_ALIASES = {"vlmeval": "vlmevalkit"}
+
+
+def format_names() -> list[str]:
+    return list(_CLASSES)
+
+
+def register_format(name: str, module: str, class_name: str) -> None:
+    """Make a format available to `hvgen export --format` (third-party formats may call this)."""
+    _CLASSES[name] = (module, class_name)
+
+
+def get_format(name: str) -> ExportFormat:
+    module_name, class_name = _CLASSES[name]
+    return getattr(importlib.import_module(module_name), class_name)()
+
+
+def parse_formats(value: str | list[str] | None, benchmark: str) -> list[ExportFormat]:
+    """'all' or names → the formats, refusing one that does not apply to `benchmark`."""
+    if not value:
+        return []
+    names = parse_name_list(value, format_names(), "format", aliases=FORMAT_ALIASES)
+    chosen = [get_format(name) for name in names]
+    explicit = value not in ("all", ["all"])
+    if explicit:
+        for fmt in chosen:
+            if fmt.benchmarks is not None and benchmark not in fmt.benchmarks:
+                raise HvgenError(
+                    f"format '{fmt.name}' is for {', '.join(fmt.benchmarks)}, not '{benchmark}': "
+                    f"pick another --format (hvgen list formats)."
+                )
+    return [fmt for fmt in chosen if fmt.benchmarks is None or benchmark in fmt.benchmarks]

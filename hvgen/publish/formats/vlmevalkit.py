@@ -15,14 +15,28 @@ from pathlib import Path
 
 import pyarrow as pa
 
+from hvgen.publish.formats import ConfigSamples, ExportFormat, FormatContext
 from hvgen.store.atomic import write_text_atomic
 
 LETTERS = "ABCDEFGHIJ"
 
 
-def write_vlmevalkit_tsv(
-    run_dir: Path, table: pa.Table, target: Path, category_column: str, split: str
-) -> int:
+class VLMEvalKitFormat(ExportFormat):
+    name = "vlmevalkit"
+    description = "VLMEvalKit custom-dataset TSVs (base64 images)"
+
+    def write(self, ctx: FormatContext, configs: list[ConfigSamples], out: Path) -> list[str]:
+        files = []
+        for item in configs:
+            target = out / f"{item.name}.tsv"
+            write_vlmevalkit_tsv(
+                ctx.read_image, item.table, target, ctx.generator.category_column, ctx.config.export.split
+            )
+            files.append(target.name)
+        return files
+
+
+def write_vlmevalkit_tsv(read_image, table: pa.Table, target: Path, category_column: str, split: str) -> int:
     """Write `table` (export rows with `_image_path`) as a VLMEvalKit TSV; returns the row count."""
     rows = table.to_pylist()
     width = max((len(row.get("options") or []) for row in rows), default=0)
@@ -47,7 +61,7 @@ def write_vlmevalkit_tsv(
     for index, row in enumerate(rows):
         path = row["_image_path"]
         if path not in encoded:
-            encoded[path] = base64.b64encode((run_dir / path).read_bytes()).decode("ascii")
+            encoded[path] = base64.b64encode(read_image(path)).decode("ascii")
         options = row.get("options") or []
         has_letter = options and isinstance(row.get("answer_index"), int)
         answer = LETTERS[row["answer_index"]] if has_letter else (row.get("answer") or "")
