@@ -71,13 +71,19 @@ class ExportFormat(ABC):
         return ""
 
 
+# Harness formats live here; a benchmark's own release layout lives beside its generator
+# (``generators/<bench>_release.py``), which registers it, so the engine never names a benchmark.
 _CLASSES: dict[str, tuple[str, str]] = {
     "vlmevalkit": ("hvgen.publish.formats.vlmevalkit", "VLMEvalKitFormat"),
+    "lmms-eval": ("hvgen.publish.formats.lmms_eval", "LmmsEvalFormat"),
 }
-FORMAT_ALIASES = {"vlmeval": "vlmevalkit"}
+FORMAT_ALIASES = {"vlmeval": "vlmevalkit", "lmms_eval": "lmms-eval", "lmmseval": "lmms-eval"}
 
 
 def format_names() -> list[str]:
+    from hvgen.generator import generators
+
+    generators()  # importing the generators registers their release formats
     return list(_CLASSES)
 
 
