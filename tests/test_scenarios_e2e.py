@@ -45,9 +45,17 @@ def test_every_scenario_is_its_own_config(run: Path) -> None:
     flipped = 0
     for row in configs["adversarial"]:
         params = json.loads(row["scenario_params"])
-        clean = np.asarray(Image.open(run / row["images"][0]).convert("RGB"), dtype=np.int16)
+        image_id = row["image_id"]
+        clean = np.asarray(
+            Image.open(run / f"images/{image_id[:2]}/{image_id}.png").convert("RGB"), dtype=np.int16
+        )
         adv = np.asarray(row["image"].convert("RGB"), dtype=np.int16)
         assert np.abs(adv - clean).max() <= 8  # ε = 8/255 after 8-bit quantisation
+        # the record names the adversarial file, whose pixels are the embedded image's
+        assert row["images"] == [f"scenarios/adversarial/{row['id'][:2]}/{row['id']}.png"]
+        assert np.array_equal(
+            np.asarray(Image.open(run / row["images"][0]).convert("RGB"), dtype=np.int16), adv
+        )
         flipped += bool(params["success"])
     assert flipped > 0
     card = (run / "export" / "README.md").read_text()
