@@ -235,6 +235,15 @@ _common(
     default=False,
 )
 _common(
+    "force",
+    None,
+    Annotated[
+        bool,
+        typer.Option("--force", help="Accept a --num above the safety limit (200,000 images)."),
+    ],
+    default=False,
+)
+_common(
     "overwrite",
     None,
     Annotated[
@@ -275,6 +284,7 @@ def _list_value(value: Any) -> Any:
 
 def _run_benchmark(cls: type[Generator], generator_options: dict[str, Any], common: dict[str, Any]) -> None:
     from hvgen.pipeline import (
+        check_options,
         check_scenarios,
         prepare_run_dir,
         stage_export,
@@ -300,6 +310,7 @@ def _run_benchmark(cls: type[Generator], generator_options: dict[str, Any], comm
         if overrides[path_key] is not None:
             overrides[path_key] = str(Path(overrides[path_key]).resolve())
     config = merge_overrides(base, overrides)
+    check_options(config, str(common["config"] or "config"))
     config.options = {**config.options, **{k: v for k, v in generator_options.items() if v is not None}}
     config.scenario.scenarios = check_scenarios(config)
     build_generator(config)  # validate options before touching the disk
@@ -308,7 +319,7 @@ def _run_benchmark(cls: type[Generator], generator_options: dict[str, Any], comm
 
     console.print(f"[bold]hvgen {cls.name}[/] → {run_dir}  (model {config.render.model}, seed {config.seed})")
     if shard.index == 0:
-        prepare_run_dir(run_dir, config, overwrite=common["overwrite"])
+        config = prepare_run_dir(run_dir, config, overwrite=common["overwrite"], force=common["force"])
         _print_plan(run_dir, stage_plan(run_dir, config))
     else:  # launched by torchrun / several --shard processes: shard 0 plans, the others wait for it
         console.print(f"shard {shard.tag}: waiting for shard 0 to plan {run_dir} ...")
@@ -457,12 +468,21 @@ def export_command(
     vlmevalkit: Annotated[
         bool, typer.Option("--vlmevalkit", help="Same as --format vlmevalkit.", hidden=True)
     ] = False,
+    allow_incomplete: Annotated[
+        bool,
+        typer.Option(
+            "--allow-incomplete",
+            help="Export even though planned images or scenario samples are missing (the card says so). "
+            "Without it, an unfinished run is refused.",
+        ),
+    ] = False,
 ) -> None:
     """Write the Hub-ready export folder (parquet shards + dataset card), and other formats on request."""
     from hvgen.pipeline import stage_export
 
     requested = list(formats or []) + (["vlmevalkit"] if vlmevalkit else [])
-    _print_export(run_dir, stage_export(run_dir, _load_run(run_dir), formats=requested))
+    exported = stage_export(run_dir, _load_run(run_dir), formats=requested, allow_incomplete=allow_incomplete)
+    _print_export(run_dir, exported)
 
 
 def _build(
@@ -526,15 +546,17 @@ def stats_command(
     """Print the run's statistics (counts, answer balance, prompt lengths, scenarios, drops)."""
     import json
 
+    from hvgen.pipeline import scenario_levels
     from hvgen.stages.plan import build_generator
     from hvgen.stats import compute_stats
     from hvgen.store.atomic import write_text_atomic
-    from hvgen.store.catalog import open_catalog, sync_manifests
+    from hvgen.store.catalog import open_catalog
+    from hvgen.store.work import sync_manifests
 
     config = _load_run(run_dir)
     generator = build_generator(config)
     with open_catalog(run_dir) as con:
-        sync_manifests(con, run_dir)
+        sync_manifests(con, run_dir, scenario_levels(config))
         stats = compute_stats(con, generator.stats_columns)
     console.print(f"{stats['records']} questions over {stats['images']} images")
     for column, rows in stats["counts"].items():
@@ -628,7 +650,9 @@ def preview_command(
 
     (name,) = parse_scenarios(scenario)[:1]
     target = output or run_dir / f"preview-{name}.html"
-    shown = write_preview(run_dir, name, num, target)
+    from hvgen.pipeline import scenario_levels
+
+    shown = write_preview(run_dir, name, num, target, scenario_levels(_load_run(run_dir)))
     console.print(f"preview: {shown} samples → {target}")
 
 
@@ -682,6 +706,13 @@ def main(argv: list[str] | None = None) -> None:
     except HvgenError as error:
         console.print(f"[bold red]error:[/] {error}", highlight=False, soft_wrap=True)
         sys.exit(2)
+    except KeyboardInterrupt:
+        console.print(
+            "\n[yellow]interrupted.[/] Finished images and samples are kept (written atomically, logged once on "
+            "disk); run the same command again to resume where it stopped.",
+            highlight=False,
+        )
+        sys.exit(130)
 
 
 if __name__ == "__main__":

@@ -8,6 +8,9 @@ planned or rendered data is refused instead of silently mixing two datasets.
 
 from __future__ import annotations
 
+import re
+import types
+import typing
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -17,8 +20,12 @@ import yaml
 from hvgen import __version__
 from hvgen.errors import HvgenError, did_you_mean
 from hvgen.store.atomic import write_text_atomic
+from hvgen.store.layout import CONFIG_FILE
 
-CONFIG_FILE = "config.yaml"
+DTYPES = ("auto", "float32", "fp32", "float16", "fp16", "bfloat16", "bf16")
+DEVICE = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
+SPLIT_NAME = re.compile(r"^\w+(\.\w+)*$")
+MIN_SIZE, MAX_SIZE = 64, 4096
 
 
 @dataclass
@@ -85,7 +92,42 @@ class RunConfig:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], origin: str = "config") -> RunConfig:
-        return _build(cls, data, origin)
+        config = _build(cls, data, origin)
+        config.validate(origin)
+        return config
+
+    def validate(self, origin: str = "config") -> None:
+        """Range checks, so a bad value fails in one line before any model is loaded."""
+        render, scenario, export = self.render, self.scenario, self.export
+        checks: list[tuple[bool, str]] = [
+            (self.num >= 1, f"num (--num) must be at least 1, got {self.num}"),
+            (render.batch_size >= 1, f"render.batch_size (--batch-size) must be at least 1, got {render.batch_size}"),
+            (render.writer_threads >= 1, f"render.writer_threads must be at least 1, got {render.writer_threads}"),
+            (render.steps is None or render.steps >= 1, f"render.steps (--steps) must be at least 1, got {render.steps}"),
+            (render.guidance is None or render.guidance >= 0, f"render.guidance (--guidance) must be >= 0, got {render.guidance}"),
+            (render.dtype in DTYPES, f"render.dtype (--dtype) must be one of {', '.join(DTYPES)}, got '{render.dtype}'"),
+            (bool(DEVICE.match(render.device)), f"render.device (--device) must be auto, cpu, mps, cuda or cuda:N, got '{render.device}'"),
+            (scenario.batch_size >= 1, f"scenario.batch_size must be at least 1, got {scenario.batch_size}"),
+            (scenario.workers >= 0, f"scenario.workers must be >= 0 (0 = one per core), got {scenario.workers}"),
+            (0 < scenario.eps <= 1, f"scenario.eps (--eps) must be in (0, 1] (pixel scale), got {scenario.eps}"),
+            (scenario.attack_step > 0, f"scenario.attack_step must be > 0, got {scenario.attack_step}"),
+            (scenario.attack_iterations >= 1, f"scenario.attack_iterations must be at least 1, got {scenario.attack_iterations}"),
+            (scenario.severity is None or 1 <= scenario.severity <= 5, f"scenario.severity (--severity) must be 1-5, got {scenario.severity}"),
+            (bool(SPLIT_NAME.match(export.split)), f"export.split must be a split name like 'test' (letters, digits, '_'), got {export.split!r}"),
+            (export.max_shard_mb >= 1, f"export.max_shard_mb must be at least 1, got {export.max_shard_mb}"),
+        ]  # fmt: skip
+        for size_key in ("width", "height"):
+            size = getattr(render, size_key)
+            checks.append(
+                (
+                    size is None or (MIN_SIZE <= size <= MAX_SIZE and size % 8 == 0),
+                    f"render.{size_key} (--{size_key}) must be a multiple of 8 between {MIN_SIZE} and {MAX_SIZE} "
+                    f"(the VAE works in blocks of 8 pixels), got {size}",
+                )
+            )
+        for ok, message in checks:
+            if not ok:
+                raise HvgenError(f"{origin}: {message}.")
 
     @classmethod
     def load(cls, path: Path) -> RunConfig:
@@ -95,8 +137,13 @@ class RunConfig:
             )
         try:
             data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        except UnicodeDecodeError:
+            raise HvgenError(
+                f"{path} is not a text file: a config is YAML (see README, 'Config files')."
+            ) from None
         except yaml.YAMLError as error:
-            raise HvgenError(f"cannot parse {path}: {error}") from None
+            reason = str(error).strip().replace("\n", " ")
+            raise HvgenError(f"cannot parse {path} as YAML: {reason}") from None
         if not isinstance(data, dict):
             raise HvgenError(f"{path} must be a YAML mapping of config keys.")
         return cls.from_dict(data, origin=str(path))
@@ -111,21 +158,65 @@ class RunConfig:
 
 
 def _build(cls: type, data: dict[str, Any], origin: str) -> Any:
-    """Build a (nested) dataclass from a mapping, rejecting unknown keys with a suggestion."""
+    """Build a (nested) dataclass from a mapping, checking every key and value type."""
     if not isinstance(data, dict):
         raise HvgenError(f"{origin}: expected a mapping for '{cls.__name__}', got {type(data).__name__}.")
     known = {f.name: f for f in fields(cls)}
+    hints = typing.get_type_hints(cls)
     kwargs: dict[str, Any] = {}
     for key, value in data.items():
         if key not in known:
             raise HvgenError(
-                f"{origin}: unknown key '{key}'{did_you_mean(key, known)}. Valid keys: {', '.join(known)}."
+                f"{origin}: unknown key '{key}'{did_you_mean(str(key), known)}. Valid keys: {', '.join(known)}."
             )
         nested = _SECTIONS.get(key)
-        kwargs[key] = _build(nested, value or {}, f"{origin}:{key}") if nested and cls is RunConfig else value
+        if nested and cls is RunConfig:
+            kwargs[key] = _build(nested, {} if value is None else value, f"{origin}:{key}")
+        else:
+            kwargs[key] = _check_value(value, hints[key], f"{origin}: '{key}'")
     if cls is RunConfig and "benchmark" not in kwargs:
         raise HvgenError(f"{origin}: missing required key 'benchmark' (e.g. benchmark: dysca).")
     return cls(**kwargs)
+
+
+def _check_value(value: Any, hint: Any, where: str) -> Any:
+    """`value` if it has the declared type (ints are accepted for floats, a comma-separated
+    string for a list of strings), else a one-line error naming the key."""
+    args = typing.get_args(hint)
+    if type(hint) is types.UnionType or typing.get_origin(hint) is typing.Union:
+        if value is None and type(None) in args:
+            return None
+        (inner,) = [arg for arg in args if arg is not type(None)]
+        return _check_value(value, inner, where)
+    origin = typing.get_origin(hint)
+    if origin is list:
+        if isinstance(value, str):
+            value = [item.strip() for item in value.split(",") if item.strip()]
+        if isinstance(value, list) and all(isinstance(item, str) for item in value):
+            return value
+        return _type_error(value, "a list of names (or a comma-separated string)", where)
+    if origin is dict or hint is dict:
+        return value if isinstance(value, dict) else _type_error(value, "a mapping", where)
+    if hint is bool:
+        return value if isinstance(value, bool) else _type_error(value, "true or false", where)
+    if hint is int:
+        return (
+            value
+            if isinstance(value, int) and not isinstance(value, bool)
+            else _type_error(value, "an integer", where)
+        )
+    if hint is float:
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            return float(value)
+        return _type_error(value, "a number", where)
+    if hint is str:
+        return value if isinstance(value, str) else _type_error(value, "a string", where)
+    return value
+
+
+def _type_error(value: Any, expected: str, where: str) -> Any:
+    shown = repr(value) if len(repr(value)) <= 60 else repr(value)[:57] + "..."
+    raise HvgenError(f"{where} must be {expected}, got {type(value).__name__} {shown}.")
 
 
 _SECTIONS: dict[str, type] = {"render": RenderConfig, "scenario": ScenarioConfig, "export": ExportConfig}

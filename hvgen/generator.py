@@ -9,6 +9,7 @@ a dataset card. The engine never names a benchmark: generators register themselv
 from __future__ import annotations
 
 import importlib
+import inspect
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from importlib.metadata import entry_points
@@ -68,6 +69,7 @@ class Generator(ABC):
 
     def __init__(self, request: PlanRequest) -> None:
         self.request = request
+        self.last_warnings: list[str] = []
         self.vocab = Vocabulary(self.name, request.vocab_dir)
         self.templates = TemplateSet(self.name, request.templates_dir)
 
@@ -78,6 +80,21 @@ class Generator(ABC):
 
     @abstractmethod
     def plan(self) -> PlanResult: ...
+
+    @classmethod
+    def option_defaults(cls) -> dict[str, Any]:
+        """The benchmark's own options and their defaults, from `cli_options`' signature."""
+        return {
+            name: param.default
+            for name, param in inspect.signature(cls.cli_options).parameters.items()
+            if param.default is not inspect.Parameter.empty
+        }
+
+    @classmethod
+    def resolved_options(cls, options: dict[str, Any]) -> dict[str, Any]:
+        """`options` with every default filled in: what decides the plan, so that leaving an
+        option out and passing its default value are the same run."""
+        return {**cls.option_defaults(), **options}
 
     # The id and seed conventions every generator shares (DESIGN §3): ids hash the content that
     # defines them; seeds derive from (run seed, id), so a new run seed gives a fresh split.

@@ -16,6 +16,10 @@ import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from hvgen.config import RenderConfig
 
 TINY_SDXL_VERSION = "v1"
 
@@ -59,6 +63,27 @@ def resolve_model(model: str) -> ModelSpec:
         return MODEL_REGISTRY[model]
     return ModelSpec(
         model, model, None, None, GENERIC_DEFAULTS.steps, GENERIC_DEFAULTS.guidance, "custom model"
+    )
+
+
+@dataclass(frozen=True)
+class RenderSettings:
+    """The sampler settings actually used (registry defaults filled in)."""
+
+    steps: int
+    guidance: float
+    width: int | None
+    height: int | None
+
+
+def resolve_settings(config: RenderConfig) -> RenderSettings:
+    """The sampler settings a render config means, registry defaults filled in."""
+    spec = resolve_model(config.model)
+    return RenderSettings(
+        steps=config.steps or spec.steps,
+        guidance=config.guidance if config.guidance is not None else spec.guidance,
+        width=config.width or spec.width,
+        height=config.height or spec.height,
     )
 
 

@@ -1,38 +1,113 @@
 """Runs the stages of a benchmark over a run directory.
 
-`hvgen <benchmark>` calls `run_all`; the stage commands (`hvgen plan|render|scenario|export
-RUN_DIR`) call the same functions one at a time, so a big job can render on a GPU cluster and
-build on a laptop.
+`hvgen <benchmark>` calls these functions in order; the stage commands (`hvgen plan|render|
+scenario|build|export RUN_DIR`) call the same functions one at a time, so a big job can render
+on a GPU cluster and build on a laptop. This module also guards the run directory: a reopened
+run must keep the settings that made its existing data (compared *resolved*: defaults filled
+in), and a damaged catalog or records file is rebuilt from the config and the manifests.
 """
 
 from __future__ import annotations
 
+import hashlib
+import os
 import shutil
-from dataclasses import dataclass
+import time
+from dataclasses import asdict, replace
 from pathlib import Path
-from typing import Any
 
-from hvgen.config import CONFIG_FILE, RunConfig, describe_difference
+import duckdb
+
+from hvgen.config import RunConfig, describe_difference
 from hvgen.errors import HvgenError
+from hvgen.generator import get_generator
+from hvgen.models import resolve_settings
+from hvgen.progress import console
 from hvgen.publish.formats import parse_formats
-from hvgen.scenarios import build_scenario, parse_scenarios
+from hvgen.scenarios import build_scenario, parse_scenarios, scenario_level, scenario_settings
 from hvgen.sharding import Shard
-from hvgen.stages.build.dedup import DedupSummary
-from hvgen.stages.export import run_export
-from hvgen.stages.plan import PlanSummary, build_generator, run_plan
-from hvgen.stages.render import RenderSummary, rendered_image_ids, run_render
+from hvgen.stages.export import ExportedConfig, run_export
+from hvgen.stages.plan import (
+    PLAN_FINGERPRINT_KEY,
+    RECORDS_HASH_KEY,
+    PlanSummary,
+    build_generator,
+    plan_records,
+    run_plan,
+    serialise_records,
+)
+from hvgen.stages.render import RenderSummary, run_render
 from hvgen.stages.scenario import ScenarioSummary, run_scenario
-from hvgen.store.catalog import CATALOG_FILE, get_meta, open_catalog, set_meta, sync_manifests
+from hvgen.store.atomic import write_text_atomic
+from hvgen.store.catalog import CatalogCorruptError, get_meta, open_catalog
+from hvgen.store.layout import CATALOG_FILE, CONFIG_FILE, MANIFEST_DIR, RECORDS_FILE
 
-PLAN_FINGERPRINT_KEY = "plan_fingerprint"
+MAX_NUM = 200_000
+"""Largest --num accepted without --force (about 6x Dysca's 35,000 prompts): a typo such as
+--num 1000000000 would otherwise plan for hours and fill the disk."""
 
 
-def prepare_run_dir(run_dir: Path, config: RunConfig, overwrite: bool = False) -> None:
-    """Create the run dir, or check an existing one was made with a compatible config.
+def resolve_config(config: RunConfig) -> RunConfig:
+    """`config` with defaults filled in (benchmark options, the model's sampler settings): two
+    configs that would make the same data compare equal, and config.yaml shows what was used."""
+    cls = get_generator(config.benchmark)
+    settings = resolve_settings(config.render)
+    render = replace(
+        config.render,
+        steps=settings.steps,
+        guidance=settings.guidance,
+        width=settings.width,
+        height=settings.height,
+    )
+    return replace(config, options=cls.resolved_options(dict(config.options)), render=render)
 
-    Settings that change what was planned (seed, num, options...) or rendered (model, steps,
-    size...) may not change under existing data: that would silently mix two datasets.
-    """
+
+def check_options(config: RunConfig, origin: str = "config") -> None:
+    """Refuse benchmark options the benchmark does not have (a misspelled key in a config file)."""
+    known = get_generator(config.benchmark).option_defaults()
+    from hvgen.errors import did_you_mean
+
+    for key in config.options:
+        if key not in known:
+            raise HvgenError(
+                f"{origin}: unknown {config.benchmark} option '{key}'{did_you_mean(key, known)}. "
+                f"Valid options: {', '.join(known)}."
+            )
+
+
+def check_out_dir(run_dir: Path) -> None:
+    if run_dir.exists() and not run_dir.is_dir():
+        raise HvgenError(f"--out {run_dir} is a file, not a folder: choose a folder for the run.")
+    parent = run_dir if run_dir.exists() else next((p for p in run_dir.parents if p.exists()), Path("."))
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise HvgenError(
+            f"--out {run_dir}: cannot write in {parent} (permission denied); choose another folder."
+        )
+
+
+def has_manifest_rows(run_dir: Path, pattern: str) -> bool:
+    """Whether any worker logged finished work matching `pattern` (e.g. 'render.*.jsonl')."""
+    folder = run_dir / MANIFEST_DIR
+    return folder.is_dir() and any(path.stat().st_size > 0 for path in folder.glob(pattern))
+
+
+def prepare_run_dir(
+    run_dir: Path, config: RunConfig, overwrite: bool = False, force: bool = False
+) -> RunConfig:
+    """Create the run dir, or check an existing one can take `config`; returns the resolved
+    config, saved as config.yaml.
+
+    Settings that decided data already made may not change under it: the plan (seed, num,
+    options ...) and the renderer (model, steps, size ...) once anything is rendered, and a
+    scenario's settings once it has outputs — that would silently mix two datasets. A run that
+    has rendered nothing may still change anything."""
+    check_out_dir(run_dir)
+    if config.num > MAX_NUM and not force:
+        raise HvgenError(
+            f"--num {config.num} is above {MAX_NUM:,} images, the limit without --force (a plan that size takes "
+            "hours and a lot of disk). Pass --force if you mean it."
+        )
+    config = resolve_config(config)
     config_path = run_dir / CONFIG_FILE
     if overwrite and run_dir.exists():
         if not config_path.is_file() and any(run_dir.iterdir()):
@@ -41,29 +116,104 @@ def prepare_run_dir(run_dir: Path, config: RunConfig, overwrite: bool = False) -
             )
         shutil.rmtree(run_dir)
     if config_path.is_file():
-        previous = RunConfig.load(config_path)
-        for label, old, new in (
-            ("plan", previous.plan_fingerprint(), config.plan_fingerprint()),
-            ("render", previous.render_fingerprint(), config.render_fingerprint()),
-        ):
-            if old != new:
-                raise HvgenError(
-                    f"{run_dir} was created with different {label} settings ({describe_difference(old, new)}). "
-                    f"Use a new --out directory, or pass --overwrite to delete the old run."
-                )
+        previous = resolve_config(RunConfig.load(config_path))
+        _check_compatible(run_dir, previous, config)
     elif run_dir.exists() and any(p.name != ".gitkeep" for p in run_dir.iterdir()):
         raise HvgenError(
             f"{run_dir} exists and is not an hvgen run directory (no {CONFIG_FILE}); choose another --out."
         )
     run_dir.mkdir(parents=True, exist_ok=True)
     config.save(run_dir)
+    return config
+
+
+def _check_compatible(run_dir: Path, previous: RunConfig, config: RunConfig) -> None:
+    hint = "Use a new --out directory, or pass --overwrite to delete the old run."
+    if previous.benchmark != config.benchmark:
+        raise HvgenError(f"{run_dir} is a {previous.benchmark} run, not {config.benchmark}. {hint}")
+    rendered = has_manifest_rows(run_dir, "render.*.jsonl")
+    for label, old, new in (
+        ("plan", previous.plan_fingerprint(), config.plan_fingerprint()),
+        ("render", previous.render_fingerprint(), config.render_fingerprint()),
+    ):
+        if old != new and rendered:
+            raise HvgenError(
+                f"{run_dir} already holds images made with different {label} settings "
+                f"({describe_difference(old, new)}). {hint}"
+            )
+    for name in parse_scenarios(previous.scenario.scenarios):
+        old, new = scenario_settings(name, previous), scenario_settings(name, config)
+        if old != new and has_manifest_rows(run_dir, f"scenario-{name}.*.jsonl"):
+            raise HvgenError(
+                f"{run_dir} already holds {name} samples made with other settings ({describe_difference(old, new)}); "
+                f"one config must not mix two kinds of samples. {hint}"
+            )
+
+
+def _records_sha256(run_dir: Path) -> str | None:
+    path = run_dir / RECORDS_FILE
+    if not path.is_file():
+        return None
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def plan_is_current(run_dir: Path, config: RunConfig) -> bool:
+    """Whether the catalog holds this config's plan (a damaged catalog raises CatalogCorruptError)."""
     if not (run_dir / CATALOG_FILE).exists():
         return False
     with open_catalog(run_dir, read_only=True) as con:
         return get_meta(con, PLAN_FINGERPRINT_KEY) == config.plan_fingerprint()
+
+
+def _set_catalog_aside(run_dir: Path, error: Exception) -> Path:
+    """Move a damaged catalog out of the way (kept for inspection, never deleted)."""
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    aside = run_dir / f"{CATALOG_FILE}.corrupt-{stamp}"
+    (run_dir / CATALOG_FILE).rename(aside)
+    wal = run_dir / f"{CATALOG_FILE}.wal"
+    if wal.exists():
+        wal.rename(run_dir / f"{CATALOG_FILE}.wal.corrupt-{stamp}")
+    console.print(
+        f"[yellow]warning:[/] {run_dir / CATALOG_FILE} could not be read; moved it to {aside.name} and rebuilt the "
+        "catalog from config.yaml and the manifests (rerun `hvgen build` if this run had been built)."
+    )
+    return aside
+
+
+def stage_plan(run_dir: Path, config: RunConfig, force: bool = False) -> PlanSummary | None:
+    """Plan unless an identical plan is already in the catalog (resume). A damaged catalog is
+    set aside and rebuilt; a damaged records.jsonl is rewritten from the (deterministic) plan."""
+    current = False
+    try:
+        current = not force and plan_is_current(run_dir, config)
+        recorded_hash = _recorded_records_hash(run_dir) if current else None
+    except CatalogCorruptError as error:
+        _set_catalog_aside(run_dir, error)
+        current = False
+    if current:
+        if recorded_hash is not None and _records_sha256(run_dir) != recorded_hash:
+            records = plan_records(build_generator(config))
+            text = serialise_records(records)
+            if hashlib.sha256(text.encode("utf-8")).hexdigest() != recorded_hash:
+                raise HvgenError(
+                    f"{run_dir / RECORDS_FILE} is damaged and the plan no longer reproduces it (were the templates or "
+                    "vocabularies edited?). Rerun with --overwrite, or restore the file."
+                )
+            write_text_atomic(run_dir / RECORDS_FILE, text)
+            console.print(
+                f"[yellow]warning:[/] {run_dir / RECORDS_FILE} was damaged; rewrote it from the plan."
+            )
+        return None
+    return run_plan(run_dir, config)
+
+
+def _recorded_records_hash(run_dir: Path) -> str | None:
+    with open_catalog(run_dir, read_only=True) as con:
+        return get_meta(con, RECORDS_HASH_KEY)
 
 
 def wait_for_plan(run_dir: Path, config: RunConfig, timeout: float = 1800.0, poll: float = 2.0) -> None:
@@ -72,16 +222,16 @@ def wait_for_plan(run_dir: Path, config: RunConfig, timeout: float = 1800.0, pol
     Several shard processes started together (torchrun, a Slurm array) must not all plan: only
     one process may write the catalog, so the others poll it read-only until the plan is there.
     """
-    import time
-
-    import duckdb
-
+    config = resolve_config(config)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         config_path = run_dir / CONFIG_FILE
         if config_path.is_file():
-            previous = RunConfig.load(config_path)
-            if previous.plan_fingerprint() != config.plan_fingerprint():
+            try:
+                previous = resolve_config(RunConfig.load(config_path))
+            except HvgenError:
+                previous = None  # shard 0 is still writing it
+            if previous is not None and previous.plan_fingerprint() != config.plan_fingerprint():
                 raise HvgenError(
                     f"{run_dir} holds a plan for other settings "
                     f"({describe_difference(previous.plan_fingerprint(), config.plan_fingerprint())}): "
@@ -98,21 +248,35 @@ def wait_for_plan(run_dir: Path, config: RunConfig, timeout: float = 1800.0, pol
     )
 
 
-def stage_plan(run_dir: Path, config: RunConfig, force: bool = False) -> PlanSummary | None:
-    """Plan unless an identical plan is already in the catalog (resume)."""
-    if not force and plan_is_current(run_dir, config):
-        return None
-    return run_plan(run_dir, config, meta={PLAN_FINGERPRINT_KEY: config.plan_fingerprint()})
+def check_device(device: str) -> None:
+    """Refuse a device this machine does not have, before any model is loaded."""
+    if not device.startswith("cuda"):
+        if device == "mps":
+            import torch
+
+            if not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
+                raise HvgenError("--device mps: this machine has no Apple GPU. Use --device auto or cpu.")
+        return
+    import torch
+
+    if not torch.cuda.is_available():
+        raise HvgenError(
+            f"--device {device}: no CUDA GPU is visible on this machine. Use --device auto or cpu."
+        )
+    index = int(device.split(":")[1]) if ":" in device else 0
+    if index >= torch.cuda.device_count():
+        raise HvgenError(
+            f"--device {device}: this machine has {torch.cuda.device_count()} CUDA device(s) (cuda:0 ...)."
+        )
 
 
 def stage_render(run_dir: Path, config: RunConfig, shard: Shard) -> RenderSummary:
+    check_device(config.render.device)
     return run_render(run_dir, config.render, shard)
 
 
 def check_scenarios(config: RunConfig) -> list[str]:
     """The run's scenarios, canonical; refuse those its benchmark does not support."""
-    from hvgen.generator import get_generator
-
     names = parse_scenarios(config.scenario.scenarios)
     supported = get_generator(config.benchmark).supported_scenarios
     unsupported = [name for name in names if supported is not None and name not in supported]
@@ -126,27 +290,37 @@ def check_scenarios(config: RunConfig) -> list[str]:
     return names
 
 
+def scenario_levels(config: RunConfig) -> dict[str, str]:
+    return {name: scenario_level(name) for name in parse_scenarios(config.scenario.scenarios)}
+
+
 def stage_scenarios(run_dir: Path, config: RunConfig, shard: Shard) -> list[ScenarioSummary]:
-    return [run_scenario(run_dir, config, name, shard) for name in check_scenarios(config)]
+    names = check_scenarios(config)
+    if "adversarial" in names:
+        check_device(config.render.device)
+    return [run_scenario(run_dir, config, name, shard) for name in names]
 
 
-def stage_export(run_dir: Path, config: RunConfig, formats: str | list[str] | None = None):
-    if not rendered_image_ids(run_dir):
-        raise HvgenError(
-            f"nothing to export from {run_dir}: no image is rendered yet. Run `hvgen render {run_dir}` first."
-        )
-    if "clean" in check_scenarios(config):
-        # clean samples are the rendered files themselves: record them, so `render` → `export` works
-        run_scenario(run_dir, config, "clean", Shard())
+def stage_export(
+    run_dir: Path,
+    config: RunConfig,
+    formats: str | list[str] | None = None,
+    allow_incomplete: bool = False,
+) -> list[ExportedConfig]:
+    chosen = parse_formats(formats, config.benchmark)
     return run_export(
-        run_dir, config, build_generator(config), formats=parse_formats(formats, config.benchmark)
+        run_dir,
+        config,
+        build_generator(config),
+        scenarios=scenario_levels(config),
+        formats=chosen,
+        allow_incomplete=allow_incomplete,
     )
 
 
-@dataclass
-class BuildResult:
-    dedup: DedupSummary
-    clip: dict[str, Any] | None = None
+def describe_config(config: RunConfig) -> dict:
+    """The resolved config as a plain dict (what `hvgen config RUN` prints)."""
+    return asdict(resolve_config(config))
 
 
 def stage_build(
@@ -156,36 +330,7 @@ def stage_build(
     against: list[str] | None = None,
     clip_model: str | None = None,
     clip_threshold: float | None = None,
-) -> BuildResult:
-    """Dedup + leak check (+ optional CLIP-score filter) in the catalog. Nothing is deleted:
-    `drops` says what is left out and why, and the export reads the `kept_*` views."""
-    from hvgen.stages.build.clip_filter import DEFAULT_CLIP_THRESHOLD, apply_clip_filter, compute_clip_scores
-    from hvgen.stages.build.dedup import DEFAULT_HAMMING, run_dedup
-    from hvgen.stages.render import pick_device
+):
+    from hvgen.stages.build import run_build
 
-    with open_catalog(run_dir) as con:
-        sync_manifests(con, run_dir)
-        missing = con.execute(
-            "SELECT count(*) FROM images i WHERE NOT EXISTS (SELECT 1 FROM renders r WHERE r.image_id = i.image_id)"
-        ).fetchone()[0]
-        if missing:
-            raise HvgenError(
-                f"{missing} planned images of {run_dir} are not rendered yet: run `hvgen render {run_dir}` first."
-            )
-        try:
-            dedup = run_dedup(
-                con,
-                DEFAULT_HAMMING if hamming is None else hamming,
-                against or [],
-                run_dir=run_dir,
-                progress=True,
-            )
-            clip = None
-            if clip_model:
-                compute_clip_scores(con, run_dir, clip_model, device=pick_device(config.render.device))
-                threshold = DEFAULT_CLIP_THRESHOLD if clip_threshold is None else clip_threshold
-                clip = apply_clip_filter(con, clip_model, threshold)
-            set_meta(con, "build", {"hamming": hamming, "against": against or [], "clip": clip})
-        except ValueError as error:  # bad --against source, threshold ...
-            raise HvgenError(str(error)) from None
-    return BuildResult(dedup, clip)
+    return run_build(run_dir, config, scenario_levels(config), hamming, against, clip_model, clip_threshold)

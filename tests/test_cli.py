@@ -238,7 +238,13 @@ def test_config_file_sets_options_and_the_command_line_overrides_it(tmp_path: Pa
     main(["dysca", "--config", str(config), "--num", "4", "--out", str(out), "--dry-run"])
     saved = yaml.safe_load((out / "config.yaml").read_text())
     assert saved["seed"] == 7 and saved["num"] == 4 and saved["render"]["model"] == "tiny"
-    assert saved["options"] == {"subtasks": "animal,color", "question_types": "mc"}
+    # config.yaml is the resolved config: the file's options, and every default filled in
+    assert saved["options"] == {
+        "subtasks": "animal,color",
+        "question_types": "mc",
+        "styles": "all",
+        "thin": False,
+    }
     records = [json.loads(line) for line in (out / "records.jsonl").read_text().splitlines()]
     assert {r["subtask"] for r in records} <= {"animal", "color"} and {
         r["question_type"] for r in records

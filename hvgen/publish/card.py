@@ -19,12 +19,34 @@ from jinja2.sandbox import SandboxedEnvironment
 from hvgen import __version__
 from hvgen.config import RunConfig
 from hvgen.generator import Generator
-from hvgen.stages.render import resolve_settings
+from hvgen.models import resolve_settings
 from hvgen.stats import compute_stats, size_category
 
 
 def _to_yaml(value: Any) -> str:
     return yaml.safe_dump(value, sort_keys=False, allow_unicode=True, default_flow_style=False).rstrip()
+
+
+def looks_like_local_path(value: str) -> bool:
+    """A value naming a file or folder of this machine (absolute, home-relative or existing)."""
+    if value.startswith(("/", "~", "./", "../")) or (len(value) > 2 and value[1:3] in (":\\", ":/")):
+        return True
+    return "/" in value and Path(value).exists()
+
+
+def public_value(value: Any) -> Any:
+    """Machine paths never go into anything published: a local folder is shown by its name only."""
+    if isinstance(value, str) and looks_like_local_path(value):
+        return f"<local: {Path(value).name}>"
+    if isinstance(value, dict):
+        return {key: public_value(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [public_value(item) for item in value]
+    return value
+
+
+def public_config(data: dict[str, Any]) -> dict[str, Any]:
+    return public_value(data)
 
 
 def card_environment() -> SandboxedEnvironment:
@@ -48,7 +70,9 @@ def render_card(
     exported: list[Any],
     export_dir: Path,
     stats: dict[str, Any] | None = None,
+    incomplete: str | None = None,
 ) -> str:
+    """The card's markdown. `incomplete` (what planned work is missing) is stated near the top."""
     stats = stats or compute_stats(con, generator.stats_columns)
     from hvgen.publish.plots import write_plots
 
@@ -89,8 +113,9 @@ def render_card(
         "split": config.export.split,
         "stats": stats,
         "plots": plots,
-        "config_yaml": _to_yaml(config.to_dict()),
-        "model": config.render.model,
+        "config_yaml": _to_yaml(public_config(config.to_dict())),
+        "model": public_value(config.render.model),
+        "incomplete": incomplete,
         "settings": settings,
         "seed": config.seed,
         "hvgen_version": __version__,

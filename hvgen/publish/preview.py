@@ -9,9 +9,10 @@ from pathlib import Path
 
 from hvgen.errors import HvgenError
 from hvgen.generator import ExportConfig
-from hvgen.stages.export import available_scenarios, config_samples
+from hvgen.stages.export import config_samples
 from hvgen.store.atomic import write_text_atomic
-from hvgen.store.catalog import open_catalog, query_arrow, sync_manifests
+from hvgen.store.catalog import open_catalog, query_arrow
+from hvgen.store.work import sync_manifests
 
 _STYLE = """
 body{font-family:system-ui,sans-serif;margin:1.5em;background:#fafafa}
@@ -22,12 +23,12 @@ body{font-family:system-ui,sans-serif;margin:1.5em;background:#fafafa}
 """
 
 
-def write_preview(run_dir: Path, scenario: str, num: int, target: Path) -> int:
+def write_preview(run_dir: Path, scenario: str, num: int, target: Path, scenarios: dict[str, str]) -> int:
     """Write an HTML page with `num` samples of `scenario` (a stable pseudo-random pick); returns
-    how many were shown. Images are linked relative to the page, not copied."""
+    how many were shown. Images are linked relative to the page, not copied. `scenarios` are
+    the run's (name → level)."""
     with open_catalog(run_dir) as con:
-        sync_manifests(con, run_dir)
-        scenarios = available_scenarios(con)
+        sync_manifests(con, run_dir, scenarios)
         if scenario not in scenarios:
             raise HvgenError(
                 f"no '{scenario}' outputs in {run_dir} (available: {', '.join(scenarios) or 'none'}): "

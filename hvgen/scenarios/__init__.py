@@ -33,28 +33,45 @@ def parse_scenarios(value: str | list[str] | None) -> list[str]:
     return parse_name_list(value or "clean", SCENARIO_NAMES, "scenario", aliases=SCENARIO_ALIASES)
 
 
-def build_scenario(name: str, config: RunConfig) -> Scenario:
-    """Instantiate a scenario with the run's settings."""
-    module_name, class_name = _CLASSES[name]
-    cls = getattr(importlib.import_module(module_name), class_name)
+_LEVELS = {"clean": "image", "corruption": "image", "print": "record", "adversarial": "record"}
+"""Each scenario's `level` (also a class attribute; known here without importing torch)."""
+
+
+def scenario_level(name: str) -> str:
+    return _LEVELS[name]
+
+
+def scenario_settings(name: str, config: RunConfig) -> dict[str, Any]:
+    """The settings that decide a scenario's output bytes. They are saved with the run: changing
+    them under existing outputs would mix two kinds of samples in one config, so it is refused."""
     settings = config.scenario
-    kwargs: dict[str, Any] = {}
     if name == "corruption":
-        kwargs = {
+        return {
             "preset": settings.corruption_preset,
             "corruptions": settings.corruptions,
             "severity": settings.severity,
         }
-    elif name == "adversarial":
-        kwargs = {
+    if name == "adversarial":
+        # batch_size: a sample is independent of its batch neighbours, but not of the padded
+        # batch shape (kernels may round differently), so it is part of what made the bytes.
+        return {
             "surrogate": surrogate_for(config),
             "attack": settings.attack,
             "eps": settings.eps,
             "alpha": settings.attack_step,
             "steps": settings.attack_iterations,
-            "device": None if config.render.device == "auto" else config.render.device,
             "batch_size": settings.batch_size,
         }
+    return {}
+
+
+def build_scenario(name: str, config: RunConfig) -> Scenario:
+    """Instantiate a scenario with the run's settings."""
+    module_name, class_name = _CLASSES[name]
+    cls = getattr(importlib.import_module(module_name), class_name)
+    kwargs = scenario_settings(name, config)
+    if name == "adversarial":
+        kwargs["device"] = None if config.render.device == "auto" else config.render.device
     try:
         return cls(**kwargs)
     except ValueError as error:  # unknown corruption / attack name, bad severity ...
@@ -79,4 +96,6 @@ __all__ = [
     "ScenarioOutput",
     "build_scenario",
     "parse_scenarios",
+    "scenario_level",
+    "scenario_settings",
 ]

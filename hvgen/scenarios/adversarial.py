@@ -55,6 +55,8 @@ __all__ = [
 ]
 
 PROMPT = "a photo of {}"
+CLASS_SLOTS = 8
+"""Width of the class axis (padded with masked slots), fixed so tensor shapes never vary."""
 MASKED_LOGIT = -1e4
 """Logit of padding classes: large negative but finite, so softmax/CE stay NaN-free."""
 
@@ -254,7 +256,8 @@ class AdversarialScenario:
 
     def _set_classes(self, classifier: ZeroShotCLIP, class_lists: list[list[str]]) -> None:
         embeds = self._embed([c for cl in class_lists for c in cl])
-        k = max(len(cl) for cl in class_lists)
+        needed = max(len(cl) for cl in class_lists)
+        k = CLASS_SLOTS * math.ceil(needed / CLASS_SLOTS)  # fixed unless a record has > CLASS_SLOTS
         dim = next(iter(embeds.values())).shape[-1]
         text = torch.zeros(len(class_lists), k, dim, device=self.device)
         mask = torch.zeros(len(class_lists), k, dtype=torch.bool, device=self.device)
@@ -291,16 +294,22 @@ class AdversarialScenario:
     ) -> list[ScenarioOutput]:
         classifier = self._ensure_loaded()
         class_lists = [classes for _, classes, _ in chunk]
-        labels = torch.tensor([label for _, _, label in chunk], device=self.device)
+        labels = [label for _, _, label in chunk]
         clean_u8 = np.stack([np.asarray(it.image.convert("RGB")) for it in items])  # B,H,W,3
-        clean = torch.from_numpy(clean_u8).to(self.device).permute(0, 3, 1, 2).float() / 255
-        self._set_classes(classifier, class_lists)
+        # Fixed shapes make a sample independent of its batch neighbours (see module doc): pad
+        # the batch to `batch_size` rows (blank images, the first row's classes) and the class
+        # axis to a fixed number of slots; the padding is attacked too and thrown away.
+        padding = self.batch_size - len(items)
+        padded = np.concatenate([clean_u8, np.zeros((padding, *clean_u8.shape[1:]), np.uint8)])
+        clean = torch.from_numpy(padded).to(self.device).permute(0, 3, 1, 2).float() / 255
+        target = torch.tensor(labels + [0] * padding, device=self.device)
+        self._set_classes(classifier, class_lists + [class_lists[0]] * padding)
 
         devices = [torch.device(self.device).index or 0] if torch.device(self.device).type == "cuda" else []
         with torch.random.fork_rng(devices=devices):
             torch.manual_seed(_batch_seed([it.seed for it in items]))
             attack = make_attack(self.attack, classifier, self.eps, self.alpha, self.steps)
-            adv = attack(clean, labels).detach()
+            adv = attack(clean, target).detach()[: len(items)]
 
         # 8-bit rounding, then re-projection onto the ε-ball in integer units (see module doc)
         budget = math.floor(self.eps * 255 + 1e-6)
@@ -309,7 +318,8 @@ class AdversarialScenario:
         adv_u8 = np.clip(adv_u8, base - budget, base + budget).clip(0, 255).astype(np.uint8)
 
         with torch.no_grad():
-            adv_t = torch.from_numpy(adv_u8).to(self.device).permute(0, 3, 1, 2).float() / 255
+            adv_padded = np.concatenate([adv_u8, padded[len(items) :]])
+            adv_t = torch.from_numpy(adv_padded).to(self.device).permute(0, 3, 1, 2).float() / 255
             pred_before = classifier(clean).argmax(dim=1).tolist()
             pred_after = classifier(adv_t).argmax(dim=1).tolist()
         linf = np.abs(adv_u8.astype(np.int16) - base).reshape(len(items), -1).max(axis=1)

@@ -126,6 +126,13 @@ def _dysca_scale(h: int, w: int) -> float:
     return min(h, w) / DYSCA_REFERENCE_SIZE
 
 
+def _scaled_sigma(sigma: float, scale: float) -> float:
+    """A blur σ scaled to the image, floored at half its reference value (and 0.5 px): scaled
+    down to a small image, a 3.2 px blur would become 0.2 px and leave the image unchanged —
+    a sample labelled "corrupted" that is not. The floor keeps severities ordered."""
+    return max(sigma * scale, 0.5 * sigma, 0.5)
+
+
 def _reference_shape(h: int, w: int) -> tuple[int, int]:
     """The image's shape rescaled so its short side is the 224-px ImageNet-C reference."""
     s = _ic_scale(h, w)
@@ -612,7 +619,9 @@ _IMAGENET_C: dict[str, _Entry] = {
         CorruptionInfo("blur", "Gaussian blur (albumentations GaussianBlur)"),
         lambda sev, h, w: _albu(
             A.GaussianBlur(
-                blur_limit=0, sigma_limit=(_IC_GAUSSIAN_BLUR[sev - 1] * _ic_scale(h, w),) * 2, p=1.0
+                blur_limit=0,
+                sigma_limit=(_scaled_sigma(_IC_GAUSSIAN_BLUR[sev - 1], _ic_scale(h, w)),) * 2,
+                p=1.0,
             )
         ),
     ),
@@ -672,7 +681,9 @@ def _dysca_motion(sev: int, h: int, w: int) -> Kernel:
 
 def _dysca_gaussian_blur(sev: int, h: int, w: int) -> Kernel:
     # cv2.GaussianBlur(ksize=19, sigma=0) uses σ = 0.3·((19 − 1)/2 − 1) + 0.8 = 3.2 px.
-    return _albu(A.GaussianBlur(blur_limit=0, sigma_limit=(3.2 * _dysca_scale(h, w),) * 2, p=1.0))
+    return _albu(
+        A.GaussianBlur(blur_limit=0, sigma_limit=(_scaled_sigma(3.2, _dysca_scale(h, w)),) * 2, p=1.0)
+    )
 
 
 def _dysca_dropout(sev: int, h: int, w: int) -> Kernel:

@@ -9,6 +9,7 @@ swapped in at the end, so a crash never leaves a half-written export behind.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
 from dataclasses import dataclass, field
@@ -20,14 +21,15 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from hvgen.config import RunConfig
+from hvgen.errors import HvgenError
 from hvgen.generator import ExportConfig, Generator
 from hvgen.progress import progress_bar
 from hvgen.publish.formats import FORMATS_DIR, ConfigSamples, ExportFormat, FormatContext
 from hvgen.store.atomic import write_atomic
-from hvgen.store.catalog import open_catalog, query_arrow, sync_manifests, table_exists
+from hvgen.store.catalog import open_catalog, query_arrow
 from hvgen.store.files import RunFiles
-
-EXPORT_DIR = "export"
+from hvgen.store.layout import EXPORT_DIR
+from hvgen.store.work import completeness, sync_manifests
 
 
 @dataclass
@@ -36,18 +38,6 @@ class ExportedConfig:
     scenario: str
     rows: int
     files: list[str] = field(default_factory=list)
-
-
-def available_scenarios(con: duckdb.DuckDBPyConnection) -> list[str]:
-    if not table_exists(con, "scenario_outputs"):
-        return []
-    from hvgen.scenarios import SCENARIO_NAMES
-
-    found = [row[0] for row in con.execute("SELECT DISTINCT scenario FROM scenario_outputs").fetchall()]
-    # clean first (the default config), then the other scenarios in their canonical order
-    return sorted(
-        found, key=lambda name: (SCENARIO_NAMES.index(name) if name in SCENARIO_NAMES else 99, name)
-    )
 
 
 def samples_query(config: ExportConfig, record_columns: list[str]) -> str:
@@ -84,39 +74,87 @@ def config_samples(con: duckdb.DuckDBPyConnection, config: ExportConfig) -> pa.T
     return query_arrow(con, samples_query(config, columns), {"scenario": config.scenario})
 
 
+class IncompleteRunError(HvgenError):
+    """Planned work is not finished: exporting now would silently publish a partial dataset."""
+
+
+class VerifiedImages:
+    """Reads run-dir images for publishing, checking each against the sha256 its stage recorded
+    (the catalog's verified rows): what is published is what the stage wrote, byte for byte."""
+
+    def __init__(self, run_dir: Path, con: duckdb.DuckDBPyConnection) -> None:
+        self.files = RunFiles(run_dir)
+        rows = con.execute(
+            "SELECT path, sha256 FROM scenario_outputs WHERE path IS NOT NULL "
+            "UNION ALL SELECT path, sha256 FROM renders"
+        ).fetchall()
+        self.expected = dict(rows)
+
+    def size(self, relpath: str) -> int:
+        return self.files.size(relpath)
+
+    def read_bytes(self, relpath: str) -> bytes:
+        data = self.files.read_bytes(relpath)
+        expected = self.expected.get(relpath)
+        if expected is None or hashlib.sha256(data).hexdigest() != expected:
+            raise HvgenError(
+                f"{self.files.run_dir / relpath} is not the file its stage wrote (its content changed while its size "
+                "and time stayed the same). Delete it and rerun the stage that made it (render or scenario), then export."
+            )
+        return data
+
+
 def run_export(
     run_dir: Path,
     config: RunConfig,
     generator: Generator,
+    scenarios: dict[str, str],
     stats: dict[str, Any] | None = None,
     formats: list[ExportFormat] | None = None,
+    allow_incomplete: bool = False,
 ) -> list[ExportedConfig]:
-    """Write the Hub folder (``RUN/export``) and each of `formats` under ``RUN/formats/<name>``."""
+    """Write the Hub folder (``RUN/export``) and each of `formats` under ``RUN/formats/<name>``.
+
+    `scenarios` (name → level) are the run's configured scenarios. Planned work that is not
+    finished — images not rendered, scenario samples not made, files that no longer verify —
+    stops the export (`IncompleteRunError`) unless `allow_incomplete`, in which case the card
+    says what is missing."""
     from hvgen.publish.card import render_card
 
-    files = RunFiles(run_dir)
     final = run_dir / EXPORT_DIR
     staging = run_dir / f".{EXPORT_DIR}.partial"
-    shutil.rmtree(staging, ignore_errors=True)
-    (staging / "data").mkdir(parents=True)
     exported: list[ExportedConfig] = []
     samples: list[ConfigSamples] = []
     with open_catalog(run_dir) as con:
-        sync_manifests(con, run_dir)
-        scenarios = available_scenarios(con)
-        for export_config in generator.export_configs(scenarios):
+        sync_manifests(con, run_dir, scenarios)
+        status = completeness(con, scenarios)
+        if status.missing["render"] == status.planned["render"]:
+            raise HvgenError(
+                f"nothing to export from {run_dir}: no image is rendered yet. Run `hvgen render {run_dir}` first."
+            )
+        if not status.complete and not allow_incomplete:
+            raise IncompleteRunError(
+                f"{run_dir} is not finished: {status.describe()} are not done yet. If shards are still running, wait "
+                f"for them; otherwise run `hvgen render {run_dir}` and `hvgen scenario {run_dir}` (both resume and "
+                "redo damaged files). `hvgen export --allow-incomplete` exports what exists and says so in the card."
+            )
+        images = VerifiedImages(run_dir, con)
+        shutil.rmtree(staging, ignore_errors=True)
+        (staging / "data").mkdir(parents=True)
+        for export_config in generator.export_configs(list(scenarios)):
             table = config_samples(con, export_config)
             written = write_parquet_shards(
-                files, staging, export_config.name, config.export.split, table, config.export.max_shard_mb
+                images, staging, export_config.name, config.export.split, table, config.export.max_shard_mb
             )
             exported.append(
                 ExportedConfig(export_config.name, export_config.scenario, table.num_rows, written)
             )
             samples.append(ConfigSamples(export_config.name, export_config.scenario, table))
-        card = render_card(con, run_dir, config, generator, exported, staging, stats)
+        incomplete = None if status.complete else status.describe()
+        card = render_card(con, run_dir, config, generator, exported, staging, stats, incomplete=incomplete)
     write_atomic(staging / "README.md", lambda handle: handle.write(card.encode("utf-8")))
     _swap_in(staging, final)
-    context = FormatContext(run_dir, config, generator, final, files.read_bytes)
+    context = FormatContext(run_dir, config, generator, final, images.read_bytes)
     for fmt in formats or []:
         write_format(context, fmt, samples)
     return exported
@@ -134,7 +172,7 @@ def write_format(context: FormatContext, fmt: ExportFormat, samples: list[Config
 
 
 def write_parquet_shards(
-    run_files: RunFiles, export_dir: Path, name: str, split: str, table: pa.Table, max_shard_mb: int
+    run_files: VerifiedImages, export_dir: Path, name: str, split: str, table: pa.Table, max_shard_mb: int
 ) -> list[str]:
     """Write `table` (with an `_image_path` column) as image-embedding parquet shards."""
     paths = table.column("_image_path").to_pylist() if table.num_rows else []

@@ -6,6 +6,7 @@ Deterministic: the same config and seed give byte-identical ``records.jsonl``. T
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections import Counter
 from dataclasses import dataclass, field
@@ -19,8 +20,7 @@ from hvgen.generator import Generator, PlanRequest, get_generator
 from hvgen.records import Record, validate_records
 from hvgen.store.atomic import write_text_atomic
 from hvgen.store.catalog import open_catalog, set_meta, write_plan
-
-RECORDS_FILE = "records.jsonl"
+from hvgen.store.layout import RECORDS_FILE, check_key
 
 
 @dataclass
@@ -45,22 +45,40 @@ def build_generator(config: RunConfig) -> Generator:
     return cls(request)
 
 
-def run_plan(
-    run_dir: Path, config: RunConfig, generator: Generator | None = None, meta: dict[str, Any] | None = None
-) -> PlanSummary:
-    """Plan, validate and write the records; `meta` is stored in the catalog in the same session."""
-    generator = generator or build_generator(config)
+PLAN_FINGERPRINT_KEY = "plan_fingerprint"
+RECORDS_HASH_KEY = "records_sha256"
+
+
+def plan_records(generator: Generator) -> list[Record]:
+    """The generator's records, schema-validated, with file-safe ids, sorted by id."""
     result = generator.plan()
     records = validate_records(result.records, generator.schema)
+    for record in records:
+        check_key(record["id"], "record id")
+        check_key(record["image_id"], "image id")
     records.sort(key=lambda record: record["id"])
-    summary = summarise_plan(records, result.warnings)
-    text = "".join(json.dumps(record, sort_keys=True, ensure_ascii=False) + "\n" for record in records)
+    generator.last_warnings = result.warnings
+    return records
+
+
+def serialise_records(records: list[Record]) -> str:
+    """records.jsonl's text: one sorted-key JSON object per line (byte-identical per config)."""
+    return "".join(json.dumps(record, sort_keys=True, ensure_ascii=False) + "\n" for record in records)
+
+
+def run_plan(run_dir: Path, config: RunConfig, generator: Generator | None = None) -> PlanSummary:
+    """Plan, validate and write the records (records.jsonl + catalog), remembering the plan's
+    fingerprint and the file's hash so a resumed run can tell the plan is current and intact."""
+    generator = generator or build_generator(config)
+    records = plan_records(generator)
+    summary = summarise_plan(records, generator.last_warnings)
+    text = serialise_records(records)
     write_text_atomic(run_dir / RECORDS_FILE, text)
     with open_catalog(run_dir) as con:
         write_plan(con, records)
         set_meta(con, "plan", summary.__dict__)
-        for key, value in (meta or {}).items():
-            set_meta(con, key, value)
+        set_meta(con, PLAN_FINGERPRINT_KEY, config.plan_fingerprint())
+        set_meta(con, RECORDS_HASH_KEY, hashlib.sha256(text.encode("utf-8")).hexdigest())
     return summary
 
 

@@ -18,12 +18,20 @@ from typing import Any
 
 from hvgen.config import RenderConfig
 from hvgen.errors import HvgenError, ModelLoadError
-from hvgen.models import resolve_model, tiny_sdxl_path
+from hvgen.models import (  # noqa: F401 - RenderSettings, resolve_settings: re-exported
+    RenderSettings,
+    resolve_model,
+    resolve_settings,
+    tiny_sdxl_path,
+)
 from hvgen.progress import progress_bar
 from hvgen.sharding import Shard
-from hvgen.store.atomic import save_png_atomic
-from hvgen.store.catalog import MANIFEST_DIR, open_catalog
-from hvgen.store.manifest import ManifestWriter, read_manifest_rows
+from hvgen.store.atomic import remove_stale_temps, save_png_atomic
+from hvgen.store.catalog import open_catalog
+from hvgen.store.files import RunFiles
+from hvgen.store.layout import MANIFEST_DIR
+from hvgen.store.manifest import ManifestWriter
+from hvgen.store.work import finished_renders
 
 
 @dataclass(frozen=True)
@@ -43,39 +51,14 @@ class RenderSummary:
     seconds: float
 
 
-@dataclass(frozen=True)
-class RenderSettings:
-    """The sampler settings actually used (registry defaults filled in)."""
-
-    steps: int
-    guidance: float
-    width: int | None
-    height: int | None
-
-
-def resolve_settings(config: RenderConfig) -> RenderSettings:
-    spec = resolve_model(config.model)
-    return RenderSettings(
-        steps=config.steps or spec.steps,
-        guidance=config.guidance if config.guidance is not None else spec.guidance,
-        width=config.width or spec.width,
-        height=config.height or spec.height,
-    )
-
-
-def rendered_image_ids(run_dir: Path) -> set[str]:
-    """Images whose PNG exists and whose manifest line was written (crash-safe 'done')."""
-    rows = read_manifest_rows(sorted((run_dir / MANIFEST_DIR).glob("render.*.jsonl")))
-    return {row["image_id"] for row in rows if (run_dir / row["path"]).is_file()}
-
-
 def pending_jobs(run_dir: Path, shard: Shard) -> tuple[list[ImageJob], int, int]:
+    """This shard's planned images that are not verifiably on disk yet (+ totals)."""
     with open_catalog(run_dir, read_only=True) as con:
         rows = con.execute(
             "SELECT image_id, prompt, negative_prompt, image_seed, path FROM images ORDER BY image_id"
         ).fetchall()
     mine = [ImageJob(*row) for row in rows if shard.owns(row[0])]
-    done = rendered_image_ids(run_dir)
+    done = finished_renders(run_dir, {job.image_id: job.path for job in mine})
     todo = [job for job in mine if job.image_id not in done]
     return todo, len(mine), len(mine) - len(todo)
 
@@ -84,45 +67,48 @@ def run_render(
     run_dir: Path, config: RenderConfig, shard: Shard, pipeline: Any | None = None
 ) -> RenderSummary:
     started = time.perf_counter()
-    todo, total, done = pending_jobs(run_dir, shard)
-    if not todo:
-        return RenderSummary(total, done, 0, 0.0)
-    settings = resolve_settings(config)
-    pipeline = pipeline or load_pipeline(config)
-    device = pipeline.device
     manifest = run_dir / MANIFEST_DIR / f"render.{shard.tag}.jsonl"
-    writes: deque[tuple[Future, dict[str, Any]]] = deque()
-    with (
-        ManifestWriter(manifest) as log,
-        ThreadPoolExecutor(max_workers=config.writer_threads) as writer,
-        progress_bar(f"render ({config.model})", len(todo)) as advance,
-    ):
-        for batch in _batches(todo, config.batch_size):
-            batch_started = time.perf_counter()
-            images = render_batch(pipeline, batch, settings, device)
-            seconds = (time.perf_counter() - batch_started) / len(batch)
-            for job, image in zip(batch, images):
-                row = {
-                    "image_id": job.image_id,
-                    "path": job.path,
-                    "width": image.width,
-                    "height": image.height,
-                    "model": config.model,
-                    "seconds": round(seconds, 4),
-                }
-                writes.append((writer.submit(save_png_atomic, image, run_dir / job.path), row))
-            # Log finished files in order; the accelerator keeps rendering meanwhile.
-            while writes and writes[0][0].done():
+    with ManifestWriter(manifest) as log:  # this shard's lock: one process per shard
+        remove_stale_temps(run_dir / "images")
+        todo, total, done = pending_jobs(run_dir, shard)
+        if not todo:
+            return RenderSummary(total, done, 0, 0.0)
+        settings = resolve_settings(config)
+        pipeline = pipeline or load_pipeline(config)
+        device = pipeline.device
+        files = RunFiles(run_dir)
+        writes: deque[tuple[Future, dict[str, Any]]] = deque()
+        with (
+            ThreadPoolExecutor(max_workers=config.writer_threads) as writer,
+            progress_bar(f"render ({config.model})", len(todo)) as advance,
+        ):
+            for batch in _batches(todo, config.batch_size):
+                batch_started = time.perf_counter()
+                images = render_batch(pipeline, batch, settings, device)
+                seconds = (time.perf_counter() - batch_started) / len(batch)
+                for job, image in zip(batch, images):
+                    row = {
+                        "image_id": job.image_id,
+                        "path": job.path,
+                        "width": image.width,
+                        "height": image.height,
+                        "model": config.model,
+                        "seconds": round(seconds, 4),
+                    }
+                    target = files.write_path(job.path)
+                    writes.append((writer.submit(save_png_atomic, image, target), row))
+                # Log finished files in order; the accelerator keeps rendering meanwhile.
+                while writes and writes[0][0].done():
+                    _log_write(writes.popleft(), log, advance)
+            while writes:
                 _log_write(writes.popleft(), log, advance)
-        while writes:
-            _log_write(writes.popleft(), log, advance)
     return RenderSummary(total, done, len(todo), time.perf_counter() - started)
 
 
 def _log_write(item: tuple[Future, dict[str, Any]], log: ManifestWriter, advance: Any) -> None:
     future, row = item
-    future.result()  # re-raise a failed write (disk full, ...)
-    log.write_many([row])
+    written = future.result()  # re-raise a failed write (disk full, ...)
+    log.write_many([{**row, **written.as_row()}])
     advance(1)
 
 

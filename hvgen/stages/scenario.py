@@ -1,9 +1,18 @@
 """Scenario stage: clean images → the images of each evaluation scenario.
 
-Owns what scenarios should not care about: which units are pending (resumable through the
-manifests, like rendering), sharding, per-unit seeds, atomic PNG writes and logging. Image-level
-scenarios produce one output per image (shared by its questions), record-level ones one per
-question.
+Owns what scenarios should not care about: which units exist (from the *plan*, never from
+what happens to be on disk), which are finished (verified, `hvgen.store.work`), sharding,
+per-unit seeds, atomic PNG writes and logging. Image-level scenarios produce one output per
+image (shared by its questions), record-level ones one per question.
+
+Sharding follows the image: a shard owns the units of the images it renders itself (`--shard`
+hashes the image id in both stages), so no shard ever waits for, or misses, another shard's
+images, and the same units go to the same shard on every run. An output never depends on
+which other units share its batch (each has its own seed; the adversarial scenario pads
+batches to a fixed shape), so sharded, resumed and uninterrupted runs give the same bytes.
+
+An output identical to its clean image is not a sample of the scenario: it is logged as
+"unchanged", counted and left out of the export.
 """
 
 from __future__ import annotations
@@ -16,21 +25,32 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from PIL import Image
 
 from hvgen.config import RunConfig
+from hvgen.errors import HvgenError
 from hvgen.progress import progress_bar
 from hvgen.scenarios import build_scenario
 from hvgen.scenarios.base import Scenario, ScenarioInput
 from hvgen.seeding import derive_seed
 from hvgen.sharding import Shard
-from hvgen.stages.render import rendered_image_ids
-from hvgen.store.atomic import save_png_atomic
-from hvgen.store.catalog import MANIFEST_DIR, open_catalog, query_arrow
-from hvgen.store.manifest import ManifestWriter, read_manifest_rows
+from hvgen.store.atomic import remove_stale_temps, save_png_atomic
+from hvgen.store.catalog import open_catalog, query_arrow
+from hvgen.store.files import RunFiles
+from hvgen.store.layout import MANIFEST_DIR, scenario_relpath
+from hvgen.store.manifest import ManifestWriter
+from hvgen.store.work import (
+    IDENTITY_SCENARIO,
+    ScenarioUnit,
+    finished_renders,
+    finished_scenario_outputs,
+    planned_images,
+    planned_units,
+)
+from hvgen.workers import die_with_parent
 
-Unit = tuple[str, str, "dict[str, Any] | None"]
-"""(output key, clean image path, record or None) — one item of scenario work."""
+UNCHANGED = "unchanged: identical to the clean image"
 
 
 @dataclass
@@ -40,56 +60,84 @@ class ScenarioSummary:
     already_done: int
     written: int
     skipped: int
+    unchanged: int = 0
+    waiting: int = 0
 
 
-def scenario_output_path(scenario: str, key: str) -> str:
-    return f"scenarios/{scenario}/{key[:2]}/{key}.png"
+@dataclass(frozen=True)
+class Task:
+    """A unit ready to run: its clean image's path and (record-level) its record."""
 
-
-def finished_keys(run_dir: Path, scenario: str) -> set[str]:
-    rows = read_manifest_rows(sorted((run_dir / MANIFEST_DIR).glob(f"scenario-{scenario}.*.jsonl")))
-    return {row["key"] for row in rows if row.get("path") is None or (run_dir / row["path"]).is_file()}
-
-
-def _units(run_dir: Path, level: str, shard: Shard) -> list[Unit]:
-    """(key, clean image path, record) for every rendered unit of this shard."""
-    rendered = rendered_image_ids(run_dir)
-    with open_catalog(run_dir, read_only=True) as con:
-        if level == "image":
-            rows = con.execute("SELECT image_id, path FROM images ORDER BY image_id").fetchall()
-            return [
-                (image_id, path, None)
-                for image_id, path in rows
-                if image_id in rendered and shard.owns(image_id)
-            ]
-        records = query_arrow(
-            con,
-            "SELECT r.*, i.path AS _image_path FROM records r JOIN images i USING (image_id) ORDER BY r.id",
-        ).to_pylist()
-    units = []
-    for record in records:
-        if record["image_id"] in rendered and shard.owns(record["id"]):
-            path = record.pop("_image_path")
-            units.append((record["id"], path, record))
-    return units
+    key: str
+    image_path: str
+    record: dict[str, Any] | None
 
 
 def run_scenario(run_dir: Path, config: RunConfig, name: str, shard: Shard) -> ScenarioSummary:
+    """Produce this shard's pending units of scenario `name`; raises if some could not run
+    because their clean image is not rendered yet (after doing all the others)."""
+    if name == IDENTITY_SCENARIO:
+        return _identity_summary(run_dir, name, shard)
     scenario = build_scenario(name, config)
-    units = _units(run_dir, scenario.level, shard)
-    done = finished_keys(run_dir, name)
-    todo = [unit for unit in units if unit[0] not in done]
-    written = skipped = 0
     manifest = run_dir / MANIFEST_DIR / f"scenario-{name}.{shard.tag}.jsonl"
-    batch_size = max(1, config.scenario.batch_size)
-    batches = [todo[start : start + batch_size] for start in range(0, len(todo), batch_size)]
-    with ManifestWriter(manifest) as log, progress_bar(f"scenario {name}", len(todo)) as advance:
-        for rows in _apply_all(run_dir, config, scenario, batches):
-            log.write_many(rows)
-            written += sum(1 for row in rows if row["path"] is not None)
-            skipped += sum(1 for row in rows if row["path"] is None)
-            advance(len(rows))
-    return ScenarioSummary(name, len(units), len(units) - len(todo), written, skipped)
+    with ManifestWriter(manifest) as log:  # holds this shard's lock from here on
+        remove_stale_temps(run_dir / "scenarios" / name)
+        with open_catalog(run_dir, read_only=True) as con:
+            planned = planned_images(con)
+            units = [unit for unit in planned_units(con, scenario.level) if shard.owns(unit.image_id)]
+            records = _records(con, units) if scenario.level == "record" else None
+        renders = finished_renders(run_dir, planned)
+        done = finished_scenario_outputs(run_dir, name, (unit.key for unit in units))
+        todo = [unit for unit in units if unit.key not in done]
+        ready = [unit for unit in todo if unit.image_id in renders]
+        summary = ScenarioSummary(name, len(units), len(units) - len(todo), 0, 0, 0, len(todo) - len(ready))
+        tasks = [
+            Task(unit.key, planned[unit.image_id], records[unit.key] if records is not None else None)
+            for unit in ready
+        ]
+        batch_size = max(1, config.scenario.batch_size)
+        batches = [tasks[start : start + batch_size] for start in range(0, len(tasks), batch_size)]
+        with progress_bar(f"scenario {name}", len(tasks)) as advance:
+            for rows in _apply_all(run_dir, config, scenario, batches):
+                log.write_many(rows)
+                for row in rows:
+                    if row["path"] is not None:
+                        summary.written += 1
+                    elif row["skip_reason"] == UNCHANGED:
+                        summary.unchanged += 1
+                    else:
+                        summary.skipped += 1
+                advance(len(rows))
+    if summary.waiting:
+        raise HvgenError(
+            f"scenario {name}: {summary.waiting} sample(s) of shard {shard.index}/{shard.count} wait for images "
+            f"that are not rendered yet; the other {summary.written + summary.skipped + summary.unchanged} are done. "
+            f"Run `hvgen render {run_dir}{_shard_flag(shard)}` first, then this command again (it resumes)."
+        )
+    return summary
+
+
+def _shard_flag(shard: Shard) -> str:
+    return "" if shard.is_whole else f" --shard {shard.index}/{shard.count}"
+
+
+def _identity_summary(run_dir: Path, name: str, shard: Shard) -> ScenarioSummary:
+    """The clean scenario's samples are the rendered images: nothing to write, only to count."""
+    with open_catalog(run_dir, read_only=True) as con:
+        planned = planned_images(con)
+    mine = [image_id for image_id in planned if shard.owns(image_id)]
+    rendered = finished_renders(run_dir, planned)
+    done = sum(1 for image_id in mine if image_id in rendered)
+    return ScenarioSummary(name, len(mine), done, 0, 0, 0, len(mine) - done)
+
+
+def _records(con: Any, units: list[ScenarioUnit]) -> dict[str, dict[str, Any]]:
+    """The records of these (record-level) units, by id."""
+    wanted = {unit.key for unit in units}
+    table = query_arrow(con, "SELECT * FROM records ORDER BY id")
+    ids = table.column("id").to_pylist()
+    keep = [index for index, record_id in enumerate(ids) if record_id in wanted]
+    return {record["id"]: record for record in table.take(keep).to_pylist()} if keep else {}
 
 
 def _workers(config: RunConfig, scenario: Scenario, batches: int) -> int:
@@ -101,53 +149,61 @@ def _workers(config: RunConfig, scenario: Scenario, batches: int) -> int:
 
 
 def _apply_all(
-    run_dir: Path, config: RunConfig, scenario: Scenario, batches: list[list[Unit]]
+    run_dir: Path, config: RunConfig, scenario: Scenario, batches: list[list[Task]]
 ) -> Iterator[list[dict[str, Any]]]:
     """Rows of each finished batch, in order; CPU-bound scenarios run in a process pool (spawned,
-    so no torch/OpenMP state is forked) — each output depends only on its own seed, so the
-    result is the same whichever process makes it."""
+    so no torch/OpenMP state is forked; each worker dies with this process) — each output
+    depends only on its own seed, so the result is the same whichever process makes it."""
     workers = _workers(config, scenario, len(batches))
     if workers == 1:
         for batch in batches:
             yield _apply(run_dir, config, scenario, batch)
         return
     context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+    with ProcessPoolExecutor(
+        max_workers=workers, mp_context=context, initializer=die_with_parent, initargs=(os.getpid(),)
+    ) as pool:
         yield from pool.map(_apply_in_worker, [(run_dir, config, scenario.name, batch) for batch in batches])
 
 
 _WORKER_SCENARIOS: dict[str, Scenario] = {}
 
 
-def _apply_in_worker(task: tuple[Path, RunConfig, str, list[Unit]]) -> list[dict[str, Any]]:
+def _apply_in_worker(task: tuple[Path, RunConfig, str, list[Task]]) -> list[dict[str, Any]]:
     run_dir, config, name, batch = task
     if name not in _WORKER_SCENARIOS:
         _WORKER_SCENARIOS[name] = build_scenario(name, config)
     return _apply(run_dir, config, _WORKER_SCENARIOS[name], batch)
 
 
-def _apply(run_dir: Path, config: RunConfig, scenario: Scenario, batch: list[Unit]) -> list[dict[str, Any]]:
-    identity = getattr(scenario, "identity", False)
-    if identity:
-        return [_row(scenario, key, path, {}, None) for key, path, _ in batch]
+def _apply(run_dir: Path, config: RunConfig, scenario: Scenario, batch: list[Task]) -> list[dict[str, Any]]:
+    files = RunFiles(run_dir)
     inputs = [
         ScenarioInput(
-            image=_load_rgb(run_dir / path),
-            seed=derive_seed(config.seed, "scenario", scenario.name, key),
-            record=record,
+            image=_load_rgb(files.path(task.image_path)),
+            seed=derive_seed(config.seed, "scenario", scenario.name, task.key),
+            record=task.record,
         )
-        for key, path, record in batch
+        for task in batch
     ]
     outputs = scenario.apply_batch(inputs)
     rows = []
-    for (key, _, _), output in zip(batch, outputs, strict=True):
+    for task, item, output in zip(batch, inputs, outputs, strict=True):
         if output.image is None:
-            rows.append(_row(scenario, key, None, output.params, output.skip_reason or "not applicable"))
-            continue
-        relpath = scenario_output_path(scenario.name, key)
-        save_png_atomic(output.image, run_dir / relpath)
-        rows.append(_row(scenario, key, relpath, output.params, None))
+            rows.append(_row(scenario, task.key, None, output.params, output.skip_reason or "not applicable"))
+        elif _same_pixels(output.image, item.image):
+            rows.append(_row(scenario, task.key, None, output.params, UNCHANGED))
+        else:
+            relpath = scenario_relpath(scenario.name, task.key)
+            written = save_png_atomic(output.image, files.write_path(relpath))
+            rows.append({**_row(scenario, task.key, relpath, output.params, None), **written.as_row()})
     return rows
+
+
+def _same_pixels(output: Image.Image, clean: Image.Image) -> bool:
+    if output.size != clean.size:
+        return False
+    return np.array_equal(np.asarray(output.convert("RGB")), np.asarray(clean))
 
 
 def _row(

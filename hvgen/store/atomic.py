@@ -1,28 +1,70 @@
 """Crash-safe file writes: write to a temp name in the same folder, then rename.
 
 A reader (or a resumed run) therefore never sees a half-written file under its final name.
+Temp names carry the host and process id (``.<name>.<host>.<pid>.<random>.tmp``), so a later
+run can tell a temp file left by a killed process (same host, process gone: removed by
+`remove_stale_temps`) from one a live process is writing — possibly another shard on the
+same shared file system, whose files are left alone.
+
+Files end with the mode an ordinary ``open()`` would have given them (0666 minus the umask),
+not ``mkstemp``'s 0600: teammates on a shared cluster must be able to read an export.
 """
 
 from __future__ import annotations
 
+import hashlib
+import io
 import json
 import os
-import tempfile
+import secrets
+import socket
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
+
+_TEMP_SUFFIX = ".tmp"
+
+
+def _host_tag() -> str:
+    """This host's name, made safe for a file name (dots would confuse the temp-name parser)."""
+    return "".join(c if c.isalnum() or c == "-" else "-" for c in socket.gethostname())[:40] or "host"
+
+
+def _umask() -> int:
+    """The process umask (cached). Linux reports it in /proc; elsewhere it can only be read by
+    setting it, which is done once, before any writer thread starts."""
+    global _UMASK
+    if _UMASK is None:
+        try:
+            status = Path("/proc/self/status").read_text()
+            _UMASK = int(
+                next(line.split()[1] for line in status.splitlines() if line.startswith("Umask:")), 8
+            )
+        except (OSError, StopIteration, ValueError, IndexError):
+            current = os.umask(0o022)
+            os.umask(current)
+            _UMASK = current
+    return _UMASK
+
+
+_UMASK: int | None = None
+
+
+def _temp_path(path: Path) -> Path:
+    return path.parent / f".{path.name}.{_host_tag()}.{os.getpid()}.{secrets.token_hex(4)}{_TEMP_SUFFIX}"
 
 
 @contextmanager
 def atomic_path(path: Path) -> Iterator[Path]:
     """Yield a temp path beside `path`; on success it is renamed to `path`, on error removed."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    tmp = Path(tmp_name)
+    tmp = _temp_path(path)
     try:
         yield tmp
+        if tmp.exists():
+            os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, path)
     finally:
         if tmp.exists():
@@ -45,6 +87,67 @@ def write_json_atomic(path: Path, data: Any) -> None:
     write_text_atomic(path, json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False) + "\n")
 
 
-def save_png_atomic(image: Any, path: Path) -> None:
-    """Save a PIL image as PNG (lossless, so adversarial perturbations survive)."""
-    write_atomic(path, lambda handle: image.save(handle, format="PNG"))
+@dataclass(frozen=True)
+class WrittenFile:
+    """What a stage records about a file it wrote, so a later run can tell whether the file on
+    disk is still that file: size and mtime for a cheap check, sha256 for a certain one."""
+
+    bytes: int
+    sha256: str
+    mtime_ns: int
+
+    def as_row(self) -> dict[str, Any]:
+        return {"bytes": self.bytes, "sha256": self.sha256, "mtime_ns": self.mtime_ns}
+
+
+def write_bytes_atomic(path: Path, data: bytes) -> WrittenFile:
+    write_atomic(path, lambda handle: handle.write(data))
+    return WrittenFile(len(data), hashlib.sha256(data).hexdigest(), os.stat(path).st_mtime_ns)
+
+
+def encode_png(image: Any, compress_level: int = 6) -> bytes:
+    """A PIL image as PNG bytes (lossless, so adversarial perturbations survive)."""
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG", compress_level=compress_level)
+    return buffer.getvalue()
+
+
+def save_png_atomic(image: Any, path: Path, compress_level: int = 6) -> WrittenFile:
+    return write_bytes_atomic(path, encode_png(image, compress_level))
+
+
+def remove_stale_temps(root: Path) -> int:
+    """Remove temp files under `root` left by dead processes of this host; returns how many.
+
+    A temp file of a live process, or of another host (a shard on a shared file system), is
+    left alone: removing it would make that process's rename fail."""
+    if not root.is_dir():
+        return 0
+    host, removed = _host_tag(), 0
+    for folder, _, names in os.walk(root):
+        for name in names:
+            if not (name.startswith(".") and name.endswith(_TEMP_SUFFIX)):
+                continue
+            parts = name[: -len(_TEMP_SUFFIX)].rsplit(".", 3)
+            if len(parts) != 4 or parts[1] != host or not parts[2].isdigit():
+                continue
+            if _process_alive(int(parts[2])):
+                continue
+            try:
+                os.unlink(os.path.join(folder, name))
+                removed += 1
+            except FileNotFoundError:
+                pass
+    return removed
+
+
+def _process_alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

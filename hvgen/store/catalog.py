@@ -3,14 +3,15 @@
 Tables:
   records           one row per question (columns = the benchmark schema's fields)
   images            one row per distinct image: id, prompt, negative prompt, seed, target path
-  renders           images that exist on disk (ingested from render manifests)
-  scenario_outputs  scenario results per image or per record (ingested from scenario manifests)
+  renders           rendered images, verified on disk (hvgen.store.work.sync_manifests)
+  scenario_outputs  scenario results per image or per record, verified the same way
   drops             what `hvgen build` dropped and why (written by hvgen.stages.build.dedup)
   kept_images / kept_records   views the export reads (all rows until `build` runs)
   meta              key/value facts about the run (plan report, stage timings)
 
 Only one process writes the catalog. Workers (possibly many, see `--shard`) log finished work to
-append-only manifests, which `sync_manifests` ingests with DuckDB's JSON reader.
+append-only manifests; `hvgen.store.work.sync_manifests` checks each claim against the plan and
+the disk and writes what holds into the catalog.
 """
 
 from __future__ import annotations
@@ -26,31 +27,11 @@ import pyarrow as pa
 
 from hvgen.errors import HvgenError
 from hvgen.records import Record
-
-CATALOG_FILE = "catalog.duckdb"
-MANIFEST_DIR = "manifests"
-
-RENDER_MANIFEST_COLUMNS = {
-    "image_id": "VARCHAR",
-    "path": "VARCHAR",
-    "width": "INTEGER",
-    "height": "INTEGER",
-    "model": "VARCHAR",
-    "seconds": "DOUBLE",
-}
-SCENARIO_MANIFEST_COLUMNS = {
-    "scenario": "VARCHAR",
-    "level": "VARCHAR",
-    "key": "VARCHAR",
-    "path": "VARCHAR",
-    "params": "JSON",
-    "skip_reason": "VARCHAR",
-}
+from hvgen.store.layout import CATALOG_FILE, image_relpath  # noqa: F401 - image_relpath: re-exported
 
 
-def image_relpath(image_id: str) -> str:
-    """Where an image lives inside the run dir: bucketed by id prefix to keep folders small."""
-    return f"images/{image_id[:2]}/{image_id}.png"
+class CatalogCorruptError(HvgenError):
+    """catalog.duckdb exists but DuckDB cannot read it (random bytes, a torn copy ...)."""
 
 
 @contextmanager
@@ -63,13 +44,31 @@ def open_catalog(run_dir: Path, read_only: bool = False) -> Iterator[duckdb.Duck
     try:
         con = duckdb.connect(str(path), read_only=read_only)
     except duckdb.IOException as error:
-        raise HvgenError(
-            f"cannot open {path}: {error}. Another hvgen process may be writing this run."
-        ) from None
+        if "lock" in str(error).lower():
+            raise HvgenError(
+                f"cannot open {path}: another hvgen process is writing this run's catalog. "
+                "Wait for it to finish (only one process at a time plans, builds or exports a run)."
+            ) from None
+        raise CatalogCorruptError(_corrupt_message(path, error)) from None
+    except duckdb.Error as error:
+        raise CatalogCorruptError(_corrupt_message(path, error)) from None
     try:
+        try:
+            con.execute("SELECT count(*) FROM information_schema.tables").fetchall()
+        except duckdb.Error as error:
+            raise CatalogCorruptError(_corrupt_message(path, error)) from None
         yield con
     finally:
         con.close()
+
+
+def _corrupt_message(path: Path, error: Exception) -> str:
+    reason = str(error).strip().splitlines()[0][:160] if str(error).strip() else type(error).__name__
+    return (
+        f"{path} is not a readable DuckDB catalog ({reason}). It can be rebuilt from config.yaml and the "
+        f"manifests: rerun the benchmark command or `hvgen plan {path.parent}`, which moves it aside and rebuilds "
+        "it (a build's dedup results are then recomputed by `hvgen build`)."
+    )
 
 
 def write_plan(con: duckdb.DuckDBPyConnection, records: list[Record]) -> None:
@@ -91,6 +90,8 @@ def write_plan(con: duckdb.DuckDBPyConnection, records: list[Record]) -> None:
             FROM records GROUP BY image_id ORDER BY image_id
             """
         )
+        con.execute("DROP TABLE IF EXISTS renders")
+        con.execute("DROP TABLE IF EXISTS scenario_outputs")
         con.execute("DROP TABLE IF EXISTS drops")
         reset_kept_views(con)
         con.execute("COMMIT")
@@ -125,40 +126,6 @@ def table_exists(con: duckdb.DuckDBPyConnection, name: str) -> bool:
         [name],
     ).fetchone()
     return bool(row and row[0])
-
-
-def _ingest(
-    con: duckdb.DuckDBPyConnection, table: str, pattern: Path, columns: dict[str, str], key: str
-) -> None:
-    """(Re)build `table` from manifest JSON lines; the last line per key wins, torn lines are skipped."""
-    column_sql = ", ".join(f"{name} {kind}" for name, kind in columns.items())
-    files = sorted(pattern.parent.glob(pattern.name)) if pattern.parent.exists() else []
-    if not files:
-        con.execute(f"CREATE OR REPLACE TABLE {table} ({column_sql})")
-        return
-    columns_struct = "{" + ", ".join(f"'{name}': '{kind}'" for name, kind in columns.items()) + "}"
-    file_list = "[" + ", ".join(f"'{f.as_posix()}'" for f in files) + "]"
-    con.execute(
-        f"""
-        CREATE OR REPLACE TABLE {table} AS
-        SELECT * EXCLUDE (rn) FROM (
-            SELECT *, row_number() OVER (PARTITION BY {key} ORDER BY filename DESC) AS rn
-            FROM read_json({file_list}, format='newline_delimited', columns={columns_struct},
-                           ignore_errors=true, filename=true)
-            WHERE {key.split(",")[-1].strip()} IS NOT NULL
-        ) WHERE rn = 1
-        """
-    )
-    con.execute(f"ALTER TABLE {table} DROP COLUMN filename")
-
-
-def sync_manifests(con: duckdb.DuckDBPyConnection, run_dir: Path) -> None:
-    """Ingest what workers finished (render + scenarios) into the catalog."""
-    manifests = run_dir / MANIFEST_DIR
-    _ingest(con, "renders", manifests / "render.*.jsonl", RENDER_MANIFEST_COLUMNS, "image_id")
-    _ingest(
-        con, "scenario_outputs", manifests / "scenario-*.jsonl", SCENARIO_MANIFEST_COLUMNS, "scenario, key"
-    )
 
 
 def query_arrow(

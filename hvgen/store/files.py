@@ -53,6 +53,20 @@ class RunFiles:
                 )
         return current
 
+    def write_path(self, relpath: str) -> Path:
+        """Where to write `relpath`: its folders must not be links (a link at the file itself is
+        fine to write: the atomic rename replaces the link, not its target)."""
+        parts = checked_relpath(relpath).parts
+        current = self.root
+        for part in parts[:-1]:
+            current = current / part
+            if current.is_symlink():
+                raise UnsafePathError(
+                    f"{current} in the run directory is a symbolic link: hvgen writes only inside the run "
+                    "directory. Replace the link with a real folder."
+                )
+        return current / parts[-1]
+
     def size(self, relpath: str) -> int:
         info = os.lstat(self.path(relpath))
         if not stat.S_ISREG(info.st_mode):

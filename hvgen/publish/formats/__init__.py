@@ -25,12 +25,11 @@ from typing import TYPE_CHECKING, ClassVar
 import pyarrow as pa
 
 from hvgen.errors import HvgenError, parse_name_list
+from hvgen.store.layout import FORMATS_DIR  # noqa: F401 - re-exported
 
 if TYPE_CHECKING:
     from hvgen.config import RunConfig
     from hvgen.generator import Generator
-
-FORMATS_DIR = "formats"
 
 
 @dataclass

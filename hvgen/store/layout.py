@@ -1,0 +1,50 @@
+"""Where things live in a run directory — the one place that knows its layout.
+
+```
+runs/<name>/
+  config.yaml        the resolved config
+  records.jsonl      the planned records (a readable copy of the catalog's)
+  catalog.duckdb     records, images, verified renders / scenario outputs, build results
+  images/<xx>/<image_id>.png
+  scenarios/<scenario>/<xx>/<key>.png
+  manifests/         append-only logs of finished work, one per stage and shard
+  export/            the Hub folder (what `hvgen push` uploads, nothing else)
+  formats/<name>/    other consumers' layouts (VLMEvalKit, lmms-eval, the originals')
+```
+File paths inside a run are computed here from validated ids, never read from the run's files.
+"""
+
+from __future__ import annotations
+
+import re
+
+from hvgen.errors import HvgenError
+
+CONFIG_FILE = "config.yaml"
+CATALOG_FILE = "catalog.duckdb"
+RECORDS_FILE = "records.jsonl"
+MANIFEST_DIR = "manifests"
+EXPORT_DIR = "export"
+FORMATS_DIR = "formats"
+SUMMARY_FILE = "summary.json"
+
+_KEY = re.compile(r"^[0-9A-Za-z_-]{1,128}$")
+
+
+def check_key(key: str, what: str = "id") -> str:
+    """An id used in a file name: letters, digits, '-' and '_' only (no path separators)."""
+    if not isinstance(key, str) or not _KEY.match(key):
+        raise HvgenError(f"invalid {what} {key!r}: ids may only hold letters, digits, '-' and '_'.")
+    return key
+
+
+def image_relpath(image_id: str) -> str:
+    """Where an image lives inside the run dir: bucketed by id prefix to keep folders small."""
+    check_key(image_id, "image id")
+    return f"images/{image_id[:2]}/{image_id}.png"
+
+
+def scenario_relpath(scenario: str, key: str) -> str:
+    check_key(scenario, "scenario name")
+    check_key(key, "sample id")
+    return f"scenarios/{scenario}/{key[:2]}/{key}.png"

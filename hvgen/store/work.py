@@ -1,0 +1,231 @@
+"""What work of a run is finished — decided from the plan and the disk, never from a log alone.
+
+Workers append a manifest line after each file they finish (`hvgen.store.manifest`). A line
+is only a claim: the file may since have been truncated, zeroed or replaced, the line may name
+an item the plan does not have, or a path outside the run dir. So an item counts as done only
+when
+
+* its key is in the plan (image ids for renders; image or question ids for scenarios, whose
+  names must be registered scenarios),
+* its file sits at the path the *plan* gives it (the line's own path is ignored), with no
+  symbolic link on the way, and
+* the file is the one the worker wrote: same size and mtime as recorded (cheap), or else the
+  same sha256 (certain; done only when the cheap check fails, e.g. after a copy).
+
+Anything else is pending, and the stage that makes it redoes it on its next run.
+`sync_manifests` writes the verified rows into the catalog (`renders`, `scenario_outputs`),
+which is all the export ever reads.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import stat
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+
+from hvgen.store.files import RunFiles, UnsafePathError
+from hvgen.store.layout import MANIFEST_DIR, scenario_relpath
+from hvgen.store.manifest import read_manifest_rows
+
+IDENTITY_SCENARIO = "clean"
+"""The scenario whose samples are the rendered images themselves (no file of its own)."""
+
+
+def file_is_intact(files: RunFiles, relpath: str, recorded: dict[str, Any]) -> bool:
+    """Whether `relpath` is still the file a worker recorded (size + mtime, else sha256)."""
+    try:
+        info = os.lstat(files.path(relpath))
+    except (FileNotFoundError, NotADirectoryError, UnsafePathError):
+        return False
+    if not stat.S_ISREG(info.st_mode):
+        return False
+    expected_size, expected_sha = recorded.get("bytes"), recorded.get("sha256")
+    if not isinstance(expected_size, int) or not isinstance(expected_sha, str):
+        return False  # a line without a fingerprint proves nothing
+    if info.st_size != expected_size:
+        return False
+    if info.st_mtime_ns == recorded.get("mtime_ns"):
+        return True
+    try:
+        return hashlib.sha256(files.read_bytes(relpath)).hexdigest() == expected_sha
+    except (OSError, UnsafePathError):
+        return False
+
+
+def _manifest_rows(run_dir: Path, pattern: str) -> list[dict[str, Any]]:
+    folder = run_dir / MANIFEST_DIR
+    return read_manifest_rows(sorted(folder.glob(pattern))) if folder.is_dir() else []
+
+
+def finished_renders(run_dir: Path, planned: dict[str, str]) -> dict[str, dict[str, Any]]:
+    """Verified render rows by image id, for the planned images (`image_id → relpath`)."""
+    files = RunFiles(run_dir)
+    done: dict[str, dict[str, Any]] = {}
+    for row in reversed(_manifest_rows(run_dir, "render.*.jsonl")):  # newest line first
+        image_id = row.get("image_id")
+        if not isinstance(image_id, str) or image_id in done or image_id not in planned:
+            continue
+        if file_is_intact(files, planned[image_id], row):
+            done[image_id] = {**row, "path": planned[image_id]}
+    return done
+
+
+@dataclass(frozen=True)
+class ScenarioUnit:
+    """One item of scenario work: an image (image-level) or a question (record-level)."""
+
+    key: str
+    image_id: str
+
+
+def finished_scenario_outputs(run_dir: Path, scenario: str, keys: Iterable[str]) -> dict[str, dict[str, Any]]:
+    """Verified rows of `scenario` by unit key: an output file that is intact, or a recorded
+    "not applicable" (no file). Keys outside `keys` (the plan's units) are ignored."""
+    wanted = set(keys)
+    files = RunFiles(run_dir)
+    done: dict[str, dict[str, Any]] = {}
+    for row in reversed(_manifest_rows(run_dir, f"scenario-{scenario}.*.jsonl")):
+        key = row.get("key")
+        if not isinstance(key, str) or key in done or key not in wanted or row.get("scenario") != scenario:
+            continue
+        if row.get("path") is None:
+            if isinstance(row.get("skip_reason"), str):
+                done[key] = row
+            continue
+        relpath = scenario_relpath(scenario, key)
+        if file_is_intact(files, relpath, row):
+            done[key] = {**row, "path": relpath}
+    return done
+
+
+RENDER_COLUMNS = {
+    "image_id": pa.string(),
+    "path": pa.string(),
+    "width": pa.int32(),
+    "height": pa.int32(),
+    "model": pa.string(),
+    "seconds": pa.float64(),
+    "sha256": pa.string(),
+}
+SCENARIO_COLUMNS = {
+    "scenario": pa.string(),
+    "level": pa.string(),
+    "key": pa.string(),
+    "path": pa.string(),
+    "params": pa.string(),
+    "skip_reason": pa.string(),
+    "sha256": pa.string(),
+}
+
+
+def _table(rows: list[dict[str, Any]], columns: dict[str, pa.DataType]) -> pa.Table:
+    return pa.table(
+        {name: pa.array([row.get(name) for row in rows], type=kind) for name, kind in columns.items()}
+    )
+
+
+def planned_images(con: duckdb.DuckDBPyConnection) -> dict[str, str]:
+    return dict(con.execute("SELECT image_id, path FROM images").fetchall())
+
+
+def planned_units(con: duckdb.DuckDBPyConnection, level: str) -> list[ScenarioUnit]:
+    """Every unit of a scenario of this `level`, from the plan, sorted by key."""
+    if level == "image":
+        rows = con.execute("SELECT image_id, image_id FROM images ORDER BY image_id").fetchall()
+    else:
+        rows = con.execute("SELECT id, image_id FROM records ORDER BY id").fetchall()
+    return [ScenarioUnit(key, image_id) for key, image_id in rows]
+
+
+def sync_manifests(con: duckdb.DuckDBPyConnection, run_dir: Path, scenarios: dict[str, str]) -> None:
+    """Write the verified finished work into the catalog: `renders`, and `scenario_outputs` for
+    the given scenarios (name → level; the identity scenario's outputs are the renders)."""
+    renders = finished_renders(run_dir, planned_images(con))
+    render_rows = [renders[image_id] for image_id in sorted(renders)]
+    outputs: list[dict[str, Any]] = []
+    for scenario, level in scenarios.items():
+        if scenario == IDENTITY_SCENARIO:
+            outputs += [
+                {
+                    "scenario": scenario,
+                    "level": level,
+                    "key": row["image_id"],
+                    "path": row["path"],
+                    "params": "{}",
+                    "sha256": row.get("sha256"),
+                }  # fmt: skip
+                for row in render_rows
+            ]
+            continue
+        units = planned_units(con, level)
+        done = finished_scenario_outputs(run_dir, scenario, (unit.key for unit in units))
+        for key in sorted(done):
+            row = done[key]
+            outputs.append(
+                {
+                    "scenario": scenario,
+                    "level": level,
+                    "key": key,
+                    "path": row.get("path"),
+                    "params": json.dumps(row.get("params") or {}, sort_keys=True),
+                    "skip_reason": row.get("skip_reason"),
+                    "sha256": row.get("sha256"),
+                }
+            )
+    for name, table, select in (
+        ("renders", _table(render_rows, RENDER_COLUMNS), "*"),
+        ("scenario_outputs", _table(outputs, SCENARIO_COLUMNS), "* REPLACE (CAST(params AS JSON) AS params)"),
+    ):
+        con.register("_hvgen_sync", table)
+        try:
+            con.execute(f"CREATE OR REPLACE TABLE {name} AS SELECT {select} FROM _hvgen_sync")
+        finally:
+            con.unregister("_hvgen_sync")
+
+
+@dataclass
+class Completeness:
+    """Planned work that is not finished, per stage ('render', or a scenario name)."""
+
+    missing: dict[str, int]
+    planned: dict[str, int]
+
+    @property
+    def complete(self) -> bool:
+        return not any(self.missing.values())
+
+    def describe(self) -> str:
+        parts = [
+            f"{self.missing[name]} of {self.planned[name]} {'images' if name == 'render' else name + ' samples'}"
+            for name in self.missing
+            if self.missing[name]
+        ]
+        return ", ".join(parts)
+
+
+def completeness(con: duckdb.DuckDBPyConnection, scenarios: dict[str, str]) -> Completeness:
+    """Compare the synced catalog with the plan (call `sync_manifests` first); `scenarios`
+    maps name → level."""
+    missing: dict[str, int] = {}
+    planned: dict[str, int] = {}
+    planned["render"] = con.execute("SELECT count(*) FROM images").fetchone()[0]
+    missing["render"] = con.execute(
+        "SELECT count(*) FROM images i ANTI JOIN renders r USING (image_id)"
+    ).fetchone()[0]
+    for scenario, level in scenarios.items():
+        table, key = ("images", "image_id") if level == "image" else ("records", "id")
+        planned[scenario] = con.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+        missing[scenario] = con.execute(
+            f"SELECT count(*) FROM {table} t WHERE NOT EXISTS (SELECT 1 FROM scenario_outputs o "
+            f"WHERE o.scenario = ? AND o.key = t.{key})",
+            [scenario],
+        ).fetchone()[0]
+    return Completeness(missing, planned)

@@ -1,0 +1,39 @@
+"""Worker processes that never outlive the run that started them.
+
+`ProcessPoolExecutor` workers keep running their queued tasks when the parent is killed with
+SIGKILL (no chance to shut the pool down), writing files minutes later and holding memory —
+and the pool's resource tracker stays alive as long as they do. `die_with_parent`, the pool
+initializer, asks Linux to send the worker SIGKILL when its parent dies (PR_SET_PDEATHSIG) and,
+on every platform, starts a watchdog thread that exits when the parent is gone.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import threading
+import time
+
+_PR_SET_PDEATHSIG = 1
+
+
+def die_with_parent(parent_pid: int) -> None:
+    if sys.platform.startswith("linux"):
+        try:
+            import ctypes
+
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        except (OSError, AttributeError):
+            pass
+    if os.getppid() != parent_pid:  # the parent died before the request took effect
+        os._exit(1)
+    threading.Thread(target=_watch_parent, args=(parent_pid,), daemon=True, name="hvgen-parent-watch").start()
+
+
+def _watch_parent(parent_pid: int, interval: float = 1.0) -> None:
+    while True:
+        time.sleep(interval)
+        if os.getppid() != parent_pid:
+            os._exit(1)
