@@ -1,5 +1,5 @@
 """Dysca (Zhang et al., ICLR 2025): synthetic images from rule-based prompts, with multiple
-choice, true/false and free-form perception questions over 20 subtasks.
+choice, true/false and free-form ("image caption") perception questions over 20 subtasks.
 
 This module only wires data to the engine: the generation rules are in
 ``templates/dysca/dysca.yaml``, the wording in ``templates/dysca/*.j2`` and the word lists in
@@ -18,11 +18,14 @@ import typer
 
 from hvgen.errors import HvgenError, parse_name_list
 from hvgen.generator import Generator, PlanResult, register_generator
+from hvgen.publish.formats import register_format
 from hvgen.records import Record
 from hvgen.seeding import rng_for, stable_id
 from hvgen.store.catalog import image_relpath
 
-MULTI_CHOICE, TRUE_OR_FALSE, FREE_FORM = "multi choice", "true or false", "free form"
+# The values of the released Dysca.json: its scorer (Dysca_compute.py) scores a free-form answer
+# only when question_type is exactly "image caption", so that is what we write.
+MULTI_CHOICE, TRUE_OR_FALSE, FREE_FORM = "multi choice", "true or false", "image caption"
 QUESTION_TYPES = (MULTI_CHOICE, TRUE_OR_FALSE, FREE_FORM)
 QUESTION_TYPE_ALIASES = {
     "mc": MULTI_CHOICE,
@@ -31,10 +34,11 @@ QUESTION_TYPE_ALIASES = {
     "tf": TRUE_OR_FALSE,
     "true-false": TRUE_OR_FALSE,
     "true-or-false": TRUE_OR_FALSE,
+    "free form": FREE_FORM,
     "free-form": FREE_FORM,
     "ff": FREE_FORM,
     "caption": FREE_FORM,
-    "image caption": FREE_FORM,
+    "image-caption": FREE_FORM,
 }
 SUBTASK_ALIASES = {"ocr": "text", "OCR": "text", "tv": "tv show", "tv-show": "tv show", "tv_show": "tv show"}
 # Per question type: which template block asks it, and how the instruction is laid out.
@@ -78,7 +82,7 @@ class Dysca(Generator):
     name = "dysca"
     title = "Dysca"
     schema = "dysca"
-    template_version = "dysca-1"
+    template_version = "dysca-2"
     default_num = 200
     stats_columns = ("style", "subtask", "question_type", "foreground_type", "granularity")
     category_column = "subtask"
@@ -100,7 +104,8 @@ class Dysca(Generator):
         question_types: Annotated[
             str,
             typer.Option(
-                help="Question types: 'all' or a comma list of 'multi choice', 'true or false', 'free form' (aliases mc, tf, ff)."
+                help="Question types: 'all' or a comma list of 'multi choice', 'true or false', 'image caption' "
+                "(the free-form question; aliases mc, tf, 'free form', ff, caption)."
             ),
         ] = "all",
         thin: Annotated[
@@ -373,6 +378,10 @@ class Dysca(Generator):
             "all_style_count": len(self.style_presets),
             "thin": self.thin,
         }
+
+
+# Dysca's released json + image folder (`hvgen export RUN --format dysca`), imported only when used.
+register_format("dysca", "hvgen.generators.dysca_release", "DyscaReleaseFormat")
 
 
 def _split_evenly(total: int, parts: int) -> list[int]:

@@ -481,8 +481,26 @@ def export_command(
     from hvgen.pipeline import stage_export
 
     requested = list(formats or []) + (["vlmevalkit"] if vlmevalkit else [])
-    exported = stage_export(run_dir, _load_run(run_dir), formats=requested, allow_incomplete=allow_incomplete)
+    config = _load_run(run_dir)
+    exported = stage_export(run_dir, config, formats=requested, allow_incomplete=allow_incomplete)
     _print_export(run_dir, exported)
+    _print_format_steps(run_dir, requested, config.benchmark)
+
+
+def _print_format_steps(run_dir: Path, requested: list[str], benchmark: str) -> None:
+    """Where each extra format went and how to run its consumer (`ExportFormat.next_steps`)."""
+    from hvgen.publish.formats import FORMATS_DIR, parse_formats
+
+    for fmt in parse_formats(requested, benchmark):
+        out = run_dir / FORMATS_DIR / fmt.name
+        steps = fmt.next_steps(out)
+        # unwrapped and without markup: the lines are commands to copy
+        console.print(
+            f"format {fmt.name}: {out}" + (f"\n{steps}" if steps else ""),
+            markup=False,
+            highlight=False,
+            soft_wrap=True,
+        )
 
 
 def _build(

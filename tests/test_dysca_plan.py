@@ -51,7 +51,7 @@ def full_plan():
 def test_full_plan_covers_all_styles_subtasks_and_question_types(full_plan) -> None:
     assert len({r["style"] for r in full_plan}) == 57
     assert {r["subtask"] for r in full_plan} - {"face"} == SUBTASKS_20
-    assert {r["question_type"] for r in full_plan} == {"multi choice", "true or false", "free form"}
+    assert {r["question_type"] for r in full_plan} == {"multi choice", "true or false", "image caption"}
     assert len({r["image_id"] for r in full_plan}) == 200
 
 
@@ -70,7 +70,7 @@ def test_option_counts_follow_the_original(full_plan) -> None:
     assert by_subtask["gender"] == 2 and by_subtask["expression"] == 3
     assert all(n == 4 for subtask, n in sizes if subtask not in ("gender", "expression"))
     assert all(r["options"] == ["True", "False"] for r in full_plan if r["question_type"] == "true or false")
-    assert all(r["options"] == [] for r in full_plan if r["question_type"] == "free form")
+    assert all(r["options"] == [] for r in full_plan if r["question_type"] == "image caption")
 
 
 def test_prompt_assembly_matches_the_original_rule(full_plan) -> None:
@@ -133,6 +133,18 @@ def test_subset_selection() -> None:
     assert {r["subtask"] for r in records} == {"animal", "color"}
     assert {r["question_type"] for r in records} == {"multi choice"}
     assert {r["foreground_type"] for r in records} <= {"animal", "object", "clothes"}
+
+
+@pytest.mark.parametrize("name", ["image caption", "caption", "free form", "free-form", "ff"])
+def test_free_form_aliases_select_the_released_image_caption_type(name: str) -> None:
+    # Dysca_compute.py scores a free-form answer only under question_type == "image caption"
+    records = plan(num=5, question_types=name)
+    assert records and {r["question_type"] for r in records} == {"image caption"}
+    assert all(r["options"] == [] and r["answer_index"] is None for r in records)
+    for record in records:
+        validate_record(record, "dysca")
+    with pytest.raises(HvgenError, match="question_type"):
+        validate_record(dict(records[0], question_type="free form"), "dysca")
 
 
 @pytest.mark.parametrize(
