@@ -284,6 +284,7 @@ def _list_value(value: Any) -> Any:
 
 def _run_benchmark(cls: type[Generator], generator_options: dict[str, Any], common: dict[str, Any]) -> None:
     from hvgen.pipeline import (
+        check_device,
         check_options,
         check_scenarios,
         prepare_run_dir,
@@ -316,6 +317,8 @@ def _run_benchmark(cls: type[Generator], generator_options: dict[str, Any], comm
     build_generator(config)  # validate options before touching the disk
     run_dir = common["out"] or Path("runs") / cls.name
     shard = parse_shard(common["shard"])
+    if not common["dry_run"]:
+        check_device(config.render.device)  # before planning, not after
 
     console.print(f"[bold]hvgen {cls.name}[/] → {run_dir}  (model {config.render.model}, seed {config.seed})")
     if shard.index == 0:
@@ -719,18 +722,33 @@ def main(argv: list[str] | None = None) -> None:
     try:
         app(args=argv, prog_name="hvgen")
     except SystemExit as done:
+        if _caused_by_ctrl_c(done):  # typer turns Ctrl-C into a silent exit 130
+            _say_interrupted()
         if done.code not in (0, None):  # success returns normally, so main() can be called in-process
             raise
     except HvgenError as error:
         console.print(f"[bold red]error:[/] {error}", highlight=False, soft_wrap=True)
         sys.exit(2)
     except KeyboardInterrupt:
-        console.print(
-            "\n[yellow]interrupted.[/] Finished images and samples are kept (written atomically, logged once on "
-            "disk); run the same command again to resume where it stopped.",
-            highlight=False,
-        )
+        _say_interrupted()
         sys.exit(130)
+
+
+def _caused_by_ctrl_c(error: BaseException) -> bool:
+    seen: BaseException | None = error
+    while seen is not None:
+        if isinstance(seen, KeyboardInterrupt):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
+def _say_interrupted() -> None:
+    console.print(
+        "\n[yellow]interrupted.[/] Finished images and samples are kept (each written atomically and logged once "
+        "on disk); run the same command again to resume where it stopped.",
+        highlight=False,
+    )
 
 
 if __name__ == "__main__":

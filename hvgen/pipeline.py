@@ -19,7 +19,7 @@ from pathlib import Path
 import duckdb
 
 from hvgen.config import RunConfig, describe_difference
-from hvgen.errors import HvgenError
+from hvgen.errors import HvgenError, did_you_mean
 from hvgen.generator import get_generator
 from hvgen.models import resolve_settings
 from hvgen.progress import console
@@ -63,15 +63,30 @@ def resolve_config(config: RunConfig) -> RunConfig:
 
 
 def check_options(config: RunConfig, origin: str = "config") -> None:
-    """Refuse benchmark options the benchmark does not have (a misspelled key in a config file)."""
+    """Refuse benchmark options the benchmark does not have (a misspelled key in a config file)
+    or of the wrong type (`styles: 5`), naming the key."""
     known = get_generator(config.benchmark).option_defaults()
-    from hvgen.errors import did_you_mean
-
-    for key in config.options:
+    for key, value in config.options.items():
         if key not in known:
             raise HvgenError(
                 f"{origin}: unknown {config.benchmark} option '{key}'{did_you_mean(key, known)}. "
                 f"Valid options: {', '.join(known)}."
+            )
+        default = known[key]
+        if isinstance(default, bool):
+            ok, expected = isinstance(value, bool), "true or false"
+        elif isinstance(default, str):
+            ok = isinstance(value, str) or (
+                isinstance(value, list) and all(isinstance(v, str) for v in value)
+            )
+            expected = "a name or a comma-separated list of names"
+        elif isinstance(default, int):
+            ok, expected = isinstance(value, int) and not isinstance(value, bool), "an integer"
+        else:
+            ok, expected = True, ""
+        if not ok:
+            raise HvgenError(
+                f"{origin}: option '{key}' must be {expected}, got {type(value).__name__} {value!r}."
             )
 
 
@@ -122,8 +137,13 @@ def prepare_run_dir(
         raise HvgenError(
             f"{run_dir} exists and is not an hvgen run directory (no {CONFIG_FILE}); choose another --out."
         )
-    run_dir.mkdir(parents=True, exist_ok=True)
-    config.save(run_dir)
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        config.save(run_dir)
+    except OSError as error:
+        raise HvgenError(
+            f"--out {run_dir}: cannot write there ({error.strerror}); choose another folder."
+        ) from None
     return config
 
 

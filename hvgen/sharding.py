@@ -48,5 +48,11 @@ def parse_shard(value: str | None) -> Shard:
             raise HvgenError(f"invalid --shard '{value}': expected i/N, e.g. --shard 0/4.") from None
     rank, world = os.environ.get("RANK"), os.environ.get("WORLD_SIZE")
     if rank is not None and world is not None:
-        return Shard(int(rank), int(world))
+        try:
+            return Shard(int(rank), int(world))
+        except ValueError:
+            raise HvgenError(
+                f"RANK={rank!r} / WORLD_SIZE={world!r} in the environment are not integers (torchrun and "
+                "accelerate set them); unset them or pass --shard i/N."
+            ) from None
     return Shard()

@@ -16,6 +16,7 @@ from typing import Any
 
 import jinja2
 import yaml
+from jinja2.exceptions import SecurityError
 from jinja2.sandbox import SandboxedEnvironment
 
 from hvgen.errors import HvgenError
@@ -112,6 +113,8 @@ class TemplateSet:
             raise HvgenError(
                 f"template {where}: {error.message}. Available variables: {sorted(variables)}."
             ) from None
+        except SecurityError as error:
+            raise HvgenError(_unsafe_message(f"template {_template_location(error, name)}", error)) from None
         return " ".join(text.split()) if one_line else text.strip()
 
     def render_string(self, source: str, variables: Mapping[str, Any], origin: str) -> str:
@@ -124,6 +127,15 @@ class TemplateSet:
             raise HvgenError(
                 f"syntax error in template from {origin} ('{source}'): {error.message}."
             ) from None
+        except SecurityError as error:
+            raise HvgenError(_unsafe_message(f"template from {origin} ('{source[:80]}')", error)) from None
+
+
+def _unsafe_message(where: str, error: Exception) -> str:
+    return (
+        f"{where} tries something the sandbox forbids ({error}). Templates may only use variables, "
+        "filters and plain expressions; remove that part."
+    )
 
 
 def _template_location(error: BaseException, fallback: str) -> str:

@@ -18,6 +18,9 @@ from hvgen.errors import HvgenError
 from hvgen.templating import builtin_template_dir
 
 _SUFFIXES = (".txt", ".json", ".yaml", ".yml")
+MAX_ENTRY_CHARS = 1000
+"""Longest vocabulary entry accepted: entries end up in prompts and questions (CLIP reads 77
+tokens), so a longer line is a broken file, and it would be copied into every record."""
 
 
 class Vocabulary:
@@ -31,6 +34,26 @@ class Vocabulary:
             raise HvgenError(
                 f"--vocab {override_dir}: not a folder. Pass a folder of vocabulary files (e.g. animal.txt)."
             )
+        if override_dir is not None:
+            self._check_override_names(override_dir)
+
+    def names(self) -> list[str]:
+        """The vocabularies this benchmark ships (what `--vocab DIR` files may replace)."""
+        if not self.builtin_dir.is_dir():
+            return []
+        return sorted({p.stem for p in self.builtin_dir.iterdir() if p.suffix in _SUFFIXES})
+
+    def _check_override_names(self, folder: Path) -> None:
+        """A file in --vocab that replaces nothing is a misspelling: say so instead of ignoring it."""
+        from hvgen.errors import did_you_mean
+
+        known = self.names()
+        for path in sorted(folder.iterdir()):
+            if path.suffix in _SUFFIXES and not path.name.startswith(".") and path.stem not in known:
+                raise HvgenError(
+                    f"--vocab {folder}: {path.name} replaces no vocabulary{did_you_mean(path.stem, known)}. "
+                    f"Files must be named after a shipped vocabulary: {', '.join(known)}."
+                )
 
     def path(self, name: str) -> Path:
         for folder in (self.override_dir, self.builtin_dir):
@@ -60,19 +83,26 @@ class Vocabulary:
 
 
 def _read(path: Path) -> list[Any]:
-    if path.suffix == ".txt":
-        items: list[str] = []
-        for line in path.read_text(encoding="utf-8").splitlines():
-            item = line.strip()
-            if item and not item.startswith("#") and item not in items:
-                items.append(item)
-        return items
     try:
-        data = (
-            json.loads(path.read_text(encoding="utf-8"))
-            if path.suffix == ".json"
-            else yaml.safe_load(path.read_text(encoding="utf-8"))
-        )
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise HvgenError(
+            f"vocabulary file {path} is not UTF-8 text: one item per line, plain text."
+        ) from None
+    if path.suffix == ".txt":
+        items: dict[str, None] = {}
+        for number, line in enumerate(text.splitlines(), start=1):
+            item = line.strip()
+            if len(item) > MAX_ENTRY_CHARS:
+                raise HvgenError(
+                    f"vocabulary file {path} line {number}: an entry of {len(item):,} characters (at most "
+                    f"{MAX_ENTRY_CHARS} allowed); put one item per line."
+                )
+            if item and not item.startswith("#"):
+                items.setdefault(item, None)
+        return list(items)
+    try:
+        data = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
     except (json.JSONDecodeError, yaml.YAMLError) as error:
         raise HvgenError(f"cannot parse vocabulary file {path}: {error}") from None
     if not isinstance(data, list):

@@ -20,29 +20,12 @@ from hvgen import __version__
 from hvgen.config import RunConfig
 from hvgen.generator import Generator
 from hvgen.models import resolve_settings
+from hvgen.privacy import public_value
 from hvgen.stats import compute_stats, size_category
 
 
 def _to_yaml(value: Any) -> str:
     return yaml.safe_dump(value, sort_keys=False, allow_unicode=True, default_flow_style=False).rstrip()
-
-
-def looks_like_local_path(value: str) -> bool:
-    """A value naming a file or folder of this machine (absolute, home-relative or existing)."""
-    if value.startswith(("/", "~", "./", "../")) or (len(value) > 2 and value[1:3] in (":\\", ":/")):
-        return True
-    return "/" in value and Path(value).exists()
-
-
-def public_value(value: Any) -> Any:
-    """Machine paths never go into anything published: a local folder is shown by its name only."""
-    if isinstance(value, str) and looks_like_local_path(value):
-        return f"<local: {Path(value).name}>"
-    if isinstance(value, dict):
-        return {key: public_value(item) for key, item in value.items()}
-    if isinstance(value, list):
-        return [public_value(item) for item in value]
-    return value
 
 
 def public_config(data: dict[str, Any]) -> dict[str, Any]:

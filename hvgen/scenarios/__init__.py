@@ -11,6 +11,7 @@ from typing import Any
 
 from hvgen.config import RunConfig
 from hvgen.errors import HvgenError, parse_name_list
+from hvgen.privacy import public_value
 from hvgen.scenarios.base import Scenario, ScenarioInput, ScenarioOutput
 
 SCENARIO_NAMES = ("clean", "corruption", "print", "adversarial")
@@ -55,7 +56,7 @@ def scenario_settings(name: str, config: RunConfig) -> dict[str, Any]:
         # batch_size: a sample is independent of its batch neighbours, but not of the padded
         # batch shape (kernels may round differently), so it is part of what made the bytes.
         return {
-            "surrogate": surrogate_for(config),
+            "surrogate": surrogate_name(config),
             "attack": settings.attack,
             "eps": settings.eps,
             "alpha": settings.attack_step,
@@ -72,21 +73,32 @@ def build_scenario(name: str, config: RunConfig) -> Scenario:
     kwargs = scenario_settings(name, config)
     if name == "adversarial":
         kwargs["device"] = None if config.render.device == "auto" else config.render.device
+        kwargs["label"] = public_value(kwargs["surrogate"])  # what samples record: no machine path
+        kwargs["surrogate"] = surrogate_for(config)
     try:
         return cls(**kwargs)
     except ValueError as error:  # unknown corruption / attack name, bad severity ...
         raise HvgenError(f"scenario '{name}': {error}") from None
 
 
-def surrogate_for(config: RunConfig) -> str:
-    """The surrogate CLIP for adversarial attacks: `--surrogate`, else a tiny one with `--model tiny`."""
+DEFAULT_SURROGATE = "openai/clip-vit-large-patch14"
+
+
+def surrogate_name(config: RunConfig) -> str:
+    """The surrogate as configured: `--surrogate`, else 'tiny' with `--model tiny`, else CLIP-L."""
     if config.scenario.surrogate:
         return config.scenario.surrogate
-    if config.render.model == "tiny":
+    return "tiny" if config.render.model == "tiny" else DEFAULT_SURROGATE
+
+
+def surrogate_for(config: RunConfig) -> str:
+    """The surrogate to load: `surrogate_name`, with 'tiny' resolved to the built-in tiny CLIP."""
+    name = surrogate_name(config)
+    if name == "tiny":
         from hvgen.surrogate import tiny_clip_path
 
         return str(tiny_clip_path())
-    return "openai/clip-vit-large-patch14"
+    return name
 
 
 __all__ = [

@@ -209,6 +209,7 @@ class AdversarialScenario:
         steps: int = 10,
         device: str | None = None,
         batch_size: int = 16,
+        label: str | None = None,
     ) -> None:
         if attack not in ATTACKS:
             close = difflib.get_close_matches(attack, list(ATTACKS), n=1)
@@ -221,6 +222,7 @@ class AdversarialScenario:
         if steps < 1 or batch_size < 1:
             raise ValueError("steps and batch_size must be ≥ 1")
         self.surrogate = surrogate
+        self.label = label or surrogate  # how samples name the surrogate (no machine path)
         self.attack = attack
         self.eps = float(eps)
         self.alpha = float(alpha)
@@ -244,14 +246,21 @@ class AdversarialScenario:
 
     @torch.no_grad()
     def _embed(self, classes: Sequence[str]) -> dict[str, torch.Tensor]:
+        """Text embeddings of class names, cached. Each name is encoded alone and padded to the
+        tokenizer's fixed length, so its embedding never depends on which other names were new
+        in the same batch (padding to the longest would change shapes, and so the rounding)."""
         missing = [c for c in dict.fromkeys(classes) if c not in self._text_cache]
         if missing:
             clip = self._ensure_loaded().clip
-            tokens = self._tokenizer(
-                [PROMPT.format(c) for c in missing], padding=True, truncation=True, return_tensors="pt"
-            ).to(self.device)
-            feats = F.normalize(_features(clip.get_text_features(**tokens)), dim=-1)
-            self._text_cache.update(zip(missing, feats, strict=True))
+            for name in missing:
+                tokens = self._tokenizer(
+                    [PROMPT.format(name)],
+                    padding="max_length",
+                    max_length=self._tokenizer.model_max_length,
+                    truncation=True,
+                    return_tensors="pt",
+                ).to(self.device)
+                self._text_cache[name] = F.normalize(_features(clip.get_text_features(**tokens)), dim=-1)[0]
         return {c: self._text_cache[c] for c in classes}
 
     def _set_classes(self, classifier: ZeroShotCLIP, class_lists: list[list[str]]) -> None:
@@ -331,7 +340,7 @@ class AdversarialScenario:
                 "eps": self.eps,
                 "alpha": self.alpha,
                 "steps": self.steps,
-                "surrogate": self.surrogate,
+                "surrogate": self.label,
                 "classes": classes,
                 "label": label,
                 "pred_before": int(pred_before[b]),

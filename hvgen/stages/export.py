@@ -22,6 +22,7 @@ import pyarrow.parquet as pq
 
 from hvgen.config import RunConfig
 from hvgen.errors import HvgenError
+from hvgen.faults import checkpoint
 from hvgen.generator import ExportConfig, Generator
 from hvgen.progress import progress_bar
 from hvgen.publish.formats import FORMATS_DIR, ConfigSamples, ExportFormat, FormatContext
@@ -153,6 +154,7 @@ def run_export(
         incomplete = None if status.complete else status.describe()
         card = render_card(con, run_dir, config, generator, exported, staging, stats, incomplete=incomplete)
     write_atomic(staging / "README.md", lambda handle: handle.write(card.encode("utf-8")))
+    checkpoint("export.written")
     _swap_in(staging, final)
     context = FormatContext(run_dir, config, generator, final, images.read_bytes)
     for fmt in formats or []:

@@ -1,9 +1,10 @@
 """Render stage: prompts → images with a diffusers text-to-image pipeline.
 
-Reads top to bottom: pick the work (this shard's images not yet on disk) → load the pipeline →
-render in batches, one seeded `torch.Generator` per image (so an image never depends on its
-batch neighbours) → PNGs written by a thread pool (the accelerator never waits on encoding),
-each atomically, and logged to this shard's manifest only once its file exists.
+Reads top to bottom: pick the work (this shard's images not verifiably on disk yet) → load the
+pipeline → render in batches of a fixed size, one seeded `torch.Generator` per image (so an
+image never depends on its batch neighbours; short batches are padded, so not on the batch shape
+either) → PNGs written by a thread pool (the accelerator never waits on encoding), each
+atomically, and logged to this shard's manifest only once its file exists.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from typing import Any
 
 from hvgen.config import RenderConfig
 from hvgen.errors import HvgenError, ModelLoadError
+from hvgen.faults import checkpoint
 from hvgen.models import (  # noqa: F401 - RenderSettings, resolve_settings: re-exported
     RenderSettings,
     resolve_model,
@@ -84,7 +86,7 @@ def run_render(
         ):
             for batch in _batches(todo, config.batch_size):
                 batch_started = time.perf_counter()
-                images = render_batch(pipeline, batch, settings, device)
+                images = render_batch(pipeline, batch, settings, device, pad_to=config.batch_size)
                 seconds = (time.perf_counter() - batch_started) / len(batch)
                 for job, image in zip(batch, images):
                     row = {
@@ -109,12 +111,22 @@ def _log_write(item: tuple[Future, dict[str, Any]], log: ManifestWriter, advance
     future, row = item
     written = future.result()  # re-raise a failed write (disk full, ...)
     log.write_many([{**row, **written.as_row()}])
+    checkpoint("render.logged")
     advance(1)
 
 
-def render_batch(pipeline: Any, batch: list[ImageJob], settings: RenderSettings, device: Any) -> list[Any]:
+def render_batch(
+    pipeline: Any, batch: list[ImageJob], settings: RenderSettings, device: Any, pad_to: int = 0
+) -> list[Any]:
+    """One pipeline call for `batch`, one seeded generator per image. With `pad_to`, a short
+    batch (the last of a shard, or of a resumed run) is padded with copies of its first job to
+    that size and the copies dropped: every call then has the same tensor shapes, and batched
+    kernels round an image the same way whichever images share its call — so a resumed or
+    sharded run gives the bytes of an uninterrupted one."""
     import torch
 
+    real = len(batch)
+    batch = batch + [batch[0]] * max(0, pad_to - real)
     generator_device = "cpu" if getattr(device, "type", str(device)) == "mps" else device
     generators = [torch.Generator(device=generator_device).manual_seed(job.seed) for job in batch]
     kwargs: dict[str, Any] = {
@@ -127,7 +139,7 @@ def render_batch(pipeline: Any, batch: list[ImageJob], settings: RenderSettings,
     if settings.width and settings.height:
         kwargs["width"], kwargs["height"] = settings.width, settings.height
     with torch.inference_mode():
-        return pipeline(**kwargs).images
+        return pipeline(**kwargs).images[:real]
 
 
 def _batches(items: list[ImageJob], size: int) -> list[list[ImageJob]]:

@@ -30,6 +30,7 @@ from PIL import Image
 
 from hvgen.config import RunConfig
 from hvgen.errors import HvgenError
+from hvgen.faults import checkpoint
 from hvgen.progress import progress_bar
 from hvgen.scenarios import build_scenario
 from hvgen.scenarios.base import Scenario, ScenarioInput
@@ -100,6 +101,7 @@ def run_scenario(run_dir: Path, config: RunConfig, name: str, shard: Shard) -> S
         with progress_bar(f"scenario {name}", len(tasks)) as advance:
             for rows in _apply_all(run_dir, config, scenario, batches):
                 log.write_many(rows)
+                checkpoint("scenario.logged")
                 for row in rows:
                     if row["path"] is not None:
                         summary.written += 1
