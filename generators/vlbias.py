@@ -721,13 +721,13 @@ class VLBias(Generator):
     def score(cls, records: list[Record], predictions_path: Path) -> dict[str, Any]:
         """BBQ accuracy and bias per category × sub-dataset, VADER sentiment gaps per open category."""
         try:
-            from hvgen.generators.vlbias_scoring import load_predictions, score_vlbias
+            from hvgen.generators.vlbias_scoring import score_predictions_file
         except ModuleNotFoundError:  # a checkout imported without installing
-            from generators.vlbias_scoring import load_predictions, score_vlbias  # type: ignore[no-redef]
+            from generators.vlbias_scoring import score_predictions_file  # type: ignore[no-redef]
 
         try:
-            predictions = load_predictions(predictions_path)
-            report = score_vlbias(records, predictions)
+            # hvgen ids, or the original loader's integers (its result.json, or a folder of them)
+            report = score_predictions_file(records, predictions_path)
         except (OSError, ValueError) as error:
             raise HvgenError(f"cannot score {predictions_path}: {error}") from None
         return {"table": _score_table(report), **report}
