@@ -21,6 +21,9 @@ Plan, in short:
   each: six questions per image, close to the original's ~5.
 * Open-ended, per group: keyword images, each asked a few instructions, dealt in the same
   order for every group of a category so that sentiment gaps are not instruction effects.
+  Profession has the original's two sub-sets (``variants`` in open_ended.yaml): an emotion-
+  bearing person (``profession-emo``) and the empty workplace (``profession-nohuman``); a
+  group's images alternate between them in the same order for every group.
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ import typer
 
 from hvgen.errors import HvgenError, parse_name_list, unknown_name_error
 from hvgen.generator import ExportConfig, Generator, PlanRequest, PlanResult, register_generator
+from hvgen.publish.formats import register_format
 from hvgen.records import Record
 from hvgen.seeding import derive_seed, rng_for, stable_id
 from hvgen.store.catalog import image_relpath
@@ -65,6 +69,9 @@ QUESTION_ALIASES = {
 # them and export no open-ended config.
 _SCENARIOS_NEEDING_OPTIONS = {"print", "adversarial"}
 
+# `hvgen export --format vlbias`: the original release's data/ tree (generators/vlbias_release.py).
+register_format("vlbias", "hvgen.generators.vlbias_release", "VLBiasReleaseFormat")
+
 
 @dataclass(frozen=True)
 class Group:
@@ -72,6 +79,19 @@ class Group:
     label: str
     portrait: str
     keywords: tuple[str, ...] = ()
+    workplace: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class OpenVariant:
+    """One open-ended sub-set of a category (profession's emo / nohuman in the original)."""
+
+    name: str
+    original_type: str
+    prompt: str
+    instructions: str
+    emotion: bool = False  # the prompt shows one of open_ended.yaml's `emotions`
+    no_people: bool = False  # the image must show nobody (people go into the negative prompt)
 
 
 @dataclass(frozen=True)
@@ -97,6 +117,10 @@ class Category:
     intersection: bool
     groups: tuple[Group, ...]
     scenarios: tuple[Scenario, ...] = ()
+    # Open-ended only: the original release's type name (its folder / annotation file), and the
+    # sub-sets the category's images are split into (none: one set named `original_type`).
+    original_type: str = ""
+    variants: tuple[OpenVariant, ...] = ()
 
     def group(self, group_id: str) -> Group:
         return next(group for group in self.groups if group.id == group_id)
@@ -128,6 +152,13 @@ class PlannedImage:
     negative_prompt: str
     image_id: str
     image_seed: int
+    # Open-ended: the original type the image belongs to, the variant that built it, the
+    # emotion it shows (profession-emo) and its index among its variant's images (instructions
+    # are dealt by it).
+    open_type: str | None = None
+    open_variant: OpenVariant | None = None
+    emotion: str | None = None
+    deal: int = 0
 
 
 @register_generator
@@ -137,7 +168,7 @@ class VLBias(Generator):
     name = "vlbias"
     title = "VLBiasBench"
     schema = "vlbias"
-    template_version = "vlbias-1"
+    template_version = "vlbias-2"
     default_num = 400
     # Adversarial attacks need answer options a zero-shot classifier can separate; Yes / No /
     # Unknown are not image classes, so that scenario is meaningless here.
@@ -231,15 +262,49 @@ class VLBias(Generator):
         result = {}
         for name, block in self.open_data["categories"].items():
             groups = tuple(
-                Group(g["id"], g["label"], g["portrait"], tuple(str(k) for k in g["keywords"]))
+                Group(
+                    g["id"],
+                    g["label"],
+                    g["portrait"],
+                    tuple(str(k) for k in g["keywords"]),
+                    tuple(str(w) for w in g.get("workplace") or ()),
+                )
                 for g in block["groups"]
             )
-            result[name] = Category(name, block.get("title", name), False, groups)
+            variants = tuple(
+                OpenVariant(
+                    name=str(variant),
+                    original_type=str(spec["original_type"]),
+                    prompt=str(spec["prompt"]),
+                    instructions=str(spec["instructions"]),
+                    emotion=bool(spec.get("emotion", False)),
+                    no_people=bool(spec.get("no_people", False)),
+                )
+                for variant, spec in (block.get("variants") or {}).items()
+            )
+            result[name] = Category(
+                name,
+                block.get("title", name),
+                False,
+                groups,
+                original_type=str(block.get("original_type", name)),
+                variants=variants,
+            )
         return result
 
     @cached_property
     def instructions(self) -> list[dict[str, str]]:
-        return [{"id": str(i["id"]), "text": str(i["text"])} for i in self.open_data["instructions"]]
+        return self.instruction_list("instructions")
+
+    def instruction_list(self, key: str) -> list[dict[str, str]]:
+        """An instruction list of open_ended.yaml (`instructions`, `nohuman_instructions`)."""
+        if key not in self.open_data:
+            raise HvgenError(f"open_ended.yaml: no instruction list '{key}' (a variant names it).")
+        return [{"id": str(i["id"]), "text": str(i["text"])} for i in self.open_data[key]]
+
+    @cached_property
+    def emotions(self) -> list[str]:
+        return [str(emotion) for emotion in self.open_data.get("emotions") or ()]
 
     @cached_property
     def styles(self) -> dict[str, dict[str, str]]:
@@ -322,9 +387,7 @@ class VLBias(Generator):
     def _images(self, allotment: Allotment, category: Category, group: Group) -> list[PlannedImage]:
         seed = self.request.run_seed
         if allotment.part == OPEN_ENDED:
-            return [
-                self._image(OPEN_ENDED, category, group, KEYWORDS, None, j) for j in range(allotment.images)
-            ]
+            return self._open_images(allotment, category, group)
         scenarios = category.scenarios_of(group.id)
         if not scenarios:
             raise HvgenError(f"category '{category.name}': group '{group.id}' is in no scenario.")
@@ -346,8 +409,52 @@ class VLBias(Generator):
             images.append(image)
         return images
 
+    def _open_images(self, allotment: Allotment, category: Category, group: Group) -> list[PlannedImage]:
+        """Keyword images; a category with variants alternates between them from a per-category
+        seeded start, and deals emotions in a per-category seeded order, so every group of the
+        category gets the same mix."""
+        seed = self.request.run_seed
+        if not category.variants:
+            images = []
+            for j in range(allotment.images):
+                image = self._image(OPEN_ENDED, category, group, KEYWORDS, None, j)
+                image.open_type, image.deal = category.original_type, j
+                images.append(image)
+            return images
+        variants = category.variants
+        first = derive_seed(seed, "vlbias-first-variant", category.name) % len(variants)
+        emotions = list(self.emotions)
+        if not emotions and any(variant.emotion for variant in variants):
+            raise HvgenError(
+                f"open_ended.yaml: category '{category.name}' has an emotion variant but no `emotions`."
+            )
+        rng_for(seed, "vlbias-emotion-order", category.name).shuffle(emotions)
+        images, made = [], dict.fromkeys((v.name for v in variants), 0)
+        for j in range(allotment.images):
+            variant = variants[(j + first) % len(variants)]
+            k = made[variant.name]
+            made[variant.name] += 1
+            emotion = emotions[k % len(emotions)] if variant.emotion else None
+            image = self._image(OPEN_ENDED, category, group, KEYWORDS, None, j, variant, emotion)
+            image.open_type, image.open_variant, image.emotion, image.deal = (
+                variant.original_type,
+                variant,
+                emotion,
+                k,
+            )
+            images.append(image)
+        return images
+
     def _image(
-        self, part: str, category: Category, group: Group, kind: str, scenario: Scenario | None, variant: int
+        self,
+        part: str,
+        category: Category,
+        group: Group,
+        kind: str,
+        scenario: Scenario | None,
+        variant: int,
+        open_variant: OpenVariant | None = None,
+        emotion: str | None = None,
     ) -> PlannedImage:
         """One image: variants of the same descriptor rotate through the styles from a seeded
         offset, and differ in seed even when their prompts coincide."""
@@ -361,8 +468,14 @@ class VLBias(Generator):
             "portrait": group.portrait,
             "scene": scenario.scene if scenario else "",
             "keywords": list(group.keywords),
+            "workplace": list(group.workplace),
+            "emotion": emotion or "",
+            "no_people": bool(open_variant and open_variant.no_people),
         }
-        block = {PORTRAIT: "base", SCENE: "scene", KEYWORDS: "open"}[kind]
+        if open_variant is not None:
+            block = open_variant.prompt
+        else:
+            block = {PORTRAIT: "base", SCENE: "scene", KEYWORDS: "open"}[kind]
         prompt = self.templates.render("prompts.j2", variables, block=block)
         negative = self.templates.render("prompts.j2", variables, block="negative_prompt")
         image_id = self.image_id(part, category.name, group.id, kind, scenario_id, variant, prompt, negative)
@@ -484,18 +597,24 @@ class VLBias(Generator):
                     "ans2": unknown,
                     "label": [self.yes, self.no, unknown].index(answer),
                     "instruction_id": None,
+                    "open_type": None,
+                    "emotion": None,
                 }
             )
         return records
 
     # ------------------------------------------------------------------ open-ended
     def _open_records(self, image: PlannedImage) -> list[Record]:
-        per_image = self.instructions_per_image
-        order = list(self.instructions)
-        rng_for(self.request.run_seed, "vlbias-instruction-order", image.category.name).shuffle(order)
+        """`instructions_per_image` instructions, dealt from the image's list (its variant's,
+        or `instructions`) in one seeded order per category (and variant)."""
+        variant = image.open_variant
+        order = self.instruction_list(variant.instructions) if variant else list(self.instructions)
+        per_image = min(self.instructions_per_image, len(order))
+        key = ("vlbias-instruction-order", image.category.name) + ((variant.name,) if variant else ())
+        rng_for(self.request.run_seed, *key).shuffle(order)
         records = []
         for t in range(per_image):
-            chosen = order[(per_image * image.variant + t) % len(order)]
+            chosen = order[(per_image * image.deal + t) % len(order)]
             record_id = stable_id("vlbias", image.image_id, chosen["id"])
             instruction = self.templates.render(
                 "instructions.j2", {"instruction": chosen["text"]}, block=OPEN_ENDED, one_line=False
@@ -526,6 +645,8 @@ class VLBias(Generator):
                     "ans2": None,
                     "label": None,
                     "instruction_id": chosen["id"],
+                    "open_type": image.open_type,
+                    "emotion": image.emotion,
                 }
             )
         return records
@@ -600,13 +721,13 @@ class VLBias(Generator):
     def score(cls, records: list[Record], predictions_path: Path) -> dict[str, Any]:
         """BBQ accuracy and bias per category × sub-dataset, VADER sentiment gaps per open category."""
         try:
-            from hvgen.generators.vlbias_scoring import load_predictions, score_vlbias
+            from hvgen.generators.vlbias_scoring import score_predictions_file
         except ModuleNotFoundError:  # a checkout imported without installing
-            from generators.vlbias_scoring import load_predictions, score_vlbias  # type: ignore[no-redef]
+            from generators.vlbias_scoring import score_predictions_file  # type: ignore[no-redef]
 
         try:
-            predictions = load_predictions(predictions_path)
-            report = score_vlbias(records, predictions)
+            # hvgen ids, or the original loader's integers (its result.json, or a folder of them)
+            report = score_predictions_file(records, predictions_path)
         except (OSError, ValueError) as error:
             raise HvgenError(f"cannot score {predictions_path}: {error}") from None
         return {"table": _score_table(report), **report}

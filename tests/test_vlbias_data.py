@@ -226,6 +226,33 @@ def test_open_ended() -> None:
         assert not GENDERED_PRONOUNS.search(instruction["text"]), instruction
 
 
+def test_open_ended_variants() -> None:
+    """Profession's two sub-sets (the original's profession-emo / profession-nohuman files)."""
+    data = load(VLBIAS_DIR / "open_ended.yaml")
+    prompts = (VLBIAS_DIR / "prompts.j2").read_text(encoding="utf-8")
+    types = [block["original_type"] for block in data["categories"].values() if "variants" not in block]
+    for name, block in data["categories"].items():
+        for variant in (block.get("variants") or {}).values():
+            assert {"original_type", "prompt", "instructions"} <= set(variant), name
+            assert "{% block " + variant["prompt"] + " %}" in prompts, variant
+            assert variant["instructions"] in data, variant
+            types.append(variant["original_type"])
+    # the open-ended types of the original evaluation code (evaluation/dataset/open_ended.py)
+    assert sorted(types) == ["gender", "profession-emo", "profession-nohuman", "race", "religious_ideology"]
+    profession = data["categories"]["profession"]
+    for group in profession["groups"]:
+        # nohuman images show the workplace only: no word of it names the profession
+        noun = group["keywords"][0]
+        assert len(group["workplace"]) >= 2, group["id"]
+        assert not any(re.search(rf"\b{re.escape(noun)}\b", word) for word in group["workplace"]), group["id"]
+    assert len(data["emotions"]) == len(set(data["emotions"])) >= 8
+    for instruction in data["nohuman_instructions"]:
+        assert set(instruction) == {"id", "text"} and SNAKE.match(instruction["id"]), instruction
+        assert not GENDERED_PRONOUNS.search(instruction["text"]), instruction
+    ids = [i["id"] for i in data["instructions"] + data["nohuman_instructions"]]
+    assert len(ids) == len(set(ids))
+
+
 def test_styles() -> None:
     styles = load(VLBIAS_DIR / "styles.yaml")["styles"]
     assert set(styles) == {"draw", "cinematic_photo", "cinematic_film"}

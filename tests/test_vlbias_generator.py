@@ -4,6 +4,7 @@ data, option parsing, scoring through the generator, and one end-to-end CLI run 
 from __future__ import annotations
 
 import json
+import re
 from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Any
@@ -87,7 +88,30 @@ def test_every_open_category_plans_valid_records(name: str) -> None:
         assert record["question_type"] == "free form"
         assert record["options"] == [] and record["answer"] is None and record["answer_index"] is None
         assert record["instruction"] == record["question"]
-        assert record["prompt"].startswith(", ".join(_open_group(name, record["group"])["keywords"]))
+        group = _open_group(name, record["group"])
+        variants = OPEN_DATA["categories"][name].get("variants")
+        if not variants:
+            assert record["open_type"] == OPEN_DATA["categories"][name]["original_type"]
+            assert record["emotion"] is None
+            assert record["prompt"].startswith(", ".join(group["keywords"]))
+        elif record["open_type"] == "profession-emo":
+            # "a cheerful nurse, hospital ward, ...": an emotion before the keywords
+            assert record["emotion"] in OPEN_DATA["emotions"]
+            assert f"{record['emotion']} {', '.join(group['keywords'])}, " in record["prompt"]
+            assert record["instruction_id"] in {i["id"] for i in OPEN_DATA["instructions"]}
+        else:
+            # nobody in the picture: the workplace alone, people in the negative prompt
+            assert record["open_type"] == "profession-nohuman" and record["emotion"] is None
+            assert record["prompt"].startswith(", ".join(group["workplace"]) + ", empty, no people")
+            assert "person, people" in record["negative_prompt"]
+            assert not re.search(rf"\b{re.escape(group['keywords'][0])}\b", record["prompt"])
+            assert record["instruction_id"] in {i["id"] for i in OPEN_DATA["nohuman_instructions"]}
+    if name == "profession":
+        # every profession group has both of the original's sub-sets
+        types = defaultdict(set)
+        for record in records:
+            types[record["group"]].add(record["open_type"])
+        assert all(found == {"profession-emo", "profession-nohuman"} for found in types.values())
 
 
 def _open_group(category: str, group_id: str) -> dict[str, Any]:

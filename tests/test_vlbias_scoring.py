@@ -352,3 +352,33 @@ def test_load_predictions_errors_name_the_line(tmp_path: Path, line: str, messag
     path = write_lines(tmp_path / "p.jsonl", [json.dumps({"id": "a", "prediction": "Yes"}), line])
     with pytest.raises(ValueError, match=message):
         scoring.load_predictions(path)
+
+
+def test_read_predictions_reads_the_original_result_json(tmp_path: Path) -> None:
+    """run_evaluation.py's result.json: a JSON list, integer ids, the text under 'answer'."""
+    entries = [
+        {"id": 0, "instruction": "Q0", "in_images": ["a.png"], "answer": "Yes"},
+        {"id": 1, "instruction": "Q1", "in_images": ["b.png"], "answer": None},
+    ]
+    (tmp_path / "close").mkdir()
+    (tmp_path / "close" / "result.json").write_text(json.dumps(entries, indent=4), encoding="utf-8")
+    read = scoring.read_predictions(tmp_path / "close" / "result.json")
+    assert (
+        read.original and read.texts == {"0": "Yes", "1": ""} and read.instructions == {"0": "Q0", "1": "Q1"}
+    )
+    # a folder of result.json files (one per dataset run) reads as one
+    (tmp_path / "open").mkdir()
+    (tmp_path / "open" / "result.json").write_text(
+        json.dumps([{"id": 2, "answer": "Fine."}]), encoding="utf-8"
+    )
+    assert scoring.read_predictions(tmp_path).texts == {"0": "Yes", "1": "", "2": "Fine."}
+    (tmp_path / "again").mkdir()
+    (tmp_path / "again" / "result.json").write_text(json.dumps([{"id": 1, "answer": "No"}]), encoding="utf-8")
+    with pytest.raises(
+        ValueError,
+        match=r"close/result.json, entry 1: duplicate id '1' \(first seen at .*again/result.json, entry 0\)",
+    ):
+        scoring.read_predictions(tmp_path)
+    assert not scoring.read_predictions(
+        write_lines(tmp_path / "p.jsonl", ['{"id": "a", "prediction": "x"}'])
+    ).original
