@@ -171,35 +171,6 @@ def test_help_explains_every_option() -> None:
 
 
 @pytest.mark.heavy
-def test_vlmevalkit_tsv_export(demo_run: Path) -> None:
-    import base64
-    import csv
-    import io
-
-    main(["export", str(demo_run), "--format", "vlmevalkit"])
-    tsv = demo_run / "formats" / "vlmevalkit" / "clean.tsv"
-    assert not (demo_run / "export" / "vlmevalkit").exists()  # push uploads export/: nothing else in it
-    csv.field_size_limit(1 << 30)
-    rows = list(csv.DictReader(io.StringIO(tsv.read_text()), delimiter="\t"))
-    planned = {
-        json.loads(line)["id"]: json.loads(line)
-        for line in (demo_run / "records.jsonl").read_text().splitlines()
-    }
-    assert len(rows) == len(planned)
-    for row in rows:
-        record = planned[row["id"]]
-        assert row["category"] == record["subtask"] and row["question"] == record["question"]
-        if record["options"]:
-            assert row[row["answer"]] == record["answer"]
-        else:
-            assert row["answer"] == record["answer"] and row["A"] == ""
-        image = Image.open(io.BytesIO(base64.b64decode(row["image"])))
-        assert image.size == (64, 64)
-    # the parquet export is still there and still loads
-    assert load_dataset(str(demo_run / "export"), "clean", split="test").num_rows == len(planned)
-
-
-@pytest.mark.heavy
 def test_shards_started_together_plan_once_and_export_everything(tmp_path: Path) -> None:
     out = tmp_path / "sharded"
     args = [

@@ -1,0 +1,1 @@
+"""Files the harness formats ship with an export (see `task_utils`)."""
