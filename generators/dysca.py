@@ -135,6 +135,13 @@ class Dysca(Generator):
         )
         self.thin = bool(options.get("thin", False))
 
+    def listings(self) -> dict[str, list[str]]:
+        return {
+            "styles": list(self.style_presets),
+            "subtasks": list(self.subtasks),
+            "question-types": list(QUESTION_TYPES),
+        }
+
     # ------------------------------------------------------------------ data
     @cached_property
     def rules(self) -> dict[str, Any]:

@@ -228,6 +228,12 @@ class VLBias(Generator):
         if request.num < 1:
             raise HvgenError(f"--num must be at least 1 (got {request.num}).")
 
+    def listings(self) -> dict[str, list[str]]:
+        return {
+            "categories": list(self.rules["categories"]),
+            "open-categories": list(self.open_categories),
+        }
+
     def _parse_categories(self, value: Any, names: list[str], intersections: bool) -> list[str]:
         """'all' means the single categories; intersections come when named or with --intersections."""
         aliases = {str(k): str(v) for k, v in (self.rules.get("category_aliases") or {}).items()}

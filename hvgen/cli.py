@@ -322,8 +322,17 @@ def _run_benchmark(cls: type[Generator], generator_options: dict[str, Any], comm
 
     console.print(f"[bold]hvgen {cls.name}[/] → {run_dir}  (model {config.render.model}, seed {config.seed})")
     if shard.index == 0:
+        created = not run_dir.exists()
         config = prepare_run_dir(run_dir, config, overwrite=common["overwrite"], force=common["force"])
-        _print_plan(run_dir, stage_plan(run_dir, config))
+        try:
+            summary = stage_plan(run_dir, config)
+        except HvgenError:
+            if created:  # bad input found while planning (a vocabulary, a template): leave nothing behind
+                import shutil
+
+                shutil.rmtree(run_dir, ignore_errors=True)
+            raise
+        _print_plan(run_dir, summary)
     else:  # launched by torchrun / several --shard processes: shard 0 plans, the others wait for it
         console.print(f"shard {shard.tag}: waiting for shard 0 to plan {run_dir} ...")
         wait_for_plan(run_dir, config)
@@ -459,7 +468,8 @@ FormatOpt = Annotated[
     typer.Option(
         "--format",
         help="Also write this consumer's layout under RUN/formats/<name>/ (beside the Hub folder, never "
-        "uploaded by push): vlmevalkit, or all. Repeatable. See `hvgen list formats`.",
+        "uploaded by push): vlmevalkit, lmms-eval, the benchmark's original release layout (dysca, vlbias), "
+        "or all. Repeatable. See `hvgen list formats`.",
     ),
 ]
 
@@ -675,6 +685,59 @@ def preview_command(
 
     shown = write_preview(run_dir, name, num, target, scenario_levels(_load_run(run_dir)))
     console.print(f"preview: {shown} samples → {target}")
+
+
+@app.command("list")
+def list_command(
+    what: Annotated[
+        str | None,
+        typer.Argument(
+            help="What to list: benchmarks, scenarios, corruptions, attacks, formats, models, or a benchmark's "
+            "own lists (styles, subtasks, question-types, categories ...). Nothing: everything's names."
+        ),
+    ] = None,
+) -> None:
+    """List the names hvgen accepts: benchmarks, scenarios, corruptions, attacks, formats, styles ..."""
+    listings = _listings()
+    if what is None:
+        prefixes = tuple(f"{name}-" for name in generators())
+        for name, items in listings.items():
+            if name.startswith(prefixes):  # benchmark-qualified duplicates, for `hvgen list dysca-styles`
+                continue
+            console.print(f"[bold]{name}[/] ({len(items)}): {', '.join(items)}", highlight=False)
+        return
+    if what not in listings:
+        from hvgen.errors import unknown_name_error
+
+        raise unknown_name_error("list", what, listings, hint="Run `hvgen list` to see them all.")
+    for item in listings[what]:
+        print(item)
+
+
+def _listings() -> dict[str, list[str]]:
+    from hvgen.generator import PlanRequest
+    from hvgen.models import MODEL_REGISTRY
+    from hvgen.publish.formats import format_names
+    from hvgen.scenarios import SCENARIO_NAMES
+    from hvgen.scenarios.adversarial import ATTACKS
+    from hvgen.scenarios.corruption import PRESETS
+
+    listings: dict[str, list[str]] = {
+        "benchmarks": sorted(generators()),
+        "scenarios": list(SCENARIO_NAMES),
+        "corruption-presets": list(PRESETS),
+    }
+    for preset, names in PRESETS.items():
+        listings[f"corruptions-{preset}"] = list(names)
+    listings["corruptions"] = sorted({name for names in PRESETS.values() for name in names})
+    listings["attacks"] = list(ATTACKS)
+    listings["formats"] = format_names()
+    listings["models"] = list(MODEL_REGISTRY)
+    for name, cls in sorted(generators().items()):
+        for key, items in cls(PlanRequest(run_seed=0, num=1, options={})).listings().items():
+            listings.setdefault(key, items)
+            listings[f"{name}-{key}"] = items
+    return listings
 
 
 @app.command("models")

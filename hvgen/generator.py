@@ -111,6 +111,11 @@ class Generator(ABC):
         """Default: one config per scenario, named after it."""
         return [ExportConfig(name=scenario, scenario=scenario) for scenario in scenarios]
 
+    def listings(self) -> dict[str, list[str]]:
+        """Named lists of this benchmark's choices (styles, subtasks, categories ...) for
+        `hvgen list`: what a user may pass to its options."""
+        return {}
+
     def card_context(self) -> dict[str, Any]:
         """Extra variables for the dataset card template."""
         return {}

@@ -143,6 +143,7 @@ def test_sandbox_escape_in_a_template_is_a_template_error(
         "ocr_template.txt",
         "sandbox",
     )
+    assert not (tmp_path / "r").exists()
 
 
 def test_rank_from_the_environment_must_be_an_integer(tmp_path: Path) -> None:
@@ -163,3 +164,12 @@ def test_cuda_without_a_gpu_fails_before_planning(tmp_path: Path) -> None:
     assert result.returncode == 2
     assert "no CUDA GPU" in one_error_line(result.stderr)
     assert not out.exists()
+
+
+def test_hvgen_list_names_what_options_accept(capsys: pytest.CaptureFixture[str]) -> None:
+    main(["list", "corruptions-dysca"])
+    assert capsys.readouterr().out.split("\n")[:2] == ["gaussian_noise", "shot_noise"]
+    main(["list"])
+    overview = capsys.readouterr().err
+    assert "styles (57)" in overview and "formats (4)" in overview and "categories (11)" in overview
+    _fails(capsys, ["list", "stylez"], "did you mean 'styles'")
