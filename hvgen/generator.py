@@ -16,7 +16,7 @@ from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any, ClassVar
 
-from hvgen.errors import unknown_name_error
+from hvgen.errors import HvgenError, unknown_name_error
 from hvgen.records import Record
 from hvgen.seeding import derive_seed, stable_id
 from hvgen.templating import TemplateSet
@@ -145,7 +145,17 @@ def _load_generators() -> None:
     if _LOADED:
         return
     _LOADED = True
-    importlib.import_module("hvgen.generators")
+    try:
+        importlib.import_module("hvgen.generators")
+    except ModuleNotFoundError as error:
+        if error.name != "hvgen.generators":
+            raise
+        source = Path(__file__).resolve().parent
+        raise HvgenError(
+            f"hvgen is being imported from the source folder {source}, which lacks the benchmark packages an "
+            f"installed hvgen maps in (generators/, templates/, schemas/): run from another folder, or install "
+            f"the checkout with `pip install -e .`."
+        ) from None
     for entry in entry_points(group="hvgen.generators"):
         entry.load()
 

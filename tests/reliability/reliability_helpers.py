@@ -10,6 +10,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -23,10 +24,17 @@ def benchmark_args(out: Path, *extra: str) -> list[str]:
     return ["dysca", *RUN_ARGS, "--out", str(out), *extra]
 
 
+NEUTRAL_CWD = tempfile.mkdtemp(prefix="hvgen-cwd-")
+"""Where subprocesses start: `python -m` puts the working directory first on sys.path, and a
+checkout's `hvgen/` folder there would shadow the installed package (whose generators, templates
+and schemas are mapped in from the top-level folders)."""
+
+
 def hvgen_process(args: list[str], env: dict[str, str] | None = None) -> subprocess.Popen:
     """`python -m hvgen ARGS` in its own process group (so a kill reaches nothing else)."""
     return subprocess.Popen(
         [sys.executable, "-m", "hvgen", *args],
+        cwd=NEUTRAL_CWD,
         env={**os.environ, **(env or {})},
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,

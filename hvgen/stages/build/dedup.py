@@ -89,13 +89,13 @@ import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from hvgen.progress import progress_bar
 from hvgen.stages.build.fingerprints import (
     FINGERPRINTS_DDL,
     fingerprint_images,
     map_fingerprints,
     phash_from_hex,
 )
-from hvgen.progress import progress_bar
 
 __all__ = [
     "DEFAULT_HAMMING",

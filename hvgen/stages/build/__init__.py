@@ -1,0 +1,65 @@
+"""Build stage: decide what of a finished run is published — dedup, leak check, CLIP filter.
+
+Nothing is deleted: the ``drops`` table says what is left out and why, and the export reads the
+``kept_*`` views. The modules: `fingerprints` (pixel sha256 + pHash per image), `dedup` (exact,
+near-duplicate and question dedup, leak check against earlier releases) and `clip_filter`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from hvgen.config import RunConfig
+from hvgen.errors import HvgenError
+from hvgen.stages.build.dedup import DedupSummary
+from hvgen.store.catalog import open_catalog, set_meta
+from hvgen.store.work import completeness, sync_manifests
+
+
+@dataclass
+class BuildResult:
+    dedup: DedupSummary
+    clip: dict[str, Any] | None = None
+
+
+def run_build(
+    run_dir: Path,
+    config: RunConfig,
+    scenarios: dict[str, str],
+    hamming: int | None = None,
+    against: list[str] | None = None,
+    clip_model: str | None = None,
+    clip_threshold: float | None = None,
+) -> BuildResult:
+    """Dedup + leak check (+ optional CLIP-score filter) in the catalog, over verified renders."""
+    from hvgen.stages.build.clip_filter import DEFAULT_CLIP_THRESHOLD, apply_clip_filter, compute_clip_scores
+    from hvgen.stages.build.dedup import DEFAULT_HAMMING, run_dedup
+    from hvgen.stages.render import pick_device
+
+    with open_catalog(run_dir) as con:
+        sync_manifests(con, run_dir, scenarios)
+        missing = completeness(con, {}).missing["render"]
+        if missing:
+            raise HvgenError(
+                f"{missing} planned images of {run_dir} are not rendered yet (or their files are damaged): "
+                f"run `hvgen render {run_dir}` first (it redoes exactly those)."
+            )
+        try:
+            dedup = run_dedup(
+                con,
+                DEFAULT_HAMMING if hamming is None else hamming,
+                against or [],
+                run_dir=run_dir,
+                progress=True,
+            )
+            clip = None
+            if clip_model:
+                compute_clip_scores(con, run_dir, clip_model, device=pick_device(config.render.device))
+                threshold = DEFAULT_CLIP_THRESHOLD if clip_threshold is None else clip_threshold
+                clip = apply_clip_filter(con, clip_model, threshold)
+            set_meta(con, "build", {"hamming": hamming, "against": against or [], "clip": clip})
+        except ValueError as error:  # bad --against source, threshold ...
+            raise HvgenError(str(error)) from None
+    return BuildResult(dedup, clip)
