@@ -222,6 +222,17 @@ CLIP_FILTER_HELP = (
 CLIP_THRESHOLD_HELP = (
     "CLIP score (100 x cosine) at or below which an image is dropped. [default: 25, Dysca's]"
 )
+_common(
+    "layout",
+    "export.layout",
+    Annotated[
+        str | None,
+        typer.Option(
+            help="Export layout: per-question (one row per question with its image; default) or image-once "
+            "(question configs + <config>_images configs holding each picture once, for large releases)."
+        ),
+    ],
+)
 _common("clip_filter", None, Annotated[str | None, typer.Option(help=CLIP_FILTER_HELP)])
 _common("clip_threshold", None, Annotated[float | None, typer.Option(help=CLIP_THRESHOLD_HELP)])
 _common("shard", None, ShardOpt)
@@ -481,6 +492,13 @@ def export_command(
     vlmevalkit: Annotated[
         bool, typer.Option("--vlmevalkit", help="Same as --format vlmevalkit.", hidden=True)
     ] = False,
+    layout: Annotated[
+        str | None,
+        typer.Option(
+            help="per-question (one row per question with its image) or image-once (pictures stored once, in "
+            "<config>_images configs). [default: the run's, per-question]"
+        ),
+    ] = None,
     allow_incomplete: Annotated[
         bool,
         typer.Option(
@@ -494,7 +512,7 @@ def export_command(
     from hvgen.pipeline import stage_export
 
     requested = list(formats or []) + (["vlmevalkit"] if vlmevalkit else [])
-    config = _load_run(run_dir)
+    config = merge_overrides(_load_run(run_dir), {"export.layout": layout})
     exported = stage_export(run_dir, config, formats=requested, allow_incomplete=allow_incomplete)
     _print_export(run_dir, exported)
     _print_format_steps(run_dir, requested, config.benchmark)

@@ -26,6 +26,7 @@ DTYPES = ("auto", "float32", "fp32", "float16", "fp16", "bfloat16", "bf16")
 DEVICE = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
 SPLIT_NAME = re.compile(r"^\w+(\.\w+)*$")
 MIN_SIZE, MAX_SIZE = 64, 4096
+LAYOUTS = ("per-question", "image-once")
 
 
 @dataclass
@@ -41,6 +42,9 @@ class RenderConfig:
     compile: bool = False
     vae_tiling: bool = False
     writer_threads: int = 4
+    # zlib level of the PNGs written in the run dir (renders, scenario outputs), 0-9: lower is
+    # faster and larger; the pixels, and so the data, are the same at every level.
+    png_compress_level: int = 6
 
 
 @dataclass
@@ -54,6 +58,9 @@ class ScenarioConfig:
     attack_step: float = 2 / 255
     attack_iterations: int = 10
     surrogate: str | None = None
+    # the surrogate's dtype: auto = bfloat16 on CUDA (fast; bf16 keeps fp32's range, so gradients
+    # do not overflow as in fp16), float32 elsewhere
+    attack_dtype: str = "auto"
     batch_size: int = 16
     workers: int = 0  # processes for CPU-bound scenarios; 0 = one per core
 
@@ -62,6 +69,9 @@ class ScenarioConfig:
 class ExportConfig:
     split: str = "test"
     max_shard_mb: int = 500
+    # per-question: one row per question with its image (what harnesses expect);
+    # image-once: question configs reference `<config>_images` configs that hold each image once.
+    layout: str = "per-question"
 
 
 @dataclass
@@ -103,11 +113,13 @@ class RunConfig:
             (self.num >= 1, f"num (--num) must be at least 1, got {self.num}"),
             (render.batch_size >= 1, f"render.batch_size (--batch-size) must be at least 1, got {render.batch_size}"),
             (render.writer_threads >= 1, f"render.writer_threads must be at least 1, got {render.writer_threads}"),
+            (0 <= render.png_compress_level <= 9, f"render.png_compress_level must be 0-9, got {render.png_compress_level}"),
             (render.steps is None or render.steps >= 1, f"render.steps (--steps) must be at least 1, got {render.steps}"),
             (render.guidance is None or render.guidance >= 0, f"render.guidance (--guidance) must be >= 0, got {render.guidance}"),
             (render.dtype in DTYPES, f"render.dtype (--dtype) must be one of {', '.join(DTYPES)}, got '{render.dtype}'"),
             (bool(DEVICE.match(render.device)), f"render.device (--device) must be auto, cpu, mps, cuda or cuda:N, got '{render.device}'"),
             (scenario.batch_size >= 1, f"scenario.batch_size must be at least 1, got {scenario.batch_size}"),
+            (scenario.attack_dtype in DTYPES, f"scenario.attack_dtype must be one of {', '.join(DTYPES)}, got '{scenario.attack_dtype}'"),
             (scenario.workers >= 0, f"scenario.workers must be >= 0 (0 = one per core), got {scenario.workers}"),
             (0 < scenario.eps <= 1, f"scenario.eps (--eps) must be in (0, 1] (pixel scale), got {scenario.eps}"),
             (scenario.attack_step > 0, f"scenario.attack_step must be > 0, got {scenario.attack_step}"),
@@ -115,6 +127,7 @@ class RunConfig:
             (scenario.severity is None or 1 <= scenario.severity <= 5, f"scenario.severity (--severity) must be 1-5, got {scenario.severity}"),
             (bool(SPLIT_NAME.match(export.split)), f"export.split must be a split name like 'test' (letters, digits, '_'), got {export.split!r}"),
             (export.max_shard_mb >= 1, f"export.max_shard_mb must be at least 1, got {export.max_shard_mb}"),
+            (export.layout in LAYOUTS, f"export.layout (--layout) must be one of {', '.join(LAYOUTS)}, got {export.layout!r}"),
         ]  # fmt: skip
         for size_key in ("width", "height"):
             size = getattr(render, size_key)

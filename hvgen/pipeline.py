@@ -328,6 +328,8 @@ def stage_export(
     allow_incomplete: bool = False,
 ) -> list[ExportedConfig]:
     chosen = parse_formats(formats, config.benchmark)
+    for fmt in chosen:
+        fmt.check(config)
     return run_export(
         run_dir,
         config,

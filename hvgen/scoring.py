@@ -22,6 +22,7 @@ def load_questions(source: Path) -> list[Record]:
         with open_catalog(source, read_only=True) as con:
             return query_arrow(con, "SELECT * FROM kept_records ORDER BY id").to_pylist()
     files = sorted(source.glob("data/**/*.parquet")) if source.is_dir() else []
+    files = [f for f in files if not f.parent.name.endswith("_images")]  # image-once layout's pictures
     if not files:
         raise HvgenError(
             f"{source} is neither an hvgen run directory (no {CATALOG_FILE}) nor an export folder (no data/**/*.parquet)."
@@ -31,10 +32,12 @@ def load_questions(source: Path) -> list[Record]:
         file_list = "[" + ", ".join(f"'{f.as_posix()}'" for f in files) + "]"
         table = query_arrow(
             con,
-            f"SELECT DISTINCT ON (id) * EXCLUDE (image) FROM read_parquet({file_list}, union_by_name=true) ORDER BY id",
+            f"SELECT DISTINCT ON (id) * FROM read_parquet({file_list}, union_by_name=true) ORDER BY id",
         )
     finally:
         con.close()
+    if "image" in table.column_names:
+        table = table.drop_columns(["image"])
     return table.to_pylist()
 
 

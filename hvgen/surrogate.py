@@ -111,16 +111,17 @@ def tiny_clip_path() -> Path:
     return target
 
 
-def load_surrogate(surrogate: str, device: Any) -> tuple[Any, Any]:
+def load_surrogate(surrogate: str, device: Any, dtype: Any = None) -> tuple[Any, Any]:
     """Load a CLIP checkpoint (hub id or local folder; ``"tiny"`` = the built-in tiny random
-    CLIP) as (CLIPModel in eval mode, CLIPProcessor). Failures become one clear ModelLoadError."""
+    CLIP) as (CLIPModel in eval mode, CLIPProcessor), on `device` in `dtype` (None: as saved,
+    float32 for CLIP). Failures become one clear ModelLoadError."""
     from transformers import CLIPModel, CLIPProcessor
 
     path: str = surrogate
     try:
         if surrogate == "tiny":
             path = str(tiny_clip_path())
-        model = CLIPModel.from_pretrained(path).to(device).eval()
+        model = CLIPModel.from_pretrained(path).to(device=device, dtype=dtype).eval()
         processor = CLIPProcessor.from_pretrained(path)
     except Exception as exc:  # OSError (offline / missing), ValueError (not a CLIP), ...
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__

@@ -37,3 +37,12 @@ def _watch_parent(parent_pid: int, interval: float = 1.0) -> None:
         time.sleep(interval)
         if os.getppid() != parent_pid:
             os._exit(1)
+
+
+def io_threads() -> int:
+    """Threads for image encoding, decoding and hashing: Pillow's codecs, zlib and hashlib
+    release the GIL, so threads scale with cores; `HVGEN_IO_THREADS` overrides."""
+    configured = os.environ.get("HVGEN_IO_THREADS", "")
+    if configured.isdigit() and int(configured) > 0:
+        return int(configured)
+    return max(2, min(16, os.cpu_count() or 1))

@@ -186,3 +186,38 @@ def test_clear_errors(tiny_clip: str) -> None:
     with pytest.raises(RuntimeError, match="--surrogate PATH") as err:
         scenario.apply_batch(make_inputs(1))
     assert "\n" not in str(err.value)
+
+
+def test_bfloat16_surrogate_attacks_within_the_ball(tiny_clip: str) -> None:
+    """The GPU default (bf16 surrogate): the attack still runs, flips predictions and keeps the
+    saved image within ε; the loss and similarities are computed in float32."""
+    inputs = make_inputs(8)
+    scenario = AdversarialScenario(surrogate=tiny_clip, device="cpu", batch_size=8, dtype="bfloat16")
+    outs = scenario.apply_batch(inputs)
+    assert scenario._ensure_loaded().clip.dtype == torch.bfloat16
+    assert all(linf_levels(o.image, i.image) <= 8 for o, i in zip(outs, inputs))
+    assert any(o.params["success"] for o in outs)
+    with pytest.raises(ValueError, match="unknown dtype"):
+        AdversarialScenario(surrogate=tiny_clip, device="cpu", dtype="float8")
+
+
+def test_outputs_do_not_depend_on_batch_neighbours(tiny_clip: str) -> None:
+    """Batches are padded to a fixed shape, so a sample's bytes are the same alone, in a full
+    batch or among other neighbours — what makes resumed and sharded runs byte-identical."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(2)  # multi-threaded kernels are where batch shapes change the rounding
+    try:
+        _check_neighbour_independence(tiny_clip)
+    finally:
+        torch.set_num_threads(previous)
+
+
+def _check_neighbour_independence(tiny_clip: str) -> None:
+    inputs = make_inputs(16, size=256)
+    scenario = AdversarialScenario(surrogate=tiny_clip, device="cpu", batch_size=8)
+    together = [np.asarray(o.image) for o in scenario.apply_batch(inputs)]
+    for subset in ([3], [0, 7, 11], [15, 10, 9, 8, 2], [1], [4, 5], [6, 12, 13, 14]):
+        fresh = AdversarialScenario(surrogate=tiny_clip, device="cpu", batch_size=8)  # an empty text cache
+        outs = fresh.apply_batch([inputs[i] for i in subset])
+        for index, out in zip(subset, outs):
+            assert np.array_equal(np.asarray(out.image), together[index])

@@ -27,17 +27,30 @@ def test_tiny_model_is_a_saved_diffusers_folder(tiny_pipeline) -> None:
 
 
 def test_an_image_does_not_depend_on_its_batch(tiny_pipeline) -> None:
+    """Padded to the batch size, a short batch renders each image byte for byte as a full one
+    does (unpadded, batched kernels may round a level differently): resumed and sharded runs,
+    whose last batches are short, give the bytes of an uninterrupted run."""
+    import torch
+
     jobs = [
         ImageJob(f"{i:016x}", prompt, "blurry", seed, "")
         for i, (prompt, seed) in enumerate(
-            [("a red cat, on the lawn", 11), ("a blue car", 12), ("an owl in space", 13)]
+            [("a red cat, on the lawn", 11), ("a blue car", 12), ("an owl in space", 13), ("a dog", 14)]
         )
     ]
-    together = render_batch(tiny_pipeline, jobs, SETTINGS, tiny_pipeline.device)
-    alone = render_batch(tiny_pipeline, jobs[1:2], SETTINGS, tiny_pipeline.device)
-    # same seed → same image; batched CPU kernels may round differently by at most a level or so
-    difference = np.abs(np.asarray(together[1], dtype=np.int16) - np.asarray(alone[0], dtype=np.int16))
-    assert difference.max() <= 2
+    previous = torch.get_num_threads()
+    torch.set_num_threads(2)  # multi-threaded kernels are where the batch shape changes the rounding
+    try:
+        together = render_batch(tiny_pipeline, jobs, SETTINGS, tiny_pipeline.device, pad_to=4)
+        for subset in ([1], [3, 0], [2, 1, 3]):
+            alone = render_batch(
+                tiny_pipeline, [jobs[i] for i in subset], SETTINGS, tiny_pipeline.device, pad_to=4
+            )
+            assert len(alone) == len(subset)
+            for index, image in zip(subset, alone):
+                assert np.array_equal(np.asarray(image), np.asarray(together[index]))
+    finally:
+        torch.set_num_threads(previous)
     assert not np.array_equal(np.asarray(together[0]), np.asarray(together[1]))
 
 

@@ -60,7 +60,7 @@ def render_card(
     from hvgen.publish.plots import write_plots
 
     plots = write_plots(stats, export_dir)
-    total_rows = sum(item.rows for item in exported)
+    total_rows = sum(item.rows for item in exported if item.kind == "questions")
     settings = resolve_settings(config.render)
     configs_yaml = [
         {
@@ -93,6 +93,7 @@ def render_card(
         "configs_yaml": configs_yaml,
         "dataset_info_yaml": dataset_info_yaml,
         "exported": exported,
+        "layout": config.export.layout,
         "split": config.export.split,
         "stats": stats,
         "plots": plots,

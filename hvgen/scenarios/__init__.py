@@ -62,6 +62,7 @@ def scenario_settings(name: str, config: RunConfig) -> dict[str, Any]:
             "alpha": settings.attack_step,
             "steps": settings.attack_iterations,
             "batch_size": settings.batch_size,
+            "dtype": settings.attack_dtype,
         }
     return {}
 

@@ -148,14 +148,14 @@ class ZeroShotCLIP(nn.Module):
                 align_corners=False,
                 antialias=True,
             )
-        return (x - self.pixel_mean) / self.pixel_std
+        return ((x - self.pixel_mean) / self.pixel_std).to(self.clip.dtype)
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         if self.text is None or self.mask is None:
             raise RuntimeError("ZeroShotCLIP.set_classes must be called before forward")
         feats = _features(self.clip.get_image_features(pixel_values=self.preprocess(images)))
-        feats = F.normalize(feats, dim=-1)
-        scale = self.clip.logit_scale.exp()
+        feats = F.normalize(feats.float(), dim=-1)  # similarities and the loss in float32
+        scale = self.clip.logit_scale.float().exp()
         logits = scale * torch.einsum("bd,bkd->bk", feats, self.text)
         return logits.masked_fill(~self.mask, MASKED_LOGIT)
 
@@ -184,6 +184,24 @@ def candidate_classes(record: dict[str, Any] | None) -> tuple[list[str], int] | 
     return None
 
 
+def _torch_dtype(name: str, device: str) -> torch.dtype:
+    """The surrogate's dtype: 'auto' is bfloat16 on CUDA (tensor cores; fp32's exponent range,
+    so attack gradients do not overflow as they can in fp16) and float32 elsewhere."""
+    names = {
+        "float32": torch.float32,
+        "fp32": torch.float32,
+        "float16": torch.float16,
+        "fp16": torch.float16,
+        "bfloat16": torch.bfloat16,
+        "bf16": torch.bfloat16,
+    }
+    if name == "auto":
+        return torch.bfloat16 if str(device).startswith("cuda") else torch.float32
+    if name not in names:
+        raise ValueError(f"unknown dtype {name!r}: use auto, float32, float16 or bfloat16")
+    return names[name]
+
+
 def _batch_seed(seeds: Sequence[int]) -> int:
     digest = hashlib.blake2b(",".join(str(int(s)) for s in seeds).encode(), digest_size=8).digest()
     return int.from_bytes(digest, "little") & ((1 << 63) - 1)
@@ -210,6 +228,7 @@ class AdversarialScenario:
         device: str | None = None,
         batch_size: int = 16,
         label: str | None = None,
+        dtype: str = "auto",
     ) -> None:
         if attack not in ATTACKS:
             close = difflib.get_close_matches(attack, list(ATTACKS), n=1)
@@ -229,6 +248,7 @@ class AdversarialScenario:
         self.steps = int(steps)
         self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
         self.batch_size = int(batch_size)
+        self.dtype = _torch_dtype(dtype, self.device)
         self._classifier: ZeroShotCLIP | None = None
         self._tokenizer: Any = None
         self._text_cache: dict[str, torch.Tensor] = {}
@@ -237,7 +257,7 @@ class AdversarialScenario:
 
     def _ensure_loaded(self) -> ZeroShotCLIP:
         if self._classifier is None:
-            clip, processor = load_surrogate(self.surrogate, self.device)
+            clip, processor = load_surrogate(self.surrogate, self.device, self.dtype)
             ip = processor.image_processor
             size = clip.config.vision_config.image_size  # what the position embeddings expect
             classifier = ZeroShotCLIP(clip, size, ip.image_mean, ip.image_std).to(self.device).eval()
@@ -260,7 +280,8 @@ class AdversarialScenario:
                     truncation=True,
                     return_tensors="pt",
                 ).to(self.device)
-                self._text_cache[name] = F.normalize(_features(clip.get_text_features(**tokens)), dim=-1)[0]
+                features = _features(clip.get_text_features(**tokens)).float()
+                self._text_cache[name] = F.normalize(features, dim=-1)[0]
         return {c: self._text_cache[c] for c in classes}
 
     def _set_classes(self, classifier: ZeroShotCLIP, class_lists: list[list[str]]) -> None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -31,6 +32,7 @@ from hvgen.store.catalog import open_catalog, query_arrow
 from hvgen.store.files import RunFiles
 from hvgen.store.layout import EXPORT_DIR
 from hvgen.store.work import completeness, sync_manifests
+from hvgen.workers import io_threads
 
 
 @dataclass
@@ -39,6 +41,7 @@ class ExportedConfig:
     scenario: str
     rows: int
     files: list[str] = field(default_factory=list)
+    kind: str = "questions"  # "questions", or "images" (an image-once layout's `<config>_images`)
 
 
 def samples_query(config: ExportConfig, record_columns: list[str]) -> str:
@@ -144,12 +147,7 @@ def run_export(
         (staging / "data").mkdir(parents=True)
         for export_config in generator.export_configs(list(scenarios)):
             table = config_samples(con, export_config)
-            written = write_parquet_shards(
-                images, staging, export_config.name, config.export.split, table, config.export.max_shard_mb
-            )
-            exported.append(
-                ExportedConfig(export_config.name, export_config.scenario, table.num_rows, written)
-            )
+            exported += write_config(images, staging, export_config, table, config.export)
             samples.append(ConfigSamples(export_config.name, export_config.scenario, table))
         incomplete = None if status.complete else status.describe()
         card = render_card(con, run_dir, config, generator, exported, staging, stats, incomplete=incomplete)
@@ -173,35 +171,69 @@ def write_format(context: FormatContext, fmt: ExportFormat, samples: list[Config
     return final
 
 
+IMAGES_SUFFIX = "_images"
+IMAGE_KEY = "image_file"
+
+
+def write_config(
+    images: VerifiedImages, staging: Path, export_config: ExportConfig, table: pa.Table, settings: Any
+) -> list[ExportedConfig]:
+    """One export config in the chosen layout.
+
+    per-question: one parquet row per question with its image embedded — what `load_dataset`
+    users and harnesses expect, at the cost of storing an image once per question asking it.
+    image-once: the questions without images, each naming its picture in ``image_file``, plus a
+    ``<config>_images`` config with one row per distinct picture (``image_file``, ``image``): for
+    large releases, where image-level scenarios would otherwise repeat each image ~7 times."""
+    name, split, max_mb = export_config.name, settings.split, settings.max_shard_mb
+    if settings.layout == "per-question":
+        files = write_parquet_shards(images, staging, name, split, table, max_mb)
+        return [ExportedConfig(name, export_config.scenario, table.num_rows, files)]
+    paths = table.column("_image_path")
+    questions = table.drop_columns(["_image_path"]).append_column(IMAGE_KEY, paths)
+    files = [_write_table(staging, name, split, 0, 1, questions.replace_schema_metadata(None))]
+    distinct = sorted(set(paths.to_pylist()))
+    pictures = pa.table({IMAGE_KEY: distinct, "_image_path": distinct})
+    image_files = write_parquet_shards(images, staging, name + IMAGES_SUFFIX, split, pictures, max_mb)
+    return [
+        ExportedConfig(name, export_config.scenario, table.num_rows, files),
+        ExportedConfig(name + IMAGES_SUFFIX, export_config.scenario, len(distinct), image_files, "images"),
+    ]
+
+
 def write_parquet_shards(
     run_files: VerifiedImages, export_dir: Path, name: str, split: str, table: pa.Table, max_shard_mb: int
 ) -> list[str]:
-    """Write `table` (with an `_image_path` column) as image-embedding parquet shards."""
+    """Write `table` (with an `_image_path` column) as image-embedding parquet shards; images
+    are read and verified by a thread pool (file reads and sha256 release the GIL)."""
     paths = table.column("_image_path").to_pylist() if table.num_rows else []
     sizes = [run_files.size(path) for path in paths]
     boundaries = _shard_boundaries(sizes, max_shard_mb * 1024 * 1024) if paths else [(0, 0)]
     files = []
-    folder = export_dir / "data" / name
-    folder.mkdir(parents=True, exist_ok=True)
-    with progress_bar(f"export {name}", table.num_rows) as advance:
+    with (
+        progress_bar(f"export {name}", table.num_rows) as advance,
+        ThreadPoolExecutor(max_workers=io_threads()) as pool,
+    ):
         for number, (start, stop) in enumerate(boundaries):
             part = table.slice(start, stop - start)
+            chunk = paths[start:stop]
             image_column = pa.array(
                 [
-                    {"bytes": run_files.read_bytes(path), "path": Path(path).name}
-                    for path in paths[start:stop]
+                    {"bytes": data, "path": Path(path).name}
+                    for path, data in zip(chunk, pool.map(run_files.read_bytes, chunk))
                 ],
                 type=pa.struct([("bytes", pa.binary()), ("path", pa.string())]),
             )
-            part = part.drop_columns(["_image_path"]).append_column("image", image_column)
-            part = with_hf_features(part)
-            relative = f"data/{name}/{split}-{number:05d}-of-{len(boundaries):05d}.parquet"
-            write_atomic(
-                export_dir / relative, lambda handle, p=part: pq.write_table(p, handle, compression="zstd")
-            )
-            files.append(relative)
+            part = with_hf_features(part.drop_columns(["_image_path"]).append_column("image", image_column))
+            files.append(_write_table(export_dir, name, split, number, len(boundaries), part))
             advance(stop - start)
     return files
+
+
+def _write_table(export_dir: Path, name: str, split: str, number: int, count: int, table: pa.Table) -> str:
+    relative = f"data/{name}/{split}-{number:05d}-of-{count:05d}.parquet"
+    write_atomic(export_dir / relative, lambda handle: pq.write_table(table, handle, compression="zstd"))
+    return relative
 
 
 def _shard_boundaries(sizes: list[int], max_bytes: int) -> list[tuple[int, int]]:

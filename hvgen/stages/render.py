@@ -98,7 +98,9 @@ def run_render(
                         "seconds": round(seconds, 4),
                     }
                     target = files.write_path(job.path)
-                    writes.append((writer.submit(save_png_atomic, image, target), row))
+                    writes.append(
+                        (writer.submit(save_png_atomic, image, target, config.png_compress_level), row)
+                    )
                 # Log finished files in order; the accelerator keeps rendering meanwhile.
                 while writes and writes[0][0].done():
                     _log_write(writes.popleft(), log, advance)

@@ -19,8 +19,9 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+from collections import deque
 from collections.abc import Iterator
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -49,7 +50,7 @@ from hvgen.store.work import (
     planned_images,
     planned_units,
 )
-from hvgen.workers import die_with_parent
+from hvgen.workers import die_with_parent, io_threads
 
 UNCHANGED = "unchanged: identical to the clean image"
 
@@ -153,13 +154,24 @@ def _workers(config: RunConfig, scenario: Scenario, batches: int) -> int:
 def _apply_all(
     run_dir: Path, config: RunConfig, scenario: Scenario, batches: list[list[Task]]
 ) -> Iterator[list[dict[str, Any]]]:
-    """Rows of each finished batch, in order; CPU-bound scenarios run in a process pool (spawned,
-    so no torch/OpenMP state is forked; each worker dies with this process) — each output
-    depends only on its own seed, so the result is the same whichever process makes it."""
+    """Rows of each finished batch, in order.
+
+    CPU-bound scenarios (corruption, print) run in a process pool (spawned, so no torch/OpenMP
+    state is forked; each worker dies with this process). The others (adversarial: the
+    accelerator's work) run here, with PNG decoding and encoding in a thread pool: while one
+    batch is attacked, the previous batch's images are encoded and written (at most two
+    batches in flight). Each output depends only on its own seed and inputs, so the result is
+    the same whichever process or thread makes it."""
     workers = _workers(config, scenario, len(batches))
     if workers == 1:
-        for batch in batches:
-            yield _apply(run_dir, config, scenario, batch)
+        with ThreadPoolExecutor(max_workers=io_threads()) as io:
+            in_flight: deque[list[Future]] = deque()
+            for batch in batches:
+                in_flight.append(_apply(run_dir, config, scenario, batch, io))
+                while len(in_flight) > 1:
+                    yield [future.result() for future in in_flight.popleft()]
+            while in_flight:
+                yield [future.result() for future in in_flight.popleft()]
         return
     context = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(
@@ -175,31 +187,50 @@ def _apply_in_worker(task: tuple[Path, RunConfig, str, list[Task]]) -> list[dict
     run_dir, config, name, batch = task
     if name not in _WORKER_SCENARIOS:
         _WORKER_SCENARIOS[name] = build_scenario(name, config)
-    return _apply(run_dir, config, _WORKER_SCENARIOS[name], batch)
+    return [future.result() for future in _apply(run_dir, config, _WORKER_SCENARIOS[name], batch, None)]
 
 
-def _apply(run_dir: Path, config: RunConfig, scenario: Scenario, batch: list[Task]) -> list[dict[str, Any]]:
+def _apply(
+    run_dir: Path, config: RunConfig, scenario: Scenario, batch: list[Task], io: Executor | None
+) -> list[Future]:
+    """Run one batch; returns one future row per task (already done when `io` is None, else
+    finishing in `io`: the check against the clean image, the PNG encoding and the write)."""
     files = RunFiles(run_dir)
+    paths = [files.path(task.image_path) for task in batch]
+    images = list(io.map(_load_rgb, paths)) if io else [_load_rgb(path) for path in paths]
     inputs = [
         ScenarioInput(
-            image=_load_rgb(files.path(task.image_path)),
+            image=image,
             seed=derive_seed(config.seed, "scenario", scenario.name, task.key),
             record=task.record,
         )
-        for task in batch
+        for task, image in zip(batch, images, strict=True)
     ]
     outputs = scenario.apply_batch(inputs)
-    rows = []
+    level = config.render.png_compress_level
+    futures: list[Future] = []
     for task, item, output in zip(batch, inputs, outputs, strict=True):
-        if output.image is None:
-            rows.append(_row(scenario, task.key, None, output.params, output.skip_reason or "not applicable"))
-        elif _same_pixels(output.image, item.image):
-            rows.append(_row(scenario, task.key, None, output.params, UNCHANGED))
+        args = (files, scenario, task, item.image, output, level)
+        if io is None:
+            done: Future = Future()
+            done.set_result(_finish(*args))
+            futures.append(done)
         else:
-            relpath = scenario_relpath(scenario.name, task.key)
-            written = save_png_atomic(output.image, files.write_path(relpath))
-            rows.append({**_row(scenario, task.key, relpath, output.params, None), **written.as_row()})
-    return rows
+            futures.append(io.submit(_finish, *args))
+    return futures
+
+
+def _finish(
+    files: RunFiles, scenario: Scenario, task: Task, clean: Image.Image, output: Any, level: int
+) -> dict[str, Any]:
+    """The manifest row of one output, after writing its PNG (if it is a sample at all)."""
+    if output.image is None:
+        return _row(scenario, task.key, None, output.params, output.skip_reason or "not applicable")
+    if _same_pixels(output.image, clean):
+        return _row(scenario, task.key, None, output.params, UNCHANGED)
+    relpath = scenario_relpath(scenario.name, task.key)
+    written = save_png_atomic(output.image, files.write_path(relpath), compress_level=level)
+    return {**_row(scenario, task.key, relpath, output.params, None), **written.as_row()}
 
 
 def _same_pixels(output: Image.Image, clean: Image.Image) -> bool:

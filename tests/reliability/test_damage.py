@@ -157,7 +157,8 @@ def test_an_output_identical_to_its_clean_image_is_not_a_sample(tmp_path: Path) 
     from hvgen.scenarios import build_scenario
 
     scenario = build_scenario("corruption", config)
-    (row,) = _apply(tmp_path, config, scenario, [Task("flatimage", "images/flat.png", None)])
+    (future,) = _apply(tmp_path, config, scenario, [Task("flatimage", "images/flat.png", None)], None)
+    row = future.result()
     assert row["path"] is None and row["skip_reason"] == UNCHANGED
     assert not (tmp_path / "scenarios").exists()
     # a textured image is changed by the same blur, even at 64 px (the scaled σ is floored)

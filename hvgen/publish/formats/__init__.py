@@ -65,6 +65,10 @@ class ExportFormat(ABC):
     @abstractmethod
     def write(self, ctx: FormatContext, configs: list[ConfigSamples], out: Path) -> list[str]: ...
 
+    def check(self, config: RunConfig) -> None:
+        """Refuse, before anything is exported, a run this format cannot be written for."""
+        return None
+
     def next_steps(self, out: Path) -> str:
         """One or two lines telling the user how to run the consumer on `out`."""
         return ""

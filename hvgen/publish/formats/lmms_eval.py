@@ -62,6 +62,13 @@ class LmmsEvalFormat(ExportFormat):
     name = "lmms-eval"
     description = "lmms-eval task folder (one task per config, a group per benchmark; --include_path)"
 
+    def check(self, config: Any) -> None:
+        if config.export.layout != "per-question":
+            raise HvgenError(
+                "--format lmms-eval loads each question's image from its row: export with --layout per-question "
+                f"(this run uses {config.export.layout})."
+            )
+
     def write(self, ctx: FormatContext, configs: list[ConfigSamples], out: Path) -> list[str]:
         # lmms-eval cannot build a task without docs (it formats the first one while loading).
         configs = [item for item in configs if item.table.num_rows]

@@ -739,6 +739,7 @@ def load_leak_fingerprints(
     rows: list[tuple[str, str | None, int | None, str]] = []
     for source in against:
         before = len(rows)
+        from_folder = not Path(source).suffix  # a folder or a Hub id, not a file or a glob of files
         for path in _resolve_files(source, download):
             suffix = path.suffix.lower()
             if suffix in {".txt", ".lst", ".hashes"}:
@@ -760,6 +761,8 @@ def load_leak_fingerprints(
                     )
                     continue
                 cols = _image_columns(pf)
+                if not cols and from_folder:
+                    continue  # an image-once export: question configs reference the `*_images` configs
                 if not cols:
                     raise _bad(
                         source,
