@@ -41,8 +41,10 @@ def _watch_parent(parent_pid: int, interval: float = 1.0) -> None:
 
 def io_threads() -> int:
     """Threads for image encoding, decoding and hashing: Pillow's codecs, zlib and hashlib
-    release the GIL, so threads scale with cores; `HVGEN_IO_THREADS` overrides."""
+    release the GIL, so threads scale with cores. `HVGEN_IO_THREADS=N` overrides; 0 means no
+    pool at all (each image decoded and written in turn, as before pools existed: the baseline
+    of scripts/bench_scenario.py)."""
     configured = os.environ.get("HVGEN_IO_THREADS", "")
-    if configured.isdigit() and int(configured) > 0:
+    if configured.isdigit():
         return int(configured)
     return max(2, min(16, os.cpu_count() or 1))

@@ -212,7 +212,7 @@ def write_parquet_shards(
     files = []
     with (
         progress_bar(f"export {name}", table.num_rows) as advance,
-        ThreadPoolExecutor(max_workers=io_threads()) as pool,
+        ThreadPoolExecutor(max_workers=max(1, io_threads())) as pool,
     ):
         for number, (start, stop) in enumerate(boundaries):
             part = table.slice(start, stop - start)

@@ -163,6 +163,10 @@ def _apply_all(
     batches in flight). Each output depends only on its own seed and inputs, so the result is
     the same whichever process or thread makes it."""
     workers = _workers(config, scenario, len(batches))
+    if workers == 1 and io_threads() == 0:
+        for batch in batches:
+            yield [future.result() for future in _apply(run_dir, config, scenario, batch, None)]
+        return
     if workers == 1:
         with ThreadPoolExecutor(max_workers=io_threads()) as io:
             in_flight: deque[list[Future]] = deque()
