@@ -112,7 +112,7 @@ def main() -> None:
         for scenario in args.scenarios.split(","):
             times: dict[str, list[float]] = {name: [] for name in configs}
             counts: dict[str, int] = {}
-            for name, io in configs.items():  # warm-up (imports, tiny models, file cache)
+            for io in configs.values():  # warm-up (imports, tiny models, file cache)
                 time_stage(run, scenario, io)
             for round_number in range(args.repeats):
                 order = list(configs.items())
