@@ -16,7 +16,9 @@ import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
+
+from hvgen.errors import HvgenError
 
 if TYPE_CHECKING:
     from hvgen.config import RenderConfig
@@ -85,6 +87,38 @@ def resolve_settings(config: RenderConfig) -> RenderSettings:
         width=config.width or spec.width,
         height=config.height or spec.height,
     )
+
+
+def pick_device(requested: str) -> str:
+    import torch
+
+    if requested != "auto":
+        return requested
+    if torch.cuda.is_available():
+        return "cuda"
+    if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
+        return "mps"
+    return "cpu"
+
+
+def pick_dtype(requested: str, device: str, cuda_default: str = "float16") -> Any:
+    """The torch dtype for a --dtype name; 'auto' is `cuda_default` on CUDA and float32 elsewhere
+    (the pipeline renders in fp16 on CUDA; the attack surrogate picks bf16)."""
+    import torch
+
+    names = {
+        "float32": torch.float32,
+        "fp32": torch.float32,
+        "float16": torch.float16,
+        "fp16": torch.float16,
+        "bfloat16": torch.bfloat16,
+        "bf16": torch.bfloat16,
+    }
+    if requested == "auto":
+        return names[cuda_default] if str(device).startswith("cuda") else torch.float32
+    if requested not in names:
+        raise HvgenError(f"unknown --dtype '{requested}': use auto, float32, float16 or bfloat16.")
+    return names[requested]
 
 
 def cache_dir() -> Path:

@@ -187,19 +187,13 @@ def candidate_classes(record: dict[str, Any] | None) -> tuple[list[str], int] | 
 def _torch_dtype(name: str, device: str) -> torch.dtype:
     """The surrogate's dtype: 'auto' is bfloat16 on CUDA (tensor cores; fp32's exponent range,
     so attack gradients do not overflow as they can in fp16) and float32 elsewhere."""
-    names = {
-        "float32": torch.float32,
-        "fp32": torch.float32,
-        "float16": torch.float16,
-        "fp16": torch.float16,
-        "bfloat16": torch.bfloat16,
-        "bf16": torch.bfloat16,
-    }
-    if name == "auto":
-        return torch.bfloat16 if str(device).startswith("cuda") else torch.float32
-    if name not in names:
-        raise ValueError(f"unknown dtype {name!r}: use auto, float32, float16 or bfloat16")
-    return names[name]
+    from hvgen.errors import HvgenError
+    from hvgen.models import pick_dtype
+
+    try:
+        return pick_dtype(name, device, cuda_default="bfloat16")
+    except HvgenError:
+        raise ValueError(f"unknown dtype {name!r}: use auto, float32, float16 or bfloat16") from None
 
 
 def _batch_seed(seeds: Sequence[int]) -> int:

@@ -20,8 +20,10 @@ from typing import Any
 from hvgen.config import RenderConfig
 from hvgen.errors import HvgenError, ModelLoadError
 from hvgen.faults import checkpoint
-from hvgen.models import (  # noqa: F401 - RenderSettings, resolve_settings: re-exported
+from hvgen.models import (  # noqa: F401 - RenderSettings, resolve_settings, pick_*: re-exported
     RenderSettings,
+    pick_device,
+    pick_dtype,
     resolve_model,
     resolve_settings,
     tiny_sdxl_path,
@@ -148,36 +150,6 @@ def _batches(items: list[ImageJob], size: int) -> list[list[ImageJob]]:
     if size < 1:
         raise HvgenError(f"--batch-size must be >= 1 (got {size}).")
     return [items[i : i + size] for i in range(0, len(items), size)]
-
-
-def pick_device(requested: str) -> str:
-    import torch
-
-    if requested != "auto":
-        return requested
-    if torch.cuda.is_available():
-        return "cuda"
-    if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
-        return "mps"
-    return "cpu"
-
-
-def pick_dtype(requested: str, device: str) -> Any:
-    import torch
-
-    names = {
-        "float32": torch.float32,
-        "fp32": torch.float32,
-        "float16": torch.float16,
-        "fp16": torch.float16,
-        "bfloat16": torch.bfloat16,
-        "bf16": torch.bfloat16,
-    }
-    if requested == "auto":
-        return torch.float16 if device.startswith("cuda") else torch.float32
-    if requested not in names:
-        raise HvgenError(f"unknown --dtype '{requested}': use auto, float32, float16 or bfloat16.")
-    return names[requested]
 
 
 def _quiet_tiny_model_warnings() -> None:

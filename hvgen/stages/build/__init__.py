@@ -34,9 +34,9 @@ def run_build(
     clip_threshold: float | None = None,
 ) -> BuildResult:
     """Dedup + leak check (+ optional CLIP-score filter) in the catalog, over verified renders."""
+    from hvgen.models import pick_device
     from hvgen.stages.build.clip_filter import DEFAULT_CLIP_THRESHOLD, apply_clip_filter, compute_clip_scores
     from hvgen.stages.build.dedup import DEFAULT_HAMMING, run_dedup
-    from hvgen.stages.render import pick_device
 
     with open_catalog(run_dir) as con:
         sync_manifests(con, run_dir, scenarios)
