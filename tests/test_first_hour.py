@@ -12,6 +12,7 @@ import shutil
 import stat
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pyarrow.parquet as pq
@@ -28,12 +29,13 @@ PLACEHOLDER = re.compile(r"--[a-z-]+ <(str|int|float|bool|path|list\[[^\]]*\])>"
 def hvgen(
     *args: str, cwd: Path | None = None, env: dict[str, str] | None = None, umask: int = -1
 ) -> subprocess.CompletedProcess:
-    """The console script, as a user runs it (stderr is a pipe: not a terminal)."""
+    """The console script, as a user runs it (stderr is a pipe: not a terminal). The working
+    directory is never the checkout: `-m` would import its hvgen/ folder, not the installed package."""
     return subprocess.run(
         [sys.executable, "-m", "hvgen", *args],
         capture_output=True,
         text=True,
-        cwd=cwd,
+        cwd=cwd or tempfile.gettempdir(),
         env={**os.environ, **(env or {})},
         umask=umask,
         timeout=600,
@@ -236,6 +238,7 @@ def test_push_without_a_token_suggests_only_what_exists(finished, tmp_path: Path
         capture_output=True,
         text=True,
         env=env,
+        cwd=tmp_path,
     )
     line = error_line(result)
     assert "HF_TOKEN" in line and "hf auth login" in line and "--token" not in line
