@@ -29,6 +29,7 @@ Plan, in short:
 from __future__ import annotations
 
 import random
+import re
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -239,7 +240,7 @@ class VLBias(Generator):
         aliases = {str(k): str(v) for k, v in (self.rules.get("category_aliases") or {}).items()}
         singles = [name for name in names if not self.category(name).intersection]
         joint = [name for name in names if self.category(name).intersection]
-        items = [item for item in _as_list("all" if value is None else value) if item]
+        items = [_category_key(item) for item in _as_list("all" if value is None else value) if item.strip()]
         named = [item for item in items if aliases.get(item, item) != "all"]
         chosen = set(singles) if len(named) < len(items) or not items else set()
         if named:
@@ -773,6 +774,13 @@ def _score_table(report: dict[str, Any]) -> list[dict[str, Any]]:
         open_row["n"] = sum(group["n"] for group in result["groups"].values())
         rows.append(open_row)
     return rows
+
+
+def _category_key(name: str) -> str:
+    """A category as the README and the paper spell it ('disability status', 'SES', 'race × gender',
+    'Physical-Appearance') → its file name ('disability_status', 'ses', 'race_x_gender')."""
+    key = name.strip().lower().replace("×", " x ")
+    return re.sub(r"[\s\-]+", "_", key)
 
 
 def _as_list(value: Any) -> list[str]:

@@ -2,10 +2,16 @@
 
 One command per registered benchmark (`hvgen dysca ...`) runs every stage; the stage commands
 (`hvgen plan|render|scenario|build|export|stats|push RUN_DIR`) run one at a time.
+
+Help is printed without rich markup (`rich_markup_mode=None`): option texts hold literal
+brackets such as "[default: 200]", which rich markup would eat, and plain help reads the same in
+a terminal, a log file and the README. Messages go to stderr; data (`hvgen list`, `hvgen config`,
+`hvgen stats`, `hvgen models`) to stdout.
 """
 
 from __future__ import annotations
 
+import copy
 import inspect
 import sys
 import typing
@@ -13,29 +19,80 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.console import Console
 from rich.table import Table
 
 from hvgen import __version__
 from hvgen.config import CONFIG_FILE, RunConfig, merge_overrides
 from hvgen.errors import HvgenError
 from hvgen.generator import Generator, generators
-from hvgen.progress import console
+from hvgen.progress import NORMAL, QUIET, VERBOSE, console, info, set_verbosity, verbosity, warn
+
+ENVIRONMENT_HELP = (
+    "Environment: HVGEN_CACHE (where the tiny model is built; default $XDG_CACHE_HOME/hvgen or "
+    "~/.cache/hvgen), HVGEN_NO_PROGRESS=1 (no progress bars or lines), HVGEN_PROGRESS_INTERVAL "
+    "(seconds between progress lines when stderr is not a terminal; default 30), HF_TOKEN (for push)."
+)
 
 app = typer.Typer(
     name="hvgen",
-    help="Regenerate, deduplicate and publish synthetic vision-language benchmarks (fresh, leak-free splits).",
+    help="Regenerate, deduplicate and publish synthetic vision-language benchmarks (fresh, leak-free splits)."
+    "\n\n" + ENVIRONMENT_HELP,
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
+    rich_markup_mode=None,
 )
 
+
+def _verbose_callback(value: int) -> int:
+    if value:
+        set_verbosity(VERBOSE)
+    return value
+
+
+def _quiet_callback(value: bool) -> bool:
+    if value:
+        set_verbosity(QUIET)
+    return value
+
+
+# Accepted before and after the command name (`hvgen -q dysca ...`, `hvgen dysca ... -q`).
+VerboseOpt = Annotated[
+    int,
+    typer.Option(
+        "--verbose",
+        "-v",
+        count=True,
+        expose_value=False,
+        callback=_verbose_callback,
+        show_default=False,
+        help="Say more: debug lines, the libraries' logs, and the traceback behind an error.",
+    ),
+]
+QuietOpt = Annotated[
+    bool,
+    typer.Option(
+        "--quiet",
+        "-q",
+        expose_value=False,
+        callback=_quiet_callback,
+        show_default=False,
+        help="Print only warnings, errors and requested data: no progress, no per-stage lines.",
+    ),
+]
+
 RunDir = Annotated[
-    Path, typer.Argument(help="A run directory made by a benchmark command (holds config.yaml).")
+    Path,
+    typer.Argument(
+        metavar="RUN_DIR", help="A run directory made by a benchmark command (holds config.yaml)."
+    ),
 ]
 ShardOpt = Annotated[
     str | None,
     typer.Option(
-        help="Work on shard i of N ('i/N'); defaults to RANK/WORLD_SIZE when set by torchrun/accelerate."
+        metavar="i/N",
+        help="Work on shard i of N ('i/N'); defaults to RANK/WORLD_SIZE when set by torchrun/accelerate.",
     ),
 ]
 
@@ -58,9 +115,7 @@ _common(
     "num",
     Annotated[
         int | None,
-        typer.Option(
-            help="Number of images to plan (each gets several questions). [default: the benchmark's]"
-        ),
+        typer.Option(metavar="N", help="Number of images to plan (each gets several questions)."),
     ],
 )
 _common(
@@ -68,17 +123,22 @@ _common(
     "seed",
     Annotated[
         int | None,
-        typer.Option(help="Run seed: every random choice derives from (seed, item id). [default: 2024]"),
+        typer.Option(
+            metavar="INTEGER",
+            help="Run seed: every random choice derives from (seed, item id). [default: 2024]",
+        ),
     ],
 )
-_common("out", None, Annotated[Path | None, typer.Option(help="Run directory. [default: runs/<benchmark>]")])
+_common("out", None, Annotated[Path | None, typer.Option(metavar="DIR", help="Run directory.")])
 _common(
     "model",
     "render.model",
     Annotated[
         str | None,
         typer.Option(
-            help="Text-to-image model: sdxl (default), sd15, tiny (built-in, offline), a Hub id or a local diffusers folder."
+            metavar="NAME|ID|DIR",
+            help="Text-to-image model: a short name (sdxl, sd15, tiny: built-in, offline; see `hvgen models`), "
+            "a Hub id OWNER/NAME or a local diffusers folder. [default: sdxl]",
         ),
     ],
 )
@@ -88,51 +148,78 @@ _common(
     Annotated[
         str | None,
         typer.Option(
-            help="Scenarios: clean (default), corruption, print, adversarial, a comma list, or all."
+            metavar="NAMES",
+            help="Scenarios: clean, corruption, print, adversarial, a comma list, or all. [default: clean]",
         ),
     ],
 )
 _common(
     "steps",
     "render.steps",
-    Annotated[int | None, typer.Option(help="Denoising steps. [default: the model's; SDXL 50]")],
+    Annotated[
+        int | None,
+        typer.Option(metavar="N", help="Denoising steps. [default: the model's: sdxl 50, sd15 50, tiny 4]"),
+    ],
 )
 _common(
     "guidance",
     "render.guidance",
-    Annotated[float | None, typer.Option(help="Classifier-free guidance scale. [default: 7.5]")],
+    Annotated[
+        float | None, typer.Option(metavar="NUMBER", help="Classifier-free guidance scale. [default: 7.5]")
+    ],
 )
 _common(
     "width",
     "render.width",
-    Annotated[int | None, typer.Option(help="Image width in pixels. [default: the model's; SDXL 1024]")],
+    Annotated[
+        int | None,
+        typer.Option(
+            metavar="PIXELS", help="Image width. [default: the model's: sdxl 1024, sd15 512, tiny 64]"
+        ),
+    ],
 )
 _common(
     "height",
     "render.height",
-    Annotated[int | None, typer.Option(help="Image height in pixels. [default: the model's; SDXL 1024]")],
+    Annotated[
+        int | None,
+        typer.Option(
+            metavar="PIXELS", help="Image height. [default: the model's: sdxl 1024, sd15 512, tiny 64]"
+        ),
+    ],
 )
 _common(
     "batch_size",
     "render.batch_size",
-    Annotated[int | None, typer.Option(help="Images per pipeline call. [default: 4]")],
+    Annotated[int | None, typer.Option(metavar="N", help="Images per pipeline call. [default: 4]")],
 )
 _common(
     "dtype",
     "render.dtype",
     Annotated[
-        str | None, typer.Option(help="auto (fp16 on CUDA, fp32 on CPU), float32, float16 or bfloat16.")
+        str | None,
+        typer.Option(
+            metavar="DTYPE",
+            help="auto (fp16 on CUDA, fp32 on CPU), float32, float16 or bfloat16. [default: auto]",
+        ),
     ],
 )
 _common(
-    "device", "render.device", Annotated[str | None, typer.Option(help="auto, cpu, cuda, cuda:1, mps ...")]
+    "device",
+    "render.device",
+    Annotated[
+        str | None, typer.Option(metavar="DEVICE", help="auto, cpu, cuda, cuda:1, mps ... [default: auto]")
+    ],
 )
 _common(
     "compile",
     "render.compile",
     Annotated[
         bool | None,
-        typer.Option("--compile/--no-compile", help="torch.compile the UNet (faster on long GPU runs)."),
+        typer.Option(
+            "--compile/--no-compile",
+            help="torch.compile the UNet (faster on long GPU runs). [default: no-compile]",
+        ),
     ],
 )
 _common(
@@ -142,7 +229,7 @@ _common(
         bool | None,
         typer.Option(
             "--vae-tiling/--no-vae-tiling",
-            help="Decode with VAE tiling (less GPU memory at high resolution).",
+            help="Decode with VAE tiling (less GPU memory at high resolution). [default: no-vae-tiling]",
         ),
     ],
 )
@@ -150,7 +237,11 @@ _common(
     "corruption_preset",
     "scenario.corruption_preset",
     Annotated[
-        str | None, typer.Option(help="Corruption preset: dysca (the original 11 types) or imagenet-c.")
+        str | None,
+        typer.Option(
+            metavar="NAME",
+            help="Corruption preset: dysca (the original 11 types) or imagenet-c. [default: dysca]",
+        ),
     ],
 )
 _common(
@@ -158,26 +249,43 @@ _common(
     "scenario.corruptions",
     Annotated[
         str | None,
-        typer.Option(help="Comma list of corruption types to draw from (overrides the preset's list)."),
+        typer.Option(
+            metavar="NAMES",
+            help="Comma list of corruption types to draw from (`hvgen list corruptions`). "
+            "[default: the preset's list]",
+        ),
     ],
 )
 _common(
     "severity",
     "scenario.severity",
-    Annotated[int | None, typer.Option(help="Fix the corruption severity (1-5); default: drawn per image.")],
+    Annotated[
+        int | None,
+        typer.Option(
+            metavar="1-5",
+            help="Fix the corruption severity (imagenet-c preset only; dysca has one fixed severity per type). "
+            "[default: drawn per image]",
+        ),
+    ],
 )
 _common(
     "attack",
     "scenario.attack",
     Annotated[
         str | None,
-        typer.Option(help="Adversarial attack (torchattacks): pgd (default), fgsm, bim, mifgsm ..."),
+        typer.Option(
+            metavar="NAME",
+            help="Adversarial attack (torchattacks): pgd, fgsm, bim, mifgsm ... (`hvgen list attacks`). [default: pgd]",
+        ),
     ],
 )
 _common(
     "eps",
     "scenario.eps",
-    Annotated[float | None, typer.Option(help="Attack L-inf budget in [0,1] units. [default: 8/255]")],
+    Annotated[
+        float | None,
+        typer.Option(metavar="NUMBER", help="Attack L-inf budget in [0,1] units. [default: 8/255 = 0.0314]"),
+    ],
 )
 _common(
     "surrogate",
@@ -185,7 +293,8 @@ _common(
     Annotated[
         str | None,
         typer.Option(
-            help="Surrogate CLIP for attacks (id or path). [default: openai/clip-vit-large-patch14; tiny with --model tiny]"
+            metavar="ID|DIR",
+            help="Surrogate CLIP for attacks (id or path). [default: openai/clip-vit-large-patch14; tiny with --model tiny]",
         ),
     ],
 )
@@ -194,7 +303,10 @@ _common(
     "vocab_dir",
     Annotated[
         Path | None,
-        typer.Option(help="Folder of vocabulary files that replace the shipped ones of the same name."),
+        typer.Option(
+            metavar="DIR",
+            help="Folder of vocabulary files that replace the shipped ones of the same name (e.g. animal.txt).",
+        ),
     ],
 )
 _common(
@@ -202,7 +314,9 @@ _common(
     "templates_dir",
     Annotated[
         Path | None,
-        typer.Option(help="Folder of Jinja templates that replace the shipped ones of the same name."),
+        typer.Option(
+            metavar="DIR", help="Folder of Jinja templates that replace the shipped ones of the same name."
+        ),
     ],
 )
 _common(
@@ -211,7 +325,9 @@ _common(
     Annotated[
         list[str] | None,
         typer.Option(
-            help="Deduplicate and drop anything near-identical to this earlier release (export folder, parquet, Hub id or hash list). Repeatable."
+            metavar="SOURCE",
+            help="Deduplicate and drop anything near-identical to this earlier release (export folder, parquet, "
+            "Hub id or hash list). Repeatable.",
         ),
     ],
 )
@@ -228,16 +344,28 @@ _common(
     Annotated[
         str | None,
         typer.Option(
+            metavar="LAYOUT",
             help="Export layout: per-question (one row per question with its image; default) or image-once "
-            "(question configs + <config>_images configs holding each picture once, for large releases)."
+            "(question configs + <config>_images configs holding each picture once, for large releases).",
         ),
     ],
 )
-_common("clip_filter", None, Annotated[str | None, typer.Option(help=CLIP_FILTER_HELP)])
-_common("clip_threshold", None, Annotated[float | None, typer.Option(help=CLIP_THRESHOLD_HELP)])
+_common("clip_filter", None, Annotated[str | None, typer.Option(metavar="ID|DIR", help=CLIP_FILTER_HELP)])
+_common(
+    "clip_threshold", None, Annotated[float | None, typer.Option(metavar="NUMBER", help=CLIP_THRESHOLD_HELP)]
+)
 _common("shard", None, ShardOpt)
 _common(
-    "config", None, Annotated[Path | None, typer.Option(help="YAML run config; CLI options override it.")]
+    "config",
+    None,
+    Annotated[
+        Path | None,
+        typer.Option(
+            metavar="FILE",
+            help="YAML run config (the keys of a run's config.yaml; see README 'Config files'); "
+            "options given on the command line override it.",
+        ),
+    ],
 )
 _common(
     "dry_run",
@@ -262,6 +390,8 @@ _common(
     ],
     default=False,
 )
+_common("verbose", None, VerboseOpt, default=0)
+_common("quiet", None, QuietOpt, default=False)
 
 
 def _benchmark_command(cls: type[Generator]):
@@ -273,7 +403,7 @@ def _benchmark_command(cls: type[Generator]):
     ]
 
     def command(ctx: typer.Context, **kwargs: Any) -> None:
-        common = {param.name: kwargs.pop(param.name) for _, param in _COMMON}
+        common = {param.name: kwargs.pop(param.name, param.default) for _, param in _COMMON}
         # Only options given on the command line override a --config file (not their defaults).
         given = {
             name: value
@@ -283,10 +413,26 @@ def _benchmark_command(cls: type[Generator]):
         _run_benchmark(cls, generator_options=given, common=common)
 
     context = inspect.Parameter("ctx", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=typer.Context)
-    command.__signature__ = inspect.Signature([context, *own, *(param for _, param in _COMMON)])  # type: ignore[attr-defined]
-    command.__doc__ = (cls.__doc__ or cls.title) + "\n\nRuns every stage: plan → render → scenarios → export."
+    common = [_with_benchmark_default(param, cls) for _, param in _COMMON]
+    command.__signature__ = inspect.Signature([context, *own, *common])  # type: ignore[attr-defined]
+    command.__doc__ = (
+        inspect.cleandoc(cls.__doc__ or cls.title)
+        + "\n\nRuns every stage: plan → render → scenarios → export (and build with --against or --clip-filter), "
+        + f"then writes RUN_DIR/summary.json. Example: hvgen {cls.name} --model tiny --num 20 --out runs/try"
+    )
     command.__name__ = cls.name
     return command
+
+
+def _with_benchmark_default(param: inspect.Parameter, cls: type[Generator]) -> inspect.Parameter:
+    """--num and --out default to the benchmark's own values: say which in its help."""
+    defaults = {"num": str(cls.default_num), "out": f"runs/{cls.name}"}
+    if param.name not in defaults:
+        return param
+    base, option = typing.get_args(param.annotation)[:2]
+    option = copy.copy(option)  # the shared declaration stays as it is
+    option.help = f"{option.help} [default: {defaults[param.name]}]"
+    return param.replace(annotation=Annotated[base, option])
 
 
 def _list_value(value: Any) -> Any:
@@ -294,12 +440,12 @@ def _list_value(value: Any) -> Any:
 
 
 def _run_benchmark(cls: type[Generator], generator_options: dict[str, Any], common: dict[str, Any]) -> None:
+    from hvgen.models import check_model
     from hvgen.pipeline import (
         check_device,
         check_options,
         check_scenarios,
         prepare_run_dir,
-        stage_export,
         stage_plan,
         stage_render,
         stage_scenarios,
@@ -307,6 +453,7 @@ def _run_benchmark(cls: type[Generator], generator_options: dict[str, Any], comm
     )
     from hvgen.sharding import parse_shard
     from hvgen.stages.plan import build_generator
+    from hvgen.summary import StageTimes
 
     base = (
         RunConfig.load(common["config"])
@@ -325,18 +472,22 @@ def _run_benchmark(cls: type[Generator], generator_options: dict[str, Any], comm
     check_options(config, str(common["config"] or "config"))
     config.options = {**config.options, **{k: v for k, v in generator_options.items() if v is not None}}
     config.scenario.scenarios = check_scenarios(config)
+    check_model(config.render.model)
     build_generator(config)  # validate options before touching the disk
     run_dir = common["out"] or Path("runs") / cls.name
     shard = parse_shard(common["shard"])
     if not common["dry_run"]:
         check_device(config.render.device)  # before planning, not after
 
-    console.print(f"[bold]hvgen {cls.name}[/] → {run_dir}  (model {config.render.model}, seed {config.seed})")
+    info(f"[bold]hvgen {cls.name}[/] → {run_dir}  (model {config.render.model}, seed {config.seed})")
+    times = StageTimes()
+    warnings: list[str] = []
     if shard.index == 0:
         created = not run_dir.exists()
         config = prepare_run_dir(run_dir, config, overwrite=common["overwrite"], force=common["force"])
         try:
-            summary = stage_plan(run_dir, config)
+            with times.stage("plan"):
+                summary = stage_plan(run_dir, config)
         except HvgenError:
             if created:  # bad input found while planning (a vocabulary, a template): leave nothing behind
                 import shutil
@@ -344,34 +495,105 @@ def _run_benchmark(cls: type[Generator], generator_options: dict[str, Any], comm
                 shutil.rmtree(run_dir, ignore_errors=True)
             raise
         _print_plan(run_dir, summary)
+        warnings += summary.warnings if summary else []
     else:  # launched by torchrun / several --shard processes: shard 0 plans, the others wait for it
-        console.print(f"shard {shard.tag}: waiting for shard 0 to plan {run_dir} ...")
+        info(f"shard {shard.tag}: waiting for shard 0 to plan {run_dir} ...")
         wait_for_plan(run_dir, config)
     if common["dry_run"]:
-        console.print("dry run: nothing rendered.")
+        info("dry run: nothing rendered.")
         return
-    _print_render(stage_render(run_dir, config, shard))
-    for item in stage_scenarios(run_dir, config, shard):
-        _print_scenario(item)
+    with times.stage("render"):
+        _print_render(stage_render(run_dir, config, shard))
+    for name in config.scenario.scenarios:
+        with times.stage(f"scenario {name}"):
+            for item in stage_scenarios(run_dir, _only_scenario(config, name), shard):
+                _print_scenario(item)
     if not shard.is_whole:
-        console.print(f"shard {shard.tag} done; when every shard has finished run `hvgen export {run_dir}`.")
+        info(f"shard {shard.tag} done; when every shard has finished run `hvgen export {run_dir}`.")
         return
     if common["against"] or common["clip_filter"]:
-        _build(
-            run_dir, config, None, common["against"] or [], common["clip_filter"], common["clip_threshold"]
-        )
-    exported = stage_export(run_dir, config)
+        with times.stage("build"):
+            warnings += _build(
+                run_dir,
+                config,
+                None,
+                common["against"] or [],
+                common["clip_filter"],
+                common["clip_threshold"],
+            )
+    _export_and_summarise(run_dir, config, times, warnings)
+
+
+def _only_scenario(config: RunConfig, name: str) -> RunConfig:
+    """`config` restricted to one scenario (to time each scenario on its own)."""
+    import dataclasses
+
+    return dataclasses.replace(config, scenario=dataclasses.replace(config.scenario, scenarios=[name]))
+
+
+def _export_and_summarise(
+    run_dir: Path,
+    config: RunConfig,
+    times: Any,
+    warnings: list[str],
+    formats: list[str] | None = None,
+    allow_incomplete: bool = False,
+) -> list[Any]:
+    """Export (refusing a build that left nothing), warn about empty configs, then print the
+    run's summary and write it to RUN/summary.json."""
+    from hvgen.pipeline import stage_export
+    from hvgen.summary import build_summary, summary_table, write_summary
+
+    _check_something_to_export(run_dir)
+    with times.stage("export"):
+        exported = stage_export(run_dir, config, formats=formats, allow_incomplete=allow_incomplete)
+    for item in exported:
+        if not item.rows:
+            message = (
+                f"export config '{item.name}' has 0 rows: no kept question has a {item.scenario} sample "
+                f"(see `hvgen stats {run_dir}`)."
+            )
+            warn(message)
+            warnings.append(message)
     _print_export(run_dir, exported)
+    summary = build_summary(run_dir, config.benchmark, exported, times, warnings)
+    path = write_summary(run_dir, summary)
+    if verbosity() > QUIET:
+        console.print(summary_table(summary))
+    info(f"summary written to {path}", highlight=False)
+    return exported
+
+
+def _check_something_to_export(run_dir: Path) -> None:
+    """A build that dropped every question must not end in an empty export and 'done'."""
+    from hvgen.store.catalog import CATALOG_FILE, open_catalog, table_exists
+
+    if not (run_dir / CATALOG_FILE).is_file():
+        return
+    with open_catalog(run_dir, read_only=True) as con:
+        if not table_exists(con, "drops"):
+            return
+        planned = con.execute("SELECT count(*) FROM records").fetchone()[0]
+        kept = con.execute("SELECT count(*) FROM kept_records").fetchone()[0]
+        reasons = con.execute(
+            "SELECT reason, count(*) FROM drops WHERE kind = 'image' GROUP BY 1 ORDER BY 2 DESC"
+        ).fetchall()
+    if planned and not kept:
+        why = ", ".join(f"{n:,} images {reason}" for reason, n in reasons) or "every question"
+        raise HvgenError(
+            f"nothing to export from {run_dir}: `hvgen build` dropped every question ({why}). If the leak check "
+            "matched everything, --against probably names this run's own export or a release made with the same "
+            f"seed; rebuild with the right source (`hvgen build {run_dir} --against SOURCE`), or without --against "
+            f"to keep everything. `hvgen stats {run_dir}` lists the drops."
+        )
 
 
 def _print_plan(run_dir: Path, summary: Any) -> None:
     if summary is None:
-        console.print("plan: up to date (resuming).")
+        info("plan: up to date (resuming).")
         return
-    console.print(
-        f"plan: {summary.records} questions over {summary.images} images {summary.by_question_type}"
-    )
-    if summary.position_balance:
+    info(f"plan: {summary.records} questions over {summary.images} images {summary.by_question_type}")
+    if summary.position_balance and verbosity() > QUIET:
         table = Table(title="answer-position balance", show_lines=False)
         for column in ("question type", "options", "answers per position", "chi² p"):
             table.add_column(column)
@@ -384,18 +606,18 @@ def _print_plan(run_dir: Path, summary: Any) -> None:
             )
         console.print(table)
     for warning in summary.warnings:
-        console.print(f"[yellow]warning:[/] {warning}")
+        warn(warning)
 
 
 def _print_render(summary: Any) -> None:
-    console.print(
+    info(
         f"render: {summary.rendered} rendered, {summary.already_done} already done, "
         f"{summary.total_in_shard} in this shard ({summary.seconds:.1f} s)"
     )
 
 
 def _print_scenario(summary: Any) -> None:
-    console.print(
+    info(
         f"scenario {summary.scenario}: {summary.written} written, {summary.skipped} not applicable, "
         f"{summary.already_done} already done"
     )
@@ -403,8 +625,8 @@ def _print_scenario(summary: Any) -> None:
 
 def _print_export(run_dir: Path, exported: list[Any]) -> None:
     for item in exported:
-        console.print(f"export: config '{item.name}': {item.rows} rows in {len(item.files)} file(s)")
-    console.print(
+        info(f"export: config '{item.name}': {item.rows} rows in {len(item.files)} file(s)")
+    info(
         f"done: load it with datasets.load_dataset('{run_dir / 'export'}', '{exported[0].name if exported else 'clean'}')"
     )
 
@@ -417,9 +639,17 @@ def _load_run(run_dir: Path) -> RunConfig:
     return RunConfig.load(run_dir / CONFIG_FILE)
 
 
+def _stdout() -> Console:
+    """A console for a command's data: wide enough off a terminal that tables are never cut."""
+    return Console() if sys.stdout.isatty() else Console(width=400)
+
+
 @app.command("plan")
 def plan_command(
-    run_dir: RunDir, force: Annotated[bool, typer.Option(help="Re-plan even if the plan is current.")] = False
+    run_dir: RunDir,
+    force: Annotated[bool, typer.Option(help="Re-plan even if the plan is current.")] = False,
+    verbose: VerboseOpt = 0,
+    quiet: QuietOpt = False,
 ) -> None:
     """Plan the run's records from its config.yaml (deterministic)."""
     from hvgen.pipeline import stage_plan
@@ -432,9 +662,19 @@ def plan_command(
 def render_command(
     run_dir: RunDir,
     shard: ShardOpt = None,
-    batch_size: Annotated[int | None, typer.Option(help="Images per pipeline call.")] = None,
-    device: Annotated[str | None, typer.Option(help="auto, cpu, cuda, cuda:1, mps ...")] = None,
-    dtype: Annotated[str | None, typer.Option(help="auto, float32, float16 or bfloat16.")] = None,
+    batch_size: Annotated[
+        int | None, typer.Option(metavar="N", help="Images per pipeline call. [default: the run's]")
+    ] = None,
+    device: Annotated[
+        str | None,
+        typer.Option(metavar="DEVICE", help="auto, cpu, cuda, cuda:1, mps ... [default: the run's]"),
+    ] = None,
+    dtype: Annotated[
+        str | None,
+        typer.Option(metavar="DTYPE", help="auto, float32, float16 or bfloat16. [default: the run's]"),
+    ] = None,
+    verbose: VerboseOpt = 0,
+    quiet: QuietOpt = False,
 ) -> None:
     """Render the planned images that are not on disk yet (resumable, shardable)."""
     from hvgen.pipeline import stage_render
@@ -452,10 +692,14 @@ def scenario_command(
     scenario: Annotated[
         str | None,
         typer.Option(
-            help="Scenarios to produce (default: the run's): clean, corruption, print, adversarial, all."
+            metavar="NAMES",
+            help="Scenarios to produce: clean, corruption, print, adversarial, a comma list, or all. "
+            "[default: the run's]",
         ),
     ] = None,
     shard: ShardOpt = None,
+    verbose: VerboseOpt = 0,
+    quiet: QuietOpt = False,
 ) -> None:
     """Produce scenario images (clean, corruption, print attack, adversarial) from rendered images."""
     from hvgen.pipeline import stage_scenarios
@@ -478,6 +722,7 @@ FormatOpt = Annotated[
     list[str] | None,
     typer.Option(
         "--format",
+        metavar="NAME",
         help="Also write this consumer's layout under RUN/formats/<name>/ (beside the Hub folder, never "
         "uploaded by push): vlmevalkit, lmms-eval, the benchmark's original release layout (dysca, vlbias), "
         "or all. Repeatable. See `hvgen list formats`.",
@@ -495,8 +740,9 @@ def export_command(
     layout: Annotated[
         str | None,
         typer.Option(
+            metavar="LAYOUT",
             help="per-question (one row per question with its image) or image-once (pictures stored once, in "
-            "<config>_images configs). [default: the run's, per-question]"
+            "<config>_images configs). [default: the run's, per-question]",
         ),
     ] = None,
     allow_incomplete: Annotated[
@@ -507,14 +753,18 @@ def export_command(
             "Without it, an unfinished run is refused.",
         ),
     ] = False,
+    verbose: VerboseOpt = 0,
+    quiet: QuietOpt = False,
 ) -> None:
-    """Write the Hub-ready export folder (parquet shards + dataset card), and other formats on request."""
-    from hvgen.pipeline import stage_export
+    """Write the Hub-ready export folder (parquet shards + dataset card), and other formats on request;
+    then update RUN_DIR/summary.json."""
+    from hvgen.summary import StageTimes
 
     requested = list(formats or []) + (["vlmevalkit"] if vlmevalkit else [])
     config = merge_overrides(_load_run(run_dir), {"export.layout": layout})
-    exported = stage_export(run_dir, config, formats=requested, allow_incomplete=allow_incomplete)
-    _print_export(run_dir, exported)
+    _export_and_summarise(
+        run_dir, config, StageTimes(), [], formats=requested, allow_incomplete=allow_incomplete
+    )
     _print_format_steps(run_dir, requested, config.benchmark)
 
 
@@ -526,7 +776,7 @@ def _print_format_steps(run_dir: Path, requested: list[str], benchmark: str) -> 
         out = run_dir / FORMATS_DIR / fmt.name
         steps = fmt.next_steps(out)
         # unwrapped and without markup: the lines are commands to copy
-        console.print(
+        info(
             f"format {fmt.name}: {out}" + (f"\n{steps}" if steps else ""),
             markup=False,
             highlight=False,
@@ -541,16 +791,22 @@ def _build(
     against: list[str],
     clip_model: str | None = None,
     clip_threshold: float | None = None,
-) -> None:
+) -> list[str]:
+    """Run the build stage and print its result; returns its warnings (also printed)."""
     from hvgen.pipeline import stage_build
 
     result = stage_build(run_dir, config, hamming, against, clip_model, clip_threshold)
-    console.print(result.dedup.summary_table())
+    if verbosity() > QUIET:
+        console.print(result.dedup.summary_table())
     if result.clip:
-        console.print(
+        info(
             f"clip filter ({result.clip['model']}, score <= {result.clip['threshold']}): "
             f"{result.clip['dropped_images']} image(s) dropped"
         )
+    warnings = result.dedup.warnings()
+    for message in warnings:
+        warn(message)
+    return warnings
 
 
 @app.command("build")
@@ -559,45 +815,58 @@ def build_command(
     hamming: Annotated[
         int | None,
         typer.Option(
-            help="Near-duplicate threshold: max pHash Hamming distance (of 64 bits). [default: see hvgen.stages.build.dedup]"
+            metavar="BITS",
+            help="Near-duplicate threshold: max pHash Hamming distance (of 64 bits). [default: 6]",
         ),
     ] = None,
     against: Annotated[
         list[str] | None,
         typer.Option(
+            metavar="SOURCE",
             help="Earlier release to check for leaks: an export folder, parquet files/glob, a Hub dataset id, "
-            "or a hash list (.txt/.csv/.parquet). Repeatable."
+            "or a hash list (.txt/.csv/.parquet; format in README 'Fresh and leak-free'). Repeatable.",
         ),
     ] = None,
-    clip_filter: Annotated[str | None, typer.Option(help=CLIP_FILTER_HELP)] = None,
-    clip_threshold: Annotated[float | None, typer.Option(help=CLIP_THRESHOLD_HELP)] = None,
+    clip_filter: Annotated[str | None, typer.Option(metavar="ID|DIR", help=CLIP_FILTER_HELP)] = None,
+    clip_threshold: Annotated[float | None, typer.Option(metavar="NUMBER", help=CLIP_THRESHOLD_HELP)] = None,
     export: Annotated[
         bool, typer.Option("--export/--no-export", help="Write the export folder afterwards.")
     ] = True,
+    verbose: VerboseOpt = 0,
+    quiet: QuietOpt = False,
 ) -> None:
     """Deduplicate (exact, perceptual, questions), check leaks against earlier releases, optionally
     drop images CLIP finds unlike their prompt (Dysca's filter), then export."""
-    from hvgen.pipeline import stage_export
+    from hvgen.summary import StageTimes
 
     config = _load_run(run_dir)
-    _build(run_dir, config, hamming, against or [], clip_filter, clip_threshold)
+    times = StageTimes()
+    with times.stage("build"):
+        warnings = _build(run_dir, config, hamming, against or [], clip_filter, clip_threshold)
     if export:
-        _print_export(run_dir, stage_export(run_dir, config))
+        _export_and_summarise(run_dir, config, times, warnings)
+    else:
+        _check_something_to_export(run_dir)
+
+
+JsonOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--json", metavar="FILE", help="Also write the statistics as JSON to FILE ('-': stdout only)."
+    ),
+]
 
 
 @app.command("stats")
 def stats_command(
-    run_dir: RunDir,
-    json_out: Annotated[
-        Path | None, typer.Option("--json", help="Also write the statistics as JSON here.")
-    ] = None,
+    run_dir: RunDir, json_out: JsonOpt = None, verbose: VerboseOpt = 0, quiet: QuietOpt = False
 ) -> None:
-    """Print the run's statistics (counts, answer balance, prompt lengths, scenarios, drops)."""
+    """Print the run's statistics (counts, answer balance, prompt lengths, scenarios, drops) as tables."""
     import json
 
     from hvgen.pipeline import scenario_levels
     from hvgen.stages.plan import build_generator
-    from hvgen.stats import compute_stats
+    from hvgen.stats import compute_stats, stats_tables
     from hvgen.store.atomic import write_text_atomic
     from hvgen.store.catalog import open_catalog
     from hvgen.store.work import sync_manifests
@@ -607,30 +876,66 @@ def stats_command(
     with open_catalog(run_dir) as con:
         sync_manifests(con, run_dir, scenario_levels(config))
         stats = compute_stats(con, generator.stats_columns)
-    console.print(f"{stats['records']} questions over {stats['images']} images")
-    for column, rows in stats["counts"].items():
-        table = Table(title=f"questions per {column}")
-        table.add_column(column)
-        table.add_column("questions", justify="right")
-        for value, n in rows:
-            table.add_row(value, str(n))
-        console.print(table)
-    for key in ("position_balance", "prompt_length", "scenarios", "attack_success", "corruptions", "drops"):
-        if stats.get(key):
-            console.print(f"[bold]{key.replace('_', ' ')}[/]: {stats[key]}")
+    text = json.dumps(stats, indent=2) + "\n"
+    if json_out == "-":  # stdout holds the JSON alone, for pipes
+        sys.stdout.write(text)
+        return
+    out = _stdout()
+    out.print(f"{stats['records']} questions over {stats['images']} images", highlight=False)
+    for table in stats_tables(stats):
+        out.print(table)
     if json_out:
-        write_text_atomic(json_out, json.dumps(stats, indent=2) + "\n")
+        write_text_atomic(Path(json_out), text)
+        info(f"statistics written to {json_out}", highlight=False)
+
+
+@app.command("config")
+def config_command(
+    source: Annotated[
+        Path,
+        typer.Argument(
+            metavar="RUN_DIR|FILE", help="A run directory (its config.yaml) or a YAML config file (--config)."
+        ),
+    ],
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of YAML.")] = False,
+    verbose: VerboseOpt = 0,
+    quiet: QuietOpt = False,
+) -> None:
+    """Print the fully resolved config (every default filled in: the model's steps and size, the
+    benchmark's options ...): what a run was, or a config file would be, made with."""
+    import json
+
+    import yaml
+
+    from hvgen.pipeline import check_options, describe_config
+
+    if source.is_dir():
+        config = _load_run(source)
+    elif source.is_file():
+        config = RunConfig.load(source)
+        check_options(config, str(source))
+    else:
+        raise HvgenError(f"{source}: no such run directory or config file.")
+    resolved = describe_config(config)
+    if as_json:
+        sys.stdout.write(json.dumps(resolved, indent=2) + "\n")
+    else:
+        sys.stdout.write(yaml.safe_dump(resolved, sort_keys=False, allow_unicode=True))
 
 
 @app.command("push")
 def push_command(
     run_dir: RunDir,
-    repo_id: Annotated[str, typer.Option(help="Hub dataset repository, OWNER/NAME.")],
+    repo_id: Annotated[str, typer.Option(metavar="OWNER/NAME", help="Hub dataset repository, OWNER/NAME.")],
     private: Annotated[bool, typer.Option(help="Create the repository as private.")] = False,
-    tag: Annotated[str | None, typer.Option(help="Tag the pushed commit, e.g. v2026.11.")] = None,
+    tag: Annotated[
+        str | None, typer.Option(metavar="TAG", help="Tag the pushed commit, e.g. v2026.11.")
+    ] = None,
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="List what would be uploaded; contact nothing.")
     ] = False,
+    verbose: VerboseOpt = 0,
+    quiet: QuietOpt = False,
 ) -> None:
     """Upload the export folder to the Hugging Face Hub (token from HF_TOKEN or `hf auth login`)."""
     from hvgen.publish.hub import PushError, push_folder
@@ -645,23 +950,33 @@ def push_command(
 
 @app.command("score")
 def score_command(
-    benchmark: Annotated[str, typer.Argument(help="Benchmark name, e.g. vlbias.")],
+    benchmark: Annotated[str, typer.Argument(metavar="BENCHMARK", help="Benchmark name, e.g. vlbias.")],
     source: Annotated[
-        Path, typer.Argument(help="A run directory or an export folder holding the questions.")
+        Path,
+        typer.Argument(
+            metavar="RUN_OR_EXPORT", help="A run directory or an export folder holding the questions."
+        ),
     ],
     predictions: Annotated[
-        Path, typer.Argument(help='JSONL file, one {"id": ..., "prediction": ...} per line.')
+        Path,
+        typer.Argument(
+            metavar="PREDICTIONS", help='JSONL file, one {"id": ..., "prediction": ...} per line.'
+        ),
     ],
     output: Annotated[
-        Path | None, typer.Option(help="Write the full report here (.json, or .csv for the table).")
+        Path | None,
+        typer.Option(metavar="FILE", help="Write the full report here (.json, or .csv for the table)."),
     ] = None,
+    verbose: VerboseOpt = 0,
+    quiet: QuietOpt = False,
 ) -> None:
     """Score a model's predictions on a benchmark's questions."""
     from hvgen.generator import get_generator
-    from hvgen.scoring import load_questions, write_report
+    from hvgen.scoring import check_benchmark, load_questions, write_report
 
     cls = get_generator(benchmark)
     records = load_questions(source)
+    check_benchmark(records, cls.name, source)
     try:
         report = cls.score(records, predictions)
     except NotImplementedError as error:
@@ -673,25 +988,26 @@ def score_command(
             table.add_column(str(column))
         for row in rows:
             table.add_row(*(f"{v:.4f}" if isinstance(v, float) else str(v) for v in row.values()))
-        console.print(table)
+        _stdout().print(table)
     for key in ("missing_ids", "extra_ids"):
         if report.get(key):
-            console.print(
-                f"[yellow]{key.replace('_', ' ')}:[/] {len(report[key])} (first: {report[key][:5]})"
-            )
+            warn(f"{key.replace('_', ' ')}: {len(report[key])} (first: {report[key][:5]})")
     if output:
         write_report(report, output)
-        console.print(f"report written to {output}")
+        info(f"report written to {output}")
 
 
 @app.command("preview")
 def preview_command(
     run_dir: RunDir,
-    scenario: Annotated[str, typer.Option(help="Which scenario's images to show.")] = "clean",
-    num: Annotated[int, typer.Option(help="How many samples to show.")] = 48,
+    scenario: Annotated[str, typer.Option(metavar="NAME", help="Which scenario's images to show.")] = "clean",
+    num: Annotated[int, typer.Option(metavar="N", help="How many samples to show.")] = 48,
     output: Annotated[
-        Path | None, typer.Option(help="HTML file to write. [default: RUN_DIR/preview-<scenario>.html]")
+        Path | None,
+        typer.Option(metavar="FILE", help="HTML file to write. [default: RUN_DIR/preview-<scenario>.html]"),
     ] = None,
+    verbose: VerboseOpt = 0,
+    quiet: QuietOpt = False,
 ) -> None:
     """Write an HTML contact sheet of images with their questions and answers."""
     from hvgen.publish.preview import write_preview
@@ -702,7 +1018,7 @@ def preview_command(
     from hvgen.pipeline import scenario_levels
 
     shown = write_preview(run_dir, name, num, target, scenario_levels(_load_run(run_dir)))
-    console.print(f"preview: {shown} samples → {target}")
+    info(f"preview: {shown} samples → {target}")
 
 
 @app.command("list")
@@ -710,10 +1026,13 @@ def list_command(
     what: Annotated[
         str | None,
         typer.Argument(
+            metavar="WHAT",
             help="What to list: benchmarks, scenarios, corruptions, attacks, formats, models, or a benchmark's "
-            "own lists (styles, subtasks, question-types, categories ...). Nothing: everything's names."
+            "own lists (styles, subtasks, question-types, categories ...). Nothing: everything's names.",
         ),
     ] = None,
+    verbose: VerboseOpt = 0,
+    quiet: QuietOpt = False,
 ) -> None:
     """List the names hvgen accepts: benchmarks, scenarios, corruptions, attacks, formats, styles ..."""
     listings = _listings()
@@ -722,7 +1041,7 @@ def list_command(
         for name, items in listings.items():
             if name.startswith(prefixes):  # benchmark-qualified duplicates, for `hvgen list dysca-styles`
                 continue
-            console.print(f"[bold]{name}[/] ({len(items)}): {', '.join(items)}", highlight=False)
+            _stdout().print(f"[bold]{name}[/] ({len(items)}): {', '.join(items)}", highlight=False)
         return
     if what not in listings:
         from hvgen.errors import unknown_name_error
@@ -759,23 +1078,20 @@ def _listings() -> dict[str, list[str]]:
 
 
 @app.command("models")
-def models_command() -> None:
-    """List the model registry's short names."""
+def models_command(verbose: VerboseOpt = 0, quiet: QuietOpt = False) -> None:
+    """List the model registry's short names with their model ids and default settings."""
     from hvgen.models import MODEL_REGISTRY
 
-    table = Table(title="--model short names (any diffusers id or local folder works too)")
-    for column in ("name", "model", "size", "steps", "guidance", "description"):
-        table.add_column(column)
+    # Plain lines, not a table: a table squeezed into a narrow terminal or cut at 80 columns in a
+    # pipe breaks the ids, which users copy.
+    width = max(len(name) for name in MODEL_REGISTRY)
+    print("--model takes a short name below, any diffusers text-to-image model id, or a local folder:")
     for spec in MODEL_REGISTRY.values():
-        table.add_row(
-            spec.name,
-            spec.model_id,
-            f"{spec.width}×{spec.height}",
-            str(spec.steps),
-            str(spec.guidance),
-            spec.description,
+        print(f"  {spec.name:<{width}}  {spec.model_id}")
+        print(
+            f"  {'':<{width}}  {spec.width}×{spec.height}, {spec.steps} steps, guidance {spec.guidance}: "
+            f"{spec.description}"
         )
-    console.print(table)
 
 
 def _version_callback(value: bool) -> None:
@@ -789,25 +1105,57 @@ def _root(
     version: Annotated[
         bool, typer.Option("--version", callback=_version_callback, is_eager=True, help="Show the version.")
     ] = False,
+    verbose: VerboseOpt = 0,
+    quiet: QuietOpt = False,
 ) -> None:
     """hvgen: fresh, leak-free splits of synthetic vision-language benchmarks."""
 
 
-def _register_benchmarks() -> None:
-    for name, cls in generators().items():
-        app.command(name, help=_benchmark_command(cls).__doc__)(_benchmark_command(cls))
+_COMMAND: Any = None
+
+
+def _command() -> Any:
+    """The click command, built once (benchmark commands come from the generator registry)."""
+    global _COMMAND
+    if _COMMAND is None:
+        for name, cls in generators().items():
+            app.command(name, help=_benchmark_command(cls).__doc__)(_benchmark_command(cls))
+        _COMMAND = typer.main.get_command(app)
+        for command in [_COMMAND, *getattr(_COMMAND, "commands", {}).values()]:
+            _readable_metavars(command)
+    return _COMMAND
+
+
+_METAVARS = {"int": "INTEGER", "integer": "INTEGER", "float": "NUMBER", "str": "TEXT", "text": "TEXT"}
+
+
+def _readable_metavars(command: Any) -> None:
+    """Options declared without a metavar show their Python type in --help ('<str>', '<list[str]>');
+    give them a word instead (TEXT, INTEGER, NUMBER, PATH)."""
+    from typer.core import TyperOption
+
+    for param in command.params:
+        if not isinstance(param, TyperOption) or param.metavar is not None or param.is_flag or param.count:
+            continue
+        annotation = getattr(getattr(param, "type_descriptor", None), "annotation", None)
+        if typing.get_origin(annotation) is list:
+            annotation = typing.get_args(annotation)[0]
+        name = getattr(annotation, "__name__", None) or getattr(getattr(param, "type", None), "name", "")
+        param.metavar = "PATH" if "path" in str(name).lower() else _METAVARS.get(str(name).lower(), "VALUE")
 
 
 def main(argv: list[str] | None = None) -> None:
-    _register_benchmarks()
+    set_verbosity(NORMAL)
     try:
-        app(args=argv, prog_name="hvgen")
+        _command().main(args=argv, prog_name="hvgen", standalone_mode=True)
     except SystemExit as done:
         if _caused_by_ctrl_c(done):  # typer turns Ctrl-C into a silent exit 130
             _say_interrupted()
         if done.code not in (0, None):  # success returns normally, so main() can be called in-process
             raise
     except HvgenError as error:
+        if verbosity() >= VERBOSE:
+            console.print_exception()
         console.print(f"[bold red]error:[/] {error}", highlight=False, soft_wrap=True)
         sys.exit(2)
     except KeyboardInterrupt:

@@ -68,6 +68,51 @@ def resolve_model(model: str) -> ModelSpec:
     )
 
 
+def looks_like_path(model: str) -> bool:
+    """Whether `--model` was meant as a folder: './x', '../x', '/x', '~/x', 'a/b/c' or 'C:\\x'.
+    A Hub id is OWNER/NAME (one slash, no leading dot or slash)."""
+    return (
+        model.startswith((".", "/", "~", "\\"))
+        or model.count("/") > 1
+        or "\\" in model
+        or (len(model) > 1 and model[1] == ":")
+    )
+
+
+def check_model(model: str, option: str = "--model") -> None:
+    """Refuse a `--model` that cannot be anything, before a run directory is made: a folder
+    that does not exist or holds no diffusers pipeline, or a bare name that is neither a
+    registry short name nor a Hub id (OWNER/NAME) — e.g. 'tinyy'. Hub ids are checked when the
+    model is loaded (that needs the network or the cache)."""
+    from hvgen.errors import HvgenError, did_you_mean
+
+    path = Path(model).expanduser()
+    if model in MODEL_REGISTRY:
+        return
+    if path.is_dir():
+        if not (path / "model_index.json").is_file():
+            raise HvgenError(
+                f"{option} {model}: the folder {path.resolve()} holds no model_index.json, so it is not a diffusers "
+                "pipeline folder (save one with `pipeline.save_pretrained(DIR)`), or give a Hub id or a short name "
+                f"({', '.join(MODEL_REGISTRY)})."
+            )
+        return
+    if path.exists():
+        raise HvgenError(
+            f"{option} {model}: {path.resolve()} is a file; a local model is a diffusers folder."
+        )
+    if looks_like_path(model):
+        raise HvgenError(
+            f"{option} {model}: the folder {path.resolve()} does not exist. Check the path, or use a short name "
+            f"({', '.join(MODEL_REGISTRY)}) or a Hub id OWNER/NAME."
+        )
+    if "/" not in model:
+        raise HvgenError(
+            f"{option} {model}: unknown model{did_you_mean(model, MODEL_REGISTRY)}. Use a short name "
+            f"({', '.join(MODEL_REGISTRY)}; see `hvgen models`), a Hub id OWNER/NAME or a local diffusers folder."
+        )
+
+
 @dataclass(frozen=True)
 class RenderSettings:
     """The sampler settings actually used (registry defaults filled in)."""
@@ -138,6 +183,7 @@ def tiny_sdxl_path() -> Path:
     staging = Path(tempfile.mkdtemp(prefix=".tiny-sdxl-", dir=target.parent))
     try:
         build_tiny_sdxl(staging)
+        shareable_dir(staging)
         try:
             staging.rename(target)
         except OSError:  # another process won the race: use its copy
@@ -146,6 +192,21 @@ def tiny_sdxl_path() -> Path:
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return target
+
+
+def shareable_dir(folder: Path) -> None:
+    """Give a model folder the modes an ordinary `mkdir` / `open()` would have (0777 / 0666 minus
+    the umask): `tempfile.mkdtemp` makes it 0700 and `save_pretrained` writes some weights 0600,
+    which would lock teammates out of a cache shared on a cluster."""
+    from hvgen.store.atomic import _umask
+
+    umask = _umask()
+    for root, folders, files in os.walk(folder):
+        for name in files:
+            os.chmod(os.path.join(root, name), 0o666 & ~umask)
+        for name in folders:
+            os.chmod(os.path.join(root, name), 0o777 & ~umask)
+    os.chmod(folder, 0o777 & ~umask)
 
 
 def build_tiny_sdxl(directory: Path, seed: int = 0) -> Path:

@@ -21,8 +21,8 @@ import duckdb
 from hvgen.config import RunConfig, describe_difference
 from hvgen.errors import HvgenError, did_you_mean
 from hvgen.generator import get_generator
-from hvgen.models import resolve_settings
-from hvgen.progress import console
+from hvgen.models import check_model, resolve_settings
+from hvgen.progress import warn
 from hvgen.publish.formats import parse_formats
 from hvgen.scenarios import build_scenario, parse_scenarios, scenario_level, scenario_settings
 from hvgen.sharding import Shard
@@ -197,8 +197,8 @@ def _set_catalog_aside(run_dir: Path, error: Exception) -> Path:
     wal = run_dir / f"{CATALOG_FILE}.wal"
     if wal.exists():
         wal.rename(run_dir / f"{CATALOG_FILE}.wal.corrupt-{stamp}")
-    console.print(
-        f"[yellow]warning:[/] {run_dir / CATALOG_FILE} could not be read; moved it to {aside.name} and rebuilt the "
+    warn(
+        f"{run_dir / CATALOG_FILE} could not be read; moved it to {aside.name} and rebuilt the "
         "catalog from config.yaml and the manifests (rerun `hvgen build` if this run had been built)."
     )
     return aside
@@ -224,9 +224,7 @@ def stage_plan(run_dir: Path, config: RunConfig, force: bool = False) -> PlanSum
                     "vocabularies edited?). Rerun with --overwrite, or restore the file."
                 )
             write_text_atomic(run_dir / RECORDS_FILE, text)
-            console.print(
-                f"[yellow]warning:[/] {run_dir / RECORDS_FILE} was damaged; rewrote it from the plan."
-            )
+            warn(f"{run_dir / RECORDS_FILE} was damaged; rewrote it from the plan.")
         return None
     return run_plan(run_dir, config)
 
@@ -291,6 +289,7 @@ def check_device(device: str) -> None:
 
 
 def stage_render(run_dir: Path, config: RunConfig, shard: Shard) -> RenderSummary:
+    check_model(config.render.model)
     check_device(config.render.device)
     return run_render(run_dir, config.render, shard)
 

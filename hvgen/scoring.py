@@ -41,6 +41,35 @@ def load_questions(source: Path) -> list[Record]:
     return table.to_pylist()
 
 
+def check_benchmark(records: list[Record], benchmark: str, source: Path) -> None:
+    """Refuse to score questions of another benchmark (each record names its `generator`): the
+    scorer would otherwise stop at the first field that benchmark does not have."""
+    if not records:
+        raise HvgenError(f"{source} holds no questions to score (was everything dropped by `hvgen build`?).")
+    found = sorted({str(r.get("generator")) for r in records if r.get("generator")})
+    if not found or benchmark in found:
+        return
+    from hvgen.generator import Generator, get_generator
+
+    other = found[0]
+    try:
+        has_scorer = get_generator(other).score.__func__ is not Generator.score.__func__
+    except HvgenError:
+        has_scorer = False
+    from hvgen.publish.formats import format_names
+
+    if has_scorer:
+        fix = f"score it with `hvgen score {other} {source} PREDICTIONS`"
+    elif other in format_names():
+        fix = f"hvgen has no scorer for {other}: its own evaluation code reads `hvgen export RUN --format {other}`"
+    else:
+        fix = f"hvgen has no scorer for {other}"
+    raise HvgenError(
+        f"{source} holds {', '.join(found)} questions, not {benchmark} ones: pass a {benchmark} run or export "
+        f"folder instead ({fix})."
+    )
+
+
 def write_report(report: dict[str, Any], path: Path) -> None:
     if path.suffix == ".csv":
         rows = report.get("table") or []

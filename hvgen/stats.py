@@ -135,3 +135,87 @@ def size_category(n: int) -> str:
         if n < bound:
             return label
     return f"{10 ** int(math.log10(n))}<n"
+
+
+def stats_tables(stats: dict[str, Any]) -> list[Any]:
+    """`compute_stats`' result as rich tables for `hvgen stats` (the JSON keeps the raw values)."""
+    from rich.table import Table
+
+    def table(title: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> Table:
+        result = Table(title=title, title_justify="left")
+        for index, column in enumerate(columns):
+            numeric = all(isinstance(row[index], int | float) for row in rows)
+            result.add_column(column, justify="right" if numeric else "left")
+        for row in rows:
+            result.add_row(*("" if value is None else str(value) for value in row))
+        return result
+
+    tables = [
+        table(f"questions per {column}", (column, "questions"), rows)
+        for column, rows in stats["counts"].items()
+    ]
+    if stats.get("position_balance"):
+        tables.append(
+            table(
+                "answer-position balance (a chi² p near 0: the answer favours a position)",
+                ("question type", "options", "answers per position", "chi² p"),
+                [
+                    (r["question_type"], r["options"], " / ".join(map(str, r["counts"])), r["chi2_p"])
+                    for r in stats["position_balance"]
+                ],
+            )
+        )
+    if stats.get("prompt_length"):
+        length = stats["prompt_length"]
+        tables.append(
+            table(
+                "prompt length",
+                ("mean characters", "min", "max", "mean words"),
+                [(length["mean_chars"], length["min_chars"], length["max_chars"], length["mean_words"])],
+            )
+        )
+    if stats.get("scenarios"):
+        tables.append(
+            table(
+                "scenario samples",
+                ("scenario", "samples", "not applicable"),
+                [(r["scenario"], r["outputs"], r["skipped"]) for r in stats["scenarios"]],
+            )
+        )
+    if stats.get("attack_success"):
+        tables.append(
+            table(
+                "attacks against the surrogate",
+                ("scenario", "attack", "eps", "samples", "accuracy before", "success rate"),
+                [
+                    (
+                        r["scenario"],
+                        r["attack"],
+                        r["eps"],
+                        r["samples"],
+                        "n/a"
+                        if r["surrogate_accuracy_before"] is None
+                        else f"{100 * r['surrogate_accuracy_before']:.1f} %",
+                        f"{100 * r['success_rate']:.1f} %",
+                    )
+                    for r in stats["attack_success"]
+                ],
+            )
+        )
+    if stats.get("corruptions"):
+        tables.append(
+            table(
+                "corruptions drawn",
+                ("corruption", "severity", "images"),
+                [(r["corruption"], r["severity"] or "fixed", r["images"]) for r in stats["corruptions"]],
+            )
+        )
+    tables.append(
+        table(
+            "dropped by `hvgen build`",
+            ("kind", "reason", "count"),
+            [(r["kind"], r["reason"], r["count"]) for r in stats.get("drops") or []]
+            or [("-", "nothing dropped", 0)],
+        )
+    )
+    return tables

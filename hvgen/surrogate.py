@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from hvgen.errors import ModelLoadError
-from hvgen.models import byte_level_alphabet, cache_dir
+from hvgen.models import byte_level_alphabet, cache_dir, shareable_dir
 
 __all__ = ["TINY_CLIP_VERSION", "build_tiny_clip", "cache_dir", "tiny_clip_path"]
 
@@ -101,6 +101,7 @@ def tiny_clip_path() -> Path:
     tmp = Path(tempfile.mkdtemp(prefix=f".{TINY_CLIP_VERSION}-", dir=target.parent))
     try:
         build_tiny_clip(tmp)
+        shareable_dir(tmp)
         try:
             os.rename(tmp, target)
         except OSError:

@@ -79,7 +79,8 @@ def test_dataset_card_has_configs_and_stats(demo_run: Path) -> None:
     header = yaml.safe_load(card.split("---")[1])
     assert header["configs"][0]["config_name"] == "clean"
     planned = len((demo_run / "records.jsonl").read_text().splitlines())
-    assert header["dataset_info"][0]["splits"] == [{"name": "test", "num_examples": planned}]
+    (split,) = header["dataset_info"][0]["splits"]
+    assert split["name"] == "test" and split["num_examples"] == planned and split["num_bytes"] > 0
     assert header["task_categories"] == ["visual-question-answering"]
     assert "Answer-position balance" in card and "plots/subtask.png" in card
     assert (demo_run / "export" / "plots" / "subtask.png").is_file()

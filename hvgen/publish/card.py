@@ -1,8 +1,10 @@
 """Dataset cards rendered with Jinja from ``dataset_cards/<bench>.md.j2``.
 
 Benchmark cards extend ``_base.md.j2``, which lays out the parts every hvgen card has (YAML
-header with `configs:`, how the data was generated, statistics, how to load it); a benchmark's
-card fills in what the benchmark is, its citation and its known limitations.
+header with `configs:` and split sizes, the fields of a row, how the data was generated,
+statistics, what was filtered, how to load it); a benchmark's card fills in what the benchmark
+is, its citation and its known limitations. Field descriptions come from the benchmark's JSON
+Schema (``schemas/<bench>.json``), with `COMMON_FIELDS` for the columns the export adds.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from typing import Any
 
 import duckdb
 import jinja2
+import pyarrow.parquet as pq
 import yaml
 from jinja2.sandbox import SandboxedEnvironment
 
@@ -22,6 +25,29 @@ from hvgen.generator import Generator
 from hvgen.models import resolve_settings
 from hvgen.privacy import public_value
 from hvgen.stats import compute_stats, size_category
+from hvgen.store.catalog import get_meta
+
+COMMON_FIELDS: dict[str, str] = {
+    "id": "Stable id of the question (a hash of what defines it): the key for joining predictions.",
+    "image_id": "Stable id of the image (a hash of the run seed and its prompts).",
+    "images": "Provenance: the path of this row's image file inside the hvgen run directory that made the "
+    "dataset (images/<xx>/<image_id>.png, or scenarios/<scenario>/<xx>/<id>.png for a perturbed image). "
+    "It is not a file of this repository: the picture itself is in `image`.",
+    "prompt": "Text-to-image prompt the image was rendered from.",
+    "negative_prompt": "Negative prompt used with it.",
+    "question": "The question, without options.",
+    "instruction": "The full text shown to the model (question, options, answer format).",
+    "question_type": "Kind of question.",
+    "options": "Answer options, in the order shown (empty for free-form questions).",
+    "answer": "The correct answer (one of `options`, or the reference text of a free-form question).",
+    "answer_index": "Position of `answer` in `options` (null for free-form questions).",
+    "generator": "The hvgen generator that planned the question.",
+    "template_version": "Version of the templates and rules that worded it.",
+    "scenario": "What was done to the image: clean, corruption, print (a wrong answer drawn on it) or adversarial.",
+    "scenario_params": "JSON of the scenario's parameters for this image (corruption type and severity, printed "
+    "text and placement, attack, ε and the surrogate's answers ...); {} for clean.",
+    "image": "The image the question is about (a `datasets.Image`: decoded to a PIL image on access).",
+}
 
 
 def _to_yaml(value: Any) -> str:
@@ -76,16 +102,20 @@ def render_card(
     # Split sizes per config: the Hub shows them, `datasets` checks num_examples on load, and they
     # make `datasets`' cache key differ between two exports (it hashes the card's configs and
     # infos, not the files, so two `export/` folders with identical YAML would share a cache entry).
-    dataset_info_yaml = [
-        {
-            "config_name": item.name,
-            "splits": [{"name": config.export.split, "num_examples": item.rows}],
-            "download_size": sum(
-                (export_dir / f).stat().st_size for f in item.files if f.endswith(".parquet")
-            ),
-        }
-        for item in exported
-    ]
+    # `datasets` reads the split sizes only when each has name, num_examples and num_bytes (else it
+    # warns on every load and checks nothing); num_bytes is the data's uncompressed size.
+    dataset_info_yaml = []
+    for item in exported:
+        parquet = [export_dir / f for f in item.files if f.endswith(".parquet")]
+        num_bytes = sum(_uncompressed_bytes(path) for path in parquet)
+        dataset_info_yaml.append(
+            {
+                "config_name": item.name,
+                "splits": [{"name": config.export.split, "num_bytes": num_bytes, "num_examples": item.rows}],
+                "download_size": sum(path.stat().st_size for path in parquet),
+                "dataset_size": num_bytes,
+            }
+        )
     context = {
         "title": generator.title,
         "benchmark": generator.name,
@@ -104,5 +134,57 @@ def render_card(
         "seed": config.seed,
         "hvgen_version": __version__,
         "generator": generator.card_context(),
+        "fields": _field_table(generator, exported, export_dir),
+        "build": public_value(get_meta(con, "build")),
     }
     return card_environment().get_template(f"{generator.name}.md.j2").render(context)
+
+
+def _uncompressed_bytes(path: Path) -> int:
+    metadata = pq.ParquetFile(path).metadata
+    return sum(metadata.row_group(i).total_byte_size for i in range(metadata.num_row_groups))
+
+
+def _field_table(generator: Generator, exported: list[Any], export_dir: Path) -> list[dict[str, str]]:
+    """One row per column of the exported parquet: name, type, what it holds."""
+    from datasets import Features
+
+    files = [export_dir / f for item in exported for f in item.files if f.endswith(".parquet")]
+    if not files:
+        return []
+    features = Features.from_arrow_schema(pq.read_schema(files[0]))
+    schema = _schema_properties(generator.schema)
+    rows = []
+    for name, feature in features.items():
+        description = (schema.get(name) or {}).get("description") or COMMON_FIELDS.get(name, "")
+        rows.append({"name": name, "type": _type_name(feature), "description": " ".join(description.split())})
+    return rows
+
+
+def _schema_properties(name: str) -> dict[str, Any]:
+    import json
+
+    try:
+        text = resources.files("hvgen.schemas").joinpath(f"{name}.json").read_text(encoding="utf-8")
+    except (FileNotFoundError, ModuleNotFoundError):
+        return {}
+    return json.loads(text).get("properties", {})
+
+
+def _type_name(feature: Any) -> str:
+    """A `datasets` feature as a short type name: string, int64, list of string, image, struct {a, b}."""
+    import datasets
+    from datasets import Image, Sequence, Value
+
+    lists = (Sequence, getattr(datasets, "List", Sequence))  # `List` exists from datasets 4
+    if isinstance(feature, Image):
+        return "image"
+    if isinstance(feature, Value):
+        return feature.dtype
+    if isinstance(feature, lists) and not isinstance(feature, dict):
+        return f"list of {_type_name(feature.feature)}"
+    if isinstance(feature, list) and feature:
+        return f"list of {_type_name(feature[0])}"
+    if isinstance(feature, dict):
+        return "struct {" + ", ".join(feature) + "}"
+    return type(feature).__name__

@@ -31,7 +31,7 @@ _REPO_TYPES = ("dataset", "model", "space")
 _LOGIN_HELP = (
     "Log in once with `hf auth login` (older huggingface_hub: `huggingface-cli login`), "
     "or set the HF_TOKEN environment variable to a token with write access "
-    "(https://huggingface.co/settings/tokens), or pass it with --token."
+    "(https://huggingface.co/settings/tokens)."
 )
 
 

@@ -477,10 +477,16 @@ _HUB_ID = re.compile(r"^(?:hf://datasets/)?([A-Za-z0-9][\w.-]*/[\w.-]+)(?:@([\w.
 _HASH_LIST_SUFFIXES = {".txt", ".lst", ".hashes", ".csv", ".tsv"}
 _HEX = re.compile(r"^[0-9a-fA-F]+$")
 
+HASH_FORMAT = (
+    "pixel_sha256 = hex sha256 of the ASCII prefix 'WxH:' (the image's width and height, e.g. '1024x1024:') "
+    "followed by the raw RGB bytes of the decoded image (hvgen.stages.build.fingerprints.fingerprint_image), "
+    "not the sha256 of the file; phash = imagehash.phash of the RGB image as its 16-hex-digit string"
+)
 _HOWTO = (
     "SOURCE may be: an earlier export folder (parquet files with a datasets `image` column), "
-    "a parquet file or glob, a hash list (.txt: one sha256 or 16-hex-digit pHash per line; "
-    ".csv/.parquet with pixel_sha256 and/or phash columns) or a Hub dataset id OWNER/NAME[@REV]."
+    "a parquet file or glob, a hash list (.txt: one pixel_sha256 or pHash per line; "
+    ".csv/.parquet with pixel_sha256 and/or phash columns) or a Hub dataset id OWNER/NAME[@REV]. "
+    f"Hash lists hold hvgen fingerprints: {HASH_FORMAT}."
 )
 
 
@@ -562,9 +568,8 @@ def _hash_rows_from_text(path: Path, source: str) -> Iterator[tuple[str | None, 
                     source,
                     f"{path}:{lineno}: {value[:80]!r} is neither a 64-hex-digit pixel sha256 nor a "
                     "16-hex-digit pHash",
-                    "Hash lists hold hvgen fingerprints (hvgen.fingerprints.fingerprint_image), one "
-                    "per line; '#' starts a comment. Note: a file sha256 (sha256sum) is not a pixel "
-                    "sha256 and will never match.",
+                    f"Hash lists hold hvgen fingerprints, one per line ('#' starts a comment): {HASH_FORMAT}. "
+                    "A file sha256 (sha256sum) is not a pixel sha256 and never matches.",
                 )
 
 
@@ -728,9 +733,11 @@ def load_leak_fingerprints(
     download: DownloadFn | None = None,
     workers: int | None = None,
     progress: bool = False,
+    hash_lists: set[str] | None = None,
 ) -> int:
     """Rebuild ``leak_fingerprints(source, pixel_sha256, phash, ref)`` from the SOURCE strings in
-    `against` (see `_HOWTO`); returns the number of fingerprints loaded.
+    `against` (see `_HOWTO`); returns the number of fingerprints loaded. Sources read as hash
+    lists (rather than images) are added to `hash_lists`, if given.
 
     All sources are resolved and read before the table is touched, so a bad SOURCE raises
     `ValueError` and leaves the previous table as it was. `download` replaces
@@ -742,6 +749,8 @@ def load_leak_fingerprints(
         from_folder = not Path(source).suffix  # a folder or a Hub id, not a file or a glob of files
         for path in _resolve_files(source, download):
             suffix = path.suffix.lower()
+            if suffix in {".txt", ".lst", ".hashes", ".csv", ".tsv"} and hash_lists is not None:
+                hash_lists.add(source)
             if suffix in {".txt", ".lst", ".hashes"}:
                 rows.extend((source, s, p, ref) for s, p, ref in _hash_rows_from_text(path, source))
             elif suffix in {".csv", ".tsv"}:
@@ -755,6 +764,8 @@ def load_leak_fingerprints(
                     raise _bad(source, f"{path} is not a readable parquet file: {exc}") from exc
                 names = {n.lower() for n in pf.schema_arrow.names}
                 if names & {"pixel_sha256", "phash"}:
+                    if hash_lists is not None:
+                        hash_lists.add(source)
                     rows.extend(
                         (source, s, p, ref)
                         for s, p, ref in _hash_rows_from_table(con, path, source, "read_parquet")
@@ -832,6 +843,15 @@ def _leak_hits(
         )
         SELECT * FROM exact UNION ALL SELECT * FROM near"""
     )
+    # How many fingerprints of each source matched some image of ours (exactly or within d):
+    # a hash list that matches nothing may be in the wrong format (`DedupSummary.warnings`).
+    con.execute(
+        f"""CREATE OR REPLACE TEMP TABLE {into}_sources AS
+        SELECT l.source, count(*) AS fingerprints,
+               count(*) FILTER (WHERE l.pixel_sha256 IN (SELECT pixel_sha256 FROM _hv_lk_ours)
+                   OR l.phash IN (SELECT t.phash FROM _hv_lk_pairs p JOIN _hv_lk_theirs t ON t.rid = p.b)) AS matched
+        FROM leak_fingerprints l GROUP BY l.source"""
+    )
     for t in ("_hv_lk_ours", "_hv_lk_theirs", "_hv_lk_pairs"):
         con.execute(f"DROP TABLE IF EXISTS {t}")
     return con.table(into)
@@ -874,6 +894,23 @@ class DedupSummary:
     records_kept: int
     leak_fingerprints: int
     counts: dict[str, int] = field(default_factory=dict)
+    # per --against source: (fingerprints that matched one of our images, fingerprints)
+    source_matches: dict[str, tuple[int, int]] = field(default_factory=dict)
+    hash_lists: tuple[str, ...] = ()  # the sources read as hash lists rather than images
+
+    def warnings(self) -> list[str]:
+        """What the user should look at: a hash list that matched none of its hashes (a list in
+        another format matches nothing, silently). A build that leaves nothing to publish is an
+        error of the export, not a warning."""
+        found = []
+        for source in self.hash_lists:
+            matched, total = self.source_matches.get(source, (0, 0))
+            if total and not matched:
+                found.append(
+                    f"leak source {source!r}: 0 of its {total:,} hashes matched an image of this run. Fine for a "
+                    f"fresh split; if you expected matches, check the list's format: {HASH_FORMAT}."
+                )
+        return found
 
     def summary_table(self):  # -> rich.table.Table
         """A rich table for the CLI: one row per reason, then the kept totals."""
@@ -939,9 +976,13 @@ def run_dedup(
             "(or run_dedup(..., run_dir=RUN_DIR)); `hvgen build` does this for you"
         )
     n_leak = 0
+    hash_lists: set[str] = set()
+    source_matches: dict[str, tuple[int, int]] = {}
     con.execute(LEAK_DDL)
     if against:
-        n_leak = load_leak_fingerprints(con, against, download=download, workers=workers, progress=progress)
+        n_leak = load_leak_fingerprints(
+            con, against, download=download, workers=workers, progress=progress, hash_lists=hash_lists
+        )
     else:
         con.execute("DELETE FROM leak_fingerprints")
     has_records = _exists(con, "records")
@@ -969,6 +1010,12 @@ def run_dedup(
             con.execute(
                 "INSERT INTO drops SELECT 'image', id, reason, collided_with, distance FROM _hv_leak_hits"
             )
+            source_matches = {
+                source: (matched, total)
+                for source, total, matched in con.execute(
+                    "SELECT source, fingerprints, matched FROM _hv_leak_hits_sources"
+                ).fetchall()
+            }
         remaining()  # a live view: later passes see the drops of earlier ones
         exact_duplicates(con, "_hv_remaining", "_hv_exact")
         con.execute(
@@ -1013,7 +1060,14 @@ def run_dedup(
             "INSERT INTO dedup_runs VALUES (?, ?, ?, now()::TIMESTAMP)",
             [hamming, plan.describe(), list(against)],
         )
-        for t in ("_hv_leak_hits", "_hv_exact", "_hv_near_pairs", "_hv_near", "_hv_questions"):
+        for t in (
+            "_hv_leak_hits",
+            "_hv_leak_hits_sources",
+            "_hv_exact",
+            "_hv_near_pairs",
+            "_hv_near",
+            "_hv_questions",
+        ):
             con.execute(f"DROP TABLE IF EXISTS {t}")
         for v in ("_hv_remaining", "_hv_live_records"):
             con.execute(f"DROP VIEW IF EXISTS {v}")
@@ -1039,4 +1093,6 @@ def run_dedup(
         records_kept=records_kept,
         leak_fingerprints=n_leak,
         counts=counts,
+        source_matches=source_matches,
+        hash_lists=tuple(sorted(hash_lists)),
     )
