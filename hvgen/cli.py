@@ -372,6 +372,8 @@ def _print_plan(run_dir: Path, summary: Any) -> None:
                 str(row["chi2_p"]),
             )
         console.print(table)
+    for note in summary.notes:
+        console.print(note)
     for warning in summary.warnings:
         console.print(f"[yellow]warning:[/] {warning}")
 
