@@ -188,7 +188,7 @@ def write_parquet_shards(
             part = table.slice(start, stop - start)
             image_column = pa.array(
                 [
-                    {"bytes": run_files.read_bytes(path), "path": Path(path).name}
+                    {"bytes": run_files.read_bytes(path), "path": path.rsplit("/", 1)[-1]}
                     for path in paths[start:stop]
                 ],
                 type=pa.struct([("bytes", pa.binary()), ("path", pa.string())]),
