@@ -9,7 +9,10 @@ noted where it happens (mostly in the templates).
 
 from __future__ import annotations
 
+import itertools
+import math
 import random
+from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -118,6 +121,14 @@ class Dysca(Generator):
                 "a subtask asked twice keeps one question, a lone one survives with p=1/3.",
             ),
         ] = False,
+        allow_short: Annotated[
+            bool,
+            typer.Option(
+                "--allow-short/--no-allow-short",
+                help="Accept a --num above the vocabularies' capacity: foregrounds whose vocabularies run out get "
+                "fewer images (the plan says how many). Without it such a --num is an error naming the limit.",
+            ),
+        ] = False,
     ) -> None:
         """Dysca's own options (the engine adds the common ones)."""
 
@@ -136,6 +147,10 @@ class Dysca(Generator):
             aliases=QUESTION_TYPE_ALIASES,
         )
         self.thin = bool(options.get("thin", False))
+        self.allow_short = bool(options.get("allow_short", False))
+        self._walks: dict[tuple[str, str], Iterator[dict[str, str]] | None] = {}
+        if not self.allow_short:
+            self.check_capacity()
 
     def listings(self) -> dict[str, list[str]]:
         return {
@@ -193,10 +208,84 @@ class Dysca(Generator):
             self._values[name] = tuple(str(item) for item in items)
         return self._values[name]
 
+    # ------------------------------------------------------------------ capacity
+    @property
+    def planned_foregrounds(self) -> list[Foreground]:
+        """The foregrounds asked about by the selected subtasks, in plan order."""
+        selected = set(self.selected_subtasks)
+        return [fg for fg in self.foregrounds if selected & set(fg.questions)]
+
+    def _draw_lists(self, fg: Foreground) -> dict[str, tuple[str, ...]]:
+        """What an image of `fg` draws from (besides its style): vocabulary name → items."""
+        lists = {name: self.values(name) for name in fg.draws}
+        if fg.background:
+            lists["background"] = self.values("background")
+        return lists
+
+    def combinations(self, fg: Foreground) -> int:
+        """Distinct draws of one image of `fg` for one style (product of the vocabulary sizes)."""
+        return math.prod(len(items) for items in self._draw_lists(fg).values())
+
+    def capacity(self) -> dict[str, int]:
+        """Distinct images each planned foreground can yield: its combinations × the selected
+        styles (a prompt is the style's wrapping of the drawn content, so two images differ in a
+        draw or in the style). The plan reaches exactly this number, never more."""
+        styles = len(self.selected_styles)
+        return {fg.name: self.combinations(fg) * styles for fg in self.planned_foregrounds}
+
+    def requested(self, num: int | None = None) -> dict[str, int]:
+        """Images per foreground that `num` (default: the request's) asks for (an even split)."""
+        names = [fg.name for fg in self.planned_foregrounds]
+        return dict(zip(names, _split_evenly(self.request.num if num is None else num, len(names))))
+
+    def max_num(self) -> int:
+        """The largest --num whose even split fits every foreground's capacity."""
+        capacity = self.capacity()
+
+        def fits(num: int) -> bool:
+            return all(count <= capacity[name] for name, count in self.requested(num).items())
+
+        low, high = 0, sum(capacity.values())  # fits(low); the answer is at most the total
+        while low < high:
+            middle = (low + high + 1) // 2
+            low, high = (middle, high) if fits(middle) else (low, middle - 1)
+        return low
+
+    def check_capacity(self) -> None:
+        """Refuse a --num the vocabularies cannot fill (before anything is planned or written)."""
+        capacity = self.capacity()
+        over = {name: count for name, count in self.requested().items() if count > capacity[name]}
+        if not over:
+            return
+        details = "; ".join(
+            f"'{name}' {over[name]:,} > {capacity[name]:,} ({self._capacity_formula(name)})" for name in over
+        )
+        raise HvgenError(
+            f"--num {self.request.num:,} asks for more images than the vocabularies can make distinct: {details}. "
+            f"The largest --num that fits is {self.max_num():,}. "
+            "Add items to those vocabularies with --vocab DIR (a folder with e.g. profession.txt, one item per line), "
+            "select more styles, or pass --allow-short to plan fewer images for those foregrounds."
+        )
+
+    def _capacity_formula(self, name: str) -> str:
+        fg = next(fg for fg in self.foregrounds if fg.name == name)
+        factors = [f"{vocab} {len(items)}" for vocab, items in self._draw_lists(fg).items()]
+        return " × ".join([*factors, f"{len(self.selected_styles)} styles"])
+
+    def capacity_note(self, planned: dict[str, int]) -> str:
+        """One line for the plan summary: the capacity of the tightest foregrounds."""
+        capacity = self.capacity()
+        tightest = sorted(capacity, key=lambda name: (capacity[name], name))[:4]
+        listed = ", ".join(f"{name} {planned.get(name, 0):,} of {capacity[name]:,}" for name in tightest)
+        return (
+            f"vocabulary capacity (distinct images per foreground with {len(self.selected_styles)} styles; "
+            f"planned of possible): {listed}{', …' if len(capacity) > len(tightest) else ''}. "
+            f"--num up to {self.max_num():,} fits; --vocab DIR adds items."
+        )
+
     # ------------------------------------------------------------------ plan
     def plan(self) -> PlanResult:
-        selected = set(self.selected_subtasks)
-        foregrounds = [fg for fg in self.foregrounds if selected & set(fg.questions)]
+        foregrounds = self.planned_foregrounds
         counts = _split_evenly(self.request.num, len(foregrounds))
         # Round-robin over foregrounds so styles (cycled below) spread over all of them.
         slots = [
@@ -205,21 +294,44 @@ class Dysca(Generator):
         records: list[Record] = []
         seen_prompts: set[str] = set()
         exhausted: dict[str, int] = {}
+        planned: dict[str, int] = {}
+        capacity = self.capacity()
+        self._walks = {}
         for index, (fg, k) in enumerate(slots):
-            style = self.styles[self._style_for(index)]
-            image = self._draw_image(fg, k, style, seen_prompts)
+            image = None
+            if planned.get(fg.name, 0) < capacity[fg.name]:
+                style = self.styles[self._style_for(index)]
+                image = self._draw_image(fg, k, style, seen_prompts)
             if image is None:
                 exhausted[fg.name] = exhausted.get(fg.name, 0) + 1
                 continue
             seen_prompts.add(image.prompt)
+            planned[fg.name] = planned.get(fg.name, 0) + 1
             questions = self._questions(image)
             records.extend(self._thinned(image, questions) if self.thin else questions)
+        short = {
+            name: missing for name, missing in exhausted.items() if planned.get(name, 0) < capacity[name]
+        }
+        if short and not self.allow_short:
+            # Only templates that render two different draws identically get here (the capacity
+            # check before planning passed): say so rather than silently plan fewer images.
+            details = ", ".join(f"'{name}' {planned.get(name, 0):,} of {capacity[name]:,}" for name in short)
+            raise HvgenError(
+                f"the templates render some different draws as the same prompt, so fewer distinct images could be "
+                f"planned than the vocabularies allow ({details}); check the foreground's content template and "
+                "vocabularies for items that differ only in ways the template drops, or pass --allow-short."
+            )
         warnings = [
-            f"foreground '{name}': {missing} image(s) not planned because its vocabularies allow no more distinct "
-            f"prompts with the selected styles; add items with --vocab DIR or select more styles."
+            f"foreground '{name}': {missing:,} image(s) not planned because its vocabularies allow no more distinct "
+            f"prompts with the selected styles ({planned.get(name, 0):,} planned, capacity {capacity[name]:,}); "
+            "add items with --vocab DIR or select more styles."
             for name, missing in exhausted.items()
         ]
-        return PlanResult(records=records, warnings=warnings + self._short_vocabulary_warnings())
+        return PlanResult(
+            records=records,
+            warnings=warnings + self._short_vocabulary_warnings(),
+            notes=[self.capacity_note(planned)],
+        )
 
     def _short_vocabulary_warnings(self) -> list[str]:
         """A --vocab file with fewer items than the question needs options would silently turn
@@ -256,32 +368,74 @@ class Dysca(Generator):
     def _draw_image(
         self, fg: Foreground, k: int, style: dict[str, str], seen: set[str], attempts: int = 100
     ) -> PlannedImage | None:
+        """Random draws first (the original's way); when they keep hitting used prompts, the
+        vocabularies are nearly used up for this style, so walk the remaining combinations in a
+        seeded order, then those of the other styles: the plan reaches the capacity exactly."""
         for attempt in range(attempts):
             rng = rng_for(self.request.run_seed, "dysca-image", fg.name, k, attempt)
             draws = {name: rng.choice(self.values(name)) for name in fg.draws}
             if fg.background:
                 draws["background"] = rng.choice(self.values("background"))
-            variables = self._variables(draws, style)
-            if "ocr_template" in draws:
-                variables["ocr_prompt"] = self.templates.render_string(
-                    draws["ocr_template"], variables, origin=str(self.vocab.path("ocr_template"))
-                )
-            variables["content"] = self.templates.render(f"content/{_var(fg.name)}.j2", variables)
-            prompt = self.templates.render("prompt.j2", variables, block="prompt")
-            if prompt in seen:
-                continue
-            negative = self.templates.render("prompt.j2", variables, block="negative_prompt")
-            image_id = self.image_id(prompt, negative)
-            return PlannedImage(
-                foreground=fg,
-                draws=draws,
-                style=style,
-                prompt=prompt,
-                negative_prompt=negative,
-                image_id=image_id,
-                image_seed=self.image_seed(image_id),
-            )
+            image = self._image(fg, draws, style, seen)
+            if image is not None:
+                return image
+        others = [name for name in self.selected_styles if name != style["name"]]
+        rng_for(self.request.run_seed, "dysca-style-fallback", fg.name, k).shuffle(others)
+        for name in [style["name"], *others]:
+            image = self._walk(fg, self.styles[name], seen)
+            if image is not None:
+                return image
         return None
+
+    def _walk(self, fg: Foreground, style: dict[str, str], seen: set[str]) -> PlannedImage | None:
+        """The next unused combination of `fg` with `style`, in a seeded order (None when all are used).
+        Each combination is visited once per plan, so walking a whole space costs its size."""
+        key = (fg.name, style["name"])
+        if key not in self._walks:
+            lists = self._draw_lists(fg)
+            shuffled = {}
+            for name, items in lists.items():
+                order = list(items)
+                rng_for(self.request.run_seed, "dysca-walk", fg.name, style["name"], name).shuffle(order)
+                shuffled[name] = order
+            names = list(shuffled)
+            self._walks[key] = (
+                dict(zip(names, combo)) for combo in itertools.product(*(shuffled[n] for n in names))
+            )
+        walk = self._walks[key]
+        if walk is None:
+            return None
+        for draws in walk:
+            image = self._image(fg, draws, style, seen)
+            if image is not None:
+                return image
+        self._walks[key] = None
+        return None
+
+    def _image(
+        self, fg: Foreground, draws: dict[str, str], style: dict[str, str], seen: set[str]
+    ) -> PlannedImage | None:
+        """The image these draws make, or None if its prompt is already planned."""
+        variables = self._variables(draws, style)
+        if "ocr_template" in draws:
+            variables["ocr_prompt"] = self.templates.render_string(
+                draws["ocr_template"], variables, origin=str(self.vocab.path("ocr_template"))
+            )
+        variables["content"] = self.templates.render(f"content/{_var(fg.name)}.j2", variables)
+        prompt = self.templates.render("prompt.j2", variables, block="prompt")
+        if prompt in seen:
+            return None
+        negative = self.templates.render("prompt.j2", variables, block="negative_prompt")
+        image_id = self.image_id(prompt, negative)
+        return PlannedImage(
+            foreground=fg,
+            draws=draws,
+            style=style,
+            prompt=prompt,
+            negative_prompt=negative,
+            image_id=image_id,
+            image_seed=self.image_seed(image_id),
+        )
 
     @staticmethod
     def _variables(draws: dict[str, str], style: dict[str, str]) -> dict[str, Any]:

@@ -605,6 +605,8 @@ def _print_plan(run_dir: Path, summary: Any) -> None:
                 str(row["chi2_p"]),
             )
         console.print(table)
+    for note in summary.notes:
+        console.print(note)
     for warning in summary.warnings:
         warn(warning)
 

@@ -38,6 +38,8 @@ class PlanRequest:
 class PlanResult:
     records: list[Record]
     warnings: list[str] = field(default_factory=list)
+    # Facts about the plan worth a line in its summary (e.g. how far the vocabularies reach).
+    notes: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -70,6 +72,7 @@ class Generator(ABC):
     def __init__(self, request: PlanRequest) -> None:
         self.request = request
         self.last_warnings: list[str] = []
+        self.last_notes: list[str] = []
         self.vocab = Vocabulary(self.name, request.vocab_dir)
         self.templates = TemplateSet(self.name, request.templates_dir)
 

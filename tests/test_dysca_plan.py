@@ -189,7 +189,9 @@ def test_user_vocabulary_replaces_the_shipped_list(tmp_path: Path) -> None:
 
 def test_exhausted_vocabulary_warns_instead_of_looping() -> None:
     generator = get_generator("dysca")(
-        PlanRequest(run_seed=3, num=40, options={"subtasks": "landmark", "styles": "watercolor"})
+        PlanRequest(
+            run_seed=3, num=40, options={"subtasks": "landmark", "styles": "watercolor", "allow_short": True}
+        )
     )
     result = generator.plan()
     assert len({r["image_id"] for r in result.records}) == 23  # 23 landmarks × 1 style

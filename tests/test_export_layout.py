@@ -72,7 +72,9 @@ def test_image_once_joins_back_to_the_per_question_rows(run: Path, tmp_path: Pat
 
 
 def test_an_image_once_release_is_a_valid_leak_check_source(run: Path, tmp_path: Path) -> None:
-    run = shutil.copytree(run, tmp_path / "run")  # the leak check drops everything: keep the shared run intact
+    run = shutil.copytree(
+        run, tmp_path / "run"
+    )  # the leak check drops everything: keep the shared run intact
     main(["export", str(run), "--layout", "image-once"])
     earlier = tmp_path / "earlier"
     shutil.copytree(run / "export", earlier)

@@ -219,7 +219,7 @@ def write_parquet_shards(
             chunk = paths[start:stop]
             image_column = pa.array(
                 [
-                    {"bytes": data, "path": Path(path).name}
+                    {"bytes": data, "path": path.rsplit("/", 1)[-1]}
                     for path, data in zip(chunk, pool.map(run_files.read_bytes, chunk))
                 ],
                 type=pa.struct([("bytes", pa.binary()), ("path", pa.string())]),

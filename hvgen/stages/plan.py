@@ -30,6 +30,7 @@ class PlanSummary:
     by_question_type: dict[str, int]
     position_balance: list[dict[str, Any]]
     warnings: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
 
 
 def build_generator(config: RunConfig) -> Generator:
@@ -58,6 +59,7 @@ def plan_records(generator: Generator) -> list[Record]:
         check_key(record["image_id"], "image id")
     records.sort(key=lambda record: record["id"])
     generator.last_warnings = result.warnings
+    generator.last_notes = result.notes
     return records
 
 
@@ -71,7 +73,7 @@ def run_plan(run_dir: Path, config: RunConfig, generator: Generator | None = Non
     fingerprint and the file's hash so a resumed run can tell the plan is current and intact."""
     generator = generator or build_generator(config)
     records = plan_records(generator)
-    summary = summarise_plan(records, generator.last_warnings)
+    summary = summarise_plan(records, generator.last_warnings, generator.last_notes)
     text = serialise_records(records)
     write_text_atomic(run_dir / RECORDS_FILE, text)
     with open_catalog(run_dir) as con:
@@ -82,7 +84,7 @@ def run_plan(run_dir: Path, config: RunConfig, generator: Generator | None = Non
     return summary
 
 
-def summarise_plan(records: list[Record], warnings: list[str]) -> PlanSummary:
+def summarise_plan(records: list[Record], warnings: list[str], notes: list[str] | None = None) -> PlanSummary:
     by_type = Counter(record.get("question_type", "?") for record in records)
     return PlanSummary(
         records=len(records),
@@ -90,6 +92,7 @@ def summarise_plan(records: list[Record], warnings: list[str]) -> PlanSummary:
         by_question_type=dict(sorted(by_type.items())),
         position_balance=answer_position_balance(records),
         warnings=warnings,
+        notes=list(notes or []),
     )
 
 

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import stat
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -42,7 +41,7 @@ IDENTITY_SCENARIO = "clean"
 def file_is_intact(files: RunFiles, relpath: str, recorded: dict[str, Any]) -> bool:
     """Whether `relpath` is still the file a worker recorded (size + mtime, else sha256)."""
     try:
-        info = os.lstat(files.path(relpath))
+        info = files.lstat(relpath)  # a link at the file is not followed: not S_ISREG below
     except (FileNotFoundError, NotADirectoryError, UnsafePathError):
         return False
     if not stat.S_ISREG(info.st_mode):
