@@ -443,6 +443,7 @@ def _run_benchmark(cls: type[Generator], generator_options: dict[str, Any], comm
     from hvgen.models import check_model
     from hvgen.pipeline import (
         check_device,
+        check_num,
         check_options,
         check_scenarios,
         prepare_run_dir,
@@ -473,6 +474,7 @@ def _run_benchmark(cls: type[Generator], generator_options: dict[str, Any], comm
     config.options = {**config.options, **{k: v for k, v in generator_options.items() if v is not None}}
     config.scenario.scenarios = check_scenarios(config)
     check_model(config.render.model)
+    check_num(config, common["force"])
     build_generator(config)  # validate options before touching the disk
     run_dir = common["out"] or Path("runs") / cls.name
     shard = parse_shard(common["shard"])
@@ -606,7 +608,7 @@ def _print_plan(run_dir: Path, summary: Any) -> None:
             )
         console.print(table)
     for note in summary.notes:
-        console.print(note)
+        info(note, highlight=False)
     for warning in summary.warnings:
         warn(warning)
 

@@ -106,6 +106,15 @@ def has_manifest_rows(run_dir: Path, pattern: str) -> bool:
     return folder.is_dir() and any(path.stat().st_size > 0 for path in folder.glob(pattern))
 
 
+def check_num(config: RunConfig, force: bool = False) -> None:
+    """The size ceiling, checked before anything else looks at --num (a huge plan takes hours)."""
+    if config.num > MAX_NUM and not force:
+        raise HvgenError(
+            f"--num {config.num} is above {MAX_NUM:,} images, the limit without --force (a plan that size takes "
+            "hours and a lot of disk). Pass --force if you mean it."
+        )
+
+
 def prepare_run_dir(
     run_dir: Path, config: RunConfig, overwrite: bool = False, force: bool = False
 ) -> RunConfig:
@@ -117,11 +126,7 @@ def prepare_run_dir(
     scenario's settings once it has outputs — that would silently mix two datasets. A run that
     has rendered nothing may still change anything."""
     check_out_dir(run_dir)
-    if config.num > MAX_NUM and not force:
-        raise HvgenError(
-            f"--num {config.num} is above {MAX_NUM:,} images, the limit without --force (a plan that size takes "
-            "hours and a lot of disk). Pass --force if you mean it."
-        )
+    check_num(config, force)
     config = resolve_config(config)
     config_path = run_dir / CONFIG_FILE
     if overwrite and run_dir.exists():

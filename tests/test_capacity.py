@@ -69,7 +69,9 @@ def test_the_plan_reaches_capacity_even_when_styles_are_dealt_unevenly(tmp_path:
     assert images_by_foreground(result.records) == {"landmark": 171}
     styles = Counter(r["style"] for r in result.records if r["question_type"] == "image caption")
     assert len(styles) == 57 and set(styles.values()) == {3}
-    assert result.warnings == []
+    assert not [
+        w for w in result.warnings if "not planned" in w
+    ]  # (3 landmarks: the short-list warning stays)
     assert "landmark 171 of 171" in result.notes[0]
 
 
@@ -86,7 +88,8 @@ def test_num_beyond_capacity_is_an_error_naming_foreground_and_limit(tmp_path: P
 def test_allow_short_plans_what_the_vocabularies_allow_and_warns(tmp_path: Path) -> None:
     result = dysca(small_vocab(tmp_path), num=20, allow_short=True).plan()
     assert images_by_foreground(result.records) == {"landmark": 6, "profession": 4}
-    assert len(result.warnings) == 2
+    short = [w for w in result.warnings if "not planned" in w]
+    assert len(short) == 2
     assert any("'profession': 6 image(s) not planned" in w and "capacity 4" in w for w in result.warnings)
 
 
