@@ -950,6 +950,12 @@ def push_command(
     console.print(result.table())
 
 
+EMBEDDER_HELP = (
+    "Sentence-embedding model (transformers id or folder) for free-form answers scored by similarity "
+    "(dysca image captions). [default: sentence-transformers/all-MiniLM-L6-v2, Dysca's]"
+)
+
+
 @app.command("score")
 def score_command(
     benchmark: Annotated[str, typer.Argument(metavar="BENCHMARK", help="Benchmark name, e.g. vlbias.")],
@@ -969,6 +975,7 @@ def score_command(
         Path | None,
         typer.Option(metavar="FILE", help="Write the full report here (.json, or .csv for the table)."),
     ] = None,
+    embedder: Annotated[str | None, typer.Option(metavar="ID|DIR", help=EMBEDDER_HELP)] = None,
     verbose: VerboseOpt = 0,
     quiet: QuietOpt = False,
 ) -> None:
@@ -980,7 +987,7 @@ def score_command(
     records = load_questions(source)
     check_benchmark(records, cls.name, source)
     try:
-        report = cls.score(records, predictions)
+        report = cls.score(records, predictions, embedder=embedder)
     except NotImplementedError as error:
         raise HvgenError(str(error)) from None
     rows = report.get("table") or []
@@ -991,7 +998,7 @@ def score_command(
         for row in rows:
             table.add_row(*(f"{v:.4f}" if isinstance(v, float) else str(v) for v in row.values()))
         _stdout().print(table)
-    for key in ("missing_ids", "extra_ids"):
+    for key in ("missing_ids", "extra_ids", "malformed_lines", "duplicate_lines"):
         if report.get(key):
             warn(f"{key.replace('_', ' ')}: {len(report[key])} (first: {report[key][:5]})")
     if output:
