@@ -354,6 +354,19 @@ _common("clip_filter", None, Annotated[str | None, typer.Option(metavar="ID|DIR"
 _common(
     "clip_threshold", None, Annotated[float | None, typer.Option(metavar="NUMBER", help=CLIP_THRESHOLD_HELP)]
 )
+_common(
+    "forms",
+    None,
+    Annotated[
+        int,
+        typer.Option(
+            metavar="N",
+            help="Make N parallel forms (same config, seeds derived from --seed) as OUT/form-a, OUT/form-b, …, "
+            "for `hvgen quality`. [default: 1, one run in OUT]",
+        ),
+    ],
+    default=1,
+)
 _common("shard", None, ShardOpt)
 _common(
     "config",
@@ -410,7 +423,15 @@ def _benchmark_command(cls: type[Generator]):
             for name, value in kwargs.items()
             if getattr(ctx.get_parameter_source(name), "name", "") != "DEFAULT"
         }
-        _run_benchmark(cls, generator_options=given, common=common)
+        if common["forms"] == 1:
+            _run_benchmark(cls, generator_options=given, common=common)
+            return
+        from hvgen.forms import form_runs
+
+        base = RunConfig.load(common["config"]) if common["config"] else RunConfig(benchmark=cls.name)
+        seed = base.seed if common["seed"] is None else common["seed"]
+        for out, form_seed in form_runs(common["out"] or Path("runs") / cls.name, seed, common["forms"]):
+            _run_benchmark(cls, generator_options=given, common={**common, "out": out, "seed": form_seed})
 
     context = inspect.Parameter("ctx", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=typer.Context)
     common = [_with_benchmark_default(param, cls) for _, param in _COMMON]
@@ -1004,6 +1025,60 @@ def score_command(
     if output:
         write_report(report, output)
         info(f"report written to {output}")
+
+
+@app.command("quality")
+def quality_command(
+    form_a: Annotated[
+        Path, typer.Argument(metavar="RUN_A", help="The split to assess (run or export folder).")
+    ],
+    form_b: Annotated[
+        Path,
+        typer.Argument(metavar="RUN_B", help="A parallel form: same config, another seed (see --forms)."),
+    ],
+    predictions: Annotated[
+        list[str],
+        typer.Option(
+            metavar="MODEL=A.jsonl,B.jsonl",
+            help="One model's predictions on RUN_A and on RUN_B (as for `hvgen score`). Repeat for each model; "
+            "correlations across models need at least 3.",
+        ),
+    ],
+    retest: Annotated[
+        list[str] | None,
+        typer.Option(
+            metavar="MODEL=A2.jsonl", help="The model's second answers to RUN_A (another sampling seed)."
+        ),
+    ] = None,
+    criterion: Annotated[
+        Path | None,
+        typer.Option(
+            metavar="CSV", help="External score per model (columns model,score) for criterion validity."
+        ),
+    ] = None,
+    json_path: Annotated[
+        Path | None,
+        typer.Option("--json", metavar="FILE", help="Write the full report (JSON) here; '-' for stdout."),
+    ] = None,
+    plot: Annotated[
+        Path | None,
+        typer.Option(
+            metavar="PNG", help="Form A vs form B scatter. [default: RUN_A/quality/parallel-forms.png]"
+        ),
+    ] = None,
+    embedder: Annotated[str | None, typer.Option(metavar="ID|DIR", help=EMBEDDER_HELP)] = None,
+    seed: Annotated[int, typer.Option(metavar="INTEGER", help="Bootstrap seed.")] = 0,
+    bootstrap: Annotated[int, typer.Option(metavar="N", help="Bootstrap resamples per CI.")] = 2000,
+    verbose: VerboseOpt = 0,
+    quiet: QuietOpt = False,
+) -> None:
+    """Measure a benchmark split's reliability and validity (HQM): parallel forms, test-retest,
+    criterion validity, KR-20/alpha, item difficulty and discrimination, taxonomy coverage."""
+    from hvgen.analysis.quality_cli import run_quality
+
+    run_quality(
+        form_a, form_b, predictions, retest or [], criterion, json_path, plot, embedder, seed, bootstrap
+    )
 
 
 @app.command("preview")

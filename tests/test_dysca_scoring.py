@@ -8,11 +8,11 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
+from quality_helpers import letter, simulated_answer, tiny_embedder
 
 from hvgen.cli import main
 from hvgen.errors import HvgenError
 from hvgen.generator import PlanRequest, get_generator
-from tests.quality_helpers import letter, simulated_answer, tiny_embedder
 
 try:  # installed wheel
     from hvgen.generators import dysca_scoring as scoring

@@ -1,0 +1,73 @@
+"""What `hvgen quality` prints and writes: two tables, notes, the JSON report and the scatter plot."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from hvgen.analysis.quality_report import assess, notes, parse_predictions, score_rows, summary_rows
+from hvgen.config import CONFIG_FILE
+from hvgen.progress import QUIET, info, verbosity
+from hvgen.store.atomic import write_text_atomic
+
+PLOT_FILE = Path("quality") / "parallel-forms.png"
+
+
+def run_quality(
+    form_a: Path,
+    form_b: Path,
+    predictions: list[str],
+    retest: list[str],
+    criterion: Path | None,
+    json_path: Path | None,
+    plot: Path | None,
+    embedder: str | None,
+    seed: int,
+    n_bootstrap: int,
+) -> dict[str, Any]:
+    models = parse_predictions(predictions, retest)
+    report = assess(
+        form_a, form_b, models, criterion=criterion, embedder=embedder, seed=seed, n_bootstrap=n_bootstrap
+    )
+    target = plot or (form_a / PLOT_FILE if (form_a / CONFIG_FILE).is_file() else None)
+    if target is not None:
+        from hvgen.publish.plots import write_forms_scatter
+
+        forms = report["parallel_forms"]
+        title = f"{report['benchmark']}: parallel forms, Pearson r = " + (
+            f"{forms['pearson']:.3f}" if forms["pearson"] is not None else "undefined"
+        )
+        scores = {
+            form: {m: row[form]["score"] for m, row in report["models"].items()}
+            for form in ("form_a", "form_b")
+        }
+        report["plot"] = str(write_forms_scatter(scores["form_a"], scores["form_b"], title, target))
+    text = json.dumps(report, indent=2, sort_keys=True) + "\n"
+    if json_path is not None and str(json_path) == "-":
+        sys.stdout.write(text)
+        return report
+    console = Console() if sys.stdout.isatty() else Console(width=400)
+    if verbosity() > QUIET or json_path is None:
+        for title, rows in (
+            (f"{report['benchmark']} scores per model", score_rows(report)),
+            ("benchmark quality (correlations across models)", summary_rows(report)),
+        ):
+            table = Table(title=title)
+            for column in rows[0]:
+                table.add_column(column)
+            for row in rows:
+                table.add_row(*row.values())
+            console.print(table)
+        for line in notes(report):
+            console.print(line, highlight=False)
+    if json_path is not None:
+        write_text_atomic(json_path, text)
+        info(f"report written to {json_path}")
+    if report.get("plot"):
+        info(f"plot written to {report['plot']}")
+    return report
