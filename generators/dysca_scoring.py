@@ -30,6 +30,7 @@ import re
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -95,8 +96,11 @@ class SentenceEmbedder:
     """Sentence embeddings from any transformers encoder: mean of the last hidden states over
     the real tokens (sentence-transformers' pooling for all-MiniLM-L6-v2)."""
 
-    def __init__(self, model: str, device: str = "cpu", batch_size: int = 64) -> None:
+    def __init__(self, model: str, device: str | None = None, batch_size: int = 64) -> None:
+        import torch
         from transformers import AutoModel, AutoTokenizer
+
+        device = device or ("cuda" if torch.cuda.is_available() else "cpu")
 
         try:
             self.tokenizer = AutoTokenizer.from_pretrained(model)
@@ -135,6 +139,12 @@ class SentenceEmbedder:
             return []
         a, b = self.embed(answers), self.embed(references)
         return [round(float(value), 2) for value in (a * b).sum(-1)]
+
+
+@lru_cache(maxsize=2)
+def load_embedder(model: str) -> SentenceEmbedder:
+    """One encoder per model id per process: `hvgen quality` scores many files with it."""
+    return SentenceEmbedder(model)
 
 
 # ------------------------------------------------------------------ scoring
@@ -255,7 +265,7 @@ def score_dysca(
         for record in records
         for scenario in {s for _, s in lines.texts}
     )
-    embedder = SentenceEmbedder(embedder_id or DEFAULT_EMBEDDER) if needs_embedder else None
+    embedder = load_embedder(embedder_id or DEFAULT_EMBEDDER) if needs_embedder else None
     items, bookkeeping = score_items(records, lines.texts, embedder)
     overall = slice_metrics(items)
     by_subtask = _by(items, lambda item: str(item.record.get("subtask")))

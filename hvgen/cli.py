@@ -361,6 +361,7 @@ _common(
         int,
         typer.Option(
             metavar="N",
+            show_default=False,
             help="Make N parallel forms (same config, seeds derived from --seed) as OUT/form-a, OUT/form-b, …, "
             "for `hvgen quality`. [default: 1, one run in OUT]",
         ),
@@ -430,8 +431,13 @@ def _benchmark_command(cls: type[Generator]):
 
         base = RunConfig.load(common["config"]) if common["config"] else RunConfig(benchmark=cls.name)
         seed = base.seed if common["seed"] is None else common["seed"]
-        for out, form_seed in form_runs(common["out"] or Path("runs") / cls.name, seed, common["forms"]):
+        runs = form_runs(common["out"] or Path("runs") / cls.name, seed, common["forms"])
+        for out, form_seed in runs:
             _run_benchmark(cls, generator_options=given, common={**common, "out": out, "seed": form_seed})
+        info(
+            f"{len(runs)} parallel forms: {', '.join(str(out) for out, _ in runs)}; measure their reliability with "
+            f"`hvgen quality {runs[0][0]} {runs[1][0]} --predictions MODEL=A.jsonl,B.jsonl ...` (README)."
+        )
 
     context = inspect.Parameter("ctx", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=typer.Context)
     common = [_with_benchmark_default(param, cls) for _, param in _COMMON]

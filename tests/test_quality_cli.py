@@ -151,3 +151,23 @@ def test_bad_predictions_option_is_an_error(forms: Path, capsys) -> None:
     with pytest.raises(SystemExit):
         main(["quality", str(forms / "form-a"), str(forms / "form-b"), "--predictions", "m1=only-one.jsonl"])
     assert "give two files" in capsys.readouterr().err.replace("\n", " ")
+
+
+def test_quality_works_for_any_benchmark_with_a_scorer(tmp_path: Path) -> None:
+    """VLBias goes through the same registry path: its scorer's headline and items."""
+    out = tmp_path / "vlbias"
+    main(
+        ["vlbias", "--model", "tiny", "--num", "8", "--categories", "age,gender", "--question", "close",
+         "--forms", "2", "--out", str(out), "--dry-run", "-q"]
+    )  # fmt: skip
+    models = []
+    for index, skill in enumerate((0.2, 0.5, 0.8, 0.95)):
+        paths = [
+            simulate_predictions(records_of(out / form), skill, index, tmp_path / f"v{index}-{form}.jsonl")
+            for form in ("form-a", "form-b")
+        ]
+        models.append(ModelPredictions(f"v{index}", *paths))
+    report = assess(out / "form-a", out / "form-b", models, n_bootstrap=200)
+    assert report["benchmark"] == "vlbias" and report["parallel_forms"]["pearson"] > 0.5
+    assert report["coverage"]["form_a"]["category"]["present"] == 2
+    assert report["internal_consistency"]["form_a"]["n_items"] == len(records_of(out / "form-a"))

@@ -108,3 +108,20 @@ def test_coverage_counts_declared_values() -> None:
     assert result["present"] == 2 and result["share"] == 0.5
     assert result["missing"] == ["food", "age"] and result["undeclared"] == ["odd"]
     assert result["counts"]["animal"] == 2
+
+
+def test_fisher_interval_hand_case() -> None:
+    # r = 0.5, n = 12: z = atanh(.5) = 0.5493, half-width 1.96 / 3 = 0.6533 → tanh(-0.104), tanh(1.2026)
+    low, high = quality.fisher_ci(0.5, 12)
+    assert low == pytest.approx(np.tanh(np.arctanh(0.5) - 1.959964 / 3), abs=1e-6)
+    assert high == pytest.approx(0.8345, abs=1e-3)
+    assert quality.fisher_ci(0.5, 3) is None and quality.fisher_ci(1.0, 10) is None
+
+
+def test_kr20_uses_the_right_or_wrong_items_and_alpha_all() -> None:
+    items = {
+        f"m{i}": {"i1": row[0], "i2": row[1], "i3": row[2], "cap": 0.1 * i} for i, row in enumerate(GUTTMAN)
+    }
+    result = quality.internal_consistency(items)
+    assert result["kr20"] == pytest.approx(0.75) and result["kr20_items"] == 3
+    assert result["cronbach_alpha"] is not None and result["n_items"] == 4

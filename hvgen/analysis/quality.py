@@ -34,13 +34,18 @@ MIN_MODELS = 3
 DEFAULT_BOOTSTRAP = 2000
 
 
+def too_few_models(count: int, what: str, fix: str = "--predictions MODEL=A.jsonl,B.jsonl, repeated") -> str:
+    """Why a correlation across `count` models is refused, and how to give more."""
+    return (
+        f"{what} needs the scores of at least {MIN_MODELS} models, got {count}: a correlation across models "
+        "of 2 points is always +1 or -1 (any two different scores lie on a line), so it says nothing about "
+        f"the benchmark. Add predictions of more models ({fix})."
+    )
+
+
 def _need_models(count: int, what: str) -> None:
     if count < MIN_MODELS:
-        raise HvgenError(
-            f"{what} needs the scores of at least {MIN_MODELS} models, got {count}: a correlation across models "
-            "of 2 points is always +1 or -1 (any two different scores lie on a line), so it says nothing about "
-            "the benchmark. Add predictions of more models (--predictions MODEL=A.jsonl,B.jsonl, repeated)."
-        )
+        raise HvgenError(too_few_models(count, what))
 
 
 def _pearson_rows(x: np.ndarray, y: np.ndarray) -> np.ndarray:
@@ -90,7 +95,19 @@ def correlation(
             else None
         )
         out[f"{name}_undefined_resamples"] = int(n_bootstrap - valid.size)
+    out["pearson_fisher_ci"] = fisher_ci(out["pearson"], len(xs), level)
     return out
+
+
+def fisher_ci(r: float | None, n: int, level: float = 0.95) -> list[float] | None:
+    """The analytic interval of Pearson's r (Fisher's z, for normal scores): a check on the
+    bootstrap, which cannot show how uncertain r is when there are only a handful of models.
+    None for n <= 3 (no degrees of freedom left) or |r| = 1."""
+    if r is None or n <= 3 or abs(r) >= 1:
+        return None
+    half = stats.norm.ppf(0.5 + level / 2) / np.sqrt(n - 3)
+    z = np.arctanh(r)
+    return [float(np.tanh(z - half)), float(np.tanh(z + half))]
 
 
 def paired(a: Mapping[str, float], b: Mapping[str, float]) -> tuple[list[str], list[float], list[float]]:
@@ -207,11 +224,14 @@ def item_analysis(models: Sequence[str], keys: Sequence[str], matrix: np.ndarray
 
 
 def internal_consistency(items: Mapping[str, Mapping[str, float]]) -> dict[str, Any]:
-    """KR-20, alpha and the item analysis of one form's models x items table."""
+    """Alpha over all items, KR-20 over the 0/1 ones (choice questions; a similarity-scored
+    caption is not right-or-wrong), and the item analysis of one form's models x items table."""
     models, keys, matrix = item_matrix(items)
+    dichotomous = np.isin(matrix, (0.0, 1.0)).all(axis=0)
     return {
         "models": models,
-        "kr20": kr20(matrix),
+        "kr20": kr20(matrix[:, dichotomous]),
+        "kr20_items": int(dichotomous.sum()),
         "cronbach_alpha": cronbach_alpha(matrix),
         **item_analysis(models, keys, matrix),
     }

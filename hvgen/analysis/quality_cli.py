@@ -12,7 +12,7 @@ from rich.table import Table
 
 from hvgen.analysis.quality_report import assess, notes, parse_predictions, score_rows, summary_rows
 from hvgen.config import CONFIG_FILE
-from hvgen.progress import QUIET, info, verbosity
+from hvgen.progress import QUIET, info, verbosity, warn
 from hvgen.store.atomic import write_text_atomic
 
 PLOT_FILE = Path("quality") / "parallel-forms.png"
@@ -39,8 +39,11 @@ def run_quality(
         from hvgen.publish.plots import write_forms_scatter
 
         forms = report["parallel_forms"]
+        ci = forms["pearson_ci"]
         title = f"{report['benchmark']}: parallel forms, Pearson r = " + (
-            f"{forms['pearson']:.3f}" if forms["pearson"] is not None else "undefined"
+            f"{forms['pearson']:.3f}" + (f" [{ci[0]:.3f}, {ci[1]:.3f}]" if ci else "")
+            if forms["pearson"] is not None
+            else "undefined"
         )
         scores = {
             form: {m: row[form]["score"] for m, row in report["models"].items()}
@@ -65,6 +68,16 @@ def run_quality(
             console.print(table)
         for line in notes(report):
             console.print(line, highlight=False)
+    for model, row in report["models"].items():
+        for form, counts in row.items():
+            unscored = {k: counts[k] for k in ("n_missing", "n_extra", "n_malformed_lines") if counts.get(k)}
+            if unscored:
+                details = ", ".join(
+                    f"{n} {k.removeprefix('n_').replace('_', ' ')}" for k, n in unscored.items()
+                )
+                warn(
+                    f"{model} {form.replace('form_', 'form ').replace(' a', ' A').replace(' b', ' B')}: {details} (see `hvgen score` on that file for the ids)."
+                )
     if json_path is not None:
         write_text_atomic(json_path, text)
         info(f"report written to {json_path}")

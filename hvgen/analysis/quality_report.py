@@ -123,7 +123,7 @@ def assess(
 ) -> dict[str, Any]:
     """The quality report of a benchmark split (form A) against a parallel form (form B)."""
     if len(models) < quality.MIN_MODELS:
-        quality._need_models(len(models), "parallel-forms reliability")
+        raise HvgenError(quality.too_few_models(len(models), "parallel-forms reliability"))
     records_a, records_b = load_questions(form_a), load_questions(form_b)
     cls = benchmark_of(records_a, form_a)
     if benchmark_of(records_b, form_b) is not cls:
@@ -157,7 +157,9 @@ def assess(
         "models": per_model,
         "parallel_forms": quality.reliability(scores_a, scores_b, "parallel-forms reliability", **options),
         "test_retest": (
-            quality.reliability(scores_a, retest_scores, "test-retest reliability", **options)
+            _optional(
+                scores_a, retest_scores, "test-retest reliability", "--retest MODEL=FILE, repeated", options
+            )
             if retest_scores
             else None
         ),
@@ -170,16 +172,28 @@ def assess(
     }
     if criterion is not None:
         table = quality.read_criterion(criterion)
+        fix = f"rows for more of the scored models in {criterion}"
         report["criterion_validity"] = {
             "table": str(criterion),
-            "form_a": quality.reliability(scores_a, table, "criterion validity", **options),
-            "form_b": quality.reliability(scores_b, table, "criterion validity", **options),
+            "form_a": _optional(scores_a, table, "criterion validity", fix, options),
+            "form_b": _optional(scores_b, table, "criterion validity", fix, options),
         }
     for name, items in (("form_a", items_a), ("form_b", items_b)):
         report["internal_consistency"][name] = (
             quality.internal_consistency(items) if all(items.values()) else None
         )
     return report
+
+
+def _optional(
+    first: Mapping[str, float], second: Mapping[str, float], what: str, fix: str, options: dict[str, Any]
+) -> dict[str, Any]:
+    """A correlation the user asked for on the side (retest, criterion): with too few models in
+    common it is skipped with the reason, so the rest of the report still comes out."""
+    models = sorted(set(first) & set(second))
+    if len(models) < quality.MIN_MODELS:
+        return {"skipped": quality.too_few_models(len(models), what, fix), "models": models}
+    return quality.reliability(first, second, what, **options)
 
 
 def _agreement(first: Mapping[str, float], second: Mapping[str, float]) -> float | None:
@@ -193,7 +207,7 @@ def _agreement(first: Mapping[str, float], second: Mapping[str, float]) -> float
 
 def _r(result: Mapping[str, Any] | None, name: str) -> str:
     if not result or result.get(name) is None:
-        return "–"
+        return "skipped" if result and "skipped" in result else "–"
     ci = result.get(f"{name}_ci")
     return f"{result[name]:.3f}" + (f" [{ci[0]:.3f}, {ci[1]:.3f}]" if ci else "")
 
@@ -224,10 +238,9 @@ def summary_rows(report: Mapping[str, Any]) -> list[dict[str, str]]:
     rows.append({"measure": "criterion validity (form A)", **_pair(validity.get("form_a"))})
     for form in ("form_a", "form_b"):
         consistency = report["internal_consistency"].get(form) or {}
-        label = form.replace("_", " ").replace("form a", "form A").replace("form b", "form B")
         rows.append(
             {
-                "measure": f"internal consistency ({label})",
+                "measure": f"internal consistency ({_label(form)})",
                 "pearson [95% CI]": f"KR-20 {_number(consistency.get('kr20'))}",
                 "spearman [95% CI]": f"alpha {_number(consistency.get('cronbach_alpha'))}",
                 "models": str(len(consistency.get("models") or [])),
@@ -236,11 +249,16 @@ def summary_rows(report: Mapping[str, Any]) -> list[dict[str, str]]:
     return rows
 
 
+def _label(form: str) -> str:
+    """form_a → form A."""
+    return "form " + form.removeprefix("form_").upper()
+
+
 def _pair(result: Mapping[str, Any] | None) -> dict[str, str]:
     return {
         "pearson [95% CI]": _r(result, "pearson"),
         "spearman [95% CI]": _r(result, "spearman"),
-        "models": str(result["n_models"]) if result else "–",
+        "models": str(result.get("n_models", len(result.get("models", [])))) if result else "–",
     }
 
 
@@ -249,13 +267,16 @@ def _number(value: float | None) -> str:
 
 
 def notes(report: Mapping[str, Any]) -> list[str]:
-    """Plain lines under the tables: items that measure nothing, and taxonomy coverage."""
-    lines = []
+    """Plain lines under the tables: measures skipped, items that measure nothing, coverage."""
+    validity = report.get("criterion_validity") or {}
+    skipped = [r for r in (report.get("test_retest"), validity.get("form_a")) if r and "skipped" in r]
+    lines = [f"skipped: {result['skipped']}" for result in skipped]
     for form in ("form_a", "form_b"):
         consistency = report["internal_consistency"].get(form)
         if consistency:
             lines.append(
-                f"{form.replace('_', ' ')}: {consistency['n_items']} items answered by every model; "
+                f"{_label(form)}: {consistency['n_items']} items answered by every model "
+                f"(KR-20 over the {consistency['kr20_items']} right-or-wrong ones); "
                 f"{len(consistency['all_right'])} every model got right, {len(consistency['none_right'])} none did, "
                 f"{len(consistency['low_discrimination'])} discriminate weakly (item-rest r < 0.2)."
             )
