@@ -985,7 +985,9 @@ EMBEDDER_HELP = (
 
 @app.command("score")
 def score_command(
-    benchmark: Annotated[str, typer.Argument(metavar="BENCHMARK", help="Benchmark name, e.g. vlbias.")],
+    benchmark: Annotated[
+        str, typer.Argument(metavar="BENCHMARK", help="Benchmark name, e.g. dysca or vlbias.")
+    ],
     source: Annotated[
         Path,
         typer.Argument(
@@ -995,7 +997,8 @@ def score_command(
     predictions: Annotated[
         Path,
         typer.Argument(
-            metavar="PREDICTIONS", help='JSONL file, one {"id": ..., "prediction": ...} per line.'
+            metavar="PREDICTIONS",
+            help='JSONL file, one {"id": ..., "prediction": ...} per line (dysca: "scenario" too, off clean images).',
         ),
     ],
     output: Annotated[
