@@ -137,6 +137,11 @@ class Generator(ABC):
         """
         raise NotImplementedError(f"benchmark '{cls.name}' has no scorer yet.")
 
+    @classmethod
+    def has_scorer(cls) -> bool:
+        """Whether the benchmark overrides `score` (`hvgen score` / `hvgen quality` can use it)."""
+        return cls.score.__func__ is not Generator.score.__func__  # type: ignore[attr-defined]
+
 
 _REGISTRY: dict[str, type[Generator]] = {}
 _LOADED = False

@@ -171,3 +171,33 @@ def test_quality_works_for_any_benchmark_with_a_scorer(tmp_path: Path) -> None:
     assert report["benchmark"] == "vlbias" and report["parallel_forms"]["pearson"] > 0.5
     assert report["coverage"]["form_a"]["category"]["present"] == 2
     assert report["internal_consistency"]["form_a"]["n_items"] == len(records_of(out / "form-a"))
+
+
+def test_json_on_stdout_and_plot_elsewhere(
+    forms: Path, simulated: list[ModelPredictions], tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    args = ["quality", str(forms / "form-a"), str(forms / "form-b"), "--json", "-", "--bootstrap", "100"]
+    for entry in simulated[:3]:
+        args += ["--predictions", f"{entry.model}={entry.form_a},{entry.form_b}"]
+    main([*args, "--plot", str(tmp_path / "scatter.png")])
+    report = json.loads(capsys.readouterr().out)
+    assert report["parallel_forms"]["n_bootstrap"] == 100 and (tmp_path / "scatter.png").is_file()
+
+
+def test_forms_must_be_a_positive_count(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    with pytest.raises(SystemExit):
+        main(
+            [
+                "dysca",
+                "--model",
+                "tiny",
+                "--num",
+                "2",
+                "--forms",
+                "0",
+                "--out",
+                str(tmp_path / "r"),
+                "--dry-run",
+            ]
+        )
+    assert "--forms 0" in capsys.readouterr().err and not (tmp_path / "r").exists()

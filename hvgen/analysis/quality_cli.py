@@ -83,4 +83,8 @@ def run_quality(
         info(f"report written to {json_path}")
     if report.get("plot"):
         info(f"plot written to {report['plot']}")
+    else:
+        info(
+            f"no plot: {form_a} is not a run directory; pass --plot FILE.png for the form A vs form B scatter."
+        )
     return report

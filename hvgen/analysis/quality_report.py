@@ -71,7 +71,7 @@ def benchmark_of(records: list[Record], source: Path) -> type[Generator]:
             f"{source}: cannot tell which benchmark its questions belong to (generators: {names})."
         )
     cls = get_generator(names[0])
-    if cls.score.__func__ is Generator.score.__func__:  # type: ignore[attr-defined]
+    if not cls.has_scorer():
         raise HvgenError(
             f"{source}: benchmark '{cls.name}' has no scorer yet, so its quality cannot be measured."
         )
