@@ -267,6 +267,13 @@ def score_dysca(
     )
     embedder = load_embedder(embedder_id or DEFAULT_EMBEDDER) if needs_embedder else None
     items, bookkeeping = score_items(records, lines.texts, embedder)
+    if not items:
+        raise HvgenError(
+            f"none of the {len(lines.texts)} predictions answers a question of these records (ids such as "
+            f"{bookkeeping['extra_ids'][:3]}): predictions are keyed by the question `id` of the run or its export "
+            "(`hvgen_id` in `hvgen export --format dysca`), with a scenario name hvgen knows; score them against the "
+            "run the model answered."
+        )
     overall = slice_metrics(items)
     by_subtask = _by(items, lambda item: str(item.record.get("subtask")))
     report: dict[str, Any] = {

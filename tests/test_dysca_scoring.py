@@ -198,3 +198,10 @@ def test_cli_scores_a_planned_run(tmp_path: Path, embedder: str, capsys: pytest.
     report = json.loads((tmp_path / "r.json").read_text())
     assert report["score"] == 100.0 and report["n_scored"] == len(records)
     assert "animal" in capsys.readouterr().out
+
+
+def test_predictions_of_another_run_are_one_clear_error(tmp_path: Path) -> None:
+    records = plan(num=4, question_types="mc")
+    rows = [{"id": number, "prediction": "(A)"} for number in range(1, 5)]  # the release format's integers
+    with pytest.raises(HvgenError, match="none of the 4 predictions.*hvgen_id"):
+        scoring.score_predictions_file(records, write_jsonl(tmp_path / "p.jsonl", rows))
