@@ -26,6 +26,7 @@ Predictions are JSONL lines ``{"id": ..., "prediction": ..., "scenario"?: ...}``
 
 from __future__ import annotations
 
+import json
 import re
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
@@ -113,6 +114,7 @@ class SentenceEmbedder:
                 "once with network access, or set HF_HUB_OFFLINE=0)."
             ) from None
         self.device, self.batch_size = device, batch_size
+        self.max_length = sentence_max_length(model) or getattr(self.tokenizer, "model_max_length", 512)
 
     def embed(self, texts: Sequence[str]):
         """Unit-length embeddings, one row per text."""
@@ -125,6 +127,7 @@ class SentenceEmbedder:
                     list(texts[start : start + self.batch_size]),
                     padding=True,
                     truncation=True,
+                    max_length=min(self.max_length, 4096),
                     return_tensors="pt",
                 ).to(self.device)
                 hidden = self.model(**batch).last_hidden_state
@@ -139,6 +142,23 @@ class SentenceEmbedder:
             return []
         a, b = self.embed(answers), self.embed(references)
         return [round(float(value), 2) for value in (a * b).sum(-1)]
+
+
+def sentence_max_length(model: str) -> int | None:
+    """The token limit sentence-transformers applies to this model (`max_seq_length` in its
+    sentence_bert_config.json: 256 for all-MiniLM-L6-v2, below the encoder's 512), when declared."""
+    path: Path | None = Path(model) / "sentence_bert_config.json"
+    if not path.is_file():
+        try:
+            from huggingface_hub import hf_hub_download
+
+            path = Path(hf_hub_download(model, "sentence_bert_config.json"))
+        except Exception:  # not a sentence-transformers model, offline, or not a Hub id: no such limit
+            path = None
+    try:
+        return int(json.loads(path.read_text(encoding="utf-8"))["max_seq_length"]) if path else None
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
 
 
 @lru_cache(maxsize=2)

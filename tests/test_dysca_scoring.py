@@ -205,3 +205,11 @@ def test_predictions_of_another_run_are_one_clear_error(tmp_path: Path) -> None:
     rows = [{"id": number, "prediction": "(A)"} for number in range(1, 5)]  # the release format's integers
     with pytest.raises(HvgenError, match="none of the 4 predictions.*hvgen_id"):
         scoring.score_predictions_file(records, write_jsonl(tmp_path / "p.jsonl", rows))
+
+
+def test_sentence_transformers_token_limit_is_read_from_the_model_folder(
+    embedder: str, tmp_path: Path
+) -> None:
+    assert scoring.sentence_max_length(embedder) is None  # not declared: the tokenizer's own limit
+    (tmp_path / "sentence_bert_config.json").write_text('{"max_seq_length": 256, "do_lower_case": false}')
+    assert scoring.sentence_max_length(str(tmp_path)) == 256
