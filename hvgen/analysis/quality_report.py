@@ -124,6 +124,7 @@ def assess(
     """The quality report of a benchmark split (form A) against a parallel form (form B)."""
     if len(models) < quality.MIN_MODELS:
         raise HvgenError(quality.too_few_models(len(models), "parallel-forms reliability"))
+    table = quality.read_criterion(criterion) if criterion is not None else None  # bad input before slow work
     records_a, records_b = load_questions(form_a), load_questions(form_b)
     cls = benchmark_of(records_a, form_a)
     if benchmark_of(records_b, form_b) is not cls:
@@ -170,8 +171,7 @@ def assess(
             "form_b": quality.coverage(records_b, taxonomy(cls, records_b)),
         },
     }
-    if criterion is not None:
-        table = quality.read_criterion(criterion)
+    if table is not None:
         fix = f"rows for more of the scored models in {criterion}"
         report["criterion_validity"] = {
             "table": str(criterion),
