@@ -1067,7 +1067,11 @@ def quality_command(
     ] = None,
     json_path: Annotated[
         Path | None,
-        typer.Option("--json", metavar="FILE", help="Write the full report (JSON) here; '-' for stdout."),
+        typer.Option(
+            "--json",
+            metavar="FILE",
+            help="Write the full report (JSON) here; '-' for stdout. [default: RUN_A/quality/quality.json]",
+        ),
     ] = None,
     plot: Annotated[
         Path | None,

@@ -201,3 +201,15 @@ def test_forms_must_be_a_positive_count(tmp_path: Path, capsys: pytest.CaptureFi
             ]
         )
     assert "--forms 0" in capsys.readouterr().err and not (tmp_path / "r").exists()
+
+
+def test_a_run_directory_keeps_its_report(
+    forms: Path, simulated: list[ModelPredictions], capsys: pytest.CaptureFixture
+) -> None:
+    args = ["-q", "quality", str(forms / "form-a"), str(forms / "form-b"), "--bootstrap", "100"]
+    for entry in simulated[:3]:
+        args += ["--predictions", f"{entry.model}={entry.form_a},{entry.form_b}"]
+    main(args)
+    assert "parallel-forms reliability" in capsys.readouterr().out  # -q still prints the asked-for tables
+    report = json.loads((forms / "form-a" / "quality" / "quality.json").read_text())
+    assert sorted(report["models"]) == [e.model for e in simulated[:3]]

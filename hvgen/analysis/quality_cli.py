@@ -16,6 +16,7 @@ from hvgen.progress import QUIET, info, verbosity, warn
 from hvgen.store.atomic import write_text_atomic
 
 PLOT_FILE = Path("quality") / "parallel-forms.png"
+JSON_FILE = Path("quality") / "quality.json"
 
 
 def run_quality(
@@ -34,7 +35,8 @@ def run_quality(
     report = assess(
         form_a, form_b, models, criterion=criterion, embedder=embedder, seed=seed, n_bootstrap=n_bootstrap
     )
-    target = plot or (form_a / PLOT_FILE if (form_a / CONFIG_FILE).is_file() else None)
+    in_run = (form_a / CONFIG_FILE).is_file()  # a run directory keeps its report and plot in quality/
+    target = plot or (form_a / PLOT_FILE if in_run else None)
     if target is not None:
         from hvgen.publish.plots import write_forms_scatter
 
@@ -55,7 +57,9 @@ def run_quality(
         sys.stdout.write(text)
         return report
     console = Console() if sys.stdout.isatty() else Console(width=400)
-    if verbosity() > QUIET or json_path is None:
+    asked_for_json = json_path is not None
+    json_path = json_path or (form_a / JSON_FILE if in_run else None)
+    if verbosity() > QUIET or not asked_for_json:
         for title, rows in (
             (f"{report['benchmark']} scores per model", score_rows(report)),
             ("benchmark quality (correlations across models)", summary_rows(report)),
