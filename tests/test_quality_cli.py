@@ -213,3 +213,16 @@ def test_a_run_directory_keeps_its_report(
     assert "parallel-forms reliability" in capsys.readouterr().out  # -q still prints the asked-for tables
     report = json.loads((forms / "form-a" / "quality" / "quality.json").read_text())
     assert sorted(report["models"]) == [e.model for e in simulated[:3]]
+
+
+def test_help_names_every_option_readably(capsys: pytest.CaptureFixture) -> None:
+    main(["quality", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    for option in (
+        "--predictions MODEL=A.jsonl,B.jsonl",
+        "--retest MODEL=A2.jsonl",
+        "--criterion CSV",
+        "--embedder ID|DIR",
+    ):
+        assert option in text
+    assert "at least 3" in text and "<str>" not in text and "<list" not in text
