@@ -132,7 +132,7 @@ class Generator(ABC):
         Returns a JSON-serialisable report; `report["table"]` (list of row dicts), when present,
         is printed on the terminal. `hvgen quality` reads two more keys when present:
         `report["score"]`, the benchmark's headline number, and `report["items"]`, each answered
-        item's score ({item key: 0/1 or a value in [0, 1]}). `embedder` is a sentence-embedding
+        item's score ({item key: 0/1, or a similarity}). `embedder` is a sentence-embedding
         model (id or folder) for benchmarks that score free text by similarity.
         """
         raise NotImplementedError(f"benchmark '{cls.name}' has no scorer yet.")
