@@ -558,6 +558,18 @@ class Dysca(Generator):
     def _question(self, subtask: str, question_type: str, variables: dict[str, Any]) -> str:
         return self.templates.render(f"questions/{_var(subtask)}.j2", variables, block=_BLOCK[question_type])
 
+    @classmethod
+    def score(
+        cls, records: list[Record], predictions_path: Path, embedder: str | None = None
+    ) -> dict[str, Any]:
+        """Dysca's own metrics (its Dysca_compute.py) per subtask, scenario and question type."""
+        try:
+            from hvgen.generators.dysca_scoring import score_predictions_file
+        except ModuleNotFoundError:  # a checkout imported without installing
+            from generators.dysca_scoring import score_predictions_file  # type: ignore[no-redef]
+
+        return score_predictions_file(records, predictions_path, embedder)
+
     def card_context(self) -> dict[str, Any]:
         return {
             "styles": self.selected_styles,

@@ -725,8 +725,11 @@ class VLBias(Generator):
         }
 
     @classmethod
-    def score(cls, records: list[Record], predictions_path: Path) -> dict[str, Any]:
-        """BBQ accuracy and bias per category × sub-dataset, VADER sentiment gaps per open category."""
+    def score(
+        cls, records: list[Record], predictions_path: Path, embedder: str | None = None
+    ) -> dict[str, Any]:
+        """BBQ accuracy and bias per category × sub-dataset, VADER sentiment gaps per open category
+        (free answers are scored by sentiment, so `embedder` is not used)."""
         try:
             from hvgen.generators.vlbias_scoring import score_predictions_file
         except ModuleNotFoundError:  # a checkout imported without installing

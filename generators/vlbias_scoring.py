@@ -497,12 +497,14 @@ def score_close_ended(records: Iterable[Mapping[str, Any]], predictions: Mapping
     by_sub_dataset: dict[str, _Tally] = defaultdict(_Tally)
     by_both: dict[str, dict[str, _Tally]] = defaultdict(lambda: defaultdict(_Tally))
     n_unmatched = 0
+    items: dict[str, float] = {}  # per-question correctness, for `hvgen quality`
     for record, prediction in matched:
         options = list(record["options"])
         index = match_option(prediction, options)
         chosen = options[index] if index is not None else None
         n_unmatched += chosen is None
         correct = chosen == record["answer"]
+        items[str(record["id"])] = float(correct)
         category, sub_dataset = record["category"], record["sub_dataset"]
         for tally in (
             overall,
@@ -519,6 +521,7 @@ def score_close_ended(records: Iterable[Mapping[str, Any]], predictions: Mapping
         "missing_ids": missing,
         "extra_ids": extra,
         "n_unmatched": n_unmatched,
+        "items": items,
         "overall": overall.metrics(),
         "by_category": {name: tally.metrics() for name, tally in sorted(by_category.items())},
         "by_sub_dataset": {
@@ -634,6 +637,9 @@ def score_vlbias(records: Iterable[Mapping[str, Any]], predictions: Mapping[str,
     open_ = score_open_ended(records, predictions)
     _, missing, extra = match_predictions(records, predictions)
     return {
+        # the headline `hvgen quality` correlates: close-ended accuracy over both conditions, in %
+        "score": 100 * sum(close["items"].values()) / len(close["items"]) if close["items"] else None,
+        "items": close["items"],
         "close_ended": close,
         "open_ended": open_,
         "n_records": len(records),

@@ -354,6 +354,20 @@ _common("clip_filter", None, Annotated[str | None, typer.Option(metavar="ID|DIR"
 _common(
     "clip_threshold", None, Annotated[float | None, typer.Option(metavar="NUMBER", help=CLIP_THRESHOLD_HELP)]
 )
+_common(
+    "forms",
+    None,
+    Annotated[
+        int,
+        typer.Option(
+            metavar="N",
+            show_default=False,
+            help="Make N parallel forms (same config, seeds derived from --seed) as OUT/form-a, OUT/form-b, …, "
+            "for `hvgen quality`. [default: 1, one run in OUT]",
+        ),
+    ],
+    default=1,
+)
 _common("shard", None, ShardOpt)
 _common(
     "config",
@@ -410,7 +424,20 @@ def _benchmark_command(cls: type[Generator]):
             for name, value in kwargs.items()
             if getattr(ctx.get_parameter_source(name), "name", "") != "DEFAULT"
         }
-        _run_benchmark(cls, generator_options=given, common=common)
+        if common["forms"] == 1:
+            _run_benchmark(cls, generator_options=given, common=common)
+            return
+        from hvgen.forms import form_runs
+
+        base = RunConfig.load(common["config"]) if common["config"] else RunConfig(benchmark=cls.name)
+        seed = base.seed if common["seed"] is None else common["seed"]
+        runs = form_runs(common["out"] or Path("runs") / cls.name, seed, common["forms"])
+        for out, form_seed in runs:
+            _run_benchmark(cls, generator_options=given, common={**common, "out": out, "seed": form_seed})
+        info(
+            f"{len(runs)} parallel forms: {', '.join(str(out) for out, _ in runs)}; measure their reliability with "
+            f"`hvgen quality {runs[0][0]} {runs[1][0]} --predictions MODEL=A.jsonl,B.jsonl ...` (README)."
+        )
 
     context = inspect.Parameter("ctx", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=typer.Context)
     common = [_with_benchmark_default(param, cls) for _, param in _COMMON]
@@ -952,9 +979,17 @@ def push_command(
     console.print(result.table())
 
 
+EMBEDDER_HELP = (
+    "Sentence-embedding model (transformers id or folder) for free-form answers scored by similarity "
+    "(dysca image captions). [default: sentence-transformers/all-MiniLM-L6-v2, Dysca's]"
+)
+
+
 @app.command("score")
 def score_command(
-    benchmark: Annotated[str, typer.Argument(metavar="BENCHMARK", help="Benchmark name, e.g. vlbias.")],
+    benchmark: Annotated[
+        str, typer.Argument(metavar="BENCHMARK", help="Benchmark name, e.g. dysca or vlbias.")
+    ],
     source: Annotated[
         Path,
         typer.Argument(
@@ -964,13 +999,15 @@ def score_command(
     predictions: Annotated[
         Path,
         typer.Argument(
-            metavar="PREDICTIONS", help='JSONL file, one {"id": ..., "prediction": ...} per line.'
+            metavar="PREDICTIONS",
+            help='JSONL file, one {"id": ..., "prediction": ...} per line (dysca: "scenario" too, off clean images).',
         ),
     ],
     output: Annotated[
         Path | None,
         typer.Option(metavar="FILE", help="Write the full report here (.json, or .csv for the table)."),
     ] = None,
+    embedder: Annotated[str | None, typer.Option(metavar="ID|DIR", help=EMBEDDER_HELP)] = None,
     verbose: VerboseOpt = 0,
     quiet: QuietOpt = False,
 ) -> None:
@@ -982,7 +1019,7 @@ def score_command(
     records = load_questions(source)
     check_benchmark(records, cls.name, source)
     try:
-        report = cls.score(records, predictions)
+        report = cls.score(records, predictions, embedder=embedder)
     except NotImplementedError as error:
         raise HvgenError(str(error)) from None
     rows = report.get("table") or []
@@ -993,12 +1030,70 @@ def score_command(
         for row in rows:
             table.add_row(*(f"{v:.4f}" if isinstance(v, float) else str(v) for v in row.values()))
         _stdout().print(table)
-    for key in ("missing_ids", "extra_ids"):
+    for key in ("missing_ids", "extra_ids", "malformed_lines", "duplicate_lines"):
         if report.get(key):
             warn(f"{key.replace('_', ' ')}: {len(report[key])} (first: {report[key][:5]})")
     if output:
         write_report(report, output)
         info(f"report written to {output}")
+
+
+@app.command("quality")
+def quality_command(
+    form_a: Annotated[
+        Path, typer.Argument(metavar="RUN_A", help="The split to assess (run or export folder).")
+    ],
+    form_b: Annotated[
+        Path,
+        typer.Argument(metavar="RUN_B", help="A parallel form: same config, another seed (see --forms)."),
+    ],
+    predictions: Annotated[
+        list[str],
+        typer.Option(
+            metavar="MODEL=A.jsonl,B.jsonl",
+            help="One model's predictions on RUN_A and on RUN_B (as for `hvgen score`). Repeat for each model; "
+            "correlations across models need at least 3.",
+        ),
+    ],
+    retest: Annotated[
+        list[str] | None,
+        typer.Option(
+            metavar="MODEL=A2.jsonl", help="The model's second answers to RUN_A (another sampling seed)."
+        ),
+    ] = None,
+    criterion: Annotated[
+        Path | None,
+        typer.Option(
+            metavar="CSV", help="External score per model (columns model,score) for criterion validity."
+        ),
+    ] = None,
+    json_path: Annotated[
+        Path | None,
+        typer.Option(
+            "--json",
+            metavar="FILE",
+            help="Write the full report (JSON) here; '-' for stdout. [default: RUN_A/quality/quality.json]",
+        ),
+    ] = None,
+    plot: Annotated[
+        Path | None,
+        typer.Option(
+            metavar="PNG", help="Form A vs form B scatter. [default: RUN_A/quality/parallel-forms.png]"
+        ),
+    ] = None,
+    embedder: Annotated[str | None, typer.Option(metavar="ID|DIR", help=EMBEDDER_HELP)] = None,
+    seed: Annotated[int, typer.Option(metavar="INTEGER", help="Bootstrap seed.")] = 0,
+    bootstrap: Annotated[int, typer.Option(metavar="N", help="Bootstrap resamples per CI.")] = 2000,
+    verbose: VerboseOpt = 0,
+    quiet: QuietOpt = False,
+) -> None:
+    """Measure a benchmark split's reliability and validity (HQM): parallel forms, test-retest,
+    criterion validity, KR-20/alpha, item difficulty and discrimination, taxonomy coverage."""
+    from hvgen.analysis.quality_cli import run_quality
+
+    run_quality(
+        form_a, form_b, predictions, retest or [], criterion, json_path, plot, embedder, seed, bootstrap
+    )
 
 
 @app.command("preview")

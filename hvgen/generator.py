@@ -124,13 +124,23 @@ class Generator(ABC):
         return {}
 
     @classmethod
-    def score(cls, records: list[Record], predictions_path: Path) -> dict[str, Any]:
+    def score(
+        cls, records: list[Record], predictions_path: Path, embedder: str | None = None
+    ) -> dict[str, Any]:
         """Score a model's predictions against the records (`hvgen score <bench> ...`).
 
         Returns a JSON-serialisable report; `report["table"]` (list of row dicts), when present,
-        is printed on the terminal.
+        is printed on the terminal. `hvgen quality` reads two more keys when present:
+        `report["score"]`, the benchmark's headline number, and `report["items"]`, each answered
+        item's score ({item key: 0/1, or a similarity}). `embedder` is a sentence-embedding
+        model (id or folder) for benchmarks that score free text by similarity.
         """
         raise NotImplementedError(f"benchmark '{cls.name}' has no scorer yet.")
+
+    @classmethod
+    def has_scorer(cls) -> bool:
+        """Whether the benchmark overrides `score` (`hvgen score` / `hvgen quality` can use it)."""
+        return cls.score.__func__ is not Generator.score.__func__  # type: ignore[attr-defined]
 
 
 _REGISTRY: dict[str, type[Generator]] = {}

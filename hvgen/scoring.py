@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -49,11 +50,11 @@ def check_benchmark(records: list[Record], benchmark: str, source: Path) -> None
     found = sorted({str(r.get("generator")) for r in records if r.get("generator")})
     if not found or benchmark in found:
         return
-    from hvgen.generator import Generator, get_generator
+    from hvgen.generator import get_generator
 
     other = found[0]
     try:
-        has_scorer = get_generator(other).score.__func__ is not Generator.score.__func__
+        has_scorer = get_generator(other).has_scorer()
     except HvgenError:
         has_scorer = False
     from hvgen.publish.formats import format_names
@@ -81,3 +82,75 @@ def write_report(report: dict[str, Any], path: Path) -> None:
         write_text_atomic(path, buffer.getvalue())
     else:
         write_text_atomic(path, json.dumps(report, indent=2, sort_keys=True, default=str) + "\n")
+
+
+DEFAULT_SCENARIO = "clean"
+
+
+@dataclass
+class PredictionLines:
+    """A predictions file as read, line by line, without giving up on a bad line.
+
+    `texts` maps (question id, scenario) to the model's answer; a line without "scenario" is a
+    clean-image answer. Bad lines are kept as "line N: why" in `malformed` and duplicates (the
+    first answer wins) in `duplicates`, so a report can say how much of the file was not used.
+    """
+
+    texts: dict[tuple[str, str], str] = field(default_factory=dict)
+    malformed: list[str] = field(default_factory=list)
+    duplicates: list[str] = field(default_factory=list)
+    lines: int = 0
+
+
+def read_prediction_lines(path: Path) -> PredictionLines:
+    """Read a JSONL predictions file: one {"id", "prediction" (or "answer"), "scenario"?} per line.
+
+    Only a file that cannot be read at all, or holds no usable line, is an error: one broken
+    line out of thousands should be counted and reported, not stop the scoring."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as error:
+        raise HvgenError(
+            f"cannot read predictions file {path}: {error}. Pass a JSONL file with one "
+            '{"id": ..., "prediction": ...} per line.'
+        ) from None
+    result = PredictionLines()
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        result.lines += 1
+        problem, key, answer = _parse_prediction_line(line)
+        if problem:
+            result.malformed.append(f"line {number}: {problem}")
+        elif key in result.texts:
+            result.duplicates.append(f"line {number}: id {key[0]!r} ({key[1]}) already answered")
+        else:
+            result.texts[key] = answer
+    if not result.texts:
+        first = result.malformed[0] if result.malformed else "the file is empty"
+        raise HvgenError(
+            f"no usable prediction in {path} ({first}). Each line must be a JSON object like "
+            '{"id": "<question id>", "prediction": "<model answer>"} (optionally "scenario": "corruption").'
+        )
+    return result
+
+
+def _parse_prediction_line(line: str) -> tuple[str | None, tuple[str, str], str]:
+    """(problem or None, (id, scenario), answer) of one JSONL line."""
+    empty = ("", DEFAULT_SCENARIO)
+    try:
+        entry = json.loads(line)
+    except json.JSONDecodeError as error:
+        return f"not valid JSON ({error.msg} at column {error.colno})", empty, ""
+    if not isinstance(entry, dict):
+        return "not a JSON object", empty, ""
+    answer_key = "prediction" if "prediction" in entry else "answer" if "answer" in entry else None
+    if "id" not in entry or answer_key is None:
+        return "needs keys 'id' and 'prediction'", empty, ""
+    answer = "" if entry[answer_key] is None else entry[answer_key]
+    scenario = entry.get("scenario", DEFAULT_SCENARIO)
+    if not isinstance(answer, str):
+        return f"'{answer_key}' must be a string, not {type(answer).__name__}", empty, ""
+    if not isinstance(scenario, str) or not scenario:
+        return "'scenario' must be a scenario name", empty, ""
+    return None, (str(entry["id"]), scenario), answer

@@ -39,3 +39,35 @@ def write_plots(stats: dict[str, Any], export_dir: Path, top: int = 30) -> list[
         plt.close(figure)
         plots.append({"column": column, "path": relative})
     return plots
+
+
+def write_forms_scatter(
+    scores_a: dict[str, float], scores_b: dict[str, float], title: str, target: Path
+) -> Path:
+    """Each model's score on form A against form B, with the y = x line: points far from the
+    line are models the two forms rank differently (`hvgen quality`)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    models = sorted(set(scores_a) & set(scores_b))
+    xs, ys = [scores_a[m] for m in models], [scores_b[m] for m in models]
+    figure, axis = plt.subplots(figsize=(5, 5))
+    low, high = min(xs + ys, default=0.0), max(xs + ys, default=1.0)
+    pad = (high - low) * 0.08 or 1.0
+    axis.plot([low - pad, high + pad], [low - pad, high + pad], color="#999999", linewidth=1, zorder=1)
+    axis.scatter(xs, ys, color="#4c72b0", zorder=2)
+    for model, x, y in zip(models, xs, ys):
+        axis.annotate(model, (x, y), textcoords="offset points", xytext=(4, 4), fontsize=8)
+    axis.set_xlim(low - pad, high + pad)
+    axis.set_ylim(low - pad, high + pad)
+    axis.set_xlabel("score on form A")
+    axis.set_ylabel("score on form B")
+    axis.set_title(title, fontsize=9)
+    figure.tight_layout()
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(target) as tmp:
+        figure.savefig(tmp, format="png", dpi=90)
+    plt.close(figure)
+    return target
