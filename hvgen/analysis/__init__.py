@@ -1,0 +1,1 @@
+"""Tools that read runs and models rather than make data: the T2IShield backdoor scan."""
