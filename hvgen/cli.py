@@ -1079,6 +1079,72 @@ def _listings() -> dict[str, list[str]]:
     return listings
 
 
+@app.command("scan")
+def scan_command(
+    model: Annotated[
+        str, typer.Argument(metavar="MODEL", help="Text-to-image model to check: short name, Hub id or folder.")
+    ],
+    prompts: Annotated[
+        Path | None, typer.Option(metavar="FILE", help="Prompts to check, one per line ('#' comments).")
+    ] = None,
+    run: Annotated[
+        Path | None, typer.Option(metavar="RUN_DIR", help="Check the prompts of this run (and use its settings).")
+    ] = None,
+    calibrate: Annotated[
+        Path | None,
+        typer.Option(
+            metavar="FILE",
+            help="Benign prompts (one per line, >= 10) to set this model's threshold; stored in the hvgen cache "
+            "and reused by later scans at the same settings.",
+        ),
+    ] = None,
+    fpr: Annotated[
+        float, typer.Option(metavar="RATE", help="Share of benign prompts --calibrate lets be flagged.")
+    ] = 0.01,
+    threshold: Annotated[
+        float | None,
+        typer.Option(metavar="NUMBER", help="FTT threshold to use instead of the calibration (< it: flagged)."),
+    ] = None,
+    localize: Annotated[
+        bool, typer.Option("--localize", help="Name the suspected trigger word of each flagged prompt.")
+    ] = False,
+    clip: Annotated[
+        str | None,
+        typer.Option(
+            metavar="ID|DIR",
+            help="CLIP for --localize's image similarity ('tiny' offline). [default: openai/clip-vit-base-patch32]",
+        ),
+    ] = None,
+    similarity: Annotated[
+        float | None,
+        typer.Option(metavar="NUMBER", help="--localize keeps a half whose similarity reaches this. [default: 0.85]"),
+    ] = None,
+    out: Annotated[
+        Path | None,
+        typer.Option(metavar="DIR", help="Report folder. [default: RUN_DIR/scan with --run, else scan-report]"),
+    ] = None,
+    steps: Annotated[int | None, typer.Option(metavar="N", help="Denoising steps. [default: the model's]")] = None,
+    guidance: Annotated[float | None, typer.Option(metavar="NUMBER", help="Guidance scale.")] = None,
+    width: Annotated[int | None, typer.Option(metavar="PIXELS", help="Image width.")] = None,
+    height: Annotated[int | None, typer.Option(metavar="PIXELS", help="Image height.")] = None,
+    seed: Annotated[int, typer.Option(metavar="INTEGER", help="Seed (one per prompt derives from it).")] = 42,
+    batch_size: Annotated[int, typer.Option(metavar="N", help="Prompts per pipeline call.")] = 4,
+    device: Annotated[str, typer.Option(metavar="DEVICE", help="auto, cpu, cuda, cuda:1, mps ...")] = "auto",
+    dtype: Annotated[str, typer.Option(metavar="DTYPE", help="auto, float32, float16 or bfloat16.")] = "auto",
+    verbose: VerboseOpt = 0,
+    quiet: QuietOpt = False,
+) -> None:
+    """Check prompts for a backdoor in a text-to-image model (T2IShield): flags prompts whose token
+    cross-attention maps collapse onto one shape. Exit status 1 when a prompt is flagged."""
+    options = {k: v for k, v in locals().items() if k not in ("verbose", "quiet")}
+    from hvgen.analysis.scan_command import ScanRequest, print_outcome, run_scan
+
+    outcome = run_scan(ScanRequest(**options))
+    print_outcome(outcome, _stdout())
+    if outcome.flagged:
+        raise typer.Exit(code=1)
+
+
 @app.command("models")
 def models_command(verbose: VerboseOpt = 0, quiet: QuietOpt = False) -> None:
     """List the model registry's short names with their model ids and default settings."""

@@ -147,6 +147,13 @@ def choose_layers(unet: Any, latent_height: int, latent_width: int) -> MapLayers
     )
 
 
+def map_size(pipeline: Any, height: int, width: int) -> tuple[int, int]:
+    """The (height, width) of the maps a scan of `pipeline` at height×width pixels produces."""
+    scale = getattr(pipeline, "vae_scale_factor", 8)
+    layers = choose_layers(denoiser_of(pipeline), height // scale, width // scale)
+    return layers.height, layers.width
+
+
 @contextmanager
 def capture_maps(pipeline: Any, batch: int, height: int, width: int) -> Iterator[AttentionMapStore]:
     """Within the block, every call of `pipeline` for `batch` prompts at height×width pixels
