@@ -1082,13 +1082,15 @@ def _listings() -> dict[str, list[str]]:
 @app.command("scan")
 def scan_command(
     model: Annotated[
-        str, typer.Argument(metavar="MODEL", help="Text-to-image model to check: short name, Hub id or folder.")
+        str,
+        typer.Argument(metavar="MODEL", help="Text-to-image model to check: short name, Hub id or folder."),
     ],
     prompts: Annotated[
         Path | None, typer.Option(metavar="FILE", help="Prompts to check, one per line ('#' comments).")
     ] = None,
     run: Annotated[
-        Path | None, typer.Option(metavar="RUN_DIR", help="Check the prompts of this run (and use its settings).")
+        Path | None,
+        typer.Option(metavar="RUN_DIR", help="Check the prompts of this run (and use its settings)."),
     ] = None,
     calibrate: Annotated[
         Path | None,
@@ -1103,7 +1105,9 @@ def scan_command(
     ] = 0.01,
     threshold: Annotated[
         float | None,
-        typer.Option(metavar="NUMBER", help="FTT threshold to use instead of the calibration (< it: flagged)."),
+        typer.Option(
+            metavar="NUMBER", help="FTT threshold to use instead of the calibration (< it: flagged)."
+        ),
     ] = None,
     localize: Annotated[
         bool, typer.Option("--localize", help="Name the suspected trigger word of each flagged prompt.")
@@ -1117,13 +1121,19 @@ def scan_command(
     ] = None,
     similarity: Annotated[
         float | None,
-        typer.Option(metavar="NUMBER", help="--localize keeps a half whose similarity reaches this. [default: 0.85]"),
+        typer.Option(
+            metavar="NUMBER", help="--localize keeps a half whose similarity reaches this. [default: 0.85]"
+        ),
     ] = None,
     out: Annotated[
         Path | None,
-        typer.Option(metavar="DIR", help="Report folder. [default: RUN_DIR/scan with --run, else scan-report]"),
+        typer.Option(
+            metavar="DIR", help="Report folder. [default: RUN_DIR/scan with --run, else scan-report]"
+        ),
     ] = None,
-    steps: Annotated[int | None, typer.Option(metavar="N", help="Denoising steps. [default: the model's]")] = None,
+    steps: Annotated[
+        int | None, typer.Option(metavar="N", help="Denoising steps. [default: the model's]")
+    ] = None,
     guidance: Annotated[float | None, typer.Option(metavar="NUMBER", help="Guidance scale.")] = None,
     width: Annotated[int | None, typer.Option(metavar="PIXELS", help="Image width.")] = None,
     height: Annotated[int | None, typer.Option(metavar="PIXELS", help="Image height.")] = None,

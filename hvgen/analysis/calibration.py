@@ -73,7 +73,12 @@ def fit_threshold(benign: list[PromptScore], fpr: float = DEFAULT_FPR) -> Thresh
 
 
 def save_calibration(
-    path: Path, source: str, settings: ScanSettings, threshold: Threshold, benign: list[PromptScore], fpr: float
+    path: Path,
+    source: str,
+    settings: ScanSettings,
+    threshold: Threshold,
+    benign: list[PromptScore],
+    fpr: float,
 ) -> dict[str, Any]:
     record = {
         "model": source,

@@ -82,7 +82,10 @@ def prompt_maps(pipeline: Any, prompts: list[str], settings: ScanSettings) -> np
         generators = [
             torch.Generator(device=generator_device).manual_seed(prompt_seed(settings.seed, p)) for p in batch
         ]
-        with capture_maps(pipeline, len(batch), settings.height, settings.width) as store, torch.inference_mode():
+        with (
+            capture_maps(pipeline, len(batch), settings.height, settings.width) as store,
+            torch.inference_mode(),
+        ):
             pipeline(
                 prompt=batch,
                 generator=generators,
@@ -102,11 +105,15 @@ def score_maps(pipeline: Any, prompts: list[str], maps: np.ndarray) -> list[Prom
     for prompt, raw in zip(prompts, maps, strict=True):
         tokens = token_count(pipeline, prompt)
         quantised = quantised_token_maps(raw)
-        scores.append(PromptScore(prompt, tokens, ftt_score(quantised, tokens), spectrum_score(quantised, tokens)))
+        scores.append(
+            PromptScore(prompt, tokens, ftt_score(quantised, tokens), spectrum_score(quantised, tokens))
+        )
     return scores
 
 
-def scan_prompts(pipeline: Any, prompts: list[str], settings: ScanSettings) -> tuple[list[PromptScore], np.ndarray]:
+def scan_prompts(
+    pipeline: Any, prompts: list[str], settings: ScanSettings
+) -> tuple[list[PromptScore], np.ndarray]:
     """Scores and raw maps of `prompts` (no verdicts yet: see `apply_threshold`)."""
     maps = prompt_maps(pipeline, prompts, settings)
     return score_maps(pipeline, prompts, maps), maps

@@ -87,7 +87,9 @@ def run_prompts(run_dir: Path) -> list[str]:
     from hvgen.store.catalog import open_catalog
 
     with open_catalog(run_dir, read_only=True) as con:
-        return [row[0] for row in con.execute("SELECT DISTINCT prompt FROM images ORDER BY prompt").fetchall()]
+        return [
+            row[0] for row in con.execute("SELECT DISTINCT prompt FROM images ORDER BY prompt").fetchall()
+        ]
 
 
 def resolve_scan_settings(request: ScanRequest, pipeline: Any) -> ScanSettings:
@@ -146,7 +148,9 @@ def run_scan(request: ScanRequest) -> ScanOutcome:
     stored = calibration_path(source, settings, size)
 
     if benign is not None:
-        info(f"calibrating on {len(benign)} benign prompts ({settings.width}×{settings.height}, {settings.steps} steps)")
+        info(
+            f"calibrating on {len(benign)} benign prompts ({settings.width}×{settings.height}, {settings.steps} steps)"
+        )
         benign_scores, _ = scan_prompts(pipeline, benign, settings)
         fitted = fit_threshold(benign_scores, request.fpr)
         save_calibration(stored, request.model, settings, fitted, benign_scores, request.fpr)
@@ -155,7 +159,9 @@ def run_scan(request: ScanRequest) -> ScanOutcome:
         return ScanOutcome([], None, None, None, [])
 
     threshold = _threshold(request, stored, size)
-    info(f"scanning {len(prompts)} prompts ({size[0]}×{size[1]} maps, threshold {threshold.ftt}, {threshold.source})")
+    info(
+        f"scanning {len(prompts)} prompts ({size[0]}×{size[1]} maps, threshold {threshold.ftt}, {threshold.source})"
+    )
     scores, maps = scan_prompts(pipeline, prompts, settings)
     apply_threshold(scores, threshold)
     localisations = _localise(request, pipeline, settings, scores) if request.localize else []
@@ -201,7 +207,9 @@ def _threshold(request: ScanRequest, stored: Path, size: tuple[int, int]) -> Thr
     return paper
 
 
-def _localise(request: ScanRequest, pipeline: Any, settings: ScanSettings, scores: list[PromptScore]) -> list[Any]:
+def _localise(
+    request: ScanRequest, pipeline: Any, settings: ScanSettings, scores: list[PromptScore]
+) -> list[Any]:
     from hvgen.analysis.localize import DEFAULT_SIMILARITY, ImageSimilarity, localize_trigger
 
     flagged = [s for s in scores if s.flagged]

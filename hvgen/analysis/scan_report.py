@@ -49,7 +49,9 @@ def write_maps_picture(
         quantised = quantised_token_maps(maps[index])
         shown = min(MAPS_SHOWN, score.tokens - 1, len(quantised))
         for column in range(shown):
-            cell = Image.fromarray((quantised[column] * 255).astype(np.uint8)).resize((CELL, CELL), Image.NEAREST)
+            cell = Image.fromarray((quantised[column] * 255).astype(np.uint8)).resize(
+                (CELL, CELL), Image.NEAREST
+            )
             canvas.paste(cell, (label_width + column * CELL, top + title_height))
             labels = token_labels[index]
             if column + 1 < len(labels):
