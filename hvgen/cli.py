@@ -354,6 +354,20 @@ _common("clip_filter", None, Annotated[str | None, typer.Option(metavar="ID|DIR"
 _common(
     "clip_threshold", None, Annotated[float | None, typer.Option(metavar="NUMBER", help=CLIP_THRESHOLD_HELP)]
 )
+_common(
+    "scan",
+    "render.scan",
+    Annotated[
+        bool | None,
+        typer.Option(
+            "--scan/--no-scan",
+            help="Check every prompt for a text-to-image backdoor while rendering (T2IShield, see `hvgen scan`); "
+            "build drops flagged prompts and the card lists them. [default: no-scan]",
+        ),
+    ],
+)
+KEEP_FLAGGED_HELP = "Keep the images --scan flagged as suspected backdoor prompts (the card still lists them)."
+_common("keep_flagged", None, Annotated[bool, typer.Option("--keep-flagged", help=KEEP_FLAGGED_HELP)], default=False)
 _common("shard", None, ShardOpt)
 _common(
     "config",
@@ -511,7 +525,7 @@ def _run_benchmark(cls: type[Generator], generator_options: dict[str, Any], comm
     if not shard.is_whole:
         info(f"shard {shard.tag} done; when every shard has finished run `hvgen export {run_dir}`.")
         return
-    if common["against"] or common["clip_filter"]:
+    if common["against"] or common["clip_filter"] or config.render.scan:
         with times.stage("build"):
             warnings += _build(
                 run_dir,
@@ -520,6 +534,7 @@ def _run_benchmark(cls: type[Generator], generator_options: dict[str, Any], comm
                 common["against"] or [],
                 common["clip_filter"],
                 common["clip_threshold"],
+                common["keep_flagged"],
             )
     _export_and_summarise(run_dir, config, times, warnings)
 
@@ -580,6 +595,13 @@ def _check_something_to_export(run_dir: Path) -> None:
         ).fetchall()
     if planned and not kept:
         why = ", ".join(f"{n:,} images {reason}" for reason, n in reasons) or "every question"
+        if any(reason == "backdoor_suspect" for reason, _ in reasons):
+            raise HvgenError(
+                f"nothing to export from {run_dir}: the --scan backdoor check flagged every image ({why}). Without a "
+                "calibration the threshold is T2IShield's SD1.4 one and means little for other models: calibrate "
+                "with `hvgen scan MODEL --calibrate BENIGN_PROMPTS` at the run's steps and size and rebuild "
+                f"(`hvgen build {run_dir}`), or keep them with `hvgen build {run_dir} --keep-flagged`."
+            )
         raise HvgenError(
             f"nothing to export from {run_dir}: `hvgen build` dropped every question ({why}). If the leak check "
             "matched everything, --against probably names this run's own export or a release made with the same "
@@ -793,11 +815,12 @@ def _build(
     against: list[str],
     clip_model: str | None = None,
     clip_threshold: float | None = None,
+    keep_flagged: bool = False,
 ) -> list[str]:
     """Run the build stage and print its result; returns its warnings (also printed)."""
     from hvgen.pipeline import stage_build
 
-    result = stage_build(run_dir, config, hamming, against, clip_model, clip_threshold)
+    result = stage_build(run_dir, config, hamming, against, clip_model, clip_threshold, keep_flagged)
     if verbosity() > QUIET:
         console.print(result.dedup.summary_table())
     if result.clip:
@@ -805,7 +828,14 @@ def _build(
             f"clip filter ({result.clip['model']}, score <= {result.clip['threshold']}): "
             f"{result.clip['dropped_images']} image(s) dropped"
         )
-    warnings = result.dedup.warnings()
+    if result.scan:
+        scan = result.scan
+        info(
+            f"backdoor scan (FTT < {scan['threshold']['ftt']}, {scan['threshold']['source']}): "
+            f"{scan['flagged_images']} of {scan['scanned_images']} image(s) flagged"
+            + (", dropped" if scan["dropped"] else ", kept (--keep-flagged)" if scan["flagged_images"] else "")
+        )
+    warnings = result.dedup.warnings() + (result.warnings or [])
     for message in warnings:
         warn(message)
     return warnings
@@ -831,6 +861,7 @@ def build_command(
     ] = None,
     clip_filter: Annotated[str | None, typer.Option(metavar="ID|DIR", help=CLIP_FILTER_HELP)] = None,
     clip_threshold: Annotated[float | None, typer.Option(metavar="NUMBER", help=CLIP_THRESHOLD_HELP)] = None,
+    keep_flagged: Annotated[bool, typer.Option("--keep-flagged", help=KEEP_FLAGGED_HELP)] = False,
     export: Annotated[
         bool, typer.Option("--export/--no-export", help="Write the export folder afterwards.")
     ] = True,
@@ -844,7 +875,7 @@ def build_command(
     config = _load_run(run_dir)
     times = StageTimes()
     with times.stage("build"):
-        warnings = _build(run_dir, config, hamming, against or [], clip_filter, clip_threshold)
+        warnings = _build(run_dir, config, hamming, against or [], clip_filter, clip_threshold, keep_flagged)
     if export:
         _export_and_summarise(run_dir, config, times, warnings)
     else:

@@ -45,8 +45,9 @@ def test_random_maps_score_high_and_paper_scale():
     # uniform [0,1] pixels: each map is ~√(256 / 12) ≈ 4.6 away from the mean, far above 2.5
     assert ftt_score(maps, 30) > 4.0
     assert spectrum_score(maps, 30) > 1.0
-    assert paper_threshold(16, 16).ftt == 2.5 and paper_threshold(16, 16).calibrated
-    assert paper_threshold(32, 32).ftt == 5.0 and not paper_threshold(32, 32).calibrated
+    assert paper_threshold(16, 16, sd1=True).ftt == 2.5 and paper_threshold(16, 16, sd1=True).calibrated
+    assert paper_threshold(32, 32, sd1=True).ftt == 5.0 and not paper_threshold(32, 32, sd1=True).calibrated
+    assert not paper_threshold(16, 16, sd1=False).calibrated  # 2.5 is SD1.x's, not SDXL's
 
 
 def test_quantised_maps_drop_bos_and_round_like_uint8():

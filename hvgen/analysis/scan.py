@@ -119,10 +119,36 @@ def scan_prompts(
     return score_maps(pipeline, prompts, maps), maps
 
 
-def paper_threshold(map_height: int, map_width: int) -> Threshold:
-    """T2IShield's 2.5 for 16×16 maps; otherwise rescaled by the map's side (Frobenius norms of
-    [0, 1] maps grow with √(h·w)) and marked uncalibrated."""
-    if (map_height, map_width) == (PAPER_MAP_SIDE, PAPER_MAP_SIDE):
+def sd1_family(source: str) -> bool:
+    """Whether a model (folder or cached Hub id) is SD1.x-shaped: a UNet reading 768-wide CLIP-L
+    text states and one text encoder — the family T2IShield's threshold was fitted to."""
+    import json
+    from pathlib import Path
+
+    config = Path(source).expanduser() / "unet" / "config.json"
+    index = Path(source).expanduser() / "model_index.json"
+    if not config.is_file():
+        try:
+            from huggingface_hub import try_to_load_from_cache
+
+            found, found_index = (try_to_load_from_cache(source, f) for f in ("unet/config.json", "model_index.json"))
+        except Exception:  # not a Hub id
+            return False
+        if not isinstance(found, str) or not isinstance(found_index, str):
+            return False
+        config, index = Path(found), Path(found_index)
+    try:
+        unet = json.loads(config.read_text(encoding="utf-8"))
+        components = json.loads(index.read_text(encoding="utf-8")) if index.is_file() else {}
+    except (OSError, ValueError):
+        return False
+    return unet.get("cross_attention_dim") == 768 and "text_encoder_2" not in components
+
+
+def paper_threshold(map_height: int, map_width: int, sd1: bool = False) -> Threshold:
+    """T2IShield's 2.5 for SD1.x with 16×16 maps; otherwise rescaled by the map's side (Frobenius
+    norms of [0, 1] maps grow with √(h·w)) and marked uncalibrated."""
+    if sd1 and (map_height, map_width) == (PAPER_MAP_SIDE, PAPER_MAP_SIDE):
         return Threshold(PAPER_THRESHOLD, None, "paper")
     factor = math.sqrt(map_height * map_width) / PAPER_MAP_SIDE
     return Threshold(round(PAPER_THRESHOLD * factor, 4), None, "paper-rescaled (uncalibrated)")

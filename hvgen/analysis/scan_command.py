@@ -27,6 +27,7 @@ from hvgen.analysis.scan import (
     apply_threshold,
     paper_threshold,
     scan_prompts,
+    sd1_family,
 )
 from hvgen.analysis.scan_report import write_maps_picture, write_report
 from hvgen.errors import HvgenError
@@ -158,7 +159,7 @@ def run_scan(request: ScanRequest) -> ScanOutcome:
     if prompts is None:
         return ScanOutcome([], None, None, None, [])
 
-    threshold = _threshold(request, stored, size)
+    threshold = _threshold(request, stored, size, sd1_family(source))
     info(
         f"scanning {len(prompts)} prompts ({size[0]}×{size[1]} maps, threshold {threshold.ftt}, {threshold.source})"
     )
@@ -190,18 +191,18 @@ def run_scan(request: ScanRequest) -> ScanOutcome:
     return ScanOutcome(scores, threshold, report, picture, localisations)
 
 
-def _threshold(request: ScanRequest, stored: Path, size: tuple[int, int]) -> Threshold:
+def _threshold(request: ScanRequest, stored: Path, size: tuple[int, int], sd1: bool) -> Threshold:
     """--threshold, else the stored calibration, else T2IShield's (rescaled, with a warning)."""
     if request.threshold is not None:
         return Threshold(request.threshold, None, "given")
     calibrated = load_calibration(stored)
     if calibrated is not None:
         return calibrated
-    paper = paper_threshold(*size)
+    paper = paper_threshold(*size, sd1=sd1)
     if not paper.calibrated:
         warn(
-            f"no calibration for this model at these settings: using T2IShield's 2.5 rescaled to {size[0]}×{size[1]} "
-            f"maps ({paper.ftt}), which was fitted to SD1.4 only — verdicts are unreliable. Run `hvgen scan "
+            f"no calibration for this model at these settings: using T2IShield's 2.5 (rescaled to {size[0]}×{size[1]} "
+            f"maps: {paper.ftt}), which was fitted to SD1.4 at 512² only — verdicts are unreliable. Run `hvgen scan "
             f"{request.model} --calibrate BENIGN_PROMPTS` once with prompts you trust."
         )
     return paper
