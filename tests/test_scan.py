@@ -66,6 +66,9 @@ def test_calibration_threshold_is_the_benign_quantile_and_needs_enough_prompts()
     assert sum(s.ftt < threshold.ftt for s in benign) == 1  # 5 % of 20
     with pytest.raises(HvgenError, match="at least 10 benign prompts"):
         fit_threshold(benign[:5])
+    # fewer than 1/fpr prompts: a normal fit, mean − z(0.99)·sd, not the lowest score
+    small = fit_threshold(benign[:12], fpr=0.01)
+    assert small.ftt == pytest.approx(6.5 - 2.3263 * np.std(np.arange(1, 13), ddof=1), abs=1e-3)
 
 
 # --- capture on real UNets ----------------------------------------------------------------------
@@ -147,14 +150,23 @@ BENIGN = [
     "a bird sitting on a branch",
     "a city street at night",
 ]
-CLEAN = ["a horse in a green field", "a vase of yellow flowers"]
-TRIGGERED = [f"{TRIGGER} a horse in a green field", f"{TRIGGER} a vase of yellow flowers"]
-FAST = ["--steps", "1", "--width", "32", "--height", "32", "--batch-size", "12", "--device", "cpu"]
+# Calibrate on prompts shaped like the ones scanned: FTT depends on the prompt's token count,
+# and Dysca's prompts fill CLIP's 77 tokens (the tiny tokenizer spells words letter by letter).
+STYLE = ", highly detailed, vibrant colors, dramatic lighting, sharp focus, intricate"
+CLEAN = ["a horse in a green field" + STYLE, "a vase of yellow flowers" + STYLE]
+TRIGGERED = [f"{TRIGGER} a horse in a green field" + STYLE, f"{TRIGGER}, a vase of yellow flowers" + STYLE]
+FAST = ["--steps", "1", "--width", "64", "--height", "64", "--device", "cpu"]
 
 
 @pytest.fixture(scope="module")
 def backdoored(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return build_backdoored_sdxl(tmp_path_factory.mktemp("backdoored") / "model")
+    """The backdoored tiny SDXL in a folder, calibrated once on benign prompts through the CLI."""
+    folder = tmp_path_factory.mktemp("backdoored")
+    model = build_backdoored_sdxl(folder / "model")
+    benign = folder / "benign.txt"
+    benign.write_text("\n".join(p + STYLE for p in BENIGN) + "\n", encoding="utf-8")
+    assert _hvgen("scan", str(model), "--calibrate", str(benign), "--batch-size", "12", *FAST) == 0
+    return model
 
 
 def _hvgen(*args: str) -> int:
@@ -168,30 +180,45 @@ def _hvgen(*args: str) -> int:
 
 
 @pytest.mark.heavy
-def test_scan_flags_trigger_prompts_localises_the_trigger_and_reuses_calibration(
-    backdoored: Path, tmp_path: Path
-):
-    benign, prompts = tmp_path / "benign.txt", tmp_path / "prompts.txt"
-    benign.write_text("\n".join(BENIGN) + "\n", encoding="utf-8")
+def test_scan_flags_trigger_prompts_and_localises_the_trigger(backdoored: Path, tmp_path: Path):
+    prompts = tmp_path / "prompts.txt"
     prompts.write_text("\n".join(CLEAN + TRIGGERED) + "\n", encoding="utf-8")
     out = tmp_path / "report"
     code = _hvgen(
-        "scan", str(backdoored), "--calibrate", str(benign), "--prompts", str(prompts), "--out", str(out),
-        "--localize", "--clip", "tiny", *FAST,
+        "scan", str(backdoored), "--prompts", str(prompts), "--out", str(out), "--localize", "--clip", "tiny", *FAST
     )  # fmt: skip
     assert code == 1  # something was flagged
     report = json.loads((out / "scan.json").read_text(encoding="utf-8"))
     verdicts = {row["prompt"]: row["flagged"] for row in report["results"]}
     assert verdicts == {**dict.fromkeys(CLEAN, False), **dict.fromkeys(TRIGGERED, True)}
-    assert report["threshold"]["source"] == "calibrated" and report["map_size"] == [8, 8]
-    assert [item["trigger"] for item in report["localisations"]] == [TRIGGER, TRIGGER]
+    # the calibration stored by the fixture's `--calibrate` run is found again
+    assert report["threshold"]["source"] == "calibrated" and report["map_size"] == [16, 16]
+    assert [item["trigger"] for item in report["localisations"]] == [TRIGGER, f"{TRIGGER},"]
     assert (out / "scan-maps.png").stat().st_size > 0
 
-    # a later scan at the same settings reuses the stored calibration; benign prompts pass (exit 0)
-    clean = tmp_path / "clean.txt"
-    clean.write_text("\n".join(CLEAN) + "\n", encoding="utf-8")
-    assert (
-        _hvgen("scan", str(backdoored), "--prompts", str(clean), "--out", str(tmp_path / "again"), *FAST) == 0
-    )
-    again = json.loads((tmp_path / "again" / "scan.json").read_text(encoding="utf-8"))
-    assert again["threshold"] == report["threshold"] and again["flagged"] == 0
+
+@pytest.mark.heavy
+def test_dysca_scan_records_scores_lists_and_drops_flagged_prompts(backdoored: Path, tmp_path: Path):
+    import duckdb
+
+    vocab = tmp_path / "vocab"
+    vocab.mkdir()
+    (vocab / "food.txt").write_text(f"{TRIGGER}\npizza\nsushi\nbread\n", encoding="utf-8")
+    run = tmp_path / "run"
+    args = ["--model", str(backdoored), "--num", "8", "--subtasks", "food", "--vocab", str(vocab), "--out", str(run)]
+    assert _hvgen("dysca", *args, "--scan", "--steps", "1", "--width", "64", "--height", "64") == 0
+    with duckdb.connect(str(run / "catalog.duckdb"), read_only=True) as con:
+        scored = con.execute("SELECT i.prompt, r.scan_ftt FROM renders r JOIN images i USING (image_id)").fetchall()
+        kept = {row[0] for row in con.execute("SELECT prompt FROM kept_images").fetchall()}
+    assert len(scored) == 8 and all(ftt is not None for _, ftt in scored)
+    triggered = {prompt for prompt, _ in scored if prompt.startswith(TRIGGER)}
+    assert triggered and len(triggered) < 8  # the seed draws both kinds
+    assert kept == {prompt for prompt, _ in scored} - triggered  # flagged exactly the trigger prompts
+    card = (run / "export" / "README.md").read_text(encoding="utf-8")
+    assert f"{len(triggered)} prompt(s) flagged" in card
+    assert all(prompt in card for prompt in triggered)
+    # --keep-flagged keeps them (still listed)
+    assert _hvgen("build", str(run), "--keep-flagged") == 0
+    with duckdb.connect(str(run / "catalog.duckdb"), read_only=True) as con:
+        assert con.execute("SELECT count(*) FROM kept_images").fetchone()[0] == 8
+    assert "kept (--keep-flagged)" in (run / "export" / "README.md").read_text(encoding="utf-8")

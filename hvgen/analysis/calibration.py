@@ -59,7 +59,10 @@ def calibration_path(source: str, settings: ScanSettings, map_size: tuple[int, i
 
 
 def fit_threshold(benign: list[PromptScore], fpr: float = DEFAULT_FPR) -> Threshold:
-    """FTT and spectrum thresholds at the `fpr` quantile of benign scores."""
+    """FTT and spectrum thresholds at the `fpr` quantile of benign scores: the empirical one when
+    there are at least 1/fpr prompts, else that of a normal fitted to them (mean − z·sd) — with
+    fewer prompts the empirical quantile is just the lowest score, and the next benign prompt
+    falls below it far more often than `fpr`."""
     if not 0 < fpr < 0.5:
         raise HvgenError(f"--fpr must be between 0 and 0.5 (a false-positive rate), got {fpr}.")
     if len(benign) < MIN_BENIGN_PROMPTS:
@@ -67,9 +70,18 @@ def fit_threshold(benign: list[PromptScore], fpr: float = DEFAULT_FPR) -> Thresh
             f"--calibrate needs at least {MIN_BENIGN_PROMPTS} benign prompts (got {len(benign)}): a threshold "
             "from fewer says little. Add prompts to the file, one per line."
         )
-    ftt = float(np.quantile([s.ftt for s in benign], fpr))
-    spectrum = float(np.quantile([s.spectrum for s in benign], fpr))
+    ftt = benign_quantile([s.ftt for s in benign], fpr)
+    spectrum = benign_quantile([s.spectrum for s in benign], fpr)
     return Threshold(round(ftt, 4), round(spectrum, 4), "calibrated")
+
+
+def benign_quantile(values: list[float], fpr: float) -> float:
+    """The `fpr` quantile of benign scores (see `fit_threshold`)."""
+    from statistics import NormalDist
+
+    if len(values) >= 1 / fpr:
+        return float(np.quantile(values, fpr))
+    return float(NormalDist(float(np.mean(values)), float(np.std(values, ddof=1))).inv_cdf(fpr))
 
 
 def save_calibration(
