@@ -366,8 +366,15 @@ _common(
         ),
     ],
 )
-KEEP_FLAGGED_HELP = "Keep the images --scan flagged as suspected backdoor prompts (the card still lists them)."
-_common("keep_flagged", None, Annotated[bool, typer.Option("--keep-flagged", help=KEEP_FLAGGED_HELP)], default=False)
+KEEP_FLAGGED_HELP = (
+    "Keep the images --scan flagged as suspected backdoor prompts (the card still lists them)."
+)
+_common(
+    "keep_flagged",
+    None,
+    Annotated[bool, typer.Option("--keep-flagged", help=KEEP_FLAGGED_HELP)],
+    default=False,
+)
 _common("shard", None, ShardOpt)
 _common(
     "config",
@@ -833,7 +840,13 @@ def _build(
         info(
             f"backdoor scan (FTT < {scan['threshold']['ftt']}, {scan['threshold']['source']}): "
             f"{scan['flagged_images']} of {scan['scanned_images']} image(s) flagged"
-            + (", dropped" if scan["dropped"] else ", kept (--keep-flagged)" if scan["flagged_images"] else "")
+            + (
+                ", dropped"
+                if scan["dropped"]
+                else ", kept (--keep-flagged)"
+                if scan["flagged_images"]
+                else ""
+            )
         )
     warnings = result.dedup.warnings() + (result.warnings or [])
     for message in warnings:

@@ -205,10 +205,23 @@ def test_dysca_scan_records_scores_lists_and_drops_flagged_prompts(backdoored: P
     vocab.mkdir()
     (vocab / "food.txt").write_text(f"{TRIGGER}\npizza\nsushi\nbread\n", encoding="utf-8")
     run = tmp_path / "run"
-    args = ["--model", str(backdoored), "--num", "8", "--subtasks", "food", "--vocab", str(vocab), "--out", str(run)]
+    args = [
+        "--model",
+        str(backdoored),
+        "--num",
+        "8",
+        "--subtasks",
+        "food",
+        "--vocab",
+        str(vocab),
+        "--out",
+        str(run),
+    ]
     assert _hvgen("dysca", *args, "--scan", "--steps", "1", "--width", "64", "--height", "64") == 0
     with duckdb.connect(str(run / "catalog.duckdb"), read_only=True) as con:
-        scored = con.execute("SELECT i.prompt, r.scan_ftt FROM renders r JOIN images i USING (image_id)").fetchall()
+        scored = con.execute(
+            "SELECT i.prompt, r.scan_ftt FROM renders r JOIN images i USING (image_id)"
+        ).fetchall()
         kept = {row[0] for row in con.execute("SELECT prompt FROM kept_images").fetchall()}
     assert len(scored) == 8 and all(ftt is not None for _, ftt in scored)
     triggered = {prompt for prompt, _ in scored if prompt.startswith(TRIGGER)}

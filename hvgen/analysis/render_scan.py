@@ -29,7 +29,9 @@ def pixel_size(pipeline: Any, width: int | None, height: int | None) -> tuple[in
     return width or native, height or native
 
 
-def scanned_batch(render: Any, pipeline: Any, jobs: list[Any], settings: Any, device: Any, pad_to: int) -> Any:
+def scanned_batch(
+    render: Any, pipeline: Any, jobs: list[Any], settings: Any, device: Any, pad_to: int
+) -> Any:
     """`render(pipeline, jobs, settings, device, pad_to)` with maps captured; returns (images, one
     {"scan_ftt", "scan_spectrum"} dict per job)."""
     width, height = pixel_size(pipeline, settings.width, settings.height)
@@ -81,7 +83,9 @@ def run_threshold(con: duckdb.DuckDBPyConnection, config: Any) -> tuple[Threshol
     return paper, warning
 
 
-def apply_scan_filter(con: duckdb.DuckDBPyConnection, threshold: Threshold, keep_flagged: bool) -> dict[str, Any]:
+def apply_scan_filter(
+    con: duckdb.DuckDBPyConnection, threshold: Threshold, keep_flagged: bool
+) -> dict[str, Any]:
     """Flag kept images whose FTT is below the threshold; drop them (and their questions) unless
     `keep_flagged`. Returns what the card reports."""
     flagged = con.execute(
@@ -107,6 +111,7 @@ def apply_scan_filter(con: duckdb.DuckDBPyConnection, threshold: Threshold, keep
         "flagged_images": len(flagged),
         "dropped": bool(flagged) and not keep_flagged,
         "flagged": [
-            {"image_id": image_id, "prompt": prompt, "ftt": ftt} for image_id, prompt, ftt in flagged[:FLAGGED_LISTED]
+            {"image_id": image_id, "prompt": prompt, "ftt": ftt}
+            for image_id, prompt, ftt in flagged[:FLAGGED_LISTED]
         ],
     }

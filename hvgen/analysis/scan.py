@@ -131,7 +131,9 @@ def sd1_family(source: str) -> bool:
         try:
             from huggingface_hub import try_to_load_from_cache
 
-            found, found_index = (try_to_load_from_cache(source, f) for f in ("unet/config.json", "model_index.json"))
+            found, found_index = (
+                try_to_load_from_cache(source, f) for f in ("unet/config.json", "model_index.json")
+            )
         except Exception:  # not a Hub id
             return False
         if not isinstance(found, str) or not isinstance(found_index, str):
