@@ -1139,9 +1139,9 @@ def scan_command(
     calibrate: Annotated[
         Path | None,
         typer.Option(
-            metavar="FILE",
-            help="Benign prompts (one per line, >= 10) to set this model's threshold; stored in the hvgen cache "
-            "and reused by later scans at the same settings.",
+            metavar="FILE|RUN_DIR",
+            help="Benign prompts to set this model's threshold: a file (one per line) or a run's prompts (>= 10); "
+            "stored in the hvgen cache and reused by later scans and --scan renders at the same settings.",
         ),
     ] = None,
     fpr: Annotated[

@@ -140,7 +140,12 @@ def run_scan(request: ScanRequest) -> ScanOutcome:
     prompts = read_prompt_file(request.prompts, "--prompts") if request.prompts else None
     if request.run is not None:
         prompts = run_prompts(request.run)
-    benign = read_prompt_file(request.calibrate, "--calibrate") if request.calibrate else None
+    benign = None
+    if request.calibrate is not None:
+        is_run = request.calibrate.is_dir()
+        benign = (
+            run_prompts(request.calibrate) if is_run else read_prompt_file(request.calibrate, "--calibrate")
+        )
 
     pipeline = load_pipeline(RenderConfig(model=request.model, device=request.device, dtype=request.dtype))
     settings = resolve_scan_settings(request, pipeline)
