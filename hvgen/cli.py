@@ -1178,9 +1178,15 @@ def scan_command(
     steps: Annotated[
         int | None, typer.Option(metavar="N", help="Denoising steps. [default: the model's]")
     ] = None,
-    guidance: Annotated[float | None, typer.Option(metavar="NUMBER", help="Guidance scale.")] = None,
-    width: Annotated[int | None, typer.Option(metavar="PIXELS", help="Image width.")] = None,
-    height: Annotated[int | None, typer.Option(metavar="PIXELS", help="Image height.")] = None,
+    guidance: Annotated[
+        float | None, typer.Option(metavar="NUMBER", help="Guidance scale. [default: the model's]")
+    ] = None,
+    width: Annotated[
+        int | None, typer.Option(metavar="PIXELS", help="Image width. [default: the model's, or the run's]")
+    ] = None,
+    height: Annotated[
+        int | None, typer.Option(metavar="PIXELS", help="Image height. [default: the model's, or the run's]")
+    ] = None,
     seed: Annotated[int, typer.Option(metavar="INTEGER", help="Seed (one per prompt derives from it).")] = 42,
     batch_size: Annotated[int, typer.Option(metavar="N", help="Prompts per pipeline call.")] = 4,
     device: Annotated[str, typer.Option(metavar="DEVICE", help="auto, cpu, cuda, cuda:1, mps ...")] = "auto",

@@ -235,3 +235,11 @@ def test_dysca_scan_records_scores_lists_and_drops_flagged_prompts(backdoored: P
     with duckdb.connect(str(run / "catalog.duckdb"), read_only=True) as con:
         assert con.execute("SELECT count(*) FROM kept_images").fetchone()[0] == 8
     assert "kept (--keep-flagged)" in (run / "export" / "README.md").read_text(encoding="utf-8")
+
+
+def test_scan_without_prompts_is_one_clear_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]):
+    assert _hvgen("scan", "tiny") == 2
+    assert _hvgen("scan", "tiny", "--prompts", str(tmp_path / "none.txt")) == 2
+    errors = [line for line in capsys.readouterr().err.splitlines() if line.startswith("error:")]
+    assert len(errors) == 2
+    assert "nothing to scan" in errors[0] and "no such file" in errors[1]

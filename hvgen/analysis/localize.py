@@ -30,9 +30,17 @@ class ImageSimilarity:
     """Cosine similarity of CLIP image embeddings (any CLIP checkpoint, 'tiny' for tests)."""
 
     def __init__(self, clip: str, device: Any) -> None:
+        from hvgen.errors import ModelLoadError
         from hvgen.surrogate import load_surrogate
 
-        self.model, self.processor = load_surrogate(clip, device)
+        try:
+            self.model, self.processor = load_surrogate(clip, device)
+        except ModelLoadError as error:
+            reason = str(error.__cause__ or error).splitlines()[0][:200]
+            raise ModelLoadError(
+                f"--localize could not load the CLIP {clip!r} ({reason}). Pass --clip PATH to a local CLIP "
+                "checkpoint (e.g. a saved openai/clip-vit-base-patch32), or --clip tiny for an offline test."
+            ) from None
         self.device = device
 
     def embed(self, images: list[Any]) -> Any:

@@ -148,6 +148,11 @@ def run_scan(request: ScanRequest) -> ScanOutcome:
         )
 
     pipeline = load_pipeline(RenderConfig(model=request.model, device=request.device, dtype=request.dtype))
+    similarity = None
+    if request.localize and prompts is not None:  # load CLIP before the long part: fail fast
+        from hvgen.analysis.localize import ImageSimilarity
+
+        similarity = ImageSimilarity(request.clip or "openai/clip-vit-base-patch32", pipeline.device)
     settings = resolve_scan_settings(request, pipeline)
     source = model_source(request.model)
     size = map_size(pipeline, settings.height, settings.width)
@@ -170,7 +175,7 @@ def run_scan(request: ScanRequest) -> ScanOutcome:
     )
     scores, maps = scan_prompts(pipeline, prompts, settings)
     apply_threshold(scores, threshold)
-    localisations = _localise(request, pipeline, settings, scores) if request.localize else []
+    localisations = _localise(request, pipeline, settings, scores, similarity) if similarity else []
     out = request.out or (request.run / "scan" if request.run else Path("scan-report"))
     out.mkdir(parents=True, exist_ok=True)
     tokenizer = getattr(pipeline, "tokenizer", None) or pipeline.tokenizer_2
@@ -214,14 +219,11 @@ def _threshold(request: ScanRequest, stored: Path, size: tuple[int, int], sd1: b
 
 
 def _localise(
-    request: ScanRequest, pipeline: Any, settings: ScanSettings, scores: list[PromptScore]
+    request: ScanRequest, pipeline: Any, settings: ScanSettings, scores: list[PromptScore], similarity: Any
 ) -> list[Any]:
-    from hvgen.analysis.localize import DEFAULT_SIMILARITY, ImageSimilarity, localize_trigger
+    from hvgen.analysis.localize import DEFAULT_SIMILARITY, localize_trigger
 
     flagged = [s for s in scores if s.flagged]
-    if not flagged:
-        return []
-    similarity = ImageSimilarity(request.clip or "openai/clip-vit-base-patch32", pipeline.device)
     limit = request.similarity if request.similarity is not None else DEFAULT_SIMILARITY
     found = []
     for score in flagged:
