@@ -120,6 +120,25 @@ def test_sd1_layers_are_the_16x16_level_and_maps_are_conditional_probabilities()
     assert not torch.allclose(uncond.maps(), maps)
 
 
+def test_sdxl_layout_scans_its_32x32_level_at_1024():
+    from diffusers import UNet2DConditionModel
+
+    # SDXL base's block layout (transformer depth 1/2/10 per level) with tiny channels
+    unet = UNet2DConditionModel(
+        block_out_channels=(8, 16, 16),
+        norm_num_groups=4,
+        layers_per_block=2,
+        cross_attention_dim=16,
+        attention_head_dim=2,
+        transformer_layers_per_block=(1, 2, 10),
+        down_block_types=("DownBlock2D", "CrossAttnDownBlock2D", "CrossAttnDownBlock2D"),
+        up_block_types=("CrossAttnUpBlock2D", "CrossAttnUpBlock2D", "UpBlock2D"),
+    )
+    layers = choose_layers(unet, 128, 128)  # 1024² / 8
+    assert (layers.height, layers.width) == (32, 32)
+    assert len(layers.names) == 2 * 10 + 3 * 10  # down_blocks.2 + up_blocks.0
+
+
 def test_unsupported_architectures_get_one_clear_error():
     with pytest.raises(HvgenError, match="SD3, FLUX"):
         denoiser_of(SimpleNamespace(transformer=object(), unet=None))

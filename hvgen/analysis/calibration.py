@@ -30,12 +30,19 @@ _CONFIG_SUFFIXES = (".json", ".txt", ".yaml")
 
 
 def model_fingerprint(source: str) -> str:
-    """A hash that changes when the model folder's files change; for a Hub id, the id itself."""
+    """A hash that changes when the model folder's files change; for a Hub id, those of its cached
+    snapshot (whose path names the commit), or the id alone when it is not cached."""
     folder = Path(source).expanduser()
     digest = hashlib.sha256()
     if not folder.is_dir():
-        digest.update(source.encode())
-        return digest.hexdigest()
+        try:
+            from huggingface_hub import snapshot_download
+
+            folder = Path(snapshot_download(source, local_files_only=True))
+            digest.update(str(folder).encode())
+        except Exception:  # not cached, not a Hub id
+            digest.update(source.encode())
+            return digest.hexdigest()
     for path in sorted(p for p in folder.rglob("*") if p.is_file()):
         relative = path.relative_to(folder).as_posix()
         stat = path.stat()
@@ -63,16 +70,21 @@ def fit_threshold(benign: list[PromptScore], fpr: float = DEFAULT_FPR) -> Thresh
     there are at least 1/fpr prompts, else that of a normal fitted to them (mean − z·sd) — with
     fewer prompts the empirical quantile is just the lowest score, and the next benign prompt
     falls below it far more often than `fpr`."""
-    if not 0 < fpr < 0.5:
-        raise HvgenError(f"--fpr must be between 0 and 0.5 (a false-positive rate), got {fpr}.")
-    if len(benign) < MIN_BENIGN_PROMPTS:
-        raise HvgenError(
-            f"--calibrate needs at least {MIN_BENIGN_PROMPTS} benign prompts (got {len(benign)}): a threshold "
-            "from fewer says little. Add prompts to the file, one per line."
-        )
+    check_calibration_input(len(benign), fpr)
     ftt = benign_quantile([s.ftt for s in benign], fpr)
     spectrum = benign_quantile([s.spectrum for s in benign], fpr)
     return Threshold(round(ftt, 4), round(spectrum, 4), "calibrated")
+
+
+def check_calibration_input(count: int, fpr: float) -> None:
+    """Refuse a calibration that cannot mean anything, before any prompt is scanned."""
+    if not 0 < fpr < 0.5:
+        raise HvgenError(f"--fpr must be between 0 and 0.5 (a false-positive rate), got {fpr}.")
+    if count < MIN_BENIGN_PROMPTS:
+        raise HvgenError(
+            f"--calibrate needs at least {MIN_BENIGN_PROMPTS} benign prompts (got {count}): a threshold "
+            "from fewer says little. Add prompts to the file, one per line."
+        )
 
 
 def benign_quantile(values: list[float], fpr: float) -> float:

@@ -16,6 +16,7 @@ from hvgen.analysis.attention import map_size
 from hvgen.analysis.calibration import (
     DEFAULT_FPR,
     calibration_path,
+    check_calibration_input,
     fit_threshold,
     load_calibration,
     save_calibration,
@@ -146,6 +147,7 @@ def run_scan(request: ScanRequest) -> ScanOutcome:
         benign = (
             run_prompts(request.calibrate) if is_run else read_prompt_file(request.calibrate, "--calibrate")
         )
+        check_calibration_input(len(benign), request.fpr)
 
     pipeline = load_pipeline(RenderConfig(model=request.model, device=request.device, dtype=request.dtype))
     similarity = None
