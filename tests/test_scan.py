@@ -184,7 +184,11 @@ def backdoored(tmp_path_factory: pytest.TempPathFactory) -> Path:
     model = build_backdoored_sdxl(folder / "model")
     benign = folder / "benign.txt"
     benign.write_text("\n".join(p + STYLE for p in BENIGN) + "\n", encoding="utf-8")
-    assert _hvgen("scan", str(model), "--calibrate", str(benign), "--batch-size", "12", *FAST) == 0
+    # at a 0.1 % false-positive rate: a benchmark has many prompts, and each false alarm drops one
+    assert (
+        _hvgen("scan", str(model), "--calibrate", str(benign), "--fpr", "0.001", "--batch-size", "12", *FAST)
+        == 0
+    )
     return model
 
 
