@@ -214,6 +214,8 @@ def test_scan_flags_trigger_prompts_and_localises_the_trigger(backdoored: Path, 
     report = json.loads((out / "scan.json").read_text(encoding="utf-8"))
     verdicts = {row["prompt"]: row["flagged"] for row in report["results"]}
     assert verdicts == {**dict.fromkeys(CLEAN, False), **dict.fromkeys(TRIGGERED, True)}
+    # the CDA-style spectrum score, calibrated the same way, agrees
+    assert {row["prompt"]: row["spectrum_flagged"] for row in report["results"]} == verdicts
     # the calibration stored by the fixture's `--calibrate` run is found again
     assert report["threshold"]["source"] == "calibrated" and report["map_size"] == [16, 16]
     assert [item["trigger"] for item in report["localisations"]] == [TRIGGER, f"{TRIGGER},"]

@@ -42,6 +42,8 @@ class PromptScore:
     ftt: float
     spectrum: float
     flagged: bool | None = None
+    # the spectrum score's own verdict (a second opinion; only with a calibrated spectrum threshold)
+    spectrum_flagged: bool | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -157,7 +159,10 @@ def paper_threshold(map_height: int, map_width: int, sd1: bool = False) -> Thres
 
 
 def apply_threshold(scores: list[PromptScore], threshold: Threshold) -> list[PromptScore]:
-    """Set each score's verdict: flagged (suspected backdoor) when FTT < threshold."""
+    """Set each score's verdict: flagged (suspected backdoor) when FTT < threshold; with a
+    calibrated spectrum threshold, also the spectrum score's opinion."""
     for score in scores:
         score.flagged = score.ftt < threshold.ftt
+        if threshold.spectrum is not None:
+            score.spectrum_flagged = score.spectrum < threshold.spectrum
     return scores
