@@ -10,6 +10,9 @@ prompts and per-image seeds in every configuration; nothing is written to disk):
   QKᵀ-softmax per scanned layer and step), then FTT and spectrum scores per image;
 * **scan only** — `scan.scan_prompts`, what `hvgen scan` runs per prompt (no VAE decode).
 
+On a CPU the clock is the process's CPU time (a shared machine's neighbours inflate wall time
+far more than the work's own cost); on an accelerator, wall time after a synchronise.
+
 The script also checks that render + scan gives the plain render's pixels. Models as in
 bench_render.py: `tiny` (CPU, overheads), `sdxl-random` (SDXL's architecture, random weights) or
 any diffusers id / folder.
@@ -49,6 +52,12 @@ def jobs(num: int, seed: int) -> list[ImageJob]:
     ]
 
 
+def torch_threads() -> int:
+    import torch
+
+    return torch.get_num_threads()
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--model", default="tiny", help="tiny, sdxl-random, or a diffusers model id / folder")
@@ -61,7 +70,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--warmup", type=int, default=1)
     parser.add_argument("--seed", type=int, default=2024)
+    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
     args = parser.parse_args(argv)
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
     args.source = sdxl_random_source(args.device, args.seed) if args.model == "sdxl-random" else None
 
     pipeline, config = load(args, compile_unet=False)
@@ -88,12 +102,17 @@ def main(argv: list[str] | None = None) -> None:
     def scan_only() -> None:
         scan_prompts(pipeline, [job.prompt for job in work], scan_settings)
 
+    # On a CPU the process's CPU time (all its threads) is the cost, and it is far less disturbed
+    # than wall time by neighbours on a shared machine; on an accelerator, wall time.
+    on_cpu = getattr(device, "type", str(device)) == "cpu"
+    clock = time.process_time if on_cpu else time.perf_counter
+
     def timed(function) -> float:
         synchronize(pipeline)
-        start = time.perf_counter()
+        start = clock()
         function()
         synchronize(pipeline)
-        return time.perf_counter() - start
+        return clock() - start
 
     same = [a.tobytes() for a in plain()] == [b.tobytes() for b in scanned()]
     print(f"machine: {machine()}")
@@ -101,6 +120,7 @@ def main(argv: list[str] | None = None) -> None:
         f"model {args.model}, {width}×{height}, {settings.steps} steps, {args.num} images in batches of "
         f"{args.batch_size}, device {device}; render + scan gives the plain render's pixels: {same}"
     )
+    print(f"clock: {'process CPU time' if on_cpu else 'wall time'}")
     configs = [
         Config("plain render", lambda: timed(plain)),
         Config("render + scan", lambda: timed(scanned)),
@@ -110,6 +130,8 @@ def main(argv: list[str] | None = None) -> None:
     for name, timing in results.items():
         per = [s / args.num for s in timing.seconds]
         print(f"{name:>14}: {min(per):.4f} s/image min, {sorted(per)[len(per) // 2]:.4f} s/image median")
+    if on_cpu:
+        print(f"(process CPU seconds per image, {torch_threads()} torch threads)")
     plain_min, scan_min = results["plain render"].min, results["render + scan"].min
     print(f"scan overhead during render: {100 * (scan_min - plain_min) / plain_min:+.1f}% (min vs min)")
     if not same:
