@@ -11,13 +11,17 @@ prompts and per-image seeds in every configuration; nothing is written to disk):
 * **scan only** — `scan.scan_prompts`, what `hvgen scan` runs per prompt (no VAE decode).
 
 On a CPU the clock is the process's CPU time (a shared machine's neighbours inflate wall time
-far more than the work's own cost); on an accelerator, wall time after a synchronise.
+far more than the work's own cost); on an accelerator, wall time after a synchronise. On a shared
+CPU use `--threads 1`: with several threads, CPU time also counts their spinning while they wait
+for each other, which neighbours make long (on a loaded 2-core machine that noise was ±50 %; with
+one thread, 2 %).
 
 The script also checks that render + scan gives the plain render's pixels. Models as in
 bench_render.py: `tiny` (CPU, overheads), `sdxl-random` (SDXL's architecture, random weights) or
 any diffusers id / folder.
 
-    python scripts/bench_scan.py                                               # CPU, tiny
+    python scripts/bench_scan.py --threads 1                                   # CPU, tiny
+
     python scripts/bench_scan.py --model sdxl-random --device cuda --dtype fp16 --steps 50 --num 4
 """
 
