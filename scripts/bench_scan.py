@@ -14,14 +14,13 @@ On a CPU the clock is the process's CPU time (a shared machine's neighbours infl
 far more than the work's own cost); on an accelerator, wall time after a synchronise. On a shared
 CPU use `--threads 1`: with several threads, CPU time also counts their spinning while they wait
 for each other, which neighbours make long (on a loaded 2-core machine that noise was ±50 %; with
-one thread, 2 %).
+one thread, under 10 %).
 
 The script also checks that render + scan gives the plain render's pixels. Models as in
 bench_render.py: `tiny` (CPU, overheads), `sdxl-random` (SDXL's architecture, random weights) or
 any diffusers id / folder.
 
     python scripts/bench_scan.py --threads 1                                   # CPU, tiny
-
     python scripts/bench_scan.py --model sdxl-random --device cuda --dtype fp16 --steps 50 --num 4
 """
 
