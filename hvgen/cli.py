@@ -368,6 +368,27 @@ _common(
     ],
     default=1,
 )
+_common(
+    "scan",
+    "render.scan",
+    Annotated[
+        bool | None,
+        typer.Option(
+            "--scan/--no-scan",
+            help="Check every prompt for a text-to-image backdoor while rendering (T2IShield, see `hvgen scan`); "
+            "build drops flagged prompts and the card lists them. [default: no-scan]",
+        ),
+    ],
+)
+KEEP_FLAGGED_HELP = (
+    "Keep the images --scan flagged as suspected backdoor prompts (the card still lists them)."
+)
+_common(
+    "keep_flagged",
+    None,
+    Annotated[bool, typer.Option("--keep-flagged", help=KEEP_FLAGGED_HELP)],
+    default=False,
+)
 _common("shard", None, ShardOpt)
 _common(
     "config",
@@ -540,7 +561,7 @@ def _run_benchmark(cls: type[Generator], generator_options: dict[str, Any], comm
     if not shard.is_whole:
         info(f"shard {shard.tag} done; when every shard has finished run `hvgen export {run_dir}`.")
         return
-    if common["against"] or common["clip_filter"]:
+    if common["against"] or common["clip_filter"] or config.render.scan:
         with times.stage("build"):
             warnings += _build(
                 run_dir,
@@ -549,6 +570,7 @@ def _run_benchmark(cls: type[Generator], generator_options: dict[str, Any], comm
                 common["against"] or [],
                 common["clip_filter"],
                 common["clip_threshold"],
+                common["keep_flagged"],
             )
     _export_and_summarise(run_dir, config, times, warnings)
 
@@ -609,6 +631,13 @@ def _check_something_to_export(run_dir: Path) -> None:
         ).fetchall()
     if planned and not kept:
         why = ", ".join(f"{n:,} images {reason}" for reason, n in reasons) or "every question"
+        if any(reason == "backdoor_suspect" for reason, _ in reasons):
+            raise HvgenError(
+                f"nothing to export from {run_dir}: the --scan backdoor check flagged every image ({why}). Without a "
+                "calibration the threshold is T2IShield's SD1.4 one and means little for other models: calibrate "
+                "with `hvgen scan MODEL --calibrate BENIGN_PROMPTS` at the run's steps and size and rebuild "
+                f"(`hvgen build {run_dir}`), or keep them with `hvgen build {run_dir} --keep-flagged`."
+            )
         raise HvgenError(
             f"nothing to export from {run_dir}: `hvgen build` dropped every question ({why}). If the leak check "
             "matched everything, --against probably names this run's own export or a release made with the same "
@@ -822,11 +851,12 @@ def _build(
     against: list[str],
     clip_model: str | None = None,
     clip_threshold: float | None = None,
+    keep_flagged: bool = False,
 ) -> list[str]:
     """Run the build stage and print its result; returns its warnings (also printed)."""
     from hvgen.pipeline import stage_build
 
-    result = stage_build(run_dir, config, hamming, against, clip_model, clip_threshold)
+    result = stage_build(run_dir, config, hamming, against, clip_model, clip_threshold, keep_flagged)
     if verbosity() > QUIET:
         console.print(result.dedup.summary_table())
     if result.clip:
@@ -834,7 +864,20 @@ def _build(
             f"clip filter ({result.clip['model']}, score <= {result.clip['threshold']}): "
             f"{result.clip['dropped_images']} image(s) dropped"
         )
-    warnings = result.dedup.warnings()
+    if result.scan:
+        scan = result.scan
+        info(
+            f"backdoor scan (FTT < {scan['threshold']['ftt']}, {scan['threshold']['source']}): "
+            f"{scan['flagged_images']} of {scan['scanned_images']} image(s) flagged"
+            + (
+                ", dropped"
+                if scan["dropped"]
+                else ", kept (--keep-flagged)"
+                if scan["flagged_images"]
+                else ""
+            )
+        )
+    warnings = result.dedup.warnings() + (result.warnings or [])
     for message in warnings:
         warn(message)
     return warnings
@@ -860,6 +903,7 @@ def build_command(
     ] = None,
     clip_filter: Annotated[str | None, typer.Option(metavar="ID|DIR", help=CLIP_FILTER_HELP)] = None,
     clip_threshold: Annotated[float | None, typer.Option(metavar="NUMBER", help=CLIP_THRESHOLD_HELP)] = None,
+    keep_flagged: Annotated[bool, typer.Option("--keep-flagged", help=KEEP_FLAGGED_HELP)] = False,
     export: Annotated[
         bool, typer.Option("--export/--no-export", help="Write the export folder afterwards.")
     ] = True,
@@ -873,7 +917,7 @@ def build_command(
     config = _load_run(run_dir)
     times = StageTimes()
     with times.stage("build"):
-        warnings = _build(run_dir, config, hamming, against or [], clip_filter, clip_threshold)
+        warnings = _build(run_dir, config, hamming, against or [], clip_filter, clip_threshold, keep_flagged)
     if export:
         _export_and_summarise(run_dir, config, times, warnings)
     else:
@@ -1174,6 +1218,88 @@ def _listings() -> dict[str, list[str]]:
             listings.setdefault(key, items)
             listings[f"{name}-{key}"] = items
     return listings
+
+
+@app.command("scan")
+def scan_command(
+    model: Annotated[
+        str,
+        typer.Argument(metavar="MODEL", help="Text-to-image model to check: short name, Hub id or folder."),
+    ],
+    prompts: Annotated[
+        Path | None, typer.Option(metavar="FILE", help="Prompts to check, one per line ('#' comments).")
+    ] = None,
+    run: Annotated[
+        Path | None,
+        typer.Option(metavar="RUN_DIR", help="Check the prompts of this run (and use its settings)."),
+    ] = None,
+    calibrate: Annotated[
+        Path | None,
+        typer.Option(
+            metavar="FILE|RUN_DIR",
+            help="Benign prompts to set this model's threshold: a file (one per line) or a run's prompts (>= 10); "
+            "stored in the hvgen cache and reused by later scans and --scan renders at the same settings.",
+        ),
+    ] = None,
+    fpr: Annotated[
+        float, typer.Option(metavar="RATE", help="Share of benign prompts --calibrate lets be flagged.")
+    ] = 0.01,
+    threshold: Annotated[
+        float | None,
+        typer.Option(
+            metavar="NUMBER", help="FTT threshold to use instead of the calibration (< it: flagged)."
+        ),
+    ] = None,
+    localize: Annotated[
+        bool, typer.Option("--localize", help="Name the suspected trigger word of each flagged prompt.")
+    ] = False,
+    clip: Annotated[
+        str | None,
+        typer.Option(
+            metavar="ID|DIR",
+            help="CLIP for --localize's image similarity ('tiny' offline). [default: openai/clip-vit-base-patch32]",
+        ),
+    ] = None,
+    similarity: Annotated[
+        float | None,
+        typer.Option(
+            metavar="NUMBER", help="--localize keeps a half whose similarity reaches this. [default: 0.85]"
+        ),
+    ] = None,
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            metavar="DIR", help="Report folder. [default: RUN_DIR/scan with --run, else scan-report]"
+        ),
+    ] = None,
+    steps: Annotated[
+        int | None, typer.Option(metavar="N", help="Denoising steps. [default: the model's]")
+    ] = None,
+    guidance: Annotated[
+        float | None, typer.Option(metavar="NUMBER", help="Guidance scale. [default: the model's]")
+    ] = None,
+    width: Annotated[
+        int | None, typer.Option(metavar="PIXELS", help="Image width. [default: the model's, or the run's]")
+    ] = None,
+    height: Annotated[
+        int | None, typer.Option(metavar="PIXELS", help="Image height. [default: the model's, or the run's]")
+    ] = None,
+    seed: Annotated[int, typer.Option(metavar="INTEGER", help="Seed (one per prompt derives from it).")] = 42,
+    batch_size: Annotated[int, typer.Option(metavar="N", help="Prompts per pipeline call.")] = 4,
+    device: Annotated[str, typer.Option(metavar="DEVICE", help="auto, cpu, cuda, cuda:1, mps ...")] = "auto",
+    dtype: Annotated[str, typer.Option(metavar="DTYPE", help="auto, float32, float16 or bfloat16.")] = "auto",
+    verbose: VerboseOpt = 0,
+    quiet: QuietOpt = False,
+) -> None:
+    """Check prompts for a backdoor in a text-to-image model (T2IShield): flags prompts whose token
+    cross-attention maps collapse onto one shape. Exit status 1 when a prompt is flagged."""
+    options = {k: v for k, v in locals().items() if k not in ("verbose", "quiet")}
+    from hvgen.analysis.scan_command import ScanRequest, print_outcome, run_scan
+
+    outcome = run_scan(ScanRequest(**options))
+    print_outcome(outcome, _stdout())
+    if outcome.flagged:
+        raise typer.Exit(code=1)
 
 
 @app.command("models")

@@ -45,6 +45,9 @@ class RenderConfig:
     # zlib level of the PNGs written in the run dir (renders, scenario outputs), 0-9: lower is
     # faster and larger; the pixels, and so the data, are the same at every level.
     png_compress_level: int = 6
+    # record each prompt's T2IShield backdoor scores while rendering (hvgen.analysis.render_scan);
+    # the images are the same with and without it
+    scan: bool = False
 
 
 @dataclass

@@ -356,7 +356,10 @@ def stage_build(
     against: list[str] | None = None,
     clip_model: str | None = None,
     clip_threshold: float | None = None,
+    keep_flagged: bool = False,
 ):
     from hvgen.stages.build import run_build
 
-    return run_build(run_dir, config, scenario_levels(config), hamming, against, clip_model, clip_threshold)
+    return run_build(
+        run_dir, config, scenario_levels(config), hamming, against, clip_model, clip_threshold, keep_flagged
+    )

@@ -141,3 +141,12 @@ def test_bench_render_tiny(tmp_path: Path) -> None:
         cwd=tmp_path,
     )
     assert "naive loop" in out and "hvgen render, batch 2" in out and "raw diffusers, batch 2" in out
+
+
+def test_bench_scan_tiny(tmp_path: Path) -> None:
+    out = run_script(
+        "bench_scan.py", "--num", "2", "--batch-size", "2", "--steps", "1", "--repeats", "1", "--warmup", "0",
+        cwd=tmp_path,
+    )  # fmt: skip
+    assert "render + scan gives the plain render's pixels: True" in out
+    assert "scan overhead during render" in out and "scan only" in out

@@ -1,1 +1,2 @@
-"""Tools that read runs and model predictions: benchmark quality (HQM)."""
+"""Tools that read runs, predictions and models rather than make data: benchmark quality (HQM)
+and the T2IShield backdoor scan."""

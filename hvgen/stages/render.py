@@ -88,10 +88,19 @@ def run_render(
         ):
             for batch in _batches(todo, config.batch_size):
                 batch_started = time.perf_counter()
-                images = render_batch(pipeline, batch, settings, device, pad_to=config.batch_size)
+                if config.scan:
+                    from hvgen.analysis.render_scan import scanned_batch
+
+                    images, scans = scanned_batch(
+                        render_batch, pipeline, batch, settings, device, pad_to=config.batch_size
+                    )
+                else:
+                    images = render_batch(pipeline, batch, settings, device, pad_to=config.batch_size)
+                    scans = [{} for _ in batch]
                 seconds = (time.perf_counter() - batch_started) / len(batch)
-                for job, image in zip(batch, images):
+                for job, image, scan in zip(batch, images, scans):
                     row = {
+                        **scan,
                         "image_id": job.image_id,
                         "path": job.path,
                         "width": image.width,

@@ -113,6 +113,10 @@ RENDER_COLUMNS = {
     "model": pa.string(),
     "seconds": pa.float64(),
     "sha256": pa.string(),
+    # T2IShield scores, when rendered with --scan (hvgen.analysis.render_scan)
+    "scan_ftt": pa.float64(),
+    "scan_spectrum": pa.float64(),
+    "scan_map": pa.string(),
 }
 SCENARIO_COLUMNS = {
     "scenario": pa.string(),

@@ -22,6 +22,8 @@ from hvgen.store.work import completeness, sync_manifests
 class BuildResult:
     dedup: DedupSummary
     clip: dict[str, Any] | None = None
+    scan: dict[str, Any] | None = None
+    warnings: list[str] | None = None
 
 
 def run_build(
@@ -32,6 +34,7 @@ def run_build(
     against: list[str] | None = None,
     clip_model: str | None = None,
     clip_threshold: float | None = None,
+    keep_flagged: bool = False,
 ) -> BuildResult:
     """Dedup + leak check (+ optional CLIP-score filter) in the catalog, over verified renders."""
     from hvgen.models import pick_device
@@ -59,7 +62,14 @@ def run_build(
                 compute_clip_scores(con, run_dir, clip_model, device=pick_device(config.render.device))
                 threshold = DEFAULT_CLIP_THRESHOLD if clip_threshold is None else clip_threshold
                 clip = apply_clip_filter(con, clip_model, threshold)
-            set_meta(con, "build", {"hamming": hamming, "against": against or [], "clip": clip})
+            scan, warnings = None, []
+            if con.execute("SELECT count(*) FROM renders WHERE scan_map IS NOT NULL").fetchone()[0]:
+                from hvgen.analysis.render_scan import apply_scan_filter, run_threshold
+
+                threshold, warning = run_threshold(con, config)
+                warnings += [warning] if warning else []
+                scan = apply_scan_filter(con, threshold, keep_flagged)
+            set_meta(con, "build", {"hamming": hamming, "against": against or [], "clip": clip, "scan": scan})
         except ValueError as error:  # bad --against source, threshold ...
             raise HvgenError(str(error)) from None
-    return BuildResult(dedup, clip)
+    return BuildResult(dedup, clip, scan, warnings)

@@ -1,0 +1,252 @@
+"""`hvgen scan MODEL`: read prompts, calibrate or look up the threshold, scan, localise, report.
+
+The CLI only parses options; this module does the work, in the order a reader expects: load the
+model → (calibrate on benign prompts and store the threshold) → find the threshold → scan the
+prompts → localise the triggers of flagged prompts → write the JSON report and the maps picture.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from hvgen import __version__
+from hvgen.analysis.attention import map_size
+from hvgen.analysis.calibration import (
+    DEFAULT_FPR,
+    calibration_path,
+    check_calibration_input,
+    fit_threshold,
+    load_calibration,
+    save_calibration,
+)
+from hvgen.analysis.scan import (
+    PromptScore,
+    ScanSettings,
+    Threshold,
+    apply_threshold,
+    paper_threshold,
+    scan_prompts,
+    sd1_family,
+)
+from hvgen.analysis.scan_report import write_maps_picture, write_report
+from hvgen.errors import HvgenError
+from hvgen.progress import info, warn
+
+
+@dataclass
+class ScanRequest:
+    model: str
+    prompts: Path | None = None
+    run: Path | None = None
+    calibrate: Path | None = None
+    fpr: float = DEFAULT_FPR
+    threshold: float | None = None
+    localize: bool = False
+    clip: str | None = None
+    similarity: float | None = None
+    out: Path | None = None
+    steps: int | None = None
+    guidance: float | None = None
+    width: int | None = None
+    height: int | None = None
+    seed: int = 42
+    batch_size: int = 4
+    device: str = "auto"
+    dtype: str = "auto"
+
+
+@dataclass
+class ScanOutcome:
+    scores: list[PromptScore]
+    threshold: Threshold | None
+    report: Path | None
+    picture: Path | None
+    localisations: list[Any]
+
+    @property
+    def flagged(self) -> list[PromptScore]:
+        return [s for s in self.scores if s.flagged]
+
+
+def read_prompt_file(path: Path, option: str) -> list[str]:
+    """One prompt per line; blank lines and lines starting with '#' are skipped."""
+    if not path.is_file():
+        raise HvgenError(f"{option} {path}: no such file. Give a text file with one prompt per line.")
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except UnicodeDecodeError as error:
+        raise HvgenError(f"{option} {path}: not UTF-8 text ({error.reason} at byte {error.start}).") from None
+    prompts = [line.strip() for line in lines if line.strip() and not line.lstrip().startswith("#")]
+    if not prompts:
+        raise HvgenError(f"{option} {path}: the file holds no prompt (one per line; '#' starts a comment).")
+    return prompts
+
+
+def run_prompts(run_dir: Path) -> list[str]:
+    """The distinct prompts a run renders (its catalog's images)."""
+    from hvgen.store.catalog import open_catalog
+
+    with open_catalog(run_dir, read_only=True) as con:
+        return [
+            row[0] for row in con.execute("SELECT DISTINCT prompt FROM images ORDER BY prompt").fetchall()
+        ]
+
+
+def resolve_scan_settings(request: ScanRequest, pipeline: Any) -> ScanSettings:
+    """Options, else the run's render settings (with --run), else the model's registry defaults,
+    else the pipeline's native size."""
+    from hvgen.config import RunConfig
+    from hvgen.models import resolve_model, resolve_settings
+
+    if request.run is not None:
+        settings = resolve_settings(RunConfig.load(request.run / "config.yaml").render)
+        steps, guidance, width, height = settings.steps, settings.guidance, settings.width, settings.height
+    else:
+        spec = resolve_model(request.model)
+        steps, guidance, width, height = spec.steps, spec.guidance, spec.width, spec.height
+    native = pipeline.unet.config.sample_size * getattr(pipeline, "vae_scale_factor", 8)
+    return ScanSettings(
+        steps=request.steps or steps,
+        guidance=request.guidance if request.guidance is not None else guidance,
+        width=request.width or width or native,
+        height=request.height or height or native,
+        seed=request.seed,
+        batch_size=request.batch_size,
+    )
+
+
+def model_source(model: str) -> str:
+    """The folder or id the pipeline is loaded from (the tiny model's cache folder for 'tiny')."""
+    from hvgen.models import resolve_model, tiny_sdxl_path
+
+    spec = resolve_model(model)
+    return str(tiny_sdxl_path()) if spec.name == "tiny" else spec.model_id
+
+
+def run_scan(request: ScanRequest) -> ScanOutcome:
+    from hvgen.config import RenderConfig
+    from hvgen.models import check_model
+    from hvgen.stages.render import load_pipeline
+
+    if request.prompts is not None and request.run is not None:
+        raise HvgenError("give either --prompts FILE or --run RUN_DIR, not both.")
+    if request.prompts is None and request.run is None and request.calibrate is None:
+        raise HvgenError(
+            "nothing to scan: give --prompts FILE (one prompt per line), --run RUN_DIR (a run's prompts) "
+            "or --calibrate BENIGN_FILE (set the model's threshold)."
+        )
+    check_model(request.model, "MODEL")
+    prompts = read_prompt_file(request.prompts, "--prompts") if request.prompts else None
+    if request.run is not None:
+        prompts = run_prompts(request.run)
+    benign = None
+    if request.calibrate is not None:
+        is_run = request.calibrate.is_dir()
+        benign = (
+            run_prompts(request.calibrate) if is_run else read_prompt_file(request.calibrate, "--calibrate")
+        )
+        check_calibration_input(len(benign), request.fpr)
+
+    pipeline = load_pipeline(RenderConfig(model=request.model, device=request.device, dtype=request.dtype))
+    similarity = None
+    if request.localize and prompts is not None:  # load CLIP before the long part: fail fast
+        from hvgen.analysis.localize import ImageSimilarity
+
+        similarity = ImageSimilarity(request.clip or "openai/clip-vit-base-patch32", pipeline.device)
+    settings = resolve_scan_settings(request, pipeline)
+    source = model_source(request.model)
+    size = map_size(pipeline, settings.height, settings.width)
+    stored = calibration_path(source, settings, size)
+
+    if benign is not None:
+        info(
+            f"calibrating on {len(benign)} benign prompts ({settings.width}×{settings.height}, {settings.steps} steps)"
+        )
+        benign_scores, _ = scan_prompts(pipeline, benign, settings)
+        fitted = fit_threshold(benign_scores, request.fpr)
+        save_calibration(stored, request.model, settings, fitted, benign_scores, request.fpr)
+        info(f"calibration: FTT threshold {fitted.ftt} at false-positive rate {request.fpr} → {stored}")
+    if prompts is None:
+        return ScanOutcome([], None, None, None, [])
+
+    threshold = _threshold(request, stored, size, sd1_family(source))
+    info(
+        f"scanning {len(prompts)} prompts ({size[0]}×{size[1]} maps, threshold {threshold.ftt}, {threshold.source})"
+    )
+    scores, maps = scan_prompts(pipeline, prompts, settings)
+    apply_threshold(scores, threshold)
+    localisations = _localise(request, pipeline, settings, scores, similarity) if similarity else []
+    out = request.out or (request.run / "scan" if request.run else Path("scan-report"))
+    out.mkdir(parents=True, exist_ok=True)
+    tokenizer = getattr(pipeline, "tokenizer", None) or pipeline.tokenizer_2
+    labels = [tokenizer.convert_ids_to_tokens(tokenizer(p, truncation=True).input_ids) for p in prompts]
+    picture = write_maps_picture(out, scores, maps, labels)
+    report = write_report(
+        out,
+        {
+            "hvgen_version": __version__,
+            "method": "T2IShield FTT (arXiv 2407.04215) + CDA-style spectrum score",
+            "model": request.model,
+            "settings": asdict(settings),
+            "map_size": list(size),
+            "threshold": asdict(threshold),
+            "calibration_file": str(stored) if threshold.source == "calibrated" else None,
+            "prompts": len(scores),
+            "flagged": sum(bool(s.flagged) for s in scores),
+            "results": [s.as_dict() for s in scores],
+            "localisations": [asdict(item) for item in localisations],
+            "maps_picture": picture.name if picture else None,
+        },
+    )
+    return ScanOutcome(scores, threshold, report, picture, localisations)
+
+
+def _threshold(request: ScanRequest, stored: Path, size: tuple[int, int], sd1: bool) -> Threshold:
+    """--threshold, else the stored calibration, else T2IShield's (rescaled, with a warning)."""
+    if request.threshold is not None:
+        return Threshold(request.threshold, None, "given")
+    calibrated = load_calibration(stored)
+    if calibrated is not None:
+        return calibrated
+    paper = paper_threshold(*size, sd1=sd1)
+    if not paper.calibrated:
+        warn(
+            f"no calibration for this model at these settings: using T2IShield's 2.5 (rescaled to {size[0]}×{size[1]} "
+            f"maps: {paper.ftt}), which was fitted to SD1.4 at 512² only — verdicts are unreliable. Run `hvgen scan "
+            f"{request.model} --calibrate BENIGN_PROMPTS` once with prompts you trust."
+        )
+    return paper
+
+
+def _localise(
+    request: ScanRequest, pipeline: Any, settings: ScanSettings, scores: list[PromptScore], similarity: Any
+) -> list[Any]:
+    from hvgen.analysis.localize import DEFAULT_SIMILARITY, localize_trigger
+
+    flagged = [s for s in scores if s.flagged]
+    limit = request.similarity if request.similarity is not None else DEFAULT_SIMILARITY
+    found = []
+    for score in flagged:
+        found.append(localize_trigger(pipeline, score.prompt, settings, similarity, limit))
+    return found
+
+
+def print_outcome(outcome: ScanOutcome, console: Any) -> None:
+    """A table of verdicts, the suspected triggers, and where the report went."""
+    from rich.table import Table
+
+    if not outcome.scores:
+        return
+    table = Table(title=f"T2IShield scan (FTT threshold {outcome.threshold.ftt}, {outcome.threshold.source})")
+    for column in ("verdict", "FTT", "spectrum", "tokens", "prompt"):
+        table.add_column(column)
+    for score in outcome.scores:
+        verdict = "[red]FLAGGED[/]" if score.flagged else "benign"
+        table.add_row(verdict, str(score.ftt), str(score.spectrum), str(score.tokens), score.prompt)
+    console.print(table)
+    for item in outcome.localisations:
+        console.print(f"suspected trigger: {item.trigger!r} in {item.prompt!r}", highlight=False)
+    flagged = len(outcome.flagged)
+    info(f"{flagged} of {len(outcome.scores)} prompts flagged; report: {outcome.report}", highlight=False)
