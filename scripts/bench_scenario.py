@@ -87,10 +87,12 @@ def time_stage(run: Path, scenario: str, io_threads: str | None) -> tuple[float,
     if io_threads is not None:
         env["HVGEN_IO_THREADS"] = io_threads
     started = time.perf_counter()
-    subprocess.run(
+    done = subprocess.run(
         [sys.executable, "-m", "hvgen", "scenario", str(run), "--scenario", scenario],
-        check=True, env=env, cwd=run.parent, capture_output=True,
+        env=env, cwd=run.parent, capture_output=True, text=True,
     )  # fmt: skip
+    if done.returncode != 0:
+        raise SystemExit(f"hvgen scenario {scenario} failed (exit {done.returncode}):\n{done.stderr[-3000:]}")
     seconds = time.perf_counter() - started
     return seconds, len(list((run / "scenarios" / scenario).rglob("*.png")))
 
