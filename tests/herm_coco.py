@@ -62,6 +62,8 @@ PEOPLE = {
         left_shoulder=(345, 150, 2), right_shoulder=(315, 150, 2), left_hip=(340, 240, 2), right_hip=(320, 240, 2),
         left_knee=(340, 320, 2), right_knee=(320, 320, 2), left_ankle=(340, 390, 2), right_ankle=(320, 390, 2))),
 }
+BROKEN = {"id": 9, "image_id": 4, "category_id": 1, "bbox": [100, 100, 100, 200], "area": 12000, "iscrowd": 0,
+          "keypoints": _kp(), "num_keypoints": 0}  # fmt: skip
 CROWD = {"id": 7, "image_id": 3, "category_id": 1, "bbox": [0, 0, 200, 100], "area": 20000, "iscrowd": 1,
          "keypoints": _kp(), "num_keypoints": 0}  # fmt: skip
 TINY = {"id": 8, "image_id": 3, "category_id": 1, "bbox": [600, 20, 20, 30], "area": 600, "iscrowd": 0,
@@ -97,7 +99,7 @@ def write_coco(root: Path) -> dict[str, Path]:
             "id": person_id, "image_id": image_id, "category_id": 1, "bbox": bbox, "area": bbox[2] * bbox[3] * 0.6,
             "iscrowd": 0, "keypoints": keypoints, "num_keypoints": sum(1 for v in keypoints[2::3] if v),
         })  # fmt: skip
-    annotations += [CROWD, TINY]
+    annotations += [CROWD, TINY, BROKEN]
     person_category = {**CATEGORIES[0], "keypoints": list(COCO_KEYPOINTS), "skeleton": SKELETON}
     keypoints_file = root / "person_keypoints.json"
     keypoints_file.write_text(json.dumps({"info": {}, "licenses": LICENSES, "images": IMAGES,
