@@ -22,10 +22,10 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from hvgen.generators import herm_levels as L
 
 from hvgen.errors import HvgenError
 from hvgen.generator import ExportConfig, Generator, PlanRequest, PlanResult, register_generator
-from hvgen.generators import herm_levels as L
 from hvgen.readers.coco import CocoPeople, Person, PersonImage, read_people
 from hvgen.records import Record
 from hvgen.seeding import derive_seed, stable_id
@@ -39,7 +39,16 @@ BOX_HINTS = {
     "plain": "as [x, y, w, h], normalised to 0-1",
     "minigptv2": "as {<x1><y1><x2><y2>} on a 0-100 grid",
 }
-TASKS = ("counting", "dense_caption", "inst_rec", "inst_identify", "pose", "part_rec", "relation", "conversation")
+TASKS = (
+    "counting",
+    "dense_caption",
+    "inst_rec",
+    "inst_identify",
+    "pose",
+    "part_rec",
+    "relation",
+    "conversation",
+)
 LEVELS = {
     "counting": "image",
     "dense_caption": "image",
@@ -108,27 +117,40 @@ class Herm(Generator):
     @staticmethod
     def cli_options(
         coco_keypoints: Annotated[
-            str, typer.Option(metavar="FILE", help="COCO person keypoints json (e.g. person_keypoints_val2017.json).")
+            str,
+            typer.Option(
+                metavar="FILE", help="COCO person keypoints json (e.g. person_keypoints_val2017.json)."
+            ),
         ] = "",
         coco_instances: Annotated[
-            str, typer.Option(metavar="FILE", help="COCO instances json, for person-object relations (optional).")
+            str,
+            typer.Option(metavar="FILE", help="COCO instances json, for person-object relations (optional)."),
         ] = "",
         coco_captions: Annotated[
             str, typer.Option(metavar="FILE", help="COCO captions json, for scene descriptions (optional).")
         ] = "",
-        images: Annotated[str, typer.Option(metavar="DIR", help="Folder holding the images' file_name paths.")] = "",
+        images: Annotated[
+            str, typer.Option(metavar="DIR", help="Folder holding the images' file_name paths.")
+        ] = "",
         min_area: Annotated[
-            int, typer.Option(metavar="PX", help="Persons with a smaller box (w*h, pixels) are counted, not asked about.")
+            int,
+            typer.Option(
+                metavar="PX", help="Persons with a smaller box (w*h, pixels) are counted, not asked about."
+            ),
         ] = 1024,
         box_format: Annotated[
             str,
-            typer.Option(help="Box text in questions and answers: 'plain' ([x, y, w, h] in 0-1) or 'minigptv2' "
-                         "({<x1><y1><x2><y2>} on a 0-100 grid, HERM's own)."),
+            typer.Option(
+                help="Box text in questions and answers: 'plain' ([x, y, w, h] in 0-1) or 'minigptv2' "
+                "({<x1><y1><x2><y2>} on a 0-100 grid, HERM's own)."
+            ),
         ] = "plain",
         no_images: Annotated[
             bool,
-            typer.Option("--no-images/--with-images",
-                         help="Export rows with file_name / coco_url instead of image bytes (images keep their licences)."),
+            typer.Option(
+                "--no-images/--with-images",
+                help="Export rows with file_name / coco_url instead of image bytes (images keep their licences).",
+            ),
         ] = False,
     ) -> None:
         """HERM's own options (the engine adds the common ones)."""
@@ -141,13 +163,17 @@ class Herm(Generator):
         if not options["images"]:
             raise HvgenError("hvgen herm needs --images DIR (the folder of the COCO images).")
         self.keypoints_path = Path(options["coco_keypoints"]).expanduser()
-        self.instances_path = Path(options["coco_instances"]).expanduser() if options["coco_instances"] else None
+        self.instances_path = (
+            Path(options["coco_instances"]).expanduser() if options["coco_instances"] else None
+        )
         self.captions_path = Path(options["coco_captions"]).expanduser() if options["coco_captions"] else None
         self.images_dir = Path(options["images"]).expanduser()
         if not self.images_dir.is_dir():
             raise HvgenError(f"--images {self.images_dir}: no such folder.")
         if options["box_format"] not in BOX_FORMATS:
-            raise HvgenError(f"--box-format must be one of {', '.join(BOX_FORMATS)}, got {options['box_format']!r}.")
+            raise HvgenError(
+                f"--box-format must be one of {', '.join(BOX_FORMATS)}, got {options['box_format']!r}."
+            )
         if int(options["min_area"]) < 0:
             raise HvgenError(f"--min-area must be >= 0, got {options['min_area']}.")
         self.box_format = str(options["box_format"])
@@ -238,7 +264,9 @@ class Herm(Generator):
     def facts(self, entry: PersonImage) -> list[Facts]:
         """Facts of the people asked about (largest `people_per_image`), left to right."""
         width, height = entry.image.width, entry.image.height
-        people = sorted(entry.people, key=lambda p: (-p.bbox[2] * p.bbox[3], p.id))[: self.rules["people_per_image"]]
+        people = sorted(entry.people, key=lambda p: (-p.bbox[2] * p.bbox[3], p.id))[
+            : self.rules["people_per_image"]
+        ]
         result = []
         for person in people:
             kp = person.keypoints
@@ -263,8 +291,12 @@ class Herm(Generator):
                 relation = L.object_relation(person.bbox, kp, pose, obj.category, obj.bbox, self.rules)
                 if relation is not None:
                     facts.objects.append(
-                        {"relation": relation, "category": obj.category,
-                         "box": L.normalise_box(obj.bbox, width, height), "id": obj.id}  # fmt: skip
+                        {
+                            "relation": relation,
+                            "category": obj.category,
+                            "box": L.normalise_box(obj.bbox, width, height),
+                            "id": obj.id,
+                        }  # fmt: skip
                     )
             result.append(facts)
         return sorted(result, key=lambda f: (f.box[0] + f.box[2] / 2, f.person.id))
@@ -277,7 +309,9 @@ class Herm(Generator):
 
     def describe(self, facts: Facts) -> str:
         objects = [o for o in facts.objects if o["relation"] != "near"]
-        return self.templates.render("captions.j2", {"f": {**facts.__dict__, "objects": objects}}, block="person")
+        return self.templates.render(
+            "captions.j2", {"f": {**facts.__dict__, "objects": objects}}, block="person"
+        )
 
     # ------------------------------------------------------------------ specs
     def _spec(self, entry: PersonImage, task: str, aspect: str, qtype: str, block: str, key: object,
@@ -296,9 +330,13 @@ class Herm(Generator):
                                     truth=str(count), pool=pool))  # fmt: skip
         caption = self.templates.render(
             "captions.j2",
-            {"scene": entry.captions[0] if entry.captions else "", "count": count, "count_known": whole,
-             "crowd": L.crowd_flag(count, entry.crowd, self.rules["crowd_people"]),
-             "people": [self.describe(f) for f in people]},  # fmt: skip
+            {
+                "scene": entry.captions[0] if entry.captions else "",
+                "count": count,
+                "count_known": whole,
+                "crowd": L.crowd_flag(count, entry.crowd, self.rules["crowd_people"]),
+                "people": [self.describe(f) for f in people],
+            },  # fmt: skip
             block="dense",
         )
         specs.append(self._spec(entry, "dense_caption", "scene", FREE_FORM, "dense_caption", "", variables={},
@@ -363,7 +401,9 @@ class Herm(Generator):
             value = getattr(facts, aspect)
             if value is None:
                 continue
-            qtype = (MULTI_CHOICE, TRUE_OR_FALSE)[derive_seed(self.request.run_seed, "herm-qtype", pid, aspect) % 2]
+            qtype = (MULTI_CHOICE, TRUE_OR_FALSE)[
+                derive_seed(self.request.run_seed, "herm-qtype", pid, aspect) % 2
+            ]
             block = f"{aspect}_{'mc' if qtype == MULTI_CHOICE else 'tf'}"
             specs.append(self._spec(entry, "pose", aspect, qtype, block, pid, variables={"person": person},
                                     truth=value, pool=tuple(v for v in vocab if v != value), person=facts))  # fmt: skip
@@ -374,7 +414,9 @@ class Herm(Generator):
             specs.append(self._spec(entry, "part_rec", part, GROUNDING, "part_rec", pid,
                                     variables={"part": part, "person": person}, answer_box=box, person=facts))  # fmt: skip
             wrong = tuple(p for p in L.PARTS if not set(L.PARTS[p]) & set(L.PARTS[part]))
-            qtype = (MULTI_CHOICE, TRUE_OR_FALSE)[derive_seed(self.request.run_seed, "herm-part-q", pid, part) % 2]
+            qtype = (MULTI_CHOICE, TRUE_OR_FALSE)[
+                derive_seed(self.request.run_seed, "herm-part-q", pid, part) % 2
+            ]
             specs.append(self._spec(entry, "part_rec", part, qtype, "part_mc" if qtype == MULTI_CHOICE else "part_tf",
                                     pid, variables={"person": person, "region": self._box(box)}, truth=part,
                                     pool=wrong, person=facts))  # fmt: skip
@@ -430,9 +472,15 @@ class Herm(Generator):
         facts = rng.choice(people)
         turns = []
         if count is not None:
-            turns += [("human", self.templates.render("questions.j2", {}, block="counting")), ("gpt", str(count))]
+            turns += [
+                ("human", self.templates.render("questions.j2", {}, block="counting")),
+                ("gpt", str(count)),
+            ]
         else:
-            turns += [("human", self.templates.render("questions.j2", {}, block="dense_caption")), ("gpt", caption)]
+            turns += [
+                ("human", self.templates.render("questions.j2", {}, block="dense_caption")),
+                ("gpt", caption),
+            ]
         expression = expressions.get(facts.person.id)
         if expression:
             turns += [("human", self.templates.render("questions.j2", {"expression": expression}, block="inst_rec")),

@@ -59,14 +59,15 @@ FRONT_MARGIN = 0.05  # box bottoms must differ by 5 % of the image height: in fr
 
 # ------------------------------------------------------------------ geometry
 def normalise_box(box: Box, width: int, height: int) -> tuple[float, float, float, float]:
-    """[x, y, w, h] in pixels → fractions of the image, clipped to it, rounded to 4 places."""
+    """[x, y, w, h] in pixels → fractions of the image, clipped to it, rounded to 3 places (the
+    precision of the plain box text, so a box read back from its text is the same box)."""
     x1, y1 = max(0.0, box[0]), max(0.0, box[1])
     x2, y2 = min(float(width), box[0] + box[2]), min(float(height), box[1] + box[3])
     return (
-        round(x1 / width, 4),
-        round(y1 / height, 4),
-        round(max(0.0, x2 - x1) / width, 4),
-        round(max(0.0, y2 - y1) / height, 4),
+        round(x1 / width, 3),
+        round(y1 / height, 3),
+        round(max(0.0, x2 - x1) / width, 3),
+        round(max(0.0, y2 - y1) / height, 3),
     )
 
 
@@ -279,7 +280,9 @@ def nearest(index: int, boxes: Sequence[Box]) -> int | None:
     """The index of the box whose centre is nearest box `index`'s; None with a tie or alone."""
     cx, cy = _centre(boxes[index])
     distances = sorted(
-        (math.hypot(_centre(box)[0] - cx, _centre(box)[1] - cy), j) for j, box in enumerate(boxes) if j != index
+        (math.hypot(_centre(box)[0] - cx, _centre(box)[1] - cy), j)
+        for j, box in enumerate(boxes)
+        if j != index
     )
     if not distances or (len(distances) > 1 and distances[0][0] == distances[1][0]):
         return None

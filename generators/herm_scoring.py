@@ -14,8 +14,9 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
-from hvgen.errors import HvgenError
 from hvgen.generators.herm_levels import iou
+
+from hvgen.errors import HvgenError
 from hvgen.records import Record
 
 IOU_THRESHOLD = 0.5
@@ -50,14 +51,18 @@ def parse_choice(text: Any, options: list[str]) -> int | None:
     cleaned = text.strip().strip(".").strip().lower()
     matches = [i for i, option in enumerate(options) if option.lower() == cleaned]
     if not matches:  # a sentence that names exactly one option
-        matches = [i for i, option in enumerate(options) if re.search(rf"\b{re.escape(option.lower())}\b", cleaned)]
+        matches = [
+            i for i, option in enumerate(options) if re.search(rf"\b{re.escape(option.lower())}\b", cleaned)
+        ]
     return matches[0] if len(matches) == 1 else None
 
 
 def read_predictions(path: Path) -> tuple[dict[str, Any], int]:
     """id → prediction, and the number of lines that could not be read."""
     if not path.is_file():
-        raise HvgenError(f"{path}: no such predictions file (JSONL, one {{\"id\": ..., \"prediction\": ...}} per line).")
+        raise HvgenError(
+            f'{path}: no such predictions file (JSONL, one {{"id": ..., "prediction": ...}} per line).'
+        )
     predictions, malformed = {}, 0
     with open(path, encoding="utf-8", errors="replace") as handle:
         for line in handle:
@@ -110,7 +115,9 @@ def score_predictions(records: list[Record], predictions_path: Path) -> dict[str
         row = {"task": task, "level": level, "question_type": kind, "questions": g["questions"],
                "answered": g["answered"], "malformed": g["malformed"],
                "accuracy": round(g["correct"] / g["questions"], 4) if g["questions"] else 0.0}  # fmt: skip
-        row["mean_iou"] = round(g["iou_sum"] / g["questions"], 4) if kind == "grounding" and g["questions"] else None
+        row["mean_iou"] = (
+            round(g["iou_sum"] / g["questions"], 4) if kind == "grounding" and g["questions"] else None
+        )
         table.append(row)
     scored = [g for g in groups.values()]
     total = sum(g["questions"] for g in scored)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 from herm_coco import OBJECTS, PEOPLE
-
 from hvgen.generators import herm_levels as L
+
 from hvgen.readers.coco import COCO_KEYPOINTS
 
 VOCAB = {"rideable": ["bicycle"], "seat": ["chair", "bench"], "holdable": ["cup"]}
@@ -14,7 +14,11 @@ CATEGORY = {47: "cup", 62: "chair", 2: "bicycle", 15: "bench"}
 
 def keypoints(person_id: int) -> dict[str, tuple[float, float, int]]:
     flat = PEOPLE[person_id][2]
-    return {n: (flat[3 * i], flat[3 * i + 1], flat[3 * i + 2]) for i, n in enumerate(COCO_KEYPOINTS) if flat[3 * i + 2]}
+    return {
+        n: (flat[3 * i], flat[3 * i + 1], flat[3 * i + 2])
+        for i, n in enumerate(COCO_KEYPOINTS)
+        if flat[3 * i + 2]
+    }
 
 
 def box(person_id: int) -> tuple[float, float, float, float]:
@@ -22,7 +26,8 @@ def box(person_id: int) -> tuple[float, float, float, float]:
 
 
 @pytest.mark.parametrize(
-    "person, pose", [(1, "standing"), (2, "sitting"), (3, "bending"), (4, "lying"), (5, "standing"), (6, "standing")]
+    "person, pose",
+    [(1, "standing"), (2, "sitting"), (3, "bending"), (4, "lying"), (5, "standing"), (6, "standing")],
 )
 def test_pose_class(person: int, pose: str) -> None:
     assert L.pose_class(keypoints(person)) == pose
@@ -36,7 +41,8 @@ def test_pose_is_undecided_without_hips_or_with_in_between_angles() -> None:
 
 
 @pytest.mark.parametrize(
-    "person, arms", [(1, "left arm only"), (2, "neither arm"), (3, "neither arm"), (4, None), (5, "neither arm")]
+    "person, arms",
+    [(1, "left arm only"), (2, "neither arm"), (3, "neither arm"), (4, None), (5, "neither arm")],
 )
 def test_arms_raised(person: int, arms: str | None) -> None:
     assert L.arms_raised(keypoints(person)) == arms
@@ -52,7 +58,8 @@ def test_facing(person: int, facing: str) -> None:
 
 
 @pytest.mark.parametrize(
-    "person, occlusion", [(1, "fully visible"), (2, "fully visible"), (3, "partly occluded"), (6, "partly occluded")]
+    "person, occlusion",
+    [(1, "fully visible"), (2, "fully visible"), (3, "partly occluded"), (6, "partly occluded")],
 )
 def test_occlusion(person: int, occlusion: str) -> None:
     # P2: 15 of 17 visible (hidden 12 %); P3: 12 visible (29 %); P6: 8 visible (53 %)

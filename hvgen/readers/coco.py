@@ -142,7 +142,14 @@ def read_images(path: Path) -> Iterator[CocoImage]:
             raise _bad(path, number, what, "width/height", f"must be positive, got {width}x{height}")
         url = item.get("coco_url") or item.get("flickr_url")
         lic = item.get("license")
-        yield CocoImage(number, name, width, height, url if isinstance(url, str) else None, lic if isinstance(lic, int) else None)
+        yield CocoImage(
+            number,
+            name,
+            width,
+            height,
+            url if isinstance(url, str) else None,
+            lic if isinstance(lic, int) else None,
+        )
 
 
 def read_licenses(path: Path) -> dict[int, dict[str, str]]:
@@ -168,7 +175,9 @@ def read_categories(path: Path) -> dict[int, dict[str, Any]]:
     return result
 
 
-def _keypoints(path: Path, item: dict[str, Any], names: list[str], image_id: int) -> dict[str, tuple[float, float, int]]:
+def _keypoints(
+    path: Path, item: dict[str, Any], names: list[str], image_id: int
+) -> dict[str, tuple[float, float, int]]:
     values = item.get("keypoints")
     if values is None or not names:
         return {}
@@ -254,7 +263,13 @@ def read_people(
             if image_id in images:
                 caption = item.get("caption")
                 if not isinstance(caption, str):
-                    raise _bad(captions_path, image_id, f"caption {item.get('id', '?')}", "caption", "must be a string")
+                    raise _bad(
+                        captions_path,
+                        image_id,
+                        f"caption {item.get('id', '?')}",
+                        "caption",
+                        "must be a string",
+                    )
                 images[image_id].captions.append(" ".join(caption.split()))
     for entry in images.values():
         entry.people.sort(key=lambda p: p.id)
@@ -278,5 +293,7 @@ def _add_objects(path: Path, images: dict[int, PersonImage]) -> None:
         if category == "person":
             continue
         images[image_id].objects.append(
-            CocoObject(_int(path, item, "id", image_id, what), image_id, category, _bbox(path, item, image_id, what))
+            CocoObject(
+                _int(path, item, "id", image_id, what), image_id, category, _bbox(path, item, image_id, what)
+            )
         )

@@ -147,7 +147,9 @@ def run_export(
         (staging / "data").mkdir(parents=True)
         for export_config in generator.export_configs(list(scenarios)):
             table = config_samples(con, export_config)
-            exported += write_config(images, staging, export_config, table, config.export, generator.embeds_images())
+            exported += write_config(
+                images, staging, export_config, table, config.export, generator.embeds_images()
+            )
             samples.append(ConfigSamples(export_config.name, export_config.scenario, table))
         incomplete = None if status.complete else status.describe()
         card = render_card(con, run_dir, config, generator, exported, staging, stats, incomplete=incomplete)

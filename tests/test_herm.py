@@ -1,0 +1,190 @@
+"""hvgen herm on a small COCO-format fixture: readers and their errors, the plan's facts,
+determinism, the end-to-end export read back by `datasets`, and the scorer."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from pathlib import Path
+
+import pytest
+from datasets import load_dataset
+from herm_coco import write_coco
+from hvgen.generators.herm import TASKS
+from hvgen.generators.herm_scoring import parse_box, parse_choice, score_predictions
+
+from hvgen.cli import main
+from hvgen.errors import HvgenError
+from hvgen.generator import PlanRequest, get_generator
+from hvgen.readers.coco import read_people
+from hvgen.stages.plan import plan_records, serialise_records
+
+
+@pytest.fixture(scope="module")
+def coco(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    return write_coco(tmp_path_factory.mktemp("coco"))
+
+
+def options(coco: dict[str, Path], **extra: object) -> dict[str, object]:
+    return {"coco_keypoints": str(coco["keypoints"]), "coco_instances": str(coco["instances"]),
+            "coco_captions": str(coco["captions"]), "images": str(coco["images"]), **extra}  # fmt: skip
+
+
+def plan(coco: dict[str, Path], seed: int = 1, **extra: object) -> list[dict]:
+    generator = get_generator("herm")(PlanRequest(run_seed=seed, num=100, options=options(coco, **extra)))
+    return plan_records(generator)
+
+
+def test_reader_counts_crowd_and_tiny_people(coco: dict[str, Path]) -> None:
+    data = read_people(coco["keypoints"], coco["instances"], coco["captions"], min_area=1024)
+    assert data.counts["crowd_regions"] == 1 and data.counts["tiny_persons"] == 1
+    assert [p.id for p in data.images[3].people] == [6]
+    assert data.images[3].crowd == 1 and data.images[3].tiny == 1
+    assert sorted(o.category for o in data.images[1].objects) == ["chair", "cup"]
+    assert data.images[1].captions == ["A photo with people, number 1."]
+    # a smaller minimum keeps the tiny person
+    assert [p.id for p in read_people(coco["keypoints"], min_area=100).images[3].people] == [6, 8]
+
+
+@pytest.mark.parametrize(
+    "mutate, message",
+    [
+        (lambda d: d["annotations"][0].update(bbox=[1, 2, 3]), "image 1: field 'bbox'"),
+        (lambda d: d["annotations"][1].update(keypoints=[0] * 50), "image 1: field 'keypoints'"),
+        (lambda d: d["annotations"][0].update(image_id=77), "image 77: field 'image_id'"),
+        (lambda d: d["images"][0].update(file_name=None), "image 1: field 'file_name'"),
+        (lambda d: d.update(categories=[{"id": 1, "name": "dog"}]), "no category named 'person'"),
+    ],
+)
+def test_broken_records_are_one_clear_error(
+    coco: dict[str, Path], tmp_path: Path, mutate, message: str
+) -> None:
+    data = json.loads(coco["keypoints"].read_text())
+    mutate(data)
+    broken = tmp_path / "broken.json"
+    broken.write_text(json.dumps(data))
+    with pytest.raises(HvgenError, match=message) as error:
+        read_people(broken)
+    assert str(broken) in str(error.value)
+
+
+def test_truncated_file_is_a_clear_error(coco: dict[str, Path], tmp_path: Path) -> None:
+    broken = tmp_path / "cut.json"
+    broken.write_bytes(coco["keypoints"].read_bytes()[:3000])
+    with pytest.raises(HvgenError, match="not valid JSON"):
+        read_people(broken)
+
+
+def test_plan_facts_match_the_hand_computed_answers(coco: dict[str, Path]) -> None:
+    records = plan(coco)
+    counting = {r["coco_image_id"]: r["answer"] for r in records if r["task"] == "counting"}
+    assert counting == {1: "3", 2: "2"}  # image 3 has a crowd region and a tiny person: no count
+    poses = {
+        r["person_id"]: r["answer"]
+        for r in records
+        if r["aspect"] == "pose" and r["question_type"] == "multi choice"
+    }
+    expected = {1: "standing", 2: "sitting", 3: "bending", 4: "lying", 5: "standing", 6: "standing"}
+    assert poses and all(expected[p] == answer for p, answer in poses.items())
+    captions = " ".join(r["answer"] for r in records if r["task"] == "dense_caption")
+    for phrase in ("holding a cup", "sitting on a chair", "riding a bicycle", "bending", "lying"):
+        assert phrase in captions
+    rec = [r for r in records if r["task"] == "inst_rec"]
+    assert rec and all(r["answer_box"] == r["person_box"] for r in rec)
+    # image 2: P4 is the leftmost / lying one, P5 the rightmost / standing one / riding a bicycle
+    assert {r["person_id"] for r in rec if r["coco_image_id"] == 2} == {4, 5}
+    assert {r["coco_image_id"] for r in records} == {1, 2, 3}  # image 4 does not decode
+    assert Counter(r["task"] for r in records).keys() == set(TASKS)
+    for r in records:
+        if r["question_type"] == "multi choice":
+            assert (
+                len(set(r["options"])) == len(r["options"]) and r["options"][r["answer_index"]] == r["answer"]
+            )
+
+
+def test_positions_are_balanced_and_plan_is_deterministic(coco: dict[str, Path]) -> None:
+    records = plan(coco)
+    tf = Counter(r["answer"] for r in records if r["question_type"] == "true or false")
+    assert abs(tf["True"] - tf["False"]) <= len({r["aspect"] for r in records}) + 3
+    assert serialise_records(records) == serialise_records(plan(coco))
+    assert serialise_records(records) != serialise_records(plan(coco, seed=2))
+
+
+def test_minigptv2_box_format(coco: dict[str, Path]) -> None:
+    records = plan(coco, box_format="minigptv2")
+    grounding = [r for r in records if r["question_type"] == "grounding"]
+    assert grounding and all(r["answer"].startswith("{<") for r in grounding)
+    assert parse_box(grounding[0]["answer"]) == pytest.approx(grounding[0]["answer_box"], abs=0.011)
+
+
+def test_missing_images_folder_and_bad_options(coco: dict[str, Path], tmp_path: Path) -> None:
+    with pytest.raises(HvgenError, match="none of the annotated images"):
+        plan(coco, images=str(tmp_path))
+    with pytest.raises(HvgenError, match="--box-format"):
+        plan(coco, box_format="xyxy")
+
+
+def test_parsers() -> None:
+    assert parse_choice("B", ["x", "y"]) == 1
+    assert parse_choice("(A) standing", ["standing", "sitting"]) == 0
+    assert parse_choice("the person is sitting.", ["standing", "sitting"]) == 1
+    assert parse_choice("D", ["x", "y"]) is None and parse_choice(None, ["x"]) is None
+    assert parse_box("at [0.1, 0.2, 0.3, 0.4]") == [0.1, 0.2, 0.3, 0.4]
+    assert parse_box("{<10><20><40><60>}") == pytest.approx([0.1, 0.2, 0.3, 0.4])
+    assert parse_box("somewhere") is None
+
+
+@pytest.mark.heavy
+def test_end_to_end_export_load_and_score(coco: dict[str, Path], tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    args = ["herm", "--coco-keypoints", str(coco["keypoints"]), "--coco-instances", str(coco["instances"]),
+            "--coco-captions", str(coco["captions"]), "--images", str(coco["images"]), "--out", str(out)]  # fmt: skip
+    main(args)
+    export = out / "export"
+    card = (export / "README.md").read_text()
+    assert "1 that do not decode" in card and "CC BY 4.0" in card
+    rows = {}
+    for task in TASKS:
+        dataset = load_dataset(str(export), task, split="test")
+        assert len(dataset) > 0 and set(dataset["task"]) == {task}
+        rows.update({row["id"]: row for row in dataset.remove_columns("image")})
+        assert dataset[0]["image"].size == (640, 480)
+    records = [r for r in rows.values()]
+    # a perfect prediction file scores 100 %: letters for choices, box text for grounding
+    perfect = tmp_path / "perfect.jsonl"
+    perfect.write_text("".join(
+        json.dumps({"id": r["id"], "prediction": "ABCD"[r["answer_index"]] if r["options"] else r["answer"]}) + "\n"
+        for r in records))  # fmt: skip
+    report = score_predictions(records, perfect)
+    assert report["overall_accuracy"] == 1.0 and report["malformed_predictions"] == 0
+    assert all(row["mean_iou"] in (None, 1.0) for row in report["table"])
+    # boxes shifted right by half their width: IoU = (w/2) / (3w/2) = 1/3 < 0.5, all wrong
+    shifted = tmp_path / "shifted.jsonl"
+    lines = []
+    for r in records:
+        if r["question_type"] == "grounding":
+            x, y, w, h = r["answer_box"]
+            lines.append({"id": r["id"], "prediction": [x + w / 2, y, w, h]})
+        elif r["options"]:
+            lines.append({"id": r["id"], "prediction": r["answer"]})  # the option's text
+    lines.append({"id": "nonsense"})
+    shifted.write_text("".join(json.dumps(line) + "\n" for line in lines) + "not json\n")
+    report = score_predictions(records, shifted)
+    grounding = [row for row in report["table"] if row["question_type"] == "grounding"]
+    assert grounding and all(row["accuracy"] == 0.0 and row["mean_iou"] == pytest.approx(1 / 3, abs=0.01)
+                             for row in grounding)  # fmt: skip
+    assert all(row["accuracy"] == 1.0 for row in report["table"] if row["question_type"] != "grounding")
+    assert report["malformed_lines"] == 2
+    main(["score", "herm", str(export), str(shifted), "--output", str(tmp_path / "report.json")])
+    assert json.loads((tmp_path / "report.json").read_text())["iou_threshold"] == 0.5
+
+
+@pytest.mark.heavy
+def test_no_images_export(coco: dict[str, Path], tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    main(["herm", "--coco-keypoints", str(coco["keypoints"]), "--images", str(coco["images"]), "--no-images",
+          "--out", str(out)])  # fmt: skip
+    dataset = load_dataset(str(out / "export"), "pose", split="test")
+    assert "image" not in dataset.column_names
+    assert dataset[0]["file_name"].endswith(".jpg") and dataset[0]["coco_url"].startswith("http://")
+    assert "holds no images" in (out / "export" / "README.md").read_text()
