@@ -397,10 +397,10 @@ class Herm(Generator):
                                     variables={"expression": expression}, answer_box=facts.box, person=facts))  # fmt: skip
         specs.append(self._spec(entry, "inst_identify", "description", FREE_FORM, "inst_identify", pid,
                                 variables={"person": person}, answer=self.describe(facts), person=facts))  # fmt: skip
-        for aspect, vocab in INSTANCE_ASPECTS.items():
-            value = getattr(facts, aspect)
-            if value is None:
-                continue
+        rng = random.Random(derive_seed(self.request.run_seed, "herm-aspects", pid))
+        known = [aspect for aspect in INSTANCE_ASPECTS if getattr(facts, aspect) is not None]
+        for aspect in sorted(rng.sample(known, min(len(known), self.rules["aspects_per_person"]))):
+            vocab, value = INSTANCE_ASPECTS[aspect], getattr(facts, aspect)
             qtype = (MULTI_CHOICE, TRUE_OR_FALSE)[
                 derive_seed(self.request.run_seed, "herm-qtype", pid, aspect) % 2
             ]
@@ -425,10 +425,12 @@ class Herm(Generator):
         for obj in relations[: self.rules["objects_per_person"]]:
             variables = {"person": person, "category": obj["category"], "object": self._box(obj["box"])}
             pool = tuple(r for r in self.rules["object_relations"] if r != obj["relation"])
-            for qtype in (MULTI_CHOICE, TRUE_OR_FALSE):
-                block = "object_mc" if qtype == MULTI_CHOICE else "object_tf"
-                specs.append(self._spec(entry, "relation", "person_object", qtype, block, (pid, obj["id"]),
-                                        variables=variables, truth=obj["relation"], pool=pool, person=facts))  # fmt: skip
+            qtype = (MULTI_CHOICE, TRUE_OR_FALSE)[
+                derive_seed(self.request.run_seed, "herm-object-q", pid, obj["id"]) % 2
+            ]
+            block = "object_mc" if qtype == MULTI_CHOICE else "object_tf"
+            specs.append(self._spec(entry, "relation", "person_object", qtype, block, (pid, obj["id"]),
+                                    variables=variables, truth=obj["relation"], pool=pool, person=facts))  # fmt: skip
         return specs
 
     def _pair_specs(self, entry: PersonImage, people: list[Facts]) -> list[Spec]:
