@@ -188,3 +188,15 @@ def test_no_images_export(coco: dict[str, Path], tmp_path: Path) -> None:
     assert "image" not in dataset.column_names
     assert dataset[0]["file_name"].endswith(".jpg") and dataset[0]["coco_url"].startswith("http://")
     assert "holds no images" in (out / "export" / "README.md").read_text()
+
+
+@pytest.mark.heavy
+def test_bench_script_runs_small(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    script = Path(__file__).resolve().parents[1] / "scripts" / "bench_herm.py"
+    done = subprocess.run([sys.executable, str(script), "--instances", "40"], capture_output=True, text=True,
+                          timeout=300, cwd=tmp_path)  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "peak RSS" in done.stdout and "plan: " in done.stdout
