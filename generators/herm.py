@@ -504,10 +504,11 @@ class Herm(Generator):
     def _finalise(self, specs: list[Spec], data: CocoPeople) -> list[Record]:
         """Deal answer positions (multiple choice) and truth values (true/false) so that each is
         balanced exactly over the plan, then word the questions."""
-        specs.sort(key=lambda s: s.id)
+        specs.sort(key=lambda s: s.id, reverse=True)
         dealt: dict[tuple[str, int], int] = defaultdict(int)
         records = []
-        for spec in specs:
+        while specs:  # consumed in id order, so a spec is freed once its record exists
+            spec = specs.pop()
             rng = random.Random(self.record_seed(spec.id))
             options: list[str] = []
             variables = dict(spec.variables)
