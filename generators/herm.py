@@ -191,6 +191,28 @@ class Herm(Generator):
     def export_configs(self, scenarios: list[str]) -> list[ExportConfig]:
         return [ExportConfig(name=task, scenario="clean", where=f"r.task = '{task}'") for task in TASKS]
 
+    @classmethod
+    def publish_warnings(cls, run_dir: Path, options: dict[str, Any]) -> list[str]:
+        """Warn when the export embeds images whose licence forbids commercial use or derivatives
+        (COCO's Flickr NonCommercial / NoDerivs licences)."""
+        if options.get("no_images"):
+            return []
+        from hvgen.store.catalog import open_catalog
+
+        with open_catalog(run_dir, read_only=True) as con:
+            rows = con.execute(
+                "SELECT coalesce(license, 'unknown'), count(DISTINCT image_id) FROM kept_records GROUP BY 1 ORDER BY 1"
+            ).fetchall()
+        total = sum(n for _, n in rows)
+        restricted = {name: n for name, n in rows if _restricted(name)}
+        if not restricted:
+            return []
+        listed = ", ".join(f"{n} {name}" for name, n in restricted.items())
+        return [
+            f"{sum(restricted.values())} of {total} images to upload carry a licence that restricts reuse ({listed}); "
+            "check that you may redistribute them, or rebuild with --no-images to publish annotations only."
+        ]
+
     def listings(self) -> dict[str, list[str]]:
         return {"tasks": list(TASKS), "parts": list(L.PARTS), "poses": list(L.POSES)}
 
@@ -597,3 +619,9 @@ def _balanced_slot(index: int, size: int, run_seed: int, key: object) -> int:
     order = list(range(size))
     random.Random(derive_seed(run_seed, "herm-positions", key, block)).shuffle(order)
     return order[offset]
+
+
+def _restricted(licence: str) -> bool:
+    """A licence that forbids commercial use or derivatives, or that the annotations do not name."""
+    name = licence.lower().replace("-", " ")
+    return "noncommercial" in name.replace(" ", "") or "noderiv" in name.replace(" ", "") or name == "unknown"

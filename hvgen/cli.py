@@ -943,11 +943,23 @@ def push_command(
     from hvgen.publish.hub import PushError, push_folder
 
     folder = run_dir / "export"
+    _warn_before_push(run_dir)
     try:
         result = push_folder(folder, repo_id, private=private, tag=tag, dry_run=dry_run)
     except (PushError, ValueError) as error:
         raise HvgenError(str(error)) from None
     console.print(result.table())
+
+
+def _warn_before_push(run_dir: Path) -> None:
+    """The benchmark's own warnings about publishing this run (licences ...)."""
+    from hvgen.generator import get_generator
+
+    config_path = run_dir / CONFIG_FILE
+    if config_path.is_file():
+        config = RunConfig.load(config_path)
+        for message in get_generator(config.benchmark).publish_warnings(run_dir, dict(config.options)):
+            warn(message)
 
 
 @app.command("score")

@@ -127,6 +127,12 @@ class Generator(ABC):
         images whose licence forbids redistribution)."""
         return True
 
+    @classmethod
+    def publish_warnings(cls, run_dir: Path, options: dict[str, Any]) -> list[str]:
+        """What `hvgen push` should warn about before uploading this run's export (e.g. images
+        whose licence restricts redistribution); `options` are the run's resolved options."""
+        return []
+
     def listings(self) -> dict[str, list[str]]:
         """Named lists of this benchmark's choices (styles, subtasks, categories ...) for
         `hvgen list`: what a user may pass to its options."""

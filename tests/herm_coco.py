@@ -166,14 +166,21 @@ CATEGORIES = [
     {"id": 47, "name": "cup", "supercategory": "kitchen"},
     {"id": 62, "name": "chair", "supercategory": "furniture"},
 ]
-LICENSES = [{"id": 4, "name": "Attribution License", "url": "http://creativecommons.org/licenses/by/2.0/"}]
+LICENSES = [
+    {"id": 4, "name": "Attribution License", "url": "http://creativecommons.org/licenses/by/2.0/"},
+    {
+        "id": 2,
+        "name": "Attribution-NonCommercial License",
+        "url": "http://creativecommons.org/licenses/by-nc/2.0/",
+    },
+]
 IMAGES = [
     {
         "id": i,
         "file_name": f"{i:012d}.jpg",
         "width": 640,
         "height": 480,
-        "license": 4,
+        "license": 2 if i == 2 else 4,  # image 2: a NonCommercial licence
         "coco_url": f"http://images.example/{i:012d}.jpg",
     }  # fmt: skip
     for i in (1, 2, 3, 4)

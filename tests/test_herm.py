@@ -176,6 +176,14 @@ def test_end_to_end_export_load_and_score(coco: dict[str, Path], tmp_path: Path)
     assert all(row["accuracy"] == 1.0 for row in report["table"] if row["question_type"] != "grounding")
     assert report["malformed_lines"] == 2
     main(["score", "herm", str(export), str(shifted), "--output", str(tmp_path / "report.json")])
+    # push warns about image 2's NonCommercial licence, unless the export holds no images
+    herm = get_generator("herm")
+    assert herm.publish_warnings(out, {}) == [
+        "1 of 3 images to upload carry a licence that restricts reuse (1 Attribution-NonCommercial License); "
+        "check that you may redistribute them, or rebuild with --no-images to publish annotations only."
+    ]
+    assert herm.publish_warnings(out, {"no_images": True}) == []
+    assert {r["license"] for r in records if r["coco_image_id"] == 2} == {"Attribution-NonCommercial License"}
     assert json.loads((tmp_path / "report.json").read_text())["iou_threshold"] == 0.5
 
 
@@ -200,3 +208,11 @@ def test_bench_script_runs_small(tmp_path: Path) -> None:
                           timeout=300, cwd=tmp_path)  # fmt: skip
     assert done.returncode == 0, done.stderr[-2000:]
     assert "peak RSS" in done.stdout and "plan: " in done.stdout
+
+
+def test_restricted_licences() -> None:
+    from hvgen.generators.herm import _restricted
+
+    assert _restricted("Attribution-NonCommercial-ShareAlike License")
+    assert _restricted("Attribution-NoDerivs License") and _restricted("unknown")
+    assert not _restricted("Attribution License") and not _restricted("No known copyright restrictions")
