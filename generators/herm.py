@@ -98,6 +98,7 @@ class Spec:
     answer: str = ""
     person: Facts | None = None
     conversation: list[dict[str, str]] = field(default_factory=list)
+    mask: dict[str, Any] | None = None  # COCO RLE of the answer box's object (--sam)
 
 
 @register_generator
@@ -111,6 +112,10 @@ class Herm(Generator):
     default_num = 1000
     supported_scenarios = ("clean",)
     supplies_images = True
+    cli_example = (
+        "--coco-keypoints person_keypoints_val2017.json --coco-instances instances_val2017.json "
+        "--images val2017/ --out runs/herm"
+    )
     stats_columns = ("task", "level", "aspect", "question_type")
     category_column = "task"
 
@@ -145,6 +150,14 @@ class Herm(Generator):
                 "({<x1><y1><x2><y2>} on a 0-100 grid, HERM's own)."
             ),
         ] = "plain",
+        sam: Annotated[
+            str,
+            typer.Option(
+                metavar="MODEL",
+                help="Segment every grounding answer with this SAM model (transformers "
+                "SamModel: a Hub id such as facebook/sam-vit-base or a local folder); masks are stored as COCO RLE.",
+            ),
+        ] = "",
         no_images: Annotated[
             bool,
             typer.Option(
@@ -179,6 +192,7 @@ class Herm(Generator):
         self.box_format = str(options["box_format"])
         self.min_area = int(options["min_area"])
         self.no_images = bool(options["no_images"])
+        self.sam = str(options["sam"])
         self.counts: dict[str, int] = {}
 
     # ------------------------------------------------------------------ engine hooks
@@ -228,9 +242,15 @@ class Herm(Generator):
     def plan(self) -> PlanResult:
         data = read_people(self.keypoints_path, self.instances_path, self.captions_path, self.min_area)
         chosen, notes = self._choose_images(data)
+        from hvgen.generators.herm_masks import SamMasker
+
+        masker = SamMasker(self.sam) if self.sam else None
         specs: list[Spec] = []
         for entry in chosen:
-            specs.extend(self._image_specs(entry))
+            image_specs = self._image_specs(entry)
+            if masker is not None:
+                self._add_masks(masker, entry, image_specs)
+            specs.extend(image_specs)
         records = self._finalise(specs, data)
         self.counts = dict(data.counts)
         notes.insert(
@@ -281,6 +301,20 @@ class Herm(Generator):
         data.counts["images_missing"], data.counts["images_undecodable"] = len(missing), len(broken)
         data.counts["images_planned"] = len(chosen)
         return sorted(chosen, key=lambda e: e.image.id), notes
+
+    def _add_masks(self, masker: Any, entry: PersonImage, specs: list[Spec]) -> None:
+        """SAM masks of this image's grounding answers, prompted by their boxes."""
+        from hvgen.stages.supply import load_source_image
+
+        grounded = [spec for spec in specs if spec.answer_box is not None]
+        if not grounded:
+            return
+        image = load_source_image(self.source_image(entry.image.file_name))
+        width, height = image.size
+        boxes = [[x * width, y * height, (x + w) * width, (y + h) * height] for x, y, w, h in
+                 (spec.answer_box for spec in grounded)]  # fmt: skip
+        for spec, mask in zip(grounded, masker.masks(image, boxes)):
+            spec.mask = mask
 
     # ------------------------------------------------------------------ facts
     def facts(self, entry: PersonImage) -> list[Facts]:
@@ -588,6 +622,7 @@ class Herm(Generator):
             "answer": answer,
             "answer_index": options.index(answer) if options else None,
             "answer_box": list(spec.answer_box) if spec.answer_box is not None else None,
+            "answer_mask": spec.mask,
             "person_box": list(facts.box) if facts is not None else None,
             "person_id": facts.person.id if facts is not None else None,
             "conversations": spec.conversation,

@@ -418,7 +418,7 @@ def _benchmark_command(cls: type[Generator]):
     command.__doc__ = (
         inspect.cleandoc(cls.__doc__ or cls.title)
         + "\n\nRuns every stage: plan → render → scenarios → export (and build with --against or --clip-filter), "
-        + f"then writes RUN_DIR/summary.json. Example: hvgen {cls.name} --model tiny --num 20 --out runs/try"
+        + f"then writes RUN_DIR/summary.json. Example: hvgen {cls.name} {cls.cli_example}"
     )
     command.__name__ = cls.name
     return command

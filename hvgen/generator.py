@@ -71,6 +71,8 @@ class Generator(ABC):
     # Photographs that already exist (a COCO folder): the render stage copies each image from
     # `source_image(prompt)` instead of running a text-to-image model.
     supplies_images: ClassVar[bool] = False
+    # The arguments of the example in `hvgen <bench> --help`.
+    cli_example: ClassVar[str] = "--model tiny --num 20 --out runs/try"
 
     def __init__(self, request: PlanRequest) -> None:
         self.request = request

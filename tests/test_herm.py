@@ -140,6 +140,7 @@ def test_end_to_end_export_load_and_score(coco: dict[str, Path], tmp_path: Path)
     args = ["herm", "--coco-keypoints", str(coco["keypoints"]), "--coco-instances", str(coco["instances"]),
             "--coco-captions", str(coco["captions"]), "--images", str(coco["images"]), "--out", str(out)]  # fmt: skip
     main(args)
+    main(["build", str(out)])  # dedup and stats through the engine's build stage (nothing is a duplicate)
     export = out / "export"
     card = (export / "README.md").read_text()
     assert "1 that do not decode" in card and "CC BY 4.0" in card
@@ -216,3 +217,60 @@ def test_restricted_licences() -> None:
     assert _restricted("Attribution-NonCommercial-ShareAlike License")
     assert _restricted("Attribution-NoDerivs License") and _restricted("unknown")
     assert not _restricted("Attribution License") and not _restricted("No known copyright restrictions")
+
+
+@pytest.fixture(scope="module")
+def tiny_sam(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny random SAM (transformers SamModel + SamProcessor), saved and reloaded from a folder."""
+    import torch
+    from transformers import (
+        SamConfig,
+        SamImageProcessor,
+        SamMaskDecoderConfig,
+        SamModel,
+        SamProcessor,
+        SamPromptEncoderConfig,
+        SamVisionConfig,
+    )
+
+    vision = SamVisionConfig(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, mlp_dim=64, image_size=64,
+                             patch_size=16, output_channels=16, window_size=2, global_attn_indexes=[1], num_pos_feats=8)  # fmt: skip
+    prompt = SamPromptEncoderConfig(hidden_size=16, image_size=64, patch_size=16, mask_input_channels=4)
+    decoder = SamMaskDecoderConfig(hidden_size=16, num_attention_heads=2, mlp_dim=32, iou_head_hidden_dim=16)
+    config = SamConfig(vision_config=vision.to_dict(), prompt_encoder_config=prompt.to_dict(),
+                       mask_decoder_config=decoder.to_dict())  # fmt: skip
+    torch.manual_seed(0)
+    folder = tmp_path_factory.mktemp("tiny-sam")
+    SamModel(config).save_pretrained(folder)
+    SamProcessor(
+        SamImageProcessor(size={"longest_edge": 64}, pad_size={"height": 64, "width": 64})
+    ).save_pretrained(folder)
+    return folder
+
+
+def test_rle_round_trip_and_coco_string() -> None:
+    import numpy as np
+    from hvgen.generators.herm_masks import decode_rle, encode_rle
+
+    assert encode_rle(np.array([[0, 1], [1, 1]], bool)) == {"size": [2, 2], "counts": "13"}
+    big = np.zeros((300, 400), bool)
+    big[10:290, 5:395] = True
+    # first run: 5 empty columns of 300 + 10 rows = 1510 -> 5-bit groups 6, 15, 1 -> "V_1"
+    assert encode_rle(big)["counts"].startswith("V_1")
+    rng = np.random.default_rng(0)
+    for _ in range(20):
+        mask = rng.random((int(rng.integers(1, 30)), int(rng.integers(1, 30)))) < rng.random()
+        assert (decode_rle(encode_rle(mask)) == mask).all()
+
+
+def test_sam_masks_on_a_tiny_model(coco: dict[str, Path], tiny_sam: Path, tmp_path: Path) -> None:
+    from hvgen.generators.herm_masks import decode_rle
+
+    records = plan(coco, sam=str(tiny_sam))
+    grounding = [r for r in records if r["question_type"] == "grounding"]
+    assert grounding and all(r["answer_mask"]["size"] == [480, 640] for r in grounding)
+    assert all(decode_rle(r["answer_mask"]).shape == (480, 640) for r in grounding)
+    assert all(r["answer_mask"] is None for r in records if r["question_type"] != "grounding")
+    assert serialise_records(records) == serialise_records(plan(coco, sam=str(tiny_sam)))
+    with pytest.raises(HvgenError, match="--sam"):
+        plan(coco, sam=str(tmp_path / "no-such-model"))
