@@ -26,6 +26,7 @@ from hvgen.generators import herm_levels as L
 
 from hvgen.errors import HvgenError
 from hvgen.generator import ExportConfig, Generator, PlanRequest, PlanResult, register_generator
+from hvgen.privacy import public_value
 from hvgen.readers.coco import CocoPeople, Person, PersonImage, read_people
 from hvgen.records import Record
 from hvgen.seeding import derive_seed, stable_id
@@ -232,7 +233,8 @@ class Herm(Generator):
 
     def card_context(self) -> dict[str, Any]:
         return {"tasks": TASKS, "levels": LEVELS, "box_format": self.box_format, "no_images": self.no_images,
-                "min_area": self.min_area, "parts": list(L.PARTS), "rules": self.rules}  # fmt: skip
+                "min_area": self.min_area, "parts": list(L.PARTS), "rules": self.rules,
+                "sam": public_value(self.sam) if self.sam else ""}  # fmt: skip
 
     @cached_property
     def rules(self) -> dict[str, Any]:

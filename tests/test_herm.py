@@ -189,14 +189,18 @@ def test_end_to_end_export_load_and_score(coco: dict[str, Path], tmp_path: Path)
 
 
 @pytest.mark.heavy
-def test_no_images_export(coco: dict[str, Path], tmp_path: Path) -> None:
+def test_no_images_export_with_sam_masks(coco: dict[str, Path], tiny_sam: Path, tmp_path: Path) -> None:
     out = tmp_path / "run"
     main(["herm", "--coco-keypoints", str(coco["keypoints"]), "--images", str(coco["images"]), "--no-images",
-          "--out", str(out)])  # fmt: skip
+          "--sam", str(tiny_sam), "--out", str(out)])  # fmt: skip
     dataset = load_dataset(str(out / "export"), "pose", split="test")
     assert "image" not in dataset.column_names
     assert dataset[0]["file_name"].endswith(".jpg") and dataset[0]["coco_url"].startswith("http://")
-    assert "holds no images" in (out / "export" / "README.md").read_text()
+    card = (out / "export" / "README.md").read_text()
+    assert "holds no images" in card and "SAM" in card
+    parts = load_dataset(str(out / "export"), "part_rec", split="test")
+    masks = [row["answer_mask"] for row in parts if row["question_type"] == "grounding"]
+    assert masks and all(mask["size"] == [480, 640] and mask["counts"] for mask in masks)
 
 
 @pytest.mark.heavy
