@@ -172,18 +172,14 @@ class Herm(Generator):
     def __init__(self, request: PlanRequest) -> None:
         super().__init__(request)
         options = self.resolved_options(request.options)
-        if not options["coco_keypoints"]:
-            raise HvgenError("hvgen herm needs --coco-keypoints FILE (a COCO person keypoints json).")
-        if not options["images"]:
-            raise HvgenError("hvgen herm needs --images DIR (the folder of the COCO images).")
         self.keypoints_path = Path(options["coco_keypoints"]).expanduser()
         self.instances_path = (
             Path(options["coco_instances"]).expanduser() if options["coco_instances"] else None
         )
         self.captions_path = Path(options["coco_captions"]).expanduser() if options["coco_captions"] else None
         self.images_dir = Path(options["images"]).expanduser()
-        if not self.images_dir.is_dir():
-            raise HvgenError(f"--images {self.images_dir}: no such folder.")
+        if options["coco_keypoints"] or options["images"]:  # a run (`hvgen list` builds one with no inputs)
+            self.check_inputs(options)
         if options["box_format"] not in BOX_FORMATS:
             raise HvgenError(
                 f"--box-format must be one of {', '.join(BOX_FORMATS)}, got {options['box_format']!r}."
@@ -195,6 +191,19 @@ class Herm(Generator):
         self.no_images = bool(options["no_images"])
         self.sam = str(options["sam"])
         self.counts: dict[str, int] = {}
+
+    @staticmethod
+    def check_inputs(options: dict[str, Any]) -> None:
+        if not options["coco_keypoints"]:
+            raise HvgenError("hvgen herm needs --coco-keypoints FILE (a COCO person keypoints json).")
+        if not options["images"]:
+            raise HvgenError("hvgen herm needs --images DIR (the folder of the COCO images).")
+        for flag, value in (("--coco-keypoints", options["coco_keypoints"]), ("--coco-instances", options["coco_instances"]),
+                            ("--coco-captions", options["coco_captions"])):  # fmt: skip
+            if value and not Path(value).expanduser().is_file():
+                raise HvgenError(f"{flag} {value}: no such file.")
+        if not Path(options["images"]).expanduser().is_dir():
+            raise HvgenError(f"--images {options['images']}: no such folder.")
 
     # ------------------------------------------------------------------ engine hooks
     def source_image(self, prompt: str) -> Path:
@@ -242,6 +251,7 @@ class Herm(Generator):
 
     # ------------------------------------------------------------------ plan
     def plan(self) -> PlanResult:
+        self.check_inputs(self.resolved_options(self.request.options))
         data = read_people(self.keypoints_path, self.instances_path, self.captions_path, self.min_area)
         chosen, notes = self._choose_images(data)
         from hvgen.generators.herm_masks import SamMasker

@@ -122,6 +122,12 @@ def test_missing_images_folder_and_bad_options(coco: dict[str, Path], tmp_path: 
         plan(coco, images=str(tmp_path))
     with pytest.raises(HvgenError, match="--box-format"):
         plan(coco, box_format="xyxy")
+    with pytest.raises(HvgenError, match="--coco-instances .*no such file"):
+        plan(coco, coco_instances=str(tmp_path / "missing.json"))
+    with pytest.raises(HvgenError, match="needs --coco-keypoints"):
+        get_generator("herm")(PlanRequest(run_seed=1, num=5, options={"images": str(tmp_path)}))
+    # `hvgen list` builds every generator without inputs: that must work
+    assert "standing" in get_generator("herm")(PlanRequest(run_seed=0, num=1, options={})).listings()["poses"]
 
 
 def test_parsers() -> None:
