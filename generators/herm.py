@@ -190,7 +190,6 @@ class Herm(Generator):
         self.min_area = int(options["min_area"])
         self.no_images = bool(options["no_images"])
         self.sam = str(options["sam"])
-        self.counts: dict[str, int] = {}
 
     @staticmethod
     def check_inputs(options: dict[str, Any]) -> None:
@@ -264,10 +263,9 @@ class Herm(Generator):
                 self._add_masks(masker, entry, image_specs)
             specs.extend(image_specs)
         records = self._finalise(specs, data)
-        self.counts = dict(data.counts)
         notes.insert(
             0,
-            f"{data.counts['images']} images with people; {data.counts['people']} persons asked about, "
+            f"{data.counts['images']} images with people; {data.counts['people']} persons eligible for questions, "
             f"{data.counts['crowd_regions']} crowd regions and {data.counts['tiny_persons']} persons under "
             f"{self.min_area} px² counted but not asked about.",
         )
@@ -609,11 +607,11 @@ class Herm(Generator):
                 block=_BLOCK[spec.question_type],
                 one_line=False,
             )
-            records.append(self._record(spec, question, instruction, options, answer, rng, data))
+            records.append(self._record(spec, question, instruction, options, answer, data))
         return records
 
     def _record(self, spec: Spec, question: str, instruction: str, options: list[str], answer: str,
-                rng: random.Random, data: CocoPeople) -> Record:  # fmt: skip
+                data: CocoPeople) -> Record:  # fmt: skip
         image = spec.image.image
         image_id = stable_id("herm-image", image.id, image.file_name)
         licence = data.licenses.get(image.license) if image.license is not None else None
