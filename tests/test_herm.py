@@ -273,6 +273,19 @@ def test_rle_round_trip_and_coco_string() -> None:
         assert (decode_rle(encode_rle(mask)) == mask).all()
 
 
+def test_rle_matches_pycocotools() -> None:
+    import numpy as np
+    from hvgen.generators.herm_masks import encode_rle
+
+    coco_mask = pytest.importorskip("pycocotools.mask")
+    rng = np.random.default_rng(1)
+    for _ in range(20):
+        mask = rng.random((int(rng.integers(1, 60)), int(rng.integers(1, 60)))) < rng.random()
+        reference = coco_mask.encode(np.asfortranarray(mask.astype(np.uint8)))
+        assert encode_rle(mask)["counts"] == reference["counts"].decode()
+        assert (coco_mask.decode(encode_rle(mask)) == mask).all()
+
+
 def test_sam_masks_on_a_tiny_model(coco: dict[str, Path], tiny_sam: Path, tmp_path: Path) -> None:
     from hvgen.generators.herm_masks import decode_rle
 
