@@ -212,7 +212,10 @@ class Herm(Generator):
         return not self.no_images
 
     def export_configs(self, scenarios: list[str]) -> list[ExportConfig]:
-        return [ExportConfig(name=task, scenario="clean", where=f"r.task = '{task}'") for task in TASKS]
+        return [
+            ExportConfig(name=task, scenario="clean", where=f"r.task = '{task}'", skip_if_empty=True)
+            for task in TASKS
+        ]
 
     @classmethod
     def publish_warnings(cls, run_dir: Path, options: dict[str, Any]) -> list[str]:

@@ -49,6 +49,9 @@ class ExportConfig:
     name: str
     scenario: str
     where: str = "TRUE"
+    # Leave the config out when no question falls in it (a task a small source data set lacks),
+    # rather than export an empty config that `load_dataset` cannot read.
+    skip_if_empty: bool = False
 
 
 class Generator(ABC):

@@ -297,3 +297,17 @@ def test_sam_masks_on_a_tiny_model(coco: dict[str, Path], tiny_sam: Path, tmp_pa
     assert serialise_records(records) == serialise_records(plan(coco, sam=str(tiny_sam)))
     with pytest.raises(HvgenError, match="--sam"):
         plan(coco, sam=str(tmp_path / "no-such-model"))
+
+
+@pytest.mark.heavy
+def test_tasks_without_questions_are_left_out(coco: dict[str, Path], tmp_path: Path) -> None:
+    # seed 1 and --num 1 plan image 3 alone: a crowd region, so no counting and no referring expression
+    out = tmp_path / "run"
+    main(["herm", "--seed", "1", "--num", "1", "--coco-keypoints", str(coco["keypoints"]),
+          "--images", str(coco["images"]), "--out", str(out)])  # fmt: skip
+    configs = sorted(path.name for path in (out / "export" / "data").iterdir())
+    assert "counting" not in configs and "inst_rec" not in configs and "pose" in configs
+    card = (out / "export" / "README.md").read_text()
+    assert "`counting`" not in card
+    for name in configs:
+        assert len(load_dataset(str(out / "export"), name, split="test")) > 0

@@ -147,6 +147,8 @@ def run_export(
         (staging / "data").mkdir(parents=True)
         for export_config in generator.export_configs(list(scenarios)):
             table = config_samples(con, export_config)
+            if export_config.skip_if_empty and not table.num_rows:
+                continue
             exported += write_config(
                 images, staging, export_config, table, config.export, generator.embeds_images()
             )
