@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
 from scipy.stats import chisquare
 
 from hvgen.config import RunConfig
@@ -90,8 +91,10 @@ def run_plan(run_dir: Path, config: RunConfig, generator: Generator | None = Non
     records = plan_records(generator)
     summary = summarise_plan(records, generator.last_warnings, generator.last_notes)
     records_hash = write_records_jsonl(run_dir / RECORDS_FILE, records)
+    table = pa.Table.from_pylist(records)
+    del records  # the Python dicts are the largest copy: free them before DuckDB makes its own
     with open_catalog(run_dir) as con:
-        write_plan(con, records)
+        write_plan(con, table)
         set_meta(con, "plan", summary.__dict__)
         set_meta(con, PLAN_FINGERPRINT_KEY, config.plan_fingerprint())
         set_meta(con, RECORDS_HASH_KEY, records_hash)
