@@ -2,5 +2,6 @@
 
 from hvgen.generators import (
     dysca,  # noqa: F401
+    herm,  # noqa: F401
     vlbias,  # noqa: F401
 )

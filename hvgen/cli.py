@@ -466,7 +466,7 @@ def _benchmark_command(cls: type[Generator]):
     command.__doc__ = (
         inspect.cleandoc(cls.__doc__ or cls.title)
         + "\n\nRuns every stage: plan → render → scenarios → export (and build with --against or --clip-filter), "
-        + f"then writes RUN_DIR/summary.json. Example: hvgen {cls.name} --model tiny --num 20 --out runs/try"
+        + f"then writes RUN_DIR/summary.json. Example: hvgen {cls.name} {cls.cli_example}"
     )
     command.__name__ = cls.name
     return command
@@ -1016,6 +1016,7 @@ def push_command(
     from hvgen.publish.hub import PushError, push_folder
 
     folder = run_dir / "export"
+    _warn_before_push(run_dir)
     try:
         result = push_folder(folder, repo_id, private=private, tag=tag, dry_run=dry_run)
     except (PushError, ValueError) as error:
@@ -1027,6 +1028,17 @@ EMBEDDER_HELP = (
     "Sentence-embedding model (transformers id or folder) for free-form answers scored by similarity "
     "(dysca image captions). [default: sentence-transformers/all-MiniLM-L6-v2, Dysca's]"
 )
+
+
+def _warn_before_push(run_dir: Path) -> None:
+    """The benchmark's own warnings about publishing this run (licences ...)."""
+    from hvgen.generator import get_generator
+
+    config_path = run_dir / CONFIG_FILE
+    if config_path.is_file():
+        config = RunConfig.load(config_path)
+        for message in get_generator(config.benchmark).publish_warnings(run_dir, dict(config.options)):
+            warn(message)
 
 
 @app.command("score")

@@ -49,6 +49,9 @@ class ExportConfig:
     name: str
     scenario: str
     where: str = "TRUE"
+    # Leave the config out when no question falls in it (a task a small source data set lacks),
+    # rather than export an empty config that `load_dataset` cannot read.
+    skip_if_empty: bool = False
 
 
 class Generator(ABC):
@@ -68,6 +71,11 @@ class Generator(ABC):
     stats_columns: ClassVar[tuple[str, ...]] = ("question_type",)
     # The record field evaluation toolkits should group scores by (VLMEvalKit's `category`).
     category_column: ClassVar[str] = "question_type"
+    # Photographs that already exist (a COCO folder): the render stage copies each image from
+    # `source_image(prompt)` instead of running a text-to-image model.
+    supplies_images: ClassVar[bool] = False
+    # The arguments of the example in `hvgen <bench> --help`.
+    cli_example: ClassVar[str] = "--model tiny --num 20 --out runs/try"
 
     def __init__(self, request: PlanRequest) -> None:
         self.request = request
@@ -113,6 +121,22 @@ class Generator(ABC):
     def export_configs(self, scenarios: list[str]) -> list[ExportConfig]:
         """Default: one config per scenario, named after it."""
         return [ExportConfig(name=scenario, scenario=scenario) for scenario in scenarios]
+
+    def source_image(self, prompt: str) -> Path:
+        """The file an image comes from, for generators that supply their images: the image's
+        `prompt` names it (e.g. a COCO file name)."""
+        raise NotImplementedError(f"benchmark '{self.name}' renders its images; it supplies none.")
+
+    def embeds_images(self) -> bool:
+        """Whether the export embeds the images (False: rows name their source instead, for
+        images whose licence forbids redistribution)."""
+        return True
+
+    @classmethod
+    def publish_warnings(cls, run_dir: Path, options: dict[str, Any]) -> list[str]:
+        """What `hvgen push` should warn about before uploading this run's export (e.g. images
+        whose licence restricts redistribution); `options` are the run's resolved options."""
+        return []
 
     def listings(self) -> dict[str, list[str]]:
         """Named lists of this benchmark's choices (styles, subtasks, categories ...) for

@@ -136,6 +136,7 @@ def render_card(
         "generator": generator.card_context(),
         "fields": _field_table(generator, exported, export_dir),
         "build": public_value(get_meta(con, "build")),
+        "plan_notes": (get_meta(con, "plan") or {}).get("notes", []),
     }
     return card_environment().get_template(f"{generator.name}.md.j2").render(context)
 

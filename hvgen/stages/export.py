@@ -150,7 +150,11 @@ def run_export(
         (staging / "data").mkdir(parents=True)
         for export_config in generator.export_configs(list(scenarios)):
             table = config_samples(con, export_config)
-            exported += write_config(images, staging, export_config, table, config.export)
+            if export_config.skip_if_empty and not table.num_rows:
+                continue
+            exported += write_config(
+                images, staging, export_config, table, config.export, generator.embeds_images()
+            )
             samples.append(ConfigSamples(export_config.name, export_config.scenario, table))
         incomplete = None if status.complete else status.describe()
         card = render_card(con, run_dir, config, generator, exported, staging, stats, incomplete=incomplete)
@@ -179,7 +183,12 @@ IMAGE_KEY = "image_file"
 
 
 def write_config(
-    images: VerifiedImages, staging: Path, export_config: ExportConfig, table: pa.Table, settings: Any
+    images: VerifiedImages,
+    staging: Path,
+    export_config: ExportConfig,
+    table: pa.Table,
+    settings: Any,
+    embed_images: bool = True,
 ) -> list[ExportedConfig]:
     """One export config in the chosen layout.
 
@@ -189,6 +198,10 @@ def write_config(
     ``<config>_images`` config with one row per distinct picture (``image_file``, ``image``): for
     large releases, where image-level scenarios would otherwise repeat each image ~7 times."""
     name, split, max_mb = export_config.name, settings.split, settings.max_shard_mb
+    if not embed_images:  # the generator's rows name their pictures' source (licences)
+        questions = table.drop_columns(["_image_path"]).replace_schema_metadata(None)
+        files = [_write_table(staging, name, split, 0, 1, questions)]
+        return [ExportedConfig(name, export_config.scenario, table.num_rows, files)]
     if settings.layout == "per-question":
         files = write_parquet_shards(images, staging, name, split, table, max_mb)
         return [ExportedConfig(name, export_config.scenario, table.num_rows, files)]

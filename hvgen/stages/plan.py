@@ -13,12 +13,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
 from scipy.stats import chisquare
 
 from hvgen.config import RunConfig
 from hvgen.generator import Generator, PlanRequest, get_generator
 from hvgen.records import Record, validate_records
-from hvgen.store.atomic import write_text_atomic
+from hvgen.store.atomic import write_atomic
 from hvgen.store.catalog import open_catalog, set_meta, write_plan
 from hvgen.store.layout import RECORDS_FILE, check_key
 
@@ -68,19 +69,35 @@ def serialise_records(records: list[Record]) -> str:
     return "".join(json.dumps(record, sort_keys=True, ensure_ascii=False) + "\n" for record in records)
 
 
+def write_records_jsonl(path: Path, records: list[Record]) -> str:
+    """Write records.jsonl (the text of `serialise_records`) line by line, atomically; returns
+    its sha256. Streaming keeps a large plan from holding the file's text a few times over."""
+    digest = hashlib.sha256()
+
+    def write(handle: Any) -> None:
+        for record in records:
+            line = (json.dumps(record, sort_keys=True, ensure_ascii=False) + "\n").encode("utf-8")
+            digest.update(line)
+            handle.write(line)
+
+    write_atomic(path, write)
+    return digest.hexdigest()
+
+
 def run_plan(run_dir: Path, config: RunConfig, generator: Generator | None = None) -> PlanSummary:
     """Plan, validate and write the records (records.jsonl + catalog), remembering the plan's
     fingerprint and the file's hash so a resumed run can tell the plan is current and intact."""
     generator = generator or build_generator(config)
     records = plan_records(generator)
     summary = summarise_plan(records, generator.last_warnings, generator.last_notes)
-    text = serialise_records(records)
-    write_text_atomic(run_dir / RECORDS_FILE, text)
+    records_hash = write_records_jsonl(run_dir / RECORDS_FILE, records)
+    table = pa.Table.from_pylist(records)
+    del records  # the Python dicts are the largest copy: free them before DuckDB makes its own
     with open_catalog(run_dir) as con:
-        write_plan(con, records)
+        write_plan(con, table)
         set_meta(con, "plan", summary.__dict__)
         set_meta(con, PLAN_FINGERPRINT_KEY, config.plan_fingerprint())
-        set_meta(con, RECORDS_HASH_KEY, hashlib.sha256(text.encode("utf-8")).hexdigest())
+        set_meta(con, RECORDS_HASH_KEY, records_hash)
     return summary
 
 

@@ -71,9 +71,10 @@ def _corrupt_message(path: Path, error: Exception) -> str:
     )
 
 
-def write_plan(con: duckdb.DuckDBPyConnection, records: list[Record]) -> None:
-    """Replace the run's records and images with a new plan (one transaction)."""
-    table = pa.Table.from_pylist(records)
+def write_plan(con: duckdb.DuckDBPyConnection, records: list[Record] | pa.Table) -> None:
+    """Replace the run's records and images with a new plan (one transaction). `records` may
+    already be an arrow table (a large plan frees its Python dicts before DuckDB copies it)."""
+    table = records if isinstance(records, pa.Table) else pa.Table.from_pylist(records)
     con.register("planned_records", table)
     try:
         con.execute("BEGIN")

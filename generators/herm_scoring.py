@@ -1,0 +1,145 @@
+"""`hvgen score herm`: multiple-choice / true-false accuracy (a letter or the option's text) and
+grounding accuracy at IoU > 0.5 (HERM's rule) with mean IoU, per task and level.
+
+A prediction file is JSONL, one {"id": ..., "prediction": ...} per line. A prediction that
+cannot be read (not JSON, no id, no letter / option / box to be found) counts as malformed and
+wrong; scoring never stops on one.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+from hvgen.generators.herm_levels import iou
+
+from hvgen.errors import HvgenError
+from hvgen.records import Record
+
+IOU_THRESHOLD = 0.5
+_NUMBER = r"-?\d+(?:\.\d+)?"
+_PLAIN_BOX = re.compile(rf"\[\s*({_NUMBER})\s*,\s*({_NUMBER})\s*,\s*({_NUMBER})\s*,\s*({_NUMBER})\s*\]")
+_GRID_BOX = re.compile(r"\{\s*<(\d+)>\s*<(\d+)>\s*<(\d+)>\s*<(\d+)>\s*\}")
+_LETTER = re.compile(r"^\s*\(?([A-D])\s*[\).:]?(?:\s|$)")
+
+
+def parse_box(text: Any) -> list[float] | None:
+    """A predicted box as normalised [x, y, w, h]: a list of 4 numbers, plain "[x, y, w, h]"
+    text, or MiniGPT-v2's "{<x1><y1><x2><y2>}" on a 0-100 grid. None when none is found."""
+    if isinstance(text, list) and len(text) == 4 and all(isinstance(v, (int, float)) for v in text):
+        return [float(v) for v in text]
+    if not isinstance(text, str):
+        return None
+    grid = _GRID_BOX.search(text)
+    if grid:
+        x1, y1, x2, y2 = (int(v) / 100 for v in grid.groups())
+        return [x1, y1, x2 - x1, y2 - y1]
+    plain = _PLAIN_BOX.search(text)
+    return [float(v) for v in plain.groups()] if plain else None
+
+
+def parse_choice(text: Any, options: list[str]) -> int | None:
+    """The chosen option: a letter (A, "B.", "(C)") or the option's own text; None otherwise."""
+    if not isinstance(text, str):
+        return None
+    letter = _LETTER.match(text)
+    if letter and "ABCD".index(letter.group(1)) < len(options):
+        return "ABCD".index(letter.group(1))
+    cleaned = text.strip().strip(".").strip().lower()
+    matches = [i for i, option in enumerate(options) if option.lower() == cleaned]
+    if not matches:  # a sentence that names exactly one option
+        matches = [
+            i for i, option in enumerate(options) if re.search(rf"\b{re.escape(option.lower())}\b", cleaned)
+        ]
+    return matches[0] if len(matches) == 1 else None
+
+
+def read_predictions(path: Path) -> tuple[dict[str, Any], int]:
+    """id → prediction, and the number of lines that could not be read."""
+    if not path.is_file():
+        raise HvgenError(
+            f'{path}: no such predictions file (JSONL, one {{"id": ..., "prediction": ...}} per line).'
+        )
+    predictions, malformed = {}, 0
+    with open(path, encoding="utf-8", errors="replace") as handle:
+        for line in handle:
+            if not line.strip():
+                continue
+            try:
+                item = json.loads(line)
+            except json.JSONDecodeError:
+                malformed += 1
+                continue
+            if not isinstance(item, dict) or not isinstance(item.get("id"), str) or "prediction" not in item:
+                malformed += 1
+                continue
+            predictions[item["id"]] = item["prediction"]
+    return predictions, malformed
+
+
+def score_predictions(records: list[Record], predictions_path: Path) -> dict[str, Any]:
+    predictions, malformed_lines = read_predictions(predictions_path)
+    groups: dict[tuple[str, str, str], dict[str, Any]] = defaultdict(
+        lambda: {"questions": 0, "answered": 0, "correct": 0, "malformed": 0, "iou_sum": 0.0}
+    )
+    by_id = {record["id"]: record for record in records}
+    for record in records:
+        kind = record["question_type"]
+        if kind not in ("multi choice", "true or false", "grounding"):
+            continue  # free-form text and conversations have no automatic metric here
+        group = groups[(record["task"], record["level"], kind)]
+        group["questions"] += 1
+        if record["id"] not in predictions:
+            continue
+        group["answered"] += 1
+        prediction = predictions[record["id"]]
+        if kind == "grounding":
+            box = parse_box(prediction)
+            if box is None:
+                group["malformed"] += 1
+                continue
+            overlap = iou(box, record["answer_box"])
+            group["iou_sum"] += overlap
+            group["correct"] += overlap > IOU_THRESHOLD
+        else:
+            choice = parse_choice(prediction, record["options"])
+            if choice is None:
+                group["malformed"] += 1
+                continue
+            group["correct"] += choice == record["answer_index"]
+    table = []
+    for (task, level, kind), g in sorted(groups.items()):
+        row = {"task": task, "level": level, "question_type": kind, "questions": g["questions"],
+               "answered": g["answered"], "malformed": g["malformed"],
+               "accuracy": round(g["correct"] / g["questions"], 4) if g["questions"] else 0.0}  # fmt: skip
+        row["mean_iou"] = (
+            round(g["iou_sum"] / g["questions"], 4) if kind == "grounding" and g["questions"] else None
+        )
+        table.append(row)
+    scored = [g for g in groups.values()]
+    total = sum(g["questions"] for g in scored)
+    return {
+        "table": table,
+        "overall_accuracy": round(sum(g["correct"] for g in scored) / total, 4) if total else 0.0,
+        "by_level": _by(table, "level"),
+        "malformed_lines": malformed_lines,
+        "malformed_predictions": sum(g["malformed"] for g in scored),
+        "missing_ids": sorted(i for i, r in by_id.items() if i not in predictions and _scored(r)),
+        "extra_ids": sorted(i for i in predictions if i not in by_id),
+        "iou_threshold": IOU_THRESHOLD,
+    }
+
+
+def _scored(record: Record) -> bool:
+    return record["question_type"] in ("multi choice", "true or false", "grounding")
+
+
+def _by(table: list[dict[str, Any]], key: str) -> dict[str, float]:
+    totals: dict[str, list[float]] = defaultdict(lambda: [0.0, 0])
+    for row in table:
+        totals[row[key]][0] += row["accuracy"] * row["questions"]
+        totals[row[key]][1] += row["questions"]
+    return {name: round(c / n, 4) for name, (c, n) in sorted(totals.items()) if n}

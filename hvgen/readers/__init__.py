@@ -1,0 +1,2 @@
+"""Readers of external data sets (COCO-format annotations, face sources ...): files on disk →
+plain Python objects, with one clear error naming file, record and field for bad input."""

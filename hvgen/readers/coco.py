@@ -1,0 +1,299 @@
+"""COCO-format annotation files (instances, person keypoints, captions), read as a stream.
+
+The full COCO train split has ~860k object annotations in a 450 MB file; `json.load` of it
+needs several GiB. These readers walk the file with ijson (one array item at a time) and keep
+only compact tuples of what the HERM levels need, so memory grows with the number of people
+kept, not with the file. CrowdHuman, OCHuman or AI Challenger converted to COCO format read the
+same way.
+
+A broken file or record is one `HvgenError` naming the file, the image id and the field.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from hvgen.errors import HvgenError
+
+COCO_KEYPOINTS = (
+    "nose", "left_eye", "right_eye", "left_ear", "right_ear", "left_shoulder", "right_shoulder",
+    "left_elbow", "right_elbow", "left_wrist", "right_wrist", "left_hip", "right_hip",
+    "left_knee", "right_knee", "left_ankle", "right_ankle",
+)  # fmt: skip
+"""COCO's 17 person keypoints, in file order; a keypoints file may name them in another order."""
+
+
+@dataclass(frozen=True, slots=True)
+class CocoImage:
+    id: int
+    file_name: str
+    width: int
+    height: int
+    coco_url: str | None = None
+    license: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Person:
+    """One person annotation. `keypoints` maps a COCO keypoint name to (x, y, v) with v = 0 (not
+    labelled), 1 (labelled, not visible) or 2 (visible); empty when the file has none."""
+
+    id: int
+    image_id: int
+    bbox: tuple[float, float, float, float]
+    area: float
+    iscrowd: bool
+    keypoints: dict[str, tuple[float, float, int]]
+
+
+@dataclass(frozen=True, slots=True)
+class CocoObject:
+    id: int
+    image_id: int
+    category: str
+    bbox: tuple[float, float, float, float]
+
+
+@dataclass
+class PersonImage:
+    """An image with people: who may be asked about, and what was left out (and why)."""
+
+    image: CocoImage
+    people: list[Person] = field(default_factory=list)  # eligible: not crowd, area >= min_area
+    objects: list[CocoObject] = field(default_factory=list)
+    captions: list[str] = field(default_factory=list)
+    crowd: int = 0  # crowd regions (iscrowd = 1)
+    tiny: int = 0  # persons below the minimum area
+
+
+@dataclass
+class CocoPeople:
+    """Images with at least one person annotation, and counts of what was excluded."""
+
+    images: dict[int, PersonImage]
+    licenses: dict[int, dict[str, str]]
+    counts: dict[str, int]
+
+
+def _ijson() -> Any:
+    try:
+        import ijson
+    except ImportError:  # pragma: no cover - a declared dependency
+        raise HvgenError("reading COCO files needs ijson: pip install ijson") from None
+    return ijson
+
+
+def _items(path: Path, prefix: str) -> Iterator[dict[str, Any]]:
+    """The items of the top-level array `prefix` of a JSON file, one at a time."""
+    ijson = _ijson()
+    if not path.is_file():
+        raise HvgenError(f"{path}: no such file (pass the COCO annotation json).")
+    with open(path, "rb") as handle:
+        try:
+            for item in ijson.items(handle, f"{prefix}.item", use_float=True):
+                if not isinstance(item, dict):
+                    raise HvgenError(f"{path}: '{prefix}' holds a {type(item).__name__}, not objects.")
+                yield item
+        except ijson.JSONError as error:
+            reason = str(error).strip().splitlines()[0][:160] if str(error).strip() else "truncated"
+            raise HvgenError(
+                f"{path}: not valid JSON ({reason}); is the download complete? Re-extract the annotation file."
+            ) from None
+
+
+def _bad(path: Path, image_id: Any, what: str, field_name: str, problem: str) -> HvgenError:
+    return HvgenError(f"{path}: {what} of image {image_id}: field '{field_name}' {problem}.")
+
+
+def _int(path: Path, item: dict[str, Any], name: str, image_id: Any, what: str) -> int:
+    value = item.get(name)
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value != int(value):
+        raise _bad(path, image_id, what, name, f"must be an integer, got {value!r}")
+    return int(value)
+
+
+def _bbox(path: Path, item: dict[str, Any], image_id: Any, what: str) -> tuple[float, float, float, float]:
+    box = item.get("bbox")
+    if (
+        not isinstance(box, list)
+        or len(box) != 4
+        or not all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in box)
+    ):
+        raise _bad(path, image_id, what, "bbox", f"must be 4 numbers [x, y, w, h], got {box!r}")
+    if box[2] < 0 or box[3] < 0:
+        raise _bad(path, image_id, what, "bbox", f"has a negative width or height: {box!r}")
+    return (float(box[0]), float(box[1]), float(box[2]), float(box[3]))
+
+
+def read_images(path: Path) -> Iterator[CocoImage]:
+    for item in _items(path, "images"):
+        image_id = item.get("id", "?")
+        what = "the image entry"
+        number = _int(path, item, "id", image_id, what)
+        name = item.get("file_name")
+        if not isinstance(name, str) or not name or name.startswith("/") or ".." in name.split("/"):
+            raise _bad(path, number, what, "file_name", f"must be a relative file name, got {name!r}")
+        width, height = _int(path, item, "width", number, what), _int(path, item, "height", number, what)
+        if width <= 0 or height <= 0:
+            raise _bad(path, number, what, "width/height", f"must be positive, got {width}x{height}")
+        url = item.get("coco_url") or item.get("flickr_url")
+        lic = item.get("license")
+        yield CocoImage(
+            number,
+            name,
+            width,
+            height,
+            url if isinstance(url, str) else None,
+            lic if isinstance(lic, int) else None,
+        )
+
+
+def read_licenses(path: Path) -> dict[int, dict[str, str]]:
+    return {
+        int(item["id"]): {"name": str(item.get("name", "")), "url": str(item.get("url", ""))}
+        for item in _items(path, "licenses")
+        if isinstance(item.get("id"), int)
+    }
+
+
+def read_categories(path: Path) -> dict[int, dict[str, Any]]:
+    """Category id → {name, keypoints (names), skeleton}."""
+    result = {}
+    for item in _items(path, "categories"):
+        number = item.get("id")
+        if not isinstance(number, int) or not isinstance(item.get("name"), str):
+            raise HvgenError(f"{path}: a category has no integer 'id' or string 'name': {item!r}.")
+        result[number] = {
+            "name": item["name"],
+            "keypoints": [str(k) for k in item.get("keypoints") or []],
+            "skeleton": item.get("skeleton") or [],
+        }
+    return result
+
+
+def _keypoints(
+    path: Path, item: dict[str, Any], names: list[str], image_id: int
+) -> dict[str, tuple[float, float, int]]:
+    values = item.get("keypoints")
+    if values is None or not names:
+        return {}
+    if not isinstance(values, list) or len(values) != 3 * len(names):
+        raise _bad(
+            path, image_id, f"person annotation {item.get('id')}", "keypoints",
+            f"must hold {3 * len(names)} numbers (x, y, v for each of {len(names)} keypoints), got "
+            f"{len(values) if isinstance(values, list) else type(values).__name__}",
+        )  # fmt: skip
+    result = {}
+    for index, name in enumerate(names):
+        x, y, v = values[3 * index : 3 * index + 3]
+        if v not in (0, 1, 2):
+            raise _bad(path, image_id, f"person annotation {item.get('id')}", "keypoints",
+                       f"visibility of '{name}' must be 0, 1 or 2, got {v!r}")  # fmt: skip
+        if v:
+            result[name] = (float(x), float(y), int(v))
+    return result
+
+
+def read_people(
+    keypoints_path: Path,
+    instances_path: Path | None = None,
+    captions_path: Path | None = None,
+    min_area: float = 0.0,
+) -> CocoPeople:
+    """Images with people from a person-keypoints file, their objects from an instances file and
+    their captions from a captions file (both optional). Crowd regions and persons smaller than
+    `min_area` (box w*h, in pixels) are counted but kept out of `people`."""
+    categories = read_categories(keypoints_path)
+    person_ids = {number for number, cat in categories.items() if cat["name"] == "person"}
+    if not person_ids:
+        raise HvgenError(
+            f"{keypoints_path}: no category named 'person' in 'categories'; pass a COCO person keypoints file."
+        )
+    names = next((categories[n]["keypoints"] for n in sorted(person_ids) if categories[n]["keypoints"]), [])
+    unknown = [n for n in names if n not in COCO_KEYPOINTS]
+    if unknown:
+        raise HvgenError(
+            f"{keypoints_path}: category 'person': field 'keypoints' names {unknown}, not COCO keypoints "
+            f"({', '.join(COCO_KEYPOINTS)}); convert the file to COCO's 17 keypoints."
+        )
+    known = {image.id: image for image in read_images(keypoints_path)}
+    images: dict[int, PersonImage] = {}
+    counts = {"person_annotations": 0, "crowd_regions": 0, "tiny_persons": 0, "people": 0}
+    for item in _items(keypoints_path, "annotations"):
+        image_id = item.get("image_id", "?")
+        what = f"person annotation {item.get('id', '?')}"
+        image_id = _int(keypoints_path, item, "image_id", image_id, what)
+        if _int(keypoints_path, item, "category_id", image_id, what) not in person_ids:
+            continue
+        if image_id not in known:
+            raise _bad(keypoints_path, image_id, what, "image_id", "names no entry of 'images'")
+        entry = images.setdefault(image_id, PersonImage(known[image_id]))
+        counts["person_annotations"] += 1
+        bbox = _bbox(keypoints_path, item, image_id, what)
+        crowd = bool(item.get("iscrowd", 0))
+        if crowd:
+            entry.crowd += 1
+            counts["crowd_regions"] += 1
+            continue
+        if bbox[2] * bbox[3] < min_area:
+            entry.tiny += 1
+            counts["tiny_persons"] += 1
+            continue
+        area = item.get("area")
+        person = Person(
+            id=_int(keypoints_path, item, "id", image_id, what),
+            image_id=image_id,
+            bbox=bbox,
+            area=float(area) if isinstance(area, (int, float)) else bbox[2] * bbox[3],
+            iscrowd=False,
+            keypoints=_keypoints(keypoints_path, item, names, image_id),
+        )
+        entry.people.append(person)
+        counts["people"] += 1
+    del known
+    if instances_path is not None:
+        _add_objects(instances_path, images)
+    if captions_path is not None:
+        for item in _items(captions_path, "annotations"):
+            image_id = item.get("image_id")
+            if image_id in images:
+                caption = item.get("caption")
+                if not isinstance(caption, str):
+                    raise _bad(
+                        captions_path,
+                        image_id,
+                        f"caption {item.get('id', '?')}",
+                        "caption",
+                        "must be a string",
+                    )
+                images[image_id].captions.append(" ".join(caption.split()))
+    for entry in images.values():
+        entry.people.sort(key=lambda p: p.id)
+        entry.objects.sort(key=lambda o: o.id)
+        entry.captions.sort()
+    counts["images"] = len(images)
+    return CocoPeople(images=images, licenses=read_licenses(keypoints_path), counts=counts)
+
+
+def _add_objects(path: Path, images: dict[int, PersonImage]) -> None:
+    """Non-person, non-crowd object boxes of the images that have people."""
+    categories = {number: cat["name"] for number, cat in read_categories(path).items()}
+    for item in _items(path, "annotations"):
+        image_id = item.get("image_id")
+        if image_id not in images or item.get("iscrowd", 0):
+            continue
+        what = f"object annotation {item.get('id', '?')}"
+        category = categories.get(_int(path, item, "category_id", image_id, what))
+        if category is None:
+            raise _bad(path, image_id, what, "category_id", "names no entry of 'categories'")
+        if category == "person":
+            continue
+        images[image_id].objects.append(
+            CocoObject(
+                _int(path, item, "id", image_id, what), image_id, category, _bbox(path, item, image_id, what)
+            )
+        )

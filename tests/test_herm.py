@@ -1,0 +1,313 @@
+"""hvgen herm on a small COCO-format fixture: readers and their errors, the plan's facts,
+determinism, the end-to-end export read back by `datasets`, and the scorer."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from pathlib import Path
+
+import pytest
+from datasets import load_dataset
+from herm_coco import write_coco
+from hvgen.generators.herm import TASKS
+from hvgen.generators.herm_scoring import parse_box, parse_choice, score_predictions
+
+from hvgen.cli import main
+from hvgen.errors import HvgenError
+from hvgen.generator import PlanRequest, get_generator
+from hvgen.readers.coco import read_people
+from hvgen.stages.plan import plan_records, serialise_records
+
+
+@pytest.fixture(scope="module")
+def coco(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    return write_coco(tmp_path_factory.mktemp("coco"))
+
+
+def options(coco: dict[str, Path], **extra: object) -> dict[str, object]:
+    return {"coco_keypoints": str(coco["keypoints"]), "coco_instances": str(coco["instances"]),
+            "coco_captions": str(coco["captions"]), "images": str(coco["images"]), **extra}  # fmt: skip
+
+
+def plan(coco: dict[str, Path], seed: int = 1, **extra: object) -> list[dict]:
+    generator = get_generator("herm")(PlanRequest(run_seed=seed, num=100, options=options(coco, **extra)))
+    return plan_records(generator)
+
+
+def test_reader_counts_crowd_and_tiny_people(coco: dict[str, Path]) -> None:
+    data = read_people(coco["keypoints"], coco["instances"], coco["captions"], min_area=1024)
+    assert data.counts["crowd_regions"] == 1 and data.counts["tiny_persons"] == 1
+    assert [p.id for p in data.images[3].people] == [6]
+    assert data.images[3].crowd == 1 and data.images[3].tiny == 1
+    assert sorted(o.category for o in data.images[1].objects) == ["chair", "cup"]
+    assert data.images[1].captions == ["A photo with people, number 1."]
+    # a smaller minimum keeps the tiny person
+    assert [p.id for p in read_people(coco["keypoints"], min_area=100).images[3].people] == [6, 8]
+
+
+@pytest.mark.parametrize(
+    "mutate, message",
+    [
+        (lambda d: d["annotations"][0].update(bbox=[1, 2, 3]), "image 1: field 'bbox'"),
+        (lambda d: d["annotations"][1].update(keypoints=[0] * 50), "image 1: field 'keypoints'"),
+        (lambda d: d["annotations"][0].update(image_id=77), "image 77: field 'image_id'"),
+        (lambda d: d["images"][0].update(file_name=None), "image 1: field 'file_name'"),
+        (lambda d: d.update(categories=[{"id": 1, "name": "dog"}]), "no category named 'person'"),
+    ],
+)
+def test_broken_records_are_one_clear_error(
+    coco: dict[str, Path], tmp_path: Path, mutate, message: str
+) -> None:
+    data = json.loads(coco["keypoints"].read_text())
+    mutate(data)
+    broken = tmp_path / "broken.json"
+    broken.write_text(json.dumps(data))
+    with pytest.raises(HvgenError, match=message) as error:
+        read_people(broken)
+    assert str(broken) in str(error.value)
+
+
+def test_truncated_file_is_a_clear_error(coco: dict[str, Path], tmp_path: Path) -> None:
+    broken = tmp_path / "cut.json"
+    broken.write_bytes(coco["keypoints"].read_bytes()[:3000])
+    with pytest.raises(HvgenError, match="not valid JSON"):
+        read_people(broken)
+
+
+def test_plan_facts_match_the_hand_computed_answers(coco: dict[str, Path]) -> None:
+    records = plan(coco)
+    counting = {r["coco_image_id"]: r["answer"] for r in records if r["task"] == "counting"}
+    assert counting == {1: "3", 2: "2"}  # image 3 has a crowd region and a tiny person: no count
+    poses = {
+        r["person_id"]: r["answer"]
+        for r in records
+        if r["aspect"] == "pose" and r["question_type"] == "multi choice"
+    }
+    expected = {1: "standing", 2: "sitting", 3: "bending", 4: "lying", 5: "standing", 6: "standing"}
+    assert poses and all(expected[p] == answer for p, answer in poses.items())
+    captions = " ".join(r["answer"] for r in records if r["task"] == "dense_caption")
+    for phrase in ("holding a cup", "sitting on a chair", "riding a bicycle", "bending", "lying"):
+        assert phrase in captions
+    rec = [r for r in records if r["task"] == "inst_rec"]
+    assert rec and all(r["answer_box"] == r["person_box"] for r in rec)
+    # image 2: P4 is the leftmost / lying one, P5 the rightmost / standing one / riding a bicycle
+    assert {r["person_id"] for r in rec if r["coco_image_id"] == 2} == {4, 5}
+    assert {r["coco_image_id"] for r in records} == {1, 2, 3}  # image 4 does not decode
+    assert Counter(r["task"] for r in records).keys() == set(TASKS)
+    for r in records:
+        if r["question_type"] == "multi choice":
+            assert (
+                len(set(r["options"])) == len(r["options"]) and r["options"][r["answer_index"]] == r["answer"]
+            )
+
+
+def test_positions_are_balanced_and_plan_is_deterministic(coco: dict[str, Path]) -> None:
+    records = plan(coco)
+    tf = Counter(r["answer"] for r in records if r["question_type"] == "true or false")
+    assert abs(tf["True"] - tf["False"]) <= len({r["aspect"] for r in records}) + 3
+    assert serialise_records(records) == serialise_records(plan(coco))
+    assert serialise_records(records) != serialise_records(plan(coco, seed=2))
+
+
+def test_minigptv2_box_format(coco: dict[str, Path]) -> None:
+    records = plan(coco, box_format="minigptv2")
+    grounding = [r for r in records if r["question_type"] == "grounding"]
+    assert grounding and all(r["answer"].startswith("{<") for r in grounding)
+    assert parse_box(grounding[0]["answer"]) == pytest.approx(grounding[0]["answer_box"], abs=0.011)
+
+
+def test_missing_images_folder_and_bad_options(coco: dict[str, Path], tmp_path: Path) -> None:
+    with pytest.raises(HvgenError, match="none of the annotated images"):
+        plan(coco, images=str(tmp_path))
+    with pytest.raises(HvgenError, match="--box-format"):
+        plan(coco, box_format="xyxy")
+    with pytest.raises(HvgenError, match="--coco-instances .*no such file"):
+        plan(coco, coco_instances=str(tmp_path / "missing.json"))
+    with pytest.raises(HvgenError, match="needs --coco-keypoints"):
+        get_generator("herm")(PlanRequest(run_seed=1, num=5, options={"images": str(tmp_path)}))
+    # `hvgen list` builds every generator without inputs: that must work
+    assert "standing" in get_generator("herm")(PlanRequest(run_seed=0, num=1, options={})).listings()["poses"]
+
+
+def test_parsers() -> None:
+    assert parse_choice("B", ["x", "y"]) == 1
+    assert parse_choice("(A) standing", ["standing", "sitting"]) == 0
+    assert parse_choice("the person is sitting.", ["standing", "sitting"]) == 1
+    assert parse_choice("D", ["x", "y"]) is None and parse_choice(None, ["x"]) is None
+    assert parse_box("at [0.1, 0.2, 0.3, 0.4]") == [0.1, 0.2, 0.3, 0.4]
+    assert parse_box("{<10><20><40><60>}") == pytest.approx([0.1, 0.2, 0.3, 0.4])
+    assert parse_box("somewhere") is None
+
+
+@pytest.mark.heavy
+def test_end_to_end_export_load_and_score(coco: dict[str, Path], tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    args = ["herm", "--coco-keypoints", str(coco["keypoints"]), "--coco-instances", str(coco["instances"]),
+            "--coco-captions", str(coco["captions"]), "--images", str(coco["images"]), "--out", str(out)]  # fmt: skip
+    main(args)
+    main(["build", str(out)])  # dedup and stats through the engine's build stage (nothing is a duplicate)
+    export = out / "export"
+    card = (export / "README.md").read_text()
+    assert "1 that do not decode" in card and "CC BY 4.0" in card
+    rows = {}
+    for task in TASKS:
+        dataset = load_dataset(str(export), task, split="test")
+        assert len(dataset) > 0 and set(dataset["task"]) == {task}
+        rows.update({row["id"]: row for row in dataset.remove_columns("image")})
+        assert dataset[0]["image"].size == (640, 480)
+    records = [r for r in rows.values()]
+    # a perfect prediction file scores 100 %: letters for choices, box text for grounding
+    perfect = tmp_path / "perfect.jsonl"
+    perfect.write_text("".join(
+        json.dumps({"id": r["id"], "prediction": "ABCD"[r["answer_index"]] if r["options"] else r["answer"]}) + "\n"
+        for r in records))  # fmt: skip
+    report = score_predictions(records, perfect)
+    assert report["overall_accuracy"] == 1.0 and report["malformed_predictions"] == 0
+    assert all(row["mean_iou"] in (None, 1.0) for row in report["table"])
+    # boxes shifted right by half their width: IoU = (w/2) / (3w/2) = 1/3 < 0.5, all wrong
+    shifted = tmp_path / "shifted.jsonl"
+    lines = []
+    for r in records:
+        if r["question_type"] == "grounding":
+            x, y, w, h = r["answer_box"]
+            lines.append({"id": r["id"], "prediction": [x + w / 2, y, w, h]})
+        elif r["options"]:
+            lines.append({"id": r["id"], "prediction": r["answer"]})  # the option's text
+    lines.append({"id": "nonsense"})
+    shifted.write_text("".join(json.dumps(line) + "\n" for line in lines) + "not json\n")
+    report = score_predictions(records, shifted)
+    grounding = [row for row in report["table"] if row["question_type"] == "grounding"]
+    assert grounding and all(row["accuracy"] == 0.0 and row["mean_iou"] == pytest.approx(1 / 3, abs=0.01)
+                             for row in grounding)  # fmt: skip
+    assert all(row["accuracy"] == 1.0 for row in report["table"] if row["question_type"] != "grounding")
+    assert report["malformed_lines"] == 2
+    main(["score", "herm", str(export), str(shifted), "--output", str(tmp_path / "report.json")])
+    # push warns about image 2's NonCommercial licence, unless the export holds no images
+    herm = get_generator("herm")
+    assert herm.publish_warnings(out, {}) == [
+        "1 of 3 images to upload carry a licence that restricts reuse (1 Attribution-NonCommercial License); "
+        "check that you may redistribute them, or rebuild with --no-images to publish annotations only."
+    ]
+    assert herm.publish_warnings(out, {"no_images": True}) == []
+    assert {r["license"] for r in records if r["coco_image_id"] == 2} == {"Attribution-NonCommercial License"}
+    assert json.loads((tmp_path / "report.json").read_text())["iou_threshold"] == 0.5
+
+
+@pytest.mark.heavy
+def test_no_images_export_with_sam_masks(coco: dict[str, Path], tiny_sam: Path, tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    main(["herm", "--coco-keypoints", str(coco["keypoints"]), "--images", str(coco["images"]), "--no-images",
+          "--sam", str(tiny_sam), "--out", str(out)])  # fmt: skip
+    dataset = load_dataset(str(out / "export"), "pose", split="test")
+    assert "image" not in dataset.column_names
+    assert dataset[0]["file_name"].endswith(".jpg") and dataset[0]["coco_url"].startswith("http://")
+    card = (out / "export" / "README.md").read_text()
+    assert "holds no images" in card and "SAM" in card
+    parts = load_dataset(str(out / "export"), "part_rec", split="test")
+    masks = [row["answer_mask"] for row in parts if row["question_type"] == "grounding"]
+    assert masks and all(mask["size"] == [480, 640] and mask["counts"] for mask in masks)
+
+
+@pytest.mark.heavy
+def test_bench_script_runs_small(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    script = Path(__file__).resolve().parents[1] / "scripts" / "bench_herm.py"
+    done = subprocess.run([sys.executable, str(script), "--instances", "40"], capture_output=True, text=True,
+                          timeout=300, cwd=tmp_path)  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "peak RSS" in done.stdout and "plan: " in done.stdout
+
+
+def test_restricted_licences() -> None:
+    from hvgen.generators.herm import _restricted
+
+    assert _restricted("Attribution-NonCommercial-ShareAlike License")
+    assert _restricted("Attribution-NoDerivs License") and _restricted("unknown")
+    assert not _restricted("Attribution License") and not _restricted("No known copyright restrictions")
+
+
+@pytest.fixture(scope="module")
+def tiny_sam(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny random SAM (transformers SamModel + SamProcessor), saved and reloaded from a folder."""
+    import torch
+    from transformers import (
+        SamConfig,
+        SamImageProcessor,
+        SamMaskDecoderConfig,
+        SamModel,
+        SamProcessor,
+        SamPromptEncoderConfig,
+        SamVisionConfig,
+    )
+
+    vision = SamVisionConfig(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, mlp_dim=64, image_size=64,
+                             patch_size=16, output_channels=16, window_size=2, global_attn_indexes=[1], num_pos_feats=8)  # fmt: skip
+    prompt = SamPromptEncoderConfig(hidden_size=16, image_size=64, patch_size=16, mask_input_channels=4)
+    decoder = SamMaskDecoderConfig(hidden_size=16, num_attention_heads=2, mlp_dim=32, iou_head_hidden_dim=16)
+    config = SamConfig(vision_config=vision.to_dict(), prompt_encoder_config=prompt.to_dict(),
+                       mask_decoder_config=decoder.to_dict())  # fmt: skip
+    torch.manual_seed(0)
+    folder = tmp_path_factory.mktemp("tiny-sam")
+    SamModel(config).save_pretrained(folder)
+    SamProcessor(
+        SamImageProcessor(size={"longest_edge": 64}, pad_size={"height": 64, "width": 64})
+    ).save_pretrained(folder)
+    return folder
+
+
+def test_rle_round_trip_and_coco_string() -> None:
+    import numpy as np
+    from hvgen.generators.herm_masks import decode_rle, encode_rle
+
+    assert encode_rle(np.array([[0, 1], [1, 1]], bool)) == {"size": [2, 2], "counts": "13"}
+    big = np.zeros((300, 400), bool)
+    big[10:290, 5:395] = True
+    # first run: 5 empty columns of 300 + 10 rows = 1510 -> 5-bit groups 6, 15, 1 -> "V_1"
+    assert encode_rle(big)["counts"].startswith("V_1")
+    rng = np.random.default_rng(0)
+    for _ in range(20):
+        mask = rng.random((int(rng.integers(1, 30)), int(rng.integers(1, 30)))) < rng.random()
+        assert (decode_rle(encode_rle(mask)) == mask).all()
+
+
+def test_rle_matches_pycocotools() -> None:
+    import numpy as np
+    from hvgen.generators.herm_masks import encode_rle
+
+    coco_mask = pytest.importorskip("pycocotools.mask")
+    rng = np.random.default_rng(1)
+    for _ in range(20):
+        mask = rng.random((int(rng.integers(1, 60)), int(rng.integers(1, 60)))) < rng.random()
+        reference = coco_mask.encode(np.asfortranarray(mask.astype(np.uint8)))
+        assert encode_rle(mask)["counts"] == reference["counts"].decode()
+        assert (coco_mask.decode(encode_rle(mask)) == mask).all()
+
+
+def test_sam_masks_on_a_tiny_model(coco: dict[str, Path], tiny_sam: Path, tmp_path: Path) -> None:
+    from hvgen.generators.herm_masks import decode_rle
+
+    records = plan(coco, sam=str(tiny_sam))
+    grounding = [r for r in records if r["question_type"] == "grounding"]
+    assert grounding and all(r["answer_mask"]["size"] == [480, 640] for r in grounding)
+    assert all(decode_rle(r["answer_mask"]).shape == (480, 640) for r in grounding)
+    assert all(r["answer_mask"] is None for r in records if r["question_type"] != "grounding")
+    assert serialise_records(records) == serialise_records(plan(coco, sam=str(tiny_sam)))
+    with pytest.raises(HvgenError, match="--sam"):
+        plan(coco, sam=str(tmp_path / "no-such-model"))
+
+
+@pytest.mark.heavy
+def test_tasks_without_questions_are_left_out(coco: dict[str, Path], tmp_path: Path) -> None:
+    # seed 1 and --num 1 plan image 3 alone: a crowd region, so no counting and no referring expression
+    out = tmp_path / "run"
+    main(["herm", "--seed", "1", "--num", "1", "--coco-keypoints", str(coco["keypoints"]),
+          "--images", str(coco["images"]), "--out", str(out)])  # fmt: skip
+    configs = sorted(path.name for path in (out / "export" / "data").iterdir())
+    assert "counting" not in configs and "inst_rec" not in configs and "pose" in configs
+    card = (out / "export" / "README.md").read_text()
+    assert "`counting`" not in card
+    for name in configs:
+        assert len(load_dataset(str(out / "export"), name, split="test")) > 0
