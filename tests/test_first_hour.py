@@ -348,7 +348,13 @@ def test_card_structure_filtering_and_split_sizes(finished) -> None:
 
 def test_package_description_names_only_what_exists() -> None:
     description = re.search(r'^description = "(.*)"$', (ROOT / "pyproject.toml").read_text(), re.M).group(1)
-    assert "Dysca" in description and "HERM" not in description and "Face QA" not in description
+    from hvgen.generator import generators
+
+    registered = set(generators())
+    named = {"Dysca": "dysca", "VLBiasBench": "vlbias", "HERM": "herm", "Face QA": "faceqa"}
+    assert "Dysca" in description
+    for title, name in named.items():
+        assert (title in description) == (name in registered), (title, sorted(registered))
 
 
 # ---------------------------------------------------------------- files for a shared cluster

@@ -24,6 +24,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from hvgen.summary import human_bytes
+
 __all__ = ["PushError", "PushResult", "push_folder", "resolve_token", "validate_repo_id"]
 
 _REPO_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*$")
@@ -65,20 +67,12 @@ class PushResult:
         from rich.table import Table
 
         verb = "would upload" if self.dry_run else "uploaded"
-        t = Table(title=f"{verb} {len(self.files)} files ({_human(self.total_bytes)}) to {self.repo_id}")
+        t = Table(title=f"{verb} {len(self.files)} files ({human_bytes(self.total_bytes)}) to {self.repo_id}")
         t.add_column("file")
         t.add_column("size", justify="right")
         for name, size in self.files:
-            t.add_row(name, _human(size))
+            t.add_row(name, human_bytes(size))
         return t
-
-
-def _human(n: float) -> str:
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if n < 1024 or unit == "GiB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024
-    return f"{n:.1f} TiB"  # pragma: no cover
 
 
 def validate_repo_id(repo_id: str) -> str:
