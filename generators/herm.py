@@ -570,7 +570,11 @@ class Herm(Generator):
         }
 
     @classmethod
-    def score(cls, records: list[Record], predictions_path: Path) -> dict[str, Any]:
+    def score(
+        cls, records: list[Record], predictions_path: Path, embedder: str | None = None
+    ) -> dict[str, Any]:
+        """Multiple-choice accuracy and grounding (IoU > 0.5, mean IoU) per task and level
+        (no free-form answer is scored by similarity, so `embedder` is not used)."""
         from hvgen.generators.herm_scoring import score_predictions
 
         return score_predictions(records, predictions_path)

@@ -203,6 +203,16 @@ class VLBias(Generator):
     ) -> None:
         """VLBiasBench's own options (the engine adds the common ones)."""
 
+    @classmethod
+    def resolved_options(cls, options: dict[str, Any]) -> dict[str, Any]:
+        """Categories in one spelling ('SES', 'Disability status' → 'ses', 'disability_status'), so a
+        rerun that spells a category differently is the same run."""
+        resolved = super().resolved_options(options)
+        value = resolved.get("categories")
+        if isinstance(value, (str, list)):
+            resolved["categories"] = ",".join(_category_key(item) for item in _as_list(value) if item.strip())
+        return resolved
+
     def __init__(self, request: PlanRequest) -> None:
         super().__init__(request)
         options = request.options

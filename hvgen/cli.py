@@ -1087,8 +1087,11 @@ def score_command(
             table.add_row(*(f"{v:.4f}" if isinstance(v, float) else str(v) for v in row.values()))
         _stdout().print(table)
     for key in ("missing_ids", "extra_ids", "malformed_lines", "duplicate_lines"):
-        if report.get(key):
-            warn(f"{key.replace('_', ' ')}: {len(report[key])} (first: {report[key][:5]})")
+        value = report.get(key)
+        if isinstance(value, list) and value:
+            warn(f"{key.replace('_', ' ')}: {len(value)} (first: {value[:5]})")
+        elif isinstance(value, int) and value:  # a scorer that reports only a count
+            warn(f"{key.replace('_', ' ')}: {value}")
     if output:
         write_report(report, output)
         info(f"report written to {output}")
@@ -1382,9 +1385,12 @@ def _readable_metavars(command: Any) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
+    from hvgen import interrupts
+
     set_verbosity(NORMAL)
     try:
-        _command().main(args=argv, prog_name="hvgen", standalone_mode=True)
+        with interrupts.stop_on_ctrl_c():
+            _command().main(args=argv, prog_name="hvgen", standalone_mode=True)
     except SystemExit as done:
         if _caused_by_ctrl_c(done):  # typer turns Ctrl-C into a silent exit 130
             _say_interrupted()

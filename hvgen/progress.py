@@ -23,6 +23,8 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
+from hvgen.interrupts import check as check_interrupt
+
 console = Console(stderr=True, soft_wrap=True)  # no hard wraps: log files and copied commands stay whole
 
 QUIET, NORMAL, VERBOSE = -1, 0, 1
@@ -114,16 +116,26 @@ class PlainProgress:
         console.print(line, markup=False, highlight=False)
 
 
+def _checked(advance: Callable[..., None]) -> Callable[..., None]:
+    """Every progress step is also where a swallowed Ctrl-C is raised again (hvgen.interrupts)."""
+
+    def step(n: int = 1) -> None:
+        check_interrupt()
+        advance(n)
+
+    return step
+
+
 @contextmanager
 def progress_bar(description: str, total: int, enabled: bool = True) -> Iterator[Callable[..., None]]:
     """Yield an `advance(n)` callable: a rich bar (count, elapsed, ETA) in a terminal, plain
     lines at intervals elsewhere, nothing when progress is off."""
     if not enabled or not progress_enabled() or total == 0:
-        yield lambda n=1: None
+        yield _checked(lambda n=1: None)
         return
     if not console.is_terminal:
         plain = PlainProgress(description, total, progress_interval())
-        yield plain.advance
+        yield _checked(plain.advance)
         plain.finish()
         return
     with Progress(
@@ -137,4 +149,4 @@ def progress_bar(description: str, total: int, enabled: bool = True) -> Iterator
         transient=False,
     ) as bar:
         task = bar.add_task(description, total=total)
-        yield lambda n=1: bar.advance(task, n)
+        yield _checked(lambda n=1: bar.advance(task, n))

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from hvgen import __version__
+from hvgen.interrupts import check as check_interrupt
 from hvgen.store.atomic import write_text_atomic
 from hvgen.store.catalog import CATALOG_FILE, open_catalog, table_exists
 from hvgen.store.layout import EXPORT_DIR, FORMATS_DIR, SUMMARY_FILE
@@ -31,6 +32,7 @@ class StageTimes:
 
     @contextmanager
     def stage(self, name: str) -> Iterator[None]:
+        check_interrupt()  # a Ctrl-C swallowed during the previous stage stops here
         start = time.monotonic()
         try:
             yield

@@ -440,3 +440,11 @@ def test_end_to_end_tiny(tmp_path: Path, tiny_cache: Path) -> None:
         assert report["close_ended"]["overall"]["bias_ambig"] == 0.0
         assert report["missing_ids"] == [] and report["extra_ids"] == []
         assert report["table"]
+
+
+def test_category_spellings_resolve_to_the_same_run_settings() -> None:
+    cls = get_generator("vlbias")
+    assert cls.resolved_options({"categories": "SES, Disability status"}) == cls.resolved_options(
+        {"categories": ["ses", "disability_status"]}
+    )
+    assert cls.resolved_options({"categories": "SES"})["categories"] == "ses"
