@@ -320,3 +320,12 @@ def byte_level_alphabet() -> list[str]:
             codes.append(256 + extra)
             extra += 1
     return [chr(code) for code in codes]
+
+
+def seeded_generators(device: Any, seeds: list[int]) -> list[Any]:
+    """One `torch.Generator` per image, each seeded on its own, so an image does not depend on its
+    batch neighbours. MPS has no generators of its own: they live on the CPU there."""
+    import torch
+
+    generator_device = "cpu" if getattr(device, "type", str(device)) == "mps" else device
+    return [torch.Generator(device=generator_device).manual_seed(seed) for seed in seeds]

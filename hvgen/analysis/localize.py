@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from hvgen.analysis.scan import ScanSettings, prompt_seed
+from hvgen.models import seeded_generators
 
 DEFAULT_SIMILARITY = 0.85
 
@@ -57,9 +58,7 @@ def render_images(pipeline: Any, prompts: list[str], seed: int, settings: ScanSe
     """PIL images of `prompts`, all with the seed of the prompt under search (as T2IShield does)."""
     import torch
 
-    device = pipeline.device
-    generator_device = "cpu" if getattr(device, "type", str(device)) == "mps" else device
-    generators = [torch.Generator(device=generator_device).manual_seed(seed) for _ in prompts]
+    generators = seeded_generators(pipeline.device, [seed] * len(prompts))
     with torch.inference_mode():
         return pipeline(
             prompt=prompts,

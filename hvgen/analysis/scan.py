@@ -17,6 +17,7 @@ import numpy as np
 
 from hvgen.analysis.assimilation import ftt_score, quantised_token_maps, spectrum_score
 from hvgen.analysis.attention import capture_maps
+from hvgen.models import seeded_generators
 from hvgen.seeding import derive_seed
 
 PAPER_THRESHOLD = 2.5
@@ -77,13 +78,9 @@ def prompt_maps(pipeline: Any, prompts: list[str], settings: ScanSettings) -> np
     import torch
 
     out = []
-    device = pipeline.device
-    generator_device = "cpu" if getattr(device, "type", str(device)) == "mps" else device
     for start in range(0, len(prompts), settings.batch_size):
         batch = prompts[start : start + settings.batch_size]
-        generators = [
-            torch.Generator(device=generator_device).manual_seed(prompt_seed(settings.seed, p)) for p in batch
-        ]
+        generators = seeded_generators(pipeline.device, [prompt_seed(settings.seed, p) for p in batch])
         with (
             capture_maps(pipeline, len(batch), settings.height, settings.width) as store,
             torch.inference_mode(),

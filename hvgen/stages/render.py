@@ -26,6 +26,7 @@ from hvgen.models import (  # noqa: F401 - RenderSettings, resolve_settings, pic
     pick_dtype,
     resolve_model,
     resolve_settings,
+    seeded_generators,
     tiny_sdxl_path,
 )
 from hvgen.progress import progress_bar
@@ -140,8 +141,7 @@ def render_batch(
 
     real = len(batch)
     batch = batch + [batch[0]] * max(0, pad_to - real)
-    generator_device = "cpu" if getattr(device, "type", str(device)) == "mps" else device
-    generators = [torch.Generator(device=generator_device).manual_seed(job.seed) for job in batch]
+    generators = seeded_generators(device, [job.seed for job in batch])
     kwargs: dict[str, Any] = {
         "prompt": [job.prompt for job in batch],
         "negative_prompt": [job.negative_prompt for job in batch],
