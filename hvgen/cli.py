@@ -1389,7 +1389,7 @@ def main(argv: list[str] | None = None) -> None:
 
     set_verbosity(NORMAL)
     try:
-        with interrupts.stop_on_ctrl_c():
+        with interrupts.stop_on_ctrl_c(), interrupts.errors_after_ctrl_c_are_interrupts():
             _command().main(args=argv, prog_name="hvgen", standalone_mode=True)
     except SystemExit as done:
         if _caused_by_ctrl_c(done):  # typer turns Ctrl-C into a silent exit 130

@@ -46,3 +46,16 @@ def check() -> None:
     """Raise KeyboardInterrupt if Ctrl-C was pressed, even if its first raise was swallowed."""
     if _requested and threading.current_thread() is threading.main_thread():
         raise KeyboardInterrupt
+
+
+@contextmanager
+def errors_after_ctrl_c_are_interrupts() -> Iterator[None]:
+    """Libraries that watch for signals turn Ctrl-C into their own error (DuckDB raises
+    "RuntimeError: Query interrupted"); once Ctrl-C was pressed, any error leaving the block is
+    the interruption it is, so the user sees "interrupted", exit 130, not a traceback."""
+    try:
+        yield
+    except Exception as error:
+        if _requested:
+            raise KeyboardInterrupt from error
+        raise

@@ -42,3 +42,32 @@ def test_the_previous_handler_comes_back_and_nothing_is_remembered() -> None:
         _swallowed_ctrl_c()
     assert signal.getsignal(signal.SIGINT) is before
     interrupts.check()  # the request ended with the block
+
+
+def test_an_error_a_library_raises_for_ctrl_c_is_the_interruption() -> None:
+    """DuckDB answers SIGINT with "RuntimeError: Query interrupted"; seen in a full CI run."""
+    with interrupts.stop_on_ctrl_c():
+        _swallowed_ctrl_c()
+        with pytest.raises(KeyboardInterrupt), interrupts.errors_after_ctrl_c_are_interrupts():
+            raise RuntimeError("Query interrupted")
+
+
+def test_errors_without_ctrl_c_pass_through_unchanged() -> None:
+    with interrupts.stop_on_ctrl_c(), pytest.raises(ValueError), interrupts.errors_after_ctrl_c_are_interrupts():
+        raise ValueError("bad input")
+
+
+def test_main_reports_a_duckdb_interrupt_as_interrupted(monkeypatch: pytest.MonkeyPatch) -> None:
+    import duckdb
+
+    from hvgen import cli
+
+    def interrupted_query(*args: object, **kwargs: object) -> None:
+        _swallowed_ctrl_c()
+        duckdb.connect().execute("SELECT 1")  # a working query: the error must come from the request
+        raise RuntimeError("Query interrupted")
+
+    monkeypatch.setattr(cli, "_command", lambda: type("C", (), {"main": staticmethod(interrupted_query)}))
+    with pytest.raises(SystemExit) as exit_:
+        cli.main(["dysca"])
+    assert exit_.value.code == 130
