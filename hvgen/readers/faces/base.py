@@ -1,0 +1,111 @@
+"""What a face reader yields, and the registry the Face QA generator finds readers in.
+
+Every source release has its own layout and label encoding; a reader hides both. It yields
+`FaceSample`s whose `labels` use one vocabulary across sources (the keys and values below), so
+the generator asks "which expression?" the same way of RAF-DB's `3` and AffectNet's `5`.
+Readers do not decode images (that would read 200k files before planning anything); the
+supply stage decodes each planned image and skips and counts the ones that do not decode.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar, Literal
+
+from hvgen.errors import unknown_name_error
+
+EXPRESSIONS = (
+    "neutral", "happiness", "sadness", "surprise", "fear", "disgust", "anger", "contempt",
+    "anxiety", "helplessness", "disappointment",
+)  # fmt: skip
+"""The unified expression vocabulary: the 8 basic classes plus MAFW's three extra ones. Each
+source's index → name map (as its release documents it) maps into these names."""
+
+SampleKind = Literal["face", "pair", "video"]
+
+
+@dataclass(frozen=True)
+class SourceInfo:
+    """A source data set's facts the card and the licence gate need."""
+
+    name: str  # the --source key: "fairface", "celeba", "ffpp" ...
+    title: str  # "FairFace"
+    licence: str  # "CC BY 4.0", "CelebA release agreement (non-commercial research)" ...
+    redistributable: bool  # may its images be uploaded in an export?
+    citation: str  # a BibTeX entry or one-line reference
+    url: str  # where users obtain the release
+    tasks: tuple[str, ...]  # label keys it provides: ("age_bin", "gender", "race")
+
+
+@dataclass(frozen=True)
+class FaceSample:
+    """One item of a source: a face image, a verification pair, or a video clip.
+
+    `images` holds one path for a face, two for a pair, and every frame of a clip in temporal
+    order (sampling 8 or 16 frames is the generator's job). `labels` uses these keys only:
+      age_bin: FairFace's 9 bins ("0-2", "3-9", ..., "more than 70"); age: int years;
+      gender: "male" | "female"; race: one of FairFace's 7 groups, lower-case;
+      expression: a name from EXPRESSIONS; attributes: {CelebA attribute name: bool};
+      same_person: bool (pairs); forgery: "real" | "fake"; manipulation: method name or None.
+    """
+
+    source: str
+    sample_id: str  # unique and stable within the source (a relative path is typical)
+    kind: SampleKind
+    images: tuple[Path, ...]
+    labels: dict[str, Any]
+    split: str | None = None  # the release's own partition: "train", "val", "test" (None: none)
+    identity: str | None = None  # person id where the source gives one (CelebA id, LFW name ...)
+    pair_identities: tuple[str, ...] = ()  # for pairs and face swaps: every identity shown
+
+
+class FaceReader(ABC):
+    """Reads one source folder. A missing or malformed file is one HvgenError naming the file
+    and line and saying how to fix it; `check()` finds missing files before any work starts."""
+
+    info: ClassVar[SourceInfo]
+
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root)
+        self.skipped: Counter[str] = Counter()  # reason → count, for the card
+
+    @abstractmethod
+    def check(self) -> None:
+        """Raise HvgenError if the folder lacks a file the release format needs."""
+
+    @abstractmethod
+    def samples(self) -> Iterator[FaceSample]:
+        """Every usable sample, in a deterministic order (sorted by sample_id)."""
+
+
+_READERS: dict[str, type[FaceReader]] = {}
+
+
+def register_face_reader(cls: type[FaceReader]) -> type[FaceReader]:
+    """Class decorator: make a reader available as `--source <info.name>=DIR`."""
+    _READERS[cls.info.name] = cls
+    return cls
+
+
+def face_readers() -> dict[str, type[FaceReader]]:
+    """Every registered reader by source name (importing the built-in ones first)."""
+    import hvgen.readers.faces.sources  # noqa: F401  (registers the built-in readers)
+
+    return dict(_READERS)
+
+
+def face_reader(name: str) -> type[FaceReader]:
+    readers = face_readers()
+    if name not in readers:
+        raise unknown_name_error("face source", name, readers, "Pass --source NAME=DIR.")
+    return readers[name]
+
+
+SKIP_REASONS: dict[str, str] = {  # the keys of FaceReader.skipped, explained in the card
+    "excluded_label": "label outside the task's classes (e.g. AffectNet 8-10)",
+    "missing_image": "listed in the annotations but the file is absent",
+}
