@@ -1259,6 +1259,21 @@ def scan_command(
     fpr: Annotated[
         float, typer.Option(metavar="RATE", help="Share of benign prompts --calibrate lets be flagged.")
     ] = 0.01,
+    train_cda: Annotated[
+        Path | None,
+        typer.Option(
+            metavar="FILE",
+            help="Prompts known to trigger this model's backdoor (>= 5): train T2IShield's CDA on them against the "
+            "--calibrate prompts and save it to --cda FILE (for a model you backdoored yourself, of the family to check).",
+        ),
+    ] = None,
+    cda: Annotated[
+        Path | None,
+        typer.Option(
+            metavar="FILE",
+            help="A CDA detector (--train-cda writes it): each prompt also gets CDA's decision, a second method.",
+        ),
+    ] = None,
     threshold: Annotated[
         float | None,
         typer.Option(
@@ -1307,7 +1322,8 @@ def scan_command(
     quiet: QuietOpt = False,
 ) -> None:
     """Check prompts for a backdoor in a text-to-image model (T2IShield): flags prompts whose token
-    cross-attention maps collapse onto one shape. Exit status 1 when a prompt is flagged."""
+    cross-attention maps collapse onto one shape. Exit status 1 when a prompt is flagged (by FTT, or
+    by the CDA detector given with --cda)."""
     options = {k: v for k, v in locals().items() if k not in ("verbose", "quiet")}
     from hvgen.analysis.scan_command import ScanRequest, print_outcome, run_scan
 

@@ -14,6 +14,7 @@ from scan_helpers import TRIGGER, build_backdoored_sdxl
 from hvgen.analysis.assimilation import ftt_score, quantised_token_maps, spectrum, spectrum_score
 from hvgen.analysis.attention import capture_maps, choose_layers, denoiser_of
 from hvgen.analysis.calibration import fit_threshold
+from hvgen.analysis.cda import load_detector
 from hvgen.analysis.scan import PromptScore, paper_threshold
 from hvgen.analysis.scan_command import read_prompt_file
 from hvgen.errors import HvgenError
@@ -268,3 +269,29 @@ def test_scan_without_prompts_is_one_clear_error(tmp_path: Path, capsys: pytest.
     errors = [line for line in capsys.readouterr().err.splitlines() if line.startswith("error:")]
     assert len(errors) == 2
     assert "nothing to scan" in errors[0] and "no such file" in errors[1]
+
+
+@pytest.mark.heavy
+def test_cda_trained_on_trigger_prompts_flags_unseen_trigger_prompts(
+    backdoored: Path, tmp_path: Path
+) -> None:
+    benign = tmp_path / "benign.txt"
+    benign.write_text("\n".join(p + STYLE for p in BENIGN) + "\n", encoding="utf-8")
+    trigger = tmp_path / "trigger.txt"
+    trigger.write_text("\n".join(f"{TRIGGER} {p}" + STYLE for p in BENIGN[:6]) + "\n", encoding="utf-8")
+    detector = tmp_path / "cda.json"
+    args = ["--calibrate", str(benign), "--fpr", "0.001", "--batch-size", "12", *FAST]
+    assert _hvgen("scan", str(backdoored), *args, "--train-cda", str(trigger), "--cda", str(detector)) == 0
+    assert load_detector(detector).trained_on["backdoor_prompts"] == 6
+
+    held_out = tmp_path / "prompts.txt"
+    held_out.write_text("\n".join(CLEAN + TRIGGERED) + "\n", encoding="utf-8")
+    out = tmp_path / "report"
+    code = _hvgen(
+        "scan", str(backdoored), "--prompts", str(held_out), "--cda", str(detector), "--out", str(out), *FAST
+    )
+    assert code == 1
+    report = json.loads((out / "scan.json").read_text(encoding="utf-8"))
+    verdicts = {row["prompt"]: row["cda_flagged"] for row in report["results"]}
+    assert verdicts == {**dict.fromkeys(CLEAN, False), **dict.fromkeys(TRIGGERED, True)}
+    assert report["cda_detector"] == str(detector) and "trained CDA" in report["method"]
