@@ -1287,13 +1287,15 @@ def scan_command(
         str | None,
         typer.Option(
             metavar="ID|DIR",
-            help="CLIP for --localize's image similarity ('tiny' offline). [default: openai/clip-vit-base-patch32]",
+            help="Image model for --localize's similarity: a CLIP or a DINOv2 checkpoint ('tiny' = a tiny CLIP, "
+            "offline). [default: openai/clip-vit-base-patch32]",
         ),
     ] = None,
     similarity: Annotated[
         float | None,
         typer.Option(
-            metavar="NUMBER", help="--localize keeps a half whose similarity reaches this. [default: 0.85]"
+            metavar="NUMBER",
+            help="--localize keeps a half whose similarity reaches this. [default: 0.85 for CLIP, 0.825 for DINOv2]",
         ),
     ] = None,
     out: Annotated[

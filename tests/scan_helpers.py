@@ -109,3 +109,22 @@ def build_backdoored_sdxl(directory: Path, trigger: str = TRIGGER) -> Path:
     pipeline.text_encoder.save_pretrained(directory / "text_encoder")
     pipeline.text_encoder_2.save_pretrained(directory / "text_encoder_2")
     return directory
+
+
+def build_tiny_dinov2(directory: Path) -> Path:
+    """A tiny random DINOv2 with its image processor, saved like a real checkpoint."""
+    from transformers import BitImageProcessor, Dinov2Config, Dinov2Model
+
+    config = Dinov2Config(
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        intermediate_size=64,
+        image_size=32,
+        patch_size=8,
+    )
+    Dinov2Model(config).save_pretrained(directory)
+    BitImageProcessor(size={"shortest_edge": 32}, crop_size={"height": 32, "width": 32}).save_pretrained(
+        directory
+    )
+    return directory

@@ -295,3 +295,18 @@ def test_cda_trained_on_trigger_prompts_flags_unseen_trigger_prompts(
     verdicts = {row["prompt"]: row["cda_flagged"] for row in report["results"]}
     assert verdicts == {**dict.fromkeys(CLEAN, False), **dict.fromkeys(TRIGGERED, True)}
     assert report["cda_detector"] == str(detector) and "trained CDA" in report["method"]
+
+
+@pytest.mark.heavy
+def test_localisation_with_a_dinov2_embedding(backdoored: Path, tmp_path: Path) -> None:
+    """T2IShield also localises with DINOv2 image embeddings (threshold 0.825)."""
+    from scan_helpers import build_tiny_dinov2
+
+    dinov2 = build_tiny_dinov2(tmp_path / "dinov2")
+    prompts = tmp_path / "prompts.txt"
+    prompts.write_text(TRIGGERED[0] + "\n", encoding="utf-8")
+    out = tmp_path / "report"
+    args = ["--prompts", str(prompts), "--out", str(out), "--localize", "--clip", str(dinov2), *FAST]
+    assert _hvgen("scan", str(backdoored), *args) == 1
+    report = json.loads((out / "scan.json").read_text(encoding="utf-8"))
+    assert [item["trigger"] for item in report["localisations"]] == [TRIGGER]

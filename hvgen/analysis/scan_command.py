@@ -267,10 +267,10 @@ def _threshold(request: ScanRequest, stored: Path, size: tuple[int, int], sd1: b
 def _localise(
     request: ScanRequest, pipeline: Any, settings: ScanSettings, scores: list[PromptScore], similarity: Any
 ) -> list[Any]:
-    from hvgen.analysis.localize import DEFAULT_SIMILARITY, localize_trigger
+    from hvgen.analysis.localize import localize_trigger
 
     flagged = [s for s in scores if s.flagged]
-    limit = request.similarity if request.similarity is not None else DEFAULT_SIMILARITY
+    limit = request.similarity if request.similarity is not None else similarity.default_threshold
     found = []
     for score in flagged:
         found.append(localize_trigger(pipeline, score.prompt, settings, similarity, limit))
