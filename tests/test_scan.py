@@ -141,8 +141,48 @@ def test_sdxl_layout_scans_its_32x32_level_at_1024():
 
 
 def test_unsupported_architectures_get_one_clear_error():
-    with pytest.raises(HvgenError, match="SD3, FLUX"):
+    with pytest.raises(HvgenError, match="FLUX-style models read only T5 tokens"):
         denoiser_of(SimpleNamespace(transformer=object(), unet=None))
+    flux_like = SimpleNamespace(transformer_blocks=[], single_transformer_blocks=[object()])
+    with pytest.raises(HvgenError, match="FLUX"):
+        denoiser_of(SimpleNamespace(transformer=flux_like, unet=None, tokenizer=object()))
+
+
+@pytest.mark.heavy
+def test_sd3_joint_attention_maps_and_a_whole_scan(tmp_path: Path):
+    """SD3's joint blocks: the image queries' attention over the 77 CLIP text keys, renormalised;
+    the rendered image is the one rendered without capture; the command runs on the folder."""
+    import torch
+    from scan_helpers import build_tiny_sd3
+
+    from hvgen.config import RenderConfig
+    from hvgen.stages.render import load_pipeline
+
+    model = build_tiny_sd3(tmp_path / "sd3")
+    pipeline = load_pipeline(RenderConfig(model=str(model), device="cpu"))
+    args = {"prompt": ["a red car"], "num_inference_steps": 2, "height": 64, "width": 64, "output_type": "np"}
+    with capture_maps(pipeline, 1, 64, 64) as store:
+        captured = pipeline(**args, generator=[torch.Generator().manual_seed(1)]).images
+    plain = pipeline(**args, generator=[torch.Generator().manual_seed(1)]).images
+    maps = store.maps()
+    assert maps.shape == (1, 77, 16, 16) and store.calls == 2 * 2  # 2 joint blocks × 2 steps
+    assert torch.allclose(maps.sum(dim=1), torch.ones(1, 16, 16), atol=1e-5)
+    assert (captured == plain).all()
+
+    prompts = tmp_path / "prompts.txt"
+    prompts.write_text("\n".join(CLEAN) + "\n", encoding="utf-8")
+    benign = tmp_path / "benign.txt"
+    benign.write_text("\n".join(p + STYLE for p in BENIGN) + "\n", encoding="utf-8")
+    out = tmp_path / "report"
+    fast = ["--steps", "1", "--width", "64", "--height", "64", "--device", "cpu"]
+    assert _hvgen(
+        "scan", str(model), "--calibrate", str(benign), "--prompts", str(prompts), "--out", str(out), *fast
+    ) in (0, 1)
+    report = json.loads((out / "scan.json").read_text(encoding="utf-8"))
+    assert report["map_size"] == [16, 16] and report["threshold"]["source"] == "calibrated"
+    assert [row["prompt"] for row in report["results"]] == CLEAN and all(
+        row["ftt"] > 0 for row in report["results"]
+    )
 
 
 def test_prompt_file_errors(tmp_path: Path):

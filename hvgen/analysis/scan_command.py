@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from hvgen import __version__
-from hvgen.analysis.attention import map_size
+from hvgen.analysis.attention import map_size, native_size
 from hvgen.analysis.calibration import (
     DEFAULT_FPR,
     calibration_path,
@@ -110,7 +110,7 @@ def resolve_scan_settings(request: ScanRequest, pipeline: Any) -> ScanSettings:
     else:
         spec = resolve_model(request.model)
         steps, guidance, width, height = spec.steps, spec.guidance, spec.width, spec.height
-    native = pipeline.unet.config.sample_size * getattr(pipeline, "vae_scale_factor", 8)
+    native = native_size(pipeline)
     return ScanSettings(
         steps=request.steps or steps,
         guidance=request.guidance if request.guidance is not None else guidance,
