@@ -301,6 +301,11 @@ def test_dysca_scan_records_scores_lists_and_drops_flagged_prompts(backdoored: P
     with duckdb.connect(str(run / "catalog.duckdb"), read_only=True) as con:
         assert con.execute("SELECT count(*) FROM kept_images").fetchone()[0] == 8
     assert "kept (--keep-flagged)" in (run / "export" / "README.md").read_text(encoding="utf-8")
+    # `hvgen scan MODEL --run RUN` re-checks the run's prompts at the run's settings, into RUN/scan
+    assert _hvgen("scan", str(backdoored), "--run", str(run)) == 1
+    report = json.loads((run / "scan" / "scan.json").read_text(encoding="utf-8"))
+    assert (report["settings"]["width"], report["settings"]["steps"]) == (64, 1)
+    assert {row["prompt"] for row in report["results"] if row["flagged"]} == triggered
 
 
 def test_scan_without_prompts_is_one_clear_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]):
