@@ -8,6 +8,8 @@ import json
 import shutil
 from pathlib import Path
 
+import cv2
+import numpy as np
 import pytest
 from face_sources import SOURCE_WRITERS, write_all_sources, write_celeba, write_lfw_dev
 
@@ -346,6 +348,52 @@ def test_a_video_file_without_frames_is_one_clear_error(tmp_path):
     (source / "test_videos" / "ccc.mp4").write_bytes(b"\x00\x00\x00\x18ftypmp42")
     with pytest.raises(HvgenError, match=r"ccc\.mp4: the clip is a video file.*ffmpeg"):
         read("dfdc", source)
+
+
+def _video(path: Path, frames: int) -> Path:
+    """A real mp4 (OpenCV's mp4v) of `frames` solid 16x16 frames."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), 5, (16, 16))
+    for index in range(frames):
+        writer.write(np.full((16, 16, 3), 40 * index, np.uint8))
+    writer.release()
+    assert path.is_file()
+    return path
+
+
+def test_frames_cache_extracts_videos_once(tmp_path):
+    source = fresh("dfdc", tmp_path)
+    _video(source / "test_videos" / "ccc.mp4", 5)
+    cache = tmp_path / "frames"
+    reader, samples = read("dfdc", source, frames_cache=cache)
+    extracted = by_id(samples)["test_videos/ccc"]
+    assert [p.name for p in extracted.images] == ["0.png", "1.png", "2.png", "3.png", "4.png"]
+    assert extracted.images[0].parent == cache / "dfdc" / "test_videos" / "ccc"
+    assert extracted.labels["forgery"] == "fake" and reader.skipped == {}
+    stamp = extracted.images[0].stat().st_mtime_ns
+    _reader, again = read("dfdc", source, frames_cache=cache)  # reused, not extracted again
+    assert by_id(again)["test_videos/ccc"].images[0].stat().st_mtime_ns == stamp
+    (source / "test_videos" / "ddd.mp4").write_bytes(b"not a video")
+    with open(source / "labels.csv", "a", encoding="utf-8") as handle:
+        handle.write("ddd.mp4,0\n")
+    reader, samples = read("dfdc", source, frames_cache=cache)
+    assert reader.skipped == {"undecodable_video": 1} and len(samples) == 3
+
+
+def test_ffpp_and_ffiw_find_video_files(tmp_path):
+    ffpp = fresh("ffpp", tmp_path)
+    _video(ffpp / "manipulated_sequences/NeuralTextures/c23/videos/005_004.mp4", 3)
+    with pytest.raises(HvgenError, match=r"005_004\.mp4: the clip is a video file"):
+        read("ffpp", ffpp)
+    reader, samples = read("ffpp", ffpp, frames_cache=tmp_path / "cache")
+    assert "manipulated_sequences/NeuralTextures/c23/videos/005_004" in by_id(samples)
+    assert len(samples) == 30 and reader.skipped == {}
+    ffiw = fresh("ffiw", tmp_path)
+    _video(ffiw / "target" / "test" / "clip9.mp4", 4)
+    with pytest.raises(HvgenError, match=r"clip9\.mp4"):
+        read("ffiw", ffiw)
+    _reader, samples = read("ffiw", ffiw, frames_cache=tmp_path / "cache")
+    assert len(by_id(samples)["target/test/clip9"].images) == 4
 
 
 # --- errors -------------------------------------------------------------------------------------

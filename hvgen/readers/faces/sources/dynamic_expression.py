@@ -7,9 +7,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from hvgen.errors import HvgenError
-from hvgen.readers.faces.base import FaceReader, FaceSample, SourceInfo, register_face_reader
+from hvgen.readers.faces.base import FaceSample, SourceInfo, register_face_reader
 from hvgen.readers.faces.files import find_path, listed_path, relative
-from hvgen.readers.faces.frames import video_frames
+from hvgen.readers.faces.frames import VideoFaceReader
 from hvgen.readers.faces.label_maps import lookup_expression
 from hvgen.readers.faces.listing import SampleList
 from hvgen.readers.faces.tables import csv_rows
@@ -17,7 +17,7 @@ from hvgen.readers.faces.tables import csv_rows
 FOLDS = range(1, 6)
 
 
-class ClipListReader(FaceReader):
+class ClipListReader(VideoFaceReader):
     """A source whose split csvs list (clip, expression index); subclasses say where the csvs
     and the frame folders are and how a csv names a clip."""
 
@@ -55,9 +55,8 @@ class ClipListReader(FaceReader):
                     self.skipped["excluded_label"] += 1
                     continue
                 folder = listed_path(frames_root, self.clip_folder(row[self.header[0]]), path, row.line)
-                frames = video_frames(folder)
+                frames = self.clip(folder)
                 if not frames:
-                    self.skipped["missing_image"] += 1
                     continue
                 samples.add(
                     FaceSample(
@@ -102,8 +101,8 @@ class DfewReader(ClipListReader):
         "per fold and the frames in clip_jpg_256/ (S4D ships the same split csvs)."
     )
 
-    def __init__(self, root: Path, *, fold: int = 1) -> None:
-        super().__init__(root)
+    def __init__(self, root: Path, *, fold: int = 1, frames_cache: Path | None = None) -> None:
+        super().__init__(root, frames_cache=frames_cache)
         self.fold = _fold(fold, "DFEW")
 
     def split_files(self) -> dict[str, str]:
@@ -141,8 +140,8 @@ class MafwReader(ClipListReader):
         "aligned face frames in frames_crop_align_224/ (S4D/S2D ship the same csvs)."
     )
 
-    def __init__(self, root: Path, *, fold: int = 1) -> None:
-        super().__init__(root)
+    def __init__(self, root: Path, *, fold: int = 1, frames_cache: Path | None = None) -> None:
+        super().__init__(root, frames_cache=frames_cache)
         self.fold = _fold(fold, "MAFW")
 
     def split_files(self) -> dict[str, str]:

@@ -14,9 +14,9 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from hvgen.errors import HvgenError, unknown_name_error
-from hvgen.readers.faces.base import FaceReader, FaceSample, SourceInfo, register_face_reader
+from hvgen.readers.faces.base import FaceSample, SourceInfo, register_face_reader
 from hvgen.readers.faces.files import find_path, listed_path, relative
-from hvgen.readers.faces.frames import clip_frames, video_frames
+from hvgen.readers.faces.frames import VIDEO_SUFFIXES, VideoFaceReader, clip_frames, clip_video
 from hvgen.readers.faces.listing import SampleList
 from hvgen.readers.faces.tables import csv_rows, line_error, parse_int, text_rows
 
@@ -28,20 +28,18 @@ CLIP_FOLDERS = ("videos", "frames", "images", "")
 images/ of an extraction, or the clips directly."""
 
 
-def _clip(base: Path, name: str) -> tuple[Path, tuple[Path, ...]]:
-    """(clip folder, frames) of clip `name` under `base`/<one of CLIP_FOLDERS>; frames () when
-    absent. Raises when only the .mp4 exists (frames must be extracted first)."""
-    for folder in CLIP_FOLDERS:
-        frames = clip_frames(base / folder / name)
-        if frames:
-            return base / folder / name, frames
-    for folder in CLIP_FOLDERS:
-        video_frames(base / folder / name)
-    return base / CLIP_FOLDERS[0] / name, ()
+def _clip_folder(base: Path, name: str) -> Path:
+    """The folder of clip `name` under `base`/<one of CLIP_FOLDERS>: the first that holds its
+    frames, else the first beside or in which its video file is, else videos/<name>."""
+    for has_clip in (clip_frames, clip_video):
+        for folder in CLIP_FOLDERS:
+            if has_clip(base / folder / name):
+                return base / folder / name
+    return base / CLIP_FOLDERS[0] / name
 
 
 @register_face_reader
-class FaceForensicsReader(FaceReader):
+class FaceForensicsReader(VideoFaceReader):
     """FF++ split json files name [a, b] id pairs: the reals are videos a and b, the fakes
     a_b and b_a (target_source) made by each manipulation method. `compression` picks raw, c23
     (FFDBackbone's) or c40; `methods` the manipulation folders read."""
@@ -60,9 +58,14 @@ class FaceForensicsReader(FaceReader):
     )
 
     def __init__(
-        self, root: Path, *, compression: str = "c23", methods: Sequence[str] = FFPP_METHODS
+        self,
+        root: Path,
+        *,
+        compression: str = "c23",
+        methods: Sequence[str] = FFPP_METHODS,
+        frames_cache: Path | None = None,
     ) -> None:
-        super().__init__(root)
+        super().__init__(root, frames_cache=frames_cache)
         if compression not in COMPRESSIONS:
             raise unknown_name_error("FaceForensics++ compression", compression, COMPRESSIONS)
         for method in methods:
@@ -92,21 +95,19 @@ class FaceForensicsReader(FaceReader):
         for split in ("train", "val", "test"):
             for first, second in _split_pairs(self.root / f"splits/{split}.json"):
                 for video in (first, second):
-                    folder, frames = _clip(real, video)
-                    self._add(samples, folder, frames, {"forgery": "real", "manipulation": None}, split,
+                    self._add(samples, _clip_folder(real, video), {"forgery": "real", "manipulation": None}, split,
                               identity=video)  # fmt: skip
                 for method in self.methods:
                     base = self.root / "manipulated_sequences" / method / self.compression
                     for target, source in ((first, second), (second, first)):
-                        folder, frames = _clip(base, f"{target}_{source}")
-                        self._add(samples, folder, frames, {"forgery": "fake", "manipulation": method}, split,
+                        self._add(samples, _clip_folder(base, f"{target}_{source}"), {"forgery": "fake", "manipulation": method}, split,
                                   pair_identities=(target, source))  # fmt: skip
         yield from samples.sorted()
 
-    def _add(self, samples: SampleList, folder: Path, frames: tuple[Path, ...], labels: dict, split: str,
+    def _add(self, samples: SampleList, folder: Path, labels: dict, split: str,
              identity: str | None = None, pair_identities: tuple[str, ...] = ()) -> None:  # fmt: skip
+        frames = self.clip(folder)
         if not frames:
-            self.skipped["missing_image"] += 1
             return
         samples.add(
             FaceSample(
@@ -148,7 +149,7 @@ CELEBDF_FAKE = re.compile(r"^(id\d+)_(id\d+)_\d+$")
 
 
 @register_face_reader
-class CelebDfReader(FaceReader):
+class CelebDfReader(VideoFaceReader):
     """Celeb-DF (v2) test list: `<flag> <folder>/<video>.mp4`, flag 1 = real, 0 = fake (FFDBackbone
     labels 1 - flag). Celebrity ids come from the clip names (id0_0001, id0_id16_0000)."""
 
@@ -181,9 +182,8 @@ class CelebDfReader(FaceReader):
                     path, line, f"expected '<0|1> <folder>/<video>.mp4', got {' '.join(fields)!r}"
                 )
             folder = listed_path(self.root, fields[1][: -len(".mp4")], path, line)
-            frames = video_frames(folder)
+            frames = self.clip(folder)
             if not frames:
-                self.skipped["missing_image"] += 1
                 continue
             forgery = "real" if fields[0] == "1" else "fake"
             real, fake = CELEBDF_REAL.match(folder.name), CELEBDF_FAKE.match(folder.name)
@@ -203,7 +203,7 @@ class CelebDfReader(FaceReader):
 
 
 @register_face_reader
-class DfdcReader(FaceReader):
+class DfdcReader(VideoFaceReader):
     """DFDC public test set: labels.csv `filename,label` (1 = fake), frames in test_videos/<stem>/."""
 
     info = SourceInfo(
@@ -230,9 +230,8 @@ class DfdcReader(FaceReader):
             if label not in (0, 1):
                 raise line_error(path, row.line, f"label {label} is neither 0 (real) nor 1 (fake)")
             folder = listed_path(self.root / "test_videos", Path(row["filename"]).stem, path, row.line)
-            frames = video_frames(folder)
+            frames = self.clip(folder)
             if not frames:
-                self.skipped["missing_image"] += 1
                 continue
             samples.add(
                 FaceSample(
@@ -248,7 +247,7 @@ class DfdcReader(FaceReader):
 
 
 @register_face_reader
-class FfiwReader(FaceReader):
+class FfiwReader(VideoFaceReader):
     """FFIW-10K: source/ holds the real clips, target/ the forged ones, each clip a folder of
     frames (found at any depth). When the first level is train/ val/ test/ (the release's), it
     is the split; otherwise the split is 'test', as FFDBackbone uses the set."""
@@ -278,24 +277,21 @@ class FfiwReader(FaceReader):
         for name, forgery in (("source", "real"), ("target", "fake")):
             top = self.root / name
             for folder in sorted(_clip_folders(top)):
+                frames = self.clip(folder)
+                if not frames:
+                    continue
                 first = folder.relative_to(top).parts[0]
                 split = first if first in ("train", "val", "test") and folder != top / first else "test"
+                labels = {"forgery": forgery, "manipulation": None}
                 samples.add(
-                    FaceSample(
-                        "ffiw",
-                        relative(folder, self.root),
-                        "video",
-                        clip_frames(folder),
-                        {"forgery": forgery, "manipulation": None},
-                        split=split,
-                    )  # fmt: skip
+                    FaceSample("ffiw", relative(folder, self.root), "video", frames, labels, split=split)
                 )
         yield from samples.sorted()
 
 
 def _clip_folders(top: Path) -> Iterator[Path]:
-    """Every folder below `top` that holds frames (a `frame/` folder counts for its parent).
-    A video file with no frame folder beside it is an error: frames must be extracted."""
+    """Every clip below `top`: each folder that holds frames (a `frame/` folder counts for its
+    parent), and `<folder>/<stem>` for each video file whose frames were not extracted."""
     for name, subfolders, files in os.walk(top):
         folder = Path(name)
         if folder.name == "frame":
@@ -303,6 +299,7 @@ def _clip_folders(top: Path) -> Iterator[Path]:
         if clip_frames(folder):
             yield folder
         for file in files:
-            if file.lower().endswith((".mp4", ".avi")):
-                video_frames(folder / Path(file).stem)
+            clip = folder / Path(file).stem
+            if Path(file).suffix.lower() in VIDEO_SUFFIXES and not clip_frames(clip):
+                yield clip
         subfolders.sort()
