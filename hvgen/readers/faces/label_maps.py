@@ -72,6 +72,8 @@ def lookup_expression(source: str, path: Path, line: int, value: str) -> str | N
         return None
     valid = ", ".join(f"{i} {name}" for i, name in classes.items())
     raise line_error(
-        path, line, f"expression label {index} is not one of {source}'s classes ({valid})",
+        path,
+        line,
+        f"expression label {index} is not one of {source}'s classes ({valid})",
         "Is this the release's single-label split file, unedited?",
-    )  # fmt: skip
+    )

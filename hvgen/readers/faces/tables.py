@@ -47,17 +47,21 @@ def csv_rows(path: Path, header: Sequence[str], fix: str = "") -> Iterator[Row]:
             found = [name.strip() for name in first or []]
             if found[: len(header)] != list(header):
                 raise line_error(
-                    path, 1, f"header is {','.join(found) or '(empty)'!r}, expected {','.join(header)!r}",
+                    path,
+                    1,
+                    f"header is {','.join(found) or '(empty)'!r}, expected {','.join(header)!r}",
                     fix or "Is this the release's own file, unedited?",
-                )  # fmt: skip
+                )
             for fields in reader:
                 if not fields or all(not value.strip() for value in fields):
                     continue
                 if len(fields) < len(header):
                     raise line_error(
-                        path, reader.line_num, f"has {len(fields)} fields, expected {len(header)} ({','.join(header)})",
+                        path,
+                        reader.line_num,
+                        f"has {len(fields)} fields, expected {len(header)} ({','.join(header)})",
                         "The file may be truncated; download it again.",
-                    )  # fmt: skip
+                    )
                 yield Row(reader.line_num, {name: value.strip() for name, value in zip(header, fields)})
         except csv.Error as error:
             raise line_error(path, reader.line_num, f"not valid csv ({error})") from None

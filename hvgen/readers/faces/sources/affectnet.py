@@ -66,6 +66,6 @@ class AffectNetReader(FaceReader):
                         (image,),
                         {"expression": expression},
                         split=split,
-                    )  # fmt: skip
+                    )
                 )
         yield from samples.sorted()

@@ -60,9 +60,11 @@ class CelebAReader(FaceReader):
             for table, path in ((identities, identities_path), (partition, partition_path)):
                 if name not in table:
                     raise line_error(
-                        attributes_path, line, f"image {name} has no line in {path.name}",
+                        attributes_path,
+                        line,
+                        f"image {name} has no line in {path.name}",
                         "The lists come from different releases; download all three again.",
-                    )  # fmt: skip
+                    )
             split = SPLITS.get(partition[name][1])
             if split is None:
                 raise line_error(
@@ -83,7 +85,7 @@ class CelebAReader(FaceReader):
                     {"attributes": attributes},
                     split=split,
                     identity=str(identities[name][1]),
-                )  # fmt: skip
+                )
             )
         yield from samples.sorted()
 
@@ -115,9 +117,12 @@ def _attributes(path: Path) -> Iterator[tuple[int, str, dict[str, bool]]]:
             continue
         if len(fields) != len(names) + 1 or any(value not in ("1", "-1") for value in fields[1:]):
             raise line_error(
-                path, line, f"expected '<file>' and {len(names)} values of 1 or -1, got {' '.join(fields[:3])} ... "
-                f"({len(fields)} fields)", "The file may be damaged; download it again.",
-            )  # fmt: skip
+                path,
+                line,
+                f"expected '<file>' and {len(names)} values of 1 or -1, got {' '.join(fields[:3])} ... "
+                f"({len(fields)} fields)",
+                "The file may be damaged; download it again.",
+            )
         rows += 1
         yield line, fields[0], {name: value == "1" for name, value in zip(names, fields[1:])}
     if count is None or not names:

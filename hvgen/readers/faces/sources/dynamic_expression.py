@@ -66,7 +66,7 @@ class ClipListReader(VideoFaceReader):
                         frames,
                         {"expression": expression},
                         split=split,
-                    )  # fmt: skip
+                    )
                 )
         yield from samples.sorted()
 

@@ -63,7 +63,9 @@ def _value(path: Path, row: Row, column: str, values: dict[str, str]) -> str:
     """The normalised label of `column`, or an error naming the line and the valid values."""
     if row[column] not in values:
         raise line_error(
-            path, row.line, f"{column} {row[column]!r} is not one of FairFace's ({', '.join(values)})",
+            path,
+            row.line,
+            f"{column} {row[column]!r} is not one of FairFace's ({', '.join(values)})",
             "Is the file FairFace's own, unedited?",
-        )  # fmt: skip
+        )
     return values[row[column]]

@@ -94,6 +94,6 @@ class FerPlusReader(FaceReader):
                     (image,),
                     {"expression": classes[winner]},
                     split=split,
-                )  # fmt: skip
+                )
             )
         yield from samples.sorted()

@@ -84,9 +84,12 @@ class FaceForensicsReader(VideoFaceReader):
         for split in ("train", "val", "test"):
             find_path(self.root, [f"splits/{split}.json"], "FaceForensics++ split", how)
         find_path(
-            self.root, [f"original_sequences/youtube/{self.compression}"], "FaceForensics++ real videos",
-            f"Download them with the FaceForensics download script (-d original -c {self.compression}).", folder=True,
-        )  # fmt: skip
+            self.root,
+            [f"original_sequences/youtube/{self.compression}"],
+            "FaceForensics++ real videos",
+            f"Download them with the FaceForensics download script (-d original -c {self.compression}).",
+            folder=True,
+        )
 
     def samples(self) -> Iterator[FaceSample]:
         self.check()
@@ -95,17 +98,25 @@ class FaceForensicsReader(VideoFaceReader):
         for split in ("train", "val", "test"):
             for first, second in _split_pairs(self.root / f"splits/{split}.json"):
                 for video in (first, second):
-                    self._add(samples, _clip_folder(real, video), {"forgery": "real", "manipulation": None}, split,
-                              identity=video)  # fmt: skip
+                    real_labels = {"forgery": "real", "manipulation": None}
+                    self._add(samples, _clip_folder(real, video), real_labels, split, identity=video)
                 for method in self.methods:
                     base = self.root / "manipulated_sequences" / method / self.compression
+                    fake_labels = {"forgery": "fake", "manipulation": method}
                     for target, source in ((first, second), (second, first)):
-                        self._add(samples, _clip_folder(base, f"{target}_{source}"), {"forgery": "fake", "manipulation": method}, split,
-                                  pair_identities=(target, source))  # fmt: skip
+                        folder = _clip_folder(base, f"{target}_{source}")
+                        self._add(samples, folder, fake_labels, split, pair_identities=(target, source))
         yield from samples.sorted()
 
-    def _add(self, samples: SampleList, folder: Path, labels: dict, split: str,
-             identity: str | None = None, pair_identities: tuple[str, ...] = ()) -> None:  # fmt: skip
+    def _add(
+        self,
+        samples: SampleList,
+        folder: Path,
+        labels: dict,
+        split: str,
+        identity: str | None = None,
+        pair_identities: tuple[str, ...] = (),
+    ) -> None:
         frames = self.clip(folder)
         if not frames:
             return
@@ -119,7 +130,7 @@ class FaceForensicsReader(VideoFaceReader):
                 split=split,
                 identity=identity,
                 pair_identities=pair_identities,
-            )  # fmt: skip
+            )
         )
 
 
@@ -169,8 +180,12 @@ class CelebDfReader(VideoFaceReader):
     LIST = "List_of_testing_videos.txt"
 
     def check(self) -> None:
-        find_path(self.root, [self.LIST], "Celeb-DF test list",
-                  "The Celeb-DF v2 release has it at its top level, beside Celeb-real/ and Celeb-synthesis/.")  # fmt: skip
+        find_path(
+            self.root,
+            [self.LIST],
+            "Celeb-DF test list",
+            "The Celeb-DF v2 release has it at its top level, beside Celeb-real/ and Celeb-synthesis/.",
+        )
 
     def samples(self) -> Iterator[FaceSample]:
         self.check()
@@ -197,7 +212,7 @@ class CelebDfReader(VideoFaceReader):
                     split="test",
                     identity=real[1] if real else None,
                     pair_identities=(fake[1], fake[2]) if fake else (),
-                )  # fmt: skip
+                )
             )
         yield from samples.sorted()
 
@@ -241,7 +256,7 @@ class DfdcReader(VideoFaceReader):
                     frames,
                     {"forgery": "fake" if label else "real", "manipulation": None},
                     split="test",
-                )  # fmt: skip
+                )
             )
         yield from samples.sorted()
 

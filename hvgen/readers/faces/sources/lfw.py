@@ -89,7 +89,7 @@ class LfwReader(FaceReader):
                         split=split,
                         identity=first[0] if same else None,
                         pair_identities=(first[0], second[0]),
-                    )  # fmt: skip
+                    )
                 )
         yield from samples.sorted()
 
@@ -113,20 +113,26 @@ def _pairs(path: Path, view2: bool) -> Iterator[tuple[int, int | None, tuple[str
         for position in range(2 * per_half):
             row = next(rows, None)
             if row is None:
-                raise line_error(path, line, f"says {folds} fold(s) of 2 x {per_half} pairs but the file ends early",
-                                 "The file is truncated; download it again.")  # fmt: skip
+                raise line_error(
+                    path,
+                    line,
+                    f"says {folds} fold(s) of 2 x {per_half} pairs but the file ends early",
+                    "The file is truncated; download it again.",
+                )
             line, fields = row
             matched = position < per_half
             if len(fields) != (3 if matched else 4):
                 kind = "matched 'name i j'" if matched else "mismatched 'name1 i name2 j'"
                 raise line_error(path, line, f"expected a {kind} line, got {' '.join(fields)!r}")
-            if matched:
-                name = fields[0]
-                yield (line, fold if view2 else None, (name, parse_int(path, line, fields[1], "image number")),
-                       (name, parse_int(path, line, fields[2], "image number")))  # fmt: skip
-            else:
-                yield (line, fold if view2 else None, (fields[0], parse_int(path, line, fields[1], "image number")),
-                       (fields[2], parse_int(path, line, fields[3], "image number")))  # fmt: skip
+            first_name, first_number, second_name, second_number = (
+                (fields[0], fields[1], fields[0], fields[2]) if matched else fields
+            )
+            yield (
+                line,
+                fold if view2 else None,
+                (first_name, parse_int(path, line, first_number, "image number")),
+                (second_name, parse_int(path, line, second_number, "image number")),
+            )
     extra = next(rows, None)
     if extra is not None:
         raise line_error(
