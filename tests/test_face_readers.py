@@ -32,7 +32,6 @@ LABEL_KEYS = {
     "same_person",
     "forgery",
     "manipulation",
-    "identity",
 }
 
 # The reference's listing (shared/reference/faceqa.md, "Label maps"), in the unified names.

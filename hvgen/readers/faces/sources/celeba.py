@@ -37,7 +37,7 @@ class CelebAReader(FaceReader):
         redistributable=False,
         citation="Liu, Z., Luo, P., Wang, X. and Tang, X. Deep Learning Face Attributes in the Wild. ICCV 2015.",
         url="https://mmlab.ie.cuhk.edu.hk/projects/CelebA.html",
-        tasks=("attributes", "identity"),
+        tasks=("attributes",),  # and `identity` on every sample
     )
 
     def _files(self) -> tuple[Path, Path, Path, Path]:

@@ -42,12 +42,13 @@ class FairFaceReader(FaceReader):
     def samples(self) -> Iterator[FaceSample]:
         self.check()
         maps = label_maps()["fairface"]
+        bins = {name: name for name in maps["age_bins"]}
         samples = SampleList(self.skipped)
         for split, name in SPLIT_FILES.items():
             path = self.root / name
             for row in csv_rows(path, HEADER):
                 labels = {
-                    "age_bin": _value(path, row, "age", {bin_: bin_ for bin_ in maps["age_bins"]}),
+                    "age_bin": _value(path, row, "age", bins),
                     "gender": _value(path, row, "gender", maps["gender"]),
                     "race": _value(path, row, "race", maps["race"]),
                 }
