@@ -5,7 +5,9 @@ Label rule (majority vote): the column with the most votes among all ten (the 8 
 'unknown', 'NF' = not a face) wins; the face is skipped and counted as 'excluded_label' when
 the winner is 'unknown' or 'NF', or when two or more columns tie for the most votes. A row
 without an image name (FER2013 faces the FERPlus raters dropped) is skipped the same way if
-its votes exclude it, else counted as 'missing_image'.
+its votes exclude it, else counted as 'missing_image'. This is a plurality rule; FERPlus's own
+training code has a stricter 'majority' mode (more than half of the votes), and other loaders
+break ties by class order, so per-class counts can differ from papers that used those.
 """
 
 from __future__ import annotations
