@@ -320,6 +320,7 @@ def test_dfew(sources):
         read("dfew", sources["dfew"], fold=3)
     with pytest.raises(HvgenError, match="folds 1 to 5"):
         face_reader("dfew")(sources["dfew"], fold=6)
+    assert face_reader("mafw")(sources["mafw"], fold="1").fold == 1  # as a CLI passes it
 
 
 def test_mafw_and_ferv39k(sources):

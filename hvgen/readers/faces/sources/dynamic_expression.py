@@ -71,10 +71,12 @@ class ClipListReader(VideoFaceReader):
         yield from samples.sorted()
 
 
-def _fold(fold: int, title: str) -> int:
-    if fold not in FOLDS:
-        raise HvgenError(f"{title} has folds 1 to 5, not {fold}; pass a fold from 1 to 5.")
-    return fold
+def _fold(fold: int | str, title: str) -> int:
+    """The fold number (a CLI may pass it as text), checked: the releases have folds 1-5."""
+    number = int(fold) if str(fold).strip().isdigit() else None
+    if number not in FOLDS:
+        raise HvgenError(f"{title} has folds 1 to 5, not {fold!r}; pass a fold from 1 to 5.")
+    return number
 
 
 @register_face_reader
@@ -101,7 +103,7 @@ class DfewReader(ClipListReader):
         "per fold and the frames in clip_jpg_256/ (S4D ships the same split csvs)."
     )
 
-    def __init__(self, root: Path, *, fold: int = 1, frames_cache: Path | None = None) -> None:
+    def __init__(self, root: Path, *, fold: int | str = 1, frames_cache: Path | None = None) -> None:
         super().__init__(root, frames_cache=frames_cache)
         self.fold = _fold(fold, "DFEW")
 
@@ -140,7 +142,7 @@ class MafwReader(ClipListReader):
         "aligned face frames in frames_crop_align_224/ (S4D/S2D ship the same csvs)."
     )
 
-    def __init__(self, root: Path, *, fold: int = 1, frames_cache: Path | None = None) -> None:
+    def __init__(self, root: Path, *, fold: int | str = 1, frames_cache: Path | None = None) -> None:
         super().__init__(root, frames_cache=frames_cache)
         self.fold = _fold(fold, "MAFW")
 
