@@ -109,7 +109,7 @@ def _from_labels(text: str) -> tuple[str | None, list[str]] | None:
 def _split_attributes(text: str) -> list[str]:
     """Items separated by commas, semicolons or lines (markdown bullets and numbering dropped)."""
     items = re.split(r"[,;\n]", text)
-    return [re.sub(r"^\s*(?:[-*•]|\d+[.)])\s*", "", item) for item in items]
+    return [re.sub(r"^\s*(?:(?:[-*•]|\d+[.)])\s*)+", "", item) for item in items]
 
 
 def _readable(text: str) -> bool:
