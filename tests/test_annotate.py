@@ -202,7 +202,7 @@ def test_bad_items_are_one_clear_error(images: Path, tmp_path: Path) -> None:
     bad_prompt.write_text("Describe {{ person }}.", encoding="utf-8")
     with pytest.raises(HvgenError, match="bad.j2.*'person' is undefined.*key, file_name"):
         annotate_images([first], "tiny", out, prompt=bad_prompt, device="cpu")
-    assert not out.exists() or out.read_bytes() == b""
+    assert not out.exists()  # no empty log left behind by a failed start
 
 
 # --- reply parsing, on hand-written replies ---------------------------------------------------

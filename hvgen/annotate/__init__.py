@@ -3,6 +3,14 @@ model): a fine-grained caption and an attribute list per image, stored apart fro
 and marked model-generated. Benchmark-agnostic: `annotate_images` takes (key, path) pairs."""
 
 from hvgen.annotate.annotations import Annotation, annotate_images, read_annotations
+from hvgen.annotate.captioner import check_captioner
 from hvgen.annotate.parsing import ParsedReply, parse_reply
 
-__all__ = ["Annotation", "ParsedReply", "annotate_images", "parse_reply", "read_annotations"]
+__all__ = [
+    "Annotation",
+    "ParsedReply",
+    "annotate_images",
+    "check_captioner",
+    "parse_reply",
+    "read_annotations",
+]

@@ -23,7 +23,7 @@ from hvgen.annotate.captioner import Decoding, captioner_id, check_captioner, lo
 from hvgen.annotate.parsing import parse_reply
 from hvgen.annotate.prompt import load_prompt
 from hvgen.errors import HvgenError
-from hvgen.progress import progress_bar
+from hvgen.progress import info, progress_bar
 from hvgen.seeding import derive_seed
 from hvgen.store.atomic import write_atomic
 from hvgen.store.manifest import ManifestWriter, read_manifest_rows
@@ -105,21 +105,34 @@ def annotate_images(
         "prompt_version": template.version,
         "decoding": decoding.as_row(),
     }
-    with ManifestWriter(out_file) as log:
-        done = _finished_rows(out_file, identity)
-        batches = [list(items[start : start + batch_size]) for start in range(0, len(items), batch_size)]
-        todo = [batch for batch in batches if any(key not in done for key, _ in batch)]
-        if todo:
-            model = load_captioner(captioner, device, dtype)
-            pending = sum(1 for batch in todo for key, _ in batch if key not in done)
-            with progress_bar(f"annotate ({identity['generated_by']})", pending) as advance:
-                for batch in todo:
-                    rows = _annotate_batch(batch, model, template, decoding, identity)
-                    new = [row for row in rows if row["key"] not in done]
-                    log.write_many(new)
-                    done.update((row["key"], row) for row in new)
-                    advance(len(new))
-        _write_in_order(out_file, keys)
+    if items:
+        template.render(*items[0])  # a template error stops the run before the model loads
+    created = not out_file.exists()
+    try:
+        with ManifestWriter(out_file) as log:
+            done = _finished_rows(out_file, identity)
+            batches = [list(items[start : start + batch_size]) for start in range(0, len(items), batch_size)]
+            todo = [batch for batch in batches if any(key not in done for key, _ in batch)]
+            finished = sum(1 for key in keys if key in done)
+            if finished:
+                info(
+                    f"{finished} of {len(keys)} image(s) already annotated in {out_file}: skipped",
+                    highlight=False,
+                )
+            if todo:
+                model = load_captioner(captioner, device, dtype)
+                with progress_bar(f"annotate ({identity['generated_by']})", len(keys) - finished) as advance:
+                    for batch in todo:
+                        rows = _annotate_batch(batch, model, template, decoding, identity)
+                        new = [row for row in rows if row["key"] not in done]
+                        log.write_many(new)
+                        done.update((row["key"], row) for row in new)
+                        advance(len(new))
+            _write_in_order(out_file, keys)
+    except BaseException:
+        if created and out_file.is_file() and out_file.stat().st_size == 0:
+            out_file.unlink()  # a failed first start leaves no empty log behind
+        raise
     return {key: Annotation.from_row(done[key]) for key in keys}
 
 
