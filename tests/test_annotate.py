@@ -166,7 +166,9 @@ def test_sampling_is_seeded_per_image(
     for name, seed in [("a", 1), ("b", 1), ("c", 2)]:
         files[name] = tmp_path / f"{name}.jsonl"
         annotate_images(items, "tiny", files[name], prompt=short_prompt, seed=seed, **settings)
-    assert files["a"].read_bytes() == files["b"].read_bytes()
+    one_by_one = tmp_path / "single.jsonl"  # each image's seed is its own: neighbours do not matter
+    annotate_images(items, "tiny", one_by_one, prompt=short_prompt, seed=1, **{**settings, "batch_size": 1})
+    assert files["a"].read_bytes() == files["b"].read_bytes() == one_by_one.read_bytes()
     assert files["a"].read_bytes() != files["c"].read_bytes()
     assert rows_of(files["a"])[0]["decoding"] == {
         "max_new_tokens": 8,

@@ -111,9 +111,11 @@ class Captioner:
         if not decoding.sampling:
             return self._generate(images, prompts, decoding)
         replies = []
+        devices = [self.model.device] if self.model.device.type == "cuda" else []
         for image, prompt, seed in zip(images, prompts, seeds):
-            torch.manual_seed(seed)
-            replies.extend(self._generate([image], [prompt], decoding))
+            with torch.random.fork_rng(devices=devices):  # the caller's random state is left alone
+                torch.manual_seed(seed)
+                replies.extend(self._generate([image], [prompt], decoding))
         return replies
 
     def _generate(self, images: list[Any], prompts: list[str], decoding: Decoding) -> list[str]:
