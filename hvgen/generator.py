@@ -72,8 +72,9 @@ class Generator(ABC):
     # The record field evaluation toolkits should group scores by (VLMEvalKit's `category`).
     category_column: ClassVar[str] = "question_type"
     # Photographs that already exist (a COCO folder): the render stage copies each image from
-    # `source_image(prompt)` instead of running a text-to-image model.
-    supplies_images: ClassVar[bool] = False
+    # `source_image(prompt)` instead of running a text-to-image model. A generator that renders
+    # in some runs and supplies in others sets it per instance in `__init__`.
+    supplies_images: bool = False
     # The arguments of the example in `hvgen <bench> --help`.
     cli_example: ClassVar[str] = "--model tiny --num 20 --out runs/try"
 
@@ -131,6 +132,12 @@ class Generator(ABC):
         """Whether the export embeds the images (False: rows name their source instead, for
         images whose licence forbids redistribution)."""
         return True
+
+    def embed_column(self) -> str | None:
+        """A boolean record column deciding row by row whether the export embeds the image (a
+        false row keeps its record, image left out: a source whose licence forbids
+        redistribution), or None to embed every row (when `embeds_images`)."""
+        return None
 
     @classmethod
     def publish_warnings(cls, run_dir: Path, options: dict[str, Any]) -> list[str]:

@@ -153,7 +153,13 @@ def run_export(
             if export_config.skip_if_empty and not table.num_rows:
                 continue
             exported += write_config(
-                images, staging, export_config, table, config.export, generator.embeds_images()
+                images,
+                staging,
+                export_config,
+                table,
+                config.export,
+                generator.embeds_images(),
+                generator.embed_column(),
             )
             samples.append(ConfigSamples(export_config.name, export_config.scenario, table))
         incomplete = None if status.complete else status.describe()
@@ -189,6 +195,7 @@ def write_config(
     table: pa.Table,
     settings: Any,
     embed_images: bool = True,
+    embed_column: str | None = None,
 ) -> list[ExportedConfig]:
     """One export config in the chosen layout.
 
@@ -196,19 +203,24 @@ def write_config(
     users and harnesses expect, at the cost of storing an image once per question asking it.
     image-once: the questions without images, each naming its picture in ``image_file``, plus a
     ``<config>_images`` config with one row per distinct picture (``image_file``, ``image``): for
-    large releases, where image-level scenarios would otherwise repeat each image ~7 times."""
+    large releases, where image-level scenarios would otherwise repeat each image ~7 times.
+    With `embed_column`, rows whose column is false get no image (null), in both layouts."""
     name, split, max_mb = export_config.name, settings.split, settings.max_shard_mb
     if not embed_images:  # the generator's rows name their pictures' source (licences)
         questions = table.drop_columns(["_image_path"]).replace_schema_metadata(None)
         files = [_write_table(staging, name, split, 0, 1, questions)]
         return [ExportedConfig(name, export_config.scenario, table.num_rows, files)]
+    embed = None
+    if embed_column is not None and embed_column in table.column_names:
+        embed = [bool(value) for value in table.column(embed_column).to_pylist()]
     if settings.layout == "per-question":
-        files = write_parquet_shards(images, staging, name, split, table, max_mb)
+        files = write_parquet_shards(images, staging, name, split, table, max_mb, embed)
         return [ExportedConfig(name, export_config.scenario, table.num_rows, files)]
     paths = table.column("_image_path")
     questions = table.drop_columns(["_image_path"]).append_column(IMAGE_KEY, paths)
     files = [_write_table(staging, name, split, 0, 1, questions.replace_schema_metadata(None))]
-    distinct = sorted(set(paths.to_pylist()))
+    listed = paths.to_pylist()
+    distinct = sorted({path for i, path in enumerate(listed) if embed is None or embed[i]})
     pictures = pa.table({IMAGE_KEY: distinct, "_image_path": distinct})
     image_files = write_parquet_shards(images, staging, name + IMAGES_SUFFIX, split, pictures, max_mb)
     return [
@@ -218,25 +230,34 @@ def write_config(
 
 
 def write_parquet_shards(
-    run_files: VerifiedImages, export_dir: Path, name: str, split: str, table: pa.Table, max_shard_mb: int
+    run_files: VerifiedImages,
+    export_dir: Path,
+    name: str,
+    split: str,
+    table: pa.Table,
+    max_shard_mb: int,
+    embed: list[bool] | None = None,
 ) -> list[str]:
     """Write `table` (with an `_image_path` column) as image-embedding parquet shards; images
-    are read and verified by a thread pool (file reads and sha256 release the GIL)."""
+    are read and verified by a thread pool (file reads and sha256 release the GIL). Rows whose
+    `embed` flag is false get a null image and their file is not read."""
     paths = table.column("_image_path").to_pylist() if table.num_rows else []
+    if embed is not None:
+        paths = [path if keep else None for path, keep in zip(paths, embed, strict=True)]
     files = []
     with (
         progress_bar(f"export {name}", table.num_rows) as advance,
         ThreadPoolExecutor(max_workers=max(1, io_threads())) as pool,
     ):
-        sizes = list(_map_batched(pool, run_files.size, paths))
+        sizes = list(_map_batched(pool, _or_none(run_files.size, 0), paths))
         boundaries = _shard_boundaries(sizes, max_shard_mb * 1024 * 1024) if paths else [(0, 0)]
         for number, (start, stop) in enumerate(boundaries):
             part = table.slice(start, stop - start)
             chunk = paths[start:stop]
             image_column = pa.array(
                 [
-                    {"bytes": data, "path": path.rsplit("/", 1)[-1]}
-                    for path, data in zip(chunk, _map_batched(pool, run_files.read_bytes, chunk))
+                    None if path is None else {"bytes": data, "path": path.rsplit("/", 1)[-1]}
+                    for path, data in zip(chunk, _map_batched(pool, _or_none(run_files.read_bytes, None), chunk))
                 ],
                 type=pa.struct([("bytes", pa.binary()), ("path", pa.string())]),
             )
@@ -246,8 +267,13 @@ def write_parquet_shards(
     return files
 
 
+def _or_none(function: Callable[[str], T], empty: Any) -> Callable[[str | None], Any]:
+    """`function`, answering `empty` for a row whose image is not embedded (path None)."""
+    return lambda path: empty if path is None else function(path)
+
+
 def _map_batched(
-    pool: ThreadPoolExecutor, function: Callable[[str], T], items: list[str], batch: int = 256
+    pool: ThreadPoolExecutor, function: Callable[[Any], T], items: list[Any], batch: int = 256
 ) -> Iterator[T]:
     """`pool.map(function, items)` in batches: one future per file costs more than an lstat or
     a small read at 600k files (thread wake-ups, lock traffic), so each task does `batch` files."""
