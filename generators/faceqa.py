@@ -205,11 +205,15 @@ class FaceQA(Generator):
                 faces += chosen
                 label_values[name] = report.label_values
                 notes += _source_notes(report)
-        planner = QuestionPlanner(self.templates, self.rules, self.request.run_seed, set(self.unseen), label_values)
+        planner = QuestionPlanner(
+            self.templates, self.rules, self.request.run_seed, set(self.unseen), label_values
+        )
         specs = [spec for face in faces for spec in planner.specs(face)]
         records = [self._record(item) for item in planner.word_all(specs)]
         if self.unseen:
-            notes.append(f"zero-shot attribute task: held out (never in the attribute task): {', '.join(self.unseen)}.")
+            notes.append(
+                f"zero-shot attribute task: held out (never in the attribute task): {', '.join(self.unseen)}."
+            )
         warnings = [] if records else ["no question could be asked: no face has a label of an enabled task."]
         return PlanResult(records=records, warnings=warnings, notes=notes)
 
@@ -311,14 +315,16 @@ def _synthetic_values(rules: dict[str, Any]) -> dict[str, list[str]]:
 def _source_notes(report: SourceReport) -> list[str]:
     splits = report.splits
     by_split = ", ".join(f"{name} {count}" for name, count in sorted(splits.by_split.items()))
-    partition = "its release's partition" if splits.official else "a seeded hash per identity (no official partition)"
+    partition = (
+        "its release's partition" if splits.official else "a seeded hash per identity (no official partition)"
+    )
     notes = [
         f"{report.info.name}: {report.faces} faces asked about of {report.samples} samples "
         f"({report.not_single_image} pairs/clips not used by the single-image tasks; {report.missing} missing and "
         f"{report.undecodable} undecodable image files skipped; reader skipped {sum(report.reader_skipped.values())}: "
         f"{json.dumps(report.reader_skipped, sort_keys=True)}).",
         f"{report.info.name}: splits from {partition}; samples per split: {by_split}. Identity check: "
-        f"{splits.identities} identities, {splits.crossing_identities} were in more than one split of the release "
-        f"and were moved whole ({splits.moved_samples} samples) to their majority split; 0 identities cross splits now.",
+        f"{splits.identities} identities; {splits.crossing_identities} in more than one split of the release, moved "
+        f"whole ({splits.moved_samples} samples) to their majority split; 0 identities cross splits now.",
     ]
     return notes

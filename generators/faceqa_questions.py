@@ -18,7 +18,12 @@ from hvgen.generators.faceqa_sources import Face
 
 from hvgen.seeding import balanced_slot, derive_seed, stable_id
 
-MULTI_CHOICE, TRUE_OR_FALSE, MULTI_SELECT, FREE_FORM = "multi choice", "true or false", "multi select", "free form"
+MULTI_CHOICE, TRUE_OR_FALSE, MULTI_SELECT, FREE_FORM = (
+    "multi choice",
+    "true or false",
+    "multi select",
+    "free form",
+)
 LETTERS = "ABCD"
 _INSTRUCTION_BLOCK = {MULTI_CHOICE: "multi_choice", TRUE_OR_FALSE: "true_or_false", MULTI_SELECT: "multi_select",
                       FREE_FORM: "number"}  # fmt: skip
@@ -80,11 +85,23 @@ class QuestionPlanner:
             if key is None:
                 continue
             if task == "attribute":
-                seen = {a: bool(v) for a, v in labels[key].items() if a not in self.unseen and a not in self.not_asked}
+                seen = {
+                    a: bool(v)
+                    for a, v in labels[key].items()
+                    if a not in self.unseen and a not in self.not_asked
+                }
                 if seen:
-                    specs.append(self._spec(face, task, TRUE_OR_FALSE, "attribute_tf", key, attribute_pool=seen))
-                if len(seen) >= self.rules["multi_select_options"] and any(seen.values()) and not all(seen.values()):
-                    specs.append(self._spec(face, task, MULTI_SELECT, "attribute_multi", key, attribute_pool=seen))
+                    specs.append(
+                        self._spec(face, task, TRUE_OR_FALSE, "attribute_tf", key, attribute_pool=seen)
+                    )
+                if (
+                    len(seen) >= self.rules["multi_select_options"]
+                    and any(seen.values())
+                    and not all(seen.values())
+                ):
+                    specs.append(
+                        self._spec(face, task, MULTI_SELECT, "attribute_multi", key, attribute_pool=seen)
+                    )
             elif task == "attribute_zero_shot":
                 unseen = {a: bool(v) for a, v in labels[key].items() if a in self.unseen}
                 if unseen:
@@ -98,7 +115,9 @@ class QuestionPlanner:
                 values = self._values(face, key)
                 pool = tuple(v for v in values if v != truth)
                 if pool:
-                    specs.append(self._spec(face, task, MULTI_CHOICE, f"{task}_mc", key, truth=truth, pool=pool))
+                    specs.append(
+                        self._spec(face, task, MULTI_CHOICE, f"{task}_mc", key, truth=truth, pool=pool)
+                    )
         return specs
 
     def _values(self, face: Face, key: str) -> list[str]:
@@ -184,4 +203,6 @@ def unseen_attributes(names: list[str], rules: dict[str, Any], chosen: list[str]
     if chosen:
         return sorted(chosen)
     ranked = sorted(askable, key=lambda name: stable_id(rules["unseen_salt"], name))
-    return sorted(ranked[: min(int(rules["unseen_count"]), max(0, len(askable) - rules["multi_select_options"]))])
+    return sorted(
+        ranked[: min(int(rules["unseen_count"]), max(0, len(askable) - rules["multi_select_options"]))]
+    )

@@ -20,7 +20,7 @@ from hvgen.records import Record
 from hvgen.scoring import parse_choice, read_prediction_lines
 
 NUMBER_TOLERANCE = 5  # years: an age within this counts as right in `items` (for hvgen quality)
-_LETTER_LIST = re.compile(r"^\s*\(?[A-D]\)?(?:\s*(?:,|;|/|\band\b|\s)\s*\(?[A-D]\)?)*\s*\.?\s*$")
+_LETTER_LIST = re.compile(r"^\s*\(?[A-D]\)?(?:\s*(?:,|;|/|\bAND\b|\s)\s*\(?[A-D]\)?)*\s*\.?\s*$")
 _NUMBER = re.compile(r"-?\d+(?:\.\d+)?")
 
 
@@ -32,7 +32,9 @@ def parse_selection(text: str, options: list[str]) -> set[int] | None:
         chosen = {"ABCD".index(letter) for letter in letters}
         return chosen if all(i < len(options) for i in chosen) else None
     lowered = text.lower()
-    chosen = {i for i, option in enumerate(options) if re.search(rf"\b{re.escape(option.lower())}\b", lowered)}
+    chosen = {
+        i for i, option in enumerate(options) if re.search(rf"\b{re.escape(option.lower())}\b", lowered)
+    }
     return chosen or None
 
 

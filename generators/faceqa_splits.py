@@ -51,7 +51,9 @@ def hashed_split(run_seed: int, shares: dict[str, float], *key: object) -> str:
 
 def _normal(split: str) -> str:
     name = split.lower()
-    return {"validation": "val", "valid": "val", "dev": "val", "training": "train", "testing": "test"}.get(name, name)
+    return {"validation": "val", "valid": "val", "dev": "val", "training": "train", "testing": "test"}.get(
+        name, name
+    )
 
 
 def assign_splits(

@@ -49,7 +49,9 @@ def synthetic_labels(index: int, run_seed: int, axes: dict[str, Any]) -> dict[st
             "head_pose": pose, "attributes": attributes}  # fmt: skip
 
 
-def prompt_variables(labels: dict[str, Any], axes: dict[str, Any], expression_words: dict[str, str]) -> dict[str, Any]:
+def prompt_variables(
+    labels: dict[str, Any], axes: dict[str, Any], expression_words: dict[str, str]
+) -> dict[str, Any]:
     nouns = axes["nouns"].get(labels["age_group"], axes["nouns"]["default"])
     attributes = labels["attributes"]
     return {

@@ -36,7 +36,9 @@ class _CsvReader(FaceReader):
 
     def check(self) -> None:
         if not (self.root / "labels.csv").is_file():
-            raise HvgenError(f"{self.root / 'labels.csv'}: missing; a {self.info.title} folder holds labels.csv.")
+            raise HvgenError(
+                f"{self.root / 'labels.csv'}: missing; a {self.info.title} folder holds labels.csv."
+            )
 
     def rows(self) -> list[dict[str, str]]:
         with open(self.root / "labels.csv", newline="", encoding="utf-8") as handle:
@@ -65,7 +67,11 @@ class FixtureCelebs(_CsvReader):
     def samples(self) -> Iterator[FaceSample]:
         for row in self.rows():
             attributes = {name: row[name] == "1" for name in ATTRIBUTES}
-            labels = {"attributes": attributes, "age": int(row["age"]), "gender": "male" if attributes["Male"] else "female"}
+            labels = {
+                "attributes": attributes,
+                "age": int(row["age"]),
+                "gender": "male" if attributes["Male"] else "female",
+            }
             yield FaceSample("test_celebs", row["file"], "face", (self.root / "images" / row["file"],), labels,
                              split=row["partition"], identity=row["identity"])  # fmt: skip
         yield FaceSample("test_celebs", "pair-0", "pair", (self.root / "images" / "c000.png",) * 2,
@@ -102,7 +108,12 @@ def write_test_celebs(root: Path, count: int = 24) -> Path:
         partition = ("train", "train", "val", "test", "test", "train")[person]
         if person == 1 and i >= 12:
             partition = "test"  # p1: 2 images in train, 2 in test → moved whole to train (tie: train first)
-        row = {"file": f"c{i:03d}.png", "identity": f"p{person}", "partition": partition, "age": str(18 + 3 * i)}
+        row = {
+            "file": f"c{i:03d}.png",
+            "identity": f"p{person}",
+            "partition": partition,
+            "age": str(18 + 3 * i),
+        }
         row |= {name: str(int(rng.random() < 0.4)) for name in ATTRIBUTES}
         rows.append(row)
         _face(root / "images" / row["file"], 100 + i)

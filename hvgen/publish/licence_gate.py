@@ -57,7 +57,8 @@ def unredistributable_images(folder: Path) -> list[str]:
                 table = pq.read_table(path, columns=[_IMAGE_FILE, "image"])
                 named = table.column(_IMAGE_FILE).to_pylist()
                 count = sum(
-                    name in restricted_files and has for name, has in zip(named, _has_bytes(table.column("image")))
+                    name in restricted_files and has
+                    for name, has in zip(named, _has_bytes(table.column("image")))
                 )
                 if count:
                     problems.append(f"{path.relative_to(folder)}: {count} pictures")

@@ -257,7 +257,9 @@ def write_parquet_shards(
             image_column = pa.array(
                 [
                     None if path is None else {"bytes": data, "path": path.rsplit("/", 1)[-1]}
-                    for path, data in zip(chunk, _map_batched(pool, _or_none(run_files.read_bytes, None), chunk))
+                    for path, data in zip(
+                        chunk, _map_batched(pool, _or_none(run_files.read_bytes, None), chunk)
+                    )
                 ],
                 type=pa.struct([("bytes", pa.binary()), ("path", pa.string())]),
             )

@@ -1,0 +1,231 @@
+"""hvgen faceqa over two test-only sources (tests/faceqa_fixtures.py): answers are the labels,
+balanced positions, leak-free splits, --per-label, the seen/unseen attribute split, the race
+opt-in, errors, the export + licence gate (per-row images, push refusal) and the scorer."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter, defaultdict
+from pathlib import Path
+
+import pytest
+from datasets import load_dataset
+from faceqa_fixtures import write_test_celebs, write_test_faces
+from hvgen.generators.faceqa_questions import TASKS
+from hvgen.generators.faceqa_scoring import parse_selection, score_predictions
+from hvgen.generators.faceqa_splits import assign_splits
+
+from hvgen.cli import main
+from hvgen.errors import HvgenError
+from hvgen.generator import PlanRequest, get_generator
+from hvgen.publish.hub import PushError, push_folder
+from hvgen.readers.faces.base import FaceSample
+from hvgen.stages.plan import plan_records, serialise_records
+
+
+class FakeApi:
+    """Records every Hub call (as tests/test_hub.py's)."""
+
+    def __init__(self) -> None:
+        self.calls: list[str] = []
+
+    def create_repo(self, repo_id, **kw):
+        self.calls.append("create_repo")
+        return f"https://huggingface.co/datasets/{repo_id}"
+
+    def upload_folder(self, **kw):
+        self.calls.append("upload_folder")
+
+
+@pytest.fixture(scope="module")
+def sources(tmp_path_factory: pytest.TempPathFactory) -> list[str]:
+    root = tmp_path_factory.mktemp("faces")
+    faces, celebs = write_test_faces(root / "faces"), write_test_celebs(root / "celebs")
+    return [f"test_faces={faces}", f"test_celebs={celebs}"]
+
+
+def plan(sources: list[str], seed: int = 1, num: int = 100, **extra: object) -> list[dict]:
+    options = {"source": sources, **extra}
+    return plan_records(get_generator("faceqa")(PlanRequest(run_seed=seed, num=num, options=options)))
+
+
+def test_answers_are_the_source_labels(sources: list[str]) -> None:
+    records = plan(sources)
+    assert {r["task"] for r in records} == {"attribute", "attribute_zero_shot", "age", "gender", "expression"}
+    for r in records:
+        labels = json.loads(r["labels"])
+        if r["question_type"] == "multi choice":
+            assert (
+                r["answer"] == str(labels[r["label_key"]]) and r["options"][r["answer_index"]] == r["answer"]
+            )
+            assert len(set(r["options"])) == len(r["options"])
+        elif r["question_type"] == "true or false":
+            assert r["answer"] == str(labels["attributes"][r["attribute"]])
+        elif r["question_type"] == "multi select":
+            right = {i for i, option in enumerate(r["options"]) if r["answer"].count("ABCD"[i])}
+            assert right == set(r["answer_indices"]) and 1 <= len(right) <= 3
+        else:
+            assert r["task"] == "age" and r["answer_value"] == labels["age"] == int(r["answer"])
+        assert r["redistributable"] is (r["source"] == "test_faces")
+    # distractors come from the same source's label set: test_faces has 5 age bins only
+    ages = {o for r in records if r["label_key"] == "age_bin" for o in r["options"]}
+    assert ages == {"10-19", "20-29", "30-39", "40-49", "50-59"}
+    # files that do not decode (f003) or are missing (f005) are skipped, not asked about
+    assert not {"f003.png", "f005.png"} & {r["sample_id"] for r in records}
+
+
+def test_positions_balanced_and_plan_deterministic(sources: list[str]) -> None:
+    records = plan(sources)
+    by_wording: dict[tuple[str, str, int], Counter] = defaultdict(Counter)
+    for r in records:
+        if r["answer_index"] is not None:
+            by_wording[(r["task"], r["question_type"], len(r["options"]))][r["answer_index"]] += 1
+    for (_, _, size), counts in by_wording.items():
+        spread = [counts.get(i, 0) for i in range(size)]
+        assert max(spread) - min(spread) <= 1, (size, spread)  # dealt in rotation
+    selects = Counter(len(r["answer_indices"]) for r in records if r["question_type"] == "multi select")
+    assert set(selects) <= {1, 2, 3} and max(selects.values()) - min(selects.values()) <= 2
+    assert serialise_records(records) == serialise_records(plan(sources))
+    assert serialise_records(records) != serialise_records(plan(sources, seed=2))
+
+
+def test_no_identity_crosses_splits(sources: list[str]) -> None:
+    records = plan(sources)
+    splits = defaultdict(set)
+    for r in records:
+        if r["identity"] is not None:
+            splits[(r["source"], r["identity"])].add(r["split"])
+    assert splits and all(len(s) == 1 for s in splits.values())
+    assert splits[("test_celebs", "p1")] == {"train"}  # the release put p1 in train and test: moved whole
+    samples = [FaceSample("s", f"i{n}", "face", (), {}, split=split, identity=who)
+               for n, (split, who) in enumerate([("train", "a"), ("test", "a"), ("test", "a"),
+                                                  ("val", "b"), ("train", "c")])]  # fmt: skip
+    split_of, report = assign_splits(samples, 0, {"train": 0.8, "val": 0.1, "test": 0.1})
+    assert split_of == {"i0": "test", "i1": "test", "i2": "test", "i3": "val", "i4": "train"}
+    assert (report.crossing_identities, report.moved_samples, report.identities) == (1, 1, 3)
+
+
+def test_per_label_balances_each_task(sources: list[str]) -> None:
+    records = plan(sources, per_label=2)
+    expressions = Counter(r["answer"] for r in records if r["task"] == "expression")
+    assert expressions == dict.fromkeys(
+        ["neutral", "happiness", "sadness", "surprise", "fear", "disgust", "anger"], 2
+    )
+    genders = Counter((r["source"], r["answer"]) for r in records if r["task"] == "gender")
+    assert set(genders.values()) == {2} and len(genders) == 4
+    with pytest.raises(HvgenError, match="--per-label must be >= 1"):
+        plan(sources, per_label=0)
+
+
+def test_seen_and_unseen_attributes_are_disjoint(sources: list[str]) -> None:
+    records = plan(sources)
+    unseen = {r["attribute"] for r in records if r["task"] == "attribute_zero_shot"}
+    seen = {r["attribute"] for r in records if r["task"] == "attribute" and r["attribute"]}
+    seen_options = {o for r in records if r["question_type"] == "multi select" for o in r["options"]}
+    generator = get_generator("faceqa")(PlanRequest(run_seed=9, num=1, options={"source": sources}))
+    assert unseen and seen and unseen <= set(generator.unseen) and not seen & unseen
+    labels = {generator.rules["attributes"][a][0] for a in generator.unseen}
+    assert not seen_options & labels and len(generator.unseen) == 8
+    assert generator.unseen == get_generator("faceqa")(PlanRequest(1, 1, {})).unseen  # same in every run
+    chosen = plan(sources, unseen_attributes="Eyeglasses,Bangs")
+    assert {r["attribute"] for r in chosen if r["task"] == "attribute_zero_shot"} <= {"Eyeglasses", "Bangs"}
+    with pytest.raises(HvgenError, match="did you mean 'Eyeglasses'"):
+        plan(sources, unseen_attributes="Eyeglases")
+
+
+def test_race_only_with_opt_in(sources: list[str]) -> None:
+    assert not [r for r in plan(sources) if r["task"] == "race"]
+    race = [r for r in plan(sources, include_race=True) if r["task"] == "race"]
+    assert race and all(r["source"] == "test_faces" and "Test Faces" in r["question"] for r in race)
+
+
+def test_bad_input_is_one_clear_error(sources: list[str], tmp_path: Path) -> None:
+    with pytest.raises(HvgenError, match="unknown face source 'test_face'.*did you mean 'test_faces'"):
+        plan(["test_face=" + sources[0].split("=")[1]])
+    with pytest.raises(HvgenError, match="expected NAME=DIR"):
+        plan(["test_faces"])
+    with pytest.raises(HvgenError, match="no such folder"):
+        plan([f"test_faces={tmp_path / 'absent'}"])
+    with pytest.raises(HvgenError, match="labels.csv: missing"):  # check() runs before planning
+        plan([sources[1], f"test_faces={tmp_path}"])
+    with pytest.raises(HvgenError, match="cannot be combined with --source"):
+        plan(sources, synthetic=True)
+    with pytest.raises(HvgenError, match="needs --source NAME=DIR"):
+        plan([])
+
+
+def test_export_licence_gate_and_score(sources: list[str], tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    given = [a for s in sources for a in ("--source", s)]
+    main(["faceqa", "--quiet", "--out", str(out), *given])
+    export = out / "export"
+    rows = {}
+    for task in ("attribute", "attribute_zero_shot", "age", "gender", "expression"):
+        dataset = load_dataset(str(export), task, split="test")
+        assert set(dataset["task"]) == {task}
+        for row in dataset:
+            # images of the non-redistributable source are not in the export; the others are
+            assert (row["image"] is None) is (row["redistributable"] is False)
+            rows[row["id"]] = {k: v for k, v in row.items() if k != "image"}
+    assert not (export / "data" / "race").exists()
+    card = (export / "README.md").read_text()
+    assert (
+        "| `test_celebs` | Test Celebs | research only (no redistribution) | **no** | @misc{testcelebs}"
+        in card
+    )
+    assert "1 in more than one split of the release, moved whole (2 samples)" in card
+    assert "**Held-out (unseen) attributes**" in card and "--include-race" in card
+    # the default export may be pushed; one holding a non-redistributable image may not
+    api = FakeApi()
+    push_folder(export, "me/faces", api=api, token="hf_x", large=False)
+    assert api.calls == ["create_repo", "upload_folder"]
+    with_images = tmp_path / "local"
+    main(["faceqa", "--quiet", "--out", str(with_images), "--with-images", *given])
+    assert load_dataset(str(with_images / "export"), "attribute", split="test")[0]["image"] is not None
+    api = FakeApi()
+    with pytest.raises(PushError, match="forbids redistribution.*nothing was uploaded"):
+        push_folder(with_images / "export", "me/faces", api=api, token="hf_x", large=False)
+    assert api.calls == []
+    with pytest.raises(SystemExit) as refused:
+        main(["push", str(with_images), "--repo-id", "me/faces", "--dry-run"])
+    assert refused.value.code != 0
+    # scoring: right letters / option text / numbers score 1; a malformed answer counts, never crashes
+    records = list(rows.values())
+    perfect = tmp_path / "perfect.jsonl"
+    perfect.write_text(
+        "".join(json.dumps({"id": r["id"], "prediction": r["answer"]}) + "\n" for r in records)
+    )
+    report = score_predictions(records, perfect)
+    assert report["score"] == 100.0 and report["age_mae"] == 0.0 and not report["missing_ids"]
+    assert set(report["by_source"]) == {"test_faces", "test_celebs"} and len(report["items"]) == len(records)
+    lines = [{"id": r["id"], "prediction": "I cannot tell"} for r in records[:3]]
+    lines += [
+        {"id": r["id"], "prediction": str(r["answer_value"] + 4)}
+        for r in records
+        if r["answer_value"] is not None
+    ]
+    lines += [{"id": "unknown", "prediction": "A"}]
+    partial = tmp_path / "partial.jsonl"
+    partial.write_text("".join(json.dumps(line) + "\n" for line in lines) + "not json\n")
+    report = score_predictions(records, partial)
+    assert report["malformed_predictions"] >= 1 and report["extra_ids"] == ["unknown"]
+    assert len(report["malformed_lines"]) == 1 and report["age_mae"] == 4.0
+    assert len(report["missing_ids"]) == len(records) - len(lines) + 1
+    main(["score", "faceqa", str(export), str(partial), "--output", str(tmp_path / "report.json")])
+    assert json.loads((tmp_path / "report.json").read_text())["age_mae"] == 4.0
+
+
+def test_parse_selection() -> None:
+    options = ["eyeglasses", "hat", "bangs", "goatee"]
+    assert parse_selection("A, C", options) == {0, 2}
+    assert parse_selection("B and D.", options) == {1, 3}
+    assert parse_selection("(A) (B)", options) == {0, 1}
+    assert parse_selection("The person wears a hat and has bangs", options) == {1, 2}
+    assert parse_selection("no idea", options) is None
+    assert parse_selection("D", options[:3]) is None
+
+
+def test_tasks_are_export_configs() -> None:
+    generator = get_generator("faceqa")(PlanRequest(1, 1, {}))
+    assert [c.name for c in generator.export_configs(["clean"])] == list(TASKS)
+    assert all(c.skip_if_empty for c in generator.export_configs(["clean"]))
