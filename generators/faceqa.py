@@ -22,8 +22,8 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from hvgen.generators.faceqa_questions import TASKS, FREE_FORM, QuestionPlanner, Worded, unseen_attributes
-from hvgen.generators.faceqa_sources import Face, SourceReport, open_readers, parse_source_specs, select_faces
+from hvgen.generators.faceqa_questions import FREE_FORM, TASKS, QuestionPlanner, Worded, unseen_attributes
+from hvgen.generators.faceqa_sources import SourceReport, open_readers, parse_source_specs, select_faces
 from hvgen.generators.faceqa_splits import hashed_split
 from hvgen.generators.faceqa_synthetic import SYNTHETIC, synthetic_faces
 

@@ -17,7 +17,6 @@ from hvgen.records import Record
 from hvgen.store.atomic import write_text_atomic
 from hvgen.store.catalog import CATALOG_FILE, open_catalog, query_arrow
 
-
 _LETTER = re.compile(r"^\s*\(?([A-D])\s*[\).:]?(?:\s|$)")
 
 
