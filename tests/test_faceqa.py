@@ -229,3 +229,45 @@ def test_tasks_are_export_configs() -> None:
     generator = get_generator("faceqa")(PlanRequest(1, 1, {}))
     assert [c.name for c in generator.export_configs(["clean"])] == list(TASKS)
     assert all(c.skip_if_empty for c in generator.export_configs(["clean"]))
+
+
+def synthetic_plan(num: int, seed: int = 1) -> list[dict]:
+    generator = get_generator("faceqa")(PlanRequest(run_seed=seed, num=num, options={"synthetic": True}))
+    assert generator.supplies_images is False  # rendered, not copied
+    return plan_records(generator)
+
+
+def test_synthetic_attributes_are_balanced_and_in_the_prompt() -> None:
+    records = synthetic_plan(24)
+    faces = {r["image_id"]: (json.loads(r["labels"]), r["prompt"]) for r in records}
+    assert len(faces) == 24 and {r["source"] for r in records} == {"synthetic"}
+    labels = [face for face, _ in faces.values()]
+    for axis, size in (("age_group", 4), ("gender", 2), ("hair", 4), ("head_pose", 3)):
+        assert set(Counter(face[axis] for face in labels).values()) == {24 // size}, axis
+    assert Counter(face["attributes"]["Eyeglasses"] for face in labels) == {True: 12, False: 12}
+    for face, prompt in faces.values():
+        assert (
+            f"{face['hair']} hair" in prompt and ("eyeglasses" in prompt) == face["attributes"]["Eyeglasses"]
+        )
+        assert face["attributes"]["Smiling"] == (face["expression"] == "happiness")
+        assert ("beard" in prompt) == (not face["attributes"]["No_Beard"])
+        if face["gender"] == "female" or face["age_group"] == "child":
+            assert face["attributes"]["No_Beard"]
+    for r in records:
+        if r["question_type"] == "multi choice":
+            assert r["answer"] == str(json.loads(r["labels"])[r["label_key"]])
+    assert {r["task"] for r in records} >= {"age", "gender", "expression", "head_pose", "attribute"}
+    assert all(r["redistributable"] for r in records)
+
+
+@pytest.mark.heavy
+def test_synthetic_end_to_end_on_the_tiny_model(tmp_path: Path) -> None:
+    out = tmp_path / "synthetic"
+    main(["faceqa", "--synthetic", "--num", "6", "--model", "tiny", "--quiet", "--out", str(out)])
+    dataset = load_dataset(str(out / "export"), "head_pose", split="test")
+    assert len(dataset) == 6 and all(row["image"].size == (64, 64) for row in dataset)
+    card = (out / "export" / "README.md").read_text()
+    assert "license: cc-by-4.0" in card and "are **synthetic**" in card
+    api = FakeApi()
+    push_folder(out / "export", "me/synthetic-faces", api=api, token="hf_x", large=False)
+    assert api.calls == ["create_repo", "upload_folder"]
