@@ -90,6 +90,14 @@ class FaceQA(Generator):
                 "[default: 8 picked by a fixed salt, the same in every release]",
             ),
         ] = "",
+        verify_clip: Annotated[
+            str,
+            typer.Option(
+                metavar="ID|DIR",
+                help="--synthetic: check every rendered face with this CLIP model (id, folder, or tiny) and drop "
+                "those whose gender, expression, eyeglasses or hat CLIP ranks below another value (build stage).",
+            ),
+        ] = "",
         no_images: Annotated[
             bool | None,
             typer.Option(
@@ -129,6 +137,11 @@ class FaceQA(Generator):
                 "use CelebA's names (templates/faceqa/faceqa.yaml lists them)."
             )
         self.unseen = unseen_attributes([], self.rules, chosen)
+        self.verify_clip = str(options["verify_clip"] or "")
+        if self.verify_clip and not self.synthetic:
+            raise HvgenError(
+                "--verify-clip checks rendered faces against the labels they were rendered from: use it with --synthetic."
+            )
 
     @staticmethod
     def check_inputs(sources: dict[str, Path], synthetic: bool) -> None:
@@ -161,6 +174,22 @@ class FaceQA(Generator):
     def embed_column(self) -> str | None:
         return None if self.no_images is False else "redistributable"  # --with-images embeds every row
 
+    def label_checker(self) -> str | None:
+        return self.verify_clip or None
+
+    def label_checks(self, record: Record) -> list[tuple[list[str], int]]:
+        """Gender, expression, eyeglasses and hat of a synthetic face, as CLIP zero-shot checks."""
+        labels = json.loads(record["labels"])
+        texts = self.rules["synthetic"]["verify_clip"]
+        words = self.rules["expression_words"]
+        expressions = list(self.rules["synthetic"]["expressions"])
+        checks = [(list(texts["gender"].values()), list(texts["gender"]).index(labels["gender"])),
+                  ([texts["expression"].format(word=words[e]) for e in expressions],
+                   expressions.index(labels["expression"]))]  # fmt: skip
+        for flag in ("Eyeglasses", "Wearing_Hat"):
+            checks.append((list(texts[flag].values()), 0 if labels["attributes"][flag] else 1))
+        return checks
+
     def export_configs(self, scenarios: list[str]) -> list[ExportConfig]:
         return [
             ExportConfig(name=task, scenario="clean", where=f"r.task = '{task}'", skip_if_empty=True)
@@ -184,6 +213,7 @@ class FaceQA(Generator):
             "no_images": self.no_images,
             "per_label": self.per_label,
             "race_reason": RACE_HELP,
+            "verify_clip": self.verify_clip,
         }
 
     # ------------------------------------------------------------------ plan

@@ -139,6 +139,16 @@ class Generator(ABC):
         redistribution), or None to embed every row (when `embeds_images`)."""
         return None
 
+    def label_checker(self) -> str | None:
+        """A CLIP model (id, folder or "tiny") with which `hvgen build` checks that each rendered
+        image shows its labels (see `label_checks`), or None: no check."""
+        return None
+
+    def label_checks(self, record: Record) -> list[tuple[list[str], int]]:
+        """Zero-shot checks of a record's image: (texts, index of the true one) each; the build
+        stage drops the image when CLIP ranks another text first."""
+        return []
+
     @classmethod
     def publish_warnings(cls, run_dir: Path, options: dict[str, Any]) -> list[str]:
         """What `hvgen push` should warn about before uploading this run's export (e.g. images

@@ -261,13 +261,44 @@ def test_synthetic_attributes_are_balanced_and_in_the_prompt() -> None:
 
 
 @pytest.mark.heavy
-def test_synthetic_end_to_end_on_the_tiny_model(tmp_path: Path) -> None:
+def test_synthetic_end_to_end_with_clip_label_check(tmp_path: Path) -> None:
+    """Render 12 faces with the tiny model, check their labels with the tiny (random) CLIP: the
+    build drops exactly the images where CLIP ranks another label's text first."""
+    import torch
+    from PIL import Image
+
+    from hvgen.store.catalog import get_meta, open_catalog
+    from hvgen.surrogate import load_surrogate
+
     out = tmp_path / "synthetic"
-    main(["faceqa", "--synthetic", "--num", "6", "--model", "tiny", "--quiet", "--out", str(out)])
+    main(["faceqa", "--synthetic", "--num", "12", "--model", "tiny", "--steps", "1", "--verify-clip", "tiny", "--quiet",
+          "--out", str(out)])  # fmt: skip
+    with open_catalog(out, read_only=True) as con:
+        checked = get_meta(con, "build")["labels"]
+        dropped = {
+            row[0]
+            for row in con.execute("SELECT id FROM drops WHERE reason = 'clip_contradicts_label'").fetchall()
+        }
+        images = dict(con.execute("SELECT image_id, path FROM images").fetchall())
+    assert checked["checked_images"] == 12 and checked["dropped_images"] == len(dropped) < 12
+    generator = get_generator("faceqa")(PlanRequest(run_seed=2024, num=12, options={"synthetic": True}))
+    clip, processor = load_surrogate("tiny", "cpu")
+    records = {r["image_id"]: r for r in plan_records(generator)}
+    for image_id, path in images.items():  # the oracle: CLIP called here, not through the build stage
+        image = Image.open(out / path).convert("RGB")
+        agrees = []
+        for texts, truth in generator.label_checks(records[image_id]):
+            inputs = processor(text=texts, images=[image], return_tensors="pt", padding=True)
+            with torch.inference_mode():
+                agrees.append(int(clip(**inputs).logits_per_image[0].argmax()) == truth)
+        assert (image_id in dropped) is not all(agrees)
     dataset = load_dataset(str(out / "export"), "head_pose", split="test")
-    assert len(dataset) == 6 and all(row["image"].size == (64, 64) for row in dataset)
+    assert len(dataset) == 12 - len(dropped) and all(row["image"].size == (64, 64) for row in dataset)
+    assert not {row["image_id"] for row in dataset} & dropped
     card = (out / "export" / "README.md").read_text()
-    assert "license: cc-by-4.0" in card and "are **synthetic**" in card
+    assert "license: cc-by-4.0" in card and "are **synthetic**" in card and "clip_contradicts_label" in card
     api = FakeApi()
     push_folder(out / "export", "me/synthetic-faces", api=api, token="hf_x", large=False)
     assert api.calls == ["create_repo", "upload_folder"]
+    with pytest.raises(HvgenError, match="use it with --synthetic"):
+        get_generator("faceqa")(PlanRequest(1, 1, {"source": [], "verify_clip": "tiny"}))
