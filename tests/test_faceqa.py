@@ -302,3 +302,30 @@ def test_synthetic_end_to_end_with_clip_label_check(tmp_path: Path) -> None:
     assert api.calls == ["create_repo", "upload_folder"]
     with pytest.raises(HvgenError, match="use it with --synthetic"):
         get_generator("faceqa")(PlanRequest(1, 1, {"source": [], "verify_clip": "tiny"}))
+
+
+def test_licence_gate_reads_only_real_parquet_and_checks_image_once_pictures(tmp_path: Path) -> None:
+    """The gate's convention on hand-made exports: any benchmark's rows marked
+    redistributable = false must carry no image bytes, also in the image-once layout."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from hvgen.publish.licence_gate import unredistributable_images
+
+    export = tmp_path / "export"
+    (export / "data" / "x").mkdir(parents=True)
+    (export / "README.md").write_text("---\nlicense: other\n---\n")
+    (export / "data" / "x" / "test-00000-of-00001.parquet").write_bytes(b"not parquet")
+    assert unredistributable_images(export) == []
+    questions = pa.table({"id": ["a", "b"], "redistributable": [True, False], "image_file": ["p1.png", "p2.png"]})
+    pq.write_table(questions, export / "data" / "x" / "test-00000-of-00001.parquet")
+    (export / "data" / "x_images").mkdir()
+    pictures = pa.table({"image_file": ["p1.png"], "image": [{"bytes": b"png", "path": "p1.png"}]})
+    pq.write_table(pictures, export / "data" / "x_images" / "test-00000-of-00001.parquet")
+    assert unredistributable_images(export) == []  # only the redistributable picture is there
+    pictures = pa.table({"image_file": ["p1.png", "p2.png"],
+                         "image": [{"bytes": b"png", "path": "p1.png"}, {"bytes": b"png", "path": "p2.png"}]})  # fmt: skip
+    pq.write_table(pictures, export / "data" / "x_images" / "test-00000-of-00001.parquet")
+    assert unredistributable_images(export) == ["data/x_images/test-00000-of-00001.parquet: 1 pictures"]
+    with pytest.raises(PushError, match="nothing was uploaded"):
+        push_folder(export, "me/x", dry_run=True)

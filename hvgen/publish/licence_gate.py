@@ -11,12 +11,22 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 REDISTRIBUTABLE_COLUMN = "redistributable"
 _IMAGE_COLUMNS = ("image", "images")
 _IMAGE_FILE = "image_file"
+
+
+def _schema_names(path: Path) -> list[str] | None:
+    """The columns of a parquet file, or None for a file that is not parquet (it holds no rows
+    any reader would show, so the gate has nothing to check in it)."""
+    try:
+        return pq.read_schema(path).names
+    except (pa.ArrowInvalid, OSError):
+        return None
 
 
 def _has_bytes(column) -> list[bool]:
@@ -32,11 +42,11 @@ def _has_bytes(column) -> list[bool]:
 def unredistributable_images(folder: Path) -> list[str]:
     """'<file>: N rows' for every export file that carries image bytes of rows (or, image-once,
     of pictures) marked `redistributable = false`; empty when the export may be uploaded."""
-    files = sorted((folder / "data").rglob("*.parquet"))
+    files = [path for path in sorted((folder / "data").rglob("*.parquet")) if _schema_names(path) is not None]
     problems: list[str] = []
     restricted_files: set[str] = set()
     for path in files:
-        names = pq.read_schema(path).names
+        names = _schema_names(path) or []
         if REDISTRIBUTABLE_COLUMN not in names:
             continue
         columns = [REDISTRIBUTABLE_COLUMN] + [c for c in (*_IMAGE_COLUMNS, _IMAGE_FILE) if c in names]
@@ -52,7 +62,7 @@ def unredistributable_images(folder: Path) -> list[str]:
                     problems.append(f"{path.relative_to(folder)}: {count} rows")
     if restricted_files:
         for path in files:
-            names = pq.read_schema(path).names
+            names = _schema_names(path) or []
             if _IMAGE_FILE in names and "image" in names and REDISTRIBUTABLE_COLUMN not in names:
                 table = pq.read_table(path, columns=[_IMAGE_FILE, "image"])
                 named = table.column(_IMAGE_FILE).to_pylist()
