@@ -221,6 +221,8 @@ def write_config(
     files = [_write_table(staging, name, split, 0, 1, questions.replace_schema_metadata(None))]
     listed = paths.to_pylist()
     distinct = sorted({path for i, path in enumerate(listed) if embed is None or embed[i]})
+    if embed is not None and not distinct:  # every row's picture withheld (licences): no pictures config
+        return [ExportedConfig(name, export_config.scenario, table.num_rows, files)]
     pictures = pa.table({IMAGE_KEY: distinct, "_image_path": distinct})
     image_files = write_parquet_shards(images, staging, name + IMAGES_SUFFIX, split, pictures, max_mb)
     return [
