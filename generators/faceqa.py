@@ -90,6 +90,14 @@ class FaceQA(Generator):
                 "[default: 8 picked by a fixed salt, the same in every release]",
             ),
         ] = "",
+        frames: Annotated[
+            int,
+            typer.Option(
+                metavar="N",
+                help="Frames sampled uniformly from each video clip (forgery, dynamic expression): 8 as FFDBackbone, "
+                "16 as S4D.",
+            ),
+        ] = 8,
         verify_clip: Annotated[
             str,
             typer.Option(
@@ -137,6 +145,9 @@ class FaceQA(Generator):
                 "use CelebA's names (templates/faceqa/faceqa.yaml lists them)."
             )
         self.unseen = unseen_attributes([], self.rules, chosen)
+        self.frames = int(options["frames"])
+        if self.frames < 2:
+            raise HvgenError(f"--frames must be >= 2 (8 or 16 are usual), got {self.frames}.")
         self.verify_clip = str(options["verify_clip"] or "")
         if self.verify_clip and not self.synthetic:
             raise HvgenError(
@@ -213,6 +224,7 @@ class FaceQA(Generator):
             "no_images": self.no_images,
             "per_label": self.per_label,
             "race_reason": RACE_HELP,
+            "frames": self.frames,
             "verify_clip": self.verify_clip,
         }
 
@@ -231,7 +243,8 @@ class FaceQA(Generator):
             faces, label_values = [], {}
             for name, reader in open_readers(self.sources).items():
                 chosen, report = select_faces(reader, self.request.run_seed, self.rules["split_shares"],
-                                              self._tasks_of, _balance_key, self.request.num, self.per_label)  # fmt: skip
+                                              self._tasks_of, _balance_key, self.request.num, self.per_label,
+                                              self.frames)  # fmt: skip
                 faces += chosen
                 label_values[name] = report.label_values
                 notes += _source_notes(report)
@@ -249,6 +262,17 @@ class FaceQA(Generator):
 
     def _tasks_of(self, sample: FaceSample) -> tuple[str, ...]:
         labels = sample.labels
+        if sample.kind == "pair":
+            return ("verification",) if labels.get("same_person") is not None else ()
+        if sample.kind == "video":
+            tasks = [
+                t
+                for t, key in (("forgery", "forgery"), ("dynamic_expression", "expression"))
+                if labels.get(key) is not None
+            ]
+            if labels.get("forgery") == "fake" and labels.get("manipulation"):
+                tasks.append("forgery_method")
+            return tuple(tasks)
         tasks = []
         attributes = labels.get("attributes") or {}
         if any(a not in self.unseen for a in attributes):
@@ -271,10 +295,20 @@ class FaceQA(Generator):
             image_id = self.image_id("faceqa-synthetic", sample.sample_id, face.prompt)
             negative = self.rules["synthetic"]["negative_prompt"]
         else:
-            image_id = stable_id("faceqa-image", info.name, sample.sample_id)
+            image_id = stable_id("faceqa-image", info.name, face.file_name)
             negative = ""
         labels = json.dumps(sample.labels, sort_keys=True, default=str)
-        return {
+        extra: dict[str, Any] = {
+            "frames": [],
+            "source_frames": [],
+        }  # every record has every key (arrow schema)
+        if face.frame_files:  # several images: the engine supplies and exports them (`frame_images`)
+            frame_ids = [stable_id("faceqa-image", info.name, name) for name in face.frame_files]
+            extra["frames"] = [{"image_id": frame_id, "prompt": f"{info.name}:{name}", "negative_prompt": "",
+                                "image_seed": self.image_seed(frame_id)}
+                               for frame_id, name in zip(frame_ids, face.frame_files)]  # fmt: skip
+            extra["source_frames"] = list(face.frame_files)
+        return extra | {
             "id": spec.id,
             "image_id": image_id,
             "images": [image_relpath(image_id)],
@@ -325,6 +359,13 @@ def _attribute_split(task: str) -> str | None:
 def _balance_key(sample: FaceSample, task: str) -> str | None:
     """The label value `--per-label` balances a task over (attribute tasks: one class)."""
     labels = sample.labels
+    keys = {
+        "verification": "same_person",
+        "forgery_method": "manipulation",
+        "dynamic_expression": "expression",
+    }
+    if task in keys:
+        return None if labels.get(keys[task]) is None else str(labels[keys[task]])
     if task in ("attribute", "attribute_zero_shot"):
         return "any"
     if task == "age":
@@ -350,7 +391,7 @@ def _source_notes(report: SourceReport) -> list[str]:
     )
     notes = [
         f"{report.info.name}: {report.faces} faces asked about of {report.samples} samples "
-        f"({report.not_single_image} pairs/clips not used by the single-image tasks; {report.missing} missing and "
+        f"({report.unusable_shape} pairs/clips not used by the single-image tasks; {report.missing} missing and "
         f"{report.undecodable} undecodable image files skipped; reader skipped {sum(report.reader_skipped.values())}: "
         f"{json.dumps(report.reader_skipped, sort_keys=True)}).",
         f"{report.info.name}: splits from {partition}; samples per split: {by_split}. Identity check: "

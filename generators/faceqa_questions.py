@@ -30,7 +30,11 @@ _INSTRUCTION_BLOCK = {MULTI_CHOICE: "multi_choice", TRUE_OR_FALSE: "true_or_fals
 # task → the label keys it reads, in order of preference.
 TASK_LABELS = {"attribute": ("attributes",), "attribute_zero_shot": ("attributes",),
                "age": ("age_bin", "age_group", "age"), "gender": ("gender",), "race": ("race",),
-               "expression": ("expression",), "head_pose": ("head_pose",)}  # fmt: skip
+               "expression": ("expression",), "head_pose": ("head_pose",),
+               # multi-image: a pair's two faces, a clip's sampled frames
+               "verification": ("same_person",), "forgery": ("forgery",), "forgery_method": ("manipulation",),
+               "dynamic_expression": ("expression",)}  # fmt: skip
+FORGERY_OPTIONS = {"real": "real", "fake": "manipulated"}
 TASKS = tuple(TASK_LABELS)
 
 
@@ -107,6 +111,13 @@ class QuestionPlanner:
                 if unseen:
                     specs.append(self._spec(face, task, TRUE_OR_FALSE, "attribute_zero_shot_tf", key,
                                             attribute_pool=unseen))  # fmt: skip
+            elif task == "verification":
+                specs.append(self._spec(face, task, TRUE_OR_FALSE, "verification_tf", key,
+                                        truth=str(bool(labels[key]))))  # fmt: skip
+            elif task == "forgery":
+                truth = FORGERY_OPTIONS[str(labels[key])]
+                pool = tuple(v for v in FORGERY_OPTIONS.values() if v != truth)
+                specs.append(self._spec(face, task, MULTI_CHOICE, "forgery_mc", key, truth=truth, pool=pool))
             elif key == "age":
                 specs.append(self._spec(face, task, FREE_FORM, "age_number", key, truth=str(int(labels[key])),
                                         answer_value=int(labels[key])))  # fmt: skip
@@ -149,7 +160,10 @@ class QuestionPlanner:
         return slot
 
     def _word(self, spec: Spec, rng: random.Random, dealt: dict[tuple[str, int], int]) -> Worded:
-        variables: dict[str, Any] = {"source_title": spec.face.info.title}
+        variables: dict[str, Any] = {
+            "source_title": spec.face.info.title,
+            "frames": len(spec.face.frame_files),
+        }
         options: list[str] = []
         answer, answer_index, answer_indices, attribute = spec.truth, None, [], None
         if spec.question_type == MULTI_CHOICE:
@@ -157,6 +171,9 @@ class QuestionPlanner:
             position = self._deal(dealt, spec.block, len(wrong) + 1)
             options = wrong[:position] + [spec.truth] + wrong[position:]
             answer_index = position
+        elif spec.question_type == TRUE_OR_FALSE and not spec.attribute_pool:  # a fact of the sample (pairs)
+            options = ["True", "False"]
+            answer_index = options.index(answer)
         elif spec.question_type == TRUE_OR_FALSE:
             options = ["True", "False"]
             want = self._deal(dealt, spec.block, 2) == 0

@@ -1,5 +1,5 @@
 """`hvgen score faceqa`: accuracy per task and source, mean absolute error for ages asked as a
-number.
+number, and ROC AUC for forgery where lines give `"probability"` (of "manipulated").
 
 Predictions are JSONL lines {"id": ..., "prediction": ...} read by the engine's
 `read_prediction_lines` (bad lines and duplicates are counted, never fatal). A question without
@@ -11,6 +11,7 @@ right only when exactly the right letters (or option texts) are given.
 
 from __future__ import annotations
 
+import json
 import re
 from collections import defaultdict
 from pathlib import Path
@@ -41,6 +42,47 @@ def parse_selection(text: str, options: list[str]) -> set[int] | None:
 def parse_number(text: str) -> float | None:
     found = _NUMBER.search(text)
     return float(found.group()) if found else None
+
+
+def read_probabilities(path: Path) -> dict[str, float]:
+    """id → "probability" (of the manipulated answer) from the lines that give one as a number
+    in [0, 1]; other lines are the engine reader's business."""
+    found: dict[str, float] = {}
+    for line in Path(path).read_text(encoding="utf-8").splitlines():
+        try:
+            entry = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        if isinstance(entry, dict) and "id" in entry and str(entry["id"]) not in found:
+            value = entry.get("probability")
+            if isinstance(value, (int, float)) and not isinstance(value, bool) and 0 <= value <= 1:
+                found[str(entry["id"])] = float(value)
+    return found
+
+
+def auc(scores: list[float], positives: list[bool]) -> float | None:
+    """ROC AUC (the Mann-Whitney U statistic, ties counted half); None without both classes."""
+    from scipy.stats import rankdata
+
+    n_pos = sum(positives)
+    n_neg = len(positives) - n_pos
+    if not n_pos or not n_neg:
+        return None
+    ranks = rankdata(scores)
+    return float((sum(r for r, p in zip(ranks, positives) if p) - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
+
+
+def forgery_auc(records: list[Record], probabilities: dict[str, float]) -> dict[str, Any]:
+    """Per source: AUC of P(manipulated) over the forgery questions that have a probability."""
+    by_source: dict[str, tuple[list[float], list[bool]]] = defaultdict(lambda: ([], []))
+    for record in records:
+        if record["task"] == "forgery" and record["id"] in probabilities:
+            scores, positives = by_source[record["source"]]
+            scores.append(probabilities[record["id"]])
+            positives.append(record["answer"] == "manipulated")
+    return {
+        source: {"auc": auc(*pair), "questions": len(pair[0])} for source, pair in sorted(by_source.items())
+    }
 
 
 def score_predictions(records: list[Record], predictions_path: Path) -> dict[str, Any]:
@@ -82,6 +124,7 @@ def score_predictions(records: list[Record], predictions_path: Path) -> dict[str
         "duplicate_lines": lines.duplicates,
         "malformed_predictions": sum(g["malformed"] for g in groups.values()),
         "number_tolerance_years": NUMBER_TOLERANCE,
+        "forgery_auc": forgery_auc(records, read_probabilities(predictions_path)),
     }
 
 

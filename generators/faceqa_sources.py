@@ -32,6 +32,7 @@ class Face:
     tasks: tuple[str, ...]
     prompt: str  # supply key "source:relative/path", or a synthetic face's text-to-image prompt
     file_name: str  # the image's path inside its source folder ("" for a synthetic face)
+    frame_files: tuple[str, ...] = ()  # a pair's second face, a clip's sampled frames (in the source folder)
 
 
 @dataclass
@@ -40,7 +41,7 @@ class SourceReport:
 
     info: SourceInfo
     samples: int = 0
-    not_single_image: int = 0
+    unusable_shape: int = 0  # samples of a shape no task reads (e.g. a pair with one image)
     faces: int = 0
     undecodable: int = 0
     missing: int = 0
@@ -75,6 +76,26 @@ def open_readers(sources: dict[str, Path]) -> dict[str, FaceReader]:
     return readers
 
 
+def uniform_frames(count: int, wanted: int) -> list[int]:
+    """`wanted` frame indices spread uniformly over `count` frames (the middle of each of
+    `wanted` equal segments, as FFDBackbone and S4D sample clips); every frame if fewer."""
+    if count <= wanted:
+        return list(range(count))
+    return [int((i + 0.5) * count / wanted) for i in range(wanted)]
+
+
+def _files(sample: FaceSample, frames: int) -> list[Path]:
+    """The image files a question about `sample` shows: a face, a pair's two faces, or a clip's
+    uniformly sampled frames (primary first for faces and pairs); [] for a malformed sample."""
+    if sample.kind == "face" and len(sample.images) == 1:
+        return [sample.images[0]]
+    if sample.kind == "pair" and len(sample.images) == 2:
+        return list(sample.images)
+    if sample.kind == "video" and sample.images:
+        return [sample.images[i] for i in uniform_frames(len(sample.images), frames)]
+    return []
+
+
 def _decodes(path: Path) -> str | None:
     """None if the image file opens and verifies, else why not ("missing" / "undecodable")."""
     from PIL import Image, UnidentifiedImageError
@@ -104,21 +125,23 @@ def select_faces(
     balance_key: Callable[[FaceSample, str], str | None],
     num: int,
     per_label: int | None,
+    frames: int = 8,
 ) -> tuple[list[Face], SourceReport]:
     """The faces of one source a plan asks about, and the report for its card."""
     info = reader.info
     samples = list(reader.samples())
     report = SourceReport(info=info, samples=len(samples), reader_skipped=dict(reader.skipped),
                           label_values=label_values(samples))  # fmt: skip
-    faces_only = [s for s in samples if s.kind == "face" and len(s.images) == 1]
-    report.not_single_image = len(samples) - len(faces_only)
+    asked = [s for s in samples if _files(s, frames)]
+    report.unusable_shape = len(samples) - len(asked)
     split_of, report.splits = assign_splits(samples, run_seed, shares)
-    order = sorted(faces_only, key=lambda s: derive_seed(run_seed, "faceqa-order", info.name, s.sample_id))
+    order = sorted(asked, key=lambda s: derive_seed(run_seed, "faceqa-order", info.name, s.sample_id))
     verdicts: dict[str, str | None] = {}
 
     def usable(sample: FaceSample) -> bool:
         if sample.sample_id not in verdicts:
-            verdicts[sample.sample_id] = _decodes(sample.images[0])
+            problems = [_decodes(path) for path in _files(sample, frames)]
+            verdicts[sample.sample_id] = next((p for p in problems if p), None)
         return verdicts[sample.sample_id] is None
 
     chosen: dict[str, set[str]] = defaultdict(set)  # sample_id → tasks asked of it
@@ -141,11 +164,13 @@ def select_faces(
     reasons = Counter(v for v in verdicts.values() if v)
     report.missing, report.undecodable = reasons["missing"], reasons["undecodable"]
     faces = []
-    for sample in faces_only:  # the reader's own (sorted) order
+    for sample in asked:  # the reader's own (sorted) order
         if sample.sample_id in chosen:
-            file_name = _relative(sample.images[0], reader.root)
-            faces.append(Face(sample, info, split_of[sample.sample_id],
-                              tuple(sorted(chosen[sample.sample_id])), f"{info.name}:{file_name}", file_name))  # fmt: skip
+            files = [_relative(path, reader.root) for path in _files(sample, frames)]
+            primary = files[len(files) // 2] if sample.kind == "video" else files[0]
+            extra = tuple(files) if sample.kind == "video" else tuple(files[1:])
+            faces.append(Face(sample, info, split_of[sample.sample_id], tuple(sorted(chosen[sample.sample_id])),
+                              f"{info.name}:{primary}", primary, extra))  # fmt: skip
     report.faces = len(faces)
     return faces, report
 

@@ -109,8 +109,46 @@ class FixtureCelebs(_CsvReader):
             }
             yield FaceSample("test_celebs", row["file"], "face", (self.root / "images" / row["file"],), labels,
                              split=row["partition"], identity=row["identity"])  # fmt: skip
-        yield FaceSample("test_celebs", "pair-0", "pair", (self.root / "images" / "c000.png",) * 2,
-                         {"same_person": True})  # fmt: skip
+        images = self.root / "images"
+        yield FaceSample("test_celebs", "pair-0", "pair", (images / "c000.png", images / "c006.png"),
+                         {"same_person": True}, split="train", pair_identities=("p0",))  # fmt: skip
+        yield FaceSample("test_celebs", "pair-1", "pair", (images / "c001.png", images / "c002.png"),
+                         {"same_person": False}, split="test", pair_identities=("p1", "p2"))  # fmt: skip
+
+
+@register_face_reader
+class FixtureClips(_CsvReader):
+    """FF++-like clips: clips/<name>/frame/<index>.png, labels in labels.csv (real or fake with a
+    method, and an expression), redistributable."""
+
+    info = SourceInfo(name="test_clips", title="Test Clips", licence="CC BY 4.0", redistributable=True,
+                      citation="@misc{testclips}", url="https://example.org/clips",
+                      tasks=("forgery", "manipulation", "expression"))  # fmt: skip
+
+    def samples(self) -> Iterator[FaceSample]:
+        for row in self.rows():
+            folder = self.root / "clips" / row["file"] / "frame"
+            frames = tuple(sorted(folder.glob("*.png"), key=lambda p: int(p.stem)))
+            labels = {
+                "forgery": row["label"],
+                "manipulation": row["method"] or None,
+                "expression": row["expression"],
+            }
+            yield FaceSample("test_clips", row["file"], "video", frames, labels, split=row["split"])
+
+
+def write_test_clips(root: Path, count: int = 6, frames: int = 20) -> Path:
+    """`count` clips of `frames` frames: half real, half fake by two methods."""
+    rows = []
+    for i in range(count):
+        fake = i % 2 == 1
+        rows.append({"file": f"clip{i}", "label": "fake" if fake else "real",
+                     "method": ("Deepfakes", "FaceSwap")[i // 2 % 2] if fake else "",
+                     "expression": EXPRESSIONS[i % 3], "split": ("train", "test")[i % 2]})  # fmt: skip
+        for index in range(frames):
+            _face(root / "clips" / f"clip{i}" / "frame" / f"{index}.png", 200 + i * frames + index)
+    _write_csv(root / "labels.csv", rows)
+    return root
 
 
 def _face(path: Path, index: int) -> None:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 from datasets import load_dataset
-from faceqa_fixtures import write_test_celebs, write_test_faces
+from faceqa_fixtures import write_test_celebs, write_test_clips, write_test_faces
 from hvgen.generators.faceqa_questions import TASKS
 from hvgen.generators.faceqa_scoring import parse_selection, score_predictions
 from hvgen.generators.faceqa_splits import assign_splits
@@ -41,7 +41,8 @@ class FakeApi:
 def sources(tmp_path_factory: pytest.TempPathFactory) -> list[str]:
     root = tmp_path_factory.mktemp("faces")
     faces, celebs = write_test_faces(root / "faces"), write_test_celebs(root / "celebs")
-    return [f"test_faces={faces}", f"test_celebs={celebs}"]
+    clips = write_test_clips(root / "clips")
+    return [f"test_faces={faces}", f"test_celebs={celebs}", f"test_clips={clips}"]
 
 
 def plan(sources: list[str], seed: int = 1, num: int = 100, **extra: object) -> list[dict]:
@@ -51,10 +52,25 @@ def plan(sources: list[str], seed: int = 1, num: int = 100, **extra: object) -> 
 
 def test_answers_are_the_source_labels(sources: list[str]) -> None:
     records = plan(sources)
-    assert {r["task"] for r in records} == {"attribute", "attribute_zero_shot", "age", "gender", "expression"}
+    assert {r["task"] for r in records} == {
+        "attribute",
+        "attribute_zero_shot",
+        "age",
+        "gender",
+        "expression",
+        "verification",
+        "forgery",
+        "forgery_method",
+        "dynamic_expression",
+    }
     for r in records:
         labels = json.loads(r["labels"])
-        if r["question_type"] == "multi choice":
+        if r["task"] == "forgery":
+            assert r["answer"] == {"real": "real", "fake": "manipulated"}[labels["forgery"]]
+            assert sorted(r["options"]) == ["manipulated", "real"]
+        elif r["task"] == "verification":
+            assert r["answer"] == str(labels["same_person"]) and len(r["frames"]) == 1
+        elif r["question_type"] == "multi choice":
             assert (
                 r["answer"] == str(labels[r["label_key"]]) and r["options"][r["answer_index"]] == r["answer"]
             )
@@ -66,10 +82,17 @@ def test_answers_are_the_source_labels(sources: list[str]) -> None:
             assert right == set(r["answer_indices"]) and 1 <= len(right) <= 3
         else:
             assert r["task"] == "age" and r["answer_value"] == labels["age"] == int(r["answer"])
-        assert r["redistributable"] is (r["source"] == "test_faces")
+        assert r["redistributable"] is (r["source"] != "test_celebs")
     # distractors come from the same source's label set: test_faces has 5 age bins only
     ages = {o for r in records if r["label_key"] == "age_bin" for o in r["options"]}
     assert ages == {"10-19", "20-29", "30-39", "40-49", "50-59"}
+    # clips: 8 of 20 frames, uniformly spread (segment middles), the middle one as `image`
+    clip = next(r for r in records if r["task"] == "forgery" and r["sample_id"] == "clip1")
+    assert clip["source_frames"] == [f"clips/clip1/frame/{i}.png" for i in (1, 3, 6, 8, 11, 13, 16, 18)]
+    assert clip["file_name"] == "clips/clip1/frame/11.png" and len(clip["frames"]) == 8
+    methods = [r for r in records if r["task"] == "forgery_method"]
+    assert methods and all(set(r["options"]) == {"Deepfakes", "FaceSwap"} for r in methods)
+    assert {r["sample_id"] for r in methods} == {"clip1", "clip3", "clip5"}  # fakes only
     # files that do not decode (f003) or are missing (f005) are skipped, not asked about
     assert not {"f003.png", "f005.png"} & {r["sample_id"] for r in records}
 
@@ -160,13 +183,25 @@ def test_export_licence_gate_and_score(sources: list[str], tmp_path: Path) -> No
     main(["faceqa", "--quiet", "--out", str(out), *given])
     export = out / "export"
     rows = {}
-    for task in ("attribute", "attribute_zero_shot", "age", "gender", "expression"):
+    for task in TASKS:
+        if task in ("race", "head_pose"):
+            continue
         dataset = load_dataset(str(export), task, split="test")
         assert set(dataset["task"]) == {task}
         for row in dataset:
             # images of the non-redistributable source are not in the export; the others are
             assert (row["image"] is None) is (row["redistributable"] is False)
-            rows[row["id"]] = {k: v for k, v in row.items() if k != "image"}
+            if row.get("frames"):  # multi-image: the further images, in order
+                assert (row["frame_images"] is None) is (row["redistributable"] is False)
+                if row["frame_images"] is not None:
+                    assert [im.size for im in row["frame_images"]] == [(16, 16)] * len(row["frames"])
+            rows[row["id"]] = {k: v for k, v in row.items() if k not in ("image", "frame_images")}
+    forgery = load_dataset(str(export), "forgery", split="test")
+    assert len(forgery[0]["frame_images"]) == 8 and forgery[0]["frame_images"][0].getpixel((0, 0)) != (
+        0,
+        0,
+        0,
+    )
     assert not (export / "data" / "race").exists()
     card = (export / "README.md").read_text()
     assert (
@@ -192,12 +227,14 @@ def test_export_licence_gate_and_score(sources: list[str], tmp_path: Path) -> No
     # scoring: right letters / option text / numbers score 1; a malformed answer counts, never crashes
     records = list(rows.values())
     perfect = tmp_path / "perfect.jsonl"
-    perfect.write_text(
-        "".join(json.dumps({"id": r["id"], "prediction": r["answer"]}) + "\n" for r in records)
-    )
+    perfect.write_text("".join(json.dumps({"id": r["id"], "prediction": r["answer"],
+                                           "probability": float(r["answer"] == "manipulated")}) + "\n"
+                               for r in records))  # fmt: skip
     report = score_predictions(records, perfect)
     assert report["score"] == 100.0 and report["age_mae"] == 0.0 and not report["missing_ids"]
-    assert set(report["by_source"]) == {"test_faces", "test_celebs"} and len(report["items"]) == len(records)
+    assert set(report["by_source"]) == {"test_faces", "test_celebs", "test_clips"}
+    assert len(report["items"]) == len(records)
+    assert report["forgery_auc"] == {"test_clips": {"auc": 1.0, "questions": 6}}
     lines = [{"id": r["id"], "prediction": "I cannot tell"} for r in records[:3]]
     lines += [
         {"id": r["id"], "prediction": str(r["answer_value"] + 4)}
@@ -317,7 +354,9 @@ def test_licence_gate_reads_only_real_parquet_and_checks_image_once_pictures(tmp
     (export / "README.md").write_text("---\nlicense: other\n---\n")
     (export / "data" / "x" / "test-00000-of-00001.parquet").write_bytes(b"not parquet")
     assert unredistributable_images(export) == []
-    questions = pa.table({"id": ["a", "b"], "redistributable": [True, False], "image_file": ["p1.png", "p2.png"]})
+    questions = pa.table(
+        {"id": ["a", "b"], "redistributable": [True, False], "image_file": ["p1.png", "p2.png"]}
+    )
     pq.write_table(questions, export / "data" / "x" / "test-00000-of-00001.parquet")
     (export / "data" / "x_images").mkdir()
     pictures = pa.table({"image_file": ["p1.png"], "image": [{"bytes": b"png", "path": "p1.png"}]})

@@ -16,8 +16,9 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 REDISTRIBUTABLE_COLUMN = "redistributable"
-_IMAGE_COLUMNS = ("image", "images")
+_IMAGE_COLUMNS = ("image", "images", "frame_images")
 _IMAGE_FILE = "image_file"
+_FRAME_FILES = "frame_files"
 
 
 def _schema_names(path: Path) -> list[str] | None:
@@ -55,6 +56,9 @@ def unredistributable_images(folder: Path) -> list[str]:
         if _IMAGE_FILE in names:
             files_of = table.column(_IMAGE_FILE).to_pylist()
             restricted_files |= {name for name, bad in zip(files_of, banned) if bad and name}
+        if _FRAME_FILES in names:
+            frames_of = pq.read_table(path, columns=[_FRAME_FILES]).column(_FRAME_FILES).to_pylist()
+            restricted_files |= {name for row, bad in zip(frames_of, banned) if bad for name in row or []}
         for column in _IMAGE_COLUMNS:
             if column in names:
                 count = sum(bad and has for bad, has in zip(banned, _has_bytes(table.column(column))))
