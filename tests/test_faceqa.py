@@ -368,3 +368,40 @@ def test_licence_gate_reads_only_real_parquet_and_checks_image_once_pictures(tmp
     assert unredistributable_images(export) == ["data/x_images/test-00000-of-00001.parquet: 1 pictures"]
     with pytest.raises(PushError, match="nothing was uploaded"):
         push_folder(export, "me/x", dry_run=True)
+
+
+def test_frames_are_planned_images_and_verified_on_export(tmp_path: Path) -> None:
+    """The engine's multi-image records: a clip's frames are planned, supplied and checked like
+    primary images — a frame changed behind the stage's back, or missing, stops the export."""
+    import os
+
+    from hvgen.stages.export import IncompleteRunError
+    from hvgen.store.catalog import open_catalog
+
+    clips = write_test_clips(tmp_path / "clips", count=2, frames=10)
+    out = tmp_path / "run"
+    main(["faceqa", "--quiet", "--frames", "4", "--source", f"test_clips={clips}", "--out", str(out)])
+    with open_catalog(out, read_only=True) as con:
+        frames = con.execute("SELECT DISTINCT unnest(frames).image_id FROM records").fetchall()
+        planned = dict(con.execute("SELECT image_id, path FROM images").fetchall())
+    assert len(frames) == 8 and {f for (f,) in frames} <= set(planned)  # 2 clips x 4 frames, all planned
+    primary = {r["image_id"] for r in plan([f"test_clips={clips}"], seed=2024, frames=4)}
+    frame_only = next(planned[f] for (f,) in frames if f not in primary)
+    target = out / frame_only
+    stat = target.stat()
+    data = bytearray(target.read_bytes())
+    data[-20] ^= 0xFF  # same size, same time, other bytes
+    target.write_bytes(bytes(data))
+    os.utime(target, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    with pytest.raises(HvgenError, match="is not the file its stage wrote"):
+        _export(out)
+    target.unlink()
+    with pytest.raises(IncompleteRunError, match="not finished"):
+        _export(out)
+
+
+def _export(out: Path) -> None:
+    from hvgen.config import RunConfig
+    from hvgen.pipeline import stage_export
+
+    stage_export(out, RunConfig.load(out / "config.yaml"))
