@@ -43,7 +43,8 @@ RACE_HELP = (
 
 @register_generator
 class FaceQA(Generator):
-    """Face QA: face data sets (attributes, age, gender, expression; race on request) as questions, or synthetic faces."""
+    """Face QA: face data sets as questions (attributes, age, gender, expression, verification pairs, forgery and
+    dynamic expression over sampled frames; race on request), or synthetic faces."""
 
     name = "faceqa"
     title = "Face QA"
@@ -390,8 +391,8 @@ def _source_notes(report: SourceReport) -> list[str]:
         "its release's partition" if splits.official else "a seeded hash per identity (no official partition)"
     )
     notes = [
-        f"{report.info.name}: {report.faces} faces asked about of {report.samples} samples "
-        f"({report.unusable_shape} pairs/clips not used by the single-image tasks; {report.missing} missing and "
+        f"{report.info.name}: {report.faces} samples asked about of {report.samples} "
+        f"({report.unusable_shape} of a shape no task reads; {report.missing} missing and "
         f"{report.undecodable} undecodable image files skipped; reader skipped {sum(report.reader_skipped.values())}: "
         f"{json.dumps(report.reader_skipped, sort_keys=True)}).",
         f"{report.info.name}: splits from {partition}; samples per split: {by_split}. Identity check: "
