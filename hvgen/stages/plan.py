@@ -105,7 +105,10 @@ def summarise_plan(records: list[Record], warnings: list[str], notes: list[str] 
     by_type = Counter(record.get("question_type", "?") for record in records)
     return PlanSummary(
         records=len(records),
-        images=len({record["image_id"] for record in records}),
+        images=len(
+            {record["image_id"] for record in records}
+            | {frame["image_id"] for record in records for frame in record.get("frames") or []}
+        ),
         by_question_type=dict(sorted(by_type.items())),
         position_balance=answer_position_balance(records),
         warnings=warnings,
