@@ -405,3 +405,13 @@ def _export(out: Path) -> None:
     from hvgen.pipeline import stage_export
 
     stage_export(out, RunConfig.load(out / "config.yaml"))
+
+
+def test_multi_select_is_free_text_for_evaluation_toolkits() -> None:
+    """VLMEvalKit and lmms-eval have no multi-select kind: "which apply" rows go out as VQA."""
+    from hvgen.publish.formats.templates.task_utils import VQA, question_kind
+
+    doc = {"id": "x", "options": ["a", "b", "c", "d"], "answer_index": None, "answer_indices": [0, 2]}
+    assert question_kind(doc) == VQA
+    with pytest.raises(ValueError, match="needs the index"):
+        question_kind({**doc, "answer_indices": []})
