@@ -397,6 +397,7 @@ def _source_notes(report: SourceReport) -> list[str]:
         f"{json.dumps(report.reader_skipped, sort_keys=True)}).",
         f"{report.info.name}: splits from {partition}; samples per split: {by_split}. Identity check: "
         f"{splits.identities} identities; {splits.crossing_identities} in more than one split of the release, moved "
-        f"whole ({splits.moved_samples} samples) to their majority split; 0 identities cross splits now.",
+        f"whole ({splits.moved_samples} samples) to their majority split; {splits.dropped_samples} pairs of people "
+        "in different splits left out; 0 identities cross splits now.",
     ]
     return notes

@@ -132,9 +132,10 @@ def select_faces(
     samples = list(reader.samples())
     report = SourceReport(info=info, samples=len(samples), reader_skipped=dict(reader.skipped),
                           label_values=label_values(samples))  # fmt: skip
-    asked = [s for s in samples if _files(s, frames)]
-    report.unusable_shape = len(samples) - len(asked)
     split_of, report.splits = assign_splits(samples, run_seed, shares)
+    shaped = [s for s in samples if _files(s, frames)]
+    report.unusable_shape = len(samples) - len(shaped)
+    asked = [s for s in shaped if s.sample_id in split_of]  # not a pair across splits
     order = sorted(asked, key=lambda s: derive_seed(run_seed, "faceqa-order", info.name, s.sample_id))
     verdicts: dict[str, str | None] = {}
 

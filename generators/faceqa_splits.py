@@ -2,10 +2,12 @@
 
 A face model evaluated on a person it was trained on measures recognition, not the task; so no
 identity may appear in two splits. Each source keeps its release's own partition where it has
-one; an identity the partition puts in two splits is moved, all of its images, to the split that
-holds most of them (ties: the first of train, val, test) and counted. A source without a
-partition sends each identity (or each image, when it names no identities) to a split by a
-seeded hash. The check after assignment is the card's guarantee: it raises if anything crosses.
+one; an identity the partition puts in two splits is moved, all of its samples, to the split that
+holds most of them (ties: the first of train, val, test) and counted. A pair or face swap shows
+two people: it goes where both belong, and is left out (counted) when they belong to different
+splits. A source without a partition sends each identity (or each image, when it names no
+identities) to a split by a seeded hash. The check after assignment is the card's guarantee: it
+raises if anything crosses.
 """
 
 from __future__ import annotations
@@ -29,12 +31,14 @@ class SplitReport:
     identities: int = 0
     crossing_identities: int = 0
     moved_samples: int = 0
+    dropped_samples: int = 0  # pairs / face swaps whose people belong to different splits
     official: bool = False
     by_split: Counter = field(default_factory=Counter)
 
     def as_dict(self) -> dict[str, Any]:
         return {"identities": self.identities, "crossing_identities": self.crossing_identities,
-                "moved_samples": self.moved_samples, "official_partition": self.official,
+                "moved_samples": self.moved_samples, "dropped_samples": self.dropped_samples,
+                "official_partition": self.official,
                 "by_split": dict(sorted(self.by_split.items()))}  # fmt: skip
 
 
@@ -66,39 +70,48 @@ def assign_splits(
         if sample.split:
             split_of[sample.sample_id] = _normal(sample.split)
         else:
-            key = sample.identity if sample.identity is not None else sample.sample_id
+            people = _identities(sample)
+            key = min(people) if people else sample.sample_id
             split_of[sample.sample_id] = hashed_split(run_seed, shares, sample.source, key)
-    by_identity: dict[str, list[FaceSample]] = defaultdict(list)
-    for sample in samples:
-        if sample.identity is not None:
-            by_identity[sample.identity].append(sample)
-    report.identities = len(by_identity)
     rank = {name: i for i, name in enumerate(SPLIT_ORDER)}
-    for people in by_identity.values():
-        counts = Counter(split_of[s.sample_id] for s in people)
-        if len(counts) < 2:
-            continue
-        report.crossing_identities += 1
-        target = min(counts, key=lambda name: (-counts[name], rank.get(name, len(rank)), name))
-        for sample in people:
-            if split_of[sample.sample_id] != target:
-                split_of[sample.sample_id] = target
-                report.moved_samples += 1
+    counts: dict[str, Counter] = defaultdict(Counter)
+    for sample in samples:
+        for person in _identities(sample):
+            counts[person][split_of[sample.sample_id]] += 1
+    report.identities = len(counts)
+    report.crossing_identities = sum(len(found) > 1 for found in counts.values())
+    target = {person: min(found, key=lambda name: (-found[name], rank.get(name, len(rank)), name))
+              for person, found in counts.items()}  # fmt: skip
+    for sample in samples:
+        wanted = {target[person] for person in _identities(sample)}
+        if len(wanted) > 1:  # a pair or face swap of people who belong to different splits
+            del split_of[sample.sample_id]
+            report.dropped_samples += 1
+        elif wanted and split_of[sample.sample_id] not in wanted:
+            split_of[sample.sample_id] = wanted.pop()
+            report.moved_samples += 1
     check_no_identity_crosses(samples, split_of)
     report.by_split = Counter(split_of.values())
     return split_of, report
 
 
 def check_no_identity_crosses(samples: list[FaceSample], split_of: dict[str, str]) -> None:
-    """Raise if any identity has images in two splits (the leak check the card reports)."""
+    """Raise if any identity (a face's, or one shown in a pair or a face swap) has samples in two
+    splits: the leak check the card reports."""
     seen: dict[str, str] = {}
     for sample in samples:
-        if sample.identity is None:
+        split = split_of.get(sample.sample_id)
+        if split is None:  # left out (a pair across splits)
             continue
-        split = split_of[sample.sample_id]
-        first = seen.setdefault(sample.identity, split)
-        if first != split:
-            raise HvgenError(
-                f"source '{sample.source}': identity {sample.identity!r} is in splits {first} and {split} "
-                "after assignment; this is a bug in hvgen's split assignment, please report it."
-            )
+        for person in _identities(sample):
+            first = seen.setdefault(person, split)
+            if first != split:
+                raise HvgenError(
+                    f"source '{sample.source}': identity {person!r} is in splits {first} and {split} after "
+                    "assignment; this is a bug in hvgen's split assignment, please report it."
+                )
+
+
+def _identities(sample: FaceSample) -> set[str]:
+    """Everyone a sample shows: its identity and, for pairs and face swaps, each one shown."""
+    return {person for person in (sample.identity, *sample.pair_identities) if person is not None}

@@ -119,13 +119,19 @@ def test_no_identity_crosses_splits(sources: list[str]) -> None:
         if r["identity"] is not None:
             splits[(r["source"], r["identity"])].add(r["split"])
     assert splits and all(len(s) == 1 for s in splits.values())
-    assert splits[("test_celebs", "p1")] == {"train"}  # the release put p1 in train and test: moved whole
+    # the release put p1's faces in train and test, and its pair with p2 in test: p1 moved whole to
+    # test (3 of its 5 samples); p2 belongs to val, so the p1-p2 pair crosses splits and is left out
+    assert splits[("test_celebs", "p1")] == {"test"} and splits[("test_celebs", "p2")] == {"val"}
+    assert "pair-1" not in {r["sample_id"] for r in records}
+    assert {r["split"] for r in records if r["sample_id"] == "pair-0"} == {"train"}
     samples = [FaceSample("s", f"i{n}", "face", (), {}, split=split, identity=who)
                for n, (split, who) in enumerate([("train", "a"), ("test", "a"), ("test", "a"),
                                                   ("val", "b"), ("train", "c")])]  # fmt: skip
+    samples += [FaceSample("s", "ab", "pair", (), {}, split="test", pair_identities=("a", "b")),
+                FaceSample("s", "cc", "pair", (), {}, split="val", pair_identities=("c",))]  # fmt: skip
     split_of, report = assign_splits(samples, 0, {"train": 0.8, "val": 0.1, "test": 0.1})
-    assert split_of == {"i0": "test", "i1": "test", "i2": "test", "i3": "val", "i4": "train"}
-    assert (report.crossing_identities, report.moved_samples, report.identities) == (1, 1, 3)
+    assert split_of == {"i0": "test", "i1": "test", "i2": "test", "i3": "val", "i4": "train", "cc": "train"}
+    assert (report.crossing_identities, report.moved_samples, report.dropped_samples) == (3, 2, 1)
 
 
 def test_per_label_balances_each_task(sources: list[str]) -> None:
@@ -208,7 +214,8 @@ def test_export_licence_gate_and_score(sources: list[str], tmp_path: Path) -> No
         "| `test_celebs` | Test Celebs | research only (no redistribution) | **no** | @misc{testcelebs}"
         in card
     )
-    assert "1 in more than one split of the release, moved whole (2 samples)" in card
+    assert "6 identities; 2 in more than one split of the release, moved whole (2 samples)" in card
+    assert "1 pairs of people in different splits left out" in card
     assert "**Held-out (unseen) attributes**" in card and "--include-race" in card
     # the default export may be pushed; one holding a non-redistributable image may not
     api = FakeApi()
