@@ -58,7 +58,10 @@ class Generator(ABC):
     """Turns vocabularies + templates into schema-valid records (one per question).
 
     Each record carries `image_id`, `prompt`, `negative_prompt` and `image_seed`; the engine
-    renders one image per distinct `image_id`.
+    renders one image per distinct `image_id`. A question about several images (a pair, a
+    clip's frames) also lists them in `frames` ([{image_id, prompt, negative_prompt,
+    image_seed}, ...]): they are rendered or supplied like the primary image, and the export
+    holds them, in order, in a `frame_images` column (a list of `datasets.Image`).
     """
 
     name: ClassVar[str]

@@ -58,6 +58,8 @@ def plan_records(generator: Generator) -> list[Record]:
     for record in records:
         check_key(record["id"], "record id")
         check_key(record["image_id"], "image id")
+        for frame in record.get("frames") or []:  # a record's extra images become files too
+            check_key(frame["image_id"], "frame image id")
     records.sort(key=lambda record: record["id"])
     generator.last_warnings = result.warnings
     generator.last_notes = result.notes
