@@ -2,6 +2,7 @@
 
 from hvgen.generators import (
     dysca,  # noqa: F401
+    faceqa,  # noqa: F401
     herm,  # noqa: F401
     vlbias,  # noqa: F401
 )

@@ -30,7 +30,7 @@ from hvgen.generator import ExportConfig, Generator, PlanRequest, PlanResult, re
 from hvgen.privacy import public_value
 from hvgen.readers.coco import CocoPeople, PersonImage, read_people
 from hvgen.records import Record
-from hvgen.seeding import derive_seed, stable_id
+from hvgen.seeding import balanced_slot, derive_seed, stable_id
 from hvgen.store.layout import image_relpath
 
 MULTI_CHOICE, TRUE_OR_FALSE, GROUNDING, FREE_FORM, CONVERSATION = (
@@ -502,7 +502,7 @@ class Herm(Generator):
                 wrong = rng.sample(spec.pool, min(3, len(spec.pool)))
                 size = len(wrong) + 1
                 key = (spec.block, size)
-                position = _balanced_slot(dealt[key], size, self.request.run_seed, key)
+                position = balanced_slot(dealt[key], size, self.request.run_seed, "herm-positions", key)
                 dealt[key] += 1
                 options = wrong[:position] + [spec.truth] + wrong[position:]
                 answer = spec.truth
@@ -510,7 +510,7 @@ class Herm(Generator):
                 options = ["True", "False"]
                 if spec.truth:  # a statement about a value: true, or false with a distractor
                     key = (spec.block, 2)
-                    true = _balanced_slot(dealt[key], 2, self.request.run_seed, key) == 0
+                    true = balanced_slot(dealt[key], 2, self.request.run_seed, "herm-positions", key) == 0
                     dealt[key] += 1
                     variables["item"] = spec.truth if true else rng.choice(spec.pool)
                     answer = "True" if true else "False"
@@ -578,15 +578,6 @@ class Herm(Generator):
         from hvgen.generators.herm_scoring import score_predictions
 
         return score_predictions(records, predictions_path)
-
-
-def _balanced_slot(index: int, size: int, run_seed: int, key: object) -> int:
-    """The `index`-th position dealt for `key`: each block of `size` questions (in id order) gets
-    every position once, in a seeded order, so positions are balanced exactly."""
-    block, offset = divmod(index, size)
-    order = list(range(size))
-    random.Random(derive_seed(run_seed, "herm-positions", key, block)).shuffle(order)
-    return order[offset]
 
 
 def _restricted(licence: str) -> bool:

@@ -18,12 +18,12 @@ from hvgen.generators.herm_levels import iou
 
 from hvgen.errors import HvgenError
 from hvgen.records import Record
+from hvgen.scoring import parse_choice  # noqa: F401  (re-exported: tests and users import it from here)
 
 IOU_THRESHOLD = 0.5
 _NUMBER = r"-?\d+(?:\.\d+)?"
 _PLAIN_BOX = re.compile(rf"\[\s*({_NUMBER})\s*,\s*({_NUMBER})\s*,\s*({_NUMBER})\s*,\s*({_NUMBER})\s*\]")
 _GRID_BOX = re.compile(r"\{\s*<(\d+)>\s*<(\d+)>\s*<(\d+)>\s*<(\d+)>\s*\}")
-_LETTER = re.compile(r"^\s*\(?([A-D])\s*[\).:]?(?:\s|$)")
 
 
 def parse_box(text: Any) -> list[float] | None:
@@ -39,22 +39,6 @@ def parse_box(text: Any) -> list[float] | None:
         return [x1, y1, x2 - x1, y2 - y1]
     plain = _PLAIN_BOX.search(text)
     return [float(v) for v in plain.groups()] if plain else None
-
-
-def parse_choice(text: Any, options: list[str]) -> int | None:
-    """The chosen option: a letter (A, "B.", "(C)") or the option's own text; None otherwise."""
-    if not isinstance(text, str):
-        return None
-    letter = _LETTER.match(text)
-    if letter and "ABCD".index(letter.group(1)) < len(options):
-        return "ABCD".index(letter.group(1))
-    cleaned = text.strip().strip(".").strip().lower()
-    matches = [i for i, option in enumerate(options) if option.lower() == cleaned]
-    if not matches:  # a sentence that names exactly one option
-        matches = [
-            i for i, option in enumerate(options) if re.search(rf"\b{re.escape(option.lower())}\b", cleaned)
-        ]
-    return matches[0] if len(matches) == 1 else None
 
 
 def read_predictions(path: Path) -> tuple[dict[str, Any], int]:

@@ -561,7 +561,12 @@ def _run_benchmark(cls: type[Generator], generator_options: dict[str, Any], comm
     if not shard.is_whole:
         info(f"shard {shard.tag} done; when every shard has finished run `hvgen export {run_dir}`.")
         return
-    if common["against"] or common["clip_filter"] or config.render.scan:
+    if (
+        common["against"]
+        or common["clip_filter"]
+        or config.render.scan
+        or build_generator(config).label_checker()
+    ):
         with times.stage("build"):
             warnings += _build(
                 run_dir,
@@ -863,6 +868,11 @@ def _build(
         info(
             f"clip filter ({result.clip['model']}, score <= {result.clip['threshold']}): "
             f"{result.clip['dropped_images']} image(s) dropped"
+        )
+    if result.labels:
+        info(
+            f"label check ({result.labels['model']}): {result.labels['dropped_images']} of "
+            f"{result.labels['checked_images']} image(s) dropped (CLIP ranks another label first)"
         )
     if result.scan:
         scan = result.scan

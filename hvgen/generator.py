@@ -58,7 +58,10 @@ class Generator(ABC):
     """Turns vocabularies + templates into schema-valid records (one per question).
 
     Each record carries `image_id`, `prompt`, `negative_prompt` and `image_seed`; the engine
-    renders one image per distinct `image_id`.
+    renders one image per distinct `image_id`. A question about several images (a pair, a
+    clip's frames) also lists them in `frames` ([{image_id, prompt, negative_prompt,
+    image_seed}, ...]): they are rendered or supplied like the primary image, and the export
+    holds them, in order, in a `frame_images` column (a list of `datasets.Image`).
     """
 
     name: ClassVar[str]
@@ -72,8 +75,9 @@ class Generator(ABC):
     # The record field evaluation toolkits should group scores by (VLMEvalKit's `category`).
     category_column: ClassVar[str] = "question_type"
     # Photographs that already exist (a COCO folder): the render stage copies each image from
-    # `source_image(prompt)` instead of running a text-to-image model.
-    supplies_images: ClassVar[bool] = False
+    # `source_image(prompt)` instead of running a text-to-image model. A generator that renders
+    # in some runs and supplies in others sets it per instance in `__init__`.
+    supplies_images: bool = False
     # The arguments of the example in `hvgen <bench> --help`.
     cli_example: ClassVar[str] = "--model tiny --num 20 --out runs/try"
 
@@ -131,6 +135,22 @@ class Generator(ABC):
         """Whether the export embeds the images (False: rows name their source instead, for
         images whose licence forbids redistribution)."""
         return True
+
+    def embed_column(self) -> str | None:
+        """A boolean record column deciding row by row whether the export embeds the image (a
+        false row keeps its record, image left out: a source whose licence forbids
+        redistribution), or None to embed every row (when `embeds_images`)."""
+        return None
+
+    def label_checker(self) -> str | None:
+        """A CLIP model (id, folder or "tiny") with which `hvgen build` checks that each rendered
+        image shows its labels (see `label_checks`), or None: no check."""
+        return None
+
+    def label_checks(self, record: Record) -> list[tuple[list[str], int]]:
+        """Zero-shot checks of a record's image: (texts, index of the true one) each; the build
+        stage drops the image when CLIP ranks another text first."""
+        return []
 
     @classmethod
     def publish_warnings(cls, run_dir: Path, options: dict[str, Any]) -> list[str]:

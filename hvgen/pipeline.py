@@ -294,10 +294,11 @@ def check_device(device: str) -> None:
 
 
 def stage_render(run_dir: Path, config: RunConfig, shard: Shard) -> RenderSummary:
-    if get_generator(config.benchmark).supplies_images:  # photographs: copied, not rendered
+    generator = build_generator(config)
+    if generator.supplies_images:  # photographs: copied, not rendered (a run's options may decide)
         from hvgen.stages.supply import run_supply
 
-        return run_supply(run_dir, build_generator(config), shard, config.render)
+        return run_supply(run_dir, generator, shard, config.render)
     check_model(config.render.model)
     check_device(config.render.device)
     return run_render(run_dir, config.render, shard)

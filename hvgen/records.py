@@ -57,10 +57,23 @@ def validate_record(record: Record, schema: str) -> None:
     check_answer_consistency(record)
 
 
+LETTERS = "ABCDEFGHIJ"
+
+
 def check_answer_consistency(record: Record) -> None:
-    """What JSON Schema cannot say: the answer is the option at `answer_index`."""
+    """What JSON Schema cannot say: the answer is the option at `answer_index` — or, for a
+    question with several right options (`answer_indices`), their letters joined by ", "."""
     options = record.get("options") or []
     if not options:
+        return
+    several = record.get("answer_indices")
+    if several:
+        letters = ", ".join(LETTERS[i] for i in several if isinstance(i, int) and 0 <= i < len(options))
+        if letters != record.get("answer") or len(letters.split(", ")) != len(several):
+            raise HvgenError(
+                f"record '{record.get('id', '?')}': field 'answer': '{record.get('answer')}' is not the letters of "
+                f"options {several} of {options}."
+            )
         return
     index = record.get("answer_index")
     if not isinstance(index, int) or not 0 <= index < len(options) or options[index] != record.get("answer"):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -15,6 +16,24 @@ from hvgen.errors import HvgenError
 from hvgen.records import Record
 from hvgen.store.atomic import write_text_atomic
 from hvgen.store.catalog import CATALOG_FILE, open_catalog, query_arrow
+
+_LETTER = re.compile(r"^\s*\(?([A-D])\s*[\).:]?(?:\s|$)")
+
+
+def parse_choice(text: Any, options: list[str]) -> int | None:
+    """The chosen option: a letter (A, "B.", "(C)") or the option's own text; None otherwise."""
+    if not isinstance(text, str):
+        return None
+    letter = _LETTER.match(text)
+    if letter and "ABCD".index(letter.group(1)) < len(options):
+        return "ABCD".index(letter.group(1))
+    cleaned = text.strip().strip(".").strip().lower()
+    matches = [i for i, option in enumerate(options) if option.lower() == cleaned]
+    if not matches:  # a sentence that names exactly one option
+        matches = [
+            i for i, option in enumerate(options) if re.search(rf"\b{re.escape(option.lower())}\b", cleaned)
+        ]
+    return matches[0] if len(matches) == 1 else None
 
 
 def load_questions(source: Path) -> list[Record]:

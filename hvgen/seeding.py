@@ -31,3 +31,13 @@ def derive_seed(run_seed: int, *key: object) -> int:
 def rng_for(run_seed: int, *key: object) -> random.Random:
     """A private `random.Random` for one item; never use the global random state."""
     return random.Random(derive_seed(run_seed, *key))
+
+
+def balanced_slot(index: int, size: int, run_seed: int, *key: object) -> int:
+    """The `index`-th answer position dealt for `key`: each block of `size` questions gets every
+    position once, in a seeded order, so positions are balanced exactly over a plan (a model
+    cannot win by always answering "A" or "True")."""
+    block, offset = divmod(index, size)
+    order = list(range(size))
+    random.Random(derive_seed(run_seed, *key, block)).shuffle(order)
+    return order[offset]

@@ -10,6 +10,8 @@ Why these choices:
 * The token comes from the `token` argument, then ``HF_TOKEN``, then the stored login
   (``huggingface_hub.get_token()``). It is never printed, logged or written; error messages
   from the Hub are scrubbed of it before they are re-raised.
+* The licence gate: an export holding image bytes of rows marked ``redistributable = false``
+  is refused before anything is contacted (dry run included), see `hvgen.publish.licence_gate`.
 * ``dry_run`` lists what would be uploaded (the same ignore rules as huggingface_hub) and
   calls nothing: no token needed, no network.
 * A release version is a git tag on the dataset repo (``create_tag``), so users can pin
@@ -133,6 +135,19 @@ def _validate_folder(folder: Path) -> None:
         raise PushError(f"{folder / 'data'} holds no files; run `hvgen export RUN_DIR` first")
 
 
+def _refuse_unredistributable(folder: Path) -> None:
+    """The licence gate (`hvgen.publish.licence_gate`): refuse before any call is made."""
+    from hvgen.publish.licence_gate import unredistributable_images
+
+    problems = unredistributable_images(folder)
+    if problems:
+        raise PushError(
+            f"{folder} holds images of sources whose licence forbids redistribution ({'; '.join(problems[:5])}"
+            f"{' ...' if len(problems) > 5 else ''}; rows with redistributable = false): nothing was uploaded. Re-export "
+            "without those images (the benchmark's default, or its --no-images option) and push again."
+        )
+
+
 def _scrub(text: str, token: str | None) -> str:
     return text.replace(token, "***") if token else text
 
@@ -167,6 +182,7 @@ def push_folder(
     if tag is not None and (not tag.strip() or any(c.isspace() for c in tag)):
         raise PushError(f"invalid tag {tag!r}: a tag is one word such as v1.0")
     _validate_folder(folder)
+    _refuse_unredistributable(folder)
     files = _list_files(folder)
     result = PushResult(
         repo_id=repo_id,

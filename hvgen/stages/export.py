@@ -76,9 +76,46 @@ def samples_query(config: ExportConfig, record_columns: list[str]) -> str:
 
 
 def config_samples(con: duckdb.DuckDBPyConnection, config: ExportConfig) -> pa.Table:
-    """One row per kept question of `config`, with its scenario image path (`_image_path`)."""
+    """One row per kept question of `config`, with its scenario image path (`_image_path`) and,
+    for records with extra images (`frames`), their paths in order (`_frame_paths`)."""
     columns = [row[0] for row in con.execute("DESCRIBE kept_records").fetchall()]
-    return query_arrow(con, samples_query(config, columns), {"scenario": config.scenario})
+    table = query_arrow(con, samples_query(config, columns), {"scenario": config.scenario})
+    if FRAMES_KEY in table.column_names and any(table.column(FRAMES_KEY).to_pylist()):
+        table = with_frame_paths(con, table, config.scenario)
+    return table
+
+
+FRAMES_KEY = "frames"  # a record's extra images: [{image_id, prompt, negative_prompt, image_seed}, ...]
+FRAME_PATHS = "_frame_paths"
+FRAME_IMAGES = "frame_images"  # the export's column: the extra images, in order (a list of `datasets.Image`)
+FRAME_FILES = "frame_files"  # image-once layout: their files in the `<config>_images` config
+
+
+def with_frame_paths(con: duckdb.DuckDBPyConnection, table: pa.Table, scenario: str) -> pa.Table:
+    """`table` plus `_frame_paths`: each row's frames as files of `scenario` (image level; a
+    record-level scenario perturbs only the primary image, so its frames are the clean ones)."""
+    rows = con.execute(
+        "SELECT key, path, scenario FROM scenario_outputs WHERE level = 'image' AND path IS NOT NULL "
+        "AND scenario IN ($1, 'clean')",
+        [scenario],
+    ).fetchall()
+    paths: dict[str, str] = {}
+    for key, path, _scenario in sorted(
+        rows, key=lambda row: row[2] == scenario
+    ):  # this scenario's last: it wins
+        paths[key] = path
+    column = []
+    for frames in table.column(FRAMES_KEY).to_pylist():
+        found = []
+        for frame in frames or []:
+            if frame["image_id"] not in paths:
+                raise IncompleteRunError(
+                    f"frame image {frame['image_id']} has no {scenario} sample: run `hvgen render` and `hvgen scenario` "
+                    "on the run first (they resume)."
+                )
+            found.append(paths[frame["image_id"]])
+        column.append(found)
+    return table.append_column(FRAME_PATHS, pa.array(column, type=pa.list_(pa.string())))
 
 
 class IncompleteRunError(HvgenError):
@@ -153,7 +190,13 @@ def run_export(
             if export_config.skip_if_empty and not table.num_rows:
                 continue
             exported += write_config(
-                images, staging, export_config, table, config.export, generator.embeds_images()
+                images,
+                staging,
+                export_config,
+                table,
+                config.export,
+                generator.embeds_images(),
+                generator.embed_column(),
             )
             samples.append(ConfigSamples(export_config.name, export_config.scenario, table))
         incomplete = None if status.complete else status.describe()
@@ -189,6 +232,7 @@ def write_config(
     table: pa.Table,
     settings: Any,
     embed_images: bool = True,
+    embed_column: str | None = None,
 ) -> list[ExportedConfig]:
     """One export config in the chosen layout.
 
@@ -196,19 +240,34 @@ def write_config(
     users and harnesses expect, at the cost of storing an image once per question asking it.
     image-once: the questions without images, each naming its picture in ``image_file``, plus a
     ``<config>_images`` config with one row per distinct picture (``image_file``, ``image``): for
-    large releases, where image-level scenarios would otherwise repeat each image ~7 times."""
+    large releases, where image-level scenarios would otherwise repeat each image ~7 times.
+    With `embed_column`, rows whose column is false get no image (null), in both layouts."""
     name, split, max_mb = export_config.name, settings.split, settings.max_shard_mb
     if not embed_images:  # the generator's rows name their pictures' source (licences)
-        questions = table.drop_columns(["_image_path"]).replace_schema_metadata(None)
+        internal = [c for c in ("_image_path", FRAME_PATHS) if c in table.column_names]
+        questions = table.drop_columns(internal).replace_schema_metadata(None)
         files = [_write_table(staging, name, split, 0, 1, questions)]
         return [ExportedConfig(name, export_config.scenario, table.num_rows, files)]
+    embed = None
+    if embed_column is not None and embed_column in table.column_names:
+        embed = [bool(value) for value in table.column(embed_column).to_pylist()]
     if settings.layout == "per-question":
-        files = write_parquet_shards(images, staging, name, split, table, max_mb)
+        files = write_parquet_shards(images, staging, name, split, table, max_mb, embed)
         return [ExportedConfig(name, export_config.scenario, table.num_rows, files)]
     paths = table.column("_image_path")
     questions = table.drop_columns(["_image_path"]).append_column(IMAGE_KEY, paths)
+    listed = paths.to_pylist()
+    wanted = {path for i, path in enumerate(listed) if embed is None or embed[i]}
+    if FRAME_PATHS in table.column_names:
+        frames = table.column(FRAME_PATHS)
+        questions = questions.drop_columns([FRAME_PATHS]).append_column(FRAME_FILES, frames)
+        wanted |= {
+            p for i, row in enumerate(frames.to_pylist()) if embed is None or embed[i] for p in row or []
+        }
     files = [_write_table(staging, name, split, 0, 1, questions.replace_schema_metadata(None))]
-    distinct = sorted(set(paths.to_pylist()))
+    distinct = sorted(wanted)
+    if embed is not None and not distinct:  # every row's picture withheld (licences): no pictures config
+        return [ExportedConfig(name, export_config.scenario, table.num_rows, files)]
     pictures = pa.table({IMAGE_KEY: distinct, "_image_path": distinct})
     image_files = write_parquet_shards(images, staging, name + IMAGES_SUFFIX, split, pictures, max_mb)
     return [
@@ -218,36 +277,76 @@ def write_config(
 
 
 def write_parquet_shards(
-    run_files: VerifiedImages, export_dir: Path, name: str, split: str, table: pa.Table, max_shard_mb: int
+    run_files: VerifiedImages,
+    export_dir: Path,
+    name: str,
+    split: str,
+    table: pa.Table,
+    max_shard_mb: int,
+    embed: list[bool] | None = None,
 ) -> list[str]:
     """Write `table` (with an `_image_path` column) as image-embedding parquet shards; images
-    are read and verified by a thread pool (file reads and sha256 release the GIL)."""
+    are read and verified by a thread pool (file reads and sha256 release the GIL). Rows whose
+    `embed` flag is false get a null image and their file is not read."""
     paths = table.column("_image_path").to_pylist() if table.num_rows else []
+    frames = table.column(FRAME_PATHS).to_pylist() if FRAME_PATHS in table.column_names else None
+    if embed is not None:
+        paths = [path if keep else None for path, keep in zip(paths, embed, strict=True)]
+        if frames is not None:
+            frames = [row if keep else None for row, keep in zip(frames, embed, strict=True)]
     files = []
     with (
         progress_bar(f"export {name}", table.num_rows) as advance,
         ThreadPoolExecutor(max_workers=max(1, io_threads())) as pool,
     ):
-        sizes = list(_map_batched(pool, run_files.size, paths))
+        sizes = list(_map_batched(pool, _or_none(run_files.size, 0), paths))
+        if frames is not None:  # a row's frames count towards its shard's size
+            sizes = [size + sum(run_files.size(p) for p in row or []) for size, row in zip(sizes, frames)]
         boundaries = _shard_boundaries(sizes, max_shard_mb * 1024 * 1024) if paths else [(0, 0)]
         for number, (start, stop) in enumerate(boundaries):
             part = table.slice(start, stop - start)
             chunk = paths[start:stop]
             image_column = pa.array(
                 [
-                    {"bytes": data, "path": path.rsplit("/", 1)[-1]}
-                    for path, data in zip(chunk, _map_batched(pool, run_files.read_bytes, chunk))
+                    None if path is None else {"bytes": data, "path": path.rsplit("/", 1)[-1]}
+                    for path, data in zip(
+                        chunk, _map_batched(pool, _or_none(run_files.read_bytes, None), chunk)
+                    )
                 ],
                 type=pa.struct([("bytes", pa.binary()), ("path", pa.string())]),
             )
-            part = with_hf_features(part.drop_columns(["_image_path"]).append_column("image", image_column))
+            part = part.drop_columns(["_image_path"]).append_column("image", image_column)
+            if frames is not None:
+                part = part.drop_columns([FRAME_PATHS]).append_column(
+                    FRAME_IMAGES, _frame_column(run_files, frames[start:stop])
+                )
+            part = with_hf_features(part)
             files.append(_write_table(export_dir, name, split, number, len(boundaries), part))
             advance(stop - start)
     return files
 
 
+def _frame_column(run_files: VerifiedImages, rows: list[list[str] | None]) -> pa.Array:
+    """Each row's frames as a list of image structs (read and verified); null where withheld."""
+    image = pa.struct([("bytes", pa.binary()), ("path", pa.string())])
+    return pa.array(
+        [
+            None
+            if row is None
+            else [{"bytes": run_files.read_bytes(p), "path": p.rsplit("/", 1)[-1]} for p in row]
+            for row in rows
+        ],
+        type=pa.list_(image),
+    )
+
+
+def _or_none(function: Callable[[str], T], empty: Any) -> Callable[[str | None], Any]:
+    """`function`, answering `empty` for a row whose image is not embedded (path None)."""
+    return lambda path: empty if path is None else function(path)
+
+
 def _map_batched(
-    pool: ThreadPoolExecutor, function: Callable[[str], T], items: list[str], batch: int = 256
+    pool: ThreadPoolExecutor, function: Callable[[Any], T], items: list[Any], batch: int = 256
 ) -> Iterator[T]:
     """`pool.map(function, items)` in batches: one future per file costs more than an lstat or
     a small read at 600k files (thread wake-ups, lock traffic), so each task does `batch` files."""
@@ -279,6 +378,8 @@ def with_hf_features(table: pa.Table) -> pa.Table:
 
     features = Features.from_arrow_schema(table.schema)
     features["image"] = Image()
+    if FRAME_IMAGES in table.column_names:
+        features[FRAME_IMAGES] = [Image()]
     metadata = {"huggingface": json.dumps({"info": {"features": features.to_dict()}})}
     return table.replace_schema_metadata(metadata)
 

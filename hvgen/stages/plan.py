@@ -58,6 +58,8 @@ def plan_records(generator: Generator) -> list[Record]:
     for record in records:
         check_key(record["id"], "record id")
         check_key(record["image_id"], "image id")
+        for frame in record.get("frames") or []:  # a record's extra images become files too
+            check_key(frame["image_id"], "frame image id")
     records.sort(key=lambda record: record["id"])
     generator.last_warnings = result.warnings
     generator.last_notes = result.notes
@@ -105,7 +107,10 @@ def summarise_plan(records: list[Record], warnings: list[str], notes: list[str] 
     by_type = Counter(record.get("question_type", "?") for record in records)
     return PlanSummary(
         records=len(records),
-        images=len({record["image_id"] for record in records}),
+        images=len(
+            {record["image_id"] for record in records}
+            | {frame["image_id"] for record in records for frame in record.get("frames") or []}
+        ),
         by_question_type=dict(sorted(by_type.items())),
         position_balance=answer_position_balance(records),
         warnings=warnings,

@@ -79,8 +79,18 @@ def write_plan(con: duckdb.DuckDBPyConnection, records: list[Record] | pa.Table)
     try:
         con.execute("BEGIN")
         con.execute("CREATE OR REPLACE TABLE records AS SELECT * FROM planned_records")
+        # A record's extra images (`frames`: a verification pair's second face, a clip's
+        # sampled frames) are planned images like its primary one: rendered or supplied,
+        # verified and exported (as the `frame_images` column) the same way.
+        frames = (
+            " UNION ALL SELECT f.image_id, f.prompt, f.negative_prompt, f.image_seed"
+            " FROM (SELECT unnest(frames) AS f FROM records)"
+            if "frames" in table.column_names
+            and pa.types.is_struct(table.schema.field("frames").type.value_type)
+            else ""  # no record has frames (a list of nulls), or none has the column
+        )
         con.execute(
-            """
+            f"""
             CREATE OR REPLACE TABLE images AS
             SELECT image_id,
                    any_value(prompt) AS prompt,
@@ -88,7 +98,8 @@ def write_plan(con: duckdb.DuckDBPyConnection, records: list[Record] | pa.Table)
                    any_value(image_seed) AS image_seed,
                    'images/' || substr(image_id, 1, 2) || '/' || image_id || '.png' AS path,
                    count(*) AS num_records
-            FROM records GROUP BY image_id ORDER BY image_id
+            FROM (SELECT image_id, prompt, negative_prompt, image_seed FROM records{frames})
+            GROUP BY image_id ORDER BY image_id
             """
         )
         con.execute("DROP TABLE IF EXISTS renders")

@@ -24,6 +24,7 @@ class BuildResult:
     clip: dict[str, Any] | None = None
     scan: dict[str, Any] | None = None
     warnings: list[str] | None = None
+    labels: dict[str, Any] | None = None  # the generator's CLIP label checks
 
 
 def run_build(
@@ -62,6 +63,7 @@ def run_build(
                 compute_clip_scores(con, run_dir, clip_model, device=pick_device(config.render.device))
                 threshold = DEFAULT_CLIP_THRESHOLD if clip_threshold is None else clip_threshold
                 clip = apply_clip_filter(con, clip_model, threshold)
+            labels = _check_labels(con, run_dir, config)
             scan, warnings = None, []
             if con.execute("SELECT count(*) FROM renders WHERE scan_map IS NOT NULL").fetchone()[0]:
                 from hvgen.analysis.render_scan import apply_scan_filter, run_threshold
@@ -69,7 +71,29 @@ def run_build(
                 threshold, warning = run_threshold(con, config)
                 warnings += [warning] if warning else []
                 scan = apply_scan_filter(con, threshold, keep_flagged)
-            set_meta(con, "build", {"hamming": hamming, "against": against or [], "clip": clip, "scan": scan})
+            set_meta(con, "build", {"hamming": hamming, "against": against or [], "clip": clip, "scan": scan,
+                                    "labels": labels})  # fmt: skip
         except ValueError as error:  # bad --against source, threshold ...
             raise HvgenError(str(error)) from None
-    return BuildResult(dedup, clip, scan, warnings)
+    return BuildResult(dedup, clip, scan, warnings, labels)
+
+
+def _check_labels(con: Any, run_dir: Path, config: RunConfig) -> dict[str, Any] | None:
+    """The generator's CLIP label checks (`Generator.label_checker`), when it asks for them."""
+    from hvgen.models import pick_device
+    from hvgen.stages.build.clip_filter import apply_label_checks
+    from hvgen.stages.plan import build_generator
+
+    generator = build_generator(config)
+    model = generator.label_checker()
+    if not model:
+        return None
+    checks: dict[str, list[tuple[list[str], int]]] = {}
+    cursor = con.execute("SELECT * FROM kept_records ORDER BY id")
+    names = [column[0] for column in cursor.description]
+    for row in cursor.fetchall():
+        record = dict(zip(names, row))
+        for check in generator.label_checks(record):
+            if check not in checks.setdefault(record["image_id"], []):
+                checks[record["image_id"]].append(check)
+    return apply_label_checks(con, run_dir, model, checks, device=pick_device(config.render.device))

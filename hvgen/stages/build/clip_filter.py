@@ -84,3 +84,50 @@ def apply_clip_filter(con: duckdb.DuckDBPyConnection, model: str, threshold: flo
 def _rgb(path: Path) -> Image.Image:
     with Image.open(path) as image:
         return image.convert("RGB")
+
+
+LABEL_DROP_REASON = "clip_contradicts_label"
+
+
+def apply_label_checks(
+    con: duckdb.DuckDBPyConnection,
+    run_dir: Path,
+    model: str,
+    checks: dict[str, list[tuple[list[str], int]]],
+    device: str = "cpu",
+) -> dict[str, Any]:
+    """CLIP zero-shot check of images whose content is known (rendered from labels): for each
+    (texts, truth) check of an image, the text CLIP ranks first must be the truth; an image where
+    another text wins is dropped (reason ``clip_contradicts_label``) with its records. Ties go to
+    the first text."""
+    import torch
+
+    kept = dict(con.execute("SELECT image_id, path FROM kept_images ORDER BY image_id").fetchall())
+    todo = sorted(image_id for image_id in checks if image_id in kept and checks[image_id])
+    dropped: list[str] = []
+    if todo:
+        clip, processor = load_surrogate(model, device)
+        with progress_bar(f"label checks ({Path(model).name})", len(todo)) as advance:
+            for image_id in todo:
+                image = _rgb(run_dir / kept[image_id])
+                for texts, truth in checks[image_id]:
+                    inputs = processor(text=list(texts), images=[image], return_tensors="pt", padding=True,
+                                       truncation=True).to(device)  # fmt: skip
+                    with torch.inference_mode():
+                        logits = clip(**inputs).logits_per_image[0].float().cpu().tolist()
+                    if max(range(len(logits)), key=lambda i: (logits[i], -i)) != truth:
+                        dropped.append(image_id)
+                        break
+                advance(1)
+    if dropped:
+        con.executemany(
+            f"INSERT INTO drops VALUES ('image', ?, '{LABEL_DROP_REASON}', NULL, NULL)",
+            [[i] for i in dropped],
+        )
+        con.execute(
+            f"""INSERT INTO drops SELECT 'record', r.id, 'dropped_image', r.image_id, NULL FROM records r
+               WHERE EXISTS (SELECT 1 FROM drops d WHERE d.kind = 'image' AND d.reason = '{LABEL_DROP_REASON}'
+                                                     AND d.id = r.image_id)
+                 AND NOT EXISTS (SELECT 1 FROM drops d WHERE d.kind = 'record' AND d.id = r.id)"""
+        )
+    return {"model": model, "checked_images": len(todo), "dropped_images": len(dropped)}

@@ -45,9 +45,11 @@ DEFAULT_PROMPTS = {
 
 # ------------------------------------------------------------------------------ question rules
 def question_kind(doc: Mapping[str, Any]) -> str:
-    """MCQ, YN or VQA, from the record's ``options`` and ``answer_index``."""
+    """MCQ, YN or VQA, from the record's ``options`` and ``answer_index``. A question with
+    several right options (``answer_indices``, answered "A, C") is VQA: neither toolkit has a
+    multi-select kind, so its reference answer is the letters' text."""
     options = list(doc.get("options") or [])
-    if not options:
+    if not options or doc.get("answer_indices"):
         return VQA
     index = doc.get("answer_index")
     if isinstance(index, bool) or not isinstance(index, int) or not 0 <= index < len(options):
