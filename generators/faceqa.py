@@ -61,9 +61,11 @@ class FaceQA(Generator):
         source: Annotated[
             list[str] | None,
             typer.Option(
-                metavar="NAME=DIR",
+                metavar="NAME=DIR[,KEY=VALUE]",
                 help="A face data set in its release format, e.g. fairface=data/fairface (repeat for several; "
-                "`hvgen list faceqa-sources` names the readers). --num N takes N faces per source.",
+                "`hvgen list faceqa-sources` names the readers). Reader options follow the folder: dfew=DIR,fold=2; "
+                "ffpp=DIR,compression=c40,methods=Deepfakes+FaceSwap; frames_cache=DIR extracts frames of "
+                ".mp4-only clips. --num N takes N faces per source.",
             ),
         ] = None,
         synthetic: Annotated[
@@ -129,7 +131,8 @@ class FaceQA(Generator):
                 "--synthetic cannot be combined with --source: synthetic faces are rendered, source faces are copied, "
                 "and one run does one or the other. Make two runs (e.g. --out runs/face-synthetic and runs/face)."
             )
-        self.sources = parse_source_specs(self.source_specs)
+        self.source_specs_parsed = parse_source_specs(self.source_specs)
+        self.sources = {name: spec.root for name, spec in self.source_specs_parsed.items()}
         self.supplies_images = not self.synthetic
         self.per_label = options["per_label"]
         if self.per_label is not None and int(self.per_label) < 1:
@@ -242,7 +245,7 @@ class FaceQA(Generator):
             notes.append(f"{len(faces)} synthetic faces planned, each attribute axis balanced over the plan.")
         else:
             faces, label_values = [], {}
-            for name, reader in open_readers(self.sources).items():
+            for name, reader in open_readers(self.source_specs_parsed).items():
                 chosen, report = select_faces(reader, self.request.run_seed, self.rules["split_shares"],
                                               self._tasks_of, _balance_key, self.request.num, self.per_label,
                                               self.frames)  # fmt: skip

@@ -9,6 +9,8 @@ value of each task (balanced classes; the attribute tasks, being multi-label, ta
 
 from __future__ import annotations
 
+import inspect
+import re
 from collections import Counter, defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -50,27 +52,72 @@ class SourceReport:
     label_values: dict[str, list[Any]] = field(default_factory=dict)  # distractors come from these
 
 
-def parse_source_specs(specs: list[str]) -> dict[str, Path]:
-    """`["fairface=DIR", ...]` → {name: folder}; each name a registered reader, each folder real."""
-    sources: dict[str, Path] = {}
+@dataclass(frozen=True)
+class SourceSpec:
+    """One `--source NAME=DIR[,KEY=VALUE ...]`: the folder and the reader's keyword options
+    (e.g. `dfew=data/dfew,fold=2`, `ffpp=data/ffpp,compression=c40,frames_cache=/tmp/ffpp-frames`)."""
+
+    root: Path
+    options: dict[str, Any] = field(default_factory=dict)
+
+
+def parse_source_specs(specs: list[str]) -> dict[str, SourceSpec]:
+    """`["fairface=DIR", "dfew=DIR,fold=2", ...]` → {name: SourceSpec}; each name a registered
+    reader, each folder real, each option one its reader takes."""
+    sources: dict[str, SourceSpec] = {}
     for spec in specs:
-        name, sep, folder = spec.partition("=")
+        name, sep, rest = spec.partition("=")
         name = name.strip()
+        folder, options = _split_options(rest)
         if not sep or not name or not folder.strip():
             raise HvgenError(f"--source {spec!r}: expected NAME=DIR, e.g. --source fairface=/data/fairface.")
-        face_reader(name)  # unknown name: one error with a did-you-mean
+        reader = face_reader(name)  # unknown name: one error with a did-you-mean
         if name in sources:
             raise HvgenError(f"--source {name} is given twice: pass each source once.")
         path = Path(folder.strip()).expanduser()
         if not path.is_dir():
             raise HvgenError(f"--source {name}={folder}: no such folder.")
-        sources[name] = path
+        sources[name] = SourceSpec(path, _typed_options(name, reader, options))
     return sources
 
 
-def open_readers(sources: dict[str, Path]) -> dict[str, FaceReader]:
+def _split_options(rest: str) -> tuple[str, dict[str, str]]:
+    """'DIR,fold=2,compression=c40' → ('DIR', {...}); a comma not followed by KEY= stays in DIR."""
+    parts = rest.split(",")
+    options: dict[str, str] = {}
+    while len(parts) > 1 and re.fullmatch(r"\s*[A-Za-z_]\w*\s*=.*", parts[-1]):
+        key, _, value = parts.pop().partition("=")
+        options[key.strip()] = value.strip()
+    return ",".join(parts), dict(reversed(list(options.items())))
+
+
+def _typed_options(name: str, reader: type[FaceReader], options: dict[str, str]) -> dict[str, Any]:
+    """Check each option against the reader's keyword parameters and give it their type (a path,
+    a '+'-separated list, or text)."""
+    accepted = {
+        key: param
+        for key, param in inspect.signature(reader.__init__).parameters.items()
+        if param.kind is inspect.Parameter.KEYWORD_ONLY
+    }
+    typed: dict[str, Any] = {}
+    for key, value in options.items():
+        if key not in accepted:
+            takes = ", ".join(sorted(accepted)) or "no options"
+            raise HvgenError(f"--source {name}: unknown option '{key}'; the {name} reader takes {takes}.")
+        annotation = str(accepted[key].annotation)
+        typed[key] = (
+            Path(value).expanduser()
+            if "Path" in annotation
+            else value.split("+")
+            if "Sequence" in annotation
+            else value
+        )
+    return typed
+
+
+def open_readers(sources: dict[str, SourceSpec]) -> dict[str, FaceReader]:
     """A checked reader per source (`check()` on all of them before any is read)."""
-    readers = {name: face_reader(name)(root) for name, root in sources.items()}
+    readers = {name: face_reader(name)(spec.root, **spec.options) for name, spec in sources.items()}
     for reader in readers.values():
         reader.check()
     return readers

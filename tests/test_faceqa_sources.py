@@ -70,3 +70,20 @@ def test_no_identity_crosses_splits_and_restricted_images_stay_home(run: Path) -
         key: found for key, found in splits.items() if len(found) > 1
     }
     assert unredistributable_images(run / "export") == []  # only FairFace's images are embedded
+
+
+def test_reader_options_follow_the_folder(tmp_path: Path) -> None:
+    from face_sources import write_dfew, write_ffpp
+
+    from hvgen.errors import HvgenError
+    from hvgen.generators.faceqa_sources import open_readers, parse_source_specs
+
+    dfew, ffpp = write_dfew(tmp_path / "dfew"), write_ffpp(tmp_path / "ffpp")
+    specs = parse_source_specs([f"dfew={dfew},fold=1", f"ffpp={ffpp},methods=Deepfakes+FaceSwap"])
+    assert specs["dfew"].options == {"fold": "1"}
+    assert specs["ffpp"].options == {"methods": ["Deepfakes", "FaceSwap"]}
+    readers = open_readers(specs)
+    methods = {s.labels.get("manipulation") for s in readers["ffpp"].samples()}
+    assert methods == {None, "Deepfakes", "FaceSwap"}
+    with pytest.raises(HvgenError, match="unknown option 'fld'; the dfew reader takes fold, frames_cache"):
+        parse_source_specs([f"dfew={dfew},fld=2"])
