@@ -29,6 +29,7 @@ from hvgen.generators.faceqa_synthetic import SYNTHETIC, synthetic_faces
 
 from hvgen.errors import HvgenError
 from hvgen.generator import ExportConfig, Generator, PlanRequest, PlanResult, register_generator
+from hvgen.privacy import public_value
 from hvgen.readers.faces.base import FaceSample, SourceInfo, face_reader
 from hvgen.records import Record
 from hvgen.seeding import stable_id
@@ -109,6 +110,16 @@ class FaceQA(Generator):
                 "those whose gender, expression, eyeglasses or hat CLIP ranks below another value (build stage).",
             ),
         ] = "",
+        captioner: Annotated[
+            str,
+            typer.Option(
+                metavar="ID|DIR",
+                help="Re-annotate every face with this image-text-to-text model (transformers id or folder; tiny = a "
+                "random test model): a fine-grained caption and attribute list per face, stored apart from the source "
+                "labels in `vlm_annotation` (marked model-generated) and asked as the `caption` task. Works on "
+                "--source images=DIR (unlabelled faces, e.g. a LAION-Face subset).",
+            ),
+        ] = "",
         no_images: Annotated[
             bool | None,
             typer.Option(
@@ -152,6 +163,16 @@ class FaceQA(Generator):
         self.frames = int(options["frames"])
         if self.frames < 2:
             raise HvgenError(f"--frames must be >= 2 (8 or 16 are usual), got {self.frames}.")
+        self.captioner = str(options["captioner"] or "")
+        if self.captioner and self.synthetic:
+            raise HvgenError(
+                "--captioner re-annotates existing face images, and --synthetic faces are rendered after planning: "
+                "run `hvgen annotate RUN/images --captioner MODEL` on the rendered faces instead."
+            )
+        if self.captioner:
+            from hvgen.annotate import check_captioner
+
+            check_captioner(self.captioner)
         self.verify_clip = str(options["verify_clip"] or "")
         if self.verify_clip and not self.synthetic:
             raise HvgenError(
@@ -230,6 +251,7 @@ class FaceQA(Generator):
             "race_reason": RACE_HELP,
             "frames": self.frames,
             "verify_clip": self.verify_clip,
+            "captioner": public_value(self.captioner) if self.captioner else "",
         }
 
     # ------------------------------------------------------------------ plan
@@ -252,9 +274,17 @@ class FaceQA(Generator):
                 faces += chosen
                 label_values[name] = report.label_values
                 notes += _source_notes(report)
+        annotations = self._annotate(faces) if self.captioner else {}
+        if annotations:
+            parsed = sum(1 for a in annotations.values() if a.caption)
+            notes.append(
+                f"{self.captioner} captioned {parsed} of {len(annotations)} faces (model-generated, `vlm_annotation`)."
+            )
+        captions = {prompt: a.caption for prompt, a in annotations.items() if a.caption}
         planner = QuestionPlanner(
-            self.templates, self.rules, self.request.run_seed, set(self.unseen), label_values
+            self.templates, self.rules, self.request.run_seed, set(self.unseen), label_values, captions
         )
+        self._annotations = annotations
         specs = [spec for face in faces for spec in planner.specs(face)]
         records = [self._record(item) for item in planner.word_all(specs)]
         if self.unseen:
@@ -263,6 +293,26 @@ class FaceQA(Generator):
             )
         warnings = [] if records else ["no question could be asked: no face has a label of an enabled task."]
         return PlanResult(records=records, warnings=warnings, notes=notes)
+
+    def _annotate(self, faces: list[Any]) -> dict[str, Any]:
+        """Each single face's VLM annotation, keyed by the face's supply key. The log lives in the
+        hvgen cache under a name from the captioner and the faces, so a rerun of the same plan
+        reads it back instead of generating again (decoding is greedy: the same replies)."""
+        import hashlib
+
+        from hvgen.annotate import annotate_images
+        from hvgen.models import cache_dir
+
+        items = sorted(
+            {(face.prompt, self.source_image(face.prompt)) for face in faces if face.sample.kind == "face"}
+        )
+        if not items:
+            return {}
+        digest = hashlib.sha256(json.dumps([self.captioner, [key for key, _ in items]]).encode()).hexdigest()[
+            :20
+        ]
+        out_file = cache_dir() / "faceqa-annotations" / f"{digest}.jsonl"
+        return annotate_images(items, self.captioner, out_file)
 
     def _tasks_of(self, sample: FaceSample) -> tuple[str, ...]:
         labels = sample.labels
@@ -277,7 +327,7 @@ class FaceQA(Generator):
             if labels.get("forgery") == "fake" and labels.get("manipulation"):
                 tasks.append("forgery_method")
             return tuple(tasks)
-        tasks = []
+        tasks = ["caption"] if self.captioner else []
         attributes = labels.get("attributes") or {}
         if any(a not in self.unseen for a in attributes):
             tasks.append("attribute")
@@ -339,11 +389,23 @@ class FaceQA(Generator):
             "sample_id": sample.sample_id,
             "file_name": face.file_name,
             "labels": labels,
+            "vlm_annotation": self._vlm_annotation(face.prompt),
             "seed": self.record_seed(spec.id),
             "image_seed": self.image_seed(image_id),
             "generator": self.name,
             "template_version": self.template_version,
         }
+
+    def _vlm_annotation(self, prompt: str) -> str | None:
+        """The face's VLM annotation as JSON (caption, attributes, generated_by, model_generated),
+        apart from `labels`; None without --captioner."""
+        annotation = getattr(self, "_annotations", {}).get(prompt)
+        if annotation is None:
+            return None
+        row = {
+            key: value for key, value in annotation.as_row().items() if key not in ("image", "key", "reply")
+        }
+        return json.dumps(row, sort_keys=True)
 
     @classmethod
     def score(

@@ -18,22 +18,25 @@ from hvgen.generators.faceqa_sources import Face
 
 from hvgen.seeding import balanced_slot, derive_seed, stable_id
 
-MULTI_CHOICE, TRUE_OR_FALSE, MULTI_SELECT, FREE_FORM = (
+MULTI_CHOICE, TRUE_OR_FALSE, MULTI_SELECT, FREE_FORM, CAPTION = (
     "multi choice",
     "true or false",
     "multi select",
     "free form",
+    "image caption",
 )
 LETTERS = "ABCD"
 _INSTRUCTION_BLOCK = {MULTI_CHOICE: "multi_choice", TRUE_OR_FALSE: "true_or_false", MULTI_SELECT: "multi_select",
-                      FREE_FORM: "number"}  # fmt: skip
+                      FREE_FORM: "number", CAPTION: "caption"}  # fmt: skip
 # task → the label keys it reads, in order of preference.
 TASK_LABELS = {"attribute": ("attributes",), "attribute_zero_shot": ("attributes",),
                "age": ("age_bin", "age_group", "age"), "gender": ("gender",), "race": ("race",),
                "expression": ("expression",), "head_pose": ("head_pose",),
                # multi-image: a pair's two faces, a clip's sampled frames
                "verification": ("same_person",), "forgery": ("forgery",), "forgery_method": ("manipulation",),
-               "dynamic_expression": ("expression",)}  # fmt: skip
+               "dynamic_expression": ("expression",),
+               # a vision-language model's caption of the face (--captioner): model-generated, not a label
+               "caption": ("vlm_caption",)}  # fmt: skip
 FORGERY_OPTIONS = {"real": "real", "fake": "manipulated"}
 TASKS = tuple(TASK_LABELS)
 
@@ -72,7 +75,8 @@ class QuestionPlanner:
     """Asks a face every task it was chosen for, with the wording in templates/faceqa/."""
 
     def __init__(self, templates: Any, rules: dict[str, Any], run_seed: int, unseen: set[str],
-                 label_values: dict[str, dict[str, list[Any]]]) -> None:  # fmt: skip
+                 label_values: dict[str, dict[str, list[Any]]], captions: dict[str, str] | None = None) -> None:  # fmt: skip
+        self.captions = captions or {}  # face prompt → its VLM caption (--captioner)
         self.templates = templates
         self.rules = rules
         self.run_seed = run_seed
@@ -85,6 +89,14 @@ class QuestionPlanner:
         specs: list[Spec] = []
         labels = face.sample.labels
         for task in face.tasks:
+            if task == "caption":
+                if self.captions.get(face.prompt):
+                    specs.append(
+                        self._spec(
+                            face, task, CAPTION, "caption", "vlm_caption", truth=self.captions[face.prompt]
+                        )
+                    )
+                continue
             key = next((k for k in TASK_LABELS[task] if labels.get(k) is not None), None)
             if key is None:
                 continue

@@ -92,6 +92,9 @@ def score_predictions(records: list[Record], predictions_path: Path) -> dict[str
         lambda: {"questions": 0, "answered": 0, "correct": 0, "malformed": 0, "abs_error": 0.0, "numbers": 0}
     )
     items: dict[str, float] = {}
+    captions = {record["id"] for record in records if record["question_type"] == "image caption"}
+    records = [record for record in records if record["id"] not in captions]  # model-generated references
+    predictions = {key: text for key, text in predictions.items() if key not in captions}
     for record in records:
         group = groups[(record["task"], record["source"], record["question_type"])]
         group["questions"] += 1
@@ -124,6 +127,7 @@ def score_predictions(records: list[Record], predictions_path: Path) -> dict[str
         "duplicate_lines": lines.duplicates,
         "malformed_predictions": sum(g["malformed"] for g in groups.values()),
         "number_tolerance_years": NUMBER_TOLERANCE,
+        "captions_not_scored": len(captions),
         "forgery_auc": forgery_auc(records, read_probabilities(predictions_path)),
     }
 

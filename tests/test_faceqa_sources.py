@@ -74,9 +74,9 @@ def test_no_identity_crosses_splits_and_restricted_images_stay_home(run: Path) -
 
 def test_reader_options_follow_the_folder(tmp_path: Path) -> None:
     from face_sources import write_dfew, write_ffpp
+    from hvgen.generators.faceqa_sources import open_readers, parse_source_specs
 
     from hvgen.errors import HvgenError
-    from hvgen.generators.faceqa_sources import open_readers, parse_source_specs
 
     dfew, ffpp = write_dfew(tmp_path / "dfew"), write_ffpp(tmp_path / "ffpp")
     specs = parse_source_specs([f"dfew={dfew},fold=1", f"ffpp={ffpp},methods=Deepfakes+FaceSwap"])
@@ -87,3 +87,73 @@ def test_reader_options_follow_the_folder(tmp_path: Path) -> None:
     assert methods == {None, "Deepfakes", "FaceSwap"}
     with pytest.raises(HvgenError, match="unknown option 'fld'; the dfew reader takes fold, frames_cache"):
         parse_source_specs([f"dfew={dfew},fld=2"])
+
+
+@pytest.mark.heavy
+def test_captioner_annotates_every_face_apart_from_labels(tmp_path: Path) -> None:
+    """--captioner tiny (a random LLaVA, built offline, loaded through from_pretrained) over
+    FairFace and a plain image folder: every face is annotated once, each record of a face carries
+    its annotation marked model-generated, the source labels are untouched. A random model's
+    replies do not parse, so no caption question is asked of them (the next test asks them)."""
+    from face_sources import write_fairface, write_images
+
+    from hvgen.annotate import read_annotations
+    from hvgen.models import cache_dir
+
+    fairface, images = write_fairface(tmp_path / "fairface"), write_images(tmp_path / "images")
+    out = tmp_path / "run"
+    sources = ["--source", f"fairface={fairface}", "--source", f"images={images}"]
+    assert _hvgen("faceqa", *sources, "--captioner", "tiny", "--num", "4", "--out", str(out)) == 0
+    logs = sorted((cache_dir() / "faceqa-annotations").glob("*.jsonl"), key=lambda p: p.stat().st_mtime)
+    annotations = read_annotations(logs[-1])
+    assert {key.split(":")[0] for key in annotations} == {"fairface", "images"}
+    assert all(a.model_generated and a.generated_by == "hvgen/tiny-vlm-v1" for a in annotations.values())
+    records = [json.loads(line) for line in (out / "records.jsonl").read_text(encoding="utf-8").splitlines()]
+    for record in records:
+        annotation = json.loads(record["vlm_annotation"])
+        assert annotation["model_generated"] is True
+        assert annotation["caption"] == annotations[record["prompt"]].caption
+        assert "vlm" not in record["labels"] and "caption" not in json.loads(record["labels"])
+    asked = sum(1 for a in annotations.values() if a.caption)
+    assert sum(r["task"] == "caption" for r in records) == asked
+
+
+def test_caption_task_answers_with_the_models_caption(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The caption task on parsed annotations (a real VLM's; here written by hand): one question
+    per face, its answer the caption, unlabelled faces included; `hvgen score faceqa` skips them."""
+    from face_sources import write_fairface, write_images
+    from hvgen.generators.faceqa_scoring import score_predictions
+
+    from hvgen.annotate import Annotation
+    from hvgen.generator import PlanRequest, get_generator
+    from hvgen.stages.plan import plan_records
+
+    fairface, images = write_fairface(tmp_path / "fairface"), write_images(tmp_path / "images")
+    cls = get_generator("faceqa")
+    monkeypatch.setattr("hvgen.annotate.check_captioner", lambda name: None)
+
+    def annotate(self, faces):  # what annotate_images returns for a model that answers well
+        return {
+            face.prompt: Annotation(face.prompt, str(face.prompt), f"a face from {face.prompt}", ["smiling"], "parsed",
+                                    "reply", "some/vlm", "face.j2@0", {"mode": "greedy"})
+            for face in faces if face.sample.kind == "face"
+        }  # fmt: skip
+
+    monkeypatch.setattr(cls, "_annotate", annotate)
+    options = {"source": [f"fairface={fairface}", f"images={images}"], "captioner": "some/vlm"}
+    records = plan_records(cls(PlanRequest(run_seed=3, num=4, options=options)))
+    captions = [r for r in records if r["task"] == "caption"]
+    assert {r["source"] for r in captions} == {"fairface", "images"}
+    assert all(
+        r["answer"] == f"a face from {r['prompt']}" and r["question_type"] == "image caption"
+        for r in captions
+    )
+    assert {r["source"] for r in records if r["task"] != "caption"} == {
+        "fairface"
+    }  # no labels, no labelled task
+    predictions = tmp_path / "pred.jsonl"
+    predictions.write_text("".join(json.dumps({"id": r["id"], "prediction": "A"}) + "\n" for r in records))
+    report = score_predictions(records, predictions)
+    assert report["captions_not_scored"] == len(captions) and report["extra_ids"] == []
