@@ -167,6 +167,15 @@ class Generator(ABC):
         return cls.score.__func__ is not Generator.score.__func__  # type: ignore[attr-defined]
 
 
+def split_evenly(total: int, parts: int) -> list[int]:
+    """`total` items dealt to `parts` groups as evenly as possible (the first groups get the
+    remainder): how generators share --num between subtasks, types or categories."""
+    if parts == 0:
+        return []
+    base, extra = divmod(total, parts)
+    return [base + (1 if i < extra else 0) for i in range(parts)]
+
+
 _REGISTRY: dict[str, type[Generator]] = {}
 _LOADED = False
 

@@ -31,3 +31,13 @@ def derive_seed(run_seed: int, *key: object) -> int:
 def rng_for(run_seed: int, *key: object) -> random.Random:
     """A private `random.Random` for one item; never use the global random state."""
     return random.Random(derive_seed(run_seed, *key))
+
+
+def dealt(run_seed: int, key: object, size: int, index: int) -> int:
+    """The `index`-th value of 0..size-1 dealt in seeded shuffled cycles: over any n draws each
+    value comes up n/size times (±1), unlike independent draws, so e.g. answer positions stay
+    balanced on small plans too; the order inside each cycle is still unpredictable."""
+    cycle, position = divmod(index, size)
+    order = list(range(size))
+    rng_for(run_seed, "dealt", key, size, cycle).shuffle(order)
+    return order[position]
