@@ -584,5 +584,4 @@ class Dysca(Generator):
 register_format("dysca", "hvgen.generators.dysca_release", "DyscaReleaseFormat")
 
 
-
 __all__ = ["Dysca", "QUESTION_TYPES"]

@@ -88,7 +88,9 @@ class Hqh(Generator):
     def __init__(self, request: Any) -> None:
         super().__init__(request)
         options = request.options
-        self.selected_types = parse_name_list(options.get("types", "all"), list(self.types), "type", aliases=TYPE_ALIASES)
+        self.selected_types = parse_name_list(
+            options.get("types", "all"), list(self.types), "type", aliases=TYPE_ALIASES
+        )
         twins = options.get("twins", "all")
         chosen = [] if twins == "none" else parse_name_list(twins, list(TWINS), "twin", aliases=TWIN_ALIASES)
         self.question_types = [OPEN, *(TWINS[name] for name in TWINS if name in chosen)]
@@ -107,7 +109,9 @@ class Hqh(Generator):
         for name, spec in self.rules["types"].items():
             draws = dict(spec["draws"])
             if spec["asks"] not in draws:
-                raise HvgenError(f"hqh.yaml: type '{name}' asks '{spec['asks']}', which it does not draw ({list(draws)}).")
+                raise HvgenError(
+                    f"hqh.yaml: type '{name}' asks '{spec['asks']}', which it does not draw ({list(draws)})."
+                )
             result[name] = HqhType(
                 name=name,
                 draws=draws,
@@ -129,7 +133,9 @@ class Hqh(Generator):
             for entry in self.vocab.items(vocab):
                 if isinstance(entry, dict):
                     if "name" not in entry:
-                        raise HvgenError(f"vocabulary {self.vocab.path(vocab)}: entry {entry!r} needs a 'name' key.")
+                        raise HvgenError(
+                            f"vocabulary {self.vocab.path(vocab)}: entry {entry!r} needs a 'name' key."
+                        )
                     entries.append({key: str(value) for key, value in entry.items()})
                 else:
                     entries.append({"name": str(entry)})
@@ -155,7 +161,11 @@ class Hqh(Generator):
                 short[kind.name] = short.get(kind.name, 0) + 1
                 continue
             seen.add(item.prompt)
-            pool = tuple(item.values[n] for n in kind.choices) if kind.choices else self.values(kind.draws[kind.asks])
+            pool = (
+                tuple(item.values[n] for n in kind.choices)
+                if kind.choices
+                else self.values(kind.draws[kind.asks])
+            )
             records.extend(
                 item_records(
                     item,
@@ -174,7 +184,9 @@ class Hqh(Generator):
             for name, missing in short.items()
         ]
         planned = len({r["item_id"] for r in records})
-        notes = [f"{planned} items (one image each) over {len(kinds)} types, {len(records)} questions ({', '.join(self.question_types)})."]
+        notes = [
+            f"{planned} items (one image each) over {len(kinds)} types, {len(records)} questions ({', '.join(self.question_types)})."
+        ]
         return PlanResult(records=records, warnings=warnings, notes=notes)
 
     def _draw_item(self, kind: HqhType, k: int, seen: set[str]) -> PlannedItem | None:
@@ -182,7 +194,9 @@ class Hqh(Generator):
         vocabularies keep repeating planned prompts."""
         for attempt in range(_ATTEMPTS):
             rng = rng_for(self.request.run_seed, "hqh-image", kind.name, k, attempt)
-            item = self._item(kind, self._draws(kind, rng.choice, rng.sample), rng.choice(self.values("style")))
+            item = self._item(
+                kind, self._draws(kind, rng.choice, rng.sample), rng.choice(self.values("style"))
+            )
             if item.prompt not in seen:
                 return item
         return None
@@ -201,7 +215,9 @@ class Hqh(Generator):
                     f"type '{kind.name}' draws {len(names)} distinct items from vocabulary '{vocab}', which has "
                     f"{len(entries)}; add items to {self.vocab.path(vocab)}."
                 )
-            for name, entry in zip(names, sample(entries, len(names)) if len(names) > 1 else [choice(entries)]):
+            for name, entry in zip(
+                names, sample(entries, len(names)) if len(names) > 1 else [choice(entries)]
+            ):
                 draws[name] = entry
         return {name: draws[name] for name in kind.draws}
 
@@ -271,7 +287,6 @@ class Hqh(Generator):
 
 # HQH's released HQH.json + image_data.json + images (`hvgen export RUN --format hqh`).
 register_format("hqh", "hvgen.generators.hqh_release", "HqhReleaseFormat")
-
 
 
 __all__ = ["Hqh"]

@@ -104,17 +104,29 @@ def item_records(
             if kind.probe_absent:
                 polarities = ["positive", "negative"]
             else:
-                polarities = ["positive" if dealer.deal(("yes-no", kind.name), 2) == 0 else "negative"]
+                polarities = ["positive" if dealer.deal(("yes-no",), 2) == 0 else "negative"]
             for polarity in polarities:
                 records.append(
-                    _record(item, question_type, polarity, wrong, templates, max_options, dealer, base, record_seed)
+                    _record(
+                        item,
+                        question_type,
+                        polarity,
+                        wrong,
+                        templates,
+                        max_options,
+                        dealer,
+                        base,
+                        record_seed,
+                    )
                 )
         else:
             polarity = None
             if question_type == OPEN and kind.probe_absent:
-                polarity = "positive" if dealer.deal(("open-probe", kind.name), 2) == 0 else "negative"
+                polarity = "positive" if dealer.deal(("open-probe",), 2) == 0 else "negative"
             records.append(
-                _record(item, question_type, polarity, wrong, templates, max_options, dealer, base, record_seed)
+                _record(
+                    item, question_type, polarity, wrong, templates, max_options, dealer, base, record_seed
+                )
             )
     return records
 
@@ -146,7 +158,7 @@ def _record(
     if question_type == MULTI_CHOICE:
         size = min(max_options, len(wrong) + 1)
         distractors = rng.sample(wrong, size - 1)
-        position = dealer.deal(("multi-choice", kind.name), size)
+        position = dealer.deal(("multi-choice",), size)
         options = [*distractors[:position], truth, *distractors[position:]]
         answer, foil = truth, rng.choice(distractors)
     elif question_type == YES_NO:

@@ -1030,6 +1030,13 @@ EMBEDDER_HELP = (
 )
 
 
+JUDGE_HELP = (
+    "LLM judge for free-form answers (hqh): an OpenAI-compatible endpoint (http://host:port/v1, with "
+    "--judge-model; API key from $HVGEN_JUDGE_API_KEY or $OPENAI_API_KEY), a transformers chat model (id or "
+    "folder), or 'fake' (a deterministic string rule for tests and dry runs, not a judge of quality)."
+)
+
+
 def _warn_before_push(run_dir: Path) -> None:
     """The benchmark's own warnings about publishing this run (licences ...)."""
     from hvgen.generator import get_generator
@@ -1064,6 +1071,16 @@ def score_command(
         typer.Option(metavar="FILE", help="Write the full report here (.json, or .csv for the table)."),
     ] = None,
     embedder: Annotated[str | None, typer.Option(metavar="ID|DIR", help=EMBEDDER_HELP)] = None,
+    judge: Annotated[str | None, typer.Option(metavar="URL|ID|DIR|fake", help=JUDGE_HELP)] = None,
+    judge_model: Annotated[
+        str | None, typer.Option(metavar="NAME", help="Model name the --judge endpoint serves (e.g. gpt-4o).")
+    ] = None,
+    judge_cache: Annotated[
+        Path | None,
+        typer.Option(
+            metavar="FILE", help="Judge reply cache (JSONL). [default: $HVGEN_CACHE/judge/<judge>.jsonl]"
+        ),
+    ] = None,
     verbose: VerboseOpt = 0,
     quiet: QuietOpt = False,
 ) -> None:
@@ -1074,10 +1091,26 @@ def score_command(
     cls = get_generator(benchmark)
     records = load_questions(source)
     check_benchmark(records, cls.name, source)
+    judge_options: dict[str, object] = {}
+    if cls.uses_judge:
+        from hvgen.judges import JudgeSpec
+
+        judge_options["judge"] = JudgeSpec(judge, judge_model, judge_cache) if judge else None
+    elif judge or judge_model:
+        raise HvgenError(f"{cls.name} scores without an LLM judge: leave out --judge and --judge-model.")
     try:
-        report = cls.score(records, predictions, embedder=embedder)
+        report = cls.score(records, predictions, embedder=embedder, **judge_options)
     except NotImplementedError as error:
         raise HvgenError(str(error)) from None
+    if isinstance(report.get("judge"), dict):
+        stats = report["judge"]
+        info(
+            f"judge {stats['judge']}: {stats['judge_calls']} call(s), {stats['cache_hits']} cached reply(ies)"
+        )
+        if stats.get("n_unparsed"):
+            warn(
+                f"judge replies without a verdict: {stats['n_unparsed']} (listed in the report's judge.unparsed_replies)"
+            )
     rows = report.get("table") or []
     if rows:
         table = Table(title=f"{cls.title} scores")
@@ -1086,7 +1119,7 @@ def score_command(
         for row in rows:
             table.add_row(*(f"{v:.4f}" if isinstance(v, float) else str(v) for v in row.values()))
         _stdout().print(table)
-    for key in ("missing_ids", "extra_ids", "malformed_lines", "duplicate_lines"):
+    for key in ("missing_ids", "extra_ids", "unparsed_ids", "malformed_lines", "duplicate_lines"):
         value = report.get(key)
         if isinstance(value, list) and value:
             warn(f"{key.replace('_', ' ')}: {len(value)} (first: {value[:5]})")

@@ -76,6 +76,9 @@ class Generator(ABC):
     supplies_images: ClassVar[bool] = False
     # The arguments of the example in `hvgen <bench> --help`.
     cli_example: ClassVar[str] = "--model tiny --num 20 --out runs/try"
+    # Whether `score` grades free-form answers with an LLM judge: `hvgen score --judge` then passes
+    # it a `hvgen.judges.JudgeSpec` as `judge=` (scorers without a judge never get that argument).
+    uses_judge: ClassVar[bool] = False
 
     def __init__(self, request: PlanRequest) -> None:
         self.request = request

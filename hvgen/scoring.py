@@ -87,6 +87,11 @@ def write_report(report: dict[str, Any], path: Path) -> None:
 DEFAULT_SCENARIO = "clean"
 
 
+def item_key(record_id: str, scenario: str) -> str:
+    """How an answer is named in reports: the question id, with "@scenario" off clean images."""
+    return record_id if scenario == DEFAULT_SCENARIO else f"{record_id}@{scenario}"
+
+
 @dataclass
 class PredictionLines:
     """A predictions file as read, line by line, without giving up on a bad line.

@@ -1,0 +1,75 @@
+"""Judge replies on disk, so a rerun of `hvgen score` asks the judge nothing it already asked.
+
+One JSONL file per judge; each line is {"key": blake2b(judge name, conversation), "reply": …},
+appended with a single write under an exclusive lock as soon as the reply arrives (an
+interrupted scoring keeps what it paid for; a torn last line is ignored on reading).
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+from hvgen.judges import Judge, Messages
+from hvgen.seeding import stable_id
+
+
+def conversation_key(judge_name: str, messages: Messages) -> str:
+    return stable_id(
+        "judge-reply", judge_name, json.dumps(messages, sort_keys=True, ensure_ascii=False), length=32
+    )
+
+
+def default_cache_file(judge_name: str) -> Path:
+    from hvgen.models import cache_dir
+
+    return cache_dir() / "judge" / f"{stable_id('judge', judge_name)}.jsonl"
+
+
+class CachedJudge(Judge):
+    """`judge` with its replies remembered in `path`; `hits` / `misses` count this process's calls."""
+
+    def __init__(self, judge: Judge, path: Path | None = None) -> None:
+        self.judge = judge
+        self.name = judge.name
+        self.path = Path(path) if path else default_cache_file(judge.name)
+        self.hits = self.misses = 0
+        self._replies = self._read()
+
+    def _read(self) -> dict[str, str]:
+        replies: dict[str, str] = {}
+        if not self.path.is_file():
+            return replies
+        for line in self.path.read_text(encoding="utf-8").splitlines():
+            try:
+                entry = json.loads(line)
+                replies[str(entry["key"])] = str(entry["reply"])
+            except (json.JSONDecodeError, KeyError, TypeError):
+                continue  # a line torn by a crash: that reply is asked again
+        return replies
+
+    def _append(self, key: str, reply: str) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        line = (json.dumps({"key": key, "reply": reply}, ensure_ascii=False) + "\n").encode("utf-8")
+        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            os.write(fd, line)
+        finally:
+            os.close(fd)
+
+    def reply(self, conversations: Sequence[Messages]) -> list[str]:
+        out: list[str] = []
+        for messages in conversations:
+            key = conversation_key(self.name, messages)
+            if key in self._replies:
+                self.hits += 1
+            else:
+                self.misses += 1
+                self._replies[key] = self.judge.reply([messages])[0]
+                self._append(key, self._replies[key])
+            out.append(self._replies[key])
+        return out
