@@ -76,7 +76,9 @@ class HqhReleaseFormat(ExportFormat):
                     files.append(name)
                 image_data[str(number)] = {"caption": row["caption"], "image_information": row["details"]}
                 records.append(release_record(row, question_number[row["id"]], number, f"./{name}"))
-            write_text_atomic(out / answers_name(config), json.dumps(records, ensure_ascii=False, indent=2) + "\n")
+            write_text_atomic(
+                out / answers_name(config), json.dumps(records, ensure_ascii=False, indent=2) + "\n"
+            )
             files.append(answers_name(config))
         ordered = dict(sorted(image_data.items(), key=lambda kv: int(kv[0])))
         write_text_atomic(out / IMAGE_DATA, json.dumps(ordered, ensure_ascii=False, indent=2) + "\n")
@@ -88,7 +90,7 @@ class HqhReleaseFormat(ExportFormat):
 
     def next_steps(self, out: Path) -> str:
         return (
-            f"answer each record of {out}/HQH_open.json (add its model output as \"answer\"), then from {out} run "
+            f'answer each record of {out}/HQH_open.json (add its model output as "answer"), then from {out} run '
             "HQH's evaluate.py --ans_file <answers.json> (it reads ./image_data.json); or score with hvgen: "
             "hvgen score hqh RUN PRED.jsonl --judge … (predictions keyed by hvgen_id)"
         )
