@@ -79,14 +79,14 @@ def _mentions(text: str, phrase: str) -> bool:
 
 def fake_verdict(record: Mapping[str, Any], answer: str) -> tuple[bool, int]:
     """The fake judge's string rule (tests and dry runs only): the main answer is correct when
-    it names the truth (for an absent object: when it denies it); one extra claim when it also
-    names the foil (a wrong value of the same vocabulary)."""
+    it names the truth (for an absent object: when it denies it); one extra claim when it names
+    the foil (a wrong value of the same vocabulary) that the ground truth does not mention."""
     if record.get("polarity") == "negative":
         correct = bool(_NEGATIONS.search(answer)) or not _mentions(answer, str(record["asked"]))
     else:
         correct = _mentions(answer, str(record["truth"]))
     foil = str(record["foil"])
-    claims = int(_mentions(answer, foil) and foil != record.get("asked"))
+    claims = int(_mentions(answer, foil) and not _mentions(str(record["ground_truth"]), foil))
     return correct, claims
 
 

@@ -128,20 +128,26 @@ def closed_metrics(items: Sequence[Scored]) -> dict[str, Any]:
     return out
 
 
-def slice_row(section: str, name: str, items: Sequence[Scored]) -> dict[str, Any]:
-    """One terminal row: HQH's open numbers beside the closed twins' hallucination rates."""
-    open_items = [i for i in items if i.record["question_type"] == OPEN]
-    metrics = open_metrics(open_items)
+def slice_metrics(items: Sequence[Scored]) -> dict[str, Any]:
+    """One slice's numbers: HQH's open metrics beside the closed twins' hallucination rates."""
+    metrics = open_metrics([i for i in items if i.record["question_type"] == OPEN])
     closed = closed_metrics([i for i in items if i.record["question_type"] != OPEN])
+    return {
+        "open n": metrics["n"],
+        "Overall Hal%": metrics["Overall Hal%"],
+        "Main Hal%": metrics["Main Hal%"],
+        "Extra #Hal": metrics["Extra #Hal"],
+        "yes/no Hal%": closed.get(YES_NO, {}).get("Hal%"),
+        "multi choice Hal%": closed.get(MULTI_CHOICE, {}).get("Hal%"),
+    }
+
+
+def table_row(section: str, name: str, metrics: Mapping[str, Any]) -> dict[str, Any]:
+    """A terminal row of `slice_metrics` (rates as text, '–' where a slice has none)."""
     return {
         "slice": section,
         "name": name,
-        "open n": metrics["n"],
-        "Overall Hal%": _cell(metrics["Overall Hal%"]),
-        "Main Hal%": _cell(metrics["Main Hal%"]),
-        "Extra #Hal": _cell(metrics["Extra #Hal"]),
-        "yes/no Hal%": _cell(closed.get(YES_NO, {}).get("Hal%")),
-        "multi choice Hal%": _cell(closed.get(MULTI_CHOICE, {}).get("Hal%")),
+        **{key: value if key == "open n" else _cell(value) for key, value in metrics.items()},
     }
 
 
@@ -210,12 +216,11 @@ def score_hqh(
         "open": open_metrics(open_items),
         "closed": closed_metrics(closed_items),
         "by_type": {
-            name: slice_row("type", name, group)
+            name: slice_metrics(group)
             for name, group in _groups(items, lambda i: str(i.record["type"])).items()
         },
         "by_scenario": {
-            name: slice_row("scenario", name, group)
-            for name, group in _groups(items, lambda i: i.scenario).items()
+            name: slice_metrics(group) for name, group in _groups(items, lambda i: i.scenario).items()
         },
         "items": {i.key: 1 - i.hal for i in scored},
         "verdicts": {
@@ -239,9 +244,13 @@ def score_hqh(
         "duplicate_lines": lines.duplicates,
     }
     report["table"] = [
-        slice_row("overall", "all", items),
-        *report["by_type"].values(),
-        *(report["by_scenario"].values() if len(report["by_scenario"]) > 1 else []),
+        table_row("overall", "all", slice_metrics(items)),
+        *(table_row("type", name, metrics) for name, metrics in report["by_type"].items()),
+        *(
+            table_row("scenario", name, m)
+            for name, m in report["by_scenario"].items()
+            if len(report["by_scenario"]) > 1
+        ),
     ]
     return report
 

@@ -1035,6 +1035,29 @@ JUDGE_HELP = (
     "--judge-model; API key from $HVGEN_JUDGE_API_KEY or $OPENAI_API_KEY), a transformers chat model (id or "
     "folder), or 'fake' (a deterministic string rule for tests and dry runs, not a judge of quality)."
 )
+JudgeOpt = Annotated[str | None, typer.Option(metavar="URL|ID|DIR|fake", help=JUDGE_HELP)]
+JudgeModelOpt = Annotated[
+    str | None, typer.Option(metavar="NAME", help="Model name the --judge endpoint serves (e.g. gpt-4o).")
+]
+JudgeCacheOpt = Annotated[
+    Path | None,
+    typer.Option(
+        metavar="FILE", help="Judge reply cache (JSONL). [default: $HVGEN_CACHE/judge/<judge>.jsonl]"
+    ),
+]
+
+
+def _judge_spec(judge: str | None, model: str | None, cache: Path | None) -> Any:
+    """The judge the options name (None without --judge; --judge-model alone is a mistake)."""
+    if judge is None:
+        if model:
+            raise HvgenError(
+                "--judge-model names the model of a --judge endpoint: pass --judge http://host:port/v1 too."
+            )
+        return None
+    from hvgen.judges import JudgeSpec
+
+    return JudgeSpec(judge, model, cache)
 
 
 def _warn_before_push(run_dir: Path) -> None:
@@ -1071,35 +1094,22 @@ def score_command(
         typer.Option(metavar="FILE", help="Write the full report here (.json, or .csv for the table)."),
     ] = None,
     embedder: Annotated[str | None, typer.Option(metavar="ID|DIR", help=EMBEDDER_HELP)] = None,
-    judge: Annotated[str | None, typer.Option(metavar="URL|ID|DIR|fake", help=JUDGE_HELP)] = None,
-    judge_model: Annotated[
-        str | None, typer.Option(metavar="NAME", help="Model name the --judge endpoint serves (e.g. gpt-4o).")
-    ] = None,
-    judge_cache: Annotated[
-        Path | None,
-        typer.Option(
-            metavar="FILE", help="Judge reply cache (JSONL). [default: $HVGEN_CACHE/judge/<judge>.jsonl]"
-        ),
-    ] = None,
+    judge: JudgeOpt = None,
+    judge_model: JudgeModelOpt = None,
+    judge_cache: JudgeCacheOpt = None,
     verbose: VerboseOpt = 0,
     quiet: QuietOpt = False,
 ) -> None:
     """Score a model's predictions on a benchmark's questions."""
     from hvgen.generator import get_generator
-    from hvgen.scoring import check_benchmark, load_questions, write_report
+    from hvgen.scoring import check_benchmark, load_questions, scorer_options, write_report
 
     cls = get_generator(benchmark)
     records = load_questions(source)
     check_benchmark(records, cls.name, source)
-    judge_options: dict[str, object] = {}
-    if cls.uses_judge:
-        from hvgen.judges import JudgeSpec
-
-        judge_options["judge"] = JudgeSpec(judge, judge_model, judge_cache) if judge else None
-    elif judge or judge_model:
-        raise HvgenError(f"{cls.name} scores without an LLM judge: leave out --judge and --judge-model.")
+    options = scorer_options(cls, embedder, _judge_spec(judge, judge_model, judge_cache))
     try:
-        report = cls.score(records, predictions, embedder=embedder, **judge_options)
+        report = cls.score(records, predictions, **options)
     except NotImplementedError as error:
         raise HvgenError(str(error)) from None
     if isinstance(report.get("judge"), dict):
@@ -1174,6 +1184,9 @@ def quality_command(
         ),
     ] = None,
     embedder: Annotated[str | None, typer.Option(metavar="ID|DIR", help=EMBEDDER_HELP)] = None,
+    judge: JudgeOpt = None,
+    judge_model: JudgeModelOpt = None,
+    judge_cache: JudgeCacheOpt = None,
     seed: Annotated[int, typer.Option(metavar="INTEGER", help="Bootstrap seed.")] = 0,
     bootstrap: Annotated[int, typer.Option(metavar="N", help="Bootstrap resamples per CI.")] = 2000,
     verbose: VerboseOpt = 0,
@@ -1184,7 +1197,17 @@ def quality_command(
     from hvgen.analysis.quality_cli import run_quality
 
     run_quality(
-        form_a, form_b, predictions, retest or [], criterion, json_path, plot, embedder, seed, bootstrap
+        form_a,
+        form_b,
+        predictions,
+        retest or [],
+        criterion,
+        json_path,
+        plot,
+        embedder,
+        seed,
+        bootstrap,
+        judge=_judge_spec(judge, judge_model, judge_cache),
     )
 
 

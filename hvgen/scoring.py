@@ -71,6 +71,16 @@ def check_benchmark(records: list[Record], benchmark: str, source: Path) -> None
     )
 
 
+def scorer_options(cls: Any, embedder: str | None, judge: Any = None) -> dict[str, Any]:
+    """The keyword arguments `cls.score` takes: the embedder always, the judge (a
+    `hvgen.judges.JudgeSpec` or None) only for benchmarks that grade with one."""
+    if cls.uses_judge:
+        return {"embedder": embedder, "judge": judge}
+    if judge is not None:
+        raise HvgenError(f"{cls.name} scores without an LLM judge: leave out --judge and --judge-model.")
+    return {"embedder": embedder}
+
+
 def write_report(report: dict[str, Any], path: Path) -> None:
     if path.suffix == ".csv":
         rows = report.get("table") or []

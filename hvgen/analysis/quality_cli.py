@@ -30,10 +30,18 @@ def run_quality(
     embedder: str | None,
     seed: int,
     n_bootstrap: int,
+    judge: Any = None,
 ) -> dict[str, Any]:
     models = parse_predictions(predictions, retest)
     report = assess(
-        form_a, form_b, models, criterion=criterion, embedder=embedder, seed=seed, n_bootstrap=n_bootstrap
+        form_a,
+        form_b,
+        models,
+        criterion=criterion,
+        embedder=embedder,
+        judge=judge,
+        seed=seed,
+        n_bootstrap=n_bootstrap,
     )
     in_run = (form_a / CONFIG_FILE).is_file()  # a run directory keeps its report and plot in quality/
     target = plot or (form_a / PLOT_FILE if in_run else None)

@@ -1,0 +1,71 @@
+"""`hvgen quality` on HQH: two parallel forms, simulated models, open answers through the judge."""
+
+from __future__ import annotations
+
+import json
+import random
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from hvgen.cli import main
+from hvgen.generator import PlanRequest, get_generator
+from hvgen.seeding import derive_seed
+
+SKILLS = {"weak": 0.15, "fair": 0.45, "good": 0.7, "strong": 0.95}
+
+
+def export_of(seed: int, folder: Path) -> list[dict]:
+    """An export-shaped folder of a 32-item HQH plan (no rendering needed to score)."""
+    records = get_generator("hqh")(PlanRequest(run_seed=seed, num=32, options={})).plan().records
+    (folder / "data" / "all").mkdir(parents=True)
+    pq.write_table(pa.Table.from_pylist(records), folder / "data" / "all" / "test-00000-of-00001.parquet")
+    return records
+
+
+def simulate(records: list[dict], skill: float, model: str, path: Path) -> Path:
+    """A model right with probability `skill`: the truth in words, else the foil (a wrong value)."""
+    lines = []
+    for record in records:
+        rng = random.Random(derive_seed(0, model, record["id"]))
+        right = rng.random() < skill
+        if record["question_type"] == "free form":
+            answer = record["ground_truth"] if right else f"It is {record['foil']}."
+        elif record["question_type"] == "yes/no":
+            answer = record["answer"] if right else ("No" if record["answer"] == "Yes" else "Yes")
+        else:
+            answer = record["answer"] if right else record["foil"]
+        lines.append(json.dumps({"id": record["id"], "prediction": answer}))
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+@pytest.fixture(scope="module")
+def forms(tmp_path_factory: pytest.TempPathFactory):
+    root = tmp_path_factory.mktemp("hqh-quality")
+    records = {form: export_of(seed, root / form) for form, seed in (("a", 1), ("b", 2))}
+    options = []
+    for model, skill in SKILLS.items():
+        paths = [simulate(records[f], skill, model, root / f"{model}-{f}.jsonl") for f in ("a", "b")]
+        options += ["--predictions", f"{model}={paths[0]},{paths[1]}"]
+    return root, options
+
+
+def test_quality_of_hqh_with_the_fake_judge(forms) -> None:
+    root, options = forms
+    out = root / "quality.json"
+    main(["quality", str(root / "a"), str(root / "b"), *options, "--judge", "fake", "--json", str(out)])
+    report = json.loads(out.read_text())
+    assert report["parallel_forms"]["pearson"] > 0.9
+    scores = {model: row["form_a"]["score"] for model, row in report["models"].items()}
+    assert sorted(scores, key=scores.get) == list(SKILLS)
+    assert set(report["coverage"]["form_a"]) >= {"type", "question_type"}
+
+
+def test_quality_of_hqh_needs_a_judge_for_open_answers(forms, capsys) -> None:
+    root, options = forms
+    with pytest.raises(SystemExit) as exit_info:
+        main(["quality", str(root / "a"), str(root / "b"), *options, "--json", str(root / "q.json")])
+    assert exit_info.value.code == 2 and "pass --judge" in capsys.readouterr().err
