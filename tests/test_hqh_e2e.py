@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 from datasets import load_dataset
+from hqh_helpers import export_of, simulate
 
 from hvgen.cli import main
 
@@ -77,3 +78,23 @@ def test_score_the_run_with_the_fake_judge(run: Path, tmp_path: Path) -> None:
     assert corruption["Main Hal%"] == corruption["yes/no Hal%"] == corruption["multi choice Hal%"] == 100.0
     assert report["score"] == 50.0
     assert report["missing_ids"] == [] and report["n_scored"] == 2 * len(planned)
+
+
+def test_card_shows_the_quality_report_of_the_run(run: Path, tmp_path: Path) -> None:
+    planned = [json.loads(line) for line in (run / "records.jsonl").read_text().splitlines()]
+    form_b = export_of(5, tmp_path / "form-b", num=8)
+    options = []
+    for model, skill in {"weak": 0.1, "fair": 0.5, "strong": 0.95}.items():
+        a = simulate(planned, skill, model, tmp_path / f"{model}-a.jsonl")
+        b = simulate(form_b, skill, model, tmp_path / f"{model}-b.jsonl")
+        options += ["--predictions", f"{model}={a},{b}"]
+    main(["quality", str(run), str(tmp_path / "form-b"), *options, "--judge", "fake"])
+    report = json.loads((run / "quality" / "quality.json").read_text())
+    main(["export", str(run)])
+    card = (run / "export" / "README.md").read_text()
+    assert "### Reliability (`hvgen quality`)" in card
+    assert f"Pearson r = {report['parallel_forms']['pearson']:.3f}" in card and "3 models" in card
+    assert (run / "export" / "plots" / "parallel-forms.png").read_bytes() == (
+        run / "quality" / "parallel-forms.png"
+    ).read_bytes()
+    assert load_dataset(str(run / "export"), "open", split="test").num_rows == 8

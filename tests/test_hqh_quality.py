@@ -3,43 +3,13 @@
 from __future__ import annotations
 
 import json
-import random
-from pathlib import Path
 
-import pyarrow as pa
-import pyarrow.parquet as pq
 import pytest
+from hqh_helpers import export_of, simulate
 
 from hvgen.cli import main
-from hvgen.generator import PlanRequest, get_generator
-from hvgen.seeding import derive_seed
 
 SKILLS = {"weak": 0.15, "fair": 0.45, "good": 0.7, "strong": 0.95}
-
-
-def export_of(seed: int, folder: Path) -> list[dict]:
-    """An export-shaped folder of a 32-item HQH plan (no rendering needed to score)."""
-    records = get_generator("hqh")(PlanRequest(run_seed=seed, num=32, options={})).plan().records
-    (folder / "data" / "all").mkdir(parents=True)
-    pq.write_table(pa.Table.from_pylist(records), folder / "data" / "all" / "test-00000-of-00001.parquet")
-    return records
-
-
-def simulate(records: list[dict], skill: float, model: str, path: Path) -> Path:
-    """A model right with probability `skill`: the truth in words, else the foil (a wrong value)."""
-    lines = []
-    for record in records:
-        rng = random.Random(derive_seed(0, model, record["id"]))
-        right = rng.random() < skill
-        if record["question_type"] == "free form":
-            answer = record["ground_truth"] if right else f"It is {record['foil']}."
-        elif record["question_type"] == "yes/no":
-            answer = record["answer"] if right else ("No" if record["answer"] == "Yes" else "Yes")
-        else:
-            answer = record["answer"] if right else record["foil"]
-        lines.append(json.dumps({"id": record["id"], "prediction": answer}))
-    path.write_text("\n".join(lines) + "\n")
-    return path
 
 
 @pytest.fixture(scope="module")

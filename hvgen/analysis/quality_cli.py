@@ -14,9 +14,10 @@ from hvgen.analysis.quality_report import assess, notes, parse_predictions, scor
 from hvgen.config import CONFIG_FILE
 from hvgen.progress import QUIET, info, verbosity, warn
 from hvgen.store.atomic import write_text_atomic
+from hvgen.store.layout import QUALITY_PLOT, QUALITY_REPORT
 
-PLOT_FILE = Path("quality") / "parallel-forms.png"
-JSON_FILE = Path("quality") / "quality.json"
+PLOT_FILE = Path(QUALITY_PLOT)
+JSON_FILE = Path(QUALITY_REPORT)
 
 
 def run_quality(
