@@ -1047,7 +1047,12 @@ JudgeCacheOpt = Annotated[
 ]
 
 
-def _judge_spec(judge: str | None, model: str | None, cache: Path | None) -> Any:
+JudgeWorkersOpt = Annotated[
+    int, typer.Option(metavar="N", help="Requests in flight at once to a --judge endpoint.")
+]
+
+
+def _judge_spec(judge: str | None, model: str | None, cache: Path | None, workers: int = 4) -> Any:
     """The judge the options name (None without --judge; --judge-model alone is a mistake)."""
     if judge is None:
         if model:
@@ -1057,7 +1062,7 @@ def _judge_spec(judge: str | None, model: str | None, cache: Path | None) -> Any
         return None
     from hvgen.judges import JudgeSpec
 
-    return JudgeSpec(judge, model, cache)
+    return JudgeSpec(judge, model, cache, workers)
 
 
 def _warn_before_push(run_dir: Path) -> None:
@@ -1097,6 +1102,7 @@ def score_command(
     judge: JudgeOpt = None,
     judge_model: JudgeModelOpt = None,
     judge_cache: JudgeCacheOpt = None,
+    judge_workers: JudgeWorkersOpt = 4,
     verbose: VerboseOpt = 0,
     quiet: QuietOpt = False,
 ) -> None:
@@ -1107,7 +1113,7 @@ def score_command(
     cls = get_generator(benchmark)
     records = load_questions(source)
     check_benchmark(records, cls.name, source)
-    options = scorer_options(cls, embedder, _judge_spec(judge, judge_model, judge_cache))
+    options = scorer_options(cls, embedder, _judge_spec(judge, judge_model, judge_cache, judge_workers))
     try:
         report = cls.score(records, predictions, **options)
     except NotImplementedError as error:
@@ -1187,6 +1193,7 @@ def quality_command(
     judge: JudgeOpt = None,
     judge_model: JudgeModelOpt = None,
     judge_cache: JudgeCacheOpt = None,
+    judge_workers: JudgeWorkersOpt = 4,
     seed: Annotated[int, typer.Option(metavar="INTEGER", help="Bootstrap seed.")] = 0,
     bootstrap: Annotated[int, typer.Option(metavar="N", help="Bootstrap resamples per CI.")] = 2000,
     verbose: VerboseOpt = 0,
@@ -1207,7 +1214,7 @@ def quality_command(
         embedder,
         seed,
         bootstrap,
-        judge=_judge_spec(judge, judge_model, judge_cache),
+        judge=_judge_spec(judge, judge_model, judge_cache, judge_workers),
     )
 
 

@@ -186,7 +186,7 @@ def test_endpoint_judge_retries_then_caches(
     predictions = write_predictions(tmp_path / "pred.jsonl", texts)
     cache = tmp_path / "judge.jsonl"
     args = ["score", "hqh", str(export), str(predictions), "--judge", chat_server, "--judge-model", "judge-1"]
-    args += ["--judge-cache", str(cache), "--output", str(tmp_path / "r.json")]
+    args += ["--judge-cache", str(cache), "--judge-workers", "2", "--output", str(tmp_path / "r.json")]
     main(args)
     first = json.loads((tmp_path / "r.json").read_text())
     assert len(_ChatServer.calls) == 5  # one 503, retried, then one call per answer

@@ -28,17 +28,22 @@ FAKE = "fake"
 @dataclass(frozen=True)
 class JudgeSpec:
     """What the user asked for: `--judge` (URL, model id/folder or 'fake'), `--judge-model`
-    (the model name an endpoint serves) and where replies are cached (None: hvgen's cache)."""
+    (the model name an endpoint serves), where replies are cached (None: hvgen's cache) and how
+    many requests an endpoint gets at once."""
 
     judge: str
     model: str | None = None
     cache: Path | None = None
+    workers: int = 4
 
 
 class Judge(ABC):
     """A chat model that answers conversations; `name` identifies it in cache keys."""
 
     name: str
+    # How many conversations `reply` answers at once (requests in flight): callers hand it
+    # batches of this size, so an interrupted run loses at most one batch.
+    parallel: int = 1
 
     @abstractmethod
     def reply(self, conversations: Sequence[Messages]) -> list[str]: ...
@@ -70,7 +75,9 @@ def open_judge(spec: JudgeSpec, fake: Judge | None = None) -> Judge:
             )
         from hvgen.judges.http import HttpJudge
 
-        return HttpJudge(target, spec.model)
+        if spec.workers < 1:
+            raise HvgenError(f"--judge-workers {spec.workers}: give at least 1 request in flight.")
+        return HttpJudge(target, spec.model, workers=spec.workers)
     if spec.model:
         raise HvgenError(
             f"--judge-model is for endpoints (--judge http://…); '{target}' is already a model id or folder."

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from hvgen.judges import Judge, Messages
+from hvgen.progress import progress_bar
 from hvgen.seeding import stable_id
 
 
@@ -62,14 +63,20 @@ class CachedJudge(Judge):
             os.close(fd)
 
     def reply(self, conversations: Sequence[Messages]) -> list[str]:
-        out: list[str] = []
-        for messages in conversations:
-            key = conversation_key(self.name, messages)
-            if key in self._replies:
-                self.hits += 1
-            else:
-                self.misses += 1
-                self._replies[key] = self.judge.reply([messages])[0]
-                self._append(key, self._replies[key])
-            out.append(self._replies[key])
-        return out
+        """Cached replies, asking the judge only for the rest (in batches of its `parallel`),
+        each reply stored as soon as its batch is back."""
+        keys = [conversation_key(self.name, messages) for messages in conversations]
+        todo = list(
+            {key: messages for key, messages in zip(keys, conversations) if key not in self._replies}.items()
+        )
+        self.hits += len(keys) - len(todo)
+        self.misses += len(todo)
+        size = max(1, self.judge.parallel)
+        with progress_bar(f"judge ({self.name})", len(todo)) as advance:
+            for start in range(0, len(todo), size):
+                batch = todo[start : start + size]
+                for (key, _), reply in zip(batch, self.judge.reply([messages for _, messages in batch])):
+                    self._replies[key] = reply
+                    self._append(key, reply)
+                advance(len(batch))
+        return [self._replies[key] for key in keys]

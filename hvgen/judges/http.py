@@ -15,6 +15,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 
 from hvgen.errors import HvgenError
 from hvgen.judges import Judge, Messages
@@ -38,15 +39,21 @@ class HttpJudge(Judge):
         retries: int = 5,
         backoff: float = 1.0,
         max_tokens: int = 256,
+        workers: int = 4,
     ) -> None:
         self.url = completions_url(url)
         self.model = model
         self.name = f"{self.url}#{model}"
         self.timeout, self.retries, self.backoff, self.max_tokens = timeout, retries, backoff, max_tokens
         self.api_key = next((os.environ[v] for v in API_KEY_VARIABLES if os.environ.get(v)), None)
+        self.parallel = workers
 
     def reply(self, conversations: Sequence[Messages]) -> list[str]:
-        return [self._one(messages) for messages in conversations]
+        """One reply per conversation, in order, with up to `parallel` requests in flight."""
+        if self.parallel == 1 or len(conversations) == 1:
+            return [self._one(messages) for messages in conversations]
+        with ThreadPoolExecutor(max_workers=self.parallel) as pool:
+            return list(pool.map(self._one, conversations))
 
     def _one(self, messages: Messages) -> str:
         body = json.dumps(
