@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import random
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -84,7 +85,7 @@ def item_records(
     max_options: int,
     dealer: Dealer,
     base: dict[str, Any],
-    record_seed: Any,
+    record_seed: Callable[[str], int],
 ) -> list[Record]:
     """The open question and the closed twins of `item` (those of `question_types`).
 
@@ -140,7 +141,7 @@ def _record(
     max_options: int,
     dealer: Dealer,
     base: dict[str, Any],
-    record_seed: Any,
+    record_seed: Callable[[str], int],
 ) -> Record:
     kind = item.type
     truth = item.truth

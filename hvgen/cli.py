@@ -1031,7 +1031,7 @@ EMBEDDER_HELP = (
 
 
 JUDGE_HELP = (
-    "LLM judge for free-form answers (hqh): an OpenAI-compatible endpoint (http://host:port/v1, with "
+    "LLM judge for free-form answers, for benchmarks graded by one: an OpenAI-compatible endpoint (http://host:port/v1, with "
     "--judge-model; API key from $HVGEN_JUDGE_API_KEY or $OPENAI_API_KEY), a transformers chat model (id or "
     "folder), or 'fake' (a deterministic string rule for tests and dry runs, not a judge of quality)."
 )
