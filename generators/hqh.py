@@ -20,6 +20,7 @@ import typer
 
 from hvgen.errors import HvgenError, parse_name_list
 from hvgen.generator import ExportConfig, Generator, PlanResult, register_generator, split_evenly
+from hvgen.judges import JudgeSpec
 from hvgen.publish.formats import register_format
 from hvgen.records import Record
 from hvgen.seeding import rng_for
@@ -274,7 +275,7 @@ class Hqh(Generator):
         records: list[Record],
         predictions_path: Path,
         embedder: str | None = None,
-        judge: Any = None,
+        judge: JudgeSpec | None = None,
     ) -> dict[str, Any]:
         """HQH's metrics (its evaluate.py): open answers through the judge, twins by parsing."""
         try:

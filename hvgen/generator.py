@@ -152,7 +152,7 @@ class Generator(ABC):
 
     @classmethod
     def score(
-        cls, records: list[Record], predictions_path: Path, embedder: str | None = None
+        cls, records: list[Record], predictions_path: Path, embedder: str | None = None, judge: Any = None
     ) -> dict[str, Any]:
         """Score a model's predictions against the records (`hvgen score <bench> ...`).
 
@@ -160,7 +160,8 @@ class Generator(ABC):
         is printed on the terminal. `hvgen quality` reads two more keys when present:
         `report["score"]`, the benchmark's headline number, and `report["items"]`, each answered
         item's score ({item key: 0/1, or a similarity}). `embedder` is a sentence-embedding
-        model (id or folder) for benchmarks that score free text by similarity.
+        model (id or folder) for benchmarks that score free text by similarity; `judge` (a
+        `hvgen.judges.JudgeSpec` or None) is passed only to generators with `uses_judge`.
         """
         raise NotImplementedError(f"benchmark '{cls.name}' has no scorer yet.")
 
