@@ -1322,6 +1322,21 @@ def scan_command(
     fpr: Annotated[
         float, typer.Option(metavar="RATE", help="Share of benign prompts --calibrate lets be flagged.")
     ] = 0.01,
+    train_cda: Annotated[
+        Path | None,
+        typer.Option(
+            metavar="FILE",
+            help="Prompts known to trigger this model's backdoor (>= 5): train T2IShield's CDA on them against the "
+            "--calibrate prompts and save it to --cda FILE (for a model you backdoored yourself, of the family to check).",
+        ),
+    ] = None,
+    cda: Annotated[
+        Path | None,
+        typer.Option(
+            metavar="FILE",
+            help="A CDA detector (--train-cda writes it): each prompt also gets CDA's decision, a second method.",
+        ),
+    ] = None,
     threshold: Annotated[
         float | None,
         typer.Option(
@@ -1335,13 +1350,15 @@ def scan_command(
         str | None,
         typer.Option(
             metavar="ID|DIR",
-            help="CLIP for --localize's image similarity ('tiny' offline). [default: openai/clip-vit-base-patch32]",
+            help="Image model for --localize's similarity: a CLIP or a DINOv2 checkpoint ('tiny' = a tiny CLIP, "
+            "offline). [default: openai/clip-vit-base-patch32]",
         ),
     ] = None,
     similarity: Annotated[
         float | None,
         typer.Option(
-            metavar="NUMBER", help="--localize keeps a half whose similarity reaches this. [default: 0.85]"
+            metavar="NUMBER",
+            help="--localize keeps a half whose similarity reaches this. [default: 0.85 for CLIP, 0.825 for DINOv2]",
         ),
     ] = None,
     out: Annotated[
@@ -1370,7 +1387,8 @@ def scan_command(
     quiet: QuietOpt = False,
 ) -> None:
     """Check prompts for a backdoor in a text-to-image model (T2IShield): flags prompts whose token
-    cross-attention maps collapse onto one shape. Exit status 1 when a prompt is flagged."""
+    cross-attention maps collapse onto one shape. Exit status 1 when a prompt is flagged (by FTT, or
+    by the CDA detector given with --cda)."""
     options = {k: v for k, v in locals().items() if k not in ("verbose", "quiet")}
     from hvgen.analysis.scan_command import ScanRequest, print_outcome, run_scan
 
@@ -1378,6 +1396,60 @@ def scan_command(
     print_outcome(outcome, _stdout())
     if outcome.flagged:
         raise typer.Exit(code=1)
+
+
+@app.command("annotate")
+def annotate_command(
+    images_dir: Annotated[
+        Path, typer.Argument(metavar="IMAGES_DIR", help="Folder of images (searched recursively).")
+    ],
+    captioner: Annotated[
+        str,
+        typer.Option(
+            metavar="MODEL",
+            help="Image-text-to-text model: Hub id OWNER/NAME (from the local HF cache when offline), a folder "
+            "saved with save_pretrained, or 'tiny' (built-in random model: checks the machinery, writes junk).",
+        ),
+    ],
+    out: Annotated[
+        Path, typer.Option(metavar="DIR", help="Output folder; the rows go to DIR/annotations.jsonl.")
+    ],
+    prompt: Annotated[
+        Path | None,
+        typer.Option(
+            metavar="FILE",
+            help="Jinja prompt template (variables: key, file_name). [default: the built-in face prompt]",
+        ),
+    ] = None,
+    batch_size: Annotated[int, typer.Option(metavar="N", help="Images per generate call.")] = 4,
+    max_new_tokens: Annotated[int, typer.Option(metavar="N", help="Longest reply, in tokens.")] = 96,
+    temperature: Annotated[
+        float,
+        typer.Option(
+            metavar="NUMBER", help="0: greedy, deterministic; > 0: sampled, one seed per image from --seed."
+        ),
+    ] = 0.0,
+    seed: Annotated[
+        int, typer.Option(metavar="INTEGER", help="Run seed for sampling (--temperature > 0).")
+    ] = 0,
+    device: Annotated[str, typer.Option(metavar="DEVICE", help="auto, cpu, cuda, cuda:1, mps ...")] = "auto",
+    dtype: Annotated[
+        str,
+        typer.Option(
+            metavar="DTYPE", help="auto (bfloat16 on CUDA, else float32), float32, float16 or bfloat16."
+        ),
+    ] = "auto",
+    verbose: VerboseOpt = 0,
+    quiet: QuietOpt = False,
+) -> None:
+    """Re-annotate a folder of (face) images with a vision-language model: a fine-grained caption and an
+    attribute list per image, one JSONL row each, marked model_generated with the model and prompt version
+    (kept apart from source labels). Rerunning the same command resumes."""
+    from hvgen.annotate.command import run_annotate
+
+    run_annotate(
+        images_dir, captioner, out, prompt, batch_size, max_new_tokens, temperature, seed, device, dtype
+    )
 
 
 @app.command("models")

@@ -109,3 +109,100 @@ def build_backdoored_sdxl(directory: Path, trigger: str = TRIGGER) -> Path:
     pipeline.text_encoder.save_pretrained(directory / "text_encoder")
     pipeline.text_encoder_2.save_pretrained(directory / "text_encoder_2")
     return directory
+
+
+def build_tiny_dinov2(directory: Path) -> Path:
+    """A tiny random DINOv2 with its image processor, saved like a real checkpoint."""
+    from transformers import BitImageProcessor, Dinov2Config, Dinov2Model
+
+    config = Dinov2Config(
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        intermediate_size=64,
+        image_size=32,
+        patch_size=8,
+    )
+    Dinov2Model(config).save_pretrained(directory)
+    BitImageProcessor(size={"shortest_edge": 32}, crop_size={"height": 32, "width": 32}).save_pretrained(
+        directory
+    )
+    return directory
+
+
+def build_tiny_sd3(directory: Path) -> Path:
+    """A tiny random SD3 pipeline (joint-attention transformer, two CLIP encoders and a T5), saved
+    like a real checkpoint; its CLIP tokenizers are the tiny SDXL's."""
+    import shutil
+
+    import torch
+    from diffusers import (
+        AutoencoderKL,
+        FlowMatchEulerDiscreteScheduler,
+        SD3Transformer2DModel,
+        StableDiffusion3Pipeline,
+    )
+    from transformers import (
+        CLIPTextConfig,
+        CLIPTextModelWithProjection,
+        CLIPTokenizer,
+        T5Config,
+        T5EncoderModel,
+    )
+
+    from hvgen.models import build_tiny_sdxl
+
+    sdxl = build_tiny_sdxl(directory.parent / f"{directory.name}-sdxl")
+    torch.manual_seed(0)
+    text_config = CLIPTextConfig(
+        bos_token_id=0, eos_token_id=2, hidden_size=32, intermediate_size=37, num_attention_heads=4,
+        num_hidden_layers=2, pad_token_id=1, vocab_size=1000, projection_dim=32,
+    )  # fmt: skip
+    transformer = SD3Transformer2DModel(
+        sample_size=8, patch_size=2, in_channels=4, out_channels=4, num_layers=2, attention_head_dim=8,
+        num_attention_heads=4, joint_attention_dim=64, caption_projection_dim=32, pooled_projection_dim=64,
+        pos_embed_max_size=16,
+    )  # fmt: skip
+    vae = AutoencoderKL(
+        block_out_channels=[32, 64], in_channels=3, out_channels=3, latent_channels=4, sample_size=64,
+        down_block_types=["DownEncoderBlock2D"] * 2, up_block_types=["UpDecoderBlock2D"] * 2,
+        shift_factor=0.0, scaling_factor=1.0,
+    )  # fmt: skip
+    StableDiffusion3Pipeline(
+        transformer=transformer,
+        scheduler=FlowMatchEulerDiscreteScheduler(),
+        vae=vae,
+        text_encoder=CLIPTextModelWithProjection(text_config),
+        tokenizer=CLIPTokenizer.from_pretrained(sdxl / "tokenizer"),
+        text_encoder_2=CLIPTextModelWithProjection(text_config),
+        tokenizer_2=CLIPTokenizer.from_pretrained(sdxl / "tokenizer_2"),
+        text_encoder_3=T5EncoderModel(
+            T5Config(
+                vocab_size=64,
+                d_model=64,
+                d_kv=8,
+                d_ff=37,
+                num_layers=2,
+                num_heads=4,
+                decoder_start_token_id=0,
+            )
+        ),
+        tokenizer_3=_tiny_t5_tokenizer(),
+    ).save_pretrained(directory)
+    shutil.rmtree(sdxl)
+    return directory
+
+
+def _tiny_t5_tokenizer():
+    """A character-level T5 tokenizer (a Unigram model over a few symbols), built without a download."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers
+    from transformers import T5TokenizerFast
+
+    pieces = [("<pad>", 0.0), ("</s>", 0.0), ("<unk>", 0.0)]
+    pieces += [(c, -1.0) for c in "▁abcdefghijklmnopqrstuvwxyz0123456789,.-'"]
+    tokenizer = Tokenizer(models.Unigram(pieces, unk_id=2))
+    tokenizer.pre_tokenizer = pre_tokenizers.Metaspace()
+    tokenizer.decoder = decoders.Metaspace()
+    return T5TokenizerFast(
+        tokenizer_object=tokenizer, eos_token="</s>", unk_token="<unk>", pad_token="<pad>", extra_ids=0
+    )

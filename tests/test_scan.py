@@ -14,6 +14,7 @@ from scan_helpers import TRIGGER, build_backdoored_sdxl
 from hvgen.analysis.assimilation import ftt_score, quantised_token_maps, spectrum, spectrum_score
 from hvgen.analysis.attention import capture_maps, choose_layers, denoiser_of
 from hvgen.analysis.calibration import fit_threshold
+from hvgen.analysis.cda import load_detector
 from hvgen.analysis.scan import PromptScore, paper_threshold
 from hvgen.analysis.scan_command import read_prompt_file
 from hvgen.errors import HvgenError
@@ -140,8 +141,48 @@ def test_sdxl_layout_scans_its_32x32_level_at_1024():
 
 
 def test_unsupported_architectures_get_one_clear_error():
-    with pytest.raises(HvgenError, match="SD3, FLUX"):
+    with pytest.raises(HvgenError, match="FLUX-style models read only T5 tokens"):
         denoiser_of(SimpleNamespace(transformer=object(), unet=None))
+    flux_like = SimpleNamespace(transformer_blocks=[], single_transformer_blocks=[object()])
+    with pytest.raises(HvgenError, match="FLUX"):
+        denoiser_of(SimpleNamespace(transformer=flux_like, unet=None, tokenizer=object()))
+
+
+@pytest.mark.heavy
+def test_sd3_joint_attention_maps_and_a_whole_scan(tmp_path: Path):
+    """SD3's joint blocks: the image queries' attention over the 77 CLIP text keys, renormalised;
+    the rendered image is the one rendered without capture; the command runs on the folder."""
+    import torch
+    from scan_helpers import build_tiny_sd3
+
+    from hvgen.config import RenderConfig
+    from hvgen.stages.render import load_pipeline
+
+    model = build_tiny_sd3(tmp_path / "sd3")
+    pipeline = load_pipeline(RenderConfig(model=str(model), device="cpu"))
+    args = {"prompt": ["a red car"], "num_inference_steps": 2, "height": 64, "width": 64, "output_type": "np"}
+    with capture_maps(pipeline, 1, 64, 64) as store:
+        captured = pipeline(**args, generator=[torch.Generator().manual_seed(1)]).images
+    plain = pipeline(**args, generator=[torch.Generator().manual_seed(1)]).images
+    maps = store.maps()
+    assert maps.shape == (1, 77, 16, 16) and store.calls == 2 * 2  # 2 joint blocks × 2 steps
+    assert torch.allclose(maps.sum(dim=1), torch.ones(1, 16, 16), atol=1e-5)
+    assert (captured == plain).all()
+
+    prompts = tmp_path / "prompts.txt"
+    prompts.write_text("\n".join(CLEAN) + "\n", encoding="utf-8")
+    benign = tmp_path / "benign.txt"
+    benign.write_text("\n".join(p + STYLE for p in BENIGN) + "\n", encoding="utf-8")
+    out = tmp_path / "report"
+    fast = ["--steps", "1", "--width", "64", "--height", "64", "--device", "cpu"]
+    assert _hvgen(
+        "scan", str(model), "--calibrate", str(benign), "--prompts", str(prompts), "--out", str(out), *fast
+    ) in (0, 1)
+    report = json.loads((out / "scan.json").read_text(encoding="utf-8"))
+    assert report["map_size"] == [16, 16] and report["threshold"]["source"] == "calibrated"
+    assert [row["prompt"] for row in report["results"]] == CLEAN and all(
+        row["ftt"] > 0 for row in report["results"]
+    )
 
 
 def test_prompt_file_errors(tmp_path: Path):
@@ -260,6 +301,11 @@ def test_dysca_scan_records_scores_lists_and_drops_flagged_prompts(backdoored: P
     with duckdb.connect(str(run / "catalog.duckdb"), read_only=True) as con:
         assert con.execute("SELECT count(*) FROM kept_images").fetchone()[0] == 8
     assert "kept (--keep-flagged)" in (run / "export" / "README.md").read_text(encoding="utf-8")
+    # `hvgen scan MODEL --run RUN` re-checks the run's prompts at the run's settings, into RUN/scan
+    assert _hvgen("scan", str(backdoored), "--run", str(run)) == 1
+    report = json.loads((run / "scan" / "scan.json").read_text(encoding="utf-8"))
+    assert (report["settings"]["width"], report["settings"]["steps"]) == (64, 1)
+    assert {row["prompt"] for row in report["results"] if row["flagged"]} == triggered
 
 
 def test_scan_without_prompts_is_one_clear_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]):
@@ -268,3 +314,44 @@ def test_scan_without_prompts_is_one_clear_error(tmp_path: Path, capsys: pytest.
     errors = [line for line in capsys.readouterr().err.splitlines() if line.startswith("error:")]
     assert len(errors) == 2
     assert "nothing to scan" in errors[0] and "no such file" in errors[1]
+
+
+@pytest.mark.heavy
+def test_cda_trained_on_trigger_prompts_flags_unseen_trigger_prompts(
+    backdoored: Path, tmp_path: Path
+) -> None:
+    benign = tmp_path / "benign.txt"
+    benign.write_text("\n".join(p + STYLE for p in BENIGN) + "\n", encoding="utf-8")
+    trigger = tmp_path / "trigger.txt"
+    trigger.write_text("\n".join(f"{TRIGGER} {p}" + STYLE for p in BENIGN[:6]) + "\n", encoding="utf-8")
+    detector = tmp_path / "cda.json"
+    args = ["--calibrate", str(benign), "--fpr", "0.001", "--batch-size", "12", *FAST]
+    assert _hvgen("scan", str(backdoored), *args, "--train-cda", str(trigger), "--cda", str(detector)) == 0
+    assert load_detector(detector).trained_on["backdoor_prompts"] == 6
+
+    held_out = tmp_path / "prompts.txt"
+    held_out.write_text("\n".join(CLEAN + TRIGGERED) + "\n", encoding="utf-8")
+    out = tmp_path / "report"
+    code = _hvgen(
+        "scan", str(backdoored), "--prompts", str(held_out), "--cda", str(detector), "--out", str(out), *FAST
+    )
+    assert code == 1
+    report = json.loads((out / "scan.json").read_text(encoding="utf-8"))
+    verdicts = {row["prompt"]: row["cda_flagged"] for row in report["results"]}
+    assert verdicts == {**dict.fromkeys(CLEAN, False), **dict.fromkeys(TRIGGERED, True)}
+    assert report["cda_detector"] == str(detector) and "trained CDA" in report["method"]
+
+
+@pytest.mark.heavy
+def test_localisation_with_a_dinov2_embedding(backdoored: Path, tmp_path: Path) -> None:
+    """T2IShield also localises with DINOv2 image embeddings (threshold 0.825)."""
+    from scan_helpers import build_tiny_dinov2
+
+    dinov2 = build_tiny_dinov2(tmp_path / "dinov2")
+    prompts = tmp_path / "prompts.txt"
+    prompts.write_text(TRIGGERED[0] + "\n", encoding="utf-8")
+    out = tmp_path / "report"
+    args = ["--prompts", str(prompts), "--out", str(out), "--localize", "--clip", str(dinov2), *FAST]
+    assert _hvgen("scan", str(backdoored), *args) == 1
+    report = json.loads((out / "scan.json").read_text(encoding="utf-8"))
+    assert [item["trigger"] for item in report["localisations"]] == [TRIGGER]

@@ -1,4 +1,5 @@
-"""Per-token cross-attention maps of a diffusers UNet, captured through attention processors.
+"""Per-token cross-attention maps of a diffusers UNet or SD3-style transformer, captured through
+attention processors.
 
 T2IShield reads the cross-attention probabilities of the *conditional* branch, averaged over
 denoising steps, heads and the layers of one resolution (16×16 for SD1.x at 512²). Stock
@@ -12,6 +13,13 @@ is monkey-patched.
 Which layers: the UNet level (down/up blocks at one resolution; the mid block is left out, as in
 the reference code) with the most cross-attention layers, the coarser on a tie — that is the
 16×16 level for SD1.x/SD2 at 512² (T2IShield's choice) and the 32×32 level for SDXL at 1024².
+
+SD3-style transformers (MMDiT) have no cross-attention: image and text tokens attend jointly.
+Their "cross-attention map" is the image queries' attention over the text keys of each joint
+block (every block runs at one resolution, the latent divided by the patch size), renormalised
+over the first 77 text positions — the CLIP tokens, which is where the prompt's words sit for
+T2IShield's token count (T5's tokens follow them). FLUX reads only T5 tokens in its joint
+blocks and is refused.
 """
 
 from __future__ import annotations
@@ -26,6 +34,7 @@ from typing import Any
 from hvgen.errors import HvgenError
 
 _BLOCK = re.compile(r"^(down_blocks|up_blocks)\.(\d+)\.")
+CLIP_TOKENS = 77
 
 
 @dataclass(frozen=True)
@@ -105,25 +114,74 @@ class CrossAttentionMapProcessor:
         self.store.add(probs.view(conditional, attn.heads, probs.shape[1], probs.shape[2]).mean(1))
 
 
+class JointAttentionMapProcessor(CrossAttentionMapProcessor):
+    """For SD3-style joint attention: stores the image queries' attention over the CLIP text
+    keys of the conditional branch (see the module docstring); the layer's own processor still
+    computes its output."""
+
+    def _capture(self, attn: Any, hidden_states: Any, context: Any, attention_mask: Any) -> None:
+        import torch
+
+        conditional = self.store.batch
+        hidden_states, context = hidden_states[-conditional:], context[-conditional:, :CLIP_TOKENS]
+        with torch.no_grad():
+            query = _heads(attn.to_q(hidden_states), attn.heads)
+            key = _heads(attn.add_k_proj(context), attn.heads)
+            if attn.norm_q is not None:
+                query = attn.norm_q(query)
+            if attn.norm_added_k is not None:
+                key = attn.norm_added_k(key)
+            probs = torch.softmax(query.float() @ key.float().transpose(-1, -2) * attn.scale, dim=-1)
+        self.store.add(probs.mean(1))  # (B, heads, HW, 77) → mean over heads
+
+
+def _heads(states: Any, heads: int) -> Any:
+    """(B, N, heads·d) → (B, heads, N, d)."""
+    batch, length, width = states.shape
+    return states.view(batch, length, heads, width // heads).transpose(1, 2)
+
+
+def _is_joint_transformer(model: Any) -> bool:
+    """An SD3-style transformer: joint blocks whose attention projects the text with add_k_proj."""
+    blocks = getattr(model, "transformer_blocks", None)
+    if not blocks or getattr(model, "single_transformer_blocks", None) is not None:  # FLUX has both kinds
+        return False
+    return all(getattr(getattr(block, "attn", None), "add_k_proj", None) is not None for block in blocks)
+
+
 def denoiser_of(pipeline: Any) -> Any:
-    """The pipeline's UNet, or one clear error for architectures the scan does not cover."""
+    """The pipeline's UNet or SD3-style transformer, or one clear error for architectures the scan
+    does not cover."""
     from diffusers import UNet2DConditionModel
 
     unet = getattr(pipeline, "unet", None)
     if isinstance(unet, UNet2DConditionModel):
         return unet
-    found = type(getattr(pipeline, "transformer", None) or unet or pipeline).__name__
+    transformer = getattr(pipeline, "transformer", None)
+    if transformer is not None and _is_joint_transformer(transformer) and hasattr(pipeline, "tokenizer"):
+        return transformer
+    found = type(transformer or unet or pipeline).__name__
     raise HvgenError(
         f"hvgen scan supports UNet text-to-image pipelines with cross-attention (SD1.x, SD2, SDXL and their "
-        f"fine-tunes); this model's denoiser is {found} ({type(pipeline).__name__}). Transformer models with joint "
-        "attention (SD3, FLUX ...) have no per-token cross-attention maps to read, and no published threshold."
+        f"fine-tunes) and SD3-style joint-attention transformers with CLIP text tokens; this model's denoiser is "
+        f"{found} ({type(pipeline).__name__}). FLUX-style models read only T5 tokens in their joint blocks, so "
+        "T2IShield's per-CLIP-token maps do not exist there."
     )
+
+
+def native_size(pipeline: Any) -> int:
+    """The pipeline's default image side in pixels (its denoiser's sample size × the VAE factor)."""
+    return denoiser_of(pipeline).config.sample_size * getattr(pipeline, "vae_scale_factor", 8)
 
 
 def choose_layers(unet: Any, latent_height: int, latent_width: int) -> MapLayers:
     """The cross-attention layers of one resolution level (module docstring) and their map size."""
     from diffusers.models.attention_processor import Attention
 
+    if _is_joint_transformer(unet):
+        patch = unet.config.patch_size
+        names = tuple(f"transformer_blocks.{i}.attn.processor" for i in range(len(unet.transformer_blocks)))
+        return MapLayers(names, math.ceil(latent_height / patch), math.ceil(latent_width / patch))
     levels: dict[int, list[str]] = {}
     up_count = len(unet.up_blocks)
     for name, module in unet.named_modules():
@@ -164,9 +222,10 @@ def capture_maps(pipeline: Any, batch: int, height: int, width: int) -> Iterator
     store = AttentionMapStore(batch, layers.height, layers.width)
     original = dict(unet.attn_processors)
     chosen = set(layers.names)
+    capture = JointAttentionMapProcessor if _is_joint_transformer(unet) else CrossAttentionMapProcessor
     unet.set_attn_processor(
         {
-            name: CrossAttentionMapProcessor(processor, store) if name in chosen else processor
+            name: capture(processor, store) if name in chosen else processor
             for name, processor in original.items()
         }
     )

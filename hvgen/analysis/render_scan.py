@@ -16,7 +16,7 @@ from typing import Any
 import duckdb
 
 from hvgen.analysis.assimilation import ftt_score, quantised_token_maps, spectrum_score
-from hvgen.analysis.attention import capture_maps
+from hvgen.analysis.attention import capture_maps, native_size
 from hvgen.analysis.scan import ScanSettings, Threshold, paper_threshold, sd1_family, token_count
 
 DROP_REASON = "backdoor_suspect"
@@ -25,7 +25,7 @@ FLAGGED_LISTED = 50
 
 def pixel_size(pipeline: Any, width: int | None, height: int | None) -> tuple[int, int]:
     """The image size a pipeline call renders at (its native size when none is set)."""
-    native = pipeline.unet.config.sample_size * getattr(pipeline, "vae_scale_factor", 8)
+    native = native_size(pipeline)
     return width or native, height or native
 
 

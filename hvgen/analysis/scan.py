@@ -45,6 +45,9 @@ class PromptScore:
     flagged: bool | None = None
     # the spectrum score's own verdict (a second opinion; only with a calibrated spectrum threshold)
     spectrum_flagged: bool | None = None
+    # a trained CDA detector's decision value (> 0: backdoor) and verdict (only with --cda)
+    cda: float | None = None
+    cda_flagged: bool | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -153,6 +156,16 @@ def paper_threshold(map_height: int, map_width: int, sd1: bool = False) -> Thres
         return Threshold(PAPER_THRESHOLD, None, "paper")
     factor = math.sqrt(map_height * map_width) / PAPER_MAP_SIDE
     return Threshold(round(PAPER_THRESHOLD * factor, 4), None, "paper-rescaled (uncalibrated)")
+
+
+def apply_cda(scores: list[PromptScore], maps: np.ndarray, detector: Any) -> list[PromptScore]:
+    """Set each score's CDA decision from its raw maps with a trained `cda.CdaDetector`."""
+    from hvgen.analysis.cda import cda_features
+
+    for score, raw in zip(scores, maps, strict=True):
+        value = detector.decision(cda_features(quantised_token_maps(raw), detector.components))
+        score.cda, score.cda_flagged = round(value, 4), value > 0
+    return scores
 
 
 def apply_threshold(scores: list[PromptScore], threshold: Threshold) -> list[PromptScore]:

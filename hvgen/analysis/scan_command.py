@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from hvgen import __version__
-from hvgen.analysis.attention import map_size
+from hvgen.analysis.attention import map_size, native_size
 from hvgen.analysis.calibration import (
     DEFAULT_FPR,
     calibration_path,
@@ -21,10 +21,12 @@ from hvgen.analysis.calibration import (
     load_calibration,
     save_calibration,
 )
+from hvgen.analysis.cda import load_detector
 from hvgen.analysis.scan import (
     PromptScore,
     ScanSettings,
     Threshold,
+    apply_cda,
     apply_threshold,
     paper_threshold,
     scan_prompts,
@@ -41,6 +43,8 @@ class ScanRequest:
     prompts: Path | None = None
     run: Path | None = None
     calibrate: Path | None = None
+    train_cda: Path | None = None
+    cda: Path | None = None
     fpr: float = DEFAULT_FPR
     threshold: float | None = None
     localize: bool = False
@@ -67,7 +71,7 @@ class ScanOutcome:
 
     @property
     def flagged(self) -> list[PromptScore]:
-        return [s for s in self.scores if s.flagged]
+        return [s for s in self.scores if s.flagged or s.cda_flagged]
 
 
 def read_prompt_file(path: Path, option: str) -> list[str]:
@@ -106,7 +110,7 @@ def resolve_scan_settings(request: ScanRequest, pipeline: Any) -> ScanSettings:
     else:
         spec = resolve_model(request.model)
         steps, guidance, width, height = spec.steps, spec.guidance, spec.width, spec.height
-    native = pipeline.unet.config.sample_size * getattr(pipeline, "vae_scale_factor", 8)
+    native = native_size(pipeline)
     return ScanSettings(
         steps=request.steps or steps,
         guidance=request.guidance if request.guidance is not None else guidance,
@@ -130,6 +134,11 @@ def run_scan(request: ScanRequest) -> ScanOutcome:
     from hvgen.models import check_model
     from hvgen.stages.render import load_pipeline
 
+    if request.train_cda is not None and (request.calibrate is None or request.cda is None):
+        raise HvgenError(
+            "--train-cda BACKDOOR_PROMPTS trains on those and on the --calibrate benign prompts, and saves the "
+            "detector to --cda FILE: give all three."
+        )
     if request.prompts is not None and request.run is not None:
         raise HvgenError("give either --prompts FILE or --run RUN_DIR, not both.")
     if request.prompts is None and request.run is None and request.calibrate is None:
@@ -138,6 +147,8 @@ def run_scan(request: ScanRequest) -> ScanOutcome:
             "or --calibrate BENIGN_FILE (set the model's threshold)."
         )
     check_model(request.model, "MODEL")
+    backdoor = read_prompt_file(request.train_cda, "--train-cda") if request.train_cda else None
+    detector = load_detector(request.cda) if request.cda is not None and backdoor is None else None
     prompts = read_prompt_file(request.prompts, "--prompts") if request.prompts else None
     if request.run is not None:
         prompts = run_prompts(request.run)
@@ -164,10 +175,12 @@ def run_scan(request: ScanRequest) -> ScanOutcome:
         info(
             f"calibrating on {len(benign)} benign prompts ({settings.width}×{settings.height}, {settings.steps} steps)"
         )
-        benign_scores, _ = scan_prompts(pipeline, benign, settings)
+        benign_scores, benign_maps = scan_prompts(pipeline, benign, settings)
         fitted = fit_threshold(benign_scores, request.fpr)
         save_calibration(stored, request.model, settings, fitted, benign_scores, request.fpr)
         info(f"calibration: FTT threshold {fitted.ftt} at false-positive rate {request.fpr} → {stored}")
+        if backdoor is not None:
+            detector = _train_cda(request, pipeline, settings, backdoor, benign_maps)
     if prompts is None:
         return ScanOutcome([], None, None, None, [])
 
@@ -177,6 +190,8 @@ def run_scan(request: ScanRequest) -> ScanOutcome:
     )
     scores, maps = scan_prompts(pipeline, prompts, settings)
     apply_threshold(scores, threshold)
+    if detector is not None:
+        apply_cda(scores, maps, detector)
     localisations = _localise(request, pipeline, settings, scores, similarity) if similarity else []
     out = request.out or (request.run / "scan" if request.run else Path("scan-report"))
     out.mkdir(parents=True, exist_ok=True)
@@ -187,7 +202,9 @@ def run_scan(request: ScanRequest) -> ScanOutcome:
         out,
         {
             "hvgen_version": __version__,
-            "method": "T2IShield FTT (arXiv 2407.04215) + CDA-style spectrum score",
+            "method": "T2IShield FTT (arXiv 2407.04215) + CDA-style spectrum score"
+            + (" + trained CDA" if detector is not None else ""),
+            "cda_detector": str(request.cda) if detector is not None else None,
             "model": request.model,
             "settings": asdict(settings),
             "map_size": list(size),
@@ -201,6 +218,33 @@ def run_scan(request: ScanRequest) -> ScanOutcome:
         },
     )
     return ScanOutcome(scores, threshold, report, picture, localisations)
+
+
+def _train_cda(
+    request: ScanRequest, pipeline: Any, settings: ScanSettings, backdoor: list[str], benign_maps: Any
+) -> Any:
+    """Fit CDA on the backdoor prompts' maps against the benign ones' and save it to --cda."""
+    import numpy as np
+
+    from hvgen.analysis.assimilation import quantised_token_maps
+    from hvgen.analysis.cda import cda_features, fit_cda, save_detector, training_accuracy
+
+    info(f"training CDA on {len(backdoor)} backdoor prompts against the benign ones")
+    _, backdoor_maps = scan_prompts(pipeline, backdoor, settings)
+    features = [
+        np.stack([cda_features(quantised_token_maps(m)) for m in maps])
+        for maps in (backdoor_maps, benign_maps)
+    ]
+    detector = fit_cda(*features, trained_on={"model": request.model, "settings": asdict(settings)})
+    save_detector(request.cda, detector)
+    accuracy = training_accuracy(detector, *features)
+    info(f"CDA detector → {request.cda} (training accuracy {accuracy:.0%})")
+    if accuracy < 0.9:
+        warn(
+            f"CDA separates the training prompts poorly ({accuracy:.0%}): the backdoor prompts may not trigger "
+            "this model's backdoor, or the settings blur the maps; its verdicts will be unreliable."
+        )
+    return detector
 
 
 def _threshold(request: ScanRequest, stored: Path, size: tuple[int, int], sd1: bool) -> Threshold:
@@ -223,10 +267,10 @@ def _threshold(request: ScanRequest, stored: Path, size: tuple[int, int], sd1: b
 def _localise(
     request: ScanRequest, pipeline: Any, settings: ScanSettings, scores: list[PromptScore], similarity: Any
 ) -> list[Any]:
-    from hvgen.analysis.localize import DEFAULT_SIMILARITY, localize_trigger
+    from hvgen.analysis.localize import localize_trigger
 
     flagged = [s for s in scores if s.flagged]
-    limit = request.similarity if request.similarity is not None else DEFAULT_SIMILARITY
+    limit = request.similarity if request.similarity is not None else similarity.default_threshold
     found = []
     for score in flagged:
         found.append(localize_trigger(pipeline, score.prompt, settings, similarity, limit))
@@ -240,11 +284,13 @@ def print_outcome(outcome: ScanOutcome, console: Any) -> None:
     if not outcome.scores:
         return
     table = Table(title=f"T2IShield scan (FTT threshold {outcome.threshold.ftt}, {outcome.threshold.source})")
-    for column in ("verdict", "FTT", "spectrum", "tokens", "prompt"):
+    with_cda = any(score.cda is not None for score in outcome.scores)
+    for column in ("verdict", "FTT", "spectrum", *(["CDA"] if with_cda else []), "tokens", "prompt"):
         table.add_column(column)
     for score in outcome.scores:
         verdict = "[red]FLAGGED[/]" if score.flagged else "benign"
-        table.add_row(verdict, str(score.ftt), str(score.spectrum), str(score.tokens), score.prompt)
+        cda = [f"{score.cda} ({'backdoor' if score.cda_flagged else 'benign'})"] if with_cda else []
+        table.add_row(verdict, str(score.ftt), str(score.spectrum), *cda, str(score.tokens), score.prompt)
     console.print(table)
     for item in outcome.localisations:
         console.print(f"suspected trigger: {item.trigger!r} in {item.prompt!r}", highlight=False)

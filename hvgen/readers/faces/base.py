@@ -108,4 +108,7 @@ def face_reader(name: str) -> type[FaceReader]:
 SKIP_REASONS: dict[str, str] = {  # the keys of FaceReader.skipped, explained in the card
     "excluded_label": "label outside the task's classes (e.g. AffectNet 8-10)",
     "missing_image": "listed in the annotations but the file is absent",
+    "bad_filename": "a file name that does not hold the labels its format encodes (UTKFace)",
+    "duplicate": "listed more than once; the first entry is kept",
+    "undecodable_video": "a clip given only as a video file that OpenCV cannot decode",
 }

@@ -1,0 +1,85 @@
+"""`hvgen annotate IMAGES_DIR --captioner MODEL --out DIR`: re-annotate any folder of images.
+
+Every image under the folder (recursively; key = its path relative to the folder) gets a
+caption and an attribute list from the model, written to DIR/annotations.jsonl. Rerunning the
+same command resumes; the summary counts how many replies parsed.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+
+from hvgen.annotate.annotations import annotate_images
+from hvgen.annotate.captioner import check_captioner
+from hvgen.errors import HvgenError
+from hvgen.progress import info
+
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff", ".gif")
+ANNOTATIONS_FILE = "annotations.jsonl"
+
+
+def list_images(images_dir: Path) -> list[tuple[str, Path]]:
+    """(relative posix path, path) of every image file under `images_dir`, sorted; hidden files
+    and folders (and hvgen's own temp files) are left out."""
+    if not images_dir.exists():
+        raise HvgenError(f"IMAGES_DIR {images_dir}: no such folder. Give the folder that holds the images.")
+    if not images_dir.is_dir():
+        raise HvgenError(f"IMAGES_DIR {images_dir}: is a file; give the folder that holds the images.")
+    found = []
+    for path in sorted(images_dir.rglob("*")):
+        relative = path.relative_to(images_dir)
+        if any(part.startswith(".") for part in relative.parts) or not path.is_file():
+            continue
+        if path.suffix.lower() in IMAGE_SUFFIXES:
+            found.append((relative.as_posix(), path))
+    if not found:
+        raise HvgenError(
+            f"IMAGES_DIR {images_dir}: no images found (looked for {', '.join(IMAGE_SUFFIXES)} in the folder and "
+            "its subfolders)."
+        )
+    return found
+
+
+def run_annotate(
+    images_dir: Path,
+    captioner: str,
+    out: Path,
+    prompt: Path | None,
+    batch_size: int,
+    max_new_tokens: int,
+    temperature: float,
+    seed: int,
+    device: str,
+    dtype: str,
+) -> Path:
+    """List the images, annotate them (resuming), say what came out; returns the log's path."""
+    items = list_images(images_dir)
+    check_captioner(captioner)
+    if out.exists() and not out.is_dir():
+        raise HvgenError(
+            f"--out {out}: is a file; give a folder (annotations go to {out}/{ANNOTATIONS_FILE})."
+        )
+    out_file = out / ANNOTATIONS_FILE
+    annotations = annotate_images(
+        items,
+        captioner,
+        out_file,
+        prompt=prompt,
+        batch_size=batch_size,
+        max_new_tokens=max_new_tokens,
+        temperature=temperature,
+        seed=seed,
+        device=device,
+        dtype=dtype,
+    )
+    statuses = Counter(annotation.status for annotation in annotations.values())
+    counts = ", ".join(f"{count} {status}" for status, count in sorted(statuses.items()))
+    info(f"{len(annotations)} image(s) annotated by {captioner} ({counts}) → {out_file}", highlight=False)
+    if statuses.get("parsed", 0) < len(annotations):
+        info(
+            "rows whose reply did not parse keep it in 'reply' (status unparsed / no_attributes / no_caption); "
+            "a small or random model (tiny) gives junk by design.",
+            highlight=False,
+        )
+    return out_file

@@ -1,0 +1,128 @@
+"""The built-in tiny captioner (`--captioner tiny`): a random-weight LLaVA-shaped
+image-text-to-text model built from configs, saved with `save_pretrained` under the hvgen
+cache and loaded back through the normal `from_pretrained` path, so annotation runs offline on
+a CPU and the real loading code is the code under test. Its replies are junk by design: it
+checks the machinery, not the captions.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+from hvgen.models import byte_level_alphabet, cache_dir, shareable_dir
+
+TINY_VLM_VERSION = "tiny-vlm-v1"
+"""Folder name of the cached model; bump it whenever `build_tiny_vlm` changes its output."""
+
+_SPECIALS = ["<unk>", "<s>", "</s>", "<pad>", "<image>"]
+
+# A plain chat template: "user: <image>\nPROMPT\nassistant:". Real models ship their own.
+_CHAT_TEMPLATE = (
+    "{% for message in messages %}{{ message['role'] }}: "
+    "{% for item in message['content'] %}{% if item['type'] == 'image' %}<image>\n"
+    "{% elif item['type'] == 'text' %}{{ item['text'] }}{% endif %}{% endfor %}\n{% endfor %}"
+    "{% if add_generation_prompt %}assistant:{% endif %}"
+)
+
+
+def build_tiny_vlm(directory: str | os.PathLike[str], *, seed: int = 0) -> Path:
+    """Build a tiny random `LlavaForConditionalGeneration` (CLIP vision tower 32² / patch 8,
+    Llama text model hidden 32, 2 layers) with a `LlavaProcessor` whose byte-level BPE
+    tokenizer is made from a written vocabulary (no download), save both to `directory`."""
+    import torch
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers
+    from transformers import (
+        CLIPImageProcessor,
+        CLIPVisionConfig,
+        LlamaConfig,
+        LlavaConfig,
+        LlavaForConditionalGeneration,
+        LlavaProcessor,
+        PreTrainedTokenizerFast,
+    )
+
+    out = Path(directory)
+    out.mkdir(parents=True, exist_ok=True)
+    vocab = {token: index for index, token in enumerate(_SPECIALS + byte_level_alphabet())}
+    backend = Tokenizer(models.BPE(vocab=vocab, merges=[], unk_token="<unk>"))
+    backend.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    backend.decoder = decoders.ByteLevel()
+    tokenizer = PreTrainedTokenizerFast(
+        tokenizer_object=backend,
+        unk_token="<unk>",
+        bos_token="<s>",
+        eos_token="</s>",
+        pad_token="<pad>",
+        additional_special_tokens=["<image>"],
+        model_max_length=512,
+        padding_side="left",
+    )
+    processor = LlavaProcessor(
+        image_processor=CLIPImageProcessor(
+            size={"shortest_edge": 32}, crop_size={"height": 32, "width": 32}, do_center_crop=True
+        ),
+        tokenizer=tokenizer,
+        patch_size=8,
+        vision_feature_select_strategy="default",
+        num_additional_image_tokens=1,  # CLIP's class token, which "default" drops
+        chat_template=_CHAT_TEMPLATE,
+        image_token="<image>",
+    )
+    config = LlavaConfig(
+        vision_config=CLIPVisionConfig(
+            hidden_size=32,
+            intermediate_size=64,
+            num_hidden_layers=2,
+            num_attention_heads=4,
+            image_size=32,
+            patch_size=8,
+        ),
+        text_config=LlamaConfig(
+            vocab_size=len(vocab),
+            hidden_size=32,
+            intermediate_size=64,
+            num_hidden_layers=2,
+            num_attention_heads=4,
+            num_key_value_heads=2,
+            max_position_embeddings=512,
+            bos_token_id=vocab["<s>"],
+            eos_token_id=vocab["</s>"],
+            pad_token_id=vocab["<pad>"],
+        ),
+        image_token_index=vocab["<image>"],
+        vision_feature_layer=-1,
+        vision_feature_select_strategy="default",
+    )
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        model = LlavaForConditionalGeneration(config).eval()
+    model.save_pretrained(out)
+    processor.save_pretrained(out)
+    (out / "hvgen_tiny.json").write_text(json.dumps({"version": TINY_VLM_VERSION, "seed": seed}) + "\n")
+    return out
+
+
+def tiny_vlm_path() -> Path:
+    """The cached tiny captioner folder, built on first use in a temporary sibling folder and
+    renamed into place, so no process ever sees a half-written model (a race's loser discards
+    its copy)."""
+    target = cache_dir() / TINY_VLM_VERSION
+    if (target / "hvgen_tiny.json").is_file():
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{TINY_VLM_VERSION}-", dir=target.parent))
+    try:
+        build_tiny_vlm(staging)
+        shareable_dir(staging)
+        try:
+            os.rename(staging, target)
+        except OSError:
+            if not (target / "hvgen_tiny.json").is_file():
+                raise
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return target
