@@ -276,3 +276,39 @@ def test_judge_model_is_refused_for_a_local_judge(records) -> None:
     lines = PredictionLines(texts={(records[0]["id"], "clean"): "x"})
     with pytest.raises(HvgenError, match="--judge-model is for endpoints"):
         score_hqh(records, lines, JudgeSpec("some/model", model="name"))
+
+
+def test_cache_survives_a_torn_line_and_asks_again_only_for_it(tmp_path: Path) -> None:
+    from hvgen.judges import FunctionJudge
+    from hvgen.judges.cache import CachedJudge
+
+    asked: list[str] = []
+
+    def echo(messages):
+        asked.append(messages[-1]["content"])
+        return f"reply to {messages[-1]['content']}"
+
+    conversations = [[{"role": "user", "content": text}] for text in ("a", "b", "c")]
+    path = tmp_path / "cache.jsonl"
+    first = CachedJudge(FunctionJudge("echo", echo), path).reply(conversations)
+    assert first == ["reply to a", "reply to b", "reply to c"] and asked == ["a", "b", "c"]
+    lines = path.read_text().splitlines()
+    path.write_text("\n".join(lines[:2]) + "\n" + lines[2][: len(lines[2]) // 2])  # a crash mid-append
+    again = CachedJudge(FunctionJudge("echo", echo), path)
+    assert again.reply(conversations) == first and asked == ["a", "b", "c", "c"]
+    assert (again.hits, again.misses) == (2, 1)
+    other = CachedJudge(FunctionJudge("another judge", echo), path)
+    other.reply(conversations[:1])
+    assert asked[-1] == "a"  # the cache key includes the judge
+
+
+def test_judge_options_are_checked_before_scoring(records, export: Path, tmp_path: Path, capsys) -> None:
+    predictions = write_predictions(tmp_path / "p.jsonl", {records[0]["id"]: "x"})
+    for args, message in [
+        (["--judge-model", "gpt-4o"], "pass --judge http://host:port/v1 too"),
+        (["--judge", "http://127.0.0.1:9/v1"], "--judge-model NAME"),
+        (["--judge", "http://127.0.0.1:9/v1", "--judge-model", "m", "--judge-workers", "0"], "at least 1"),
+    ]:
+        with pytest.raises(SystemExit):
+            main(["score", "hqh", str(export), str(predictions), *args])
+        assert message in capsys.readouterr().err
