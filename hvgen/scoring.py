@@ -130,7 +130,7 @@ def read_prediction_lines(path: Path) -> PredictionLines:
             '{"id": ..., "prediction": ...} per line.'
         ) from None
     result = PredictionLines()
-    for number, line in enumerate(text.splitlines(), start=1):
+    for number, line in _numbered_entries(text, path):
         if not line.strip():
             continue
         result.lines += 1
@@ -148,6 +148,32 @@ def read_prediction_lines(path: Path) -> PredictionLines:
             '{"id": "<question id>", "prediction": "<model answer>"} (optionally "scenario": "corruption").'
         )
     return result
+
+
+RELEASE_ID_KEY = "hvgen_id"
+"""The key under which release formats (`hvgen export --format <bench>`) keep hvgen's question id."""
+
+
+def _numbered_entries(text: str, path: Path) -> list[tuple[int, str]]:
+    """(number, JSON text) per prediction: the lines of a JSONL file, or the elements of a JSON
+    list — a release format's records with the model's "answer" added, as the original
+    benchmarks' own scripts read them — each keyed by its `hvgen_id` (the release's integer
+    `id` is not ours)."""
+    if not text.lstrip().startswith("["):
+        return list(enumerate(text.splitlines(), start=1))
+    try:
+        entries = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise HvgenError(
+            f"{path} starts like a JSON list but is not valid JSON ({error.msg} at line {error.lineno}); pass a JSON "
+            'list of records with "answer", or JSONL with one {"id": ..., "prediction": ...} per line.'
+        ) from None
+    numbered = []
+    for number, entry in enumerate(entries, start=1):
+        if isinstance(entry, dict) and RELEASE_ID_KEY in entry:
+            entry = {**entry, "id": entry[RELEASE_ID_KEY]}
+        numbered.append((number, json.dumps(entry)))
+    return numbered
 
 
 def _parse_prediction_line(line: str) -> tuple[str | None, tuple[str, str], str]:

@@ -52,6 +52,36 @@ def test_release_format_matches_hqh_json(run: Path) -> None:
         assert list(question)[:6] == ["id", "image_id", "image", "instruction", "ground_truth", "type"]
         assert isinstance(question["id"], int) and (folder / question["image"]).is_file()
         assert set(image_data[str(question["image_id"])]) == {"caption", "image_information"}
+    # HQH's answer file (its records with the model's "answer") is read back by hvgen_id.
+    answers = [
+        {**q, "answer": q["ground_truth"] if q["type"] != "count" else "I cannot tell."} for q in questions
+    ]
+    (folder / "answers.json").write_text(json.dumps(answers))
+    report_path = folder / "report.json"
+    main(
+        [
+            "score",
+            "hqh",
+            str(run),
+            str(folder / "answers.json"),
+            "--judge",
+            "fake",
+            "--output",
+            str(report_path),
+        ]
+    )
+    report = json.loads(report_path.read_text())
+    assert (
+        report["open"]["n"] == 8
+        and report["open"]["Main Hal%"] == 12.5
+        and report["open"]["count Hal%"] == 100.0
+    )
+    assert report["extra_ids"] == [] and len(report["missing_ids"]) == len(planned_closed(run))
+
+
+def planned_closed(run: Path) -> list[dict]:
+    records = [json.loads(line) for line in (run / "records.jsonl").read_text().splitlines()]
+    return [r for r in records if r["form"] == "closed"]
 
 
 def test_score_the_run_with_the_fake_judge(run: Path, tmp_path: Path) -> None:
