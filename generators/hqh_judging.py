@@ -18,8 +18,10 @@ from hvgen.judges import FunctionJudge, Messages
 from hvgen.templating import TemplateSet
 
 JUDGE_TEMPLATE = "judge.j2"
-_VERDICT = re.compile(r"answer\W{0,6}\s*\**\s*(incorrect|correct|wrong|right)\b", re.IGNORECASE)
-_CLAIMS = re.compile(r"extra\s+contradictory\s+claims?\W{0,6}\s*\**\s*(\d+|none|no|zero)\b", re.IGNORECASE)
+_ANSWER_LABEL = re.compile(r"\banswer\W{0,3}:", re.IGNORECASE)
+_WRONG = re.compile(r"\b(incorrect|wrong)\b", re.IGNORECASE)
+_RIGHT = re.compile(r"\b(correct|right)\b", re.IGNORECASE)
+_CLAIMS = re.compile(r"extra\s+contradictory\s+claims?\W{0,6}\s*(\d+|none|no|zero)\b", re.IGNORECASE)
 _NEGATIONS = re.compile(r"\b(no|not|none|isn't|there's no|cannot|can't)\b", re.IGNORECASE)
 
 
@@ -56,17 +58,33 @@ def judge_messages(templates: TemplateSet, record: Mapping[str, Any], answer: st
 
 
 def parse_verdict(reply: str) -> Verdict | None:
-    """The verdict in a judge's reply, or None when it lacks the verdict or the claim count."""
-    verdict = _VERDICT.search(reply)
+    """The verdict in a judge's reply, or None when it lacks the verdict or the claim count.
+
+    As HQH's evaluate.py: the first line labelled "Answer:" holding Incorrect (1) or Correct (0)
+    — here also when the word is on the next line or wrapped in markdown — and the number after
+    "Extra Contradictory Claims:" ("none" reads as 0)."""
+    main_hal = _main_verdict(reply)
     claims = _CLAIMS.search(reply)
-    if verdict is None or claims is None:
+    if main_hal is None or claims is None:
         return None
-    word = verdict.group(1).lower()
     count = claims.group(1).lower()
-    return Verdict(
-        main_hal=int(word in ("incorrect", "wrong")),
-        claim_num=int(count) if count.isdigit() else 0,
-    )
+    return Verdict(main_hal=main_hal, claim_num=int(count) if count.isdigit() else 0)
+
+
+def _main_verdict(reply: str) -> int | None:
+    lines = reply.splitlines()
+    for index, line in enumerate(lines):
+        label = _ANSWER_LABEL.search(line)
+        if label is None:
+            continue
+        rest = line[label.end() :]
+        if not rest.strip(" *_`") and index + 1 < len(lines):
+            rest = lines[index + 1]  # "Answer:" alone on its line, the verdict below it
+        if _WRONG.search(rest):
+            return 1
+        if _RIGHT.search(rest):
+            return 0
+    return None
 
 
 def _normal(text: str) -> str:

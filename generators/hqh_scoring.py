@@ -36,9 +36,9 @@ except ModuleNotFoundError:  # a checkout imported without installing
     from generators.hqh_judging import Verdict, fake_judge, judge_messages, parse_verdict  # type: ignore[no-redef]
 
 OPEN, YES_NO, MULTI_CHOICE = "free form", "yes/no", "multi choice"
-_LETTER = re.compile(
-    r"\(([A-J])\)|^\s*([A-J])\s*(?:[.):]|$)|answer\s*(?:is)?\s*:?\s*\(?([A-J])\b", re.IGNORECASE
-)
+# An option letter: "(B)" or "(b)", a lone "B" / "B." / "B)" opening the answer, or "answer (is) B";
+# bare letters are capitals only, so the article in "the answer is a teddy bear" is not option A.
+_LETTER = re.compile(r"\(([A-Ja-j])\)|^\s*([A-J])\s*(?:[.):]|$)|(?i:answer)\s*(?i:is)?\s*:?\s*\(?([A-J])\b")
 _YES_NO = re.compile(r"\b(yes|no)\b", re.IGNORECASE)
 
 

@@ -84,6 +84,9 @@ def test_hqh_formulas_on_a_hand_computed_case() -> None:
         ("answer: incorrect. extra contradictory claims: none", (1, 0)),
         ("The answer looks fine to me.", None),
         ("Answer: Correct (no claim count given)", None),
+        ("Answer: the response is incorrect.\nExtra Contradictory Claims: 1", (1, 1)),
+        ("Answer:\n**Correct**\nExtra Contradictory Claims: 0 (none)", (0, 0)),
+        ("The answer is correct. Extra Contradictory Claims: 0", None),
     ],
 )
 def test_judge_replies_are_parsed_tolerantly(reply: str, expected) -> None:
@@ -97,6 +100,8 @@ def test_closed_answers_are_parsed_without_a_judge() -> None:
     assert parse_choice("C.", options) == "blue"
     assert parse_choice("The answer is: D", options) == "green"
     assert parse_choice("I think it is a teddy bear", options) == "teddy bear"
+    assert parse_choice("The answer is a teddy bear.", options) == "teddy bear"
+    assert parse_choice("answer: (c)", options) == "blue"
     assert parse_choice("red or blue", options) is None
     assert parse_yes_no("Yes, there is.") == "Yes" and parse_yes_no("no.") == "No"
     assert parse_yes_no("Maybe") is None
