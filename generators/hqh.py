@@ -267,7 +267,7 @@ class Hqh(Generator):
         ]
 
     def card_context(self) -> dict[str, Any]:
-        return {"types": self.selected_types, "question_types": self.question_types, "rules": self.types}
+        return {"types": self.selected_types, "question_types": self.question_types}
 
     @classmethod
     def score(
