@@ -4,5 +4,6 @@ from hvgen.generators import (
     dysca,  # noqa: F401
     faceqa,  # noqa: F401
     herm,  # noqa: F401
+    hqh,  # noqa: F401
     vlbias,  # noqa: F401
 )

@@ -21,7 +21,7 @@ from typing import Annotated, Any
 import typer
 
 from hvgen.errors import HvgenError, parse_name_list
-from hvgen.generator import Generator, PlanResult, register_generator
+from hvgen.generator import Generator, PlanResult, register_generator, split_evenly
 from hvgen.publish.formats import register_format
 from hvgen.records import Record
 from hvgen.seeding import rng_for, stable_id
@@ -236,7 +236,7 @@ class Dysca(Generator):
     def requested(self, num: int | None = None) -> dict[str, int]:
         """Images per foreground that `num` (default: the request's) asks for (an even split)."""
         names = [fg.name for fg in self.planned_foregrounds]
-        return dict(zip(names, _split_evenly(self.request.num if num is None else num, len(names))))
+        return dict(zip(names, split_evenly(self.request.num if num is None else num, len(names))))
 
     def max_num(self) -> int:
         """The largest --num whose even split fits every foreground's capacity."""
@@ -286,7 +286,7 @@ class Dysca(Generator):
     # ------------------------------------------------------------------ plan
     def plan(self) -> PlanResult:
         foregrounds = self.planned_foregrounds
-        counts = _split_evenly(self.request.num, len(foregrounds))
+        counts = split_evenly(self.request.num, len(foregrounds))
         # Round-robin over foregrounds so styles (cycled below) spread over all of them.
         slots = [
             (fg, k) for k in range(max(counts, default=0)) for fg, n in zip(foregrounds, counts) if k < n
@@ -582,13 +582,6 @@ class Dysca(Generator):
 
 # Dysca's released json + image folder (`hvgen export RUN --format dysca`), imported only when used.
 register_format("dysca", "hvgen.generators.dysca_release", "DyscaReleaseFormat")
-
-
-def _split_evenly(total: int, parts: int) -> list[int]:
-    if parts == 0:
-        return []
-    base, extra = divmod(total, parts)
-    return [base + (1 if i < extra else 0) for i in range(parts)]
 
 
 __all__ = ["Dysca", "QUESTION_TYPES"]

@@ -37,7 +37,7 @@ from typing import Any
 
 from hvgen.errors import HvgenError
 from hvgen.scenarios import SCENARIO_NAMES
-from hvgen.scoring import DEFAULT_SCENARIO, PredictionLines, read_prediction_lines
+from hvgen.scoring import PredictionLines, item_key, read_prediction_lines
 
 MULTI_CHOICE, TRUE_OR_FALSE, FREE_FORM = "multi choice", "true or false", "image caption"
 TYPE_METRICS = {
@@ -178,11 +178,6 @@ class ItemScore:
     record: Mapping[str, Any]
     scenario: str
     value: float
-
-
-def item_key(record_id: str, scenario: str) -> str:
-    """How an answer is named in reports: the question id, with "@scenario" off clean images."""
-    return record_id if scenario == DEFAULT_SCENARIO else f"{record_id}@{scenario}"
 
 
 def score_items(

@@ -1040,6 +1040,41 @@ EMBEDDER_HELP = (
 )
 
 
+JUDGE_HELP = (
+    "LLM judge for free-form answers, for benchmarks graded by one: an OpenAI-compatible endpoint (http://host:port/v1, with "
+    "--judge-model; API key from $HVGEN_JUDGE_API_KEY or $OPENAI_API_KEY), a transformers chat model (id or "
+    "folder), or 'fake' (a deterministic string rule for tests and dry runs, not a judge of quality)."
+)
+JudgeOpt = Annotated[str | None, typer.Option(metavar="URL|ID|DIR|fake", help=JUDGE_HELP)]
+JudgeModelOpt = Annotated[
+    str | None, typer.Option(metavar="NAME", help="Model name the --judge endpoint serves (e.g. gpt-4o).")
+]
+JudgeCacheOpt = Annotated[
+    Path | None,
+    typer.Option(
+        metavar="FILE", help="Judge reply cache (JSONL). [default: $HVGEN_CACHE/judge/<judge>.jsonl]"
+    ),
+]
+
+
+JudgeWorkersOpt = Annotated[
+    int, typer.Option(metavar="N", help="Requests in flight at once to a --judge endpoint.")
+]
+
+
+def _judge_spec(judge: str | None, model: str | None, cache: Path | None, workers: int = 4) -> Any:
+    """The judge the options name (None without --judge; --judge-model alone is a mistake)."""
+    if judge is None:
+        if model:
+            raise HvgenError(
+                "--judge-model names the model of a --judge endpoint: pass --judge http://host:port/v1 too."
+            )
+        return None
+    from hvgen.judges import JudgeSpec
+
+    return JudgeSpec(judge, model, cache, workers)
+
+
 def _warn_before_push(run_dir: Path) -> None:
     """The benchmark's own warnings about publishing this run (licences ...)."""
     from hvgen.generator import get_generator
@@ -1074,20 +1109,34 @@ def score_command(
         typer.Option(metavar="FILE", help="Write the full report here (.json, or .csv for the table)."),
     ] = None,
     embedder: Annotated[str | None, typer.Option(metavar="ID|DIR", help=EMBEDDER_HELP)] = None,
+    judge: JudgeOpt = None,
+    judge_model: JudgeModelOpt = None,
+    judge_cache: JudgeCacheOpt = None,
+    judge_workers: JudgeWorkersOpt = 4,
     verbose: VerboseOpt = 0,
     quiet: QuietOpt = False,
 ) -> None:
     """Score a model's predictions on a benchmark's questions."""
     from hvgen.generator import get_generator
-    from hvgen.scoring import check_benchmark, load_questions, write_report
+    from hvgen.scoring import check_benchmark, load_questions, scorer_options, write_report
 
     cls = get_generator(benchmark)
     records = load_questions(source)
     check_benchmark(records, cls.name, source)
+    options = scorer_options(cls, embedder, _judge_spec(judge, judge_model, judge_cache, judge_workers))
     try:
-        report = cls.score(records, predictions, embedder=embedder)
+        report = cls.score(records, predictions, **options)
     except NotImplementedError as error:
         raise HvgenError(str(error)) from None
+    if isinstance(report.get("judge"), dict):
+        stats = report["judge"]
+        info(
+            f"judge {stats['judge']}: {stats['judge_calls']} call(s), {stats['cache_hits']} cached reply(ies)"
+        )
+        if stats.get("n_unparsed"):
+            warn(
+                f"judge replies without a verdict: {stats['n_unparsed']} (listed in the report's judge.unparsed_replies)"
+            )
     rows = report.get("table") or []
     if rows:
         table = Table(title=f"{cls.title} scores")
@@ -1096,7 +1145,7 @@ def score_command(
         for row in rows:
             table.add_row(*(f"{v:.4f}" if isinstance(v, float) else str(v) for v in row.values()))
         _stdout().print(table)
-    for key in ("missing_ids", "extra_ids", "malformed_lines", "duplicate_lines"):
+    for key in ("missing_ids", "extra_ids", "unparsed_ids", "malformed_lines", "duplicate_lines"):
         value = report.get(key)
         if isinstance(value, list) and value:
             warn(f"{key.replace('_', ' ')}: {len(value)} (first: {value[:5]})")
@@ -1151,6 +1200,10 @@ def quality_command(
         ),
     ] = None,
     embedder: Annotated[str | None, typer.Option(metavar="ID|DIR", help=EMBEDDER_HELP)] = None,
+    judge: JudgeOpt = None,
+    judge_model: JudgeModelOpt = None,
+    judge_cache: JudgeCacheOpt = None,
+    judge_workers: JudgeWorkersOpt = 4,
     seed: Annotated[int, typer.Option(metavar="INTEGER", help="Bootstrap seed.")] = 0,
     bootstrap: Annotated[int, typer.Option(metavar="N", help="Bootstrap resamples per CI.")] = 2000,
     verbose: VerboseOpt = 0,
@@ -1161,7 +1214,17 @@ def quality_command(
     from hvgen.analysis.quality_cli import run_quality
 
     run_quality(
-        form_a, form_b, predictions, retest or [], criterion, json_path, plot, embedder, seed, bootstrap
+        form_a,
+        form_b,
+        predictions,
+        retest or [],
+        criterion,
+        json_path,
+        plot,
+        embedder,
+        seed,
+        bootstrap,
+        judge=_judge_spec(judge, judge_model, judge_cache, judge_workers),
     )
 
 

@@ -80,6 +80,9 @@ class Generator(ABC):
     supplies_images: bool = False
     # The arguments of the example in `hvgen <bench> --help`.
     cli_example: ClassVar[str] = "--model tiny --num 20 --out runs/try"
+    # Whether `score` grades free-form answers with an LLM judge: `hvgen score --judge` then passes
+    # it a `hvgen.judges.JudgeSpec` as `judge=` (scorers without a judge never get that argument).
+    uses_judge: ClassVar[bool] = False
 
     def __init__(self, request: PlanRequest) -> None:
         self.request = request
@@ -169,7 +172,7 @@ class Generator(ABC):
 
     @classmethod
     def score(
-        cls, records: list[Record], predictions_path: Path, embedder: str | None = None
+        cls, records: list[Record], predictions_path: Path, embedder: str | None = None, judge: Any = None
     ) -> dict[str, Any]:
         """Score a model's predictions against the records (`hvgen score <bench> ...`).
 
@@ -177,7 +180,8 @@ class Generator(ABC):
         is printed on the terminal. `hvgen quality` reads two more keys when present:
         `report["score"]`, the benchmark's headline number, and `report["items"]`, each answered
         item's score ({item key: 0/1, or a similarity}). `embedder` is a sentence-embedding
-        model (id or folder) for benchmarks that score free text by similarity.
+        model (id or folder) for benchmarks that score free text by similarity; `judge` (a
+        `hvgen.judges.JudgeSpec` or None) is passed only to generators with `uses_judge`.
         """
         raise NotImplementedError(f"benchmark '{cls.name}' has no scorer yet.")
 
@@ -185,6 +189,15 @@ class Generator(ABC):
     def has_scorer(cls) -> bool:
         """Whether the benchmark overrides `score` (`hvgen score` / `hvgen quality` can use it)."""
         return cls.score.__func__ is not Generator.score.__func__  # type: ignore[attr-defined]
+
+
+def split_evenly(total: int, parts: int) -> list[int]:
+    """`total` items dealt to `parts` groups as evenly as possible (the first groups get the
+    remainder): how generators share --num between subtasks, types or categories."""
+    if parts == 0:
+        return []
+    base, extra = divmod(total, parts)
+    return [base + (1 if i < extra else 0) for i in range(parts)]
 
 
 _REGISTRY: dict[str, type[Generator]] = {}

@@ -90,6 +90,16 @@ def check_benchmark(records: list[Record], benchmark: str, source: Path) -> None
     )
 
 
+def scorer_options(cls: Any, embedder: str | None, judge: Any = None) -> dict[str, Any]:
+    """The keyword arguments `cls.score` takes: the embedder always, the judge (a
+    `hvgen.judges.JudgeSpec` or None) only for benchmarks that grade with one."""
+    if cls.uses_judge:
+        return {"embedder": embedder, "judge": judge}
+    if judge is not None:
+        raise HvgenError(f"{cls.name} scores without an LLM judge: leave out --judge and --judge-model.")
+    return {"embedder": embedder}
+
+
 def write_report(report: dict[str, Any], path: Path) -> None:
     if path.suffix == ".csv":
         rows = report.get("table") or []
@@ -104,6 +114,11 @@ def write_report(report: dict[str, Any], path: Path) -> None:
 
 
 DEFAULT_SCENARIO = "clean"
+
+
+def item_key(record_id: str, scenario: str) -> str:
+    """How an answer is named in reports: the question id, with "@scenario" off clean images."""
+    return record_id if scenario == DEFAULT_SCENARIO else f"{record_id}@{scenario}"
 
 
 @dataclass
@@ -134,7 +149,7 @@ def read_prediction_lines(path: Path) -> PredictionLines:
             '{"id": ..., "prediction": ...} per line.'
         ) from None
     result = PredictionLines()
-    for number, line in enumerate(text.splitlines(), start=1):
+    for number, line in _numbered_entries(text, path):
         if not line.strip():
             continue
         result.lines += 1
@@ -152,6 +167,32 @@ def read_prediction_lines(path: Path) -> PredictionLines:
             '{"id": "<question id>", "prediction": "<model answer>"} (optionally "scenario": "corruption").'
         )
     return result
+
+
+RELEASE_ID_KEY = "hvgen_id"
+"""The key under which release formats (`hvgen export --format <bench>`) keep hvgen's question id."""
+
+
+def _numbered_entries(text: str, path: Path) -> list[tuple[int, str]]:
+    """(number, JSON text) per prediction: the lines of a JSONL file, or the elements of a JSON
+    list — a release format's records with the model's "answer" added, as the original
+    benchmarks' own scripts read them — each keyed by its `hvgen_id` (the release's integer
+    `id` is not ours)."""
+    if not text.lstrip().startswith("["):
+        return list(enumerate(text.splitlines(), start=1))
+    try:
+        entries = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise HvgenError(
+            f"{path} starts like a JSON list but is not valid JSON ({error.msg} at line {error.lineno}); pass a JSON "
+            'list of records with "answer", or JSONL with one {"id": ..., "prediction": ...} per line.'
+        ) from None
+    numbered = []
+    for number, entry in enumerate(entries, start=1):
+        if isinstance(entry, dict) and RELEASE_ID_KEY in entry:
+            entry = {**entry, "id": entry[RELEASE_ID_KEY]}
+        numbered.append((number, json.dumps(entry)))
+    return numbered
 
 
 def _parse_prediction_line(line: str) -> tuple[str | None, tuple[str, str], str]:

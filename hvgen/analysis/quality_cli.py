@@ -14,9 +14,10 @@ from hvgen.analysis.quality_report import assess, notes, parse_predictions, scor
 from hvgen.config import CONFIG_FILE
 from hvgen.progress import QUIET, info, verbosity, warn
 from hvgen.store.atomic import write_text_atomic
+from hvgen.store.layout import QUALITY_PLOT, QUALITY_REPORT
 
-PLOT_FILE = Path("quality") / "parallel-forms.png"
-JSON_FILE = Path("quality") / "quality.json"
+PLOT_FILE = Path(QUALITY_PLOT)
+JSON_FILE = Path(QUALITY_REPORT)
 
 
 def run_quality(
@@ -30,10 +31,18 @@ def run_quality(
     embedder: str | None,
     seed: int,
     n_bootstrap: int,
+    judge: Any = None,
 ) -> dict[str, Any]:
     models = parse_predictions(predictions, retest)
     report = assess(
-        form_a, form_b, models, criterion=criterion, embedder=embedder, seed=seed, n_bootstrap=n_bootstrap
+        form_a,
+        form_b,
+        models,
+        criterion=criterion,
+        embedder=embedder,
+        judge=judge,
+        seed=seed,
+        n_bootstrap=n_bootstrap,
     )
     in_run = (form_a / CONFIG_FILE).is_file()  # a run directory keeps its report and plot in quality/
     target = plot or (form_a / PLOT_FILE if in_run else None)

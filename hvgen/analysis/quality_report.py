@@ -17,7 +17,7 @@ from hvgen.analysis import quality
 from hvgen.errors import HvgenError
 from hvgen.generator import Generator, PlanRequest, get_generator
 from hvgen.records import Record
-from hvgen.scoring import load_questions
+from hvgen.scoring import load_questions, scorer_options
 
 
 @dataclass(frozen=True)
@@ -92,8 +92,10 @@ def taxonomy(cls: type[Generator], records: list[Record]) -> dict[str, list[str]
     return out
 
 
-def _score(cls: type[Generator], records: list[Record], path: Path, embedder: str | None) -> dict[str, Any]:
-    report = cls.score(records, path, embedder=embedder)
+def _score(
+    cls: type[Generator], records: list[Record], path: Path, options: dict[str, Any]
+) -> dict[str, Any]:
+    report = cls.score(records, path, **options)
     if not isinstance(report.get("score"), (int, float)):
         raise HvgenError(
             f"{path}: the {cls.name} scorer gives no headline score for these predictions (no scored answers?)."
@@ -118,10 +120,12 @@ def assess(
     *,
     criterion: Path | None = None,
     embedder: str | None = None,
+    judge: Any = None,
     seed: int = 0,
     n_bootstrap: int = quality.DEFAULT_BOOTSTRAP,
 ) -> dict[str, Any]:
-    """The quality report of a benchmark split (form A) against a parallel form (form B)."""
+    """The quality report of a benchmark split (form A) against a parallel form (form B);
+    `judge` (a `hvgen.judges.JudgeSpec`) grades free-form answers for benchmarks that need one."""
     if len(models) < quality.MIN_MODELS:
         raise HvgenError(quality.too_few_models(len(models), "parallel-forms reliability"))
     table = quality.read_criterion(criterion) if criterion is not None else None  # bad input before slow work
@@ -132,17 +136,18 @@ def assess(
             f"{form_a} and {form_b} hold different benchmarks: parallel forms must be the same one."
         )
     options = {"seed": seed, "n_bootstrap": n_bootstrap}
+    score_options = scorer_options(cls, embedder, judge)
     per_model: dict[str, dict[str, Any]] = {}
     items_a: dict[str, dict[str, float]] = {}
     items_b: dict[str, dict[str, float]] = {}
     retest_scores: dict[str, float] = {}
     for entry in models:
-        report_a = _score(cls, records_a, entry.form_a, embedder)
-        report_b = _score(cls, records_b, entry.form_b, embedder)
+        report_a = _score(cls, records_a, entry.form_a, score_options)
+        report_b = _score(cls, records_b, entry.form_b, score_options)
         row = {"form_a": _bookkeeping(report_a), "form_b": _bookkeeping(report_b)}
         items_a[entry.model], items_b[entry.model] = report_a.get("items") or {}, report_b.get("items") or {}
         if entry.retest is not None:
-            report_again = _score(cls, records_a, entry.retest, embedder)
+            report_again = _score(cls, records_a, entry.retest, score_options)
             row["retest"] = _bookkeeping(report_again)
             retest_scores[entry.model] = report_again["score"]
             row["retest"]["item_agreement"] = _agreement(

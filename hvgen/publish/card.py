@@ -86,6 +86,9 @@ def render_card(
     from hvgen.publish.plots import write_plots
 
     plots = write_plots(stats, export_dir)
+    from hvgen.publish.quality_card import quality_summary
+
+    quality = quality_summary(run_dir, export_dir)
     total_rows = sum(item.rows for item in exported if item.kind == "questions")
     settings = resolve_settings(config.render)
     configs_yaml = [
@@ -127,6 +130,7 @@ def render_card(
         "split": config.export.split,
         "stats": stats,
         "plots": plots,
+        "quality": quality,
         "config_yaml": _to_yaml(public_config(config.to_dict())),
         "model": public_value(config.render.model),
         "incomplete": incomplete,

@@ -10,6 +10,7 @@ runs/<name>/
   manifests/         append-only logs of finished work, one per stage and shard
   export/            the Hub folder (what `hvgen push` uploads, nothing else)
   formats/<name>/    other consumers' layouts (VLMEvalKit, lmms-eval, the originals')
+  quality/           `hvgen quality`'s report and form A vs form B plot (the card shows them)
 ```
 File paths inside a run are computed here from validated ids, never read from the run's files.
 """
@@ -27,6 +28,8 @@ MANIFEST_DIR = "manifests"
 EXPORT_DIR = "export"
 FORMATS_DIR = "formats"
 SUMMARY_FILE = "summary.json"
+QUALITY_REPORT = "quality/quality.json"
+QUALITY_PLOT = "quality/parallel-forms.png"
 
 _KEY = re.compile(r"^[0-9A-Za-z_-]{1,128}$")
 
