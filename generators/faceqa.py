@@ -235,8 +235,8 @@ class FaceQA(Generator):
     def listings(self) -> dict[str, list[str]]:
         from hvgen.readers.faces.base import face_readers
 
-        return {"faceqa-tasks": list(TASKS), "faceqa-sources": sorted(face_readers()),
-                "faceqa-attributes": sorted(self.rules["attributes"])}  # fmt: skip
+        return {"tasks": list(TASKS), "sources": sorted(face_readers()),
+                "attributes": sorted(self.rules["attributes"])}  # fmt: skip
 
     def card_context(self) -> dict[str, Any]:
         return {

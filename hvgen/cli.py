@@ -1268,9 +1268,12 @@ def list_command(
     """List the names hvgen accepts: benchmarks, scenarios, corruptions, attacks, formats, styles ..."""
     listings = _listings()
     if what is None:
-        prefixes = tuple(f"{name}-" for name in generators())
+        shared = set(listings)
         for name, items in listings.items():
-            if name.startswith(prefixes):  # benchmark-qualified duplicates, for `hvgen list dysca-styles`
+            # a benchmark's list shows under its plain name (`styles`), unless two benchmarks have a
+            # list of that name: then under each qualified one (`herm-tasks`, `faceqa-tasks`)
+            bench, _, plain = name.partition("-")
+            if bench in generators() and plain in shared:
                 continue
             _stdout().print(f"[bold]{name}[/] ({len(items)}): {', '.join(items)}", highlight=False)
         return
@@ -1301,10 +1304,14 @@ def _listings() -> dict[str, list[str]]:
     listings["attacks"] = list(ATTACKS)
     listings["formats"] = format_names()
     listings["models"] = list(MODEL_REGISTRY)
+    owners: dict[str, list[str]] = {}
     for name, cls in sorted(generators().items()):
         for key, items in cls(PlanRequest(run_seed=0, num=1, options={})).listings().items():
-            listings.setdefault(key, items)
+            owners.setdefault(key, []).append(name)
             listings[f"{name}-{key}"] = items
+    for key, names in owners.items():  # plain names only where one benchmark has the list
+        if len(names) == 1:
+            listings[key] = listings[f"{names[0]}-{key}"]
     return listings
 
 
