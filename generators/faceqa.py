@@ -55,6 +55,7 @@ class FaceQA(Generator):
     supported_scenarios = ("clean",)
     stats_columns = ("task", "source", "split", "question_type")
     category_column = "task"
+    split_column = "split"  # each source's official partition, identities kept apart
     cli_example = "--source fairface=data/fairface --source celeba=data/celeba --out runs/face"
 
     @staticmethod

@@ -78,6 +78,9 @@ class Generator(ABC):
     # `source_image(prompt)` instead of running a text-to-image model. A generator that renders
     # in some runs and supplies in others sets it per instance in `__init__`.
     supplies_images: bool = False
+    # A record column naming each row's split (train / val / test, a source's official
+    # partition): the export writes one `load_dataset` split per value. None: one split, "test".
+    split_column: ClassVar[str | None] = None
     # The arguments of the example in `hvgen <bench> --help`.
     cli_example: ClassVar[str] = "--model tiny --num 20 --out runs/try"
     # Whether `score` grades free-form answers with an LLM judge: `hvgen score --judge` then passes

@@ -91,11 +91,13 @@ def render_card(
     quality = quality_summary(run_dir, export_dir)
     total_rows = sum(item.rows for item in exported if item.kind == "questions")
     settings = resolve_settings(config.render)
+    splits_of = {item.name: item.splits or {config.export.split: item.rows} for item in exported}
     configs_yaml = [
         {
             "config_name": item.name,
             "data_files": [
-                {"split": config.export.split, "path": f"data/{item.name}/{config.export.split}-*.parquet"}
+                {"split": split, "path": f"data/{item.name}/{split}-*.parquet"}
+                for split in splits_of[item.name]
             ],
         }
         for item in exported
@@ -110,13 +112,19 @@ def render_card(
     dataset_info_yaml = []
     for item in exported:
         parquet = [export_dir / f for f in item.files if f.endswith(".parquet")]
-        num_bytes = sum(_uncompressed_bytes(path) for path in parquet)
+        split_bytes = {
+            split: sum(_uncompressed_bytes(p) for p in parquet if p.name.startswith(f"{split}-"))
+            for split in splits_of[item.name]
+        }
         dataset_info_yaml.append(
             {
                 "config_name": item.name,
-                "splits": [{"name": config.export.split, "num_bytes": num_bytes, "num_examples": item.rows}],
+                "splits": [
+                    {"name": split, "num_bytes": split_bytes[split], "num_examples": rows}
+                    for split, rows in splits_of[item.name].items()
+                ],
                 "download_size": sum(path.stat().st_size for path in parquet),
-                "dataset_size": num_bytes,
+                "dataset_size": sum(split_bytes.values()),
             }
         )
     context = {
@@ -127,7 +135,7 @@ def render_card(
         "dataset_info_yaml": dataset_info_yaml,
         "exported": exported,
         "layout": config.export.layout,
-        "split": config.export.split,
+        "split": _example_split(splits_of[exported[0].name]) if exported else config.export.split,
         "stats": stats,
         "plots": plots,
         "quality": quality,
@@ -193,3 +201,8 @@ def _type_name(feature: Any) -> str:
     if isinstance(feature, dict):
         return "struct {" + ", ".join(feature) + "}"
     return type(feature).__name__
+
+
+def _example_split(splits: dict[str, int]) -> str:
+    """The split the card's loading example names: "test" when the config has it."""
+    return "test" if "test" in splits else next(iter(splits))

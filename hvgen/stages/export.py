@@ -20,9 +20,10 @@ from typing import Any, TypeVar
 
 import duckdb
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from hvgen.config import RunConfig
+from hvgen.config import SPLIT_NAME, RunConfig
 from hvgen.errors import HvgenError
 from hvgen.faults import checkpoint
 from hvgen.generator import ExportConfig, Generator
@@ -45,6 +46,9 @@ class ExportedConfig:
     rows: int
     files: list[str] = field(default_factory=list)
     kind: str = "questions"  # "questions", or "images" (an image-once layout's `<config>_images`)
+    # rows per split when the generator's records name their split (Generator.split_column);
+    # None: every row in the export's one split (`export.split`, "test")
+    splits: dict[str, int] | None = None
 
 
 def samples_query(config: ExportConfig, record_columns: list[str]) -> str:
@@ -189,7 +193,7 @@ def run_export(
             table = config_samples(con, export_config)
             if export_config.skip_if_empty and not table.num_rows:
                 continue
-            exported += write_config(
+            exported += write_config_splits(
                 images,
                 staging,
                 export_config,
@@ -197,6 +201,7 @@ def run_export(
                 config.export,
                 generator.embeds_images(),
                 generator.embed_column(),
+                generator.split_column,
             )
             samples.append(ConfigSamples(export_config.name, export_config.scenario, table))
         incomplete = None if status.complete else status.describe()
@@ -225,6 +230,49 @@ IMAGES_SUFFIX = "_images"
 IMAGE_KEY = "image_file"
 
 
+SPLIT_ORDER = ("train", "validation", "val", "test")
+
+
+def write_config_splits(
+    images: VerifiedImages,
+    staging: Path,
+    export_config: ExportConfig,
+    table: pa.Table,
+    settings: Any,
+    embed_images: bool = True,
+    embed_column: str | None = None,
+    split_column: str | None = None,
+) -> list[ExportedConfig]:
+    """`write_config`, once per split when the records name their own (`split_column`: a data
+    set with official train/val/test partitions); the pieces of one config are merged back into
+    one ExportedConfig whose `splits` counts each split's rows."""
+    if split_column is None or split_column not in table.column_names or not table.num_rows:
+        return write_config(images, staging, export_config, table, settings, embed_images, embed_column)
+    values = pc.fill_null(table.column(split_column), settings.split)
+    found = set(values.to_pylist())
+    for name in found:
+        if not SPLIT_NAME.match(str(name)):
+            raise HvgenError(
+                f"config {export_config.name}: records name the split {name!r}, which is not a split name "
+                "(letters, digits, '_'); fix the generator's split values."
+            )
+    order = [s for s in SPLIT_ORDER if s in found] + sorted(found - set(SPLIT_ORDER))
+    merged: dict[str, ExportedConfig] = {}
+    for split in order:
+        part = table.filter(pc.equal(values, split))
+        for item in write_config(
+            images, staging, export_config, part, settings, embed_images, embed_column, split
+        ):
+            whole = merged.setdefault(
+                item.name, ExportedConfig(item.name, item.scenario, 0, [], item.kind, {})
+            )
+            whole.rows += item.rows
+            whole.files += item.files
+            assert whole.splits is not None
+            whole.splits[split] = item.rows
+    return list(merged.values())
+
+
 def write_config(
     images: VerifiedImages,
     staging: Path,
@@ -233,8 +281,9 @@ def write_config(
     settings: Any,
     embed_images: bool = True,
     embed_column: str | None = None,
+    split: str | None = None,
 ) -> list[ExportedConfig]:
-    """One export config in the chosen layout.
+    """One export config in the chosen layout (in `split`, default the export's one split).
 
     per-question: one parquet row per question with its image embedded — what `load_dataset`
     users and harnesses expect, at the cost of storing an image once per question asking it.
@@ -242,7 +291,8 @@ def write_config(
     ``<config>_images`` config with one row per distinct picture (``image_file``, ``image``): for
     large releases, where image-level scenarios would otherwise repeat each image ~7 times.
     With `embed_column`, rows whose column is false get no image (null), in both layouts."""
-    name, split, max_mb = export_config.name, settings.split, settings.max_shard_mb
+    name, max_mb = export_config.name, settings.max_shard_mb
+    split = split or settings.split
     if not embed_images:  # the generator's rows name their pictures' source (licences)
         internal = [c for c in ("_image_path", FRAME_PATHS) if c in table.column_names]
         questions = table.drop_columns(internal).replace_schema_metadata(None)
