@@ -158,3 +158,55 @@ def test_caption_task_answers_with_the_models_caption(
     predictions.write_text("".join(json.dumps({"id": r["id"], "prediction": "A"}) + "\n" for r in records))
     report = score_predictions(records, predictions)
     assert report["captions_not_scored"] == len(captions) and report["extra_ids"] == []
+
+
+def _toliststr(value: str) -> list[str]:
+    """VLMEvalKit's vlmeval/smp/misc.py `toliststr`, re-stated: a '[...]' cell is a Python list."""
+    import ast
+
+    return (
+        [str(item) for item in ast.literal_eval(value)]
+        if value.startswith("[") and value.endswith("]")
+        else [value]
+    )
+
+
+@pytest.mark.heavy
+def test_harness_formats_carry_every_image_of_a_multi_image_question(run: Path) -> None:
+    """VLMEvalKit: a pair / clip row holds lists in `image` and `image_path` (ImageBaseDataset
+    reads them with toliststr); lmms-eval: the task evaluates the test split and doc_to_visual
+    gives the image, then the frames — or says why a withheld image is missing."""
+    import base64
+    import io
+    import sys
+
+    import yaml
+    from PIL import Image
+    from test_format_vlmevalkit import load_like_vlmevalkit
+
+    assert _hvgen("export", str(run), "--format", "vlmevalkit", "--format", "lmms-eval") == 0
+    records = {
+        json.loads(line)["id"]: json.loads(line)
+        for line in (run / "records.jsonl").read_text("utf-8").splitlines()
+    }
+    tsvs = sorted((run / "formats" / "vlmevalkit").glob("*forgery_MCQ.tsv"))
+    assert tsvs
+    data = load_like_vlmevalkit(tsvs[0])
+    for _, line in data.iterrows():
+        images, paths = _toliststr(line["image"]), _toliststr(line["image_path"])
+        assert len(images) == len(paths) == 1 + len(records[line["id"]]["frames"]) == 3  # image + --frames 2
+        assert Image.open(io.BytesIO(base64.b64decode(images[-1]))).size == (16, 16)
+
+    folder = run / "formats" / "lmms-eval"
+    (task_file,) = folder.glob("*/*_forgery.yaml")
+    assert yaml.load(task_file.read_text(), Loader=yaml.BaseLoader)["test_split"] == "test"
+    sys.path.insert(0, str(task_file.parent))
+    try:
+        import utils  # the task folder's utils.py, as lmms-eval imports it
+    finally:
+        sys.path.remove(str(task_file.parent))
+        sys.modules.pop("utils", None)
+    frame = Image.new("RGB", (8, 8))
+    assert len(utils.doc_to_visual({"id": "x", "image": frame, "frame_images": [frame, frame]})) == 3
+    with pytest.raises(ValueError, match="forbids redistribution.*--with-images"):
+        utils.doc_to_visual({"id": "x", "image": None})

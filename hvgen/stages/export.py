@@ -32,7 +32,7 @@ from hvgen.publish.formats import FORMATS_DIR, ConfigSamples, ExportFormat, Form
 from hvgen.store.atomic import write_atomic
 from hvgen.store.catalog import open_catalog, query_arrow
 from hvgen.store.files import RunFiles
-from hvgen.store.layout import EXPORT_DIR
+from hvgen.store.layout import EXPORT_DIR, FRAME_PATHS, ordered_splits
 from hvgen.store.work import completeness, sync_manifests
 from hvgen.workers import io_threads
 
@@ -90,7 +90,6 @@ def config_samples(con: duckdb.DuckDBPyConnection, config: ExportConfig) -> pa.T
 
 
 FRAMES_KEY = "frames"  # a record's extra images: [{image_id, prompt, negative_prompt, image_seed}, ...]
-FRAME_PATHS = "_frame_paths"
 FRAME_IMAGES = "frame_images"  # the export's column: the extra images, in order (a list of `datasets.Image`)
 FRAME_FILES = "frame_files"  # image-once layout: their files in the `<config>_images` config
 
@@ -230,9 +229,6 @@ IMAGES_SUFFIX = "_images"
 IMAGE_KEY = "image_file"
 
 
-SPLIT_ORDER = ("train", "validation", "val", "test")
-
-
 def write_config_splits(
     images: VerifiedImages,
     staging: Path,
@@ -256,7 +252,7 @@ def write_config_splits(
                 f"config {export_config.name}: records name the split {name!r}, which is not a split name "
                 "(letters, digits, '_'); fix the generator's split values."
             )
-    order = [s for s in SPLIT_ORDER if s in found] + sorted(found - set(SPLIT_ORDER))
+    order = ordered_splits(found)
     merged: dict[str, ExportedConfig] = {}
     for split in order:
         part = table.filter(pc.equal(values, split))

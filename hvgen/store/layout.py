@@ -51,3 +51,15 @@ def scenario_relpath(scenario: str, key: str) -> str:
     check_key(scenario, "scenario name")
     check_key(key, "sample id")
     return f"scenarios/{scenario}/{key[:2]}/{key}.png"
+
+
+# Export-side names every writer of an export shares (the Hub folder and the harness formats).
+FRAME_PATHS = "_frame_paths"
+"""Internal column of export rows: a record's further images (frames), as run-dir paths in order."""
+SPLIT_ORDER = ("train", "validation", "val", "test")
+"""How splits named by records (`Generator.split_column`) are ordered in an export."""
+
+
+def ordered_splits(found: set[str]) -> list[str]:
+    """`found` in train / validation / test order, then any other split names sorted."""
+    return [s for s in SPLIT_ORDER if s in found] + sorted(found - set(SPLIT_ORDER))

@@ -33,6 +33,7 @@ from hvgen.publish.formats import ConfigSamples, ExportFormat, FormatContext
 from hvgen.publish.formats.templates.task_utils import DEFAULT_PROMPTS, MCQ, VQA, YN
 from hvgen.publish.formats.vlmevalkit import dataset_prefix, rows_by_kind
 from hvgen.store.atomic import write_text_atomic
+from hvgen.store.layout import ordered_splits
 
 UTILS_TEMPLATE = "task_utils.py"
 _CATEGORY_LINE = re.compile(r'^CATEGORY_COLUMN = "category"(?=  # hvgen:)', re.MULTILINE)
@@ -118,7 +119,7 @@ def task_config(
         "task": task,
         "dataset_path": str(ctx.hub_export.resolve()),
         "dataset_name": samples.name,
-        "test_split": ctx.config.export.split,
+        "test_split": evaluation_split(ctx, samples),
         "output_type": "generate_until",
         "doc_to_visual": _Function("utils.doc_to_visual"),
         "doc_to_text": _Function("utils.doc_to_text"),
@@ -140,6 +141,19 @@ def task_config(
             "scenario": samples.scenario,
         },
     }
+
+
+def evaluation_split(ctx: FormatContext, samples: ConfigSamples) -> str:
+    """The export split a task evaluates: the export's one split, or — for a benchmark whose rows
+    name their partition (`Generator.split_column`) — "test" when the config has it, else its
+    last partition in train / validation / test order."""
+    column = ctx.generator.split_column
+    if column is None or column not in samples.table.column_names:
+        return ctx.config.export.split
+    found = {value or ctx.config.export.split for value in samples.table.column(column).to_pylist()}
+    if "test" in found:
+        return "test"
+    return ordered_splits(found)[-1]
 
 
 def writer_name(task: str) -> str:

@@ -46,6 +46,7 @@ from hvgen.publish.formats.templates.task_utils import (
     yes_no_answer,
 )
 from hvgen.store.atomic import write_atomic, write_json_atomic, write_text_atomic
+from hvgen.store.layout import FRAME_PATHS
 
 # The VLMEvalKit class that reads each kind of file (vlmeval/dataset/__init__.py).
 DATASET_CLASSES = {MCQ: "CustomMCQDataset", YN: "ImageYORNDataset", VQA: "CustomVQADataset"}
@@ -180,16 +181,24 @@ def write_vlmevalkit_tsv(
         text = io.TextIOWrapper(handle, encoding="utf-8", newline="")
         writer = csv.writer(text, delimiter="\t", lineterminator="\n")
         writer.writerow(header)
-        first: dict[str, tuple[str, str]] = {}  # image → (index of its first row, image_path)
+        first: dict[tuple[str, ...], tuple[str, str]] = {}  # images → (index of their first row, image_path)
         for index, row in enumerate(rows):
-            source = row["_image_path"]
-            if source in first:
-                image, image_path = first[source]
+            # a row with further images (a pair, a clip's frames) is a multi-image row: VLMEvalKit
+            # reads a list in `image` and `image_path` (ImageBaseDataset: toliststr, dump_image)
+            sources = (row["_image_path"], *(row.get(FRAME_PATHS) or []))
+            if sources in first:
+                image, image_path = first[sources]
             else:
-                data = read_image(source)
-                image = base64.b64encode(data).decode("ascii")
-                image_path = hashlib.sha256(data).hexdigest()[:24] + (PurePosixPath(source).suffix or ".png")
-                first[source] = (str(index), image_path)
+                datas = [read_image(source) for source in sources]
+                encoded = [base64.b64encode(data).decode("ascii") for data in datas]
+                names = [
+                    hashlib.sha256(data).hexdigest()[:24] + (PurePosixPath(source).suffix or ".png")
+                    for data, source in zip(datas, sources)
+                ]
+                image, image_path = (
+                    (encoded[0], names[0]) if len(sources) == 1 else (str(encoded), str(names))
+                )
+                first[sources] = (str(index), image_path)
             writer.writerow(cells(index, row, image, image_path))
         text.flush()
         text.detach()

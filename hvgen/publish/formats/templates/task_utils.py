@@ -154,7 +154,14 @@ def token_f1(prediction: str, reference: str) -> float:
 
 # ------------------------------------------------------------------------------ lmms-eval hooks
 def doc_to_visual(doc: Mapping[str, Any]) -> list[Any]:
-    return [doc["image"].convert("RGB")]
+    """The row's image, then its further images in order (`frame_images`: a pair's second face,
+    a clip's sampled frames)."""
+    if doc["image"] is None:
+        raise ValueError(
+            f"row {doc.get('id')}: its image is not in the export (its source's licence forbids redistribution); "
+            "for local evaluation export the run with the benchmark's --with-images option."
+        )
+    return [image.convert("RGB") for image in [doc["image"], *(doc.get("frame_images") or [])]]
 
 
 def doc_to_text(doc: Mapping[str, Any], lmms_eval_specific_kwargs: Mapping[str, Any] | None = None) -> str:
