@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -175,19 +176,27 @@ def cache_dir() -> Path:
 
 
 def tiny_sdxl_path() -> Path:
-    """The tiny pipeline's folder, built on first use (atomically: temp dir, then rename)."""
-    target = cache_dir() / f"tiny-sdxl-{TINY_SDXL_VERSION}"
-    if (target / "model_index.json").is_file():
+    """The tiny pipeline's folder, built on first use."""
+    return cached_model_folder(f"tiny-sdxl-{TINY_SDXL_VERSION}", build_tiny_sdxl, "model_index.json")
+
+
+def cached_model_folder(name: str, build: Callable[[Path], Any], marker: str) -> Path:
+    """`$HVGEN_CACHE/<name>`, built by `build(folder)` on first use: in a temporary sibling
+    folder renamed into place, so a crash never leaves a half-written model and concurrent
+    processes (shards) never see one; the loser of a race discards its copy. `marker` is a file
+    the finished folder holds."""
+    target = cache_dir() / name
+    if (target / marker).is_file():
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=".tiny-sdxl-", dir=target.parent))
+    staging = Path(tempfile.mkdtemp(prefix=f".{name}-", dir=target.parent))
     try:
-        build_tiny_sdxl(staging)
+        build(staging)
         shareable_dir(staging)
         try:
             staging.rename(target)
         except OSError:  # another process won the race: use its copy
-            if not (target / "model_index.json").is_file():
+            if not (target / marker).is_file():
                 raise
     finally:
         shutil.rmtree(staging, ignore_errors=True)

@@ -10,13 +10,11 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
-import tempfile
 from pathlib import Path
 from typing import Any
 
 from hvgen.errors import ModelLoadError
-from hvgen.models import byte_level_alphabet, cache_dir, shareable_dir
+from hvgen.models import byte_level_alphabet, cache_dir, cached_model_folder
 
 __all__ = ["TINY_CLIP_VERSION", "build_tiny_clip", "cache_dir", "tiny_clip_path"]
 
@@ -89,27 +87,8 @@ def build_tiny_clip(directory: str | os.PathLike[str], *, seed: int = 0) -> Path
 
 
 def tiny_clip_path() -> Path:
-    """The cached tiny CLIP folder, built on first use.
-
-    Built in a temporary sibling folder and renamed into place, so a crash never leaves a
-    half-written model behind and concurrent processes (shards) cannot see a partial one; the
-    loser of a race discards its copy."""
-    target = cache_dir() / TINY_CLIP_VERSION
-    if (target / "hvgen_tiny.json").is_file():
-        return target
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{TINY_CLIP_VERSION}-", dir=target.parent))
-    try:
-        build_tiny_clip(tmp)
-        shareable_dir(tmp)
-        try:
-            os.rename(tmp, target)
-        except OSError:
-            if not (target / "hvgen_tiny.json").is_file():
-                raise
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    return target
+    """The cached tiny CLIP folder, built on first use (`hvgen.models.cached_model_folder`)."""
+    return cached_model_folder(TINY_CLIP_VERSION, build_tiny_clip, "hvgen_tiny.json")
 
 
 def load_surrogate(surrogate: str, device: Any, dtype: Any = None) -> tuple[Any, Any]:

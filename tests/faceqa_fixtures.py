@@ -14,53 +14,13 @@ import random
 from collections.abc import Iterator
 from pathlib import Path
 
+from face_sources import CELEBA_ATTRIBUTES
 from PIL import Image
 
 from hvgen.errors import HvgenError
 from hvgen.readers.faces.base import FaceReader, FaceSample, SourceInfo, register_face_reader
 
-ATTRIBUTES = [
-    "5_o_Clock_Shadow",
-    "Arched_Eyebrows",
-    "Attractive",
-    "Bags_Under_Eyes",
-    "Bald",
-    "Bangs",
-    "Big_Lips",
-    "Big_Nose",
-    "Black_Hair",
-    "Blond_Hair",
-    "Blurry",
-    "Brown_Hair",
-    "Bushy_Eyebrows",
-    "Chubby",
-    "Double_Chin",
-    "Eyeglasses",
-    "Goatee",
-    "Gray_Hair",
-    "Heavy_Makeup",
-    "High_Cheekbones",
-    "Male",
-    "Mouth_Slightly_Open",
-    "Mustache",
-    "Narrow_Eyes",
-    "No_Beard",
-    "Oval_Face",
-    "Pale_Skin",
-    "Pointy_Nose",
-    "Receding_Hairline",
-    "Rosy_Cheeks",
-    "Sideburns",
-    "Smiling",
-    "Straight_Hair",
-    "Wavy_Hair",
-    "Wearing_Earrings",
-    "Wearing_Hat",
-    "Wearing_Lipstick",
-    "Wearing_Necklace",
-    "Wearing_Necktie",
-    "Young",
-]
+ATTRIBUTES = CELEBA_ATTRIBUTES  # CelebA's 40, in list_attr_celeba.txt's order
 AGE_BINS = ["0-2", "3-9", "10-19", "20-29", "30-39", "40-49", "50-59", "60-69", "more than 70"]
 EXPRESSIONS = ["neutral", "happiness", "sadness", "surprise", "fear", "disgust", "anger"]
 RACES = ["east asian", "indian", "black", "white", "middle eastern", "latino_hispanic", "southeast asian"]

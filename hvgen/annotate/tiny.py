@@ -9,11 +9,9 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
-import tempfile
 from pathlib import Path
 
-from hvgen.models import byte_level_alphabet, cache_dir, shareable_dir
+from hvgen.models import byte_level_alphabet, cached_model_folder
 
 TINY_VLM_VERSION = "tiny-vlm-v1"
 """Folder name of the cached model; bump it whenever `build_tiny_vlm` changes its output."""
@@ -107,22 +105,5 @@ def build_tiny_vlm(directory: str | os.PathLike[str], *, seed: int = 0) -> Path:
 
 
 def tiny_vlm_path() -> Path:
-    """The cached tiny captioner folder, built on first use in a temporary sibling folder and
-    renamed into place, so no process ever sees a half-written model (a race's loser discards
-    its copy)."""
-    target = cache_dir() / TINY_VLM_VERSION
-    if (target / "hvgen_tiny.json").is_file():
-        return target
-    target.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{TINY_VLM_VERSION}-", dir=target.parent))
-    try:
-        build_tiny_vlm(staging)
-        shareable_dir(staging)
-        try:
-            os.rename(staging, target)
-        except OSError:
-            if not (target / "hvgen_tiny.json").is_file():
-                raise
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-    return target
+    """The cached tiny captioner folder, built on first use (`hvgen.models.cached_model_folder`)."""
+    return cached_model_folder(TINY_VLM_VERSION, build_tiny_vlm, "hvgen_tiny.json")
