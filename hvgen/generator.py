@@ -11,6 +11,7 @@ from __future__ import annotations
 import importlib
 import inspect
 from abc import ABC, abstractmethod
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from importlib.metadata import entry_points
 from pathlib import Path
@@ -36,7 +37,12 @@ class PlanRequest:
 
 @dataclass
 class PlanResult:
-    records: list[Record]
+    """A plan. `records` may be a list, or an iterator that yields them one by one (a plan too
+    large to hold: the plan stage validates, stages and sorts it by id in bounded memory); it
+    is consumed once. A lazy generator may keep appending to `warnings` and `notes` while it
+    yields: the stage reads them after the last record."""
+
+    records: Iterable[Record]
     warnings: list[str] = field(default_factory=list)
     # Facts about the plan worth a line in its summary (e.g. how far the vocabularies reach).
     notes: list[str] = field(default_factory=list)

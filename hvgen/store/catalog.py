@@ -17,7 +17,7 @@ the disk and writes what holds into the catalog.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -72,13 +72,41 @@ def _corrupt_message(path: Path, error: Exception) -> str:
 
 
 def write_plan(con: duckdb.DuckDBPyConnection, records: list[Record] | pa.Table) -> None:
-    """Replace the run's records and images with a new plan (one transaction). `records` may
-    already be an arrow table (a large plan frees its Python dicts before DuckDB copies it)."""
+    """Replace the run's records and images with a new plan (one transaction)."""
     table = records if isinstance(records, pa.Table) else pa.Table.from_pylist(records)
-    con.register("planned_records", table)
+    with plan_writer(con) as add:
+        add(table)
+
+
+PLAN_MEMORY_LIMIT = "1GB"
+"""DuckDB's memory while a plan is written; a larger records table spills to disk."""
+
+
+@contextmanager
+def plan_writer(con: duckdb.DuckDBPyConnection) -> Iterator[Callable[[pa.Table], None]]:
+    """Replace the run's records and images with a new plan, in one transaction: the caller adds
+    the records as arrow tables of one schema, chunk by chunk and in id order (a large plan
+    never exists as one table); the images table and kept views follow on exit."""
+    started = False
+
+    def add(table: pa.Table) -> None:
+        nonlocal started
+        con.register("planned_records", table)
+        try:
+            if started:
+                con.execute("INSERT INTO records SELECT * FROM planned_records")
+            else:
+                con.execute("CREATE OR REPLACE TABLE records AS SELECT * FROM planned_records")
+                started = True
+        finally:
+            con.unregister("planned_records")
+
+    con.execute(f"SET memory_limit = '{PLAN_MEMORY_LIMIT}'")
+    con.execute("BEGIN")
     try:
-        con.execute("BEGIN")
-        con.execute("CREATE OR REPLACE TABLE records AS SELECT * FROM planned_records")
+        yield add
+        if not started:
+            raise HvgenError("internal: a plan was written without its records table.")
         con.execute(
             """
             CREATE OR REPLACE TABLE images AS
@@ -96,11 +124,9 @@ def write_plan(con: duckdb.DuckDBPyConnection, records: list[Record] | pa.Table)
         con.execute("DROP TABLE IF EXISTS drops")
         reset_kept_views(con)
         con.execute("COMMIT")
-    except Exception:
+    except BaseException:
         con.execute("ROLLBACK")
         raise
-    finally:
-        con.unregister("planned_records")
 
 
 def reset_kept_views(con: duckdb.DuckDBPyConnection) -> None:
