@@ -218,7 +218,7 @@ def test_bench_script_runs_small(tmp_path: Path) -> None:
     done = subprocess.run([sys.executable, str(script), "--instances", "40"], capture_output=True, text=True,
                           timeout=300, cwd=tmp_path)  # fmt: skip
     assert done.returncode == 0, done.stderr[-2000:]
-    assert "peak RSS" in done.stdout and "plan: " in done.stdout
+    assert "peak RSS" in done.stdout and "questions in" in done.stdout
 
 
 def test_restricted_licences() -> None:
@@ -311,3 +311,49 @@ def test_tasks_without_questions_are_left_out(coco: dict[str, Path], tmp_path: P
     assert "`counting`" not in card
     for name in configs:
         assert len(load_dataset(str(out / "export"), name, split="test")) > 0
+
+
+def test_an_image_that_does_not_decode_is_skipped_logged_and_counted(
+    coco: dict[str, Path], tmp_path: Path
+) -> None:
+    """A truncated JPEG passes the plan's header check but fails to decode when supplied: the run
+    goes on, the skip is logged (a resume does not retry it), build drops the image and its
+    questions, and the card counts them."""
+    import shutil
+
+    from hvgen.store.catalog import open_catalog
+
+    data = tmp_path / "coco"
+    shutil.copytree(coco["images"].parent, data)
+    images = data / coco["images"].name
+    victim = images / "000000000001.jpg"
+    victim.write_bytes(victim.read_bytes()[: victim.stat().st_size // 2])
+    out = tmp_path / "run"
+    args = ["herm", "--coco-keypoints", str(data / coco["keypoints"].name), "--images", str(images),
+            "--out", str(out)]  # fmt: skip
+    main(args)
+    with open_catalog(out, read_only=True) as con:
+        skipped = con.execute("SELECT image_id, skip_reason FROM renders WHERE path IS NULL").fetchall()
+        assert (
+            len(skipped) == 1 and "000000000001.jpg" in skipped[0][1] and "does not decode" in skipped[0][1]
+        )
+        total = con.execute("SELECT count(*) FROM records").fetchone()[0]
+        lost = con.execute("SELECT count(*) FROM records WHERE image_id = ?", [skipped[0][0]]).fetchone()[0]
+        kept = con.execute("SELECT count(*) FROM kept_records").fetchone()[0]
+    assert lost > 0 and kept == total - lost
+    exported = sum(len(load_dataset(str(out / "export"), task, split="test")) for task in TASKS
+                   if (out / "export" / "data" / task).is_dir())  # fmt: skip
+    assert exported == kept
+    card = (out / "export" / "README.md").read_text()
+    assert (
+        f"Skipped: 1 source image(s) did not decode; they and their {lost} question(s) are left out." in card
+    )
+    main(["build", str(out)])  # build drops the image and its questions, with reasons
+    with open_catalog(out, read_only=True) as con:
+        drops = dict(con.execute("SELECT reason, count(*) FROM drops GROUP BY 1").fetchall())
+        assert con.execute("SELECT count(*) FROM kept_records").fetchone()[0] == kept
+    assert drops == {"unreadable_source": 1, "dropped_image": lost}
+    manifest = sorted((out / "manifests").glob("render.*.jsonl"))
+    before = sum(len(path.read_text().splitlines()) for path in manifest)
+    main([*args, "--quiet"])  # a resume: nothing is retried, nothing is logged again
+    assert sum(len(path.read_text().splitlines()) for path in manifest) == before

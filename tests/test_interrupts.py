@@ -53,7 +53,11 @@ def test_an_error_a_library_raises_for_ctrl_c_is_the_interruption() -> None:
 
 
 def test_errors_without_ctrl_c_pass_through_unchanged() -> None:
-    with interrupts.stop_on_ctrl_c(), pytest.raises(ValueError), interrupts.errors_after_ctrl_c_are_interrupts():
+    with (
+        interrupts.stop_on_ctrl_c(),
+        pytest.raises(ValueError),
+        interrupts.errors_after_ctrl_c_are_interrupts(),
+    ):
         raise ValueError("bad input")
 
 

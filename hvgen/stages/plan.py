@@ -117,7 +117,7 @@ class SortedPlan:
         return pa.schema([self.schema.field(key) for key in self.first_keys])
 
 
-CHUNK_RECORDS = 20_000
+CHUNK_RECORDS = 10_000
 """Records validated and staged at a time: memory is bounded by a chunk, not by the plan."""
 
 

@@ -78,7 +78,7 @@ def write_plan(con: duckdb.DuckDBPyConnection, records: list[Record] | pa.Table)
         add(table)
 
 
-PLAN_MEMORY_LIMIT = "1GB"
+PLAN_MEMORY_LIMIT = "256MB"
 """DuckDB's memory while a plan is written; a larger records table spills to disk."""
 
 
@@ -130,7 +130,14 @@ def plan_writer(con: duckdb.DuckDBPyConnection) -> Iterator[Callable[[pa.Table],
 
 
 def reset_kept_views(con: duckdb.DuckDBPyConnection) -> None:
-    """Before `build` runs, everything planned is kept."""
+    """Before `build` runs, everything planned is kept — but for images whose source was
+    skipped (a `renders` row with no file: it does not decode), and their questions: the
+    export must not publish a question without its image, nor lose it without a count."""
+    if table_exists(con, "renders"):
+        skipped = "image_id NOT IN (SELECT image_id FROM renders WHERE path IS NULL)"
+        con.execute(f"CREATE OR REPLACE VIEW kept_images AS SELECT * FROM images WHERE {skipped}")
+        con.execute(f"CREATE OR REPLACE VIEW kept_records AS SELECT * FROM records WHERE {skipped}")
+        return
     con.execute("CREATE OR REPLACE VIEW kept_images AS SELECT * FROM images")
     con.execute("CREATE OR REPLACE VIEW kept_records AS SELECT * FROM records")
 

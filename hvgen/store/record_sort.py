@@ -17,7 +17,7 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 
-SORT_MEMORY_LIMIT = "512MB"
+SORT_MEMORY_LIMIT = "256MB"
 """What DuckDB may hold while staging and sorting; the rest spills to disk."""
 
 
