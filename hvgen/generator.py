@@ -80,6 +80,12 @@ class Generator(ABC):
     # Photographs that already exist (a COCO folder): the render stage copies each image from
     # `source_image(prompt)` instead of running a text-to-image model.
     supplies_images: ClassVar[bool] = False
+    # The groups of the engine's shared options this benchmark can use (hvgen.cli.OPTION_GROUPS):
+    # "text_to_image" (--model, --steps, --guidance ...: it renders prompts with a model) and
+    # "perturbations" (--scenario and the corruption / attack options). `hvgen <bench> --help`
+    # offers only these; a benchmark that only copies photographs declares neither, one that
+    # both copies and renders (a --synthetic mode) declares "text_to_image".
+    cli_option_groups: ClassVar[frozenset[str]] = frozenset({"text_to_image", "perturbations"})
     # The arguments of the example in `hvgen <bench> --help`.
     cli_example: ClassVar[str] = "--model tiny --num 20 --out runs/try"
 

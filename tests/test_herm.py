@@ -357,3 +357,29 @@ def test_an_image_that_does_not_decode_is_skipped_logged_and_counted(
     before = sum(len(path.read_text().splitlines()) for path in manifest)
     main([*args, "--quiet"])  # a resume: nothing is retried, nothing is logged again
     assert sum(len(path.read_text().splitlines()) for path in manifest) == before
+
+
+def test_help_offers_only_the_options_a_benchmark_can_use(capsys: pytest.CaptureFixture[str]) -> None:
+    """HERM copies photographs: no text-to-image or perturbation option in its --help, and
+    passing one is an error rather than silently ignored; Dysca, which renders, keeps them."""
+
+    from hvgen.cli import OPTION_GROUPS, _common_options
+
+    main(["herm", "--help"])
+    herm_help = capsys.readouterr().out
+    for option in ("--model", "--steps", "--guidance", "--scenario", "--corruptions", "--attack", "--scan"):
+        assert option not in herm_help, option
+    for option in ("--coco-keypoints", "--num", "--out", "--seed", "--shard", "--dry-run"):
+        assert option in herm_help, option
+    with pytest.raises(SystemExit) as exit_info:
+        main(["herm", "--model", "tiny", "--out", "runs/x"])
+    assert exit_info.value.code != 0
+    main(["dysca", "--help"])
+    dysca_help = capsys.readouterr().out
+    assert all(option in dysca_help for option in ("--model", "--steps", "--corruptions"))
+
+    class RendersToo(get_generator("herm")):  # a generator that both copies and renders photographs
+        cli_option_groups = frozenset({"text_to_image"})
+
+    names = {param.name for param in _common_options(RendersToo)}
+    assert set(OPTION_GROUPS["text_to_image"]) <= names and not set(OPTION_GROUPS["perturbations"]) & names

@@ -970,7 +970,7 @@ def run_dedup(
     no_file = (
         "SELECT image_id FROM renders WHERE path IS NULL"
         if _exists(con, "renders")
-        else "SELECT NULL LIMIT 0"
+        else "SELECT NULL::VARCHAR AS image_id LIMIT 0"
     )
     con.execute(
         f"CREATE OR REPLACE TEMP VIEW _hv_images_with_files AS SELECT * FROM images WHERE image_id NOT IN ({no_file})"
