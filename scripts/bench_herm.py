@@ -16,6 +16,7 @@ seconds: wall time includes the neighbours' load.
     python scripts/bench_herm.py                                   # 100k person instances
     python scripts/bench_herm.py --persons 20000 --baseline /tmp/base/.venv/bin/python
     python scripts/bench_herm.py --persons 260000                  # the full COCO train split's size
+    python scripts/bench_herm.py --persons 260000 --plan-images 4000   # its reader, in minutes
 """
 
 from __future__ import annotations
@@ -109,11 +110,18 @@ def main() -> None:
     )
     parser.add_argument("--baseline", metavar="PYTHON", help="also plan with this interpreter's hvgen")
     parser.add_argument("--repeats", type=int, default=1, help="runs of each interpreter (alternated)")
+    parser.add_argument(
+        "--plan-images", type=int, metavar="N",
+        help="plan only N of the images (--num N): the annotations are still read in full, so this "
+        "measures the reader at the full size within a short run",
+    )  # fmt: skip
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="bench-herm-") as tmp:
         root = Path(tmp)
         started = time.perf_counter()
         options = write_data(root, args.persons)
+        if args.plan_images:
+            options[options.index("--num") + 1] = str(args.plan_images)
         sizes = {p.name: p.stat().st_size for p in root.glob("*.json")}
         print(f"wrote {args.persons:,} person instances in {time.perf_counter() - started:.1f} s; "
               + ", ".join(f"{k} {v / 2**20:.0f} MiB" for k, v in sizes.items()))  # fmt: skip

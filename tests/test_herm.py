@@ -130,6 +130,18 @@ def test_missing_images_folder_and_bad_options(coco: dict[str, Path], tmp_path: 
     assert "standing" in get_generator("herm")(PlanRequest(run_seed=0, num=1, options={})).listings()["poses"]
 
 
+def test_fact_recall_of_a_description() -> None:
+    from hvgen.generators.herm_scoring import fact_recall
+
+    reference = "a large person on the left, standing, raising both arms, holding a cup"
+    assert (
+        fact_recall("A large person on the left,  standing, raising both arms, holding a cup.", reference)
+        == 1.0
+    )
+    assert fact_recall("a large person on the left who is standing", reference) == 0.5
+    assert fact_recall("a cat", reference) == 0.0 and fact_recall("anything", "") == 0.0
+
+
 def test_parsers() -> None:
     assert parse_choice("B", ["x", "y"]) == 1
     assert parse_choice("(A) standing", ["standing", "sitting"]) == 0
@@ -174,13 +186,20 @@ def test_end_to_end_export_load_and_score(coco: dict[str, Path], tmp_path: Path)
             lines.append({"id": r["id"], "prediction": [x + w / 2, y, w, h]})
         elif r["options"]:
             lines.append({"id": r["id"], "prediction": r["answer"]})  # the option's text
+        elif r["task"] == "inst_identify":  # the description's first fact only
+            lines.append({"id": r["id"], "prediction": r["answer"].split(",")[0].upper()})
     lines.append({"id": "nonsense"})
     shifted.write_text("".join(json.dumps(line) + "\n" for line in lines) + "not json\n")
     report = score_predictions(records, shifted)
     grounding = [row for row in report["table"] if row["question_type"] == "grounding"]
     assert grounding and all(row["accuracy"] == 0.0 and row["mean_iou"] == pytest.approx(1 / 3, abs=0.01)
                              for row in grounding)  # fmt: skip
-    assert all(row["accuracy"] == 1.0 for row in report["table"] if row["question_type"] != "grounding")
+    assert all(row["accuracy"] == 1.0 for row in report["table"] if row["question_type"] != "grounding"
+               and row["task"] != "inst_identify")  # fmt: skip
+    identify = [row for row in report["table"] if row["task"] == "inst_identify"]
+    facts = [len(r["answer"].split(",")) for r in records if r["task"] == "inst_identify"]
+    assert len(identify) == 1 and identify[0]["accuracy"] == 0.0 and min(facts) > 1
+    assert identify[0]["fact_recall"] == pytest.approx(sum(1 / n for n in facts) / len(facts), abs=1e-4)
     assert report["malformed_lines"] == 2
     main(["score", "herm", str(export), str(shifted), "--output", str(tmp_path / "report.json")])
     # push warns about image 2's NonCommercial licence, unless the export holds no images
