@@ -95,3 +95,22 @@ def test_a_generator_returning_a_list_plans_as_before(tmp_path: Path, small_chun
     assert summary.images == CONFIG.num
     expected = serialise_records(plan_records(build_generator(CONFIG)))
     assert (tmp_path / "records.jsonl").read_text(encoding="utf-8") == expected
+
+
+def test_the_sort_merges_runs_written_to_disk(tmp_path: Path) -> None:
+    """More lines than one run holds: several sorted runs on disk, merged back in id order."""
+    import hashlib
+
+    from hvgen.store.record_sort import RecordSort
+
+    ids = [hashlib.blake2b(str(i).encode(), digest_size=8).hexdigest() for i in range(30_000)]
+    with RecordSort(tmp_path, run_bytes=200_000) as sort:
+        for start in range(0, len(ids), 1_000):
+            chunk = ids[start : start + 1_000]
+            sort.add(chunk, [f'{{"id": "{i}", "pad": "\\t{i * 3}"}}\n' for i in chunk])
+        batches = list(sort.sorted_batches(7_000))
+        assert len(sort.runs) >= 5, "one run: the test does not test the merge"
+    assert [i for batch_ids, _ in batches for i in batch_ids] == sorted(ids)
+    assert all(line == f'{{"id": "{i}", "pad": "\\t{i * 3}"}}\n' for b in batches for i, line in zip(*b))
+    assert [len(batch_ids) for batch_ids, _ in batches] == [7_000] * 4 + [2_000]
+    assert not list(tmp_path.glob(".plan-sort-*"))
