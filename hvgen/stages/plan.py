@@ -183,15 +183,17 @@ def run_plan(run_dir: Path, config: RunConfig, generator: Generator | None = Non
     generator = generator or build_generator(config)
     with RecordSort(run_dir) as sort:
         plan = stage_plan_records(generator, sort)
-        with open_catalog(run_dir) as con, plan_writer(con) as add_table:
+        with open_catalog(run_dir) as con:
             schema = plan.arrow_schema() if plan.schema is not None else None
+            with plan_writer(con) as add_table:
 
-            def add_batch(ids: list[str], lines: list[str]) -> None:
-                add_table(pa.Table.from_pylist([json.loads(line) for line in lines], schema=schema))
+                def add_batch(ids: list[str], lines: list[str]) -> None:
+                    add_table(pa.Table.from_pylist([json.loads(line) for line in lines], schema=schema))
 
-            records_hash = write_sorted_records(run_dir / RECORDS_FILE, plan, add_batch)
-            if schema is None:
-                add_table(pa.Table.from_pylist([]))
+                records_hash = write_sorted_records(run_dir / RECORDS_FILE, plan, add_batch)
+                if schema is None:
+                    add_table(pa.Table.from_pylist([]))
+            # after the swap, as before streaming: a crash in between leaves the old fingerprint
             set_meta(con, "plan", plan.summary.__dict__)
             set_meta(con, PLAN_FINGERPRINT_KEY, config.plan_fingerprint())
             set_meta(con, RECORDS_HASH_KEY, records_hash)
