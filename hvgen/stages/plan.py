@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -159,7 +159,9 @@ def _unify(schemas: list[pa.Schema]) -> pa.Schema:
         ) from None
 
 
-def write_sorted_records(path: Path, plan: SortedPlan, on_batch: Any = None) -> str:
+def write_sorted_records(
+    path: Path, plan: SortedPlan, on_batch: Callable[[list[str], list[str]], None] | None = None
+) -> str:
     """Write records.jsonl from the sorted stage, atomically; returns its sha256. `on_batch(ids,
     lines)` sees each batch too (the catalog is filled in the same pass)."""
     digest = hashlib.sha256()
