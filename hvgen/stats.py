@@ -181,6 +181,15 @@ def stats_tables(stats: dict[str, Any]) -> list[Any]:
                 [(length["mean_chars"], length["min_chars"], length["max_chars"], length["mean_words"])],
             )
         )
+    if stats.get("skipped_sources"):
+        skipped = stats["skipped_sources"]
+        tables.append(
+            table(
+                "source images that do not decode (skipped)",
+                ("images", "questions"),
+                [(skipped["images"], skipped["records"])],
+            )  # fmt: skip
+        )
     if stats.get("scenarios"):
         tables.append(
             table(
