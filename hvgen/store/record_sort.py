@@ -1,12 +1,12 @@
 """Out-of-core sort of serialised records by id, for plans too large to hold in memory.
 
-The plan stage writes `records.jsonl` sorted by id. A plan of millions of questions (HERM on
-the full COCO train split) would need several GiB as Python dicts, so each record is serialised
-once and staged here: lines are buffered up to `run_bytes`, sorted, and written as a sorted run
-file; reading merges the runs (`heapq.merge`, one buffered reader per run), so memory is one run
-buffer while staging and a few KiB per run while merging — whatever the plan's size.
+The plan stage writes `records.jsonl` sorted by id. A plan of millions of questions (one built
+from a large annotated source) would need several GiB as Python dicts, so each record is
+serialised once and staged here: lines are buffered up to `run_bytes`, sorted, and written as a
+sorted run file; reading merges the runs (`heapq.merge`, one buffered reader per run), so memory
+is one run buffer while staging and a few KiB per run while merging — whatever the plan's size.
 
-Why not DuckDB's ORDER BY: with long lines as payload (HERM's are ~1.3 KB), DuckDB 2.0.1 ran out
+Why not DuckDB's ORDER BY: with long lines as payload (~1.3 KB records), DuckDB 2.0.1 ran out
 of its memory limit instead of spilling (110 MB of lines under a 64 MB limit; 680 MB under
 256 MB with two threads), so its bound was not one we could state. A merge of sorted runs has a
 hard bound. The scratch folder is removed on close.
