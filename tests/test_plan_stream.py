@@ -64,7 +64,7 @@ def test_a_yielded_plan_is_held_a_chunk_at_a_time_and_written_as_in_memory(
     assert (tmp_path / "records.jsonl").read_text(encoding="utf-8") == expected
     assert peak[0] <= CHUNK + 1, f"the plan stage held {peak[0]} records at once"
     assert summary.records == expected.count("\n") and summary.notes == ["streamed"]
-    assert not list(tmp_path.glob(".plan-sort-*")), "the scratch sort folder is removed"
+    assert not list(tmp_path.glob(".plan-sort.*")), "the scratch sort folder is removed"
 
 
 def test_the_catalog_of_a_streamed_plan_equals_the_in_memory_table(tmp_path: Path, small_chunks) -> None:
@@ -87,7 +87,7 @@ def test_a_repeated_id_in_a_yielded_plan_is_an_error_and_writes_nothing(tmp_path
     with pytest.raises(HvgenError, match="is planned twice"):
         run_plan(tmp_path, CONFIG, streaming(CONFIG, [], [0], duplicate=True))
     assert not (tmp_path / "records.jsonl").exists()
-    assert not list(tmp_path.glob(".plan-sort-*"))
+    assert not list(tmp_path.glob(".plan-sort.*"))
 
 
 def test_a_generator_returning_a_list_plans_as_before(tmp_path: Path, small_chunks) -> None:
@@ -113,4 +113,25 @@ def test_the_sort_merges_runs_written_to_disk(tmp_path: Path) -> None:
     assert [i for batch_ids, _ in batches for i in batch_ids] == sorted(ids)
     assert all(line == f'{{"id": "{i}", "pad": "\\t{i * 3}"}}\n' for b in batches for i, line in zip(*b))
     assert [len(batch_ids) for batch_ids, _ in batches] == [7_000] * 4 + [2_000]
-    assert not list(tmp_path.glob(".plan-sort-*"))
+    assert not list(tmp_path.glob(".plan-sort.*"))
+
+
+def test_a_killed_plans_sort_folder_is_removed_by_the_next(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    from hvgen.store.atomic import scratch_tag
+    from hvgen.store.record_sort import RecordSort
+
+    dead = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True
+    )
+    host = scratch_tag().rsplit(".", 1)[0]
+    stale = tmp_path / f".plan-sort.{host}.{dead.stdout.strip()}.abc"
+    live = tmp_path / f".plan-sort.{scratch_tag()}.def"
+    other_host = tmp_path / f".plan-sort.elsewhere.{dead.stdout.strip()}.ghi"
+    for folder in (stale, live, other_host):
+        folder.mkdir()
+        (folder / "run-00000.tsv").write_text("x\ty\n")
+    with RecordSort(tmp_path):
+        assert not stale.exists() and live.exists() and other_host.exists()

@@ -21,6 +21,9 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO
 
+from hvgen.store.atomic import left_by_dead_process, scratch_tag
+
+_PREFIX = ".plan-sort."
 RUN_BYTES = 64 * 2**20
 """Text buffered (and sorted in memory) before it is written as one sorted run."""
 
@@ -31,7 +34,8 @@ class RecordSort:
 
     def __init__(self, work_dir: Path, run_bytes: int = RUN_BYTES) -> None:
         work_dir.mkdir(parents=True, exist_ok=True)
-        self.folder = Path(tempfile.mkdtemp(prefix=".plan-sort-", dir=work_dir))
+        remove_dead_sorts(work_dir)
+        self.folder = Path(tempfile.mkdtemp(prefix=f"{_PREFIX}{scratch_tag()}.", dir=work_dir))
         self.run_bytes = run_bytes
         self.runs: list[Path] = []
         self.buffer: list[tuple[str, str]] = []
@@ -82,6 +86,15 @@ class RecordSort:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def remove_dead_sorts(work_dir: Path) -> None:
+    """Remove the scratch folders of sorts whose process died (killed mid-plan) on this host;
+    a live process's folder, or another host's, is left alone."""
+    for folder in work_dir.glob(f"{_PREFIX}*"):
+        parts = folder.name[len(_PREFIX) :].split(".")
+        if len(parts) >= 3 and parts[1].isdigit() and left_by_dead_process(parts[0], int(parts[1])):
+            shutil.rmtree(folder, ignore_errors=True)
 
 
 def _pairs(handle: IO[str]) -> Iterator[tuple[str, str]]:
