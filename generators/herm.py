@@ -15,12 +15,15 @@ This module only wires data to the engine: rules and vocabularies are in
 from __future__ import annotations
 
 import random
+from array import array
 from collections import defaultdict
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 from typing import Annotated, Any
 
+import numpy as np
 import typer
 from hvgen.generators import herm_levels as L
 from hvgen.generators.herm_facts import Facts, person_facts, referring_expressions
@@ -98,6 +101,7 @@ class Herm(Generator):
     default_num = 1000
     supported_scenarios = ("clean",)
     supplies_images = True
+    cli_option_groups = frozenset()  # no text-to-image model, no perturbation scenario
     cli_example = (
         "--coco-keypoints person_keypoints_val2017.json --coco-instances instances_val2017.json "
         "--images val2017/ --out runs/herm"
@@ -238,27 +242,43 @@ class Herm(Generator):
 
     # ------------------------------------------------------------------ plan
     def plan(self) -> PlanResult:
+        """Reads the annotations, chooses the images and counts the questions eagerly; the
+        records themselves are yielded image by image (the engine sorts them by id on disk)."""
         self.check_inputs(self.resolved_options(self.request.options))
         data = read_people(self.keypoints_path, self.instances_path, self.captions_path, self.min_area)
         chosen, notes = self._choose_images(data)
-        from hvgen.generators.herm_masks import SamMasker
-
-        masker = SamMasker(self.sam) if self.sam else None
-        specs: list[Spec] = []
-        for entry in chosen:
-            image_specs = self._image_specs(entry)
-            if masker is not None:
-                self._add_masks(masker, entry, image_specs)
-            specs.extend(image_specs)
-        records = self._finalise(specs, data)
+        order = self._deal_order(chosen)
         notes.insert(
             0,
             f"{data.counts['images']} images with people; {data.counts['people']} persons eligible for questions, "
             f"{data.counts['crowd_regions']} crowd regions and {data.counts['tiny_persons']} persons under "
             f"{self.min_area} px² counted but not asked about.",
         )
-        warnings = [] if records else ["no question could be asked: check the keypoint annotations."]
-        return PlanResult(records=records, warnings=warnings, notes=notes)
+        warnings = [] if order.questions else ["no question could be asked: check the keypoint annotations."]
+        return PlanResult(records=self._records(chosen, data, order), warnings=warnings, notes=notes)
+
+    def _deal_order(self, chosen: list[PersonImage]) -> DealOrder:
+        """First pass: the id of every question whose answer position (multiple choice) or truth
+        (true/false) is dealt, per dealing key, so that the second pass can deal image by image
+        exactly as if the whole plan were walked in id order (8 bytes a question, not a spec)."""
+        order = DealOrder()
+        for entry in chosen:
+            for spec in self._image_specs(entry):
+                order.add(spec.id, _deal_key(spec))
+        order.freeze()
+        return order
+
+    def _records(self, chosen: list[PersonImage], data: CocoPeople, order: DealOrder) -> Iterator[Record]:
+        """Second pass: one image's specs at a time, masked (--sam) and worded."""
+        from hvgen.generators.herm_masks import SamMasker
+
+        masker = SamMasker(self.sam) if self.sam else None
+        for entry in chosen:
+            specs = self._image_specs(entry)
+            if masker is not None:
+                self._add_masks(masker, entry, specs)
+            for spec in sorted(specs, key=lambda s: s.id):
+                yield self._finalise(spec, order.rank(spec.id, _deal_key(spec)), data)
 
     def _choose_images(self, data: CocoPeople) -> tuple[list[PersonImage], list[str]]:
         """Up to --num images with someone to ask about, in a seeded order; images whose file is
@@ -486,48 +506,39 @@ class Herm(Generator):
                           answer=turns[-1][1], person=facts, conversation=conversation)  # fmt: skip
 
     # ------------------------------------------------------------------ records
-    def _finalise(self, specs: list[Spec], data: CocoPeople) -> list[Record]:
-        """Deal answer positions (multiple choice) and truth values (true/false) so that each is
-        balanced exactly over the plan, then word the questions."""
-        specs.sort(key=lambda s: s.id, reverse=True)
-        dealt: dict[tuple[str, int], int] = defaultdict(int)
-        records = []
-        while specs:  # consumed in id order, so a spec is freed once its record exists
-            spec = specs.pop()
-            rng = random.Random(self.record_seed(spec.id))
-            options: list[str] = []
-            variables = dict(spec.variables)
-            answer = spec.answer
-            if spec.question_type == MULTI_CHOICE:
-                wrong = rng.sample(spec.pool, min(3, len(spec.pool)))
-                size = len(wrong) + 1
-                key = (spec.block, size)
-                position = balanced_slot(dealt[key], size, self.request.run_seed, "herm-positions", key)
-                dealt[key] += 1
-                options = wrong[:position] + [spec.truth] + wrong[position:]
-                answer = spec.truth
-            elif spec.question_type == TRUE_OR_FALSE:
-                options = ["True", "False"]
-                if spec.truth:  # a statement about a value: true, or false with a distractor
-                    key = (spec.block, 2)
-                    true = balanced_slot(dealt[key], 2, self.request.run_seed, "herm-positions", key) == 0
-                    dealt[key] += 1
-                    variables["item"] = spec.truth if true else rng.choice(spec.pool)
-                    answer = "True" if true else "False"
-            question = (
-                spec.conversation[0]["value"] if spec.conversation
-                else self.templates.render("questions.j2", variables, block=spec.block)
-            )  # fmt: skip
-            if spec.answer_box is not None:
-                answer = self._box(spec.answer_box)
-            instruction = self.templates.render(
-                "instructions.j2",
-                {"question": question, "options": options, "box_hint": BOX_HINTS[self.box_format]},
-                block=_BLOCK[spec.question_type],
-                one_line=False,
-            )
-            records.append(self._record(spec, question, instruction, options, answer, data))
-        return records
+    def _finalise(self, spec: Spec, dealt: int, data: CocoPeople) -> Record:
+        """Deal the answer position (multiple choice) or truth value (true/false) — `dealt` is the
+        spec's rank among its key's specs in id order, so each is balanced exactly over the
+        plan — then word the question."""
+        rng = random.Random(self.record_seed(spec.id))
+        options: list[str] = []
+        variables = dict(spec.variables)
+        answer = spec.answer
+        if spec.question_type == MULTI_CHOICE:
+            wrong = rng.sample(spec.pool, min(3, len(spec.pool)))
+            size = len(wrong) + 1
+            position = balanced_slot(dealt, size, self.request.run_seed, "herm-positions", (spec.block, size))
+            options = wrong[:position] + [spec.truth] + wrong[position:]
+            answer = spec.truth
+        elif spec.question_type == TRUE_OR_FALSE:
+            options = ["True", "False"]
+            if spec.truth:  # a statement about a value: true, or false with a distractor
+                true = balanced_slot(dealt, 2, self.request.run_seed, "herm-positions", (spec.block, 2)) == 0
+                variables["item"] = spec.truth if true else rng.choice(spec.pool)
+                answer = "True" if true else "False"
+        question = (
+            spec.conversation[0]["value"] if spec.conversation
+            else self.templates.render("questions.j2", variables, block=spec.block)
+        )  # fmt: skip
+        if spec.answer_box is not None:
+            answer = self._box(spec.answer_box)
+        instruction = self.templates.render(
+            "instructions.j2",
+            {"question": question, "options": options, "box_hint": BOX_HINTS[self.box_format]},
+            block=_BLOCK[spec.question_type],
+            one_line=False,
+        )
+        return self._record(spec, question, instruction, options, answer, data)
 
     def _record(self, spec: Spec, question: str, instruction: str, options: list[str], answer: str,
                 data: CocoPeople) -> Record:  # fmt: skip
@@ -578,6 +589,39 @@ class Herm(Generator):
         from hvgen.generators.herm_scoring import score_predictions
 
         return score_predictions(records, predictions_path)
+
+
+def _deal_key(spec: Spec) -> tuple[str, int] | None:
+    """The key a spec's answer position or truth is balanced under (None: nothing is dealt)."""
+    if spec.question_type == MULTI_CHOICE:
+        return (spec.block, min(3, len(spec.pool)) + 1)
+    if spec.question_type == TRUE_OR_FALSE and spec.truth:
+        return (spec.block, 2)
+    return None
+
+
+class DealOrder:
+    """Per dealing key, the sorted ids (as 64-bit integers) of the questions dealt under it."""
+
+    def __init__(self) -> None:
+        self.questions = 0
+        self._ids: dict[tuple[str, int], array] = defaultdict(lambda: array("Q"))
+        self._sorted: dict[tuple[str, int], np.ndarray] = {}
+
+    def add(self, spec_id: str, key: tuple[str, int] | None) -> None:
+        self.questions += 1
+        if key is not None:
+            self._ids[key].append(int(spec_id, 16))
+
+    def freeze(self) -> None:
+        self._sorted = {key: np.sort(np.frombuffer(ids, dtype=np.uint64)) for key, ids in self._ids.items()}
+        self._ids.clear()
+
+    def rank(self, spec_id: str, key: tuple[str, int] | None) -> int:
+        """How many questions under `key` come before `spec_id` in id order."""
+        if key is None:
+            return 0
+        return int(np.searchsorted(self._sorted[key], np.uint64(int(spec_id, 16))))
 
 
 def _restricted(licence: str) -> bool:

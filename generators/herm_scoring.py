@@ -1,6 +1,12 @@
 """`hvgen score herm`: multiple-choice / true-false accuracy (a letter or the option's text) and
 grounding accuracy at IoU > 0.5 (HERM's rule) with mean IoU, per task and level.
 
+`inst_identify` (a box → the person's description) is graded by fact recall: the reference
+description lists its facts as comma-separated phrases ("a large person on the left, standing,
+raising both arms, facing the camera, holding a cup"); a prediction's recall is the share of those
+phrases it contains (case and spacing ignored), and it counts as correct when it contains them
+all. Other free-form answers and conversations have no automatic metric here.
+
 A prediction file is JSONL, one {"id": ..., "prediction": ...} per line. A prediction that
 cannot be read (not JSON, no id, no letter / option / box to be found) counts as malformed and
 wrong; scoring never stops on one.
@@ -21,6 +27,7 @@ from hvgen.records import Record
 from hvgen.scoring import parse_choice  # noqa: F401  (re-exported: tests and users import it from here)
 
 IOU_THRESHOLD = 0.5
+IDENTIFY = "inst_identify"
 _NUMBER = r"-?\d+(?:\.\d+)?"
 _PLAIN_BOX = re.compile(rf"\[\s*({_NUMBER})\s*,\s*({_NUMBER})\s*,\s*({_NUMBER})\s*,\s*({_NUMBER})\s*\]")
 _GRID_BOX = re.compile(r"\{\s*<(\d+)>\s*<(\d+)>\s*<(\d+)>\s*<(\d+)>\s*\}")
@@ -67,20 +74,34 @@ def read_predictions(path: Path) -> tuple[dict[str, Any], int]:
 def score_predictions(records: list[Record], predictions_path: Path) -> dict[str, Any]:
     predictions, malformed_lines = read_predictions(predictions_path)
     groups: dict[tuple[str, str, str], dict[str, Any]] = defaultdict(
-        lambda: {"questions": 0, "answered": 0, "correct": 0, "malformed": 0, "iou_sum": 0.0}
+        lambda: {
+            "questions": 0,
+            "answered": 0,
+            "correct": 0,
+            "malformed": 0,
+            "iou_sum": 0.0,
+            "recall_sum": 0.0,
+        }
     )
     by_id = {record["id"]: record for record in records}
     for record in records:
         kind = record["question_type"]
-        if kind not in ("multi choice", "true or false", "grounding"):
-            continue  # free-form text and conversations have no automatic metric here
+        if not _scored(record):
+            continue  # other free-form text and conversations have no automatic metric here
         group = groups[(record["task"], record["level"], kind)]
         group["questions"] += 1
         if record["id"] not in predictions:
             continue
         group["answered"] += 1
         prediction = predictions[record["id"]]
-        if kind == "grounding":
+        if record["task"] == IDENTIFY:
+            if not isinstance(prediction, str) or not prediction.strip():
+                group["malformed"] += 1
+                continue
+            recall = fact_recall(prediction, record["answer"])
+            group["recall_sum"] += recall
+            group["correct"] += recall == 1.0
+        elif kind == "grounding":
             box = parse_box(prediction)
             if box is None:
                 group["malformed"] += 1
@@ -102,6 +123,9 @@ def score_predictions(records: list[Record], predictions_path: Path) -> dict[str
         row["mean_iou"] = (
             round(g["iou_sum"] / g["questions"], 4) if kind == "grounding" and g["questions"] else None
         )
+        row["fact_recall"] = (
+            round(g["recall_sum"] / g["questions"], 4) if task == IDENTIFY and g["questions"] else None
+        )
         table.append(row)
     scored = [g for g in groups.values()]
     total = sum(g["questions"] for g in scored)
@@ -118,7 +142,23 @@ def score_predictions(records: list[Record], predictions_path: Path) -> dict[str
 
 
 def _scored(record: Record) -> bool:
-    return record["question_type"] in ("multi choice", "true or false", "grounding")
+    return (
+        record["question_type"] in ("multi choice", "true or false", "grounding")
+        or record["task"] == IDENTIFY
+    )
+
+
+def _normalised(text: str) -> str:
+    return " ".join(text.lower().replace(".", " ").split())
+
+
+def fact_recall(prediction: str, reference: str) -> float:
+    """The share of the reference description's comma-separated facts found in `prediction`."""
+    facts = [_normalised(fact) for fact in reference.split(",") if _normalised(fact)]
+    if not facts:
+        return 0.0
+    said = _normalised(prediction)
+    return sum(fact in said for fact in facts) / len(facts)
 
 
 def _by(table: list[dict[str, Any]], key: str) -> dict[str, float]:

@@ -429,6 +429,22 @@ _common("verbose", None, VerboseOpt, default=0)
 _common("quiet", None, QuietOpt, default=False)
 
 
+# Shared options only some benchmarks can use (Generator.cli_option_groups); the others'
+# commands leave them out, so --help lists no option that would be ignored.
+OPTION_GROUPS = {
+    "text_to_image": ("model", "steps", "guidance", "width", "height", "batch_size", "dtype", "compile",
+                      "vae_tiling", "scan", "keep_flagged", "clip_filter", "clip_threshold"),
+    "perturbations": ("scenario", "corruption_preset", "corruptions", "severity", "attack", "eps", "surrogate"),
+}  # fmt: skip
+
+
+def _common_options(cls: type[Generator]) -> list[inspect.Parameter]:
+    unused = {
+        name for group, names in OPTION_GROUPS.items() if group not in cls.cli_option_groups for name in names
+    }
+    return [param for _, param in _COMMON if param.name not in unused]
+
+
 def _benchmark_command(cls: type[Generator]):
     # Resolve string annotations (modules using `from __future__ import annotations`).
     hints = typing.get_type_hints(cls.cli_options, include_extras=True)
@@ -461,11 +477,12 @@ def _benchmark_command(cls: type[Generator]):
         )
 
     context = inspect.Parameter("ctx", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=typer.Context)
-    common = [_with_benchmark_default(param, cls) for _, param in _COMMON]
+    common = [_with_benchmark_default(param, cls) for param in _common_options(cls)]
     command.__signature__ = inspect.Signature([context, *own, *common])  # type: ignore[attr-defined]
     command.__doc__ = (
         inspect.cleandoc(cls.__doc__ or cls.title)
-        + "\n\nRuns every stage: plan → render → scenarios → export (and build with --against or --clip-filter), "
+        + "\n\nRuns every stage: plan → render → scenarios → export (and build with --against"
+        + (" or --clip-filter), " if "text_to_image" in cls.cli_option_groups else "), ")
         + f"then writes RUN_DIR/summary.json. Example: hvgen {cls.name} {cls.cli_example}"
     )
     command.__name__ = cls.name

@@ -11,6 +11,7 @@ from __future__ import annotations
 import importlib
 import inspect
 from abc import ABC, abstractmethod
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from importlib.metadata import entry_points
 from pathlib import Path
@@ -36,7 +37,12 @@ class PlanRequest:
 
 @dataclass
 class PlanResult:
-    records: list[Record]
+    """A plan. `records` may be a list, or an iterator that yields them one by one (a plan too
+    large to hold: the plan stage validates, stages and sorts it by id in bounded memory); it
+    is consumed once. A lazy generator may keep appending to `warnings` and `notes` while it
+    yields: the stage reads them after the last record."""
+
+    records: Iterable[Record]
     warnings: list[str] = field(default_factory=list)
     # Facts about the plan worth a line in its summary (e.g. how far the vocabularies reach).
     notes: list[str] = field(default_factory=list)
@@ -81,6 +87,12 @@ class Generator(ABC):
     # A record column naming each row's split (train / val / test, a source's official
     # partition): the export writes one `load_dataset` split per value. None: one split, "test".
     split_column: ClassVar[str | None] = None
+    # The groups of the engine's shared options this benchmark can use (hvgen.cli.OPTION_GROUPS):
+    # "text_to_image" (--model, --steps, --guidance ...: it renders prompts with a model) and
+    # "perturbations" (--scenario and the corruption / attack options). `hvgen <bench> --help`
+    # offers only these; a benchmark that only copies photographs declares neither, one that
+    # both copies and renders (a --synthetic mode) declares "text_to_image".
+    cli_option_groups: ClassVar[frozenset[str]] = frozenset({"text_to_image", "perturbations"})
     # The arguments of the example in `hvgen <bench> --help`.
     cli_example: ClassVar[str] = "--model tiny --num 20 --out runs/try"
     # Whether `score` grades free-form answers with an LLM judge: `hvgen score --judge` then passes

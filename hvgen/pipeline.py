@@ -32,13 +32,11 @@ from hvgen.stages.plan import (
     RECORDS_HASH_KEY,
     PlanSummary,
     build_generator,
-    plan_records,
+    rewrite_records_file,
     run_plan,
-    serialise_records,
 )
 from hvgen.stages.render import RenderSummary, run_render
 from hvgen.stages.scenario import ScenarioSummary, run_scenario
-from hvgen.store.atomic import write_text_atomic
 from hvgen.store.catalog import CatalogCorruptError, get_meta, open_catalog
 from hvgen.store.layout import CATALOG_FILE, CONFIG_FILE, MANIFEST_DIR, RECORDS_FILE
 
@@ -221,14 +219,11 @@ def stage_plan(run_dir: Path, config: RunConfig, force: bool = False) -> PlanSum
         current = False
     if current:
         if recorded_hash is not None and _records_sha256(run_dir) != recorded_hash:
-            records = plan_records(build_generator(config))
-            text = serialise_records(records)
-            if hashlib.sha256(text.encode("utf-8")).hexdigest() != recorded_hash:
+            if not rewrite_records_file(run_dir, config, recorded_hash):
                 raise HvgenError(
                     f"{run_dir / RECORDS_FILE} is damaged and the plan no longer reproduces it (were the templates or "
                     "vocabularies edited?). Rerun with --overwrite, or restore the file."
                 )
-            write_text_atomic(run_dir / RECORDS_FILE, text)
             warn(f"{run_dir / RECORDS_FILE} was damaged; rewrote it from the plan.")
         return None
     return run_plan(run_dir, config)

@@ -61,6 +61,13 @@ def compute_stats(con: duckdb.DuckDBPyConnection, group_columns: Sequence[str]) 
         ).fetchall()
         stats["scenarios"] = [{"scenario": s, "outputs": n, "skipped": k} for s, n, k in rows]
         stats.update(_scenario_details(con))
+    if table_exists(con, "renders"):
+        row = con.execute(
+            """SELECT count(DISTINCT r.image_id), count(q.id) FROM renders r
+               LEFT JOIN records q ON q.image_id = r.image_id WHERE r.path IS NULL"""
+        ).fetchone()
+        if row[0]:
+            stats["skipped_sources"] = {"images": row[0], "records": row[1]}
     if table_exists(con, "drops"):
         rows = con.execute("SELECT kind, reason, count(*) FROM drops GROUP BY ALL ORDER BY 1, 2").fetchall()
         stats["drops"] = [{"kind": kind, "reason": reason, "count": n} for kind, reason, n in rows]
@@ -173,6 +180,15 @@ def stats_tables(stats: dict[str, Any]) -> list[Any]:
                 ("mean characters", "min", "max", "mean words"),
                 [(length["mean_chars"], length["min_chars"], length["max_chars"], length["mean_words"])],
             )
+        )
+    if stats.get("skipped_sources"):
+        skipped = stats["skipped_sources"]
+        tables.append(
+            table(
+                "source images that do not decode (skipped)",
+                ("images", "questions"),
+                [(skipped["images"], skipped["records"])],
+            )  # fmt: skip
         )
     if stats.get("scenarios"):
         tables.append(

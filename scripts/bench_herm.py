@@ -1,23 +1,31 @@
 #!/usr/bin/env python
-"""Peak memory (and time) of planning HERM from a large COCO-format annotation file.
+"""Peak memory and time of planning HERM from a large COCO-format annotation file.
 
-Writes a synthetic person-keypoints file with `--instances` person annotations (4 per image,
-each with 17 keypoints in a standing pose, as in COCO train), an instances file with one object
-per image and a captions file with 5 captions per image, plus one small JPEG that every image's
-file name links to (the plan opens each image to check it decodes). Then runs
-`hvgen herm ... --dry-run` (plan only: read, compute the levels, validate and write the records
-and catalog) in a child process and reports its peak RSS from `getrusage(RUSAGE_CHILDREN)`.
+Writes a synthetic person-keypoints file with `--persons` person annotations (4 per image, each
+with 17 keypoints in a standing pose, as in COCO train), an instances file with one object per
+image and a captions file with 5 captions per image, plus one small JPEG that every image's file
+name links to (the plan opens each image to check it decodes). Then runs `hvgen herm ... --dry-run`
+(plan only: read, compute the levels, validate, sort and write the records and catalog) in a
+child process and reports its wall and CPU seconds and its peak RSS (`os.wait4`).
 
-    python scripts/bench_herm.py                      # 100k person instances
-    python scripts/bench_herm.py --instances 20000    # a quick run
+`--baseline PYTHON` runs the same plan with another interpreter too — one whose environment has
+an older hvgen installed (e.g. a venv with `pip install -e` of a `git worktree` of the older
+commit) — alternating the two, and prints them side by side. On a shared machine compare the CPU
+seconds: wall time includes the neighbours' load.
+
+    python scripts/bench_herm.py                                   # 100k person instances
+    python scripts/bench_herm.py --persons 20000 --baseline /tmp/base/.venv/bin/python
+    python scripts/bench_herm.py --persons 260000                  # the full COCO train split's size
+    python scripts/bench_herm.py --persons 260000 --plan-images 4000   # its reader, in minutes
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
-import resource
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -73,27 +81,66 @@ def write_data(root: Path, instances: int) -> list[str]:
     ]  # fmt: skip
 
 
+def plan_once(python: str, options: list[str], root: Path, name: str) -> dict[str, float]:
+    """One `hvgen herm --dry-run` in a child process: wall s, CPU s, peak RSS (MiB), questions."""
+    out = root / f"run-{name}"
+    command = [python, "-c", "from hvgen.cli import main; main()", "herm", *options,
+               "--out", str(out), "--dry-run", "--quiet"]  # fmt: skip
+    started = time.perf_counter()
+    child = subprocess.Popen(command, cwd=root, env={**os.environ, "HVGEN_NO_PROGRESS": "1"})
+    _, status, usage = os.wait4(child.pid, 0)
+    seconds = time.perf_counter() - started
+    child.returncode = os.waitstatus_to_exitcode(status)
+    if child.returncode:
+        raise SystemExit(f"{name}: hvgen herm exited with {child.returncode}")
+    with open(out / "records.jsonl", "rb") as handle:
+        questions = sum(1 for _ in handle)
+    digest = hashlib.sha256((out / "records.jsonl").read_bytes()).hexdigest()[:16]
+    shutil.rmtree(out)
+    return {"seconds": seconds, "cpu": usage.ru_utime + usage.ru_stime,
+            "peak_mib": usage.ru_maxrss / 1024, "questions": questions, "sha": digest}  # fmt: skip
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--instances", type=int, default=100_000, help="person annotations to plan")
+    parser.add_argument(
+        "--persons", "--instances", type=int, default=100_000, help="person annotations to plan"
+    )
+    parser.add_argument("--baseline", metavar="PYTHON", help="also plan with this interpreter's hvgen")
+    parser.add_argument("--repeats", type=int, default=1, help="runs of each interpreter (alternated)")
+    parser.add_argument(
+        "--plan-images", type=int, metavar="N",
+        help="plan only N of the images (--num N): the annotations are still read in full, so this "
+        "measures the reader at the full size within a short run",
+    )  # fmt: skip
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="bench-herm-") as tmp:
         root = Path(tmp)
         started = time.perf_counter()
-        options = write_data(root, args.instances)
+        options = write_data(root, args.persons)
+        if args.plan_images:
+            options[options.index("--num") + 1] = str(args.plan_images)
         sizes = {p.name: p.stat().st_size for p in root.glob("*.json")}
-        print(f"wrote {args.instances:,} person instances in {time.perf_counter() - started:.1f} s; "
+        print(f"wrote {args.persons:,} person instances in {time.perf_counter() - started:.1f} s; "
               + ", ".join(f"{k} {v / 2**20:.0f} MiB" for k, v in sizes.items()))  # fmt: skip
-        command = [sys.executable, "-c", "from hvgen.cli import main; main()", "herm", *options,
-                   "--out", str(root / "run"), "--dry-run", "--quiet"]  # fmt: skip
-        started = time.perf_counter()
-        subprocess.run(command, check=True, cwd=tmp, env={**os.environ, "HVGEN_NO_PROGRESS": "1"})
-        seconds = time.perf_counter() - started
-        peak_mib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024  # Linux: KiB
-        records = sum(1 for _ in open(root / "run" / "records.jsonl", encoding="utf-8"))
-        print(f"plan: {records:,} questions in {seconds:.1f} s, peak RSS {peak_mib:,.0f} MiB")
+        pythons = {"this": sys.executable, **({"baseline": args.baseline} if args.baseline else {})}
+        results: dict[str, list[dict[str, float]]] = {name: [] for name in pythons}
+        for round_ in range(args.repeats):
+            names = list(pythons)[round_ % len(pythons) :] + list(pythons)[: round_ % len(pythons)]
+            for name in names:
+                result = plan_once(pythons[name], options, root, name)
+                results[name].append(result)
+                print(f"{name:>8}: {result['questions']:,} questions in {result['seconds']:.1f} s "
+                      f"(CPU {result['cpu']:.1f} s), peak RSS {result['peak_mib']:,.0f} MiB, "
+                      f"records.jsonl sha256 {result['sha']}", flush=True)  # fmt: skip
+        print(f"\n{'hvgen':>8} | persons | questions | wall s (min) | CPU s (min) | peak RSS MiB (max)")
+        for name, runs in results.items():
+            print(f"{name:>8} | {args.persons:,} | {runs[0]['questions']:,} | {min(r['seconds'] for r in runs):.1f} | "
+                  f"{min(r['cpu'] for r in runs):.1f} | {max(r['peak_mib'] for r in runs):,.0f}")  # fmt: skip
+        if len({runs[0]["sha"] for runs in results.values()}) > 1:
+            print("note: the two records.jsonl differ")
 
 
 if __name__ == "__main__":

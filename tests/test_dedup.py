@@ -323,6 +323,7 @@ def test_run_dedup_finds_planted_duplicates_and_keeps_distinct_images(run) -> No
     assert "r_img04_d" not in rec and "r_img04_e" not in rec  # other answer / other options
 
     assert summary.counts == {
+        "unreadable_source": 0,
         "leak_exact": 0,
         "leak_near": 0,
         "exact_duplicate": 1,

@@ -130,6 +130,18 @@ def test_missing_images_folder_and_bad_options(coco: dict[str, Path], tmp_path: 
     assert "standing" in get_generator("herm")(PlanRequest(run_seed=0, num=1, options={})).listings()["poses"]
 
 
+def test_fact_recall_of_a_description() -> None:
+    from hvgen.generators.herm_scoring import fact_recall
+
+    reference = "a large person on the left, standing, raising both arms, holding a cup"
+    assert (
+        fact_recall("A large person on the left,  standing, raising both arms, holding a cup.", reference)
+        == 1.0
+    )
+    assert fact_recall("a large person on the left who is standing", reference) == 0.5
+    assert fact_recall("a cat", reference) == 0.0 and fact_recall("anything", "") == 0.0
+
+
 def test_parsers() -> None:
     assert parse_choice("B", ["x", "y"]) == 1
     assert parse_choice("(A) standing", ["standing", "sitting"]) == 0
@@ -174,13 +186,20 @@ def test_end_to_end_export_load_and_score(coco: dict[str, Path], tmp_path: Path)
             lines.append({"id": r["id"], "prediction": [x + w / 2, y, w, h]})
         elif r["options"]:
             lines.append({"id": r["id"], "prediction": r["answer"]})  # the option's text
+        elif r["task"] == "inst_identify":  # the description's first fact only
+            lines.append({"id": r["id"], "prediction": r["answer"].split(",")[0].upper()})
     lines.append({"id": "nonsense"})
     shifted.write_text("".join(json.dumps(line) + "\n" for line in lines) + "not json\n")
     report = score_predictions(records, shifted)
     grounding = [row for row in report["table"] if row["question_type"] == "grounding"]
     assert grounding and all(row["accuracy"] == 0.0 and row["mean_iou"] == pytest.approx(1 / 3, abs=0.01)
                              for row in grounding)  # fmt: skip
-    assert all(row["accuracy"] == 1.0 for row in report["table"] if row["question_type"] != "grounding")
+    assert all(row["accuracy"] == 1.0 for row in report["table"] if row["question_type"] != "grounding"
+               and row["task"] != "inst_identify")  # fmt: skip
+    identify = [row for row in report["table"] if row["task"] == "inst_identify"]
+    facts = [len(r["answer"].split(",")) for r in records if r["task"] == "inst_identify"]
+    assert len(identify) == 1 and identify[0]["accuracy"] == 0.0 and min(facts) > 1
+    assert identify[0]["fact_recall"] == pytest.approx(sum(1 / n for n in facts) / len(facts), abs=1e-4)
     assert report["malformed_lines"] == 2
     main(["score", "herm", str(export), str(shifted), "--output", str(tmp_path / "report.json")])
     # push warns about image 2's NonCommercial licence, unless the export holds no images
@@ -218,7 +237,7 @@ def test_bench_script_runs_small(tmp_path: Path) -> None:
     done = subprocess.run([sys.executable, str(script), "--instances", "40"], capture_output=True, text=True,
                           timeout=300, cwd=tmp_path)  # fmt: skip
     assert done.returncode == 0, done.stderr[-2000:]
-    assert "peak RSS" in done.stdout and "plan: " in done.stdout
+    assert "peak RSS" in done.stdout and "questions in" in done.stdout
 
 
 def test_restricted_licences() -> None:
@@ -311,3 +330,75 @@ def test_tasks_without_questions_are_left_out(coco: dict[str, Path], tmp_path: P
     assert "`counting`" not in card
     for name in configs:
         assert len(load_dataset(str(out / "export"), name, split="test")) > 0
+
+
+def test_an_image_that_does_not_decode_is_skipped_logged_and_counted(
+    coco: dict[str, Path], tmp_path: Path
+) -> None:
+    """A truncated JPEG passes the plan's header check but fails to decode when supplied: the run
+    goes on, the skip is logged (a resume does not retry it), build drops the image and its
+    questions, and the card counts them."""
+    import shutil
+
+    from hvgen.store.catalog import open_catalog
+
+    data = tmp_path / "coco"
+    shutil.copytree(coco["images"].parent, data)
+    images = data / coco["images"].name
+    victim = images / "000000000001.jpg"
+    victim.write_bytes(victim.read_bytes()[: victim.stat().st_size // 2])
+    out = tmp_path / "run"
+    args = ["herm", "--coco-keypoints", str(data / coco["keypoints"].name), "--images", str(images),
+            "--out", str(out)]  # fmt: skip
+    main(args)
+    with open_catalog(out, read_only=True) as con:
+        skipped = con.execute("SELECT image_id, skip_reason FROM renders WHERE path IS NULL").fetchall()
+        assert (
+            len(skipped) == 1 and "000000000001.jpg" in skipped[0][1] and "does not decode" in skipped[0][1]
+        )
+        total = con.execute("SELECT count(*) FROM records").fetchone()[0]
+        lost = con.execute("SELECT count(*) FROM records WHERE image_id = ?", [skipped[0][0]]).fetchone()[0]
+        kept = con.execute("SELECT count(*) FROM kept_records").fetchone()[0]
+    assert lost > 0 and kept == total - lost
+    exported = sum(len(load_dataset(str(out / "export"), task, split="test")) for task in TASKS
+                   if (out / "export" / "data" / task).is_dir())  # fmt: skip
+    assert exported == kept
+    card = (out / "export" / "README.md").read_text()
+    assert (
+        f"Skipped: 1 source image(s) did not decode; they and their {lost} question(s) are left out." in card
+    )
+    main(["build", str(out)])  # build drops the image and its questions, with reasons
+    with open_catalog(out, read_only=True) as con:
+        drops = dict(con.execute("SELECT reason, count(*) FROM drops GROUP BY 1").fetchall())
+        assert con.execute("SELECT count(*) FROM kept_records").fetchone()[0] == kept
+    assert drops == {"unreadable_source": 1, "dropped_image": lost}
+    manifest = sorted((out / "manifests").glob("render.*.jsonl"))
+    before = sum(len(path.read_text().splitlines()) for path in manifest)
+    main([*args, "--quiet"])  # a resume: nothing is retried, nothing is logged again
+    assert sum(len(path.read_text().splitlines()) for path in manifest) == before
+
+
+def test_help_offers_only_the_options_a_benchmark_can_use(capsys: pytest.CaptureFixture[str]) -> None:
+    """HERM copies photographs: no text-to-image or perturbation option in its --help, and
+    passing one is an error rather than silently ignored; Dysca, which renders, keeps them."""
+
+    from hvgen.cli import OPTION_GROUPS, _common_options
+
+    main(["herm", "--help"])
+    herm_help = capsys.readouterr().out
+    for option in ("--model", "--steps", "--guidance", "--scenario", "--corruptions", "--attack", "--scan"):
+        assert option not in herm_help, option
+    for option in ("--coco-keypoints", "--num", "--out", "--seed", "--shard", "--dry-run"):
+        assert option in herm_help, option
+    with pytest.raises(SystemExit) as exit_info:
+        main(["herm", "--model", "tiny", "--out", "runs/x"])
+    assert exit_info.value.code != 0
+    main(["dysca", "--help"])
+    dysca_help = capsys.readouterr().out
+    assert all(option in dysca_help for option in ("--model", "--steps", "--corruptions"))
+
+    class RendersToo(get_generator("herm")):  # a generator that both copies and renders photographs
+        cli_option_groups = frozenset({"text_to_image"})
+
+    names = {param.name for param in _common_options(RendersToo)}
+    assert set(OPTION_GROUPS["text_to_image"]) <= names and not set(OPTION_GROUPS["perturbations"]) & names

@@ -133,7 +133,7 @@ class VerifiedImages:
         self.files = RunFiles(run_dir)
         rows = con.execute(
             "SELECT path, sha256 FROM scenario_outputs WHERE path IS NOT NULL "
-            "UNION ALL SELECT path, sha256 FROM renders"
+            "UNION ALL SELECT path, sha256 FROM renders WHERE path IS NOT NULL"
         ).fetchall()
         self.expected = dict(rows)
 

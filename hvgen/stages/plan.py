@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections import Counter
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,11 +18,13 @@ import pyarrow as pa
 from scipy.stats import chisquare
 
 from hvgen.config import RunConfig
+from hvgen.errors import HvgenError
 from hvgen.generator import Generator, PlanRequest, get_generator
-from hvgen.records import Record, validate_records
+from hvgen.records import Record, validate_record
 from hvgen.store.atomic import write_atomic
-from hvgen.store.catalog import open_catalog, set_meta, write_plan
+from hvgen.store.catalog import open_catalog, plan_writer, set_meta
 from hvgen.store.layout import RECORDS_FILE, check_key
+from hvgen.store.record_sort import RecordSort
 
 
 @dataclass
@@ -52,35 +55,126 @@ RECORDS_HASH_KEY = "records_sha256"
 
 
 def plan_records(generator: Generator) -> list[Record]:
-    """The generator's records, schema-validated, with file-safe ids, sorted by id."""
+    """The generator's records, schema-validated, with file-safe ids, sorted by id, in memory
+    (tests and benchmarks; `run_plan` streams instead)."""
     result = generator.plan()
-    records = validate_records(result.records, generator.schema)
-    for record in records:
-        check_key(record["id"], "record id")
-        check_key(record["image_id"], "image id")
-        for frame in record.get("frames") or []:  # a record's extra images become files too
-            check_key(frame["image_id"], "frame image id")
+    records = list(_checked(result.records, generator.schema))
     records.sort(key=lambda record: record["id"])
+    _check_unique(record["id"] for record in records)
     generator.last_warnings = result.warnings
     generator.last_notes = result.notes
     return records
 
 
+def _checked(records: Iterable[Record], schema: str) -> Iterator[Record]:
+    for record in records:
+        validate_record(record, schema)
+        check_key(record["id"], "record id")
+        check_key(record["image_id"], "image id")
+        for frame in record.get("frames") or []:  # a record's extra images become files too
+            check_key(frame["image_id"], "frame image id")
+        yield record
+
+
+def _check_unique(sorted_ids: Iterable[str]) -> None:
+    previous = None
+    for record_id in sorted_ids:
+        if record_id == previous:
+            raise HvgenError(
+                f"record id '{record_id}' is planned twice: the generator must give each question a unique id."
+            )
+        previous = record_id
+
+
+def record_line(record: Record) -> str:
+    """One line of records.jsonl: the record as sorted-key JSON."""
+    return json.dumps(record, sort_keys=True, ensure_ascii=False) + "\n"
+
+
 def serialise_records(records: list[Record]) -> str:
     """records.jsonl's text: one sorted-key JSON object per line (byte-identical per config)."""
-    return "".join(json.dumps(record, sort_keys=True, ensure_ascii=False) + "\n" for record in records)
+    return "".join(record_line(record) for record in records)
 
 
-def write_records_jsonl(path: Path, records: list[Record]) -> str:
-    """Write records.jsonl (the text of `serialise_records`) line by line, atomically; returns
-    its sha256. Streaming keeps a large plan from holding the file's text a few times over."""
+@dataclass
+class SortedPlan:
+    """A validated plan staged for an out-of-core sort: its summary, and what the catalog table
+    needs to type its columns as `pa.Table.from_pylist(all records)` would."""
+
+    sort: RecordSort
+    summary: PlanSummary
+    first_keys: list[str]  # the smallest id's record's keys: the catalog's columns, in order
+    schema: pa.Schema | None  # every chunk's arrow types, unified
+
+    def batches(self) -> Iterator[tuple[list[str], list[str]]]:
+        """(ids, lines) in id order; a repeated id is an error."""
+        previous: list[str] = []
+        for ids, lines in self.sort.sorted_batches(CHUNK_RECORDS):
+            _check_unique(previous[-1:] + ids)
+            previous = ids
+            yield ids, lines
+
+    def arrow_schema(self) -> pa.Schema:
+        assert self.schema is not None
+        return pa.schema([self.schema.field(key) for key in self.first_keys])
+
+
+CHUNK_RECORDS = 10_000
+"""Records validated and staged at a time: memory is bounded by a chunk, not by the plan."""
+
+
+def stage_plan_records(generator: Generator, sort: RecordSort) -> SortedPlan:
+    """Validate the generator's records (a list or an iterator) chunk by chunk, serialise each
+    once into `sort`, and tally the plan summary on the way."""
+    result = generator.plan()
+    tally = PlanTally()
+    first: tuple[str, list[str]] | None = None
+    schemas: list[pa.Schema] = []
+    chunk: list[Record] = []
+
+    def flush() -> None:
+        if chunk:
+            schemas[:] = [_unify([*schemas, pa.Table.from_pylist(chunk).schema])]
+            sort.add([record["id"] for record in chunk], [record_line(record) for record in chunk])
+            chunk.clear()
+
+    for record in _checked(result.records, generator.schema):
+        tally.add(record)
+        if first is None or record["id"] < first[0]:
+            first = (record["id"], list(record))
+        chunk.append(record)
+        if len(chunk) >= CHUNK_RECORDS:
+            flush()
+    flush()
+    generator.last_warnings = result.warnings
+    generator.last_notes = result.notes
+    summary = tally.summary(result.warnings, result.notes)
+    return SortedPlan(sort, summary, first[1] if first else [], schemas[0] if schemas else None)
+
+
+def _unify(schemas: list[pa.Schema]) -> pa.Schema:
+    try:
+        return pa.unify_schemas(schemas, promote_options="permissive")
+    except (pa.ArrowInvalid, pa.ArrowTypeError) as error:
+        raise HvgenError(
+            f"the plan's records disagree on a field's type ({error}); fix the generator."
+        ) from None
+
+
+def write_sorted_records(
+    path: Path, plan: SortedPlan, on_batch: Callable[[list[str], list[str]], None] | None = None
+) -> str:
+    """Write records.jsonl from the sorted stage, atomically; returns its sha256. `on_batch(ids,
+    lines)` sees each batch too (the catalog is filled in the same pass)."""
     digest = hashlib.sha256()
 
     def write(handle: Any) -> None:
-        for record in records:
-            line = (json.dumps(record, sort_keys=True, ensure_ascii=False) + "\n").encode("utf-8")
-            digest.update(line)
-            handle.write(line)
+        for ids, lines in plan.batches():
+            data = "".join(lines).encode("utf-8")
+            digest.update(data)
+            handle.write(data)
+            if on_batch is not None:
+                on_batch(ids, lines)
 
     write_atomic(path, write)
     return digest.hexdigest()
@@ -88,45 +182,89 @@ def write_records_jsonl(path: Path, records: list[Record]) -> str:
 
 def run_plan(run_dir: Path, config: RunConfig, generator: Generator | None = None) -> PlanSummary:
     """Plan, validate and write the records (records.jsonl + catalog), remembering the plan's
-    fingerprint and the file's hash so a resumed run can tell the plan is current and intact."""
+    fingerprint and the file's hash so a resumed run can tell the plan is current and intact.
+    Streams: records are staged in chunks and sorted by id out of core (hvgen.store.record_sort)."""
     generator = generator or build_generator(config)
-    records = plan_records(generator)
-    summary = summarise_plan(records, generator.last_warnings, generator.last_notes)
-    records_hash = write_records_jsonl(run_dir / RECORDS_FILE, records)
-    table = pa.Table.from_pylist(records)
-    del records  # the Python dicts are the largest copy: free them before DuckDB makes its own
-    with open_catalog(run_dir) as con:
-        write_plan(con, table)
-        set_meta(con, "plan", summary.__dict__)
-        set_meta(con, PLAN_FINGERPRINT_KEY, config.plan_fingerprint())
-        set_meta(con, RECORDS_HASH_KEY, records_hash)
-    return summary
+    with RecordSort(run_dir) as sort:
+        plan = stage_plan_records(generator, sort)
+        with open_catalog(run_dir) as con:
+            schema = plan.arrow_schema() if plan.schema is not None else None
+            with plan_writer(con) as add_table:
+
+                def add_batch(ids: list[str], lines: list[str]) -> None:
+                    add_table(pa.Table.from_pylist([json.loads(line) for line in lines], schema=schema))
+
+                records_hash = write_sorted_records(run_dir / RECORDS_FILE, plan, add_batch)
+                if schema is None:
+                    add_table(pa.Table.from_pylist([]))
+            # after the swap, as before streaming: a crash in between leaves the old fingerprint
+            set_meta(con, "plan", plan.summary.__dict__)
+            set_meta(con, PLAN_FINGERPRINT_KEY, config.plan_fingerprint())
+            set_meta(con, RECORDS_HASH_KEY, records_hash)
+    return plan.summary
+
+
+def rewrite_records_file(run_dir: Path, config: RunConfig, expected_sha256: str) -> bool:
+    """Replan (streaming) and rewrite records.jsonl if the plan still hashes to
+    `expected_sha256`; False (file untouched) if it no longer does."""
+    generator = build_generator(config)
+    scratch = run_dir / f"{RECORDS_FILE}.replan"
+    with RecordSort(run_dir) as sort:
+        digest = write_sorted_records(scratch, stage_plan_records(generator, sort))
+    if digest != expected_sha256:
+        scratch.unlink(missing_ok=True)
+        return False
+    scratch.replace(run_dir / RECORDS_FILE)
+    return True
+
+
+class PlanTally:
+    """The plan summary, counted record by record (no record is kept)."""
+
+    def __init__(self) -> None:
+        self.records = 0
+        self.images: set[str] = set()
+        self.by_type: Counter[str] = Counter()
+        self.positions: dict[tuple[str, int], Counter[int]] = {}
+
+    def add(self, record: Record) -> None:
+        self.records += 1
+        self.images.add(record["image_id"])
+        self.images.update(frame["image_id"] for frame in record.get("frames") or [])
+        self.by_type[record.get("question_type", "?")] += 1
+        options = record.get("options") or []
+        if options and isinstance(record.get("answer_index"), int):
+            key = (record.get("question_type", "?"), len(options))
+            self.positions.setdefault(key, Counter())[record["answer_index"]] += 1
+
+    def summary(self, warnings: list[str], notes: list[str] | None = None) -> PlanSummary:
+        return PlanSummary(
+            records=self.records,
+            images=len(self.images),
+            by_question_type=dict(sorted(self.by_type.items())),
+            position_balance=_balance_rows(self.positions),
+            warnings=warnings,
+            notes=list(notes or []),
+        )
 
 
 def summarise_plan(records: list[Record], warnings: list[str], notes: list[str] | None = None) -> PlanSummary:
-    by_type = Counter(record.get("question_type", "?") for record in records)
-    return PlanSummary(
-        records=len(records),
-        images=len(
-            {record["image_id"] for record in records}
-            | {frame["image_id"] for record in records for frame in record.get("frames") or []}
-        ),
-        by_question_type=dict(sorted(by_type.items())),
-        position_balance=answer_position_balance(records),
-        warnings=warnings,
-        notes=list(notes or []),
-    )
+    tally = PlanTally()
+    for record in records:
+        tally.add(record)
+    return tally.summary(warnings, notes)
 
 
 def answer_position_balance(records: list[Record]) -> list[dict[str, Any]]:
     """Answer-position counts per (question type, number of options), with a chi-square test
     against uniform: a small p-value means some position is favoured (a shortcut for models)."""
-    groups: dict[tuple[str, int], Counter] = {}
+    tally = PlanTally()
     for record in records:
-        options = record.get("options") or []
-        if options and isinstance(record.get("answer_index"), int):
-            key = (record.get("question_type", "?"), len(options))
-            groups.setdefault(key, Counter())[record["answer_index"]] += 1
+        tally.add(record)
+    return _balance_rows(tally.positions)
+
+
+def _balance_rows(groups: dict[tuple[str, int], Counter[int]]) -> list[dict[str, Any]]:
     rows = []
     for (question_type, size), counts in sorted(groups.items()):
         observed = [counts.get(i, 0) for i in range(size)]

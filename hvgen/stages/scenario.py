@@ -49,10 +49,12 @@ from hvgen.store.work import (
     finished_scenario_outputs,
     planned_images,
     planned_units,
+    skipped_image_ids,
 )
 from hvgen.workers import die_with_parent, io_threads
 
 UNCHANGED = "unchanged: identical to the clean image"
+SOURCE_SKIPPED = "source image skipped: it does not decode"
 
 
 @dataclass
@@ -91,8 +93,15 @@ def run_scenario(run_dir: Path, config: RunConfig, name: str, shard: Shard) -> S
         renders = finished_renders(run_dir, planned)
         done = finished_scenario_outputs(run_dir, name, (unit.key for unit in units))
         todo = [unit for unit in units if unit.key not in done]
-        ready = [unit for unit in todo if unit.image_id in renders]
-        summary = ScenarioSummary(name, len(units), len(units) - len(todo), 0, 0, 0, len(todo) - len(ready))
+        skipped_images = skipped_image_ids(renders)
+        no_source = [unit for unit in todo if unit.image_id in skipped_images]
+        if no_source:  # nothing to perturb: the source image was skipped (logged, so not retried)
+            log.write_many([_row(scenario, unit.key, None, {}, SOURCE_SKIPPED) for unit in no_source])
+        ready = [unit for unit in todo if unit.image_id in renders and unit.image_id not in skipped_images]
+        summary = ScenarioSummary(
+            name, len(units), len(units) - len(todo), written=0, skipped=len(no_source),
+            waiting=len(todo) - len(ready) - len(no_source),
+        )  # fmt: skip
         tasks = [
             Task(unit.key, planned[unit.image_id], records[unit.key] if records is not None else None)
             for unit in ready

@@ -141,6 +141,17 @@ def remove_stale_temps(root: Path) -> int:
     return removed
 
 
+def left_by_dead_process(host: str, pid: int) -> bool:
+    """Whether a scratch file named with (`host`, `pid`) was left by a process of this host
+    that is gone (one of another host, or alive, must be left alone)."""
+    return host == _host_tag() and not _process_alive(pid)
+
+
+def scratch_tag() -> str:
+    """`<host>.<pid>`: what scratch names carry so `left_by_dead_process` can judge them."""
+    return f"{_host_tag()}.{os.getpid()}"
+
+
 def _process_alive(pid: int) -> bool:
     if pid == os.getpid():
         return True

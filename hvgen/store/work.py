@@ -30,6 +30,7 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
+from hvgen.store.catalog import reset_kept_views, table_exists
 from hvgen.store.files import RunFiles, UnsafePathError
 from hvgen.store.layout import MANIFEST_DIR, scenario_relpath
 from hvgen.store.manifest import read_manifest_rows
@@ -65,16 +66,27 @@ def _manifest_rows(run_dir: Path, pattern: str) -> list[dict[str, Any]]:
 
 
 def finished_renders(run_dir: Path, planned: dict[str, str]) -> dict[str, dict[str, Any]]:
-    """Verified render rows by image id, for the planned images (`image_id → relpath`)."""
+    """Verified render rows by image id, for the planned images (`image_id → relpath`): an
+    intact file, or a recorded skip (`path` None + a `skip_reason`: a source image that does
+    not decode, see hvgen.stages.supply)."""
     files = RunFiles(run_dir)
     done: dict[str, dict[str, Any]] = {}
     for row in reversed(_manifest_rows(run_dir, "render.*.jsonl")):  # newest line first
         image_id = row.get("image_id")
         if not isinstance(image_id, str) or image_id in done or image_id not in planned:
             continue
+        if row.get("path") is None:
+            if isinstance(row.get("skip_reason"), str) and row["skip_reason"]:
+                done[image_id] = {"image_id": image_id, "path": None, "skip_reason": row["skip_reason"]}
+            continue
         if file_is_intact(files, planned[image_id], row):
             done[image_id] = {**row, "path": planned[image_id]}
     return done
+
+
+def skipped_image_ids(renders: dict[str, dict[str, Any]]) -> set[str]:
+    """The image ids whose render is a recorded skip (no file)."""
+    return {image_id for image_id, row in renders.items() if row.get("path") is None}
 
 
 @dataclass(frozen=True)
@@ -117,6 +129,8 @@ RENDER_COLUMNS = {
     "scan_ftt": pa.float64(),
     "scan_spectrum": pa.float64(),
     "scan_map": pa.string(),
+    # a source image that does not decode: no file (path NULL), and why
+    "skip_reason": pa.string(),
 }
 SCENARIO_COLUMNS = {
     "scenario": pa.string(),
@@ -163,6 +177,7 @@ def sync_manifests(con: duckdb.DuckDBPyConnection, run_dir: Path, scenarios: dic
                     "key": row["image_id"],
                     "path": row["path"],
                     "params": "{}",
+                    "skip_reason": row.get("skip_reason"),
                     "sha256": row.get("sha256"),
                 }  # fmt: skip
                 for row in render_rows
@@ -192,6 +207,8 @@ def sync_manifests(con: duckdb.DuckDBPyConnection, run_dir: Path, scenarios: dic
             con.execute(f"CREATE OR REPLACE TABLE {name} AS SELECT {select} FROM _hvgen_sync")
         finally:
             con.unregister("_hvgen_sync")
+    if not table_exists(con, "drops"):  # not built yet: keep all but the skipped sources
+        reset_kept_views(con)
 
 
 @dataclass

@@ -115,6 +115,7 @@ __all__ = [
 
 DEFAULT_HAMMING = 6
 REASONS = (
+    "unreadable_source",
     "leak_exact",
     "leak_near",
     "exact_duplicate",
@@ -964,11 +965,22 @@ def run_dedup(
     plan_bands(hamming, bands)
     if not _exists(con, "images"):
         raise ValueError("the catalog has no `images` table: run the render stage first")
+    # A source image the supply stage skipped (it does not decode) has no file to fingerprint:
+    # it is dropped below, with its questions, instead.
+    no_file = (
+        "SELECT image_id FROM renders WHERE path IS NULL"
+        if _exists(con, "renders")
+        else "SELECT NULL::VARCHAR AS image_id LIMIT 0"
+    )
+    con.execute(
+        f"CREATE OR REPLACE TEMP VIEW _hv_images_with_files AS SELECT * FROM images WHERE image_id NOT IN ({no_file})"
+    )
     if run_dir is not None:
-        fingerprint_images(con, run_dir, workers=workers, progress=progress)
+        fingerprint_images(con, run_dir, "_hv_images_with_files", workers=workers, progress=progress)
     con.execute(FINGERPRINTS_DDL)
     missing = con.execute(
-        "SELECT count(*) FROM images i WHERE NOT EXISTS (SELECT 1 FROM fingerprints f WHERE f.image_id = i.image_id)"
+        "SELECT count(*) FROM _hv_images_with_files i "
+        "WHERE NOT EXISTS (SELECT 1 FROM fingerprints f WHERE f.image_id = i.image_id)"
     ).fetchone()[0]
     if missing:
         raise ValueError(
@@ -992,6 +1004,10 @@ def run_dedup(
         con.execute(DROPS_DDL)
         con.execute(DEDUP_RUNS_DDL)
         con.execute("DELETE FROM drops")
+        con.execute(
+            f"INSERT INTO drops SELECT 'image', image_id, 'unreadable_source', NULL, NULL FROM ({no_file}) "
+            "WHERE image_id IN (SELECT image_id FROM images)"
+        )
         con.execute(
             """CREATE OR REPLACE TEMP TABLE _hv_fp AS
             SELECT f.image_id, f.pixel_sha256, f.phash FROM fingerprints f

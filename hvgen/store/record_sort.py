@@ -1,0 +1,103 @@
+"""Out-of-core sort of serialised records by id, for plans too large to hold in memory.
+
+The plan stage writes `records.jsonl` sorted by id. A plan of millions of questions (one built
+from a large annotated source) would need several GiB as Python dicts, so each record is
+serialised once and staged here: lines are buffered up to `run_bytes`, sorted, and written as a
+sorted run file; reading merges the runs (`heapq.merge`, one buffered reader per run), so memory
+is one run buffer while staging and a few KiB per run while merging — whatever the plan's size.
+
+Why not DuckDB's ORDER BY: with long lines as payload (~1.3 KB records), DuckDB 2.0.1 ran out
+of its memory limit instead of spilling (110 MB of lines under a 64 MB limit; 680 MB under
+256 MB with two threads), so its bound was not one we could state. A merge of sorted runs has a
+hard bound. The scratch folder is removed on close.
+"""
+
+from __future__ import annotations
+
+import heapq
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import IO
+
+from hvgen.store.atomic import left_by_dead_process, scratch_tag
+
+_PREFIX = ".plan-sort."
+RUN_BYTES = 64 * 2**20
+"""Text buffered (and sorted in memory) before it is written as one sorted run."""
+
+
+class RecordSort:
+    """Stage (id, line) pairs in any order; read them back sorted by id (Python `str` order).
+    Ids must hold no tab or newline (`check_key` ids do not); lines end with one newline."""
+
+    def __init__(self, work_dir: Path, run_bytes: int = RUN_BYTES) -> None:
+        work_dir.mkdir(parents=True, exist_ok=True)
+        remove_dead_sorts(work_dir)
+        self.folder = Path(tempfile.mkdtemp(prefix=f"{_PREFIX}{scratch_tag()}.", dir=work_dir))
+        self.run_bytes = run_bytes
+        self.runs: list[Path] = []
+        self.buffer: list[tuple[str, str]] = []
+        self.buffered = 0
+        self.count = 0
+
+    def add(self, ids: list[str], lines: list[str]) -> None:
+        self.buffer.extend(zip(ids, lines))
+        self.buffered += sum(len(line) for line in lines)
+        self.count += len(ids)
+        if self.buffered >= self.run_bytes:
+            self._write_run()
+
+    def _write_run(self) -> None:
+        if not self.buffer:
+            return
+        self.buffer.sort(key=lambda pair: pair[0])
+        path = self.folder / f"run-{len(self.runs):05d}.tsv"
+        with open(path, "w", encoding="utf-8", newline="\n") as handle:
+            handle.writelines(f"{record_id}\t{line}" for record_id, line in self.buffer)
+        self.runs.append(path)
+        self.buffer, self.buffered = [], 0
+
+    def sorted_batches(self, rows: int = 10_000) -> Iterator[tuple[list[str], list[str]]]:
+        """(ids, lines) in id order, `rows` at a time."""
+        self._write_run()
+        handles = [open(path, encoding="utf-8", newline="\n") for path in self.runs]
+        try:
+            ids: list[str] = []
+            lines: list[str] = []
+            for record_id, line in heapq.merge(*(_pairs(handle) for handle in handles)):
+                ids.append(record_id)
+                lines.append(line)
+                if len(ids) >= rows:
+                    yield ids, lines
+                    ids, lines = [], []
+            if ids:
+                yield ids, lines
+        finally:
+            for handle in handles:
+                handle.close()
+
+    def close(self) -> None:
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+    def __enter__(self) -> RecordSort:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def remove_dead_sorts(work_dir: Path) -> None:
+    """Remove the scratch folders of sorts whose process died (killed mid-plan) on this host;
+    a live process's folder, or another host's, is left alone."""
+    for folder in work_dir.glob(f"{_PREFIX}*"):
+        parts = folder.name[len(_PREFIX) :].split(".")
+        if len(parts) >= 3 and parts[1].isdigit() and left_by_dead_process(parts[0], int(parts[1])):
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+def _pairs(handle: IO[str]) -> Iterator[tuple[str, str]]:
+    for text in handle:
+        record_id, line = text.split("\t", 1)
+        yield record_id, line

@@ -1,0 +1,137 @@
+"""The plan stage streams: a generator may yield its records, the stage validates and stages
+them a chunk at a time and sorts them by id out of core, with the same bytes as in memory."""
+
+from __future__ import annotations
+
+import weakref
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+import pytest
+
+from hvgen.config import RunConfig
+from hvgen.errors import HvgenError
+from hvgen.generator import PlanResult
+from hvgen.stages import plan as plan_stage
+from hvgen.stages.plan import build_generator, plan_records, run_plan, serialise_records
+
+CONFIG = RunConfig(benchmark="dysca", num=40, seed=3)
+CHUNK = 25
+
+
+class Tracked(dict):
+    """A record whose lifetime a test can watch (plain dicts take no weak references)."""
+
+
+def streaming(config: RunConfig, alive: list, peak: list[int], duplicate: bool = False):
+    """The Dysca generator, yielding its records one by one (largest id first) and noting how
+    many earlier records the stage still holds each time it asks for the next."""
+    base = build_generator(config)
+
+    class Streaming(type(base)):
+        def plan(self) -> PlanResult:
+            result = super().plan()
+            records = sorted(result.records, key=lambda r: r["id"], reverse=True)
+            if duplicate:
+                records.insert(len(records) // 2, dict(records[3]))
+
+            def stream():
+                while records:
+                    record = Tracked(records.pop())
+                    alive.append(weakref.ref(record))
+                    peak[0] = max(peak[0], sum(ref() is not None for ref in alive))
+                    yield record
+
+            return PlanResult(records=stream(), warnings=result.warnings, notes=["streamed"])
+
+    return Streaming(base.request)
+
+
+@pytest.fixture
+def small_chunks(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(plan_stage, "CHUNK_RECORDS", CHUNK)
+
+
+def test_a_yielded_plan_is_held_a_chunk_at_a_time_and_written_as_in_memory(
+    tmp_path: Path, small_chunks
+) -> None:
+    expected = serialise_records(plan_records(build_generator(CONFIG)))
+    assert expected.count("\n") > 4 * CHUNK  # several chunks, so the sort really merges them
+    alive: list = []
+    peak = [0]
+    summary = run_plan(tmp_path, CONFIG, streaming(CONFIG, alive, peak))
+    assert (tmp_path / "records.jsonl").read_text(encoding="utf-8") == expected
+    assert peak[0] <= CHUNK + 1, f"the plan stage held {peak[0]} records at once"
+    assert summary.records == expected.count("\n") and summary.notes == ["streamed"]
+    assert not list(tmp_path.glob(".plan-sort.*")), "the scratch sort folder is removed"
+
+
+def test_the_catalog_of_a_streamed_plan_equals_the_in_memory_table(tmp_path: Path, small_chunks) -> None:
+    records = plan_records(build_generator(CONFIG))
+    run_plan(tmp_path, CONFIG, streaming(CONFIG, [], [0]))
+    con = duckdb.connect(str(tmp_path / "catalog.duckdb"), read_only=True)
+    try:
+        con.register("expected", pa.Table.from_pylist(records))
+        assert con.execute("DESCRIBE records").fetchall() == con.execute("DESCRIBE expected").fetchall()
+        assert (
+            con.execute("SELECT * FROM records").fetchall()
+            == con.execute("SELECT * FROM expected").fetchall()
+        )
+        assert con.execute("SELECT count(*) FROM images").fetchone() == (CONFIG.num,)
+    finally:
+        con.close()
+
+
+def test_a_repeated_id_in_a_yielded_plan_is_an_error_and_writes_nothing(tmp_path: Path, small_chunks) -> None:
+    with pytest.raises(HvgenError, match="is planned twice"):
+        run_plan(tmp_path, CONFIG, streaming(CONFIG, [], [0], duplicate=True))
+    assert not (tmp_path / "records.jsonl").exists()
+    assert not list(tmp_path.glob(".plan-sort.*"))
+
+
+def test_a_generator_returning_a_list_plans_as_before(tmp_path: Path, small_chunks) -> None:
+    summary = run_plan(tmp_path, CONFIG)
+    assert summary.images == CONFIG.num
+    expected = serialise_records(plan_records(build_generator(CONFIG)))
+    assert (tmp_path / "records.jsonl").read_text(encoding="utf-8") == expected
+
+
+def test_the_sort_merges_runs_written_to_disk(tmp_path: Path) -> None:
+    """More lines than one run holds: several sorted runs on disk, merged back in id order."""
+    import hashlib
+
+    from hvgen.store.record_sort import RecordSort
+
+    ids = [hashlib.blake2b(str(i).encode(), digest_size=8).hexdigest() for i in range(30_000)]
+    with RecordSort(tmp_path, run_bytes=200_000) as sort:
+        for start in range(0, len(ids), 1_000):
+            chunk = ids[start : start + 1_000]
+            sort.add(chunk, [f'{{"id": "{i}", "pad": "\\t{i * 3}"}}\n' for i in chunk])
+        batches = list(sort.sorted_batches(7_000))
+        assert len(sort.runs) >= 5, "one run: the test does not test the merge"
+    assert [i for batch_ids, _ in batches for i in batch_ids] == sorted(ids)
+    assert all(line == f'{{"id": "{i}", "pad": "\\t{i * 3}"}}\n' for b in batches for i, line in zip(*b))
+    assert [len(batch_ids) for batch_ids, _ in batches] == [7_000] * 4 + [2_000]
+    assert not list(tmp_path.glob(".plan-sort.*"))
+
+
+def test_a_killed_plans_sort_folder_is_removed_by_the_next(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    from hvgen.store.atomic import scratch_tag
+    from hvgen.store.record_sort import RecordSort
+
+    dead = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True
+    )
+    host = scratch_tag().rsplit(".", 1)[0]
+    stale = tmp_path / f".plan-sort.{host}.{dead.stdout.strip()}.abc"
+    live = tmp_path / f".plan-sort.{scratch_tag()}.def"
+    other_host = tmp_path / f".plan-sort.elsewhere.{dead.stdout.strip()}.ghi"
+    for folder in (stale, live, other_host):
+        folder.mkdir()
+        (folder / "run-00000.tsv").write_text("x\ty\n")
+    with RecordSort(tmp_path):
+        assert not stale.exists() and live.exists() and other_host.exists()
