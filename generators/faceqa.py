@@ -53,6 +53,7 @@ class FaceQA(Generator):
     template_version = "faceqa-1"
     default_num = 1000
     supported_scenarios = ("clean",)
+    cli_option_groups = frozenset({"text_to_image"})  # --synthetic renders; no perturbation scenario
     stats_columns = ("task", "source", "split", "question_type")
     category_column = "task"
     split_column = "split"  # each source's official partition, identities kept apart
