@@ -144,12 +144,15 @@ def _files(sample: FaceSample, frames: int) -> list[Path]:
 
 
 def _decodes(path: Path) -> str | None:
-    """None if the image file opens and verifies, else why not ("missing" / "undecodable")."""
+    """None if the image file decodes, else why not ("missing" / "undecodable"). A full decode
+    (`verify()` checks little of a JPEG), strict whatever the process set (hvgen.readers.images)."""
     from PIL import Image, UnidentifiedImageError
 
+    from hvgen.readers.images import strict_decoding
+
     try:
-        with Image.open(path) as picture:
-            picture.verify()
+        with strict_decoding(), Image.open(path) as picture:
+            picture.load()
     except FileNotFoundError:
         return "missing"
     except (OSError, UnidentifiedImageError, ValueError):

@@ -402,3 +402,22 @@ def test_help_offers_only_the_options_a_benchmark_can_use(capsys: pytest.Capture
 
     names = {param.name for param in _common_options(RendersToo)}
     assert set(OPTION_GROUPS["text_to_image"]) <= names and not set(OPTION_GROUPS["perturbations"]) & names
+
+
+def test_a_truncated_source_image_is_refused_even_if_a_library_allows_them(tmp_path: Path) -> None:
+    """lmms-eval sets PIL's LOAD_TRUNCATED_IMAGES for the whole process on import; the supply
+    stage must still refuse a truncated photograph (seen in a full CI run)."""
+    from PIL import Image, ImageFile
+
+    from hvgen.stages.supply import UnreadableSourceError, load_source_image
+
+    path = tmp_path / "photo.jpg"
+    Image.new("RGB", (64, 64), "red").save(path)
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+    ImageFile.LOAD_TRUNCATED_IMAGES = True
+    try:
+        with pytest.raises(UnreadableSourceError, match="does not decode"):
+            load_source_image(path)
+        assert ImageFile.LOAD_TRUNCATED_IMAGES is True  # the process's setting is given back
+    finally:
+        ImageFile.LOAD_TRUNCATED_IMAGES = False

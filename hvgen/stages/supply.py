@@ -20,6 +20,7 @@ from hvgen.config import RenderConfig
 from hvgen.errors import HvgenError
 from hvgen.generator import Generator
 from hvgen.progress import progress_bar, warn
+from hvgen.readers.images import strict_decoding
 from hvgen.sharding import Shard
 from hvgen.stages.render import RenderSummary, pending_jobs
 from hvgen.store.atomic import remove_stale_temps, save_png_atomic
@@ -33,7 +34,7 @@ def load_source_image(path: Path):
     from PIL import Image, UnidentifiedImageError
 
     try:
-        with Image.open(path) as image:
+        with strict_decoding(), Image.open(path) as image:
             return image.convert("RGB")
     except (OSError, UnidentifiedImageError, ValueError) as error:
         raise UnreadableSourceError(
