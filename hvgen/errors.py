@@ -42,9 +42,8 @@ def parse_name_list(
     valid = list(valid)
     if value is None or value == "all" or value == ["all"]:
         return valid
-    items = (
-        [v.strip() for v in value.split(",")] if isinstance(value, str) else [str(v).strip() for v in value]
-    )
+    entries = [value] if isinstance(value, str) else [str(v) for v in value]
+    items = [item.strip() for entry in entries for item in entry.split(",")]  # repeated and/or comma lists
     aliases = aliases or {}
     chosen: set[str] = set()
     for item in items:

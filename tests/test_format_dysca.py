@@ -303,3 +303,11 @@ def test_dysca_format_is_for_dysca_only() -> None:
     assert [f.name for f in parse_formats("dysca", "dysca")] == ["dysca"]
     with pytest.raises(HvgenError, match="for dysca"):
         parse_formats("dysca", "vlbias")
+
+
+def test_formats_may_be_repeated_or_comma_separated() -> None:
+    """`--format dysca,vlmevalkit` is what people type after `--styles a,b`; both spellings mean the same."""
+    expected = ["vlmevalkit", "lmms-eval", "dysca"]
+    by_comma = [f.name for f in parse_formats(["dysca,vlmevalkit", "lmms-eval"], "dysca")]
+    by_repeat = [f.name for f in parse_formats(["dysca", "vlmevalkit", "lmms-eval"], "dysca")]
+    assert sorted(by_comma) == sorted(by_repeat) == sorted(expected)
