@@ -1,9 +1,11 @@
 """VLMEvalKit export: one TSV per config and question kind, read the way VLMEvalKit reads it.
 
-VLMEvalKit is not a package on the index, so its reading path is re-stated here in our own
-words (each helper names the original file and function), and round trips go through it:
-a model that answers right scores 100 %, always-A scores at the position rate `hvgen stats`
-reports, and each scenario's TSV carries its own picture.
+open-compass does not publish VLMEvalKit on the package index (only third-party repackagings
+exist), so its reading path is re-stated here in our own words (each helper names the original
+file and function), and round trips go through it: a model that answers right scores 100 %,
+always-A scores at the position rate `hvgen stats` reports, and each scenario's TSV carries its
+own picture. With ``VLMEVALKIT_DIR`` set to a VLMEvalKit checkout whose requirements are
+installed, `test_vlmevalkit_itself_reads_and_scores_every_file` also runs VLMEvalKit's own code.
 """
 
 from __future__ import annotations
@@ -11,8 +13,11 @@ from __future__ import annotations
 import base64
 import io
 import json
+import os
 import re
 import string
+import subprocess
+import sys
 from collections import defaultdict
 from pathlib import Path
 from types import SimpleNamespace
@@ -383,3 +388,69 @@ def test_names_vlmevalkit_scores_by_other_rules_are_refused() -> None:
         check_dataset_name("MMEBench_clean_YN")
     with pytest.raises(HvgenError, match="'circular'"):
         check_dataset_name("Circular_clean_MCQ")
+
+
+# --------------------------------------------------------------------------- VLMEvalKit itself
+@pytest.mark.heavy
+@pytest.mark.skipif(
+    not os.environ.get("VLMEVALKIT_DIR"),
+    reason="set VLMEVALKIT_DIR to a VLMEvalKit checkout (with its requirements) to run its own code",
+)
+@pytest.mark.parametrize("benchmark", ["dysca", "vlbias"])
+def test_vlmevalkit_itself_reads_and_scores_every_file(
+    runs: dict[str, Path], tmp_path: Path, benchmark: str
+) -> None:
+    """The export through VLMEvalKit's run.py --data-config path, its datasets' build_prompt and
+    exact-matching evaluate (run in a subprocess: vlmeval configures logging process-wide)."""
+    checkout = Path(os.environ["VLMEVALKIT_DIR"])
+    format_dir = runs[benchmark] / VLMEVALKIT
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(checkout), os.environ.get("PYTHONPATH")])),
+    }
+    done = subprocess.run(
+        [
+            sys.executable,
+            str(Path(__file__).with_name("vlmevalkit_driver.py")),
+            str(format_dir),
+            str(tmp_path / "work"),
+        ],
+        cwd=checkout,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    results = {
+        r["file"]: r
+        for r in (json.loads(line[7:]) for line in done.stdout.splitlines() if line.startswith("RESULT "))
+    }
+    expected = json.loads((format_dir / DATA_CONFIG_FILE).read_text())
+    assert set(results) == set(expected)
+    for name, result in results.items():
+        assert result["class"] == expected[name]["class"]
+        tsv = pd.read_csv(format_dir / f"{name}.tsv", sep="\t")
+        assert result["rows"] == len(tsv) and all(result["images"])  # every prompt has its picture
+        kind = name.rsplit("_", 1)[1]
+        if kind == "VQA":
+            continue
+        assert result["scores"]["perfect"] == 1.0, name
+        first = "A" if kind == "MCQ" else "Yes"
+        assert result["scores"]["always_first"] == pytest.approx(float(np.mean(tsv["answer"] == first))), name
+    if benchmark == "dysca":  # a scenario's file shows that scenario's picture, not the clean one
+        clean = {
+            r: p[0]
+            for r, p in zip(
+                pd.read_csv(format_dir / "Dysca_clean_MCQ.tsv", sep="\t")["id"],
+                results["Dysca_clean_MCQ"]["images"],
+            )
+        }
+        for scenario in ("corruption", "print", "adversarial"):
+            ids = pd.read_csv(format_dir / f"Dysca_{scenario}_MCQ.tsv", sep="\t")["id"]
+            pictures = dict(zip(ids, (p[0] for p in results[f"Dysca_{scenario}_MCQ"]["images"])))
+            shared = [i for i in pictures if i in clean]
+            assert shared and all(
+                not np.array_equal(np.asarray(Image.open(pictures[i])), np.asarray(Image.open(clean[i])))
+                for i in shared
+            ), scenario
