@@ -13,7 +13,10 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import re
+import subprocess
+import sys
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -311,3 +314,41 @@ def test_formats_may_be_repeated_or_comma_separated() -> None:
     by_comma = [f.name for f in parse_formats(["dysca,vlmevalkit", "lmms-eval"], "dysca")]
     by_repeat = [f.name for f in parse_formats(["dysca", "vlmevalkit", "lmms-eval"], "dysca")]
     assert sorted(by_comma) == sorted(by_repeat) == sorted(expected)
+
+
+# --------------------------------------------------------------------------- the original scorer itself
+@pytest.mark.heavy
+@pytest.mark.skipif(
+    not os.environ.get("DYSCA_DIR"),
+    reason="set DYSCA_DIR to a Benchmark-Dysca/Dysca checkout (python-Levenshtein, sentence-transformers, "
+    "openpyxl, a cached all-MiniLM-L6-v2, CUDA: it puts the embedder on cuda:0) to run its own scorer",
+)
+@pytest.mark.parametrize("config", CONFIGS)
+def test_the_original_scorer_itself_gives_a_correct_model_100(run: Path, config: str, tmp_path: Path) -> None:
+    """evaluate_LVLMs/Dysca_compute.py run as its README says, on the export unchanged; only the
+    script's two argument-name bugs (README) are fixed in a copy, as a user must."""
+    script = (Path(os.environ["DYSCA_DIR"]) / "evaluate_LVLMs" / "Dysca_compute.py").read_text()
+    script = script.replace("args.file_model_result", "args.file_model_output")
+    script = script.replace("args.evaluation_result", "args.evaluation_score")
+    (tmp_path / "Dysca_compute.py").write_text(script)
+    ground_truth = run / "formats" / "dysca" / f"Dysca_{config}.json"
+    outputs = tmp_path / "model.json"
+    outputs.write_text(json.dumps(outputs_of(perfect_answer, ground_truth)))
+    done = subprocess.run(
+        [sys.executable, "Dysca_compute.py", "--file_ground_truth", str(ground_truth)]
+        + [
+            "--file_model_output",
+            str(outputs),
+            "--evaluation_score",
+            "score.xlsx",
+            "--model_name",
+            "perfect",
+        ],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    for kind in ("avg_mc", "avg_tf", "avg_ic"):
+        assert f"{kind}: 100.0" in done.stdout, done.stdout
