@@ -363,3 +363,48 @@ def test_score_cli_accepts_the_original_numbering(run_dir: Path, tmp_path: Path)
         assert report["close_ended"]["overall"]["acc_disambig"] == 1.0
         assert report["open_ended"]["n_scored"] == len(opened)
         assert report["missing_ids"] == [] and report["extra_ids"] == []
+
+
+# ------------------------------------------------------------------------------ the original loaders themselves
+ORIGINAL_LOADERS = """
+import json, os, sys
+from dataset import close_ended_dataset, open_ended_dataset
+root = sys.argv[1]
+close = close_ended_dataset(data_root=root)
+seen = {"close": [[os.path.exists(s["images"][0]), s["instruction"]] for s in close]}
+for kind in ["gender", "race", "religious_ideology", "profession-emo", "profession-nohuman"]:
+    seen[kind] = [[os.path.exists(s["images"][0]), s["instruction"], s["id"]] for s in open_ended_dataset(type=kind, data_root=root)]
+print("RESULT " + json.dumps(seen))
+"""
+
+
+@pytest.mark.heavy
+@pytest.mark.skipif(
+    not os.environ.get("VLBIASBENCH_DIR"),
+    reason="set VLBIASBENCH_DIR to a Xiangkui-Cao/VLBiasBench checkout to run its own loaders",
+)
+@pytest.mark.parametrize("scenario", ["clean", "corruption"])
+def test_the_original_loaders_themselves_read_every_sample(run_dir: Path, scenario: str) -> None:
+    """evaluation/dataset/{close_ended,open_ended}.py imported from the checkout, run from its
+    evaluation/ folder (they read ./configs/dataset_config.yaml), on the export unchanged."""
+    import subprocess
+    import sys
+
+    evaluation = Path(os.environ["VLBIASBENCH_DIR"]) / "evaluation"
+    root = run_dir / "formats" / "vlbias" / scenario / "data"
+    done = subprocess.run(
+        [sys.executable, "-c", ORIGINAL_LOADERS, f"{root}/"],
+        cwd=evaluation,
+        env={**os.environ, "PYTHONPATH": str(evaluation)},
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    seen = json.loads(next(line for line in done.stdout.splitlines() if line.startswith("RESULT "))[7:])
+    records = _records(run_dir)
+    assert len(seen["close"]) == sum(r["part"] == "close_ended" for r in records)
+    assert all(exists and "Options:" in instruction for exists, instruction in seen["close"])
+    opened = Counter(r["open_type"] for r in records if r["part"] == "open_ended")
+    for kind in OPEN_TYPES:
+        assert len(seen[kind]) == opened[kind] > 0 and all(exists for exists, _, _ in seen[kind])
