@@ -152,6 +152,13 @@ class Dysca(Generator):
         if not self.allow_short:
             self.check_capacity()
 
+    def name_list_options(self) -> dict[str, tuple[list[str], dict[str, str]]]:
+        return {
+            "styles": (list(self.style_presets), {}),
+            "subtasks": (list(self.subtasks), SUBTASK_ALIASES),
+            "question_types": (list(QUESTION_TYPES), QUESTION_TYPE_ALIASES),
+        }
+
     def listings(self) -> dict[str, list[str]]:
         return {
             "styles": list(self.style_presets),

@@ -129,6 +129,22 @@ class Generator(ABC):
         option out and passing its default value are the same run."""
         return {**cls.option_defaults(), **options}
 
+    def name_list_options(self) -> dict[str, tuple[list[str], dict[str, str]]]:
+        """The options that take 'all' or a comma list of names: option → (valid names, aliases).
+        The engine spells their values one way (`canonical_options`), so a rerun that names the
+        same selection otherwise (every style listed, an alias, another order) is the same run."""
+        return {}
+
+    def canonical_options(self, options: dict[str, Any]) -> dict[str, Any]:
+        """`options` with each name list in one spelling: 'all' when every name is chosen, else
+        the names in their canonical order. A value with an unknown name is left as given (the
+        generator's own parsing names the mistake)."""
+        result = dict(options)
+        for key, (valid, aliases) in self.name_list_options().items():
+            if key in result:
+                result[key] = canonical_name_list(result[key], valid, aliases)
+        return result
+
     # The id and seed conventions every generator shares (DESIGN §3): ids hash the content that
     # defines them; seeds derive from (run seed, id), so a new run seed gives a fresh split.
     def image_id(self, *content: object) -> str:
@@ -255,3 +271,17 @@ def get_generator(name: str) -> type[Generator]:
     if name not in registry:
         raise unknown_name_error("benchmark", name, registry)
     return registry[name]
+
+
+def canonical_name_list(value: Any, valid: list[str], aliases: dict[str, str]) -> Any:
+    """One spelling of a name-list option value (see `Generator.canonical_options`)."""
+    if not isinstance(value, (str, list)):
+        return value
+    raw = value.split(",") if isinstance(value, str) else [str(item) for item in value]
+    items = [aliases.get(item.strip(), item.strip()) for item in raw if item.strip()]
+    if not items or any(item != "all" and item not in valid for item in items):
+        return value
+    chosen = set(items)
+    if "all" in chosen or chosen >= set(valid):
+        return "all"
+    return ",".join(name for name in valid if name in chosen)

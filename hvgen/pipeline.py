@@ -15,12 +15,13 @@ import shutil
 import time
 from dataclasses import asdict, replace
 from pathlib import Path
+from typing import Any
 
 import duckdb
 
 from hvgen.config import RunConfig, describe_difference
 from hvgen.errors import HvgenError, did_you_mean
-from hvgen.generator import get_generator
+from hvgen.generator import Generator, get_generator
 from hvgen.models import check_model, resolve_settings
 from hvgen.progress import warn
 from hvgen.publish.formats import parse_formats
@@ -57,7 +58,24 @@ def resolve_config(config: RunConfig) -> RunConfig:
         width=settings.width,
         height=settings.height,
     )
-    return replace(config, options=cls.resolved_options(dict(config.options)), render=render)
+    resolved = replace(config, options=cls.resolved_options(dict(config.options)), render=render)
+    return replace(resolved, options=_canonical_options(resolved))
+
+
+def _canonical_options(config: RunConfig) -> dict[str, Any]:
+    """The benchmark's name lists in one spelling ('all' for every name, aliases resolved), for
+    generators that declare them; a config the generator refuses is left as it is (the plan
+    stage reports the mistake)."""
+    cls = get_generator(config.benchmark)
+    if (cls.name_list_options, cls.canonical_options) == (
+        Generator.name_list_options,
+        Generator.canonical_options,
+    ):
+        return config.options
+    try:
+        return build_generator(config).canonical_options(config.options)
+    except HvgenError:
+        return config.options
 
 
 def check_options(config: RunConfig, origin: str = "config") -> None:
