@@ -20,6 +20,7 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from hvgen import __version__
@@ -672,7 +673,8 @@ def _print_plan(run_dir: Path, summary: Any) -> None:
     if summary is None:
         info("plan: up to date (resuming).")
         return
-    info(f"plan: {summary.records} questions over {summary.images} images {summary.by_question_type}")
+    kinds = ", ".join(f"{count} {kind}" for kind, count in summary.by_question_type.items())
+    info(f"plan: {summary.records} questions over {summary.images} images" + (f" ({kinds})" if kinds else ""))
     if summary.position_balance and verbosity() > QUIET:
         table = Table(title="answer-position balance", show_lines=False)
         for column in ("question type", "options", "answers per position", "chi² p"):
@@ -1292,7 +1294,15 @@ def list_command(
             bench, _, plain = name.partition("-")
             if bench in generators() and plain in shared:
                 continue
-            _stdout().print(f"[bold]{name}[/] ({len(items)}): {', '.join(items)}", highlight=False)
+            _print_listing(name, items)
+        return
+    shared = [
+        name for name in listings if name.partition("-")[2] == what and name.partition("-")[0] in generators()
+    ]
+    if what not in listings and shared:
+        # a name several benchmarks use (`question-types`, `tasks`): each one's list, headed
+        for name in shared:
+            _print_listing(name, listings[name])
         return
     if what not in listings:
         from hvgen.errors import unknown_name_error
@@ -1300,6 +1310,13 @@ def list_command(
         raise unknown_name_error("list", what, listings, hint="Run `hvgen list` to see them all.")
     for item in listings[what]:
         print(item)
+
+
+def _print_listing(name: str, items: list[str]) -> None:
+    """One list on one line, never wrapped: it is data (grep, cut), whatever its length."""
+    _stdout().print(
+        f"[bold]{name}[/] ({len(items)}): {escape(', '.join(items))}", highlight=False, soft_wrap=True
+    )
 
 
 def _listings() -> dict[str, list[str]]:
@@ -1538,12 +1555,24 @@ def _command() -> Any:
 _METAVARS = {"int": "INTEGER", "integer": "INTEGER", "float": "NUMBER", "str": "TEXT", "text": "TEXT"}
 
 
+def _plain_argument(param: Any) -> None:
+    """Typer's plain help shows an argument as 'RUN_DIR <path>' and, in the usage line, as
+    '{RUN_DIR}': Python types and braces a reader does not expect. Show the name alone, as click
+    does ('RUN_DIR', '[WHAT]' when optional); the help text says what it is."""
+    name = param.display_name_raw + ("..." if param.nargs != 1 else "")
+    param.display_type_rich = lambda ctx: ""
+    param.get_usage_pieces = lambda ctx: [name if param.required else f"[{name}]"]
+
+
 def _readable_metavars(command: Any) -> None:
     """Options declared without a metavar show their Python type in --help ('<str>', '<list[str]>');
     give them a word instead (TEXT, INTEGER, NUMBER, PATH)."""
-    from typer.core import TyperOption
+    from typer.core import TyperArgument, TyperOption
 
     for param in command.params:
+        if isinstance(param, TyperArgument):
+            _plain_argument(param)
+            continue
         if not isinstance(param, TyperOption) or param.metavar is not None or param.is_flag or param.count:
             continue
         annotation = getattr(getattr(param, "type_descriptor", None), "annotation", None)
@@ -1568,7 +1597,9 @@ def main(argv: list[str] | None = None) -> None:
     except HvgenError as error:
         if verbosity() >= VERBOSE:
             console.print_exception()
-        console.print(f"[bold red]error:[/] {error}", highlight=False, soft_wrap=True)
+        # the message is text, not markup: a bracket a user typed ('[red]', '[/x]') or a library's
+        # reason in brackets must be printed, never parsed (a stray closing tag would crash here)
+        console.print(f"[bold red]error:[/] {escape(str(error))}", highlight=False, soft_wrap=True)
         sys.exit(2)
     except KeyboardInterrupt:
         _say_interrupted()

@@ -423,3 +423,93 @@ def test_the_readme_config_example_is_a_valid_config(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     resolved = yaml.safe_load(result.stdout)
     assert resolved["options"]["question_types"] == ["multi choice"] and resolved["render"]["width"] == 64
+
+
+# ---------------------------------------------------------------- verified from outside (issue 11)
+
+
+def test_errors_and_warnings_print_brackets_as_text(tmp_path: Path) -> None:
+    """A value a user typed is quoted in the message, never parsed as rich markup: '[/x]' used to
+    crash the error printer with a MarkupError traceback, '[red]foo' lost its bracket."""
+    for style in ("[/x]", "[red]foo"):
+        line = error_line(hvgen("dysca", *TINY, "--styles", style, "--out", str(tmp_path / "r"), "--dry-run"))
+        assert f"unknown style '{style}'" in line
+
+
+def test_list_of_a_name_several_benchmarks_share(tmp_path: Path) -> None:
+    """`hvgen list question-types` (the help's own example) and `hvgen list tasks` print each
+    benchmark's list, qualified; `hvgen list` keeps each list on one line however long."""
+    shown = hvgen("list", "question-types")
+    assert shown.returncode == 0, shown.stderr
+    assert shown.stdout.splitlines() == [
+        "dysca-question-types (3): multi choice, true or false, image caption",
+        "hqh-question-types (3): free form, yes/no, multi choice",
+    ]
+    tasks = hvgen("list", "tasks")
+    assert tasks.returncode == 0 and [line.split(" ")[0] for line in tasks.stdout.splitlines()] == [
+        "faceqa-tasks",
+        "herm-tasks",
+    ]
+    everything = hvgen("list").stdout.splitlines()
+    styles = next(line for line in everything if line.startswith("styles (57): "))
+    assert styles.endswith("tilt-shift") and all(re.match(r"^[\w-]+ \(\d+\): ", line) for line in everything)
+
+
+def test_arguments_in_help_show_no_python_types() -> None:
+    """Arguments read 'RUN_DIR', not 'RUN_DIR <path>' / '{RUN_DIR}'."""
+    for command in ("build", "score", "config", "list", "quality", "annotate", "scan"):
+        shown = hvgen(command, "--help").stdout
+        assert not re.search(r"<(path|str|int|float)>|\{[A-Z_|]+\}", shown), (command, shown)
+    assert (
+        "Usage: hvgen score [OPTIONS] BENCHMARK RUN_OR_EXPORT PREDICTIONS" in hvgen("score", "--help").stdout
+    )
+
+
+def test_the_plan_line_is_words_not_a_dict(tmp_path: Path) -> None:
+    result = hvgen(
+        "dysca", *TINY, "--num", "2", "--subtasks", "animal", "--out", str(tmp_path / "r"), "--dry-run"
+    )
+    line = next(line for line in result.stderr.splitlines() if line.startswith("plan: "))
+    assert "{" not in line and re.fullmatch(
+        r"plan: \d+ questions over 2 images \(.*\d+ multi choice.*\)", line
+    )
+
+
+def _render_one(run: Path, *args: str) -> None:
+    """A run with rendered images (so its plan and render settings are fixed from now on)."""
+    result = hvgen(*args, "--out", str(run))
+    assert result.returncode == 0, result.stderr
+
+
+@pytest.mark.parametrize(
+    ("first", "again"),
+    [
+        (
+            ["dysca", *TINY, "--num", "2", "--scenario", "clean,corruption"],
+            ["--styles", "__STYLES__", "--subtasks", "__SUBTASKS__", "--question-types", "tf,caption,mc",
+             "--corruptions", "gaussian_noise,shot_noise,speckle_noise,salt_pepper,motion_blur,gaussian_blur,"
+             "jpeg_compression,spatter,coarse_dropout,rotate,shear"],
+        ),
+        (
+            ["vlbias", *TINY, "--num", "2", "--categories", "all", "--intersections"],
+            ["--categories", "__CATEGORIES__", "--question", "ALL"],
+        ),
+        (["hqh", *TINY, "--num", "2"], ["--types", "__TYPES__", "--twins", "multi-choice,yes/no"]),
+    ],
+)  # fmt: skip
+def test_a_rerun_that_spells_the_defaults_out_resumes(
+    tmp_path: Path, first: list[str], again: list[str]
+) -> None:
+    """Every name listed, aliases, another order: the same effective settings, so the run resumes
+    (it used to be refused as 'different plan settings' once images existed)."""
+    run = tmp_path / "run"
+    _render_one(run, *first)
+    lists = {f"__{name.upper()}__": ",".join(hvgen("list", name).stdout.split("\n")[:-1]) for name in
+             ("styles", "subtasks", "categories", "types")}  # fmt: skip
+    spelled = [lists.get(arg, arg) for arg in again]
+    rerun = hvgen(*first, *spelled, "--out", str(run), "--dry-run")
+    assert rerun.returncode == 0, rerun.stderr
+    assert "plan: up to date" in rerun.stderr
+    changed = hvgen(*first, "--seed", "9", "--out", str(run), "--dry-run")
+    line = error_line(changed)  # a real change is still refused, naming only what changed
+    assert "seed: 2024 → 9" in line and "options" not in line
