@@ -506,7 +506,7 @@ def _list_value(value: Any) -> Any:
 
 
 def _run_benchmark(cls: type[Generator], generator_options: dict[str, Any], common: dict[str, Any]) -> None:
-    from hvgen.models import check_model
+    from hvgen.models import check_model, check_model_reachable
     from hvgen.pipeline import (
         check_device,
         check_num,
@@ -541,11 +541,13 @@ def _run_benchmark(cls: type[Generator], generator_options: dict[str, Any], comm
     config.scenario.scenarios = check_scenarios(config)
     check_model(config.render.model)
     check_num(config, common["force"])
-    build_generator(config)  # validate options before touching the disk
+    generator = build_generator(config)  # validate options before touching the disk
     run_dir = common["out"] or Path("runs") / cls.name
     shard = parse_shard(common["shard"])
     if not common["dry_run"]:
         check_device(config.render.device)  # before planning, not after
+        if not generator.supplies_images:
+            check_model_reachable(config.render.model)
 
     info(f"[bold]hvgen {cls.name}[/] → {run_dir}  (model {config.render.model}, seed {config.seed})")
     times = StageTimes()

@@ -22,7 +22,7 @@ import duckdb
 from hvgen.config import RunConfig, describe_difference
 from hvgen.errors import HvgenError, did_you_mean
 from hvgen.generator import Generator, get_generator
-from hvgen.models import check_model, resolve_settings
+from hvgen.models import check_model, check_model_reachable, resolve_settings
 from hvgen.progress import warn
 from hvgen.publish.formats import parse_formats
 from hvgen.scenarios import build_scenario, parse_scenarios, scenario_level, scenario_settings
@@ -314,6 +314,7 @@ def stage_render(run_dir: Path, config: RunConfig, shard: Shard) -> RenderSummar
         return run_supply(run_dir, generator, shard, config.render)
     check_model(config.render.model)
     check_device(config.render.device)
+    check_model_reachable(config.render.model)
     return run_render(run_dir, config.render, shard)
 
 

@@ -513,3 +513,19 @@ def test_a_rerun_that_spells_the_defaults_out_resumes(
     changed = hvgen(*first, "--seed", "9", "--out", str(run), "--dry-run")
     line = error_line(changed)  # a real change is still refused, naming only what changed
     assert "seed: 2024 → 9" in line and "options" not in line
+
+
+def test_the_default_model_offline_is_one_line_before_anything_is_planned(tmp_path: Path) -> None:
+    """Without --model, offline and with an empty cache: one error line at once (it used to plan,
+    then print a dozen retried-request warnings over ~30 s), no run directory; the suggested
+    `--model tiny` with the same --out then just works."""
+    env = {"HF_HUB_OFFLINE": "1", "HF_HOME": str(tmp_path / "hf-home")}
+    result = hvgen("dysca", "--num", "2", "--out", str(tmp_path / "r"), env=env)
+    line = error_line(result)
+    assert "--model sdxl" in line and "not in the local Hugging Face cache" in line and "--model tiny" in line
+    assert result.stderr.strip() == line, result.stderr
+    assert not (tmp_path / "r").exists()
+    dry = hvgen("dysca", "--num", "2", "--out", str(tmp_path / "r"), "--dry-run", env=env)
+    assert dry.returncode == 0, dry.stderr  # planning needs no model
+    again = hvgen("dysca", *TINY, "--num", "2", "--out", str(tmp_path / "r"), env=env)
+    assert again.returncode == 0, again.stderr
