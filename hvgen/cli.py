@@ -549,7 +549,8 @@ def _run_benchmark(cls: type[Generator], generator_options: dict[str, Any], comm
         if not generator.supplies_images:
             check_model_reachable(config.render.model)
 
-    info(f"[bold]hvgen {cls.name}[/] → {run_dir}  (model {config.render.model}, seed {config.seed})")
+    made_by = "photographs, no model" if generator.supplies_images else f"model {config.render.model}"
+    info(f"[bold]hvgen {cls.name}[/] → {escape(str(run_dir))}  ({made_by}, seed {config.seed})")
     times = StageTimes()
     warnings: list[str] = []
     if shard.index == 0:
@@ -1013,13 +1014,18 @@ def config_command(
 
     import yaml
 
-    from hvgen.pipeline import check_options, describe_config
+    from hvgen.pipeline import build_generator, check_options, check_scenarios, describe_config
 
     if source.is_dir():
         config = _load_run(source)
     elif source.is_file():
         config = RunConfig.load(source)
         check_options(config, str(source))
+        try:  # the values too (a misspelled style or scenario), as a run with --config would
+            check_scenarios(config)
+            build_generator(config)
+        except HvgenError as error:
+            raise HvgenError(f"{source}: {error}") from None
     else:
         raise HvgenError(f"{source}: no such run directory or config file.")
     resolved = describe_config(config)

@@ -422,7 +422,9 @@ def test_the_readme_config_example_is_a_valid_config(tmp_path: Path) -> None:
     result = hvgen("config", str(tmp_path / "run.yaml"))
     assert result.returncode == 0, result.stderr
     resolved = yaml.safe_load(result.stdout)
-    assert resolved["options"]["question_types"] == ["multi choice"] and resolved["render"]["width"] == 64
+    assert (
+        resolved["options"]["question_types"] == "multi choice"
+    )  # one spelling (a list or a comma list) and resolved["render"]["width"] == 64
 
 
 # ---------------------------------------------------------------- verified from outside (issue 11)
@@ -529,3 +531,25 @@ def test_the_default_model_offline_is_one_line_before_anything_is_planned(tmp_pa
     assert dry.returncode == 0, dry.stderr  # planning needs no model
     again = hvgen("dysca", *TINY, "--num", "2", "--out", str(tmp_path / "r"), env=env)
     assert again.returncode == 0, again.stderr
+
+
+def test_config_file_values_are_checked_like_a_run_would(tmp_path: Path) -> None:
+    """`hvgen config FILE` refuses a misspelled scenario or style (a run with that file would),
+    naming the file, instead of printing it back as if it were resolved."""
+    for body, expected in [
+        ("scenario:\n  scenarios: [clean, prnt]\n", "did you mean 'print'"),
+        ("options:\n  styles: [wtercolor]\n", "did you mean 'watercolor'"),
+    ]:
+        (tmp_path / "c.yaml").write_text("benchmark: dysca\n" + body)
+        line = error_line(hvgen("config", str(tmp_path / "c.yaml")))
+        assert str(tmp_path / "c.yaml") in line and expected in line
+    (tmp_path / "c.yaml").write_text("benchmark: dysca\noptions:\n  styles: [pixel art, watercolor]\n")
+    assert yaml.safe_load(hvgen("config", str(tmp_path / "c.yaml")).stdout)["options"]["styles"] == (
+        "watercolor,pixel art"
+    )
+
+
+def test_a_benchmark_of_photographs_names_no_model(tmp_path: Path) -> None:
+    """HERM renders nothing: its first line must not say 'model sdxl'."""
+    result = hvgen("herm", "--out", str(tmp_path / "r"))
+    assert "model sdxl" not in result.stderr and "photographs, no model" in result.stderr, result.stderr
