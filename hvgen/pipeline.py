@@ -330,7 +330,21 @@ def check_scenarios(config: RunConfig) -> list[str]:
         )
     for name in names:  # fail on a bad corruption / attack name now, not after hours of rendering
         build_scenario(name, config)
+    _check_unused_scenario_names(config, names)
     return names
+
+
+def _check_unused_scenario_names(config: RunConfig, names: list[str]) -> None:
+    """A misspelled --corruption-preset, --corruptions or --attack is refused even when its
+    scenario is not selected: stored silently in config.yaml, it would surprise the rerun that
+    adds the scenario (cheap checks only: no surrogate model is loaded)."""
+    from hvgen.errors import unknown_name_error
+    from hvgen.scenarios.adversarial import ATTACKS
+
+    if "corruption" not in names:
+        build_scenario("corruption", config)
+    if "adversarial" not in names and config.scenario.attack not in ATTACKS:
+        raise unknown_name_error("attack", config.scenario.attack, ATTACKS, hint="(--attack)")
 
 
 def scenario_levels(config: RunConfig) -> dict[str, str]:

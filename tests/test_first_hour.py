@@ -553,3 +553,21 @@ def test_a_benchmark_of_photographs_names_no_model(tmp_path: Path) -> None:
     """HERM renders nothing: its first line must not say 'model sdxl'."""
     result = hvgen("herm", "--out", str(tmp_path / "r"))
     assert "model sdxl" not in result.stderr and "photographs, no model" in result.stderr, result.stderr
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "expected"),
+    [
+        ("--corruption-preset", "imagenetc", "imagenet-c"),
+        ("--corruptions", "gausian_noise", "gaussian_noise"),
+        ("--attack", "pdg", "'pgd'"),
+    ],
+)
+def test_a_misspelled_scenario_option_is_refused_when_its_scenario_is_not_run(
+    tmp_path: Path, option: str, value: str, expected: str
+) -> None:
+    """Default --scenario clean: a misspelled corruption or attack name used to be stored in
+    config.yaml silently, to fail only on the rerun that adds that scenario."""
+    line = error_line(hvgen("dysca", *TINY, option, value, "--out", str(tmp_path / "r"), "--dry-run"))
+    assert value in line and expected in line
+    assert not (tmp_path / "r").exists()
