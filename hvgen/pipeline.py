@@ -25,7 +25,13 @@ from hvgen.generator import Generator, get_generator
 from hvgen.models import check_model, check_model_reachable, resolve_settings
 from hvgen.progress import warn
 from hvgen.publish.formats import parse_formats
-from hvgen.scenarios import build_scenario, parse_scenarios, scenario_level, scenario_settings
+from hvgen.scenarios import (
+    build_scenario,
+    parse_scenarios,
+    scenario_level,
+    scenario_settings,
+    surrogate_name,
+)
 from hvgen.sharding import Shard
 from hvgen.stages.export import ExportedConfig, run_export
 from hvgen.stages.plan import (
@@ -58,7 +64,10 @@ def resolve_config(config: RunConfig) -> RunConfig:
         width=settings.width,
         height=settings.height,
     )
-    resolved = replace(config, options=cls.resolved_options(dict(config.options)), render=render)
+    scenario = replace(config.scenario, surrogate=surrogate_name(config))  # not null: the one used
+    resolved = replace(
+        config, options=cls.resolved_options(dict(config.options)), render=render, scenario=scenario
+    )
     return replace(resolved, options=_canonical_options(resolved))
 
 

@@ -571,3 +571,14 @@ def test_a_misspelled_scenario_option_is_refused_when_its_scenario_is_not_run(
     line = error_line(hvgen("dysca", *TINY, option, value, "--out", str(tmp_path / "r"), "--dry-run"))
     assert value in line and expected in line
     assert not (tmp_path / "r").exists()
+
+
+def test_config_yaml_names_the_surrogate_used(tmp_path: Path) -> None:
+    """Like steps and size, the attack's surrogate is stored resolved ('tiny' with --model tiny,
+    CLIP ViT-L/14 otherwise), not as null."""
+    result = hvgen("dysca", *TINY, "--num", "2", "--out", str(tmp_path / "r"), "--dry-run")
+    assert result.returncode == 0, result.stderr
+    assert yaml.safe_load((tmp_path / "r" / "config.yaml").read_text())["scenario"]["surrogate"] == "tiny"
+    (tmp_path / "c.yaml").write_text("benchmark: dysca\n")
+    shown = yaml.safe_load(hvgen("config", str(tmp_path / "c.yaml")).stdout)
+    assert shown["scenario"]["surrogate"] == "openai/clip-vit-large-patch14"
