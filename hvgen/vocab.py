@@ -48,6 +48,12 @@ class Vocabulary:
         from hvgen.errors import did_you_mean
 
         known = self.names()
+        if not known:  # nothing to replace: the benchmark's data are templates (--templates DIR)
+            raise HvgenError(
+                f"--vocab {folder}: this benchmark ships no vocabulary files, so --vocab has nothing to replace; "
+                f"its word lists are data in its templates ({self.builtin_dir.parent}): copy and change them "
+                "there and pass --templates DIR."
+            )
         for path in sorted(folder.iterdir()):
             if path.suffix in _SUFFIXES and not path.name.startswith(".") and path.stem not in known:
                 raise HvgenError(

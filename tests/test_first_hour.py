@@ -582,3 +582,13 @@ def test_config_yaml_names_the_surrogate_used(tmp_path: Path) -> None:
     (tmp_path / "c.yaml").write_text("benchmark: dysca\n")
     shown = yaml.safe_load(hvgen("config", str(tmp_path / "c.yaml")).stdout)
     assert shown["scenario"]["surrogate"] == "openai/clip-vit-large-patch14"
+
+
+def test_vocab_for_a_benchmark_without_vocabulary_files_says_so(tmp_path: Path) -> None:
+    """VLBias ships no vocabulary files: the error used to end 'named after a shipped vocabulary: .'"""
+    (tmp_path / "voc").mkdir()
+    (tmp_path / "voc" / "animals.txt").write_text("cat\ndog\n")
+    line = error_line(
+        hvgen("vlbias", *TINY, "--vocab", str(tmp_path / "voc"), "--out", str(tmp_path / "r"), "--dry-run")
+    )
+    assert "ships no vocabulary files" in line and "--templates DIR" in line and ": ." not in line
