@@ -123,11 +123,20 @@ class Generator(ABC):
             if param.default is not inspect.Parameter.empty
         }
 
+    # Options that name a file or folder (HERM's --coco-keypoints, --images ...): stored absolute,
+    # so a rerun from another folder or spelled './x' or 'x/' is the same run, and a stage command
+    # run elsewhere reads the same files.
+    path_options: ClassVar[frozenset[str]] = frozenset()
+
     @classmethod
     def resolved_options(cls, options: dict[str, Any]) -> dict[str, Any]:
         """`options` with every default filled in: what decides the plan, so that leaving an
-        option out and passing its default value are the same run."""
-        return {**cls.option_defaults(), **options}
+        option out and passing its default value are the same run; paths made absolute."""
+        resolved = {**cls.option_defaults(), **options}
+        for key in cls.path_options:
+            if isinstance(resolved.get(key), str) and resolved[key]:
+                resolved[key] = absolute_path(resolved[key])
+        return resolved
 
     def name_list_options(self) -> dict[str, tuple[list[str], dict[str, str]]]:
         """The options that take 'all' or a comma list of names: option → (valid names, aliases).
@@ -285,3 +294,9 @@ def canonical_name_list(value: Any, valid: list[str], aliases: dict[str, str]) -
     if "all" in chosen or chosen >= set(valid):
         return "all"
     return ",".join(name for name in valid if name in chosen)
+
+
+def absolute_path(value: str) -> str:
+    """A path option as stored: absolute, '~' expanded, no trailing slash or './' (the file
+    itself is checked where it is read)."""
+    return str(Path(value).expanduser().resolve())

@@ -592,3 +592,31 @@ def test_vocab_for_a_benchmark_without_vocabulary_files_says_so(tmp_path: Path) 
         hvgen("vlbias", *TINY, "--vocab", str(tmp_path / "voc"), "--out", str(tmp_path / "r"), "--dry-run")
     )
     assert "ships no vocabulary files" in line and "--templates DIR" in line and ": ." not in line
+
+
+def test_input_paths_are_stored_absolute_so_reruns_from_elsewhere_resume(tmp_path: Path) -> None:
+    """HERM's --coco-keypoints / --images and Face QA's --source DIR: a rerun spelling the same
+    files './x', 'x/' or from another folder is the same run (it was refused as 'different plan
+    settings', and a stage command run elsewhere read other files); the card names no local path."""
+    from face_sources import write_fairface
+    from herm_coco import write_coco
+
+    coco = write_coco(tmp_path / "coco")
+    herm = ["herm", "--coco-keypoints", "coco/person_keypoints.json", "--images", "coco/images"]
+    first = hvgen(*herm, "--out", "he", cwd=tmp_path)
+    assert first.returncode == 0, first.stderr
+    options = yaml.safe_load((tmp_path / "he" / "config.yaml").read_text())["options"]
+    assert options["coco_keypoints"] == str(coco["keypoints"].resolve())
+    again = hvgen("herm", "--coco-keypoints", "person_keypoints.json", "--images", "./images/",
+                  "--out", "../he", "--dry-run", cwd=tmp_path / "coco")  # fmt: skip
+    assert again.returncode == 0 and "plan: up to date" in again.stderr, again.stderr
+    assert hvgen("render", str(tmp_path / "he")).returncode == 0  # from another folder
+
+    write_fairface(tmp_path / "ff")
+    face = ["faceqa", "--num", "2"]
+    first = hvgen(*face, "--source", "fairface=ff/fairface", "--out", "fa", cwd=tmp_path)
+    assert first.returncode == 0, first.stderr
+    again = hvgen(*face, "--source", "fairface=./ff/fairface/", "--out", "fa", "--dry-run", cwd=tmp_path)
+    assert again.returncode == 0 and "plan: up to date" in again.stderr, again.stderr
+    card = (tmp_path / "fa" / "export" / "README.md").read_text()
+    assert str(tmp_path) not in card and "fairface=<local: fairface>" in card
