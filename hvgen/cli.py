@@ -811,7 +811,7 @@ FormatOpt = Annotated[
         "--format",
         metavar="NAME",
         help="Also write this consumer's layout under RUN/formats/<name>/ (beside the Hub folder, never "
-        "uploaded by push): vlmevalkit, lmms-eval, the benchmark's original release layout (dysca, vlbias), "
+        "uploaded by push): vlmevalkit, lmms-eval, the benchmark's original release layout (dysca, vlbias, hqh), "
         "or all. Repeatable. See `hvgen list formats`.",
     ),
 ]
