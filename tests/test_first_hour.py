@@ -620,3 +620,16 @@ def test_input_paths_are_stored_absolute_so_reruns_from_elsewhere_resume(tmp_pat
     assert again.returncode == 0 and "plan: up to date" in again.stderr, again.stderr
     card = (tmp_path / "fa" / "export" / "README.md").read_text()
     assert str(tmp_path) not in card and "fairface=<local: fairface>" in card
+
+
+def test_a_short_vocabulary_warns_for_every_benchmark(tmp_path: Path) -> None:
+    """The engine, not one generator, warns: HQH's attribute questions with a 2-colour color.txt
+    became 2-option questions silently."""
+    (tmp_path / "vocab").mkdir()
+    (tmp_path / "vocab" / "color.txt").write_text("red\nblue\n")
+    result = hvgen("hqh", *TINY, "--num", "16", "--vocab", str(tmp_path / "vocab"),
+                   "--out", str(tmp_path / "r"), "--dry-run")  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    warnings = [line for line in result.stderr.splitlines() if line.startswith("warning:")]
+    assert len(warnings) == 1 and str(tmp_path / "vocab" / "color.txt") in warnings[0], result.stderr
+    assert "2 options instead of 4" in warnings[0]
