@@ -346,8 +346,9 @@ _common(
         str | None,
         typer.Option(
             metavar="LAYOUT",
-            help="Export layout: per-question (one row per question with its image; default) or image-once "
-            "(question configs + <config>_images configs holding each picture once, for large releases).",
+            help="Export layout: per-question (one row per question with its image) or image-once "
+            "(question configs + <config>_images configs holding each picture once, for large releases). "
+            "[default: per-question]",
         ),
     ],
 )

@@ -88,6 +88,7 @@ def test_help_shows_every_default_and_readable_metavars() -> None:
         ("--steps N", "[default: the model's"),
         ("--batch-size N", "[default: 4]"),
         ("--styles TEXT", "[default: all]"),
+        ("--layout LAYOUT", "[default: per-question]"),
         ("--against SOURCE", "Repeatable"),
     ]:
         assert option in text and default in text.split(option, 1)[1].split(" --", 1)[0], (option, default)
