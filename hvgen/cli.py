@@ -1134,7 +1134,11 @@ def score_command(
     ],
     output: Annotated[
         Path | None,
-        typer.Option(metavar="FILE", help="Write the full report here (.json, or .csv for the table)."),
+        typer.Option(
+            metavar="FILE",
+            help="Write the full report here (.json, or .csv for the table; '-': the JSON on stdout, the table on "
+            "stderr).",
+        ),
     ] = None,
     embedder: Annotated[str | None, typer.Option(metavar="ID|DIR", help=EMBEDDER_HELP)] = None,
     judge: JudgeOpt = None,
@@ -1165,6 +1169,7 @@ def score_command(
             warn(
                 f"judge replies without a verdict: {stats['n_unparsed']} (listed in the report's judge.unparsed_replies)"
             )
+    to_stdout = output is not None and str(output) == "-"
     rows = report.get("table") or []
     if rows:
         table = Table(title=f"{cls.title} scores")
@@ -1172,14 +1177,18 @@ def score_command(
             table.add_column(str(column))
         for row in rows:
             table.add_row(*(f"{v:.4f}" if isinstance(v, float) else str(v) for v in row.values()))
-        _stdout().print(table)
+        (console if to_stdout else _stdout()).print(table)  # with --output -, stdout holds the JSON alone
     for key in ("missing_ids", "extra_ids", "unparsed_ids", "malformed_lines", "duplicate_lines"):
         value = report.get(key)
         if isinstance(value, list) and value:
             warn(f"{key.replace('_', ' ')}: {len(value)} (first: {value[:5]})")
         elif isinstance(value, int) and value:  # a scorer that reports only a count
             warn(f"{key.replace('_', ' ')}: {value}")
-    if output:
+    if to_stdout:
+        import json
+
+        sys.stdout.write(json.dumps(report, indent=2, sort_keys=True, default=str) + "\n")
+    elif output:
         write_report(report, output)
         info(f"report written to {output}")
 
@@ -1558,7 +1567,37 @@ def _command() -> Any:
         _COMMAND = typer.main.get_command(app)
         for command in [_COMMAND, *getattr(_COMMAND, "commands", {}).values()]:
             _readable_metavars(command)
+        for name, cls in generators().items():
+            _explain_missing_groups(_COMMAND.commands[name], cls)
     return _COMMAND
+
+
+def _explain_missing_groups(command: Any, cls: type[Generator]) -> None:
+    """`hvgen herm --model tiny`: click said 'No such option: --model (Possible options: --help)'.
+    Say instead why a benchmark lacks a shared option (it renders nothing / perturbs nothing)."""
+    missing = {
+        "--" + option.replace("_", "-"): group
+        for group, options in OPTION_GROUPS.items()
+        if group not in cls.cli_option_groups
+        for option in options
+    }
+    parse_args = command.parse_args
+
+    def explained(ctx: Any, args: list[str]) -> list[str]:
+        try:
+            return parse_args(ctx, args)
+        except Exception as error:  # click's NoSuchOption (typer may vendor its own click)
+            group = missing.get(getattr(error, "option_name", None) or "")
+            if type(error).__name__ != "NoSuchOption" or group is None:
+                raise
+            why = "renders no images" if group == "text_to_image" else "makes no perturbed scenarios"
+            raise sys.modules[type(error).__module__].UsageError(
+                f"{error.option_name}: hvgen {cls.name} {why}, so it has no such option "
+                f"(`hvgen {cls.name} --help` lists its options).",
+                ctx,
+            ) from None
+
+    command.parse_args = explained
 
 
 _METAVARS = {"int": "INTEGER", "integer": "INTEGER", "float": "NUMBER", "str": "TEXT", "text": "TEXT"}

@@ -634,3 +634,25 @@ def test_a_short_vocabulary_warns_for_every_benchmark(tmp_path: Path) -> None:
     warnings = [line for line in result.stderr.splitlines() if line.startswith("warning:")]
     assert len(warnings) == 1 and str(tmp_path / "vocab" / "color.txt") in warnings[0], result.stderr
     assert "2 options instead of 4" in warnings[0]
+
+
+def test_score_output_dash_is_json_on_stdout(finished, tmp_path: Path) -> None:
+    """Like `hvgen stats --json -`: `--output -` wrote a file named '-'."""
+    run, _ = finished
+    records = [json.loads(line) for line in (run / "records.jsonl").read_text().splitlines()]
+    predictions = tmp_path / "p.jsonl"
+    predictions.write_text(
+        "".join(json.dumps({"id": r["id"], "prediction": r["answer"]}) + "\n" for r in records)
+    )
+    result = hvgen("score", "dysca", str(run), str(predictions), "--output", "-", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "average" in json.loads(result.stdout) and not (tmp_path / "-").exists()
+
+
+def test_an_option_a_benchmark_lacks_says_why() -> None:
+    """`hvgen herm --model tiny` said 'No such option: --model (Possible options: --help)'."""
+    result = hvgen("herm", "--model", "tiny", "--out", "x")
+    assert result.returncode == 2 and "Possible options" not in result.stderr
+    assert "--model: hvgen herm renders no images" in result.stderr, result.stderr
+    scenario = hvgen("faceqa", "--scenario", "print", "--out", "x")
+    assert "--scenario: hvgen faceqa makes no perturbed scenarios" in scenario.stderr, scenario.stderr
