@@ -644,9 +644,15 @@ def test_score_output_dash_is_json_on_stdout(finished, tmp_path: Path) -> None:
     predictions.write_text(
         "".join(json.dumps({"id": r["id"], "prediction": r["answer"]}) + "\n" for r in records)
     )
-    result = hvgen("score", "dysca", str(run), str(predictions), "--output", "-", cwd=tmp_path)
+    from quality_helpers import tiny_embedder
+
+    embedder = str(tiny_embedder(tmp_path / "tiny-minilm"))  # captions are scored by similarity
+    result = hvgen(
+        "score", "dysca", str(run), str(predictions), "--embedder", embedder, "--output", "-", cwd=tmp_path
+    )
     assert result.returncode == 0, result.stderr
-    assert "average" in json.loads(result.stdout) and not (tmp_path / "-").exists()
+    report = json.loads(result.stdout)
+    assert "by_question_type" in report and not (tmp_path / "-").exists()
 
 
 def test_an_option_a_benchmark_lacks_says_why() -> None:
