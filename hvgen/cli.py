@@ -1176,7 +1176,7 @@ def score_command(
         for column in rows[0]:
             table.add_column(str(column))
         for row in rows:
-            table.add_row(*(f"{v:.4f}" if isinstance(v, float) else str(v) for v in row.values()))
+            table.add_row(*(_cell(v) for v in row.values()))
         (console if to_stdout else _stdout()).print(table)  # with --output -, stdout holds the JSON alone
     for key in ("missing_ids", "extra_ids", "unparsed_ids", "malformed_lines", "duplicate_lines"):
         value = report.get(key)
@@ -1191,6 +1191,13 @@ def score_command(
     elif output:
         write_report(report, output)
         info(f"report written to {output}")
+
+
+def _cell(value: Any) -> str:
+    """A score table cell: 4 decimals, and '–' where a metric does not apply (never 'None')."""
+    if value is None:
+        return "–"
+    return f"{value:.4f}" if isinstance(value, float) else str(value)
 
 
 @app.command("quality")

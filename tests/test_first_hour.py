@@ -621,6 +621,12 @@ def test_input_paths_are_stored_absolute_so_reruns_from_elsewhere_resume(tmp_pat
     assert again.returncode == 0 and "plan: up to date" in again.stderr, again.stderr
     card = (tmp_path / "fa" / "export" / "README.md").read_text()
     assert str(tmp_path) not in card and "fairface=<local: fairface>" in card
+    records = [json.loads(line) for line in (tmp_path / "fa" / "records.jsonl").read_text().splitlines()]
+    (tmp_path / "p.jsonl").write_text(
+        "".join(json.dumps({"id": r["id"], "prediction": r["answer"]}) + "\n" for r in records)
+    )
+    scored = hvgen("score", "faceqa", "fa", "p.jsonl", cwd=tmp_path)
+    assert scored.returncode == 0 and "None" not in scored.stdout, scored.stdout  # '–' where n/a
 
 
 def test_a_short_vocabulary_warns_for_every_benchmark(tmp_path: Path) -> None:
