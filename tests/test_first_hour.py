@@ -668,3 +668,15 @@ def test_an_option_a_benchmark_lacks_says_why() -> None:
     assert "--model: hvgen herm renders no images" in result.stderr, result.stderr
     scenario = hvgen("faceqa", "--scenario", "print", "--out", "x")
     assert "--scenario: hvgen faceqa makes no perturbed scenarios" in scenario.stderr, scenario.stderr
+
+
+def test_a_misnamed_template_file_is_a_loud_warning(tmp_path: Path) -> None:
+    """Like a misnamed --vocab file: `promt.j2` in --templates replaced nothing, silently."""
+    (tmp_path / "tpl").mkdir()
+    (tmp_path / "tpl" / "promt.j2").write_text("a picture\n")
+    shutil.copy(ROOT / "templates" / "dysca" / "prompt.j2", tmp_path / "tpl" / "prompt.j2")  # a real one
+    result = hvgen("dysca", *TINY, "--num", "2", "--templates", str(tmp_path / "tpl"),
+                   "--out", str(tmp_path / "r"), "--dry-run")  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    warnings = [line for line in result.stderr.splitlines() if line.startswith("warning:")]
+    assert len(warnings) == 1 and "promt.j2" in warnings[0] and "did you mean 'prompt.j2'" in warnings[0]
