@@ -26,7 +26,6 @@ from hvgen.publish.formats import register_format
 from hvgen.records import Record
 from hvgen.seeding import rng_for, stable_id
 from hvgen.store.catalog import image_relpath
-from hvgen.vocab import Vocabulary
 
 # The values of the released Dysca.json: its scorer (Dysca_compute.py) scores a free-form answer
 # only when question_type is exactly "image caption", so that is what we write.
@@ -151,6 +150,13 @@ class Dysca(Generator):
         self._walks: dict[tuple[str, str], Iterator[dict[str, str]] | None] = {}
         if not self.allow_short:
             self.check_capacity()
+
+    def name_list_options(self) -> dict[str, tuple[list[str], dict[str, str]]]:
+        return {
+            "styles": (list(self.style_presets), {}),
+            "subtasks": (list(self.subtasks), SUBTASK_ALIASES),
+            "question_types": (list(QUESTION_TYPES), QUESTION_TYPE_ALIASES),
+        }
 
     def listings(self) -> dict[str, list[str]]:
         return {
@@ -329,34 +335,9 @@ class Dysca(Generator):
         ]
         return PlanResult(
             records=records,
-            warnings=warnings + self._short_vocabulary_warnings(),
+            warnings=warnings,
             notes=[self.capacity_note(planned)],
         )
-
-    def _short_vocabulary_warnings(self) -> list[str]:
-        """A --vocab file with fewer items than the question needs options would silently turn
-        4-option questions into 2-option ones (chance 50 % instead of 25 %): name the file.
-        Shipped lists that are short by nature (gender 2, expression 3) are not warned about."""
-        override = self.request.vocab_dir
-        if override is None or MULTI_CHOICE not in self.selected_question_types:
-            return []
-        shipped = Vocabulary(self.name, None)
-        limit = self.rules["max_options"]
-        warnings = []
-        for subtask in self.selected_subtasks:
-            vocab = self.rules["subtasks"][subtask].get("vocab", subtask)
-            path = self.vocab.path(vocab)
-            if path.parent.resolve() != Path(override).resolve():
-                continue
-            have = min(limit, len(self.values(subtask)))
-            expected = min(limit, len(shipped.items(vocab)))
-            if have < expected:
-                warnings.append(
-                    f"vocabulary file {path} has {len(self.values(subtask))} item(s), so the '{subtask}' multi-choice "
-                    f"questions get {have} options instead of {expected}; add at least {expected - have} more item(s) "
-                    "to it (one per line)."
-                )
-        return warnings
 
     def _style_for(self, index: int) -> str:
         """Styles are dealt in seeded shuffled cycles, so any plan of >= len(styles) images uses every style."""

@@ -23,7 +23,13 @@ from typing import Annotated, Any
 
 import typer
 from hvgen.generators.faceqa_questions import FREE_FORM, TASKS, QuestionPlanner, Worded, unseen_attributes
-from hvgen.generators.faceqa_sources import SourceReport, open_readers, parse_source_specs, select_faces
+from hvgen.generators.faceqa_sources import (
+    SourceReport,
+    absolute_source_spec,
+    open_readers,
+    parse_source_specs,
+    select_faces,
+)
 from hvgen.generators.faceqa_splits import hashed_split
 from hvgen.generators.faceqa_synthetic import SYNTHETIC, synthetic_faces
 
@@ -133,6 +139,14 @@ class FaceQA(Generator):
         ] = None,
     ) -> None:
         """Face QA's own options (the engine adds the common ones)."""
+
+    @classmethod
+    def resolved_options(cls, options: dict[str, Any]) -> dict[str, Any]:
+        """Each `--source NAME=DIR[,KEY=VALUE]` with DIR absolute (see `Generator.path_options`)."""
+        resolved = super().resolved_options(options)
+        if isinstance(resolved.get("source"), list):
+            resolved["source"] = [absolute_source_spec(spec) for spec in resolved["source"]]
+        return resolved
 
     def __init__(self, request: PlanRequest) -> None:
         super().__init__(request)

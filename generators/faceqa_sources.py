@@ -81,6 +81,21 @@ def parse_source_specs(specs: list[str]) -> dict[str, SourceSpec]:
     return sources
 
 
+def absolute_source_spec(spec: Any) -> Any:
+    """'fairface=./data/ff/' → 'fairface=/abs/data/ff' (options kept): one spelling per folder, so a
+    rerun from another folder is the same run. A spec without NAME=DIR is left for the parser."""
+    from hvgen.generator import absolute_path
+
+    if not isinstance(spec, str):
+        return spec
+    name, sep, rest = spec.partition("=")
+    folder, options = _split_options(rest)
+    if not sep or not name.strip() or not folder.strip():
+        return spec
+    extra = "".join(f",{key}={value}" for key, value in options.items())
+    return f"{name.strip()}={absolute_path(folder.strip())}{extra}"
+
+
 def _split_options(rest: str) -> tuple[str, dict[str, str]]:
     """'DIR,fold=2,compression=c40' → ('DIR', {...}); a comma not followed by KEY= stays in DIR."""
     parts = rest.split(",")

@@ -101,6 +101,7 @@ class Herm(Generator):
     default_num = 1000
     supported_scenarios = ("clean",)
     supplies_images = True
+    path_options = frozenset({"coco_keypoints", "coco_instances", "coco_captions", "images"})
     cli_option_groups = frozenset()  # no text-to-image model, no perturbation scenario
     cli_example = (
         "--coco-keypoints person_keypoints_val2017.json --coco-instances instances_val2017.json "

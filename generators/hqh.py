@@ -96,6 +96,9 @@ class Hqh(Generator):
         chosen = [] if twins == "none" else parse_name_list(twins, list(TWINS), "twin", aliases=TWIN_ALIASES)
         self.question_types = [OPEN, *(TWINS[name] for name in TWINS if name in chosen)]
 
+    def name_list_options(self) -> dict[str, tuple[list[str], dict[str, str]]]:
+        return {"types": (list(self.types), TYPE_ALIASES), "twins": (list(TWINS), TWIN_ALIASES)}
+
     def listings(self) -> dict[str, list[str]]:
         return {"types": list(self.types), "question-types": list(QUESTION_TYPES), "twins": list(TWINS)}
 

@@ -239,6 +239,23 @@ class VLBias(Generator):
         if request.num < 1:
             raise HvgenError(f"--num must be at least 1 (got {request.num}).")
 
+    def canonical_options(self, options: dict[str, Any]) -> dict[str, Any]:
+        """The selection in one spelling: `categories` 'all' (plus any intersection named) when
+        every single category is chosen, `intersections` true when every intersection is, and the
+        question part without its aliases — so `--categories` listing every name, or 'ALL', is the
+        same run as the default."""
+        result = super().canonical_options(options)
+        names = list(self.rules["categories"])
+        joint = [name for name in names if self.category(name).intersection]
+        singles = [name for name in names if name not in joint]
+        chosen = set(self.selected_categories)
+        every_joint = bool(joint) and set(joint) <= chosen
+        listed = [name for name in names if name in chosen and not (every_joint and name in joint)]
+        if set(singles) <= chosen:
+            listed = ["all", *(name for name in listed if name not in singles)]
+        result.update(categories=",".join(listed), intersections=every_joint, question=self.question)
+        return result
+
     def listings(self) -> dict[str, list[str]]:
         return {
             "categories": list(self.rules["categories"]),

@@ -20,6 +20,7 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from hvgen import __version__
@@ -345,8 +346,9 @@ _common(
         str | None,
         typer.Option(
             metavar="LAYOUT",
-            help="Export layout: per-question (one row per question with its image; default) or image-once "
-            "(question configs + <config>_images configs holding each picture once, for large releases).",
+            help="Export layout: per-question (one row per question with its image) or image-once "
+            "(question configs + <config>_images configs holding each picture once, for large releases). "
+            "[default: per-question]",
         ),
     ],
 )
@@ -505,7 +507,7 @@ def _list_value(value: Any) -> Any:
 
 
 def _run_benchmark(cls: type[Generator], generator_options: dict[str, Any], common: dict[str, Any]) -> None:
-    from hvgen.models import check_model
+    from hvgen.models import check_model, check_model_reachable
     from hvgen.pipeline import (
         check_device,
         check_num,
@@ -540,13 +542,16 @@ def _run_benchmark(cls: type[Generator], generator_options: dict[str, Any], comm
     config.scenario.scenarios = check_scenarios(config)
     check_model(config.render.model)
     check_num(config, common["force"])
-    build_generator(config)  # validate options before touching the disk
+    generator = build_generator(config)  # validate options before touching the disk
     run_dir = common["out"] or Path("runs") / cls.name
     shard = parse_shard(common["shard"])
     if not common["dry_run"]:
         check_device(config.render.device)  # before planning, not after
+        if not generator.supplies_images:
+            check_model_reachable(config.render.model)
 
-    info(f"[bold]hvgen {cls.name}[/] → {run_dir}  (model {config.render.model}, seed {config.seed})")
+    made_by = "photographs, no model" if generator.supplies_images else f"model {config.render.model}"
+    info(f"[bold]hvgen {cls.name}[/] → {escape(str(run_dir))}  ({made_by}, seed {config.seed})")
     times = StageTimes()
     warnings: list[str] = []
     if shard.index == 0:
@@ -672,7 +677,8 @@ def _print_plan(run_dir: Path, summary: Any) -> None:
     if summary is None:
         info("plan: up to date (resuming).")
         return
-    info(f"plan: {summary.records} questions over {summary.images} images {summary.by_question_type}")
+    kinds = ", ".join(f"{count} {kind}" for kind, count in summary.by_question_type.items())
+    info(f"plan: {summary.records} questions over {summary.images} images" + (f" ({kinds})" if kinds else ""))
     if summary.position_balance and verbosity() > QUIET:
         table = Table(title="answer-position balance", show_lines=False)
         for column in ("question type", "options", "answers per position", "chi² p"):
@@ -806,7 +812,7 @@ FormatOpt = Annotated[
         "--format",
         metavar="NAME",
         help="Also write this consumer's layout under RUN/formats/<name>/ (beside the Hub folder, never "
-        "uploaded by push): vlmevalkit, lmms-eval, the benchmark's original release layout (dysca, vlbias), "
+        "uploaded by push): vlmevalkit, lmms-eval, the benchmark's original release layout (dysca, vlbias, hqh), "
         "or all. Repeatable. See `hvgen list formats`.",
     ),
 ]
@@ -1009,13 +1015,18 @@ def config_command(
 
     import yaml
 
-    from hvgen.pipeline import check_options, describe_config
+    from hvgen.pipeline import build_generator, check_options, check_scenarios, describe_config
 
     if source.is_dir():
         config = _load_run(source)
     elif source.is_file():
         config = RunConfig.load(source)
         check_options(config, str(source))
+        try:  # the values too (a misspelled style or scenario), as a run with --config would
+            check_scenarios(config)
+            build_generator(config)
+        except HvgenError as error:
+            raise HvgenError(f"{source}: {error}") from None
     else:
         raise HvgenError(f"{source}: no such run directory or config file.")
     resolved = describe_config(config)
@@ -1123,7 +1134,11 @@ def score_command(
     ],
     output: Annotated[
         Path | None,
-        typer.Option(metavar="FILE", help="Write the full report here (.json, or .csv for the table)."),
+        typer.Option(
+            metavar="FILE",
+            help="Write the full report here (.json, or .csv for the table; '-': the JSON on stdout, the table on "
+            "stderr).",
+        ),
     ] = None,
     embedder: Annotated[str | None, typer.Option(metavar="ID|DIR", help=EMBEDDER_HELP)] = None,
     judge: JudgeOpt = None,
@@ -1154,23 +1169,35 @@ def score_command(
             warn(
                 f"judge replies without a verdict: {stats['n_unparsed']} (listed in the report's judge.unparsed_replies)"
             )
+    to_stdout = output is not None and str(output) == "-"
     rows = report.get("table") or []
     if rows:
         table = Table(title=f"{cls.title} scores")
         for column in rows[0]:
             table.add_column(str(column))
         for row in rows:
-            table.add_row(*(f"{v:.4f}" if isinstance(v, float) else str(v) for v in row.values()))
-        _stdout().print(table)
+            table.add_row(*(_cell(v) for v in row.values()))
+        (console if to_stdout else _stdout()).print(table)  # with --output -, stdout holds the JSON alone
     for key in ("missing_ids", "extra_ids", "unparsed_ids", "malformed_lines", "duplicate_lines"):
         value = report.get(key)
         if isinstance(value, list) and value:
             warn(f"{key.replace('_', ' ')}: {len(value)} (first: {value[:5]})")
         elif isinstance(value, int) and value:  # a scorer that reports only a count
             warn(f"{key.replace('_', ' ')}: {value}")
-    if output:
+    if to_stdout:
+        import json
+
+        sys.stdout.write(json.dumps(report, indent=2, sort_keys=True, default=str) + "\n")
+    elif output:
         write_report(report, output)
         info(f"report written to {output}")
+
+
+def _cell(value: Any) -> str:
+    """A score table cell: 4 decimals, and '–' where a metric does not apply (never 'None')."""
+    if value is None:
+        return "–"
+    return f"{value:.4f}" if isinstance(value, float) else str(value)
 
 
 @app.command("quality")
@@ -1292,7 +1319,15 @@ def list_command(
             bench, _, plain = name.partition("-")
             if bench in generators() and plain in shared:
                 continue
-            _stdout().print(f"[bold]{name}[/] ({len(items)}): {', '.join(items)}", highlight=False)
+            _print_listing(name, items)
+        return
+    shared = [
+        name for name in listings if name.partition("-")[2] == what and name.partition("-")[0] in generators()
+    ]
+    if what not in listings and shared:
+        # a name several benchmarks use (`question-types`, `tasks`): each one's list, headed
+        for name in shared:
+            _print_listing(name, listings[name])
         return
     if what not in listings:
         from hvgen.errors import unknown_name_error
@@ -1300,6 +1335,13 @@ def list_command(
         raise unknown_name_error("list", what, listings, hint="Run `hvgen list` to see them all.")
     for item in listings[what]:
         print(item)
+
+
+def _print_listing(name: str, items: list[str]) -> None:
+    """One list on one line, never wrapped: it is data (grep, cut), whatever its length."""
+    _stdout().print(
+        f"[bold]{name}[/] ({len(items)}): {escape(', '.join(items))}", highlight=False, soft_wrap=True
+    )
 
 
 def _listings() -> dict[str, list[str]]:
@@ -1532,18 +1574,60 @@ def _command() -> Any:
         _COMMAND = typer.main.get_command(app)
         for command in [_COMMAND, *getattr(_COMMAND, "commands", {}).values()]:
             _readable_metavars(command)
+        for name, cls in generators().items():
+            _explain_missing_groups(_COMMAND.commands[name], cls)
     return _COMMAND
+
+
+def _explain_missing_groups(command: Any, cls: type[Generator]) -> None:
+    """`hvgen herm --model tiny`: click said 'No such option: --model (Possible options: --help)'.
+    Say instead why a benchmark lacks a shared option (it renders nothing / perturbs nothing)."""
+    missing = {
+        "--" + option.replace("_", "-"): group
+        for group, options in OPTION_GROUPS.items()
+        if group not in cls.cli_option_groups
+        for option in options
+    }
+    parse_args = command.parse_args
+
+    def explained(ctx: Any, args: list[str]) -> list[str]:
+        try:
+            return parse_args(ctx, args)
+        except Exception as error:  # click's NoSuchOption (typer may vendor its own click)
+            group = missing.get(getattr(error, "option_name", None) or "")
+            if type(error).__name__ != "NoSuchOption" or group is None:
+                raise
+            why = "renders no images" if group == "text_to_image" else "makes no perturbed scenarios"
+            raise sys.modules[type(error).__module__].UsageError(
+                f"{error.option_name}: hvgen {cls.name} {why}, so it has no such option "
+                f"(`hvgen {cls.name} --help` lists its options).",
+                ctx,
+            ) from None
+
+    command.parse_args = explained
 
 
 _METAVARS = {"int": "INTEGER", "integer": "INTEGER", "float": "NUMBER", "str": "TEXT", "text": "TEXT"}
 
 
+def _plain_argument(param: Any) -> None:
+    """Typer's plain help shows an argument as 'RUN_DIR <path>' and, in the usage line, as
+    '{RUN_DIR}': Python types and braces a reader does not expect. Show the name alone, as click
+    does ('RUN_DIR', '[WHAT]' when optional); the help text says what it is."""
+    name = param.display_name_raw + ("..." if param.nargs != 1 else "")
+    param.display_type_rich = lambda ctx: ""
+    param.get_usage_pieces = lambda ctx: [name if param.required else f"[{name}]"]
+
+
 def _readable_metavars(command: Any) -> None:
     """Options declared without a metavar show their Python type in --help ('<str>', '<list[str]>');
     give them a word instead (TEXT, INTEGER, NUMBER, PATH)."""
-    from typer.core import TyperOption
+    from typer.core import TyperArgument, TyperOption
 
     for param in command.params:
+        if isinstance(param, TyperArgument):
+            _plain_argument(param)
+            continue
         if not isinstance(param, TyperOption) or param.metavar is not None or param.is_flag or param.count:
             continue
         annotation = getattr(getattr(param, "type_descriptor", None), "annotation", None)
@@ -1568,7 +1652,9 @@ def main(argv: list[str] | None = None) -> None:
     except HvgenError as error:
         if verbosity() >= VERBOSE:
             console.print_exception()
-        console.print(f"[bold red]error:[/] {error}", highlight=False, soft_wrap=True)
+        # the message is text, not markup: a bracket a user typed ('[red]', '[/x]') or a library's
+        # reason in brackets must be printed, never parsed (a stray closing tag would crash here)
+        console.print(f"[bold red]error:[/] {escape(str(error))}", highlight=False, soft_wrap=True)
         sys.exit(2)
     except KeyboardInterrupt:
         _say_interrupted()

@@ -250,6 +250,16 @@ def merge_overrides(config: RunConfig, overrides: dict[str, Any]) -> RunConfig:
     return RunConfig.from_dict(data)
 
 
-def describe_difference(old: dict[str, Any], new: dict[str, Any]) -> str:
-    changes = [f"{key}: {old.get(key)!r} → {new.get(key)!r}" for key in new if old.get(key) != new.get(key)]
+def describe_difference(old: dict[str, Any], new: dict[str, Any], prefix: str = "") -> str:
+    """What changed, key by key ('options.subtasks: 'all' → 'animal''): a nested settings dict
+    names the option that differs, not the whole dict."""
+    changes = []
+    for key in [*new, *(k for k in old if k not in new)]:
+        before, after = old.get(key), new.get(key)
+        if before == after:
+            continue
+        if isinstance(before, dict) and isinstance(after, dict):
+            changes.append(describe_difference(before, after, f"{prefix}{key}."))
+        else:
+            changes.append(f"{prefix}{key}: {before!r} → {after!r}")
     return "; ".join(changes)

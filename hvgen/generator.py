@@ -123,11 +123,36 @@ class Generator(ABC):
             if param.default is not inspect.Parameter.empty
         }
 
+    # Options that name a file or folder (HERM's --coco-keypoints, --images ...): stored absolute,
+    # so a rerun from another folder or spelled './x' or 'x/' is the same run, and a stage command
+    # run elsewhere reads the same files.
+    path_options: ClassVar[frozenset[str]] = frozenset()
+
     @classmethod
     def resolved_options(cls, options: dict[str, Any]) -> dict[str, Any]:
         """`options` with every default filled in: what decides the plan, so that leaving an
-        option out and passing its default value are the same run."""
-        return {**cls.option_defaults(), **options}
+        option out and passing its default value are the same run; paths made absolute."""
+        resolved = {**cls.option_defaults(), **options}
+        for key in cls.path_options:
+            if isinstance(resolved.get(key), str) and resolved[key]:
+                resolved[key] = absolute_path(resolved[key])
+        return resolved
+
+    def name_list_options(self) -> dict[str, tuple[list[str], dict[str, str]]]:
+        """The options that take 'all' or a comma list of names: option → (valid names, aliases).
+        The engine spells their values one way (`canonical_options`), so a rerun that names the
+        same selection otherwise (every style listed, an alias, another order) is the same run."""
+        return {}
+
+    def canonical_options(self, options: dict[str, Any]) -> dict[str, Any]:
+        """`options` with each name list in one spelling: 'all' when every name is chosen, else
+        the names in their canonical order. A value with an unknown name is left as given (the
+        generator's own parsing names the mistake)."""
+        result = dict(options)
+        for key, (valid, aliases) in self.name_list_options().items():
+            if key in result:
+                result[key] = canonical_name_list(result[key], valid, aliases)
+        return result
 
     # The id and seed conventions every generator shares (DESIGN §3): ids hash the content that
     # defines them; seeds derive from (run seed, id), so a new run seed gives a fresh split.
@@ -255,3 +280,23 @@ def get_generator(name: str) -> type[Generator]:
     if name not in registry:
         raise unknown_name_error("benchmark", name, registry)
     return registry[name]
+
+
+def canonical_name_list(value: Any, valid: list[str], aliases: dict[str, str]) -> Any:
+    """One spelling of a name-list option value (see `Generator.canonical_options`)."""
+    if not isinstance(value, (str, list)):
+        return value
+    raw = value.split(",") if isinstance(value, str) else [str(item) for item in value]
+    items = [aliases.get(item.strip(), item.strip()) for item in raw if item.strip()]
+    if not items or any(item != "all" and item not in valid for item in items):
+        return value
+    chosen = set(items)
+    if "all" in chosen or chosen >= set(valid):
+        return "all"
+    return ",".join(name for name in valid if name in chosen)
+
+
+def absolute_path(value: str) -> str:
+    """A path option as stored: absolute, '~' expanded, no trailing slash or './' (the file
+    itself is checked where it is read)."""
+    return str(Path(value).expanduser().resolve())

@@ -114,6 +114,41 @@ def check_model(model: str, option: str = "--model") -> None:
         )
 
 
+def check_model_reachable(model: str, option: str = "--model") -> None:
+    """Refuse a Hub model that is not in the local Hugging Face cache when it cannot be
+    downloaded either (HF_HUB_OFFLINE=1, or the Hub's host does not resolve: no network), before
+    a run plans anything: one line, not a plan followed by half a minute of retried requests."""
+    import os
+    import socket
+    from urllib.parse import urlparse
+
+    from hvgen.errors import ModelLoadError
+
+    if model in MODEL_REGISTRY and MODEL_REGISTRY[model].name == "tiny":
+        return
+    model_id = resolve_model(model).model_id
+    if Path(model_id).expanduser().exists() or looks_like_path(model_id):
+        return  # a folder: check_model looked at it
+    from huggingface_hub import constants, try_to_load_from_cache
+
+    if isinstance(try_to_load_from_cache(model_id, "model_index.json"), str):
+        return
+    offline = os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes", "on")
+    why = "HF_HUB_OFFLINE is set"
+    if not offline:
+        host = urlparse(constants.ENDPOINT).hostname or "huggingface.co"
+        try:
+            socket.getaddrinfo(host, 443)
+            return  # online: the download may work (load_pipeline reports it if not)
+        except OSError:
+            why = f"no network: {host} does not resolve"
+    raise ModelLoadError(
+        f"{option} {model}: {model_id} is not in the local Hugging Face cache and cannot be downloaded here "
+        f"({why}). Use --model tiny for an offline test run, --model PATH for a local diffusers folder, or "
+        f"`hf download {model_id}` on a machine with network."
+    )
+
+
 @dataclass(frozen=True)
 class RenderSettings:
     """The sampler settings actually used (registry defaults filled in)."""

@@ -15,16 +15,23 @@ import shutil
 import time
 from dataclasses import asdict, replace
 from pathlib import Path
+from typing import Any
 
 import duckdb
 
 from hvgen.config import RunConfig, describe_difference
 from hvgen.errors import HvgenError, did_you_mean
-from hvgen.generator import get_generator
-from hvgen.models import check_model, resolve_settings
+from hvgen.generator import Generator, get_generator
+from hvgen.models import check_model, check_model_reachable, resolve_settings
 from hvgen.progress import warn
 from hvgen.publish.formats import parse_formats
-from hvgen.scenarios import build_scenario, parse_scenarios, scenario_level, scenario_settings
+from hvgen.scenarios import (
+    build_scenario,
+    parse_scenarios,
+    scenario_level,
+    scenario_settings,
+    surrogate_name,
+)
 from hvgen.sharding import Shard
 from hvgen.stages.export import ExportedConfig, run_export
 from hvgen.stages.plan import (
@@ -57,7 +64,27 @@ def resolve_config(config: RunConfig) -> RunConfig:
         width=settings.width,
         height=settings.height,
     )
-    return replace(config, options=cls.resolved_options(dict(config.options)), render=render)
+    scenario = replace(config.scenario, surrogate=surrogate_name(config))  # not null: the one used
+    resolved = replace(
+        config, options=cls.resolved_options(dict(config.options)), render=render, scenario=scenario
+    )
+    return replace(resolved, options=_canonical_options(resolved))
+
+
+def _canonical_options(config: RunConfig) -> dict[str, Any]:
+    """The benchmark's name lists in one spelling ('all' for every name, aliases resolved), for
+    generators that declare them; a config the generator refuses is left as it is (the plan
+    stage reports the mistake)."""
+    cls = get_generator(config.benchmark)
+    if (cls.name_list_options, cls.canonical_options) == (
+        Generator.name_list_options,
+        Generator.canonical_options,
+    ):
+        return config.options
+    try:
+        return build_generator(config).canonical_options(config.options)
+    except HvgenError:
+        return config.options
 
 
 def check_options(config: RunConfig, origin: str = "config") -> None:
@@ -296,6 +323,7 @@ def stage_render(run_dir: Path, config: RunConfig, shard: Shard) -> RenderSummar
         return run_supply(run_dir, generator, shard, config.render)
     check_model(config.render.model)
     check_device(config.render.device)
+    check_model_reachable(config.render.model)
     return run_render(run_dir, config.render, shard)
 
 
@@ -311,7 +339,21 @@ def check_scenarios(config: RunConfig) -> list[str]:
         )
     for name in names:  # fail on a bad corruption / attack name now, not after hours of rendering
         build_scenario(name, config)
+    _check_unused_scenario_names(config, names)
     return names
+
+
+def _check_unused_scenario_names(config: RunConfig, names: list[str]) -> None:
+    """A misspelled --corruption-preset, --corruptions or --attack is refused even when its
+    scenario is not selected: stored silently in config.yaml, it would surprise the rerun that
+    adds the scenario (cheap checks only: no surrogate model is loaded)."""
+    from hvgen.errors import unknown_name_error
+    from hvgen.scenarios.adversarial import ATTACKS
+
+    if "corruption" not in names:
+        build_scenario("corruption", config)
+    if "adversarial" not in names and config.scenario.attack not in ATTACKS:
+        raise unknown_name_error("attack", config.scenario.attack, ATTACKS, hint="(--attack)")
 
 
 def scenario_levels(config: RunConfig) -> dict[str, str]:

@@ -21,6 +21,11 @@ def public_value(value: Any) -> Any:
     """`value` with every local path replaced by ``<local: name>`` (recursing into dicts, lists)."""
     if isinstance(value, str) and looks_like_local_path(value):
         return f"<local: {Path(value).name}>"
+    if isinstance(value, str) and "=" in value:  # NAME=DIR[,KEY=VALUE] (faceqa --source)
+        name, _, rest = value.partition("=")
+        folder, comma, options = rest.partition(",")
+        if name and looks_like_local_path(folder):
+            return f"{name}=<local: {Path(folder).name}>{comma}{options}"
     if isinstance(value, dict):
         return {key: public_value(item) for key, item in value.items()}
     if isinstance(value, list):

@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -66,8 +67,9 @@ def debug(message: object, **kwargs: object) -> None:
 
 
 def warn(message: str) -> None:
-    """A warning: always shown, on one line starting 'warning:'."""
-    console.print(f"[yellow]warning:[/] {message}", highlight=False)
+    """A warning: always shown, on one line starting 'warning:'. The message is text, not rich
+    markup (it may quote a user's value holding brackets)."""
+    console.print(f"[yellow]warning:[/] {escape(message)}", highlight=False)
 
 
 def progress_enabled() -> bool:

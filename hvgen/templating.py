@@ -37,6 +37,32 @@ def builtin_template_dir(benchmark: str) -> Path:
     return Path(str(resources.files("hvgen.templates") / benchmark))
 
 
+_WARNED: set[Path] = set()
+
+
+def _warn_unmatched_templates(override_dir: Path, builtin: Path) -> None:
+    """A file in --templates that replaces no shipped template is most likely misspelled
+    (`promt.j2`) and would be ignored: warn once per file, naming it. (Not an error: a new
+    helper template that an overridden one includes is legitimate.)"""
+    from hvgen.errors import did_you_mean
+    from hvgen.progress import warn
+
+    if not override_dir.is_dir():
+        return
+    shipped = {p.relative_to(builtin).as_posix() for p in builtin.rglob("*") if p.is_file()}
+    for path in sorted(override_dir.rglob("*")):
+        relative = path.relative_to(override_dir).as_posix()
+        if not path.is_file() or relative in shipped or any(part.startswith(".") for part in path.parts):
+            continue
+        if path.resolve() in _WARNED:
+            continue
+        _WARNED.add(path.resolve())
+        warn(
+            f"--templates {override_dir}: {relative} replaces no shipped template{did_you_mean(relative, shipped)}; "
+            "it is used only if another template includes it. Name it after the file it should replace."
+        )
+
+
 class TemplateSet:
     """The templates of one benchmark, optionally overlaid by a user folder (`--templates DIR`)."""
 
@@ -55,6 +81,8 @@ class TemplateSet:
         )
         self.env.filters["indefinite"] = indefinite
         self._cache: dict[str, jinja2.Template] = {}
+        if override_dir is not None:
+            _warn_unmatched_templates(override_dir, builtin_template_dir(benchmark))
 
     def _template(self, name: str) -> jinja2.Template:
         if name not in self._cache:

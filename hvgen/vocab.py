@@ -23,13 +23,19 @@ MAX_ENTRY_CHARS = 1000
 tokens), so a longer line is a broken file, and it would be copied into every record."""
 
 
+MAX_OPTIONS = 4
+"""The most options a multiple-choice question draws from one vocabulary (Dysca, HQH, HERM: 4)."""
+
+
 class Vocabulary:
     """Loads and caches a benchmark's vocabularies, user overrides first."""
 
     def __init__(self, benchmark: str, override_dir: Path | None = None) -> None:
+        self.benchmark = benchmark
         self.builtin_dir = builtin_template_dir(benchmark) / "vocab"
         self.override_dir = override_dir
         self._cache: dict[str, tuple[Any, ...]] = {}
+        self._overrides_used: dict[str, Path] = {}
         if override_dir is not None and not override_dir.is_dir():
             raise HvgenError(
                 f"--vocab {override_dir}: not a folder. Pass a folder of vocabulary files (e.g. animal.txt)."
@@ -48,6 +54,12 @@ class Vocabulary:
         from hvgen.errors import did_you_mean
 
         known = self.names()
+        if not known:  # nothing to replace: the benchmark's data are templates (--templates DIR)
+            raise HvgenError(
+                f"--vocab {folder}: this benchmark ships no vocabulary files, so --vocab has nothing to replace; "
+                f"its word lists are data in its templates ({self.builtin_dir.parent}): copy and change them "
+                "there and pass --templates DIR."
+            )
         for path in sorted(folder.iterdir()):
             if path.suffix in _SUFFIXES and not path.name.startswith(".") and path.stem not in known:
                 raise HvgenError(
@@ -79,7 +91,27 @@ class Vocabulary:
             self._cache[name] = tuple(_read(path))
             if not self._cache[name]:
                 raise HvgenError(f"vocabulary file {path} is empty: add at least one item (one per line).")
+            if self.override_dir is not None and path.parent == self.override_dir:
+                self._overrides_used[name] = path
         return self._cache[name]
+
+    def short_override_warnings(self, limit: int = MAX_OPTIONS) -> list[str]:
+        """A --vocab file the plan read that is shorter than the options its questions draw from
+        it: it silently turns 4-option questions into 2-option ones (chance 50 % instead of
+        25 %), so name the file. Measured against the shipped list, so lists short by nature
+        (Dysca's gender 2, expression 3) are not warned about."""
+        warnings = []
+        for name, path in sorted(self._overrides_used.items()):
+            shipped = Vocabulary(self.benchmark)
+            have = min(limit, len(self._cache[name]))
+            expected = min(limit, len(shipped.items(name)))
+            if have < expected:
+                warnings.append(
+                    f"vocabulary file {path} has {len(self._cache[name])} item(s), so multiple-choice questions "
+                    f"drawing their options from it get {have} options instead of {expected}; add at least "
+                    f"{expected - have} more item(s) to it (one per line)."
+                )
+        return warnings
 
 
 def _read(path: Path) -> list[Any]:

@@ -210,10 +210,11 @@ def test_config_file_sets_options_and_the_command_line_overrides_it(tmp_path: Pa
     main(["dysca", "--config", str(config), "--num", "4", "--out", str(out), "--dry-run"])
     saved = yaml.safe_load((out / "config.yaml").read_text())
     assert saved["seed"] == 7 and saved["num"] == 4 and saved["render"]["model"] == "tiny"
-    # config.yaml is the resolved config: the file's options, and every default filled in
+    # config.yaml is the resolved config: the file's options in one spelling (names in their
+    # canonical order, aliases resolved), and every default filled in
     assert saved["options"] == {
-        "subtasks": "animal,color",
-        "question_types": "mc",
+        "subtasks": "color,animal",
+        "question_types": "multi choice",
         "styles": "all",
         "thin": False,
         "allow_short": False,

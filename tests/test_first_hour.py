@@ -88,6 +88,7 @@ def test_help_shows_every_default_and_readable_metavars() -> None:
         ("--steps N", "[default: the model's"),
         ("--batch-size N", "[default: 4]"),
         ("--styles TEXT", "[default: all]"),
+        ("--layout LAYOUT", "[default: per-question]"),
         ("--against SOURCE", "Repeatable"),
     ]:
         assert option in text and default in text.split(option, 1)[1].split(" --", 1)[0], (option, default)
@@ -422,4 +423,260 @@ def test_the_readme_config_example_is_a_valid_config(tmp_path: Path) -> None:
     result = hvgen("config", str(tmp_path / "run.yaml"))
     assert result.returncode == 0, result.stderr
     resolved = yaml.safe_load(result.stdout)
-    assert resolved["options"]["question_types"] == ["multi choice"] and resolved["render"]["width"] == 64
+    assert (
+        resolved["options"]["question_types"] == "multi choice"
+    )  # one spelling (a list or a comma list) and resolved["render"]["width"] == 64
+
+
+# ---------------------------------------------------------------- verified from outside (issue 11)
+
+
+def test_errors_and_warnings_print_brackets_as_text(tmp_path: Path) -> None:
+    """A value a user typed is quoted in the message, never parsed as rich markup: '[/x]' used to
+    crash the error printer with a MarkupError traceback, '[red]foo' lost its bracket."""
+    for style in ("[/x]", "[red]foo"):
+        line = error_line(hvgen("dysca", *TINY, "--styles", style, "--out", str(tmp_path / "r"), "--dry-run"))
+        assert f"unknown style '{style}'" in line
+
+
+def test_list_of_a_name_several_benchmarks_share(tmp_path: Path) -> None:
+    """`hvgen list question-types` (the help's own example) and `hvgen list tasks` print each
+    benchmark's list, qualified; `hvgen list` keeps each list on one line however long."""
+    shown = hvgen("list", "question-types")
+    assert shown.returncode == 0, shown.stderr
+    assert shown.stdout.splitlines() == [
+        "dysca-question-types (3): multi choice, true or false, image caption",
+        "hqh-question-types (3): free form, yes/no, multi choice",
+    ]
+    tasks = hvgen("list", "tasks")
+    assert tasks.returncode == 0 and [line.split(" ")[0] for line in tasks.stdout.splitlines()] == [
+        "faceqa-tasks",
+        "herm-tasks",
+    ]
+    everything = hvgen("list").stdout.splitlines()
+    styles = next(line for line in everything if line.startswith("styles (57): "))
+    assert styles.endswith("tilt-shift") and all(re.match(r"^[\w-]+ \(\d+\): ", line) for line in everything)
+
+
+def test_arguments_in_help_show_no_python_types() -> None:
+    """Arguments read 'RUN_DIR', not 'RUN_DIR <path>' / '{RUN_DIR}'."""
+    for command in ("build", "score", "config", "list", "quality", "annotate", "scan"):
+        shown = hvgen(command, "--help").stdout
+        assert not re.search(r"<(path|str|int|float)>|\{[A-Z_|]+\}", shown), (command, shown)
+    assert (
+        "Usage: hvgen score [OPTIONS] BENCHMARK RUN_OR_EXPORT PREDICTIONS" in hvgen("score", "--help").stdout
+    )
+
+
+def test_the_plan_line_is_words_not_a_dict(tmp_path: Path) -> None:
+    result = hvgen(
+        "dysca", *TINY, "--num", "2", "--subtasks", "animal", "--out", str(tmp_path / "r"), "--dry-run"
+    )
+    line = next(line for line in result.stderr.splitlines() if line.startswith("plan: "))
+    assert "{" not in line and re.fullmatch(
+        r"plan: \d+ questions over 2 images \(.*\d+ multi choice.*\)", line
+    )
+
+
+def _render_one(run: Path, *args: str) -> None:
+    """A run with rendered images (so its plan and render settings are fixed from now on)."""
+    result = hvgen(*args, "--out", str(run))
+    assert result.returncode == 0, result.stderr
+
+
+@pytest.mark.parametrize(
+    ("first", "again"),
+    [
+        (
+            ["dysca", *TINY, "--num", "2", "--scenario", "clean,corruption"],
+            ["--styles", "__STYLES__", "--subtasks", "__SUBTASKS__", "--question-types", "tf,caption,mc",
+             "--corruptions", "gaussian_noise,shot_noise,speckle_noise,salt_pepper,motion_blur,gaussian_blur,"
+             "jpeg_compression,spatter,coarse_dropout,rotate,shear"],
+        ),
+        (
+            ["vlbias", *TINY, "--num", "2", "--categories", "all", "--intersections"],
+            ["--categories", "__CATEGORIES__", "--question", "ALL"],
+        ),
+        (["hqh", *TINY, "--num", "2"], ["--types", "__TYPES__", "--twins", "multi-choice,yes/no"]),
+    ],
+)  # fmt: skip
+def test_a_rerun_that_spells_the_defaults_out_resumes(
+    tmp_path: Path, first: list[str], again: list[str]
+) -> None:
+    """Every name listed, aliases, another order: the same effective settings, so the run resumes
+    (it used to be refused as 'different plan settings' once images existed)."""
+    run = tmp_path / "run"
+    _render_one(run, *first)
+    lists = {f"__{name.upper()}__": ",".join(hvgen("list", name).stdout.split("\n")[:-1]) for name in
+             ("styles", "subtasks", "categories", "types")}  # fmt: skip
+    spelled = [lists.get(arg, arg) for arg in again]
+    rerun = hvgen(*first, *spelled, "--out", str(run), "--dry-run")
+    assert rerun.returncode == 0, rerun.stderr
+    assert "plan: up to date" in rerun.stderr
+    changed = hvgen(*first, "--seed", "9", "--out", str(run), "--dry-run")
+    line = error_line(changed)  # a real change is still refused, naming only what changed
+    assert "seed: 2024 → 9" in line and "options" not in line
+
+
+def test_the_default_model_offline_is_one_line_before_anything_is_planned(tmp_path: Path) -> None:
+    """Without --model, offline and with an empty cache: one error line at once (it used to plan,
+    then print a dozen retried-request warnings over ~30 s), no run directory; the suggested
+    `--model tiny` with the same --out then just works."""
+    env = {"HF_HUB_OFFLINE": "1", "HF_HOME": str(tmp_path / "hf-home")}
+    result = hvgen("dysca", "--num", "2", "--out", str(tmp_path / "r"), env=env)
+    line = error_line(result)
+    assert "--model sdxl" in line and "not in the local Hugging Face cache" in line and "--model tiny" in line
+    assert result.stderr.strip() == line, result.stderr
+    assert not (tmp_path / "r").exists()
+    dry = hvgen("dysca", "--num", "2", "--out", str(tmp_path / "r"), "--dry-run", env=env)
+    assert dry.returncode == 0, dry.stderr  # planning needs no model
+    again = hvgen("dysca", *TINY, "--num", "2", "--out", str(tmp_path / "r"), env=env)
+    assert again.returncode == 0, again.stderr
+
+
+def test_config_file_values_are_checked_like_a_run_would(tmp_path: Path) -> None:
+    """`hvgen config FILE` refuses a misspelled scenario or style (a run with that file would),
+    naming the file, instead of printing it back as if it were resolved."""
+    for body, expected in [
+        ("scenario:\n  scenarios: [clean, prnt]\n", "did you mean 'print'"),
+        ("options:\n  styles: [wtercolor]\n", "did you mean 'watercolor'"),
+    ]:
+        (tmp_path / "c.yaml").write_text("benchmark: dysca\n" + body)
+        line = error_line(hvgen("config", str(tmp_path / "c.yaml")))
+        assert str(tmp_path / "c.yaml") in line and expected in line
+    (tmp_path / "c.yaml").write_text("benchmark: dysca\noptions:\n  styles: [pixel art, watercolor]\n")
+    assert yaml.safe_load(hvgen("config", str(tmp_path / "c.yaml")).stdout)["options"]["styles"] == (
+        "watercolor,pixel art"
+    )
+
+
+def test_a_benchmark_of_photographs_names_no_model(tmp_path: Path) -> None:
+    """HERM renders nothing: its first line must not say 'model sdxl'."""
+    result = hvgen("herm", "--out", str(tmp_path / "r"))
+    assert "model sdxl" not in result.stderr and "photographs, no model" in result.stderr, result.stderr
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "expected"),
+    [
+        ("--corruption-preset", "imagenetc", "imagenet-c"),
+        ("--corruptions", "gausian_noise", "gaussian_noise"),
+        ("--attack", "pdg", "'pgd'"),
+    ],
+)
+def test_a_misspelled_scenario_option_is_refused_when_its_scenario_is_not_run(
+    tmp_path: Path, option: str, value: str, expected: str
+) -> None:
+    """Default --scenario clean: a misspelled corruption or attack name used to be stored in
+    config.yaml silently, to fail only on the rerun that adds that scenario."""
+    line = error_line(hvgen("dysca", *TINY, option, value, "--out", str(tmp_path / "r"), "--dry-run"))
+    assert value in line and expected in line
+    assert not (tmp_path / "r").exists()
+
+
+def test_config_yaml_names_the_surrogate_used(tmp_path: Path) -> None:
+    """Like steps and size, the attack's surrogate is stored resolved ('tiny' with --model tiny,
+    CLIP ViT-L/14 otherwise), not as null."""
+    result = hvgen("dysca", *TINY, "--num", "2", "--out", str(tmp_path / "r"), "--dry-run")
+    assert result.returncode == 0, result.stderr
+    assert yaml.safe_load((tmp_path / "r" / "config.yaml").read_text())["scenario"]["surrogate"] == "tiny"
+    (tmp_path / "c.yaml").write_text("benchmark: dysca\n")
+    shown = yaml.safe_load(hvgen("config", str(tmp_path / "c.yaml")).stdout)
+    assert shown["scenario"]["surrogate"] == "openai/clip-vit-large-patch14"
+
+
+def test_vocab_for_a_benchmark_without_vocabulary_files_says_so(tmp_path: Path) -> None:
+    """VLBias ships no vocabulary files: the error used to end 'named after a shipped vocabulary: .'"""
+    (tmp_path / "voc").mkdir()
+    (tmp_path / "voc" / "animals.txt").write_text("cat\ndog\n")
+    line = error_line(
+        hvgen("vlbias", *TINY, "--vocab", str(tmp_path / "voc"), "--out", str(tmp_path / "r"), "--dry-run")
+    )
+    assert "ships no vocabulary files" in line and "--templates DIR" in line and ": ." not in line
+
+
+def test_input_paths_are_stored_absolute_so_reruns_from_elsewhere_resume(tmp_path: Path) -> None:
+    """HERM's --coco-keypoints / --images and Face QA's --source DIR: a rerun spelling the same
+    files './x', 'x/' or from another folder is the same run (it was refused as 'different plan
+    settings', and a stage command run elsewhere read other files); the card names no local path."""
+    from face_sources import write_fairface
+    from herm_coco import write_coco
+
+    coco = write_coco(tmp_path / "coco")
+    herm = ["herm", "--coco-keypoints", "coco/person_keypoints.json", "--images", "coco/images"]
+    first = hvgen(*herm, "--out", "he", cwd=tmp_path)
+    assert first.returncode == 0, first.stderr
+    options = yaml.safe_load((tmp_path / "he" / "config.yaml").read_text())["options"]
+    assert options["coco_keypoints"] == str(coco["keypoints"].resolve())
+    again = hvgen("herm", "--coco-keypoints", "person_keypoints.json", "--images", "./images/",
+                  "--out", "../he", "--dry-run", cwd=tmp_path / "coco")  # fmt: skip
+    assert again.returncode == 0 and "plan: up to date" in again.stderr, again.stderr
+    assert hvgen("render", str(tmp_path / "he")).returncode == 0  # from another folder
+
+    write_fairface(tmp_path / "ff")
+    face = ["faceqa", "--num", "2"]
+    first = hvgen(*face, "--source", "fairface=ff/fairface", "--out", "fa", cwd=tmp_path)
+    assert first.returncode == 0, first.stderr
+    again = hvgen(*face, "--source", "fairface=./ff/fairface/", "--out", "fa", "--dry-run", cwd=tmp_path)
+    assert again.returncode == 0 and "plan: up to date" in again.stderr, again.stderr
+    card = (tmp_path / "fa" / "export" / "README.md").read_text()
+    assert str(tmp_path) not in card and "fairface=<local: fairface>" in card
+    records = [json.loads(line) for line in (tmp_path / "fa" / "records.jsonl").read_text().splitlines()]
+    (tmp_path / "p.jsonl").write_text(
+        "".join(json.dumps({"id": r["id"], "prediction": r["answer"]}) + "\n" for r in records)
+    )
+    scored = hvgen("score", "faceqa", "fa", "p.jsonl", cwd=tmp_path)
+    assert scored.returncode == 0 and "None" not in scored.stdout, scored.stdout  # '–' where n/a
+
+
+def test_a_short_vocabulary_warns_for_every_benchmark(tmp_path: Path) -> None:
+    """The engine, not one generator, warns: HQH's attribute questions with a 2-colour color.txt
+    became 2-option questions silently."""
+    (tmp_path / "vocab").mkdir()
+    (tmp_path / "vocab" / "color.txt").write_text("red\nblue\n")
+    result = hvgen("hqh", *TINY, "--num", "16", "--vocab", str(tmp_path / "vocab"),
+                   "--out", str(tmp_path / "r"), "--dry-run")  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    warnings = [line for line in result.stderr.splitlines() if line.startswith("warning:")]
+    assert len(warnings) == 1 and str(tmp_path / "vocab" / "color.txt") in warnings[0], result.stderr
+    assert "2 options instead of 4" in warnings[0]
+
+
+def test_score_output_dash_is_json_on_stdout(finished, tmp_path: Path) -> None:
+    """Like `hvgen stats --json -`: `--output -` wrote a file named '-'."""
+    run, _ = finished
+    records = [json.loads(line) for line in (run / "records.jsonl").read_text().splitlines()]
+    predictions = tmp_path / "p.jsonl"
+    predictions.write_text(
+        "".join(json.dumps({"id": r["id"], "prediction": r["answer"]}) + "\n" for r in records)
+    )
+    from quality_helpers import tiny_embedder
+
+    embedder = str(tiny_embedder(tmp_path / "tiny-minilm"))  # captions are scored by similarity
+    result = hvgen(
+        "score", "dysca", str(run), str(predictions), "--embedder", embedder, "--output", "-", cwd=tmp_path
+    )
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert "by_question_type" in report and not (tmp_path / "-").exists()
+
+
+def test_an_option_a_benchmark_lacks_says_why() -> None:
+    """`hvgen herm --model tiny` said 'No such option: --model (Possible options: --help)'."""
+    result = hvgen("herm", "--model", "tiny", "--out", "x")
+    assert result.returncode == 2 and "Possible options" not in result.stderr
+    assert "--model: hvgen herm renders no images" in result.stderr, result.stderr
+    scenario = hvgen("faceqa", "--scenario", "print", "--out", "x")
+    assert "--scenario: hvgen faceqa makes no perturbed scenarios" in scenario.stderr, scenario.stderr
+
+
+def test_a_misnamed_template_file_is_a_loud_warning(tmp_path: Path) -> None:
+    """Like a misnamed --vocab file: `promt.j2` in --templates replaced nothing, silently."""
+    (tmp_path / "tpl").mkdir()
+    (tmp_path / "tpl" / "promt.j2").write_text("a picture\n")
+    shutil.copy(ROOT / "templates" / "dysca" / "prompt.j2", tmp_path / "tpl" / "prompt.j2")  # a real one
+    result = hvgen("dysca", *TINY, "--num", "2", "--templates", str(tmp_path / "tpl"),
+                   "--out", str(tmp_path / "r"), "--dry-run")  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    warnings = [line for line in result.stderr.splitlines() if line.startswith("warning:")]
+    assert len(warnings) == 1 and "promt.j2" in warnings[0] and "did you mean 'prompt.j2'" in warnings[0]

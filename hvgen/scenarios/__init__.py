@@ -49,7 +49,7 @@ def scenario_settings(name: str, config: RunConfig) -> dict[str, Any]:
     if name == "corruption":
         return {
             "preset": settings.corruption_preset,
-            "corruptions": settings.corruptions,
+            "corruptions": _own_corruptions(settings.corruption_preset, settings.corruptions),
             "severity": settings.severity,
         }
     if name == "adversarial":
@@ -65,6 +65,16 @@ def scenario_settings(name: str, config: RunConfig) -> dict[str, Any]:
             "dtype": settings.attack_dtype,
         }
     return {}
+
+
+def _own_corruptions(preset: str, corruptions: list[str] | None) -> list[str] | None:
+    """None when `--corruptions` names exactly the preset's list in its order (the default: the
+    same draws, so a rerun that spells the default out is the same run); the list otherwise."""
+    from hvgen.scenarios.corruption import PRESETS
+
+    if corruptions and list(dict.fromkeys(corruptions)) == list(PRESETS.get(preset, ())):
+        return None
+    return corruptions
 
 
 def build_scenario(name: str, config: RunConfig) -> Scenario:

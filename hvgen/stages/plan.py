@@ -61,9 +61,15 @@ def plan_records(generator: Generator) -> list[Record]:
     records = list(_checked(result.records, generator.schema))
     records.sort(key=lambda record: record["id"])
     _check_unique(record["id"] for record in records)
-    generator.last_warnings = result.warnings
+    generator.last_warnings = _with_vocabulary_warnings(generator, result.warnings)
     generator.last_notes = result.notes
     return records
+
+
+def _with_vocabulary_warnings(generator: Generator, warnings: list[str]) -> list[str]:
+    """The plan's warnings plus the engine's about --vocab files too short for their questions'
+    options (known once every record is made: the plan reads vocabularies as it goes)."""
+    return [*warnings, *(w for w in generator.vocab.short_override_warnings() if w not in warnings)]
 
 
 def _checked(records: Iterable[Record], schema: str) -> Iterator[Record]:
@@ -146,9 +152,9 @@ def stage_plan_records(generator: Generator, sort: RecordSort) -> SortedPlan:
         if len(chunk) >= CHUNK_RECORDS:
             flush()
     flush()
-    generator.last_warnings = result.warnings
+    generator.last_warnings = _with_vocabulary_warnings(generator, result.warnings)
     generator.last_notes = result.notes
-    summary = tally.summary(result.warnings, result.notes)
+    summary = tally.summary(generator.last_warnings, result.notes)
     return SortedPlan(sort, summary, first[1] if first else [], schemas[0] if schemas else None)
 
 

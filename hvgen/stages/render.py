@@ -20,6 +20,7 @@ from typing import Any
 from hvgen.config import RenderConfig
 from hvgen.errors import HvgenError, ModelLoadError
 from hvgen.faults import checkpoint
+from hvgen.hub_quiet import quiet_hub_download
 from hvgen.models import (  # noqa: F401 - RenderSettings, resolve_settings, pick_*: re-exported
     RenderSettings,
     pick_device,
@@ -183,7 +184,7 @@ def load_pipeline(config: RenderConfig) -> Any:
     device = pick_device(config.device)
     dtype = pick_dtype(config.dtype, device)
     try:
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(), quiet_hub_download():
             # diffusers >= 0.41 renamed torch_dtype to dtype; torch_dtype still works on every
             # version we support, so keep it and hide the rename notice.
             warnings.filterwarnings("ignore", message=".*torch_dtype.*", category=FutureWarning)
