@@ -116,7 +116,11 @@ _common(
     "num",
     Annotated[
         int | None,
-        typer.Option(metavar="N", help="Number of images to plan (each gets several questions)."),
+        typer.Option(
+            metavar="N",
+            help="How many to plan, each with several questions: images (Dysca, VLBias, HQH; HERM: source "
+            "photos with people), or faces per source (Face QA).",
+        ),
     ],
 )
 _common(
