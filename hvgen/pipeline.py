@@ -24,7 +24,14 @@ from hvgen.generator import get_generator
 from hvgen.models import check_model, resolve_settings
 from hvgen.progress import warn
 from hvgen.publish.formats import parse_formats
-from hvgen.scenarios import build_scenario, parse_scenarios, scenario_level, scenario_settings
+from hvgen.scenarios import (
+    SCENARIO_NAMES,
+    build_scenario,
+    check_scenario_settings,
+    parse_scenarios,
+    scenario_level,
+    scenario_settings,
+)
 from hvgen.sharding import Shard
 from hvgen.stages.export import ExportedConfig, run_export
 from hvgen.stages.plan import (
@@ -311,6 +318,9 @@ def check_scenarios(config: RunConfig) -> list[str]:
         )
     for name in names:  # fail on a bad corruption / attack name now, not after hours of rendering
         build_scenario(name, config)
+    for name in supported or SCENARIO_NAMES:
+        if name not in names:
+            check_scenario_settings(name, config)
     return names
 
 
