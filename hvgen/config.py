@@ -8,6 +8,7 @@ planned or rendered data is refused instead of silently mixing two datasets.
 
 from __future__ import annotations
 
+import math
 import re
 import types
 import typing
@@ -118,7 +119,7 @@ class RunConfig:
             (render.writer_threads >= 1, f"render.writer_threads must be at least 1, got {render.writer_threads}"),
             (0 <= render.png_compress_level <= 9, f"render.png_compress_level must be 0-9, got {render.png_compress_level}"),
             (render.steps is None or render.steps >= 1, f"render.steps (--steps) must be at least 1, got {render.steps}"),
-            (render.guidance is None or render.guidance >= 0, f"render.guidance (--guidance) must be >= 0, got {render.guidance}"),
+            (render.guidance is None or 0 <= render.guidance < math.inf, f"render.guidance (--guidance) must be a finite number >= 0, got {render.guidance}"),
             (render.dtype in DTYPES, f"render.dtype (--dtype) must be one of {', '.join(DTYPES)}, got '{render.dtype}'"),
             (bool(DEVICE.match(render.device)), f"render.device (--device) must be auto, cpu, mps, cuda or cuda:N, got '{render.device}'"),
             (scenario.batch_size >= 1, f"scenario.batch_size must be at least 1, got {scenario.batch_size}"),

@@ -26,7 +26,9 @@ from hvgen.models import check_model, check_model_reachable, resolve_settings
 from hvgen.progress import warn
 from hvgen.publish.formats import parse_formats
 from hvgen.scenarios import (
+    SCENARIO_NAMES,
     build_scenario,
+    check_scenario_settings,
     parse_scenarios,
     scenario_level,
     scenario_settings,
@@ -339,21 +341,10 @@ def check_scenarios(config: RunConfig) -> list[str]:
         )
     for name in names:  # fail on a bad corruption / attack name now, not after hours of rendering
         build_scenario(name, config)
-    _check_unused_scenario_names(config, names)
+    for name in supported or SCENARIO_NAMES:
+        if name not in names:
+            check_scenario_settings(name, config)
     return names
-
-
-def _check_unused_scenario_names(config: RunConfig, names: list[str]) -> None:
-    """A misspelled --corruption-preset, --corruptions or --attack is refused even when its
-    scenario is not selected: stored silently in config.yaml, it would surprise the rerun that
-    adds the scenario (cheap checks only: no surrogate model is loaded)."""
-    from hvgen.errors import unknown_name_error
-    from hvgen.scenarios.adversarial import ATTACKS
-
-    if "corruption" not in names:
-        build_scenario("corruption", config)
-    if "adversarial" not in names and config.scenario.attack not in ATTACKS:
-        raise unknown_name_error("attack", config.scenario.attack, ATTACKS, hint="(--attack)")
 
 
 def scenario_levels(config: RunConfig) -> dict[str, str]:

@@ -68,6 +68,10 @@ class TemplateSet:
 
     def __init__(self, benchmark: str, override_dir: Path | None = None) -> None:
         search_path = [str(builtin_template_dir(benchmark))]
+        if override_dir is not None and not override_dir.is_dir():  # else silently the shipped ones
+            raise HvgenError(
+                f"--templates {override_dir}: not a folder. Pass a folder of template files (e.g. prompt.j2)."
+            )
         if override_dir is not None:
             search_path.insert(0, str(override_dir))
         self.benchmark = benchmark

@@ -92,6 +92,17 @@ def build_scenario(name: str, config: RunConfig) -> Scenario:
         raise HvgenError(f"scenario '{name}': {error}") from None
 
 
+def check_scenario_settings(name: str, config: RunConfig) -> None:
+    """Refuse bad settings of a scenario the run does not (yet) select: they are saved in its
+    config and would fail only when `hvgen scenario` is run later. Loads no model."""
+    module_name, class_name = _CLASSES[name]
+    cls = getattr(importlib.import_module(module_name), class_name)
+    try:
+        cls(**scenario_settings(name, config))
+    except ValueError as error:
+        raise HvgenError(f"scenario '{name}': {error}") from None
+
+
 DEFAULT_SURROGATE = "openai/clip-vit-large-patch14"
 
 
@@ -118,6 +129,7 @@ __all__ = [
     "ScenarioInput",
     "ScenarioOutput",
     "build_scenario",
+    "check_scenario_settings",
     "parse_scenarios",
     "scenario_level",
     "scenario_settings",

@@ -40,6 +40,12 @@ def _fails(capsys: pytest.CaptureFixture[str], argv: list[str], *expected: str) 
         (["--width", "30"], ["--width", "multiple of 8", "30"]),
         (["--severity", "9"], ["--severity", "9"]),
         (["--eps", "3"], ["--eps", "3"]),
+        (["--guidance", "inf"], ["--guidance", "finite", "inf"]),
+        (["--templates", "/nonexistent-hvgen-templates"], ["--templates", "not a folder"]),
+        # settings of a scenario the run does not select are saved too: checked all the same
+        (["--corruption-preset", "bogus"], ["corruption preset", "bogus"]),
+        (["--corruptions", "bogus"], ["corruption", "bogus"]),
+        (["--attack", "bogus"], ["attack", "bogus"]),
     ],
 )
 def test_bad_options_fail_before_anything_is_made(
