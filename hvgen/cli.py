@@ -1647,12 +1647,32 @@ def main(argv: list[str] | None = None) -> None:
     set_verbosity(NORMAL)
     try:
         with interrupts.stop_on_ctrl_c(), interrupts.errors_after_ctrl_c_are_interrupts():
-            _command().main(args=argv, prog_name="hvgen", standalone_mode=True)
-    except SystemExit as done:
-        if _caused_by_ctrl_c(done):  # typer turns Ctrl-C into a silent exit 130
+            # not standalone: usage errors come back here to be said in one line like every other
+            # error, and an explicit exit code (typer.Exit, --help) is returned instead of raised
+            code = _command().main(args=argv, prog_name="hvgen", standalone_mode=False)
+        if code == 130:  # typer turns Ctrl-C into a silent exit 130
             _say_interrupted()
-        if done.code not in (0, None):  # success returns normally, so main() can be called in-process
+        if isinstance(code, int) and code != 0:  # success returns normally: main() runs in-process
+            sys.exit(code)
+    except SystemExit as done:
+        if _caused_by_ctrl_c(done):
+            _say_interrupted()
+        if done.code not in (0, None):
             raise
+    except typer.TyperException as error:  # typer's own click: usage errors and the like
+        # click's default is three lines (usage, "Try --help", "Error: ..."); one line, as for any
+        # other bad input, naming the command whose --help explains it
+        message, context = error.format_message(), getattr(error, "ctx", None)
+        if type(error).__name__ == "NoArgsIsHelpError":  # a bare `hvgen` / `hvgen score`: the help
+            console.print(message, highlight=False, markup=False, soft_wrap=True)
+            sys.exit(2)
+        if context is not None and "--help" not in message:
+            message += f" (see '{context.command_path} --help')"
+        console.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
+        sys.exit(getattr(error, "exit_code", 2))
+    except typer.Abort:
+        _say_interrupted()
+        sys.exit(130)
     except HvgenError as error:
         if verbosity() >= VERBOSE:
             console.print_exception()

@@ -680,3 +680,22 @@ def test_a_misnamed_template_file_is_a_loud_warning(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     warnings = [line for line in result.stderr.splitlines() if line.startswith("warning:")]
     assert len(warnings) == 1 and "promt.j2" in warnings[0] and "did you mean 'prompt.j2'" in warnings[0]
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (["dysca", "--num", "abc"], ["--num", "integer", "hvgen dysca --help"]),
+        (["dysca", "--nmu", "3"], ["--nmu", "--num", "hvgen dysca --help"]),
+        (["dyscaa"], ["dyscaa", "dysca", "hvgen --help"]),
+        (["export"], ["RUN_DIR", "hvgen export --help"]),
+    ],
+)
+def test_a_command_line_click_refuses_is_one_error_line(args: list[str], expected: list[str]) -> None:
+    """Usage errors (a non-number, an unknown option or command, a missing argument) were click's
+    three lines ('Usage: …', 'Try …', 'Error: …'); now one 'error:' line like every other refusal,
+    naming the command whose --help explains it."""
+    result = hvgen(*args)
+    line = error_line(result)
+    assert all(part in line for part in expected), line
+    assert "Usage:" not in result.stderr and "Try '" not in result.stderr
