@@ -79,27 +79,26 @@ def _own_corruptions(preset: str, corruptions: list[str] | None) -> list[str] | 
 
 def build_scenario(name: str, config: RunConfig) -> Scenario:
     """Instantiate a scenario with the run's settings."""
-    module_name, class_name = _CLASSES[name]
-    cls = getattr(importlib.import_module(module_name), class_name)
     kwargs = scenario_settings(name, config)
     if name == "adversarial":
         kwargs["device"] = None if config.render.device == "auto" else config.render.device
         kwargs["label"] = public_value(kwargs["surrogate"])  # what samples record: no machine path
         kwargs["surrogate"] = surrogate_for(config)
-    try:
-        return cls(**kwargs)
-    except ValueError as error:  # unknown corruption / attack name, bad severity ...
-        raise HvgenError(f"scenario '{name}': {error}") from None
+    return _instantiate(name, kwargs)
 
 
 def check_scenario_settings(name: str, config: RunConfig) -> None:
     """Refuse bad settings of a scenario the run does not (yet) select: they are saved in its
     config and would fail only when `hvgen scenario` is run later. Loads no model."""
+    _instantiate(name, scenario_settings(name, config))
+
+
+def _instantiate(name: str, kwargs: dict[str, Any]) -> Scenario:
     module_name, class_name = _CLASSES[name]
     cls = getattr(importlib.import_module(module_name), class_name)
     try:
-        cls(**scenario_settings(name, config))
-    except ValueError as error:
+        return cls(**kwargs)
+    except ValueError as error:  # unknown corruption / attack name, bad severity ...
         raise HvgenError(f"scenario '{name}': {error}") from None
 
 
