@@ -26,6 +26,7 @@ from hvgen.generators.faceqa_questions import FREE_FORM, TASKS, QuestionPlanner,
 from hvgen.generators.faceqa_sources import (
     SourceReport,
     absolute_source_spec,
+    open_reader,
     open_readers,
     parse_source_specs,
     select_faces,
@@ -128,6 +129,15 @@ class FaceQA(Generator):
                 "--source images=DIR (unlabelled faces, e.g. a LAION-Face subset).",
             ),
         ] = "",
+        follow_symlinks: Annotated[
+            bool,
+            typer.Option(
+                "--follow-symlinks",
+                help="Also read files reached through a symbolic link that leads outside a --source folder (e.g. "
+                "images kept on another disk and linked in); by default they are skipped, counted and named in a "
+                "warning, since a downloaded archive can carry such links.",
+            ),
+        ] = False,
         no_images: Annotated[
             bool | None,
             typer.Option(
@@ -166,6 +176,7 @@ class FaceQA(Generator):
             raise HvgenError(f"--per-label must be >= 1, got {self.per_label}.")
         self.include_race = bool(options["include_race"])
         self.no_images = options["no_images"]
+        self.follow_symlinks = bool(options.get("follow_symlinks"))
         chosen = [a.strip() for a in str(options["unseen_attributes"] or "").split(",") if a.strip()]
         unknown = [a for a in chosen if a not in self.rules["attributes"]]
         if unknown:
@@ -218,7 +229,9 @@ class FaceQA(Generator):
             raise HvgenError(
                 f"image {prompt!r} comes from source '{source}', which this run's --source options no longer name."
             )
-        return self.sources[source] / relative
+        spec = self.source_specs_parsed[source]
+        folder = open_reader(source, spec, self.follow_symlinks).source_folder()
+        return folder.locate(relative, f"--source {source}: file")
 
     def embeds_images(self) -> bool:
         return self.no_images is not True
@@ -283,7 +296,7 @@ class FaceQA(Generator):
             notes.append(f"{len(faces)} synthetic faces planned, each attribute axis balanced over the plan.")
         else:
             faces, label_values = [], {}
-            for name, reader in open_readers(self.source_specs_parsed).items():
+            for name, reader in open_readers(self.source_specs_parsed, self.follow_symlinks).items():
                 chosen, report = select_faces(reader, self.request.run_seed, self.rules["split_shares"],
                                               self._tasks_of, _balance_key, self.request.num, self.per_label,
                                               self.frames)  # fmt: skip

@@ -31,7 +31,9 @@ from hvgen.generators.herm_facts import Facts, person_facts, referring_expressio
 from hvgen.errors import HvgenError
 from hvgen.generator import ExportConfig, Generator, PlanRequest, PlanResult, register_generator
 from hvgen.privacy import public_value
+from hvgen.progress import warn
 from hvgen.readers.coco import CocoPeople, PersonImage, read_people
+from hvgen.readers.source_folder import SourceFolder
 from hvgen.records import Record
 from hvgen.seeding import balanced_slot, derive_seed, stable_id
 from hvgen.store.layout import image_relpath
@@ -149,6 +151,14 @@ class Herm(Generator):
                 "SamModel: a Hub id such as facebook/sam-vit-base or a local folder); masks are stored as COCO RLE.",
             ),
         ] = "",
+        follow_symlinks: Annotated[
+            bool,
+            typer.Option(
+                "--follow-symlinks",
+                help="Also read images reached through a symbolic link that leads outside --images (e.g. kept on "
+                "another disk); by default they are skipped, counted and named in a warning.",
+            ),
+        ] = False,
         no_images: Annotated[
             bool,
             typer.Option(
@@ -179,6 +189,7 @@ class Herm(Generator):
         self.box_format = str(options["box_format"])
         self.min_area = int(options["min_area"])
         self.no_images = bool(options["no_images"])
+        self.follow_symlinks = bool(options.get("follow_symlinks"))
         self.sam = str(options["sam"])
 
     @staticmethod
@@ -196,7 +207,10 @@ class Herm(Generator):
 
     # ------------------------------------------------------------------ engine hooks
     def source_image(self, prompt: str) -> Path:
-        return self.images_dir / prompt
+        return self._images_folder().locate(prompt, "--images: file")
+
+    def _images_folder(self) -> SourceFolder:
+        return SourceFolder(self.images_dir, follow_symlinks=self.follow_symlinks)
 
     def embeds_images(self) -> bool:
         return not self.no_images
@@ -292,10 +306,13 @@ class Herm(Generator):
             key=lambda e: derive_seed(seed, "herm-image-order", e.image.id),
         )
         chosen, missing, broken = [], [], []
+        folder = self._images_folder()
         for entry in order:
             if len(chosen) >= self.request.num:
                 break
             path = self.images_dir / entry.image.file_name
+            if not folder.admit(path):
+                continue
             try:
                 with Image.open(path) as picture:
                     picture.verify()
@@ -306,6 +323,9 @@ class Herm(Generator):
                 broken.append(entry.image.file_name)
                 continue
             chosen.append(entry)
+        outside = folder.warning("--images")
+        if outside:
+            warn(outside)
         if order and not chosen:
             raise HvgenError(
                 f"--images {self.images_dir}: none of the annotated images is there (first: "
@@ -317,7 +337,13 @@ class Herm(Generator):
                 f"{len(missing)} image files missing and {len(broken)} that do not decode were skipped "
                 f"(first: {(missing + broken)[0]})."
             )
+        if folder.outside:
+            notes.append(
+                f"{len(folder.outside)} image files reached through a symbolic link leading outside --images were "
+                "skipped (read only with --follow-symlinks)."
+            )
         data.counts["images_missing"], data.counts["images_undecodable"] = len(missing), len(broken)
+        data.counts["images_outside"] = len(folder.outside)
         data.counts["images_planned"] = len(chosen)
         return sorted(chosen, key=lambda e: e.image.id), notes
 
