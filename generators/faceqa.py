@@ -300,6 +300,8 @@ class FaceQA(Generator):
                 chosen, report = select_faces(reader, self.request.run_seed, self.rules["split_shares"],
                                               self._tasks_of, _balance_key, self.request.num, self.per_label,
                                               self.frames)  # fmt: skip
+                if not chosen:
+                    raise HvgenError(_no_face_message(report))
                 faces += chosen
                 label_values[name] = report.label_values
                 notes += _source_notes(report)
@@ -476,6 +478,18 @@ def _synthetic_values(rules: dict[str, Any]) -> dict[str, list[str]]:
     axes = rules["synthetic"]
     return {"age_group": list(axes["age_groups"]), "gender": ["male", "female"],
             "expression": list(axes["expressions"]), "head_pose": list(axes["head_poses"])}  # fmt: skip
+
+
+def _no_face_message(report: SourceReport) -> str:
+    """Why a source gave no face to ask about, from its counts."""
+    skipped = ", ".join(f"{count} {reason}" for reason, count in sorted(report.reader_skipped.items()))
+    return (
+        f"--source {report.info.name}: no usable face ({report.samples} samples read"
+        + (f"; the reader skipped {skipped}" if skipped else "")
+        + f"; {report.missing} missing and {report.undecodable} undecodable image files; "
+        f"{report.unusable_shape} of a shape no task reads). Pass the folder of the unpacked {report.info.title} "
+        "release, images included (README, 'Face sources', lists the files each source needs)."
+    )
 
 
 def _source_notes(report: SourceReport) -> list[str]:

@@ -261,6 +261,14 @@ class Herm(Generator):
         records themselves are yielded image by image (the engine sorts them by id on disk)."""
         self.check_inputs(self.resolved_options(self.request.options))
         data = read_people(self.keypoints_path, self.instances_path, self.captions_path, self.min_area)
+        if not data.counts["people"]:
+            counts = data.counts
+            raise HvgenError(
+                f"--coco-keypoints {self.keypoints_path.name}: no person to ask about ({counts['person_annotations']} "
+                f"person annotations: {counts['crowd_regions']} crowd regions, {counts['tiny_persons']} boxes under "
+                f"--min-area {self.min_area} px²). Pass a COCO person keypoints file with people"
+                + (", or a smaller --min-area." if counts["tiny_persons"] else ".")
+            )
         chosen, notes = self._choose_images(data)
         order = self._deal_order(chosen)
         notes.insert(
