@@ -47,6 +47,8 @@ from typing import Any
 
 import yaml
 
+from hvgen.scoring import check_predictions_answer, read_predictions_text
+
 CLOSE_ENDED_TYPE = "multi choice"
 OPEN_ENDED_TYPE = "free form"
 SUB_DATASETS = ("base", "text", "scene", "scene_text")
@@ -109,7 +111,7 @@ def _prediction_rows(path: Path) -> Iterator[_Row]:
         for file in files:
             yield from _prediction_rows(file)
         return
-    text = path.read_text(encoding="utf-8")
+    text = read_predictions_text(path)  # refuses an empty, binary or non-UTF-8 file; drops a BOM
     if text.lstrip().startswith("["):
         try:
             entries = json.loads(text)
@@ -658,6 +660,7 @@ def score_predictions_file(records: Iterable[Mapping[str, Any]], path: str | Pat
     records = list(records)
     predictions = read_predictions(path)
     by_id, numbering = resolve_predictions(records, predictions)
+    check_predictions_answer(path, by_id, (str(record["id"]) for record in records))
     report = score_vlbias(records, by_id)
     report["id_scheme"] = "original" if predictions.original else "hvgen"
     if predictions.original:
