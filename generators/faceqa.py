@@ -38,6 +38,7 @@ from hvgen.errors import HvgenError
 from hvgen.generator import ExportConfig, Generator, PlanRequest, PlanResult, register_generator
 from hvgen.privacy import public_value
 from hvgen.readers.faces.base import FaceSample, SourceInfo, face_reader
+from hvgen.readers.source_folder import SourceFolder
 from hvgen.records import Record
 from hvgen.seeding import stable_id
 from hvgen.store.layout import image_relpath
@@ -177,6 +178,7 @@ class FaceQA(Generator):
         self.include_race = bool(options["include_race"])
         self.no_images = options["no_images"]
         self.follow_symlinks = bool(options.get("follow_symlinks"))
+        self._source_folders: dict[str, SourceFolder] = {}
         chosen = [a.strip() for a in str(options["unseen_attributes"] or "").split(",") if a.strip()]
         unknown = [a for a in chosen if a not in self.rules["attributes"]]
         if unknown:
@@ -229,9 +231,10 @@ class FaceQA(Generator):
             raise HvgenError(
                 f"image {prompt!r} comes from source '{source}', which this run's --source options no longer name."
             )
-        spec = self.source_specs_parsed[source]
-        folder = open_reader(source, spec, self.follow_symlinks).source_folder()
-        return folder.locate(relative, f"--source {source}: file")
+        if source not in self._source_folders:  # one per source: its folders resolved once
+            reader = open_reader(source, self.source_specs_parsed[source], self.follow_symlinks)
+            self._source_folders[source] = reader.source_folder()
+        return self._source_folders[source].locate(relative, f"--source {source}: file")
 
     def embeds_images(self) -> bool:
         return self.no_images is not True

@@ -73,4 +73,4 @@ def check_range(
         )
     else:
         valid = describe_range(low, high, low_open=low_open, high_open=high_open)
-    raise HvgenError(f"{option} must be {valid}, got {value}." + (f" {why}" if why else ""))
+    raise HvgenError(f"{option} must be {valid}{f' {why}' if why else ''}, got {value}.")

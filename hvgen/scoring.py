@@ -147,11 +147,11 @@ def read_predictions_text(path: Path) -> str:
     binary, not UTF-8, or empty. A UTF-8 byte-order mark (Windows editors write one) is dropped."""
     path = Path(path)
     if not path.is_file():
-        raise HvgenError(f"predictions file {path}: no such file. {PREDICTIONS_FORMAT}")
+        raise HvgenError(f"cannot read predictions file {path}: no such file. {PREDICTIONS_FORMAT}")
     try:
         data = path.read_bytes()
     except OSError as error:
-        raise HvgenError(f"predictions file {path}: cannot be read ({error.strerror}).") from None
+        raise HvgenError(f"cannot read predictions file {path}: {error.strerror}.") from None
     if b"\x00" in data[: 1 << 16]:
         raise HvgenError(f"predictions file {path} is binary, not text. {PREDICTIONS_FORMAT}")
     try:
