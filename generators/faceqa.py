@@ -290,6 +290,7 @@ class FaceQA(Generator):
     def plan(self) -> PlanResult:
         self.check_inputs(self.sources, self.synthetic)
         notes: list[str] = []
+        idle: list[str] = []  # sources that add no question
         if self.synthetic:
             faces = synthetic_faces(self.request.num, self.request.run_seed, self.rules,
                                     lambda v: self.templates.render("prompt.j2", v),
@@ -303,8 +304,14 @@ class FaceQA(Generator):
                 chosen, report = select_faces(reader, self.request.run_seed, self.rules["split_shares"],
                                               self._tasks_of, _balance_key, self.request.num, self.per_label,
                                               self.frames)  # fmt: skip
-                if not chosen:
-                    raise HvgenError(_no_face_message(report))
+                if not chosen and (
+                    report.missing + report.undecodable or report.samples == report.unusable_shape
+                ):
+                    raise HvgenError(_no_face_message(report))  # the folder holds no face to read
+                if not chosen:  # faces, but none with a label of an enabled task: said, not fatal
+                    idle.append(
+                        f"--source {name}: no face has a label of an enabled task; it adds no question."
+                    )
                 faces += chosen
                 label_values[name] = report.label_values
                 notes += _source_notes(report)
@@ -325,7 +332,9 @@ class FaceQA(Generator):
             notes.append(
                 f"zero-shot attribute task: held out (never in the attribute task): {', '.join(self.unseen)}."
             )
-        warnings = [] if records else ["no question could be asked: no face has a label of an enabled task."]
+        warnings = (
+            idle if records else ["no question could be asked: no face has a label of an enabled task."]
+        )
         return PlanResult(records=records, warnings=warnings, notes=notes)
 
     def _annotate(self, faces: list[Any]) -> dict[str, Any]:

@@ -167,3 +167,24 @@ def test_a_planned_file_name_cannot_climb_out(tmp_path: Path) -> None:
     os.symlink("/", tmp_path / "root")
     with pytest.raises(HvgenError, match="--follow-symlinks"):
         folder.locate("root/etc/hostname", "file")
+
+
+def test_frames_extracted_to_a_cache_are_named_inside_the_source(tmp_path: Path) -> None:
+    import cv2
+    import numpy as np
+
+    source = SOURCE_WRITERS["dfdc"](tmp_path / "data")
+    video = source / "test_videos" / "ccc.mp4"  # listed in labels.csv, shipped only as a video
+    writer = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*"mp4v"), 5, (16, 16))
+    for index in range(5):
+        writer.write(np.full((16, 16, 3), 40 * index, np.uint8))
+    writer.release()
+    cache = tmp_path / "frames-cache"
+    run = tmp_path / "run"
+    _run(["faceqa", "--source", f"dfdc={source},frames_cache={cache}", "--frames", "2", "--with-images",
+          "--out", str(run)])  # fmt: skip
+    rows = [row for row in _rows(run) if row["sample_id"] == "test_videos/ccc"]
+    assert rows and all(row["file_name"].startswith("test_videos/ccc/") for row in rows)
+    assert all(name.startswith("test_videos/ccc/") for row in rows for name in row["source_frames"])
+    assert all(frame["bytes"] for row in rows for frame in row["frame_images"])
+    _no_machine_path(_rows(run), tmp_path)
