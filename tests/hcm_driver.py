@@ -164,13 +164,30 @@ def templates_dir(root: Path, scratch: Path) -> tuple[Path, list[str]]:
     return folder, written
 
 
+def readme_datasets(root: Path) -> Any | None:
+    """The ``datasets:`` block the export's README tells users to add to their train config."""
+    import yaml
+    from omegaconf import OmegaConf
+
+    readme = root / "README.md"
+    match = (
+        re.search(r"```yaml\n(datasets:.*?)```", readme.read_text(encoding="utf-8"), re.S)
+        if readme.is_file()
+        else None
+    )
+    return OmegaConf.create(yaml.safe_load(match.group(1)))["datasets"] if match else None
+
+
 def run_readers(root: Path, checkout: Path, modules: dict[str, Any], scratch: Path) -> dict[str, Any]:
-    """Every reader × split × task × bbox_ref_prob branch over every record of its file."""
+    """Every reader × split × task × bbox_ref_prob branch over every record of its file. Where the
+    export's README gives a key's ``build_info``, it is merged into HERM's config the way a train
+    config entry is, and the paths HERM resolves from it (``${oc.env:HERM_EXPORT}``) are used."""
     from omegaconf import OmegaConf
 
     registry = modules["registry"].registry
     classes = modules["multitask_qa_datasets"]
     folder, written = templates_dir(root, scratch)
+    block = readme_datasets(root)
     results: dict[str, Any] = {"templates_written_by_driver": written, "runs": []}
     for reader in C.READERS:
         path = root / reader.file
@@ -178,6 +195,15 @@ def run_readers(root: Path, checkout: Path, modules: dict[str, Any], scratch: Pa
             continue
         lines = sum(1 for line in path.read_text(encoding="utf-8").splitlines() if line.strip())
         for source, split, config in dataset_configs(checkout, reader):
+            vis_root, ann_path = str(root / C.IMAGES), str(path)
+            template = None if reader.template is None else str(folder / reader.template)
+            paths_from = "layout"
+            if block is not None and reader.key in block:
+                config = OmegaConf.merge(config, block[reader.key])
+                info = config.build_info
+                vis_root, ann_path, paths_from = info.image_path, info.ann_path.train, "README.md"
+                if info.get("template_path") and Path(info.template_path).is_file():
+                    template = info.template_path
             tasks = [config.task] + (list(C.INSTANCE_TEXTS) if config.task == "inst_rec" else [])
             text_config = config.get("text_processor")
             probs = [None]
@@ -195,11 +221,12 @@ def run_readers(root: Path, checkout: Path, modules: dict[str, Any], scratch: Pa
                     text_cfg = text_config if prob is None else OmegaConf.merge(
                         text_config, {split: {"bbox_ref_prob": prob}})  # fmt: skip
                     text = _processor(registry, text_cfg, split)
-                    template = None if reader.template is None else str(folder / reader.template)
                     dataset = getattr(classes, reader.cls)(vis_processor=vis, text_processor=text,
-                                                           vis_root=str(root / C.IMAGES), ann_paths=str(path),
+                                                           vis_root=vis_root, ann_paths=ann_path,
                                                            template_path=template, task=task)  # fmt: skip
-                    results["runs"].append(_iterate(reader, source, split, task, prob, dataset, lines))
+                    run = _iterate(reader, source, split, task, prob, dataset, lines)
+                    run["paths_from"] = paths_from
+                    results["runs"].append(run)
     return results
 
 
@@ -321,6 +348,7 @@ def _cwd(path: Path) -> Iterator[None]:
 
 
 def run_real(root: Path, checkout: Path) -> dict[str, Any]:
+    os.environ["HERM_EXPORT"] = str(root)  # what the export's README tells users to set
     modules = install_namespace(checkout)
     parts = list(_yaml(checkout / C.READERS[-1].config).datasets.cihp_parsing_rec.vis_processor.train.data_cfg
                  .all_parts_list)  # fmt: skip

@@ -250,7 +250,9 @@ def needs_checkout(test):
 
 @needs_checkout
 def test_herms_own_classes_read_every_record_and_score_a_perfect_model_one(tmp_path: Path) -> None:
-    report = run_driver(write_export(tmp_path))
+    root = write_export(tmp_path)
+    write_readme(root)  # its `datasets:` block is merged into HERM's config, as a user would
+    report = run_driver(root)
     real, static = report["real"], report["static"]
     assert real["cihp_parts_match"]
     runs = real["readers"]["runs"]
@@ -262,7 +264,7 @@ def test_herms_own_classes_read_every_record_and_score_a_perfect_model_one(tmp_p
                       ("InstructTuningDataset", "instruction_tuning"), ("ParsingRECDataset", "part_rec")]:  # fmt: skip
         assert (cls, task) in covered, (cls, task)
     for run in runs:
-        assert run["errors"] == [], run
+        assert run["errors"] == [] and run["paths_from"] == "README.md", run
         assert run["items"] == run["lines"] == run["iterated"] == static["items"][run["key"]], run
     grounding = next(
         r for r in runs if r["class"] == "InstanceGroundingDataset" and r["bbox_ref_prob"] == 0.0
@@ -296,3 +298,78 @@ def test_herm_really_drops_a_record_without_appearance_boxes_and_crashes_on_thre
     assert any("silently drop" in p for p in report["static"]["problems"])  # ... and flags it
     choice = next(f for f in report["real"]["eval"]["files"] if f["dataset_type"] == "multichoice")
     assert "error" in choice and "KeyError" in choice["error"], choice
+
+
+# ------------------------------------------------------------------ the README the export ships
+EVAL_CLASSES = {
+    "bbox": "BBoxEvalDataset",
+    "multi_bbox": "MultiBBoxEvalDataset",
+    "multichoice": "MultiChoiceEvalDataset",
+}
+
+
+def readme_context(report: C.Report) -> dict[str, Any]:
+    """What `hvgen export --format herm` passes to templates/herm/release_readme.md.j2."""
+    text = {"name": "text", "type": "string", "meaning": "text"}
+    return {
+        "commit": "98d6961",
+        "images": 2,
+        "readers": [
+            {
+                **reader.__dict__,
+                "rows": report.lines.get(reader.file, 0),
+                "kept": report.items.get(reader.key, 0),
+            }
+            for reader in C.READERS
+        ],
+        "files": [
+            {"name": name, "rows": report.lines.get(name, 0), "fields": [text]}
+            for name in (C.DENSE_CAPTION, C.INSTANCE, C.PARSING, C.INSTRUCTION)
+        ],  # fmt: skip
+        "evals": [
+            {
+                "name": name,
+                "dataset_type": kind,
+                "rows": report.lines.get(name, 0),
+                "cls": "BBoxEvalDataset",
+                "fields": [text],
+            }
+            for name, kind in C.EVAL_TYPES.items()
+        ],  # fmt: skip
+        "annotation": {"mode": "templates", "annotator": "", "grounder": ""},
+        "notes": ["1 grounding box too small for the 0-100 grid was left out of eval/grounding_bbox.jsonl"],
+    }
+
+
+def write_readme(root: Path) -> str:
+    from hvgen.templating import TemplateSet
+
+    context = readme_context(C.check_export(root))
+    readme = TemplateSet("herm").render("release_readme.md.j2", context, one_line=False)
+    (root / "README.md").write_text(readme, encoding="utf-8")
+    return readme
+
+
+def test_the_readme_says_which_config_reads_which_file(tmp_path: Path) -> None:
+    import re
+
+    import yaml
+
+    root = write_export(tmp_path)
+    report = C.check_export(root)
+    readme = write_readme(root)
+    rows = [line for line in readme.splitlines() if line.startswith("| `")]
+    for reader in C.READERS:  # one table row per config key: its file, its yaml, its class and task
+        kept = report.items[reader.key]
+        assert any(f"`{reader.file}`" in row and f"`{reader.key}`" in row and f"`{reader.config}`" in row
+                   and f"`{reader.cls}`, `{reader.task}` | {kept} |" in row for row in rows), reader.key  # fmt: skip
+    block = yaml.safe_load(re.search(r"```yaml\n(datasets:.*?)```", readme, re.S).group(1))
+    for reader in C.READERS:
+        entry = block["datasets"][reader.key]
+        assert entry["task"] == reader.task
+        assert entry["build_info"]["ann_path"]["train"] == "${oc.env:HERM_EXPORT}/" + reader.file
+        assert entry["build_info"]["image_path"] == "${oc.env:HERM_EXPORT}/" + C.IMAGES
+    for name, kind in C.EVAL_TYPES.items():
+        assert any(f"`{name}`" in row and f"`{kind}`" in row for row in rows)
+    assert "human–object interaction\n(`modality`)" in readme and "too small for the 0-100 grid" in readme
+    assert "/tmp" not in readme and str(tmp_path) not in readme  # no machine path
