@@ -310,32 +310,20 @@ EVAL_CLASSES = {
 
 def readme_context(report: C.Report) -> dict[str, Any]:
     """What `hvgen export --format herm` passes to templates/herm/release_readme.md.j2."""
-    text = {"name": "text", "type": "string", "meaning": "text"}
+    readers = [
+        {**reader.__dict__, "rows": report.lines.get(reader.file, 0), "kept": report.items.get(reader.key, 0)}
+        for reader in C.READERS
+    ]
+    evals = [
+        {"name": name, "dataset_type": kind, "rows": report.lines.get(name, 0), "cls": EVAL_CLASSES[kind]}
+        for name, kind in C.EVAL_TYPES.items()
+    ]
     return {
         "commit": "98d6961",
         "images": 2,
-        "readers": [
-            {
-                **reader.__dict__,
-                "rows": report.lines.get(reader.file, 0),
-                "kept": report.items.get(reader.key, 0),
-            }
-            for reader in C.READERS
-        ],
-        "files": [
-            {"name": name, "rows": report.lines.get(name, 0), "fields": [text]}
-            for name in (C.DENSE_CAPTION, C.INSTANCE, C.PARSING, C.INSTRUCTION)
-        ],  # fmt: skip
-        "evals": [
-            {
-                "name": name,
-                "dataset_type": kind,
-                "rows": report.lines.get(name, 0),
-                "cls": "BBoxEvalDataset",
-                "fields": [text],
-            }
-            for name, kind in C.EVAL_TYPES.items()
-        ],  # fmt: skip
+        "readers": readers,
+        "parsing_rows": report.lines.get(C.PARSING, 0),
+        "evals": evals,
         "annotation": {"mode": "templates", "annotator": "", "grounder": ""},
         "notes": ["1 grounding box too small for the 0-100 grid was left out of eval/grounding_bbox.jsonl"],
     }
@@ -372,4 +360,8 @@ def test_the_readme_says_which_config_reads_which_file(tmp_path: Path) -> None:
     for name, kind in C.EVAL_TYPES.items():
         assert any(f"`{name}`" in row and f"`{kind}`" in row for row in rows)
     assert "human–object interaction\n(`modality`)" in readme and "too small for the 0-100 grid" in readme
+    for name in (C.DENSE_CAPTION, C.INSTANCE, C.PARSING, C.INSTRUCTION):
+        assert f"### `{name}`" in readme
+    for field in C.INSTANCE_FIELDS:  # the schema of every per-person record
+        assert f"| `{field}` |" in readme
     assert "/tmp" not in readme and str(tmp_path) not in readme  # no machine path
