@@ -300,6 +300,22 @@ def test_herm_really_drops_a_record_without_appearance_boxes_and_crashes_on_thre
     assert "error" in choice and "KeyError" in choice["error"], choice
 
 
+@needs_checkout
+def test_herm_really_raises_where_phrases_and_boxes_are_misaligned(tmp_path: Path) -> None:
+    persons = copy.deepcopy(PERSONS)
+    persons[0]["appearance_boxes"] = [
+        [[6, 6, 10, 6]]
+    ]  # 2 phrases, 1 entry: the grounding processor's IndexError
+    persons[2]["appearance_boxes"] = [[], [[12, 18, 36, 22]]]  # 1 phrase, 2 entries: part REC's IndexError
+    report = run_driver(write_export(tmp_path, persons))
+    flagged = report["static"]["problems"]
+    assert any(p.startswith(f"{C.INSTANCE}:1: 2 <p> phrases") for p in flagged)
+    assert any(p.startswith(f"{C.INSTANCE}:3: 1 <p> phrases") for p in flagged)
+    runs = report["real"]["readers"]["runs"]
+    failing = {(r["class"], e.split(":")[0]) for r in runs for e in r["errors"] if "IndexError" in e}
+    assert failing == {("InstanceGroundingDataset", "item 0"), ("InstancePartRECDataset", "item 2")}, failing
+
+
 # ------------------------------------------------------------------ the README the export ships
 EVAL_CLASSES = {
     "bbox": "BBoxEvalDataset",
