@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from datasets import load_dataset
 from herm_coco import write_coco
-from hvgen.generators.herm import TASKS
-from hvgen.generators.herm_scoring import parse_box, parse_choice, score_predictions
+from hvgen.generators.herm.questions import TASKS
+from hvgen.generators.herm.scoring import parse_box, parse_choice, score_predictions
 
 from hvgen.cli import main
 from hvgen.errors import HvgenError
@@ -131,7 +131,7 @@ def test_missing_images_folder_and_bad_options(coco: dict[str, Path], tmp_path: 
 
 
 def test_fact_recall_of_a_description() -> None:
-    from hvgen.generators.herm_scoring import fact_recall
+    from hvgen.generators.herm.scoring import fact_recall
 
     reference = "a large person on the left, standing, raising both arms, holding a cup"
     assert (
@@ -241,7 +241,7 @@ def test_bench_script_runs_small(tmp_path: Path) -> None:
 
 
 def test_restricted_licences() -> None:
-    from hvgen.generators.herm import _restricted
+    from hvgen.generators.herm.generator import _restricted
 
     assert _restricted("Attribution-NonCommercial-ShareAlike License")
     assert _restricted("Attribution-NoDerivs License") and _restricted("unknown")
@@ -279,7 +279,7 @@ def tiny_sam(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def test_rle_round_trip_and_coco_string() -> None:
     import numpy as np
-    from hvgen.generators.herm_masks import decode_rle, encode_rle
+    from hvgen.generators.herm.masks import decode_rle, encode_rle
 
     assert encode_rle(np.array([[0, 1], [1, 1]], bool)) == {"size": [2, 2], "counts": "13"}
     big = np.zeros((300, 400), bool)
@@ -294,7 +294,7 @@ def test_rle_round_trip_and_coco_string() -> None:
 
 def test_rle_matches_pycocotools() -> None:
     import numpy as np
-    from hvgen.generators.herm_masks import encode_rle
+    from hvgen.generators.herm.masks import encode_rle
 
     coco_mask = pytest.importorskip("pycocotools.mask")
     rng = np.random.default_rng(1)
@@ -306,7 +306,7 @@ def test_rle_matches_pycocotools() -> None:
 
 
 def test_sam_masks_on_a_tiny_model(coco: dict[str, Path], tiny_sam: Path, tmp_path: Path) -> None:
-    from hvgen.generators.herm_masks import decode_rle
+    from hvgen.generators.herm.masks import decode_rle
 
     records = plan(coco, sam=str(tiny_sam))
     grounding = [r for r in records if r["question_type"] == "grounding"]

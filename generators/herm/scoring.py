@@ -20,11 +20,11 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
-from hvgen.generators.herm_levels import iou
-
 from hvgen.errors import HvgenError
 from hvgen.records import Record
 from hvgen.scoring import parse_choice  # noqa: F401  (re-exported: tests and users import it from here)
+
+from .levels import iou
 
 IOU_THRESHOLD = 0.5
 IDENTIFY = "inst_identify"
