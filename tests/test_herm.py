@@ -147,7 +147,8 @@ def test_parsers() -> None:
     assert parse_choice("(A) standing", ["standing", "sitting"]) == 0
     assert parse_choice("the person is sitting.", ["standing", "sitting"]) == 1
     assert parse_choice("D", ["x", "y"]) is None and parse_choice(None, ["x"]) is None
-    assert parse_box("at [0.1, 0.2, 0.3, 0.4]") == [0.1, 0.2, 0.3, 0.4]
+    assert parse_box("at [0.1, 0.2, 0.3, 0.4]") == pytest.approx([0.1, 0.2, 0.3, 0.4])
+    assert parse_box("<|box_start|>(100,200),(400,600)<|box_end|>") == pytest.approx([0.1, 0.2, 0.3, 0.4])
     assert parse_box("{<10><20><40><60>}") == pytest.approx([0.1, 0.2, 0.3, 0.4])
     assert parse_box("somewhere") is None
 
@@ -421,3 +422,24 @@ def test_a_truncated_source_image_is_refused_even_if_a_library_allows_them(tmp_p
         assert ImageFile.LOAD_TRUNCATED_IMAGES is True  # the process's setting is given back
     finally:
         ImageFile.LOAD_TRUNCATED_IMAGES = False
+
+
+def test_grounding_is_scored_by_iou_from_any_box_format_and_reports_what_did_not_parse(
+    tmp_path: Path,
+) -> None:
+    """hvgen.boxes reads the model's box (MiniGPT-v2 grid, Qwen2-VL, a pixel list); IoU > 0.5 is right."""
+    record = {"question_type": "grounding", "task": "inst_rec", "level": "instance", "options": [],
+              "answer_index": None, "answer_box": [0.1, 0.2, 0.3, 0.4], "width": 1000, "height": 500}  # fmt: skip
+    predictions = {"a": "{<10><20><40><60>}", "b": "<|box_start|>(100,200),(400,600)<|box_end|>",
+                   "c": [100, 100, 300, 200], "d": "{<60><60><90><90>}", "e": "somewhere", "f": "[5, 6]"}  # fmt: skip
+    records = [{**record, "id": key} for key in predictions]
+    path = tmp_path / "p.jsonl"
+    path.write_text("".join(json.dumps({"id": k, "prediction": v}) + "\n" for k, v in predictions.items()))
+    report = score_predictions(records, path)
+    (row,) = report["table"]
+    assert (
+        row["accuracy"] == pytest.approx(3 / 6) and row["malformed"] == 2
+    )  # a, b, c right; d wrong; e, f unread
+    assert row["mean_iou"] == pytest.approx(3 / 6, abs=1e-3)
+    assert [p["id"] for p in report["grounding_problems"]] == ["e", "f"]
+    assert "no box found" in report["grounding_problems"][0]["problems"][0]

@@ -25,6 +25,7 @@ import typer
 from hvgen.errors import HvgenError
 from hvgen.generator import ExportConfig, Generator, PlanRequest, PlanResult
 from hvgen.privacy import public_value
+from hvgen.publish.formats import register_format
 from hvgen.readers.coco import CocoPeople, PersonImage, read_people
 from hvgen.records import Record
 from hvgen.seeding import balanced_slot, derive_seed, stable_id
@@ -555,3 +556,6 @@ def _restricted(licence: str) -> bool:
     """A licence that forbids commercial use or derivatives, or that the annotations do not name."""
     name = licence.lower().replace("-", " ")
     return "noncommercial" in name.replace(" ", "") or "noderiv" in name.replace(" ", "") or name == "unknown"
+
+
+register_format("herm", f"{__package__}.release", "HermReleaseFormat")
