@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import traceback
 from collections.abc import Mapping
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +18,7 @@ import yaml
 from jinja2.exceptions import SecurityError
 from jinja2.sandbox import SandboxedEnvironment
 
+from hvgen.benchmark_data import template_dir
 from hvgen.errors import HvgenError
 
 _VOWEL_SOUNDS = ("a", "e", "i", "o", "u")
@@ -33,8 +33,9 @@ def indefinite(noun: str) -> str:
 
 
 def builtin_template_dir(benchmark: str) -> Path:
-    """The folder of a benchmark's shipped templates (works from a wheel or a checkout)."""
-    return Path(str(resources.files("hvgen.templates") / benchmark))
+    """The folder of a benchmark's shipped templates (works from a wheel or a checkout; a
+    plug-in's come from its own package, see `hvgen.benchmark_data`)."""
+    return template_dir(benchmark)
 
 
 _WARNED: set[Path] = set()

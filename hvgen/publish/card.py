@@ -9,7 +9,6 @@ Schema (``schemas/<bench>.json``), with `COMMON_FIELDS` for the columns the expo
 
 from __future__ import annotations
 
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +19,7 @@ import yaml
 from jinja2.sandbox import SandboxedEnvironment
 
 from hvgen import __version__
+from hvgen.benchmark_data import card_folders, schema_file
 from hvgen.config import RunConfig
 from hvgen.generator import Generator
 from hvgen.models import resolve_settings
@@ -58,10 +58,9 @@ def public_config(data: dict[str, Any]) -> dict[str, Any]:
     return public_value(data)
 
 
-def card_environment() -> SandboxedEnvironment:
-    folder = Path(str(resources.files("hvgen.dataset_cards")))
+def card_environment(benchmark: str) -> SandboxedEnvironment:
     env = SandboxedEnvironment(
-        loader=jinja2.FileSystemLoader(str(folder)),
+        loader=jinja2.FileSystemLoader([str(folder) for folder in card_folders(benchmark)]),
         undefined=jinja2.StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,
@@ -150,7 +149,7 @@ def render_card(
         "build": public_value(get_meta(con, "build")),
         "plan_notes": (get_meta(con, "plan") or {}).get("notes", []),
     }
-    return card_environment().get_template(f"{generator.name}.md.j2").render(context)
+    return card_environment(generator.name).get_template(f"{generator.name}.md.j2").render(context)
 
 
 def _uncompressed_bytes(path: Path) -> int:
@@ -178,8 +177,8 @@ def _schema_properties(name: str) -> dict[str, Any]:
     import json
 
     try:
-        text = resources.files("hvgen.schemas").joinpath(f"{name}.json").read_text(encoding="utf-8")
-    except (FileNotFoundError, ModuleNotFoundError):
+        text = schema_file(name).read_text(encoding="utf-8")
+    except FileNotFoundError:
         return {}
     return json.loads(text).get("properties", {})
 

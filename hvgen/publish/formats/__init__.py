@@ -75,7 +75,7 @@ class ExportFormat(ABC):
 
 
 # Harness formats live here; a benchmark's own release layout lives beside its generator
-# (``generators/<bench>_release.py``), which registers it, so the engine never names a benchmark.
+# (``generators/<bench>/release.py``), which registers it, so the engine never names a benchmark.
 _CLASSES: dict[str, tuple[str, str]] = {
     "vlmevalkit": ("hvgen.publish.formats.vlmevalkit", "VLMEvalKitFormat"),
     "lmms-eval": ("hvgen.publish.formats.lmms_eval", "LmmsEvalFormat"),

@@ -28,9 +28,6 @@ Plan, in short:
 
 from __future__ import annotations
 
-import random
-import re
-from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 from typing import Annotated, Any
@@ -38,24 +35,32 @@ from typing import Annotated, Any
 import typer
 
 from hvgen.errors import HvgenError, parse_name_list, unknown_name_error
-from hvgen.generator import ExportConfig, Generator, PlanRequest, PlanResult, register_generator
+from hvgen.generator import ExportConfig, Generator, PlanRequest, PlanResult
 from hvgen.publish.formats import register_format
 from hvgen.records import Record
-from hvgen.seeding import derive_seed, rng_for, stable_id
-from hvgen.store.catalog import image_relpath
+from hvgen.seeding import derive_seed, rng_for
 
-CLOSE_ENDED, OPEN_ENDED = "close_ended", "open_ended"
-PARTS = (CLOSE_ENDED, OPEN_ENDED)
-MULTI_CHOICE, FREE_FORM = "multi choice", "free form"
-NEGATIVE, NONNEGATIVE = "negative", "nonnegative"
-AMBIG, DISAMBIG = "ambig", "disambig"
-PORTRAIT, SCENE, KEYWORDS = "portrait", "scene", "open"
-# Which sub-datasets an image serves: (group not named, group named in the context) for the
-# sub-dataset without / with a contrast group in the question.
-SUB_DATASETS = {PORTRAIT: ("base", "text"), SCENE: ("scene", "scene_text")}
-_NAMES_GROUP = {"scene", "scene_text"}
-_RECORDS_PER_TRIPLE = 3  # ambiguous, evidence for Yes, evidence for No
-_HAS_CONTRAST = {"text", "scene_text"}
+from .categories import (
+    CLOSE_ENDED,
+    KEYWORDS,
+    OPEN_ENDED,
+    PARTS,
+    PORTRAIT,
+    SCENE,
+    SUB_DATASETS,
+    Allotment,
+    Category,
+    Group,
+    OpenVariant,
+    PlannedImage,
+    Scenario,
+    as_list,
+    category_key,
+    read_category,
+    read_open_categories,
+)
+from .questions import RECORDS_PER_TRIPLE, QuestionWriting
+
 QUESTION_CHOICES = {"all": PARTS, "close": (CLOSE_ENDED,), "open": (OPEN_ENDED,)}
 QUESTION_ALIASES = {
     "both": "all",
@@ -70,100 +75,11 @@ QUESTION_ALIASES = {
 # them and export no open-ended config.
 _SCENARIOS_NEEDING_OPTIONS = {"print", "adversarial"}
 
-# `hvgen export --format vlbias`: the original release's data/ tree (generators/vlbias_release.py).
-register_format("vlbias", "hvgen.generators.vlbias_release", "VLBiasReleaseFormat")
+# `hvgen export --format vlbias`: the original release's data/ tree (release.py beside this module).
+register_format("vlbias", f"{__package__}.release", "VLBiasReleaseFormat")
 
 
-@dataclass(frozen=True)
-class Group:
-    id: str
-    label: str
-    portrait: str
-    keywords: tuple[str, ...] = ()
-    workplace: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True)
-class OpenVariant:
-    """One open-ended sub-set of a category (profession's emo / nohuman in the original)."""
-
-    name: str
-    original_type: str
-    prompt: str
-    instructions: str
-    emotion: bool = False  # the prompt shows one of open_ended.yaml's `emotions`
-    no_people: bool = False  # the image must show nobody (people go into the negative prompt)
-
-
-@dataclass(frozen=True)
-class Scenario:
-    """One BBQ-style template: a stereotype, the groups it targets and its texts."""
-
-    id: str
-    stereotype: str
-    target_groups: tuple[str, ...]
-    other_groups: tuple[str, ...]
-    scene: str
-    context: str
-    evidence_yes: str
-    evidence_no: str
-    question_negative: str
-    question_nonnegative: str
-
-
-@dataclass(frozen=True)
-class Category:
-    name: str
-    title: str
-    intersection: bool
-    groups: tuple[Group, ...]
-    scenarios: tuple[Scenario, ...] = ()
-    # Open-ended only: the original release's type name (its folder / annotation file), and the
-    # sub-sets the category's images are split into (none: one set named `original_type`).
-    original_type: str = ""
-    variants: tuple[OpenVariant, ...] = ()
-
-    def group(self, group_id: str) -> Group:
-        return next(group for group in self.groups if group.id == group_id)
-
-    def scenarios_of(self, group_id: str) -> list[Scenario]:
-        return [s for s in self.scenarios if group_id in s.target_groups or group_id in s.other_groups]
-
-
-@dataclass(frozen=True)
-class Allotment:
-    """How many images one group of one category gets in one part."""
-
-    part: str
-    category: str
-    group: str
-    images: int
-
-
-@dataclass
-class PlannedImage:
-    part: str
-    category: Category
-    group: Group
-    kind: str
-    scenario: Scenario | None
-    variant: int
-    style: dict[str, str]
-    prompt: str
-    negative_prompt: str
-    image_id: str
-    image_seed: int
-    # Open-ended: the original type the image belongs to, the variant that built it, the
-    # emotion it shows (profession-emo) and its index among its variant's images (instructions
-    # are dealt by it).
-    open_type: str | None = None
-    open_variant: OpenVariant | None = None
-    emotion: str | None = None
-    deal: int = 0
-
-
-@register_generator
-class VLBias(Generator):
+class VLBias(Generator, QuestionWriting):
     """VLBiasBench: social-bias questions, open-ended and BBQ-style, over synthetic images of people."""
 
     name = "vlbias"
@@ -210,7 +126,7 @@ class VLBias(Generator):
         resolved = super().resolved_options(options)
         value = resolved.get("categories")
         if isinstance(value, (str, list)):
-            resolved["categories"] = ",".join(_category_key(item) for item in _as_list(value) if item.strip())
+            resolved["categories"] = ",".join(category_key(item) for item in as_list(value) if item.strip())
         return resolved
 
     def __init__(self, request: PlanRequest) -> None:
@@ -267,7 +183,7 @@ class VLBias(Generator):
         aliases = {str(k): str(v) for k, v in (self.rules.get("category_aliases") or {}).items()}
         singles = [name for name in names if not self.category(name).intersection]
         joint = [name for name in names if self.category(name).intersection]
-        items = [_category_key(item) for item in _as_list("all" if value is None else value) if item.strip()]
+        items = [category_key(item) for item in as_list("all" if value is None else value) if item.strip()]
         named = [item for item in items if aliases.get(item, item) != "all"]
         chosen = set(singles) if len(named) < len(items) or not items else set()
         if named:
@@ -284,7 +200,7 @@ class VLBias(Generator):
     def category(self, name: str) -> Category:
         cache: dict[str, Category] = self.__dict__.setdefault("_categories", {})
         if name not in cache:
-            cache[name] = _read_category(self.templates.read_yaml(f"categories/{name}.yaml"), name)
+            cache[name] = read_category(self.templates.read_yaml(f"categories/{name}.yaml"), name)
         return cache[name]
 
     @cached_property
@@ -293,38 +209,7 @@ class VLBias(Generator):
 
     @cached_property
     def open_categories(self) -> dict[str, Category]:
-        result = {}
-        for name, block in self.open_data["categories"].items():
-            groups = tuple(
-                Group(
-                    g["id"],
-                    g["label"],
-                    g["portrait"],
-                    tuple(str(k) for k in g["keywords"]),
-                    tuple(str(w) for w in g.get("workplace") or ()),
-                )
-                for g in block["groups"]
-            )
-            variants = tuple(
-                OpenVariant(
-                    name=str(variant),
-                    original_type=str(spec["original_type"]),
-                    prompt=str(spec["prompt"]),
-                    instructions=str(spec["instructions"]),
-                    emotion=bool(spec.get("emotion", False)),
-                    no_people=bool(spec.get("no_people", False)),
-                )
-                for variant, spec in (block.get("variants") or {}).items()
-            )
-            result[name] = Category(
-                name,
-                block.get("title", name),
-                False,
-                groups,
-                original_type=str(block.get("original_type", name)),
-                variants=variants,
-            )
-        return result
+        return read_open_categories(self.open_data)
 
     @cached_property
     def instructions(self) -> list[dict[str, str]]:
@@ -527,184 +412,6 @@ class VLBias(Generator):
             image_seed=self.image_seed(image_id),
         )
 
-    # ------------------------------------------------------------------ close-ended
-    def _close_records(self, image: PlannedImage) -> list[Record]:
-        """Two sub-datasets per image, one BBQ triple (ambig, evidence for Yes, evidence for No)
-        each. The two sub-datasets get opposite question polarities (which one is negative is
-        seeded), so every image carries three negative and three non-negative questions."""
-        seed = self.request.run_seed
-        assert image.scenario is not None
-        flip = derive_seed(seed, "vlbias-polarity", image.image_id) % 2
-        records = []
-        for index, sub_dataset in enumerate(SUB_DATASETS[image.kind]):
-            polarity = (NEGATIVE, NONNEGATIVE)[(index + flip) % 2]
-            rng = rng_for(seed, "vlbias-question", image.image_id, sub_dataset)
-            records.extend(self._triple(image, sub_dataset, polarity, rng))
-        return records
-
-    def _triple(
-        self, image: PlannedImage, sub_dataset: str, polarity: str, rng: random.Random
-    ) -> list[Record]:
-        """The ambiguous record and the two disambiguated ones of one question.
-
-        `stereotyped_answer` (BBQ's biased answer, read by the scorer): for a group the
-        scenario's stereotype targets, "Yes" to the negative question ("Did the person
-        struggle?") and "No" to the non-negative one; the reverse for the other groups. The
-        three records share the question, the unknown phrase and the option order, so their
-        answers (unknown, Yes, No) take three different positions.
-        """
-        scenario, group = image.scenario, image.group
-        assert scenario is not None
-        is_target = group.id in scenario.target_groups
-        contrast: Group | None = None
-        if sub_dataset in _HAS_CONTRAST:
-            # The contrast group sits on the other side of the stereotype, so the comparison
-            # carries it: "Compared with the teenager, did the elderly person struggle?"
-            pool = scenario.other_groups if is_target else scenario.target_groups
-            contrast = image.category.group(rng.choice(sorted(pool)))
-        unknown = rng.choice(self.unknown_options)
-        options = [self.yes, self.no, unknown]
-        rng.shuffle(options)
-        # evidence_yes says the negative behaviour happened, evidence_no that it did not
-        behaviour_answer, no_behaviour_answer = (
-            (self.yes, self.no) if polarity == NEGATIVE else (self.no, self.yes)
-        )
-        stereotyped = behaviour_answer if is_target else no_behaviour_answer
-        question_text = scenario.question_negative if polarity == NEGATIVE else scenario.question_nonnegative
-        question = self.templates.render(
-            "questions.j2",
-            {"question": question_text, "contrast_label": contrast.label if contrast else ""},
-            block="question",
-        )
-        records = []
-        for condition, evidence_key, answer in (
-            (AMBIG, "none", unknown),
-            (DISAMBIG, "yes", behaviour_answer),
-            (DISAMBIG, "no", no_behaviour_answer),
-        ):
-            evidence = {"none": "", "yes": scenario.evidence_yes, "no": scenario.evidence_no}[evidence_key]
-            context = self.templates.render(
-                "questions.j2",
-                {
-                    "group_named": sub_dataset in _NAMES_GROUP,
-                    "label": group.label,
-                    "context": scenario.context,
-                    "evidence": evidence,
-                },
-                block="context",
-            )
-            instruction = self.templates.render(
-                "instructions.j2",
-                {"context": context, "question": question, "options": options},
-                block=CLOSE_ENDED,
-                one_line=False,
-            )
-            record_id = stable_id("vlbias", image.image_id, sub_dataset, condition, evidence_key)
-            # A print attack draws the foil: in an ambiguous context the stereotyped answer (a
-            # wrong answer that also tempts towards bias), otherwise the opposite answer.
-            foil = stereotyped if condition == AMBIG else (self.no if answer == self.yes else self.yes)
-            records.append(
-                {
-                    **self._common(image, record_id),
-                    "question": question,
-                    "instruction": instruction,
-                    "question_type": MULTI_CHOICE,
-                    "options": list(options),
-                    "answer": answer,
-                    "answer_index": options.index(answer),
-                    "truth": answer,
-                    "foil": foil,
-                    "groups": [group.id, contrast.id] if contrast else [group.id],
-                    "group_role": "target" if is_target else "other",
-                    "sub_dataset": sub_dataset,
-                    "condition": condition,
-                    "question_polarity": polarity,
-                    "scenario_id": scenario.id,
-                    "stereotype": scenario.stereotype,
-                    "context": context,
-                    "unknown_option": unknown,
-                    "stereotyped_answer": stereotyped,
-                    # The released json's answer fields, as its evaluation code reads them
-                    # (ans2 is the unknown option there).
-                    "ans0": self.yes,
-                    "ans1": self.no,
-                    "ans2": unknown,
-                    "label": [self.yes, self.no, unknown].index(answer),
-                    "instruction_id": None,
-                    "open_type": None,
-                    "emotion": None,
-                }
-            )
-        return records
-
-    # ------------------------------------------------------------------ open-ended
-    def _open_records(self, image: PlannedImage) -> list[Record]:
-        """`instructions_per_image` instructions, dealt from the image's list (its variant's,
-        or `instructions`) in one seeded order per category (and variant)."""
-        variant = image.open_variant
-        order = self.instruction_list(variant.instructions) if variant else list(self.instructions)
-        per_image = min(self.instructions_per_image, len(order))
-        key = ("vlbias-instruction-order", image.category.name) + ((variant.name,) if variant else ())
-        rng_for(self.request.run_seed, *key).shuffle(order)
-        records = []
-        for t in range(per_image):
-            chosen = order[(per_image * image.deal + t) % len(order)]
-            record_id = stable_id("vlbias", image.image_id, chosen["id"])
-            instruction = self.templates.render(
-                "instructions.j2", {"instruction": chosen["text"]}, block=OPEN_ENDED, one_line=False
-            )
-            records.append(
-                {
-                    **self._common(image, record_id),
-                    "question": chosen["text"],
-                    "instruction": instruction,
-                    "question_type": FREE_FORM,
-                    "options": [],
-                    "answer": None,
-                    "answer_index": None,
-                    "truth": None,
-                    "foil": None,
-                    "groups": [image.group.id],
-                    "group_role": None,
-                    "sub_dataset": None,
-                    "condition": None,
-                    "question_polarity": None,
-                    "scenario_id": None,
-                    "stereotype": None,
-                    "context": None,
-                    "unknown_option": None,
-                    "stereotyped_answer": None,
-                    "ans0": None,
-                    "ans1": None,
-                    "ans2": None,
-                    "label": None,
-                    "instruction_id": chosen["id"],
-                    "open_type": image.open_type,
-                    "emotion": image.emotion,
-                }
-            )
-        return records
-
-    def _common(self, image: PlannedImage, record_id: str) -> Record:
-        """Fields every record has, whatever its part."""
-        return {
-            "id": record_id,
-            "image_id": image.image_id,
-            "images": [image_relpath(image.image_id)],
-            "prompt": image.prompt,
-            "negative_prompt": image.negative_prompt,
-            "style": image.style["name"],
-            "style_control": image.style["suffix"],
-            "part": image.part,
-            "category": image.category.name,
-            "group": image.group.id,
-            "image_kind": image.kind,
-            "seed": self.record_seed(record_id),
-            "image_seed": image.image_seed,
-            "generator": self.name,
-            "template_version": self.template_version,
-        }
-
     # ------------------------------------------------------------------ export, card, score
     def export_configs(self, scenarios: list[str]) -> list[ExportConfig]:
         """`close_ended` / `open_ended` for the clean images, `<scenario>_<part>` for the others."""
@@ -727,7 +434,7 @@ class VLBias(Generator):
                 counts = [a.images for a in allotments if a.part == part and a.category == name]
                 category = self._category_of(part, name)
                 per_image = (
-                    len(SUB_DATASETS[PORTRAIT]) * _RECORDS_PER_TRIPLE
+                    len(SUB_DATASETS[PORTRAIT]) * RECORDS_PER_TRIPLE
                     if part == CLOSE_ENDED
                     else self.instructions_per_image
                 )
@@ -757,101 +464,14 @@ class VLBias(Generator):
     ) -> dict[str, Any]:
         """BBQ accuracy and bias per category × sub-dataset, VADER sentiment gaps per open category
         (free answers are scored by sentiment, so `embedder` is not used)."""
-        try:
-            from hvgen.generators.vlbias_scoring import score_predictions_file
-        except ModuleNotFoundError:  # a checkout imported without installing
-            from generators.vlbias_scoring import score_predictions_file  # type: ignore[no-redef]
+        from .scoring import score_predictions_file, score_table
 
         try:
             # hvgen ids, or the original loader's integers (its result.json, or a folder of them)
             report = score_predictions_file(records, predictions_path)
         except (OSError, ValueError) as error:
             raise HvgenError(f"cannot score {predictions_path}: {error}") from None
-        return {"table": _score_table(report), **report}
-
-
-def _score_table(report: dict[str, Any]) -> list[dict[str, Any]]:
-    """One flat row per category × sub-dataset (plus per-category and overall rows), then one
-    row per open-ended category with its largest sentiment gap; every row has the same keys."""
-
-    def row(
-        part: str, category: str, sub_dataset: str, metrics: dict[str, Any] | None = None
-    ) -> dict[str, Any]:
-        metrics = metrics or {}
-        return {
-            "part": part,
-            "category": category,
-            "sub_dataset": sub_dataset,
-            "acc_ambig": metrics.get("acc_ambig"),
-            "acc_disambig": metrics.get("acc_disambig"),
-            "bias_ambig": metrics.get("bias_ambig"),
-            "bias_disambig": metrics.get("bias_disambig"),
-            "sentiment_gap": None,
-            "n": metrics.get("n_ambig", 0) + metrics.get("n_disambig", 0),
-        }
-
-    close = report["close_ended"]
-    rows = []
-    for category, by_sub in close["by_category_and_sub_dataset"].items():
-        for sub_dataset, metrics in by_sub.items():
-            rows.append(row(CLOSE_ENDED, category, sub_dataset, metrics))
-        rows.append(row(CLOSE_ENDED, category, "all", close["by_category"][category]))
-    if close["n_scored"]:
-        rows.append(row(CLOSE_ENDED, "all", "all", close["overall"]))
-    for category, result in report["open_ended"]["by_category"].items():
-        open_row = row(OPEN_ENDED, category, "-")
-        open_row["sentiment_gap"] = result["max_gap"]
-        open_row["n"] = sum(group["n"] for group in result["groups"].values())
-        rows.append(open_row)
-    return rows
-
-
-def _category_key(name: str) -> str:
-    """A category as the README and the paper spell it ('disability status', 'SES', 'race × gender',
-    'Physical-Appearance') → its file name ('disability_status', 'ses', 'race_x_gender')."""
-    key = name.strip().lower().replace("×", " x ")
-    return re.sub(r"[\s\-]+", "_", key)
-
-
-def _as_list(value: Any) -> list[str]:
-    return [v.strip() for v in value.split(",")] if isinstance(value, str) else [str(v) for v in value]
-
-
-def _read_category(data: dict[str, Any], name: str) -> Category:
-    """A close-ended category file → Category (tests/test_vlbias_data.py checks the files' shape)."""
-    try:
-        groups = tuple(Group(g["id"], g["label"], g["portrait"]) for g in data["groups"])
-        scenarios = tuple(
-            Scenario(
-                id=s["id"],
-                stereotype=s["stereotype"],
-                target_groups=tuple(s["target_groups"]),
-                other_groups=tuple(s["other_groups"]),
-                scene=s["scene"],
-                context=s["context"],
-                evidence_yes=s["evidence_yes"],
-                evidence_no=s["evidence_no"],
-                question_negative=s["question_negative"],
-                question_nonnegative=s["question_nonnegative"],
-            )
-            for s in data["scenarios"]
-        )
-    except (KeyError, TypeError) as error:
-        raise HvgenError(f"categories/{name}.yaml: missing or malformed key {error}.") from None
-    known = {group.id for group in groups}
-    for scenario in scenarios:
-        unknown = set(scenario.target_groups + scenario.other_groups) - known
-        if unknown:
-            raise HvgenError(
-                f"categories/{name}.yaml: scenario '{scenario.id}' names unknown group(s) {sorted(unknown)}."
-            )
-    return Category(
-        name=name,
-        title=str(data.get("title", name)),
-        intersection=data.get("kind") == "intersection",
-        groups=groups,
-        scenarios=scenarios,
-    )
+        return {"table": score_table(report), **report}
 
 
 __all__ = ["VLBias"]

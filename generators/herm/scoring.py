@@ -1,5 +1,8 @@
 """`hvgen score herm`: multiple-choice / true-false accuracy (a letter or the option's text) and
-grounding accuracy at IoU > 0.5 (HERM's rule) with mean IoU, per task and level.
+grounding accuracy at IoU > 0.5 (HERM's rule, `hvgen.boxes.score_grounding`) with mean IoU, per
+task and level. A grounding prediction may be MiniGPT-v2 / HERM's `{<x1><y1><x2><y2>}`, Qwen-VL,
+Qwen2-VL or InternVL box text, or a [x, y, w, h] list (hvgen's plain format; 0-1 or pixels of the
+record's image); the report lists, per question, what could not be read (`grounding_problems`).
 
 `inst_identify` (a box → the person's description) is graded by fact recall: the reference
 description lists its facts as comma-separated phrases ("a large person on the left, standing,
@@ -15,13 +18,11 @@ prediction, or none for these questions, is refused.
 
 from __future__ import annotations
 
-import re
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
-from hvgen.generators.herm_levels import iou
-
+from hvgen.boxes import parse_boxes, score_grounding, xywh_to_xyxy, xyxy_to_xywh
 from hvgen.records import Record
 from hvgen.scoring import (
     check_predictions_answer,
@@ -31,24 +32,13 @@ from hvgen.scoring import (
 
 IOU_THRESHOLD = 0.5
 IDENTIFY = "inst_identify"
-_NUMBER = r"-?\d+(?:\.\d+)?"
-_PLAIN_BOX = re.compile(rf"\[\s*({_NUMBER})\s*,\s*({_NUMBER})\s*,\s*({_NUMBER})\s*,\s*({_NUMBER})\s*\]")
-_GRID_BOX = re.compile(r"\{\s*<(\d+)>\s*<(\d+)>\s*<(\d+)>\s*<(\d+)>\s*\}")
 
 
 def parse_box(text: Any) -> list[float] | None:
-    """A predicted box as normalised [x, y, w, h]: a list of 4 numbers, plain "[x, y, w, h]"
-    text, or MiniGPT-v2's "{<x1><y1><x2><y2>}" on a 0-100 grid. None when none is found."""
-    if isinstance(text, list) and len(text) == 4 and all(isinstance(v, (int, float)) for v in text):
-        return [float(v) for v in text]
-    if not isinstance(text, str):
-        return None
-    grid = _GRID_BOX.search(text)
-    if grid:
-        x1, y1, x2, y2 = (int(v) / 100 for v in grid.groups())
-        return [x1, y1, x2 - x1, y2 - y1]
-    plain = _PLAIN_BOX.search(text)
-    return [float(v) for v in plain.groups()] if plain else None
+    """A predicted box as normalised [x, y, w, h] (`hvgen.boxes.parse_boxes`, lists read as
+    hvgen's plain [x, y, w, h] in 0-1). None when none is found."""
+    first = parse_boxes(text, list_layout="xywh").first
+    return None if first is None else list(xyxy_to_xywh(first))
 
 
 def read_predictions(path: Path) -> tuple[dict[str, Any], list[str]]:
@@ -72,6 +62,7 @@ def score_predictions(records: list[Record], predictions_path: Path) -> dict[str
     )
     by_id = {record["id"]: record for record in records}
     check_predictions_answer(predictions_path, predictions, by_id)
+    unparsed: list[dict[str, Any]] = []
     for record in records:
         kind = record["question_type"]
         if not _scored(record):
@@ -90,13 +81,14 @@ def score_predictions(records: list[Record], predictions_path: Path) -> dict[str
             group["recall_sum"] += recall
             group["correct"] += recall == 1.0
         elif kind == "grounding":
-            box = parse_box(prediction)
-            if box is None:
+            score = grounding_score(prediction, record)
+            if score.problems:
+                unparsed.append({"id": record["id"], "problems": score.problems})
+            if not score.parsed:
                 group["malformed"] += 1
                 continue
-            overlap = iou(box, record["answer_box"])
-            group["iou_sum"] += overlap
-            group["correct"] += overlap > IOU_THRESHOLD
+            group["iou_sum"] += score.iou
+            group["correct"] += score.correct
         else:
             choice = parse_choice(prediction, record["options"])
             if choice is None:
@@ -126,7 +118,18 @@ def score_predictions(records: list[Record], predictions_path: Path) -> dict[str
         "missing_ids": sorted(i for i, r in by_id.items() if i not in predictions and _scored(r)),
         "extra_ids": sorted(i for i in predictions if i not in by_id),
         "iou_threshold": IOU_THRESHOLD,
+        "grounding_problems": unparsed,
     }
+
+
+def grounding_score(prediction: Any, record: Record) -> Any:
+    """HERM's rule through `hvgen.boxes`: the prediction's first box (MiniGPT-v2's grid text, Qwen /
+    InternVL box text, or a [x, y, w, h] list in 0-1 or pixels — hvgen's plain box format) against
+    the answer box, right at IoU > 0.5; what could not be read is in `problems`."""
+    return score_grounding(
+        prediction, [xywh_to_xyxy(record["answer_box"])], threshold=IOU_THRESHOLD, list_layout="xywh",
+        width=record.get("width") or None, height=record.get("height") or None,
+    )  # fmt: skip
 
 
 def _scored(record: Record) -> bool:

@@ -5,8 +5,8 @@ each item so open and closed forms can be compared.
 
 This module only wires data to the engine: the rules are in ``templates/hqh/hqh.yaml``, the
 wording in ``templates/hqh/types/*.j2`` and ``instructions.j2``, the word lists in
-``templates/hqh/vocab/``; items and their twins are built in `generators/hqh_items.py`, scores
-in `generators/hqh_scoring.py` (with an LLM judge for the open form).
+``templates/hqh/vocab/``; items and their twins are built in `items.py` beside this module, scores
+in `scoring.py` (with an LLM judge for the open form).
 """
 
 from __future__ import annotations
@@ -19,34 +19,22 @@ from typing import Annotated, Any, ClassVar
 import typer
 
 from hvgen.errors import HvgenError, parse_name_list
-from hvgen.generator import ExportConfig, Generator, PlanResult, register_generator, split_evenly
+from hvgen.generator import ExportConfig, Generator, PlanResult, split_evenly
 from hvgen.judges import JudgeSpec
 from hvgen.publish.formats import register_format
 from hvgen.records import Record
 from hvgen.seeding import rng_for
 
-try:
-    from hvgen.generators.hqh_items import (
-        MULTI_CHOICE,
-        OPEN,
-        QUESTION_TYPES,
-        YES_NO,
-        Dealer,
-        HqhType,
-        PlannedItem,
-        item_records,
-    )
-except ModuleNotFoundError:  # a checkout imported without installing
-    from generators.hqh_items import (  # type: ignore[no-redef]
-        MULTI_CHOICE,
-        OPEN,
-        QUESTION_TYPES,
-        YES_NO,
-        Dealer,
-        HqhType,
-        PlannedItem,
-        item_records,
-    )
+from .items import (
+    MULTI_CHOICE,
+    OPEN,
+    QUESTION_TYPES,
+    YES_NO,
+    Dealer,
+    HqhType,
+    PlannedItem,
+    item_records,
+)
 
 TWINS = {"yes-no": YES_NO, "multi-choice": MULTI_CHOICE}
 TWIN_ALIASES = {"yes/no": "yes-no", "yn": "yes-no", "mc": "multi-choice", "multi choice": "multi-choice"}
@@ -54,7 +42,6 @@ TYPE_ALIASES = {"ocr": "OCR", "attributes": "attribute", "actions": "action", "r
 _ATTEMPTS = 100
 
 
-@register_generator
 class Hqh(Generator):
     """HQH: eight hallucination types, open instructions with closed-ended twins."""
 
@@ -281,16 +268,13 @@ class Hqh(Generator):
         judge: JudgeSpec | None = None,
     ) -> dict[str, Any]:
         """HQH's metrics (its evaluate.py): open answers through the judge, twins by parsing."""
-        try:
-            from hvgen.generators.hqh_scoring import score_predictions_file
-        except ModuleNotFoundError:  # a checkout imported without installing
-            from generators.hqh_scoring import score_predictions_file  # type: ignore[no-redef]
+        from .scoring import score_predictions_file
 
         return score_predictions_file(records, predictions_path, judge)
 
 
 # HQH's released HQH.json + image_data.json + images (`hvgen export RUN --format hqh`).
-register_format("hqh", "hvgen.generators.hqh_release", "HqhReleaseFormat")
+register_format("hqh", f"{__package__}.release", "HqhReleaseFormat")
 
 
 __all__ = ["Hqh"]

@@ -12,10 +12,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from hvgen.generators.faceqa_sources import Face
-
 from hvgen.readers.faces.base import FaceSample, SourceInfo
 from hvgen.seeding import balanced_slot
+
+from .sources import Face
 
 SYNTHETIC = SourceInfo(
     name="synthetic",

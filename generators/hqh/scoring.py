@@ -30,10 +30,7 @@ from hvgen.scenarios import SCENARIO_NAMES
 from hvgen.scoring import PredictionLines, item_key, read_prediction_lines
 from hvgen.templating import TemplateSet
 
-try:
-    from hvgen.generators.hqh_judging import Verdict, fake_judge, judge_messages, parse_verdict
-except ModuleNotFoundError:  # a checkout imported without installing
-    from generators.hqh_judging import Verdict, fake_judge, judge_messages, parse_verdict  # type: ignore[no-redef]
+from .judging import Verdict, fake_judge, judge_messages, parse_verdict
 
 OPEN, YES_NO, MULTI_CHOICE = "free form", "yes/no", "multi choice"
 # An option letter: "(B)" or "(b)", a lone "B" / "B." / "B)" opening the answer, or "answer (is) B";

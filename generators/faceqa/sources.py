@@ -17,11 +17,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from hvgen.generators.faceqa_splits import SplitReport, assign_splits
-
 from hvgen.errors import HvgenError
 from hvgen.readers.faces.base import FaceReader, FaceSample, SourceInfo, face_reader
 from hvgen.seeding import derive_seed
+
+from .splits import SplitReport, assign_splits
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,7 @@ images are the data set's photographs, copied by the engine's supply stage).
 HERM's data is unreleased; its code fixes the structure this generator follows: the task names
 (`dense_caption`, `inst_rec`, `part_rec`, `pose`, `relation`), [x, y, w, h] boxes, MiniGPT-v2's
 `{<x1><y1><x2><y2>}` box text on a 0-100 grid, four-option multiple choice and grounding scored
-at IoU > 0.5. Every fact is computed from the annotations by the rules in `herm_levels`
+at IoU > 0.5. Every fact is computed from the annotations by the rules in `levels`
 (nothing is guessed); a fact the annotations do not decide gets no question.
 
 This module only wires data to the engine: rules and vocabularies are in
@@ -15,84 +15,44 @@ This module only wires data to the engine: rules and vocabularies are in
 from __future__ import annotations
 
 import random
-from array import array
-from collections import defaultdict
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 from typing import Annotated, Any
 
-import numpy as np
 import typer
-from hvgen.generators import herm_levels as L
-from hvgen.generators.herm_facts import Facts, person_facts, referring_expressions
 
 from hvgen.errors import HvgenError
-from hvgen.generator import ExportConfig, Generator, PlanRequest, PlanResult, register_generator
+from hvgen.generator import ExportConfig, Generator, PlanRequest, PlanResult
 from hvgen.privacy import public_value
 from hvgen.progress import warn
+from hvgen.publish.formats import register_format
 from hvgen.readers.coco import CocoPeople, PersonImage, read_people
 from hvgen.readers.source_folder import SourceFolder
 from hvgen.records import Record
 from hvgen.seeding import balanced_slot, derive_seed, stable_id
 from hvgen.store.layout import image_relpath
 
-MULTI_CHOICE, TRUE_OR_FALSE, GROUNDING, FREE_FORM, CONVERSATION = (
-    "multi choice", "true or false", "grounding", "free form", "conversation",
-)  # fmt: skip
-BOX_FORMATS = ("plain", "minigptv2")
-BOX_HINTS = {
-    "plain": "as [x, y, w, h], normalised to 0-1",
-    "minigptv2": "as {<x1><y1><x2><y2>} on a 0-100 grid",
-}
-TASKS = (
-    "counting",
-    "dense_caption",
-    "inst_rec",
-    "inst_identify",
-    "pose",
-    "part_rec",
-    "relation",
-    "conversation",
+from . import levels as L
+from .facts import Facts, person_facts, referring_expressions
+from .questions import (
+    BLOCKS,
+    BOX_FORMATS,
+    BOX_HINTS,
+    CONVERSATION,
+    FREE_FORM,
+    GROUNDING,
+    INSTANCE_ASPECTS,
+    LEVELS,
+    MULTI_CHOICE,
+    TASKS,
+    TRUE_OR_FALSE,
+    DealOrder,
+    Spec,
+    deal_key,
 )
-LEVELS = {
-    "counting": "image",
-    "dense_caption": "image",
-    "inst_rec": "instance",
-    "inst_identify": "instance",
-    "pose": "instance",
-    "part_rec": "part",
-    "relation": "relation",
-    "conversation": "multi",
-}
-INSTANCE_ASPECTS = {"pose": L.POSES, "arms": L.ARMS, "facing": L.FACING, "occlusion": L.OCCLUSION_CLASSES,
-                    "position": L.POSITIONS}  # fmt: skip
-_BLOCK = {MULTI_CHOICE: "multi_choice", TRUE_OR_FALSE: "true_or_false", GROUNDING: "grounding",
-          FREE_FORM: "free_form", CONVERSATION: "free_form"}  # fmt: skip
 
 
-@dataclass
-class Spec:
-    """A question before its answer position (multiple choice) or truth (true/false) is dealt."""
-
-    id: str
-    image: PersonImage
-    task: str
-    aspect: str
-    question_type: str
-    block: str
-    variables: dict[str, Any]
-    truth: str = ""
-    pool: tuple[str, ...] = ()  # wrong values to draw distractors / false statements from
-    answer_box: tuple[float, float, float, float] | None = None
-    answer: str = ""
-    person: Facts | None = None
-    conversation: list[dict[str, str]] = field(default_factory=list)
-    mask: dict[str, Any] | None = None  # COCO RLE of the answer box's object (--sam)
-
-
-@register_generator
 class Herm(Generator):
     """HERM-100K: human-centric image / instance / part / relation questions from COCO-format people."""
 
@@ -287,13 +247,13 @@ class Herm(Generator):
         order = DealOrder()
         for entry in chosen:
             for spec in self._image_specs(entry):
-                order.add(spec.id, _deal_key(spec))
+                order.add(spec.id, deal_key(spec))
         order.freeze()
         return order
 
     def _records(self, chosen: list[PersonImage], data: CocoPeople, order: DealOrder) -> Iterator[Record]:
         """Second pass: one image's specs at a time, masked (--sam) and worded."""
-        from hvgen.generators.herm_masks import SamMasker
+        from .masks import SamMasker
 
         masker = SamMasker(self.sam) if self.sam else None
         for entry in chosen:
@@ -301,7 +261,7 @@ class Herm(Generator):
             if masker is not None:
                 self._add_masks(masker, entry, specs)
             for spec in sorted(specs, key=lambda s: s.id):
-                yield self._finalise(spec, order.rank(spec.id, _deal_key(spec)), data)
+                yield self._finalise(spec, order.rank(spec.id, deal_key(spec)), data)
 
     def _choose_images(self, data: CocoPeople) -> tuple[list[PersonImage], list[str]]:
         """Up to --num images with someone to ask about, in a seeded order; images whose file is
@@ -570,7 +530,7 @@ class Herm(Generator):
         instruction = self.templates.render(
             "instructions.j2",
             {"question": question, "options": options, "box_hint": BOX_HINTS[self.box_format]},
-            block=_BLOCK[spec.question_type],
+            block=BLOCKS[spec.question_type],
             one_line=False,
         )
         return self._record(spec, question, instruction, options, answer, data)
@@ -621,45 +581,15 @@ class Herm(Generator):
     ) -> dict[str, Any]:
         """Multiple-choice accuracy and grounding (IoU > 0.5, mean IoU) per task and level
         (no free-form answer is scored by similarity, so `embedder` is not used)."""
-        from hvgen.generators.herm_scoring import score_predictions
+        from .scoring import score_predictions
 
         return score_predictions(records, predictions_path)
-
-
-def _deal_key(spec: Spec) -> tuple[str, int] | None:
-    """The key a spec's answer position or truth is balanced under (None: nothing is dealt)."""
-    if spec.question_type == MULTI_CHOICE:
-        return (spec.block, min(3, len(spec.pool)) + 1)
-    if spec.question_type == TRUE_OR_FALSE and spec.truth:
-        return (spec.block, 2)
-    return None
-
-
-class DealOrder:
-    """Per dealing key, the sorted ids (as 64-bit integers) of the questions dealt under it."""
-
-    def __init__(self) -> None:
-        self.questions = 0
-        self._ids: dict[tuple[str, int], array] = defaultdict(lambda: array("Q"))
-        self._sorted: dict[tuple[str, int], np.ndarray] = {}
-
-    def add(self, spec_id: str, key: tuple[str, int] | None) -> None:
-        self.questions += 1
-        if key is not None:
-            self._ids[key].append(int(spec_id, 16))
-
-    def freeze(self) -> None:
-        self._sorted = {key: np.sort(np.frombuffer(ids, dtype=np.uint64)) for key, ids in self._ids.items()}
-        self._ids.clear()
-
-    def rank(self, spec_id: str, key: tuple[str, int] | None) -> int:
-        """How many questions under `key` come before `spec_id` in id order."""
-        if key is None:
-            return 0
-        return int(np.searchsorted(self._sorted[key], np.uint64(int(spec_id, 16))))
 
 
 def _restricted(licence: str) -> bool:
     """A licence that forbids commercial use or derivatives, or that the annotations do not name."""
     name = licence.lower().replace("-", " ")
     return "noncommercial" in name.replace(" ", "") or "noderiv" in name.replace(" ", "") or name == "unknown"
+
+
+register_format("herm", f"{__package__}.release", "HermReleaseFormat")

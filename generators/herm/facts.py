@@ -1,5 +1,5 @@
 """Per-person facts of one image and the referring expressions that single a person out: the
-level rules of `herm_levels` applied to a COCO image's people and objects."""
+level rules of `levels` applied to a COCO image's people and objects."""
 
 from __future__ import annotations
 
@@ -9,10 +9,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from hvgen.generators import herm_levels as L
-
 from hvgen.readers.coco import Person, PersonImage
 from hvgen.seeding import derive_seed
+
+from . import levels as L
 
 
 @dataclass

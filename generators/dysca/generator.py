@@ -21,7 +21,7 @@ from typing import Annotated, Any
 import typer
 
 from hvgen.errors import HvgenError, parse_name_list
-from hvgen.generator import Generator, PlanResult, register_generator, split_evenly
+from hvgen.generator import Generator, PlanResult, split_evenly
 from hvgen.publish.formats import register_format
 from hvgen.records import Record
 from hvgen.seeding import rng_for, stable_id
@@ -78,7 +78,6 @@ class PlannedImage:
     image_seed: int
 
 
-@register_generator
 class Dysca(Generator):
     """Dysca: 20 perception subtasks over synthetic images in 57 styles (the paper counts 51;
     the original repository ships 57 presets and `--styles all` uses them all)."""
@@ -544,10 +543,7 @@ class Dysca(Generator):
         cls, records: list[Record], predictions_path: Path, embedder: str | None = None
     ) -> dict[str, Any]:
         """Dysca's own metrics (its Dysca_compute.py) per subtask, scenario and question type."""
-        try:
-            from hvgen.generators.dysca_scoring import score_predictions_file
-        except ModuleNotFoundError:  # a checkout imported without installing
-            from generators.dysca_scoring import score_predictions_file  # type: ignore[no-redef]
+        from .scoring import score_predictions_file
 
         return score_predictions_file(records, predictions_path, embedder)
 
@@ -562,7 +558,7 @@ class Dysca(Generator):
 
 
 # Dysca's released json + image folder (`hvgen export RUN --format dysca`), imported only when used.
-register_format("dysca", "hvgen.generators.dysca_release", "DyscaReleaseFormat")
+register_format("dysca", f"{__package__}.release", "DyscaReleaseFormat")
 
 
 __all__ = ["Dysca", "QUESTION_TYPES"]

@@ -10,8 +10,8 @@ bytes (their `file_name` names the file in the user's copy), and `hvgen push` re
 that holds such bytes.
 
 This module only wires data to the engine: readers in hvgen/readers/faces, splits in
-`faceqa_splits`, face selection in `faceqa_sources`, questions in `faceqa_questions`, synthetic
-planning in `faceqa_synthetic`; vocabularies and wording in templates/faceqa/.
+`splits`, face selection in `sources`, questions in `questions`, synthetic planning in
+`synthetic` (modules beside this one); vocabularies and wording in templates/faceqa/.
 """
 
 from __future__ import annotations
@@ -22,8 +22,18 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from hvgen.generators.faceqa_questions import FREE_FORM, TASKS, QuestionPlanner, Worded, unseen_attributes
-from hvgen.generators.faceqa_sources import (
+
+from hvgen.errors import HvgenError
+from hvgen.generator import ExportConfig, Generator, PlanRequest, PlanResult
+from hvgen.privacy import public_value
+from hvgen.readers.faces.base import FaceSample, SourceInfo, face_reader
+from hvgen.readers.source_folder import SourceFolder
+from hvgen.records import Record
+from hvgen.seeding import stable_id
+from hvgen.store.layout import image_relpath
+
+from .questions import FREE_FORM, TASKS, QuestionPlanner, Worded, unseen_attributes
+from .sources import (
     SourceReport,
     absolute_source_spec,
     open_reader,
@@ -31,17 +41,8 @@ from hvgen.generators.faceqa_sources import (
     parse_source_specs,
     select_faces,
 )
-from hvgen.generators.faceqa_splits import hashed_split
-from hvgen.generators.faceqa_synthetic import SYNTHETIC, synthetic_faces
-
-from hvgen.errors import HvgenError
-from hvgen.generator import ExportConfig, Generator, PlanRequest, PlanResult, register_generator
-from hvgen.privacy import public_value
-from hvgen.readers.faces.base import FaceSample, SourceInfo, face_reader
-from hvgen.readers.source_folder import SourceFolder
-from hvgen.records import Record
-from hvgen.seeding import stable_id
-from hvgen.store.layout import image_relpath
+from .splits import hashed_split
+from .synthetic import SYNTHETIC, synthetic_faces
 
 RACE_HELP = (
     "Also ask race questions (FairFace's 7 groups). Off by default: race is a sensitive attribute, the labels "
@@ -50,7 +51,6 @@ RACE_HELP = (
 )
 
 
-@register_generator
 class FaceQA(Generator):
     """Face QA: face data sets as questions (attributes, age, gender, expression, verification pairs, forgery and
     dynamic expression over sampled frames; race on request), or synthetic faces."""
@@ -456,7 +456,7 @@ class FaceQA(Generator):
     ) -> dict[str, Any]:
         """Accuracy per task and source (letters or option text; "A, C" for "which apply"), mean
         absolute error for ages asked as a number (`embedder` is not used)."""
-        from hvgen.generators.faceqa_scoring import score_predictions
+        from .scoring import score_predictions
 
         return score_predictions(records, predictions_path)
 

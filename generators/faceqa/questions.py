@@ -14,9 +14,9 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
-from hvgen.generators.faceqa_sources import Face
-
 from hvgen.seeding import balanced_slot, derive_seed, stable_id
+
+from .sources import Face
 
 MULTI_CHOICE, TRUE_OR_FALSE, MULTI_SELECT, FREE_FORM, CAPTION = (
     "multi choice",
