@@ -524,6 +524,7 @@ def _run_benchmark(cls: type[Generator], generator_options: dict[str, Any], comm
         wait_for_plan,
     )
     from hvgen.sharding import parse_shard
+    from hvgen.stages.build.clip_filter import check_clip_threshold
     from hvgen.stages.plan import build_generator
     from hvgen.summary import StageTimes
 
@@ -546,6 +547,7 @@ def _run_benchmark(cls: type[Generator], generator_options: dict[str, Any], comm
     config.scenario.scenarios = check_scenarios(config)
     check_model(config.render.model)
     check_num(config, common["force"])
+    check_clip_threshold(common["clip_threshold"])
     generator = build_generator(config)  # validate options before touching the disk
     run_dir = common["out"] or Path("runs") / cls.name
     shard = parse_shard(common["shard"])

@@ -201,7 +201,7 @@ def test_end_to_end_export_load_and_score(coco: dict[str, Path], tmp_path: Path)
     facts = [len(r["answer"].split(",")) for r in records if r["task"] == "inst_identify"]
     assert len(identify) == 1 and identify[0]["accuracy"] == 0.0 and min(facts) > 1
     assert identify[0]["fact_recall"] == pytest.approx(sum(1 / n for n in facts) / len(facts), abs=1e-4)
-    assert report["malformed_lines"] == 2
+    assert len(report["malformed_lines"]) == 2
     main(["score", "herm", str(export), str(shifted), "--output", str(tmp_path / "report.json")])
     # push warns about image 2's NonCommercial licence, unless the export holds no images
     herm = get_generator("herm")

@@ -27,6 +27,7 @@ from hvgen.errors import HvgenError
 from hvgen.generator import ExportConfig, Generator, PlanRequest, PlanResult
 from hvgen.privacy import public_value
 from hvgen.readers.faces.base import FaceSample, SourceInfo, face_reader
+from hvgen.readers.source_folder import SourceFolder
 from hvgen.records import Record
 from hvgen.seeding import stable_id
 from hvgen.store.layout import image_relpath
@@ -35,6 +36,7 @@ from .questions import FREE_FORM, TASKS, QuestionPlanner, Worded, unseen_attribu
 from .sources import (
     SourceReport,
     absolute_source_spec,
+    open_reader,
     open_readers,
     parse_source_specs,
     select_faces,
@@ -128,6 +130,15 @@ class FaceQA(Generator):
                 "--source images=DIR (unlabelled faces, e.g. a LAION-Face subset).",
             ),
         ] = "",
+        follow_symlinks: Annotated[
+            bool,
+            typer.Option(
+                "--follow-symlinks",
+                help="Also read files reached through a symbolic link that leads outside a --source folder (e.g. "
+                "images kept on another disk and linked in); by default they are skipped, counted and named in a "
+                "warning, since a downloaded archive can carry such links.",
+            ),
+        ] = False,
         no_images: Annotated[
             bool | None,
             typer.Option(
@@ -166,6 +177,8 @@ class FaceQA(Generator):
             raise HvgenError(f"--per-label must be >= 1, got {self.per_label}.")
         self.include_race = bool(options["include_race"])
         self.no_images = options["no_images"]
+        self.follow_symlinks = bool(options.get("follow_symlinks"))
+        self._source_folders: dict[str, SourceFolder] = {}
         chosen = [a.strip() for a in str(options["unseen_attributes"] or "").split(",") if a.strip()]
         unknown = [a for a in chosen if a not in self.rules["attributes"]]
         if unknown:
@@ -218,7 +231,10 @@ class FaceQA(Generator):
             raise HvgenError(
                 f"image {prompt!r} comes from source '{source}', which this run's --source options no longer name."
             )
-        return self.sources[source] / relative
+        if source not in self._source_folders:  # one per source: its folders resolved once
+            reader = open_reader(source, self.source_specs_parsed[source], self.follow_symlinks)
+            self._source_folders[source] = reader.source_folder()
+        return self._source_folders[source].locate(relative, f"--source {source}: file")
 
     def embeds_images(self) -> bool:
         return self.no_images is not True
@@ -274,6 +290,7 @@ class FaceQA(Generator):
     def plan(self) -> PlanResult:
         self.check_inputs(self.sources, self.synthetic)
         notes: list[str] = []
+        idle: list[str] = []  # sources that add no question
         if self.synthetic:
             faces = synthetic_faces(self.request.num, self.request.run_seed, self.rules,
                                     lambda v: self.templates.render("prompt.j2", v),
@@ -283,10 +300,18 @@ class FaceQA(Generator):
             notes.append(f"{len(faces)} synthetic faces planned, each attribute axis balanced over the plan.")
         else:
             faces, label_values = [], {}
-            for name, reader in open_readers(self.source_specs_parsed).items():
+            for name, reader in open_readers(self.source_specs_parsed, self.follow_symlinks).items():
                 chosen, report = select_faces(reader, self.request.run_seed, self.rules["split_shares"],
                                               self._tasks_of, _balance_key, self.request.num, self.per_label,
                                               self.frames)  # fmt: skip
+                if not chosen and (
+                    report.missing + report.undecodable or report.samples == report.unusable_shape
+                ):
+                    raise HvgenError(_no_face_message(report))  # the folder holds no face to read
+                if not chosen:  # faces, but none with a label of an enabled task: said, not fatal
+                    idle.append(
+                        f"--source {name}: no face has a label of an enabled task; it adds no question."
+                    )
                 faces += chosen
                 label_values[name] = report.label_values
                 notes += _source_notes(report)
@@ -307,7 +332,9 @@ class FaceQA(Generator):
             notes.append(
                 f"zero-shot attribute task: held out (never in the attribute task): {', '.join(self.unseen)}."
             )
-        warnings = [] if records else ["no question could be asked: no face has a label of an enabled task."]
+        warnings = (
+            idle if records else ["no question could be asked: no face has a label of an enabled task."]
+        )
         return PlanResult(records=records, warnings=warnings, notes=notes)
 
     def _annotate(self, faces: list[Any]) -> dict[str, Any]:
@@ -463,6 +490,18 @@ def _synthetic_values(rules: dict[str, Any]) -> dict[str, list[str]]:
     axes = rules["synthetic"]
     return {"age_group": list(axes["age_groups"]), "gender": ["male", "female"],
             "expression": list(axes["expressions"]), "head_pose": list(axes["head_poses"])}  # fmt: skip
+
+
+def _no_face_message(report: SourceReport) -> str:
+    """Why a source gave no face to ask about, from its counts."""
+    skipped = ", ".join(f"{count} {reason}" for reason, count in sorted(report.reader_skipped.items()))
+    return (
+        f"--source {report.info.name}: no usable face ({report.samples} samples read"
+        + (f"; the reader skipped {skipped}" if skipped else "")
+        + f"; {report.missing} missing and {report.undecodable} undecodable image files; "
+        f"{report.unusable_shape} of a shape no task reads). Pass the folder of the unpacked {report.info.title} "
+        "release, images included (README, 'Face sources', lists the files each source needs)."
+    )
 
 
 def _source_notes(report: SourceReport) -> list[str]:

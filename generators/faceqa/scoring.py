@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from hvgen.records import Record
-from hvgen.scoring import parse_choice, read_prediction_lines
+from hvgen.scoring import check_predictions_answer, parse_choice, read_prediction_lines, read_predictions_text
 
 NUMBER_TOLERANCE = 5  # years: an age within this counts as right in `items` (for hvgen quality)
 _LETTER_LIST = re.compile(r"^\s*\(?[A-D]\)?(?:\s*(?:,|;|/|\bAND\b|\s)\s*\(?[A-D]\)?)*\s*\.?\s*$")
@@ -48,7 +48,7 @@ def read_probabilities(path: Path) -> dict[str, float]:
     """id → "probability" (of the manipulated answer) from the lines that give one as a number
     in [0, 1]; other lines are the engine reader's business."""
     found: dict[str, float] = {}
-    for line in Path(path).read_text(encoding="utf-8").splitlines():
+    for line in read_predictions_text(path).splitlines():
         try:
             entry = json.loads(line)
         except json.JSONDecodeError:
@@ -92,6 +92,7 @@ def score_predictions(records: list[Record], predictions_path: Path) -> dict[str
         lambda: {"questions": 0, "answered": 0, "correct": 0, "malformed": 0, "abs_error": 0.0, "numbers": 0}
     )
     items: dict[str, float] = {}
+    check_predictions_answer(predictions_path, predictions, (record["id"] for record in records))
     captions = {record["id"] for record in records if record["question_type"] == "image caption"}
     records = [record for record in records if record["id"] not in captions]  # model-generated references
     predictions = {key: text for key, text in predictions.items() if key not in captions}

@@ -130,9 +130,16 @@ def _typed_options(name: str, reader: type[FaceReader], options: dict[str, str])
     return typed
 
 
-def open_readers(sources: dict[str, SourceSpec]) -> dict[str, FaceReader]:
+def open_reader(name: str, spec: SourceSpec, follow_symlinks: bool = False) -> FaceReader:
+    """The reader of one source (files linked from outside its folder read only with `follow_symlinks`)."""
+    reader = face_reader(name)(spec.root, **spec.options)
+    reader.follow_symlinks = follow_symlinks
+    return reader
+
+
+def open_readers(sources: dict[str, SourceSpec], follow_symlinks: bool = False) -> dict[str, FaceReader]:
     """A checked reader per source (`check()` on all of them before any is read)."""
-    readers = {name: face_reader(name)(spec.root, **spec.options) for name, spec in sources.items()}
+    readers = {name: open_reader(name, spec, follow_symlinks) for name, spec in sources.items()}
     for reader in readers.values():
         reader.check()
     return readers
@@ -173,13 +180,6 @@ def _decodes(path: Path) -> str | None:
     except (OSError, UnidentifiedImageError, ValueError):
         return "undecodable"
     return None
-
-
-def _relative(path: Path, root: Path) -> str:
-    try:
-        return path.resolve().relative_to(root.resolve()).as_posix()
-    except ValueError:
-        return path.as_posix()
 
 
 def select_faces(
@@ -230,9 +230,10 @@ def select_faces(
     reasons = Counter(v for v in verdicts.values() if v)
     report.missing, report.undecodable = reasons["missing"], reasons["undecodable"]
     faces = []
+    folder = reader.source_folder()  # names files relative to the source folder, never a machine path
     for sample in asked:  # the reader's own (sorted) order
         if sample.sample_id in chosen:
-            files = [_relative(path, reader.root) for path in _files(sample, frames)]
+            files = [folder.name(path) for path in _files(sample, frames)]
             primary = files[len(files) // 2] if sample.kind == "video" else files[0]
             extra = tuple(files) if sample.kind == "video" else tuple(files[1:])
             faces.append(Face(sample, info, split_of[sample.sample_id], tuple(sorted(chosen[sample.sample_id])),

@@ -25,8 +25,10 @@ import typer
 from hvgen.errors import HvgenError
 from hvgen.generator import ExportConfig, Generator, PlanRequest, PlanResult
 from hvgen.privacy import public_value
+from hvgen.progress import warn
 from hvgen.publish.formats import register_format
 from hvgen.readers.coco import CocoPeople, PersonImage, read_people
+from hvgen.readers.source_folder import SourceFolder
 from hvgen.records import Record
 from hvgen.seeding import balanced_slot, derive_seed, stable_id
 from hvgen.store.layout import image_relpath
@@ -109,6 +111,14 @@ class Herm(Generator):
                 "SamModel: a Hub id such as facebook/sam-vit-base or a local folder); masks are stored as COCO RLE.",
             ),
         ] = "",
+        follow_symlinks: Annotated[
+            bool,
+            typer.Option(
+                "--follow-symlinks",
+                help="Also read images reached through a symbolic link that leads outside --images (e.g. kept on "
+                "another disk); by default they are skipped, counted and named in a warning.",
+            ),
+        ] = False,
         no_images: Annotated[
             bool,
             typer.Option(
@@ -139,6 +149,7 @@ class Herm(Generator):
         self.box_format = str(options["box_format"])
         self.min_area = int(options["min_area"])
         self.no_images = bool(options["no_images"])
+        self.follow_symlinks = bool(options.get("follow_symlinks"))
         self.sam = str(options["sam"])
 
     @staticmethod
@@ -156,7 +167,10 @@ class Herm(Generator):
 
     # ------------------------------------------------------------------ engine hooks
     def source_image(self, prompt: str) -> Path:
-        return self.images_dir / prompt
+        return self._images_folder().locate(prompt, "--images: file")
+
+    def _images_folder(self) -> SourceFolder:
+        return SourceFolder(self.images_dir, follow_symlinks=self.follow_symlinks)
 
     def embeds_images(self) -> bool:
         return not self.no_images
@@ -207,6 +221,14 @@ class Herm(Generator):
         records themselves are yielded image by image (the engine sorts them by id on disk)."""
         self.check_inputs(self.resolved_options(self.request.options))
         data = read_people(self.keypoints_path, self.instances_path, self.captions_path, self.min_area)
+        if not data.counts["people"]:
+            counts = data.counts
+            raise HvgenError(
+                f"--coco-keypoints {self.keypoints_path.name}: no person to ask about ({counts['person_annotations']} "
+                f"person annotations: {counts['crowd_regions']} crowd regions, {counts['tiny_persons']} boxes under "
+                f"--min-area {self.min_area} px²). Pass a COCO person keypoints file with people"
+                + (", or a smaller --min-area." if counts["tiny_persons"] else ".")
+            )
         chosen, notes = self._choose_images(data)
         order = self._deal_order(chosen)
         notes.insert(
@@ -252,10 +274,13 @@ class Herm(Generator):
             key=lambda e: derive_seed(seed, "herm-image-order", e.image.id),
         )
         chosen, missing, broken = [], [], []
+        folder = self._images_folder()
         for entry in order:
             if len(chosen) >= self.request.num:
                 break
             path = self.images_dir / entry.image.file_name
+            if not folder.admit(path):
+                continue
             try:
                 with Image.open(path) as picture:
                     picture.verify()
@@ -266,6 +291,9 @@ class Herm(Generator):
                 broken.append(entry.image.file_name)
                 continue
             chosen.append(entry)
+        outside = folder.warning("--images")
+        if outside:
+            warn(outside)
         if order and not chosen:
             raise HvgenError(
                 f"--images {self.images_dir}: none of the annotated images is there (first: "
@@ -277,7 +305,13 @@ class Herm(Generator):
                 f"{len(missing)} image files missing and {len(broken)} that do not decode were skipped "
                 f"(first: {(missing + broken)[0]})."
             )
+        if folder.outside:
+            notes.append(
+                f"{len(folder.outside)} image files reached through a symbolic link leading outside --images were "
+                "skipped (read only with --follow-symlinks)."
+            )
         data.counts["images_missing"], data.counts["images_undecodable"] = len(missing), len(broken)
+        data.counts["images_outside"] = len(folder.outside)
         data.counts["images_planned"] = len(chosen)
         return sorted(chosen, key=lambda e: e.image.id), notes
 

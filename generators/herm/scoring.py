@@ -10,22 +10,25 @@ raising both arms, facing the camera, holding a cup"); a prediction's recall is 
 phrases it contains (case and spacing ignored), and it counts as correct when it contains them
 all. Other free-form answers and conversations have no automatic metric here.
 
-A prediction file is JSONL, one {"id": ..., "prediction": ...} per line. A prediction that
-cannot be read (not JSON, no id, no letter / option / box to be found) counts as malformed and
-wrong; scoring never stops on one.
+A prediction file is JSONL, one {"id": ..., "prediction": ...} per line, read by the engine's
+`read_prediction_lines`. A prediction that cannot be read (not JSON, no id, no letter / option /
+box to be found) counts as malformed and wrong; scoring never stops on one. A file that holds no
+prediction, or none for these questions, is refused.
 """
 
 from __future__ import annotations
 
-import json
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
 from hvgen.boxes import parse_boxes, score_grounding, xywh_to_xyxy, xyxy_to_xywh
-from hvgen.errors import HvgenError
 from hvgen.records import Record
-from hvgen.scoring import parse_choice  # noqa: F401  (re-exported: tests and users import it from here)
+from hvgen.scoring import (
+    check_predictions_answer,
+    parse_choice,  # noqa: F401  (re-exported: tests and users import it from here)
+    read_prediction_lines,
+)
 
 IOU_THRESHOLD = 0.5
 IDENTIFY = "inst_identify"
@@ -38,27 +41,11 @@ def parse_box(text: Any) -> list[float] | None:
     return None if first is None else list(xyxy_to_xywh(first))
 
 
-def read_predictions(path: Path) -> tuple[dict[str, Any], int]:
-    """id → prediction, and the number of lines that could not be read."""
-    if not path.is_file():
-        raise HvgenError(
-            f'{path}: no such predictions file (JSONL, one {{"id": ..., "prediction": ...}} per line).'
-        )
-    predictions, malformed = {}, 0
-    with open(path, encoding="utf-8", errors="replace") as handle:
-        for line in handle:
-            if not line.strip():
-                continue
-            try:
-                item = json.loads(line)
-            except json.JSONDecodeError:
-                malformed += 1
-                continue
-            if not isinstance(item, dict) or not isinstance(item.get("id"), str) or "prediction" not in item:
-                malformed += 1
-                continue
-            predictions[item["id"]] = item["prediction"]
-    return predictions, malformed
+def read_predictions(path: Path) -> tuple[dict[str, Any], list[str]]:
+    """id → prediction (text, or a box as a list of numbers), and the lines that could not be
+    read (the engine's reader: an empty, binary or unreadable file is refused)."""
+    lines = read_prediction_lines(path, answer_types=(str, list))
+    return {record_id: answer for (record_id, _scenario), answer in lines.texts.items()}, lines.malformed
 
 
 def score_predictions(records: list[Record], predictions_path: Path) -> dict[str, Any]:
@@ -74,6 +61,7 @@ def score_predictions(records: list[Record], predictions_path: Path) -> dict[str
         }
     )
     by_id = {record["id"]: record for record in records}
+    check_predictions_answer(predictions_path, predictions, by_id)
     unparsed: list[dict[str, Any]] = []
     for record in records:
         kind = record["question_type"]

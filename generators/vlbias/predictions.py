@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from hvgen.scoring import read_predictions_text
+
 from .categories import MULTI_CHOICE as CLOSE_ENDED_TYPE
 
 RESULT_FILE = "result.json"  # what the original run_evaluation.py writes per dataset run
@@ -37,7 +39,7 @@ def _prediction_rows(path: Path) -> Iterator[_Row]:
         for file in files:
             yield from _prediction_rows(file)
         return
-    text = path.read_text(encoding="utf-8")
+    text = read_predictions_text(path)  # refuses an empty, binary or non-UTF-8 file; drops a BOM
     if text.lstrip().startswith("["):
         try:
             entries = json.loads(text)

@@ -43,6 +43,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from hvgen.scoring import check_predictions_answer
 from hvgen.templating import TemplateSet
 
 from .categories import CLOSE_ENDED, FREE_FORM, MULTI_CHOICE, OPEN_ENDED
@@ -451,6 +452,7 @@ def score_predictions_file(records: Iterable[Mapping[str, Any]], path: str | Pat
     records = list(records)
     predictions = read_predictions(path)
     by_id, numbering = resolve_predictions(records, predictions)
+    check_predictions_answer(path, by_id, (str(record["id"]) for record in records))
     report = score_vlbias(records, by_id)
     report["id_scheme"] = "original" if predictions.original else "hvgen"
     if predictions.original:

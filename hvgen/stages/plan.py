@@ -154,6 +154,9 @@ def stage_plan_records(generator: Generator, sort: RecordSort) -> SortedPlan:
     flush()
     generator.last_warnings = _with_vocabulary_warnings(generator, result.warnings)
     generator.last_notes = result.notes
+    if not tally.records:  # an empty input: one line saying why, not a run that cannot be built
+        why = "; ".join(result.warnings) or "the inputs hold nothing to ask about"
+        raise HvgenError(f"{generator.name}: the plan holds no question ({why}). Check the inputs.")
     summary = tally.summary(generator.last_warnings, result.notes)
     return SortedPlan(sort, summary, first[1] if first else [], schemas[0] if schemas else None)
 
@@ -201,8 +204,6 @@ def run_plan(run_dir: Path, config: RunConfig, generator: Generator | None = Non
                     add_table(pa.Table.from_pylist([json.loads(line) for line in lines], schema=schema))
 
                 records_hash = write_sorted_records(run_dir / RECORDS_FILE, plan, add_batch)
-                if schema is None:
-                    add_table(pa.Table.from_pylist([]))
             # after the swap, as before streaming: a crash in between leaves the old fingerprint
             set_meta(con, "plan", plan.summary.__dict__)
             set_meta(con, PLAN_FINGERPRINT_KEY, config.plan_fingerprint())
