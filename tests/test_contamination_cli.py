@@ -83,8 +83,9 @@ def test_contamination_needs_runs_or_exports(tmp_path: Path, capsys: pytest.Capt
 def test_twins_options_are_checked_and_nothing_is_made(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], args: list[str], expected: list[str]
 ) -> None:
-    out = tmp_path / "twins"
-    _fails(capsys, ["twins", str(tmp_path), "--out", str(out), *args], *expected)
+    out, release = tmp_path / "twins", tmp_path / "release"
+    release.mkdir()
+    _fails(capsys, ["twins", str(release), "--out", str(out), *args], *expected)
     assert not out.exists()
 
 
@@ -94,3 +95,12 @@ def test_twins_of_something_that_is_not_a_release(tmp_path: Path, capsys: pytest
     (tmp_path / "empty").mkdir()
     _fails(capsys, ["twins", str(tmp_path / "empty"), "--out", str(out)], "not a layout hvgen reads")
     assert not out.exists()
+
+
+def test_twins_may_not_overlap_the_release(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """An --out inside, around or equal to the release: a later --overwrite would delete it."""
+    release = tmp_path / "release"
+    (release / "export").mkdir(parents=True)
+    for out in (release, release / "twins", tmp_path):
+        _fails(capsys, ["twins", str(release / "export"), "--out", str(out)], "overlap")
+    assert sorted(p.name for p in release.iterdir()) == ["export"]

@@ -136,3 +136,15 @@ def test_unnamed_harness_file_says_how_files_are_named(tmp_path: Path) -> None:
         convert([path], _split())
     with pytest.raises(HvgenError, match="no such file"):
         convert([tmp_path / "missing.xlsx"], _split())
+
+
+def test_an_answer_read_twice_counts_once(tmp_path: Path) -> None:
+    """lmms-eval with --output_path writes both its samples and the task's predictions file."""
+    sample = {"doc_id": 0, "filtered_resps": "C", "predictions": {"id": "a1", "prediction": "C"}}
+    (tmp_path / "20250101_samples_Dysca_clean.jsonl").write_text(json.dumps(sample) + "\n")
+    (tmp_path / "Dysca_clean_predictions.jsonl").write_text(
+        json.dumps({"id": "a1", "prediction": "B"}) + "\n"
+    )
+    converted = convert([tmp_path], _split())
+    assert len(converted.lines) == 1 and len(converted.unmapped) == 1
+    assert "answered twice" in converted.unmapped[0]

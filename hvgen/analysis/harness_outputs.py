@@ -73,6 +73,7 @@ class Converted:
     lines: list[dict[str, str]] = field(default_factory=list)
     sources: list[str] = field(default_factory=list)  # "file (reader)"
     unmapped: list[str] = field(default_factory=list)
+    seen: dict[tuple[str, str], str] = field(default_factory=dict)
 
 
 def split_rows(source: Path, prefix: str) -> SplitRows:
@@ -167,7 +168,17 @@ def _config_in_name(file: Path, split: SplitRows, pattern: str) -> str:
 
 
 def _add(out: Converted, question_id: str, answer: Any, scenario: str) -> None:
+    """One answer; the same answer read twice (lmms-eval's samples and its task's predictions
+    file, both under --output_path) counts once, a different second answer is reported."""
     text = "" if answer is None or (isinstance(answer, float) and math.isnan(answer)) else str(answer)
+    key = (question_id, scenario)
+    if key in out.seen:
+        if out.seen[key] != text:
+            out.unmapped.append(
+                f"question {question_id} ({scenario}) answered twice, differently: the first is kept"
+            )
+        return
+    out.seen[key] = text
     out.lines.append({"id": question_id, "prediction": text, "scenario": scenario})
 
 
@@ -194,7 +205,8 @@ def _vlmevalkit(file: Path, split: SplitRows, out: Converted) -> None:
             )
             continue
         stated = row.get("id")
-        if isinstance(stated, str) and stated and stated != ids[index]:
+        if isinstance(stated, str) and stated and _integer(stated) is None and stated != ids[index]:
+            # (an all-digit id may have been turned into a number by the spreadsheet: not compared)
             raise HvgenError(
                 f"{file.name} row {number}: index {index} is question {ids[index]} of this split, but the file says "
                 f"{stated}: these predictions are for another split (release and twins swapped?)."

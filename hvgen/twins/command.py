@@ -57,6 +57,7 @@ def make_twins(
         check_range("--batch-size", render["batch_size"], 1, 4096)
     if clip_threshold is not None:
         check_range("--clip-threshold", clip_threshold, 0, 100)
+    _refuse_nested(release_path, out)
     release = read_release(release_path, layout)
     _refuse_photographs(release)
     config = twin_config(release, seed, render or {})
@@ -94,6 +95,17 @@ def make_twins(
         return config
     _render_and_export(out, config, times, formats or [], release, clip_filter, clip_threshold)
     return config
+
+
+def _refuse_nested(release: Path, out: Path) -> None:
+    """The twin run must be its own folder: not the release, not inside it, not around it (a
+    later `--overwrite` of one would delete the other)."""
+    a, b = release.resolve(), out.resolve()
+    if a == b or a in b.parents or b in a.parents:
+        raise HvgenError(
+            f"--out {out} and the release {release} overlap: make the twins in a folder of their own, e.g. "
+            f"--out {a.parent / (a.name + '-twins')}."
+        )
 
 
 def twin_config(release: Release, seed: int, render: dict[str, Any]) -> RunConfig:
