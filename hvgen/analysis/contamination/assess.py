@@ -7,11 +7,14 @@ How a verdict is reached, at level alpha, for each model:
 1. **Within the model** — the exact one-sided sign-flip test (`paired.sign_flip`, clustered by
    image) over all of the model's paired right/wrong items: one test, so its false-positive rate
    is at most alpha whatever the number of subtasks.
-2. **Against the other models** (two or more models) — the model's gap minus the median gap of
-   the other models, with a cluster-bootstrap interval over images drawn jointly for all models
-   and a one-sided bootstrap p-value. A twin split that is harder than the release (made with
-   another model, or a release that was filtered and twins that were not) lowers every model's
-   twin accuracy; a model-specific excess is what contamination adds.
+2. **Against the other models** (two or more models) — the model's paired log odds ratio
+   log(b / c) (b: pairs right on the release only, c: on the twin only) minus the median of the
+   other models', with a cluster-bootstrap interval over images drawn jointly for all models and a
+   one-sided bootstrap p-value; the accuracy gap relative to the others' median is reported beside
+   it. A twin split that is harder than the release (made with another model, or a release that
+   was filtered and twins that were not) lowers every model's twin accuracy; a model-specific
+   excess is what contamination adds. The odds ratio, not the accuracy gap, is compared because a
+   uniform difficulty shift moves it alike for models of any strength (see `cross_model`).
 3. **Verdict** — evidence of contamination when (1) rejects and, with several models, (2) rejects
    too. Requiring both is an intersection-union test: it keeps the level of each. With one model
    (2) cannot be done, and a harder twin split would look the same: the verdict says so.
@@ -31,6 +34,8 @@ import numpy as np
 from hvgen.analysis.contamination.bootstrap import (
     bootstrap_p_value,
     cluster_gaps,
+    cluster_totals,
+    log_odds_ratio,
     percentile_interval,
     relative_to_others,
 )
@@ -123,8 +128,17 @@ def _slice(
 
 
 def cross_model(table: ItemTable, level: float, n_resamples: int, seed: int) -> dict[str, Any]:
-    """Each model's gap minus the median gap of the others, on the items every model answered on
-    both sides, with intervals and one-sided p-values from one joint cluster bootstrap."""
+    """Each model against the median of the others, on the items every model answered on both
+    sides, from one joint cluster bootstrap: the accuracy gap (descriptive) and the paired log
+    odds ratio log(b / c), whose excess over the others' median is what the test uses.
+
+    Why the odds ratio: a twin split that is uniformly harder (a shift δ of every item's logit)
+    costs a model of 50 % accuracy more accuracy than one of 90 %, so accuracy gaps differ between
+    clean models of different strength and a weak-but-not-hopeless model would stand out. Among
+    the pairs a model gets right on one side only, the share right on the release is σ(−δ)
+    whatever the item's difficulty and the model's ability (McNemar's conditional odds ratio
+    under a logistic model), so log(b / c) moves alike for every model and cancels in the
+    comparison; memorised released items raise b for that model alone."""
     models = table.models
     common = np.logical_and.reduce([table.paired(m) for m in models])
     n_items = int(common.sum())
@@ -136,27 +150,46 @@ def cross_model(table: ItemTable, level: float, n_resamples: int, seed: int) -> 
         }
     clusters = table.clusters[common]
     n_all = len(table.cluster_names)
-    columns = np.stack([table.release[m][common] - table.twins[m][common] for m in models], axis=1)
-    differences = np.zeros((n_all, len(models)))
-    np.add.at(differences, clusters, columns)
-    sizes = np.bincount(clusters, minlength=n_all)
-    used = sizes > 0
-    differences, sizes = differences[used], sizes[used]
-    gaps = differences.sum(axis=0) / sizes.sum()
-    boot = cluster_gaps(differences, sizes, n_resamples, seed, "cross-model", *models)
-    relative, relative_boot = relative_to_others(gaps[None, :])[0], relative_to_others(boot)
-    median_boot = np.median(boot, axis=1)
+    release = np.stack([table.release[m][common] for m in models], axis=1)
+    twins = np.stack([table.twins[m][common] for m in models], axis=1)
+    per_item = np.concatenate(
+        [
+            release - twins,
+            (release == 1) & (twins == 0),
+            (release == 0) & (twins == 1),
+            np.ones((n_items, 1)),
+        ],
+        axis=1,
+    ).astype(float)
+    per_image = np.zeros((n_all, per_item.shape[1]))
+    np.add.at(per_image, clusters, per_item)
+    used = per_image[:, -1] > 0
+    per_image = per_image[used]
+    n = len(models)
+
+    def measures(totals: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        gaps = totals[..., :n] / totals[..., -1:]
+        return gaps, log_odds_ratio(totals[..., n : 2 * n], totals[..., 2 * n : 3 * n])
+
+    gaps, odds = measures(per_image.sum(axis=0)[None, :])
+    boot_gaps, boot_odds = measures(cluster_totals(per_image, n_resamples, seed, "cross-model", *models))
+    relative_gaps, relative_odds = relative_to_others(gaps)[0], relative_to_others(odds)[0]
+    boot_relative_gaps, boot_relative_odds = relative_to_others(boot_gaps), relative_to_others(boot_odds)
     return {
         "n_items": n_items,
         "n_images": int(used.sum()),
         "median_gap": float(np.median(gaps)),
-        "median_gap_ci": percentile_interval(median_boot, level),
+        "median_gap_ci": percentile_interval(np.median(boot_gaps, axis=1), level),
+        "median_log_odds_ratio": float(np.median(odds)),
         "models": {
             model: {
-                "gap": float(gaps[i]),
-                "relative_gap": float(relative[i]),
-                "relative_gap_ci": percentile_interval(relative_boot[:, i], level),
-                "p_value": bootstrap_p_value(relative_boot[:, i]),
+                "gap": float(gaps[0, i]),
+                "relative_gap": float(relative_gaps[i]),
+                "relative_gap_ci": percentile_interval(boot_relative_gaps[:, i], level),
+                "log_odds_ratio": float(odds[0, i]),
+                "relative_log_odds_ratio": float(relative_odds[i]),
+                "relative_log_odds_ratio_ci": percentile_interval(boot_relative_odds[:, i], level),
+                "p_value": bootstrap_p_value(boot_relative_odds[:, i]),
             }
             for i, model in enumerate(models)
         },

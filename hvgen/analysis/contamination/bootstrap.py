@@ -8,7 +8,7 @@ or a subtask leaves every other interval unchanged; the same seed gives the same
 
 The cross-model comparison resamples images *jointly* for all models — one draw of images per
 resample, applied to every model — so a resample that happens to hold harder twins moves every
-model's gap together and their differences keep the right spread.
+model's numbers together and their differences keep the right spread.
 """
 
 from __future__ import annotations
@@ -20,24 +20,36 @@ from hvgen.seeding import derive_seed
 _CHUNK_CELLS = 4_000_000  # resamples × clusters × models held in memory at once
 
 
+def cluster_totals(values: np.ndarray, n_resamples: int, seed: int, *key: object) -> np.ndarray:
+    """Bootstrap sums: `values` is clusters × columns (per-image sums of whatever is needed:
+    differences, discordant counts, item counts); every resample draws images with replacement,
+    one draw for all columns; returns resamples × columns."""
+    values = values.reshape(values.shape[0], -1)
+    n_clusters, n_columns = values.shape
+    rng = np.random.default_rng(derive_seed(seed, "contamination-bootstrap", *key))
+    out = np.empty((n_resamples, n_columns))
+    chunk = max(1, _CHUNK_CELLS // max(1, n_clusters * n_columns))
+    for start in range(0, n_resamples, chunk):
+        stop = min(n_resamples, start + chunk)
+        drawn = rng.integers(0, n_clusters, size=(stop - start, n_clusters))
+        out[start:stop] = values[drawn].sum(axis=1)
+    return out
+
+
 def cluster_gaps(
     differences: np.ndarray, sizes: np.ndarray, n_resamples: int, seed: int, *key: object
 ) -> np.ndarray:
     """Bootstrap gaps: `differences` is clusters × models (Σ release − twin per image and model),
-    `sizes` the items per image; returns resamples × models (NaN where a resample drew no item)."""
+    `sizes` the items per image; returns resamples × models."""
     differences = differences.reshape(len(sizes), -1)
-    n_clusters, n_models = differences.shape
-    rng = np.random.default_rng(derive_seed(seed, "contamination-bootstrap", *key))
-    out = np.empty((n_resamples, n_models))
-    chunk = max(1, _CHUNK_CELLS // max(1, n_clusters * n_models))
-    for start in range(0, n_resamples, chunk):
-        stop = min(n_resamples, start + chunk)
-        drawn = rng.integers(0, n_clusters, size=(stop - start, n_clusters))
-        total = differences[drawn].sum(axis=1)
-        count = sizes[drawn].sum(axis=1).astype(float)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            out[start:stop] = np.where(count[:, None] > 0, total / count[:, None], np.nan)
-    return out
+    totals = cluster_totals(np.column_stack([differences, sizes]), n_resamples, seed, *key)
+    return totals[:, :-1] / totals[:, -1:]
+
+
+def log_odds_ratio(release_only: np.ndarray, twin_only: np.ndarray) -> np.ndarray:
+    """The paired (McNemar) log odds ratio log(b / c), with 1/2 added to both counts so that it
+    stays finite when one of them is 0."""
+    return np.log((release_only + 0.5) / (twin_only + 0.5))
 
 
 def percentile_interval(samples: np.ndarray, level: float) -> list[float] | None:

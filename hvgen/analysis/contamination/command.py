@@ -202,8 +202,9 @@ METHOD = (
     "Choice questions scored right/wrong by the benchmark's scorer; items paired by question id and scenario, "
     "clustered by released image. Within a model: exact one-sided sign-flip test over images of release minus "
     "twin right answers (= exact McNemar with one item per image; p_mcnemar_items ignores the clustering), "
-    "percentile cluster-bootstrap interval of the accuracy gap. Across models: gap minus the median gap of the "
-    "other models, joint cluster bootstrap (interval and one-sided p). Verdict 'evidence' when the within-model "
+    "percentile cluster-bootstrap interval of the accuracy gap. Across models: paired log odds ratio log(b/c) "
+    "minus the median of the other models' (and the accuracy gap minus theirs, descriptive), joint cluster "
+    "bootstrap (intervals, one-sided p). Verdict 'evidence' when the within-model "
     "test and (with two or more models) the cross-model test reject at alpha; subtasks named only then, by Holm."
 )
 

@@ -18,6 +18,14 @@ def _ci(interval: list[float] | None) -> str:
     return "" if not interval else f" [{100 * interval[0]:+.1f}, {100 * interval[1]:+.1f}]"
 
 
+def _log(value: float | None) -> str:
+    return "–" if value is None else f"{value:+.2f}"
+
+
+def _log_ci(interval: list[float] | None) -> str:
+    return "" if not interval else f" [{interval[0]:+.2f}, {interval[1]:+.2f}]"
+
+
 def _p(value: float | None) -> str:
     if value is None:
         return "–"
@@ -42,6 +50,8 @@ def model_rows(report: Mapping[str, Any]) -> list[dict[str, str]]:
                 "p (exact, by image)": _p(overall["p_value"]),
                 "p McNemar (items)": _p(overall["p_mcnemar_items"]),
                 "vs others pp [CI]": _pp(relative.get("relative_gap")) + _ci(relative.get("relative_gap_ci")),
+                "vs others log OR [CI]": _log(relative.get("relative_log_odds_ratio"))
+                + _log_ci(relative.get("relative_log_odds_ratio_ci")),
                 "p vs others": _p(relative.get("p_value")),
                 "verdict": row["verdict"],
             }
@@ -83,7 +93,8 @@ def verdict_line(report: Mapping[str, Any], model: str) -> str:
     if relative:
         numbers += (
             f"; {_pp(relative['relative_gap'])} pp vs the other models' median{_ci(relative['relative_gap_ci'])}, "
-            f"p = {_p(relative['p_value'])}"
+            f"paired log odds ratio {_log(relative['relative_log_odds_ratio'])} vs theirs"
+            f"{_log_ci(relative['relative_log_odds_ratio_ci'])}, p = {_p(relative['p_value'])}"
         )
     if row["verdict"] == EVIDENCE:
         where = f"; subtasks: {', '.join(row['flagged_subtasks'])}" if row["flagged_subtasks"] else ""
@@ -160,22 +171,23 @@ def write_plot(report: Mapping[str, Any], target: Path) -> Path:
     from hvgen.store.atomic import atomic_path
 
     models = [m for m, row in report["models"].items() if row["overall"].get("n_items")]
-    panels = [("gap", "overall", "gap_ci", "release − twins accuracy (pp)")]
+    panels = [("gap", "overall", "gap_ci", "release − twins accuracy (pp)", 100)]
     if report.get("cross_model"):
         panels.append(
-            ("relative_gap", "relative", "relative_gap_ci", "gap − median gap of the other models (pp)")
-        )
+            ("relative_log_odds_ratio", "relative", "relative_log_odds_ratio_ci",
+             "paired log odds ratio − the other models' median", 1)
+        )  # fmt: skip
     figure, axes = plt.subplots(
         1, len(panels), figsize=(5 * len(panels), 0.45 * len(models) + 1.6), squeeze=False
     )
-    for axis, (key, part, ci_key, label) in zip(axes[0], panels):
+    for axis, (key, part, ci_key, label, scale) in zip(axes[0], panels):
         for y, model in enumerate(models):
             row = report["models"][model]
             values = row[part]
             color = "#c44e52" if row["verdict"] == EVIDENCE else "#4c72b0"
-            value = 100 * values[key]
+            value = scale * values[key]
             interval = values.get(ci_key) or [values[key], values[key]]
-            axis.errorbar(value, y, xerr=[[value - 100 * interval[0]], [100 * interval[1] - value]], fmt="o",
+            axis.errorbar(value, y, xerr=[[value - scale * interval[0]], [scale * interval[1] - value]], fmt="o",
                           color=color, capsize=3)  # fmt: skip
         axis.axvline(0, color="#999999", linewidth=1)
         axis.set_yticks(range(len(models)), models)
