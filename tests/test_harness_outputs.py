@@ -148,3 +148,14 @@ def test_an_answer_read_twice_counts_once(tmp_path: Path) -> None:
     converted = convert([tmp_path], _split())
     assert len(converted.lines) == 1 and len(converted.unmapped) == 1
     assert "answered twice" in converted.unmapped[0]
+
+
+def test_a_harness_folder_keeps_its_answers_and_skips_its_scores(tmp_path: Path) -> None:
+    """VLMEvalKit's work folder also holds the evaluation's spreadsheets; only predictions count."""
+    frame = pd.DataFrame({"index": [0], "id": ["a1"], "question": ["q"], "prediction": ["C"]})
+    frame.to_excel(tmp_path / "m_Dysca_clean_MCQ.xlsx", index=False)
+    frame.assign(hit=[1]).to_excel(tmp_path / "m_Dysca_clean_MCQ_exact_matching_result.xlsx", index=False)
+    pd.DataFrame({"split": ["none"], "Overall": [1.0]}).to_csv(
+        tmp_path / "m_Dysca_clean_MCQ_acc.csv", index=False
+    )
+    assert _by_id(convert([tmp_path], _split()).lines) == {("a1", "clean"): "C"}

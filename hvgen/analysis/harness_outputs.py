@@ -99,7 +99,7 @@ def convert(paths: Iterable[Path], split: SplitRows) -> Converted:
     files: list[Path] = []
     for path in paths:
         if path.is_dir():
-            found = sorted(p for p in path.rglob("*") if p.is_file() and _reader_of(p) is not None)
+            found = sorted(p for p in path.rglob("*") if p.is_file() and _predictions_file(p))
             if not found:
                 raise HvgenError(
                     f"{path}: no predictions file in it (VLMEvalKit .xlsx/.tsv/.json, lmms-eval samples_*.jsonl, "
@@ -140,6 +140,18 @@ def _reader_of(file: Path) -> str | None:
             return VLMEVALKIT
         return DYSCA_OUTPUT if '"answer"' in head else None
     return None
+
+
+def _predictions_file(file: Path) -> bool:
+    """Whether a file found in a folder holds answers: harness folders also hold their scores
+    (VLMEvalKit's `..._MCQ_exact_matching_result.xlsx`, `_acc.csv`; lmms-eval's results json),
+    which are skipped by name."""
+    reader = _reader_of(file)
+    if reader == VLMEVALKIT:
+        return re.search(r"_(MCQ|YN|VQA)$", file.stem) is not None
+    if reader == LMMS_EVAL:
+        return re.search(r"(^|_)samples_", file.stem) is not None
+    return reader is not None
 
 
 def _first_line(file: Path, size: int = 100_000) -> str:
