@@ -71,9 +71,10 @@ def main() -> None:
     parser.add_argument("--fractions", default="0.02,0.05,0.1,0.2", help="memorised shares of the release")
     parser.add_argument("--per-image", type=int, default=7, help="questions per image (Dysca: ~7)")
     parser.add_argument(
-        "--shift", type=float, default=-0.3, help="render effect of a harder twin split (logit)"
+        "--shift", type=float, default=-0.6, help="render effect of a harder twin split (logit)"
     )
     parser.add_argument("--resamples", type=int, default=499, help="bootstrap resamples of the verdict")
+    parser.add_argument("--tables", default="1,2,3", help="which tables to compute (3 includes 4)")
     parser.add_argument("--quick", action="store_true", help="tiny run to check the script works")
     args = parser.parse_args()
     if not (0 < args.alpha < 0.5 and args.runs >= 1 and args.power_runs >= 1 and args.resamples >= 99):
@@ -87,6 +88,17 @@ def main() -> None:
     print(f"alpha = {alpha}; {args.per_image} questions per image; seeds per cell: {args.runs} (false positives), "
           f"{args.power_runs} (power); ± is one Monte-Carlo standard error\n")  # fmt: skip
 
+    tables = {int(t) for t in args.tables.split(",")}
+    if 1 in tables:
+        table_one(args, sizes, alpha)
+    if 2 in tables:
+        table_two(args, sizes, alpha)
+    if 3 in tables:
+        table_three(args, sizes, fractions, alpha)
+    print(f"\n({time.perf_counter() - started:.0f} s)")
+
+
+def table_one(args: argparse.Namespace, sizes: list[int], alpha: float) -> None:
     print("1. false-positive rate, one clean model (ability 0.5)\n")
     print("| questions | render sd | clustered exact test (verdict) | McNemar over items |")
     print("|---:|---:|---:|---:|")
@@ -98,6 +110,8 @@ def main() -> None:
                 hits += within_rejects(simulate(release, [SimulatedModel("m")], seed), "m", alpha)
             print(f"| {size:,} | {render_sd} | {rate(hits[0], args.runs)} | {rate(hits[1], args.runs)} |")
 
+
+def table_two(args: argparse.Namespace, sizes: list[int], alpha: float) -> None:
     print("\n2. false-positive rate of the verdict, five clean models (abilities -0.5 … 1.5)\n")
     print("| questions | twin split | verdict (5 models) | within-model test alone |")
     print("|---:|---|---:|---:|")
@@ -115,6 +129,8 @@ def main() -> None:
                     total += 1
             print(f"| {size:,} | {label} | {rate(flagged, total)} | {rate(within, total)} |")
 
+
+def table_three(args: argparse.Namespace, sizes: list[int], fractions: list[float], alpha: float) -> None:
     print("\n3. power: share of runs in which the memorising model is flagged\n")
     header = " | ".join(f"{size:,}" for size in sizes)
     print(f"| memorised | model | {header} |")
@@ -147,7 +163,6 @@ def main() -> None:
         )
         for setting, size in needed.items():
             print(f"- {setting}: " + (f"{size:,} questions" if size else f"more than {sizes[-1]:,}"))
-    print(f"\n({time.perf_counter() - started:.0f} s)")
 
 
 if __name__ == "__main__":
