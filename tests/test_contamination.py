@@ -222,3 +222,19 @@ def test_a_uniformly_harder_twin_split_flags_no_model_of_any_strength() -> None:
         spread.append(max(row["relative"]["relative_gap"] for row in rows))
     assert flagged / total <= 0.05 + 3 * np.sqrt(0.05 * 0.95 / total)
     assert np.mean(spread) > 0.02  # accuracy gaps do differ between these clean models
+
+
+def test_report_lines_say_what_the_numbers_cannot_tell() -> None:
+    """One model: the verdict line warns that a harder twin split looks the same; twins that are
+    significantly easier get a note (contamination cannot do that)."""
+    from hvgen.analysis.contamination.report import model_rows, notes, subtask_rows, verdict_line
+
+    release = {"m": [1.0] * 40}
+    report = assess(_table(release, {"m": [1.0, 0.0] * 20}), n_resamples=100)
+    line = verdict_line(report, "m")
+    assert line.startswith("m: EVIDENCE OF CONTAMINATION at α = 0.05") and "one model" in line
+    assert any("cannot be separated" in note for note in notes(report))
+    assert model_rows(report)[0]["verdict"] == EVIDENCE and len(subtask_rows(report)) == 2
+    easier = assess(_table({"m": [1.0, 0.0] * 20}, {"m": [1.0] * 40}), n_resamples=100)
+    assert verdict_line(easier, "m").startswith("m: no evidence")
+    assert any("significantly easier" in note for note in notes(easier))

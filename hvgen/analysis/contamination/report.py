@@ -128,6 +128,16 @@ def notes(report: Mapping[str, Any]) -> list[str]:
             f"on the {cross['n_items']} items all answered; a clearly positive median means harder twins or a "
             "release most models have seen, which the per-model comparison cannot tell apart."
         )
+    easier = [
+        model
+        for model, row in report["models"].items()
+        if row["overall"].get("n_items") and row["overall"]["p_reverse"] <= report["alpha"]
+    ]
+    if easier:
+        lines.append(
+            f"the twins are significantly easier than the release for {', '.join(easier)} (reverse test at α): "
+            "contamination cannot do that; were the twins made with other settings than the release?"
+        )
     if report.get("n_free_form_questions_left_out"):
         lines.append(
             f"{report['n_free_form_questions_left_out']} free-form questions left out (not scored right/wrong)."
