@@ -89,6 +89,9 @@ class RunConfig:
     render: RenderConfig = field(default_factory=RenderConfig)
     scenario: ScenarioConfig = field(default_factory=ScenarioConfig)
     export: ExportConfig = field(default_factory=ExportConfig)
+    # A twin split (`hvgen twins`): which release it redraws and with which seed
+    # (hvgen.twins.plan.TwinSpec); None for an ordinary run.
+    twins: dict[str, Any] | None = None
     hvgen_version: str = __version__
 
     # Sections whose change invalidates planned records / rendered images of an existing run.
@@ -167,7 +170,10 @@ class RunConfig:
 
     def plan_fingerprint(self) -> dict[str, Any]:
         data = self.to_dict()
-        return {key: data[key] for key in self.PLAN_KEYS}
+        fingerprint = {key: data[key] for key in self.PLAN_KEYS}
+        if self.twins is not None:  # only twin splits carry it: other runs' fingerprints are unchanged
+            fingerprint["twins"] = data["twins"]
+        return fingerprint
 
     def render_fingerprint(self) -> dict[str, Any]:
         data = self.to_dict()["render"]

@@ -148,6 +148,7 @@ def render_card(
         "fields": _field_table(generator, exported, export_dir),
         "build": public_value(get_meta(con, "build")),
         "plan_notes": (get_meta(con, "plan") or {}).get("notes", []),
+        "twins": public_value(config.twins),  # a twin split (`hvgen twins`): its release and seed
     }
     return card_environment(generator.name).get_template(f"{generator.name}.md.j2").render(context)
 

@@ -50,6 +50,17 @@ def build_generator(config: RunConfig) -> Generator:
     return cls(request)
 
 
+def plan_generator(run_dir: Path, config: RunConfig) -> Generator:
+    """What the plan stage plans with: the run's generator, or — for a twin split
+    (`config.twins`) — its planner that redraws the release copied into the run."""
+    generator = build_generator(config)
+    if config.twins is None:
+        return generator
+    from hvgen.twins.plan import TwinPlanner, TwinSpec
+
+    return TwinPlanner(generator, run_dir, TwinSpec.from_config(config.twins))  # type: ignore[return-value]
+
+
 PLAN_FINGERPRINT_KEY = "plan_fingerprint"
 RECORDS_HASH_KEY = "records_sha256"
 
@@ -193,7 +204,7 @@ def run_plan(run_dir: Path, config: RunConfig, generator: Generator | None = Non
     """Plan, validate and write the records (records.jsonl + catalog), remembering the plan's
     fingerprint and the file's hash so a resumed run can tell the plan is current and intact.
     Streams: records are staged in chunks and sorted by id out of core (hvgen.store.record_sort)."""
-    generator = generator or build_generator(config)
+    generator = generator or plan_generator(run_dir, config)
     with RecordSort(run_dir) as sort:
         plan = stage_plan_records(generator, sort)
         with open_catalog(run_dir) as con:
@@ -214,7 +225,7 @@ def run_plan(run_dir: Path, config: RunConfig, generator: Generator | None = Non
 def rewrite_records_file(run_dir: Path, config: RunConfig, expected_sha256: str) -> bool:
     """Replan (streaming) and rewrite records.jsonl if the plan still hashes to
     `expected_sha256`; False (file untouched) if it no longer does."""
-    generator = build_generator(config)
+    generator = plan_generator(run_dir, config)
     scratch = run_dir / f"{RECORDS_FILE}.replan"
     with RecordSort(run_dir) as sort:
         digest = write_sorted_records(scratch, stage_plan_records(generator, sort))
