@@ -77,6 +77,8 @@ class _Launch:
         self.count = settings.shard_count
         self.cwd = os.getcwd()
         self.env = forwarded_env()
+        if settings.cpus_per_task:  # a task's CPU threads: what it asked for (Ray does the same)
+            self.env["OMP_NUM_THREADS"] = str(settings.cpus_per_task)
         previous = read_ledger(run_dir, settings.name) or {}
         self.entries: dict[str, dict[str, Any]] = (
             previous.get("tasks", {}) if previous.get("shards") == self.count else {}
@@ -105,14 +107,20 @@ class _Launch:
             self._save()
             outcomes = self._run_round(tasks, running)
             launched += len(tasks) - len(running)
-            for task, outcome in zip(tasks, outcomes):
-                self._record(task, "done" if outcome.ok else "failed", outcome)
+            left = set(self._status().unfinished_shards(self.work.stages))
+            for index, task, outcome in zip(pending, tasks, outcomes):
+                # the manifests decide: a task killed after its last item is done; one that
+                # exited 0 with work left (e.g. a scenario waiting for images) is not
+                if outcome.ok and index in left:
+                    outcome = Outcome(task.name, False, "exited 0 but left work unfinished", outcome.job_id)
+                self._record(task, "failed" if index in left else "done", outcome)
             self._save()
-            failed = [outcome for outcome in outcomes if not outcome.ok]
-            if failed and attempt + 1 < rounds:
-                warn(f"{len(failed)} shard task(s) failed; resubmitting the unfinished shards.")
-            if failed and getattr(self.backend, "final_depends_on_shards", False):
-                self.backend.drop_final()
+            if left and attempt + 1 < rounds:
+                warn(f"{len(left)} shard(s) unfinished after this round; resubmitting them.")
+            if any(not outcome.ok for outcome in outcomes) and getattr(
+                self.backend, "final_depends_on_shards", False
+            ):
+                self.backend.drop_final()  # its dependency failed (Slurm cancels it as well)
         unfinished = self._status().unfinished_shards(self.work.stages) if self.work.stages else []
         if unfinished:
             raise HvgenError(self._failure_report(unfinished))
