@@ -24,7 +24,13 @@ from rich.markup import escape
 from rich.table import Table
 
 from hvgen import __version__
-from hvgen.cli_launch import ExecutorOpt, WorkersOpt, executor_options, status_command
+from hvgen.cli_launch import (
+    ExecutorConfigOpt,
+    ExecutorOpt,
+    WorkersOpt,
+    executor_options,
+    status_command,
+)
 from hvgen.config import CONFIG_FILE, RunConfig, merge_overrides
 from hvgen.errors import HvgenError
 from hvgen.generator import Generator, generators
@@ -399,6 +405,7 @@ _common(
 _common("shard", None, ShardOpt)
 _common("executor", None, ExecutorOpt)
 _common("workers", None, WorkersOpt)
+_common("executor_config", None, ExecutorConfigOpt)
 _common(
     "config",
     None,
@@ -553,7 +560,9 @@ def _run_benchmark(cls: type[Generator], generator_options: dict[str, Any], comm
     generator = build_generator(config)  # validate options before touching the disk
     run_dir = common["out"] or Path("runs") / cls.name
     shard = parse_shard(common["shard"])
-    launch = launch_settings(common["executor"], common["workers"], common["config"])
+    launch = launch_settings(
+        common["executor"], common["workers"], common["config"], common["executor_config"]
+    )
     if launch and not shard.is_whole:
         raise HvgenError(
             "--shard (or RANK/WORLD_SIZE) and --executor: the executor makes the shards; use one."

@@ -48,11 +48,12 @@ SHARDED_STAGES = ("render", "scenario")
 _OWN_OPTIONS = ("executor", "workers", "executor_config", "hvgen_ctx")
 
 
-def launch_settings(executor: str | None, workers: int | None, config_file: Path | None) -> Any:
-    """The executor settings when the command runs as tasks, else None (the usual in-process run)."""
+def launch_settings(executor: str | None, workers: int | None, *config_files: Path | None) -> Any:
+    """The executor settings when the command runs as tasks, else None (the usual in-process run):
+    the files' `executor:` sections (later ones win), then --executor / --workers."""
     from hvgen.executors import resolve_settings
 
-    settings = resolve_settings(config_file, executor, workers)
+    settings = resolve_settings(list(config_files), executor, workers)
     return settings if settings.distributed else None
 
 
@@ -222,6 +223,7 @@ def status_command(
     is going, and for runs launched any way."""
     from hvgen.analysis.status import run_status
     from hvgen.executors.settings import MAX_SHARDS
+    from hvgen.store.tasks import FINAL_TASK
 
     if shards is not None and not 1 <= shards <= MAX_SHARDS:
         raise HvgenError(f"--shards must be 1-{MAX_SHARDS:,}, got {shards}.")
@@ -232,6 +234,12 @@ def status_command(
     out = Console() if sys.stdout.isatty() else Console(width=400)
     out.print(_status_table(status))
     for task in status.tasks:
+        if task.name == FINAL_TASK:
+            out.print(
+                f"final task ({task.name}): {task.state}, {task.attempts} attempt(s)",
+                markup=False,
+                highlight=False,
+            )
         if task.state == "failed":
             out.print(
                 f"failed: {task.name} after {task.attempts} attempt(s): {task.error or ''}\n  log: "

@@ -94,11 +94,17 @@ def load_section(path: Path | None) -> dict[str, Any]:
 
 
 def resolve_settings(
-    config_file: Path | None = None, executor: str | None = None, workers: int | None = None
+    config_files: Path | list[Path | None] | None = None,
+    executor: str | None = None,
+    workers: int | None = None,
 ) -> ExecutorSettings:
-    """The file's ``executor:`` section, then the command line on top; checked."""
-    origin = f"{config_file}:{EXECUTOR_SECTION}" if config_file else EXECUTOR_SECTION
-    settings = build_section(ExecutorSettings, load_section(config_file), origin)
+    """The files' ``executor:`` sections (later files win), then the command line on top; checked."""
+    files = [f for f in (config_files if isinstance(config_files, list) else [config_files]) if f]
+    section: dict[str, Any] = {}
+    for path in files:
+        section.update(load_section(path))
+    origin = f"{files[-1]}:{EXECUTOR_SECTION}" if files else EXECUTOR_SECTION
+    settings = build_section(ExecutorSettings, section, origin)
     settings = replace(
         settings,
         name=executor if executor is not None else settings.name,

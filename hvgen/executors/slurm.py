@@ -129,6 +129,11 @@ class SlurmBackend:
         the `running` jobs of an earlier launch; one outcome per task, in order."""
         running = dict(running or {})
         fresh = [task for task in tasks if task.name not in running]
+        width = self.settings.workers
+        if self.settings.slurm_backend != "slurm" and len(fresh) > width:  # no %parallelism there: waves
+            waves = [fresh[start : start + width] for start in range(0, len(fresh), width)]
+            outcomes = {o.name: o for wave in waves for o in self.run(wave, progress, poll_s)}
+            return [outcomes[task.name] for task in tasks]
         executor = self._executor(self.settings.gpus_per_task)
         jobs: dict[str, Any] = {}
         if fresh:
