@@ -12,6 +12,7 @@ from __future__ import annotations
 import functools
 import inspect
 import json
+import re
 import sys
 import typing
 from collections.abc import Callable
@@ -43,6 +44,7 @@ ExecutorConfigOpt = Annotated[
     ),
 ]
 
+SHARD_TAG = re.compile(r"^\d{5}-of-\d{5}$")
 SHARDED_STAGES = ("render", "scenario")
 """Stage commands whose work is split into shards; the others run as one task."""
 _OWN_OPTIONS = ("executor", "workers", "executor_config", "hvgen_ctx")
@@ -107,7 +109,7 @@ def executor_options(stage: str) -> Callable[[Callable[..., Any]], Callable[...,
             if "--shard" in given:
                 raise HvgenError("--shard and --executor: the executor makes the shards; leave --shard out.")
             if stage not in SHARDED_STAGES:
-                return _launch(run_dir, settings, [], None, [[stage, run, *given]])
+                return _launch(run_dir, settings, [], None, [[stage, run, *given]], final_name=stage)
             return _launch(
                 run_dir,
                 settings,
@@ -184,11 +186,12 @@ def _launch(
     stages: list[str],
     shard_commands: Callable[[Any], list[list[str]]] | None,
     final: list[list[str]] | None,
+    final_name: str = "export",
 ) -> None:
     from hvgen.executors import ShardWork, run_distributed
     from hvgen.summary import read_summary, summary_table
 
-    work = ShardWork(run_dir, stages, shard_commands or (lambda shard: []), final)
+    work = ShardWork(run_dir, stages, shard_commands or (lambda shard: []), final, final_name)
     result = run_distributed(work, settings)
     where = escape(str(run_dir / "logs" / settings.name))
     info(
@@ -223,7 +226,6 @@ def status_command(
     is going, and for runs launched any way."""
     from hvgen.analysis.status import run_status
     from hvgen.executors.settings import MAX_SHARDS
-    from hvgen.store.tasks import FINAL_TASK
 
     if shards is not None and not 1 <= shards <= MAX_SHARDS:
         raise HvgenError(f"--shards must be 1-{MAX_SHARDS:,}, got {shards}.")
@@ -234,7 +236,7 @@ def status_command(
     out = Console() if sys.stdout.isatty() else Console(width=400)
     out.print(_status_table(status))
     for task in status.tasks:
-        if task.name == FINAL_TASK:
+        if not SHARD_TAG.match(task.name):  # the final task: export, build, plan ...
             out.print(
                 f"final task ({task.name}): {task.state}, {task.attempts} attempt(s)",
                 markup=False,

@@ -40,6 +40,7 @@ class ShardWork:
     stages: list[str]
     shard_commands: Callable[[Shard], list[list[str]]]
     final_commands: list[list[str]] | None = None
+    final_name: str = FINAL_TASK  # its log is RUN/logs/<executor>/<final_name>.log
 
 
 @dataclass
@@ -130,11 +131,16 @@ class _Launch:
     def _run_round(self, tasks: list[Task], running: dict[str, Any]) -> list[Outcome]:
         if getattr(self.backend, "final_depends_on_shards", False):
             then = self._final_task() if self.work.final_commands else None
+            if then is not None:
+                running = {**running, **self._still_running([then])}
             return self.backend.run(tasks, self._progress, POLL_S, then=then, running=running)
         return self.backend.run(tasks, self._progress, POLL_S)
 
     def _run_final(self) -> Outcome:
         task = self._final_task()
+        earlier = self._still_running([task])  # Slurm: an export job of an earlier launch, still queued
+        if earlier and hasattr(self.backend, "adopt_final"):
+            self.backend.adopt_final(task.name, earlier[task.name])
         self._record(task, "running")
         self._save()
         outcome = self.backend.run_final(task, self._progress, POLL_S)
@@ -153,7 +159,7 @@ class _Launch:
         ids = {
             task.name: self.entries[task.name]["job_id"]
             for task in tasks
-            if self.entries.get(task.name, {}).get("state") == "running"
+            if self.entries.get(task.name, {}).get("state") in ("queued", "running")
             and self.entries[task.name].get("job_id")
         }
         return self.backend.still_running(ids)
@@ -171,17 +177,20 @@ class _Launch:
 
     def _final_task(self) -> Task:
         return Task(
-            name=FINAL_TASK,
+            name=self.work.final_name,
             run_dir=str(self.run_dir),
             commands=self.work.final_commands or [],
-            log=task_log_relpath(self.settings.name, FINAL_TASK),
+            log=task_log_relpath(self.settings.name, self.work.final_name),
             cwd=self.cwd,
             env=self.env,
         )
 
     def _submitted(self, name: str, job_id: str) -> None:
         """The engine accepted a task (Slurm: its job id, so a rerun can wait for it instead)."""
-        self.entries.setdefault(name, {})["job_id"] = job_id
+        entry = self.entries.setdefault(name, {})
+        entry["job_id"] = job_id
+        if name == self.work.final_name:
+            entry.setdefault("state", "queued")
         self._save()
 
     def _status(self) -> RunStatus:

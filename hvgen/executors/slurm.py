@@ -144,16 +144,29 @@ class SlurmBackend:
                 self.on_submit(name, job.job_id)
         jobs.update({name: job for name, job in running.items() if name in {task.name for task in tasks}})
         if then is not None and self.final_depends_on_shards:
-            self._submit_final(then, jobs)
+            earlier = running.get(then.name)
+            if earlier is not None and not fresh:  # queued by an earlier launch after the jobs still running
+                self.adopt_final(then.name, earlier)
+            else:
+                if earlier is not None:  # it would not wait for the shards submitted now
+                    earlier.cancel(check=False)
+                fresh_names = {task.name for task in fresh}
+                arrays = {job.job_id.split("_")[0] for name, job in jobs.items() if name in fresh_names}
+                others = {job.job_id for name, job in jobs.items() if name not in fresh_names}
+                self._submit_final(then, sorted(arrays | others))
         self._wait(list(jobs.values()), progress, poll_s)
         return [self._outcome(jobs[task.name], task) for task in tasks]
 
     def run_final(self, task: Task, progress: Callable[[], None], poll_s: float) -> Outcome:
         if self._final_job is None or self._final_name != task.name:
-            self._submit_final(task, {})
+            self._submit_final(task, [])
         job = self._final_job
         self._wait([job], progress, poll_s)
         return self._outcome(job, task)
+
+    def adopt_final(self, name: str, job: Any) -> None:
+        """Wait for this final job (an earlier launch's) instead of submitting another."""
+        self._final_job, self._final_name = job, name
 
     def drop_final(self) -> None:
         """Cancel a final job whose shards failed (Slurm kills it too: kill-on-invalid-dep)."""
@@ -161,11 +174,12 @@ class SlurmBackend:
             self._final_job.cancel(check=False)
         self._final_job = None
 
-    def _submit_final(self, task: Task, after: dict[str, Any]) -> None:
-        arrays = sorted({job.job_id.split("_")[0] for job in after.values()})
+    def _submit_final(self, task: Task, after: list[str]) -> None:
+        """Submit the final job, to start once every job in `after` (an array id: all its elements;
+        an element id of an earlier launch's array: that element) has succeeded."""
         extra = (
-            {"dependency": ",".join(f"afterok:{a}" for a in arrays), "kill-on-invalid-dep": "yes"}
-            if arrays
+            {"dependency": ",".join(f"afterok:{job}" for job in after), "kill-on-invalid-dep": "yes"}
+            if after
             else {}
         )
         executor = self._executor(0, extra)
