@@ -24,6 +24,13 @@ from rich.markup import escape
 from rich.table import Table
 
 from hvgen import __version__
+from hvgen.cli_launch import (
+    ExecutorConfigOpt,
+    ExecutorOpt,
+    WorkersOpt,
+    executor_options,
+    status_command,
+)
 from hvgen.config import CONFIG_FILE, RunConfig, merge_overrides
 from hvgen.errors import HvgenError
 from hvgen.generator import Generator, generators
@@ -396,6 +403,9 @@ _common(
     default=False,
 )
 _common("shard", None, ShardOpt)
+_common("executor", None, ExecutorOpt)
+_common("workers", None, WorkersOpt)
+_common("executor_config", None, ExecutorConfigOpt)
 _common(
     "config",
     None,
@@ -511,6 +521,7 @@ def _list_value(value: Any) -> Any:
 
 
 def _run_benchmark(cls: type[Generator], generator_options: dict[str, Any], common: dict[str, Any]) -> None:
+    from hvgen.cli_launch import build_args, launch_benchmark, launch_settings
     from hvgen.models import check_model, check_model_reachable
     from hvgen.pipeline import (
         check_device,
@@ -551,6 +562,13 @@ def _run_benchmark(cls: type[Generator], generator_options: dict[str, Any], comm
     generator = build_generator(config)  # validate options before touching the disk
     run_dir = common["out"] or Path("runs") / cls.name
     shard = parse_shard(common["shard"])
+    launch = launch_settings(
+        common["executor"], common["workers"], common["config"], common["executor_config"]
+    )
+    if launch and not shard.is_whole:
+        raise HvgenError(
+            "--shard (or RANK/WORLD_SIZE) and --executor: the executor makes the shards; use one."
+        )
     if not common["dry_run"]:
         check_device(config.render.device)  # before planning, not after
         if not generator.supplies_images:
@@ -580,6 +598,14 @@ def _run_benchmark(cls: type[Generator], generator_options: dict[str, Any], comm
     if common["dry_run"]:
         info("dry run: nothing rendered.")
         return
+    needs_build = (
+        common["against"]
+        or common["clip_filter"]
+        or config.render.scan
+        or build_generator(config).label_checker()
+    )
+    if launch:  # the shards and the export run as tasks of an engine (hvgen.executors)
+        return launch_benchmark(run_dir, config, launch, build_args(common) if needs_build else None)
     with times.stage("render"):
         _print_render(stage_render(run_dir, config, shard))
     for name in config.scenario.scenarios:
@@ -589,12 +615,7 @@ def _run_benchmark(cls: type[Generator], generator_options: dict[str, Any], comm
     if not shard.is_whole:
         info(f"shard {shard.tag} done; when every shard has finished run `hvgen export {run_dir}`.")
         return
-    if (
-        common["against"]
-        or common["clip_filter"]
-        or config.render.scan
-        or build_generator(config).label_checker()
-    ):
+    if needs_build:
         with times.stage("build"):
             warnings += _build(
                 run_dir,
@@ -739,6 +760,7 @@ def _stdout() -> Console:
 
 
 @app.command("plan")
+@executor_options("plan")
 def plan_command(
     run_dir: RunDir,
     force: Annotated[bool, typer.Option(help="Re-plan even if the plan is current.")] = False,
@@ -753,6 +775,7 @@ def plan_command(
 
 
 @app.command("render")
+@executor_options("render")
 def render_command(
     run_dir: RunDir,
     shard: ShardOpt = None,
@@ -781,6 +804,7 @@ def render_command(
 
 
 @app.command("scenario")
+@executor_options("scenario")
 def scenario_command(
     run_dir: RunDir,
     scenario: Annotated[
@@ -825,6 +849,7 @@ FormatOpt = Annotated[
 
 
 @app.command("export")
+@executor_options("export")
 def export_command(
     run_dir: RunDir,
     formats: FormatOpt = None,
@@ -923,6 +948,7 @@ def _build(
 
 
 @app.command("build")
+@executor_options("build")
 def build_command(
     run_dir: RunDir,
     hamming: Annotated[
@@ -1612,6 +1638,9 @@ def annotate_command(
     run_annotate(
         images_dir, captioner, out, prompt, batch_size, max_new_tokens, temperature, seed, device, dtype
     )
+
+
+app.command("status")(status_command)
 
 
 @app.command("models")

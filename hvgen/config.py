@@ -28,6 +28,9 @@ DEVICE = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
 SPLIT_NAME = re.compile(r"^\w+(\.\w+)*$")
 MIN_SIZE, MAX_SIZE = 64, 4096
 LAYOUTS = ("per-question", "image-once")
+EXECUTOR_SECTION = "executor"
+"""A config file's section on how the run is launched (hvgen.executors): not part of the run's
+config (it changes no data), so it never reaches config.yaml or the card."""
 
 
 @dataclass
@@ -188,6 +191,8 @@ def _build(cls: type, data: dict[str, Any], origin: str) -> Any:
     hints = typing.get_type_hints(cls)
     kwargs: dict[str, Any] = {}
     for key, value in data.items():
+        if cls is RunConfig and key == EXECUTOR_SECTION:
+            continue  # read by hvgen.executors.settings
         if key not in known:
             raise HvgenError(
                 f"{origin}: unknown key '{key}'{did_you_mean(str(key), known)}. Valid keys: {', '.join(known)}."
@@ -200,6 +205,11 @@ def _build(cls: type, data: dict[str, Any], origin: str) -> Any:
     if cls is RunConfig and "benchmark" not in kwargs:
         raise HvgenError(f"{origin}: missing required key 'benchmark' (e.g. benchmark: dysca).")
     return cls(**kwargs)
+
+
+def build_section(cls: type, data: dict[str, Any], origin: str) -> Any:
+    """A flat settings dataclass from a mapping, with the same key and type checks as a run config."""
+    return _build(cls, data, origin)
 
 
 def _check_value(value: Any, hint: Any, where: str) -> Any:

@@ -171,12 +171,16 @@ def resolve_settings(config: RenderConfig) -> RenderSettings:
 
 
 def pick_device(requested: str) -> str:
+    """The device for `requested`; 'auto' is the GPU, and with several GPUs and LOCAL_RANK set
+    (torchrun, `--executor local --workers N`) process k of a node takes cuda:k, instead of every
+    process piling onto cuda:0."""
     import torch
 
     if requested != "auto":
         return requested
     if torch.cuda.is_available():
-        return "cuda"
+        rank, count = os.environ.get("LOCAL_RANK", ""), torch.cuda.device_count()
+        return f"cuda:{int(rank) % count}" if rank.isdigit() and count > 1 else "cuda"
     if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
         return "mps"
     return "cpu"
