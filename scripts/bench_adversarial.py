@@ -13,6 +13,8 @@ patch 14; text 768 × 12 — with random weights, built from the config in code:
 default surrogate `openai/clip-vit-large-patch14` without a download), or any CLIP id / folder.
 
     python scripts/bench_adversarial.py                                   # CPU, tiny surrogate
+    git show REV:hvgen/scenarios/adversarial.py > /tmp/adversarial_rev.py  # another version,
+    python scripts/bench_adversarial.py --baseline /tmp/adversarial_rev.py # timed alternately
     python scripts/bench_adversarial.py --device cuda --surrogate clip-l-random --size 1024 \\
         --num 256 --batch-sizes 1,8,16,32
 """
@@ -132,6 +134,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--warmup", type=int, default=1)
     parser.add_argument("--seed", type=int, default=2024)
+    parser.add_argument(
+        "--baseline",
+        type=Path,
+        help="another version of hvgen/scenarios/adversarial.py (git show REV:PATH > FILE): each batch "
+        "size is also timed with its AdversarialScenario, in the same rounds",
+    )
     args = parser.parse_args(argv)
 
     import torch
@@ -155,16 +163,19 @@ def main(argv: list[str] | None = None) -> None:
         f"surrogate {args.surrogate}, PGD {args.steps} steps, device {args.device}"
     )
     success: dict[str, float] = {}
+    versions = {"": AdversarialScenario}
+    if args.baseline:
+        versions[" baseline"] = load_scenario_class(args.baseline)
 
-    def config(batch_size: int) -> Config:
-        scenario = AdversarialScenario(
+    def config(batch_size: int, version: str) -> Config:
+        scenario = versions[version](
             surrogate=surrogate,
             steps=args.steps,
             device=args.device,
             batch_size=batch_size,
             label=args.surrogate,
         )
-        name = f"batch {batch_size}"
+        name = f"batch {batch_size}{version}"
 
         def run() -> float:
             if args.device.startswith("cuda"):
@@ -180,21 +191,35 @@ def main(argv: list[str] | None = None) -> None:
 
         return Config(name, run)
 
-    configs = [config(int(size)) for size in args.batch_sizes.split(",")]
+    configs = [config(int(size), version) for size in args.batch_sizes.split(",") for version in versions]
     try:
         results = compare(configs, repeats=args.repeats, warmup=args.warmup)
     finally:
         temp.cleanup()
     base = results[configs[0].name].min
     print(
-        f"{'config':<10} {'questions/s (min time)':>23} {'(median time)':>14} {'vs first':>9} {'attack success':>15}"
+        f"{'config':<19} {'questions/s (min time)':>23} {'(median time)':>14} {'vs first':>9} {'attack success':>15}"
     )
     for item in configs:
         timing = results[item.name]
         print(
-            f"{item.name:<10} {len(items) / timing.min:>23.1f} {len(items) / timing.median:>14.1f} "
+            f"{item.name:<19} {len(items) / timing.min:>23.1f} {len(items) / timing.median:>14.1f} "
             f"{base / timing.min:>8.2f}x {success[item.name]:>15.2f}"
         )
+
+
+def load_scenario_class(path: Path) -> Any:
+    """`AdversarialScenario` from a copy of the module at another revision (imported under its
+    own name, so both versions live in this process)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("hvgen_adversarial_baseline", path)
+    if spec is None or spec.loader is None or not path.is_file():
+        raise SystemExit(f"--baseline {path}: not a Python file")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up there
+    spec.loader.exec_module(module)
+    return module.AdversarialScenario
 
 
 if __name__ == "__main__":
