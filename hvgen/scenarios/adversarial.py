@@ -24,25 +24,20 @@ position in a batch or the thread count — so sharded, resumed and uninterrupte
 PGD starts from the clean image (``random_start=False``): torchattacks draws a random start for
 the whole batch from one generator, which would tie a sample to its neighbours; PGD steps follow
 the *sign* of the gradient. Attacks that draw random numbers (APGD) are seeded from the
-sample's seed inside `torch.random.fork_rng`, so global RNG state is untouched.
+seeds of the samples attacked together (on CPU: the sample's own) inside `torch.random.fork_rng`,
+so global RNG state is untouched.
 
-On CPU each sample is attacked on its own (a batch of one) at one torch thread, and samples run
-side by side on a pool of as many threads as torch's thread count. Why not a
-padded batch: CPU kernels round a row differently depending on where the work is split, and
-fixed shapes do not fix the splits. Measured (torch 2.14, MKL 2024.2): MKL's AVX2 sgemm — what
-CPUs without AVX-512, such as AMD EPYC (Zen 2/3), run — gives a row other bits depending on
-its position among the M rows, even single-threaded; MKL splits large products across threads
-(CLIP-L's 257×4096×1024 differs between 1 and 2 threads even with AVX-512); ATen's vectorised
-elementwise loops compute the last elements of each thread's chunk with the scalar function
-(sigmoid, CLIP's quick_gelu: last-bit differences at 3 threads). One sample at one thread runs
-the same kernels on the same data every time, whatever else is being attacked and whatever the
-machine's thread count. What it costs is measured by ``scripts/bench_adversarial.py``.
+On CPU each sample is attacked on its own (a batch of one) at one torch thread, samples side by
+side on a thread pool (`hvgen.torch_threads`): CPU kernels round a row by its batch position and
+by the thread count (MKL's AVX2 sgemm, as on AMD EPYC: by position even single-threaded), which
+padding batches to a fixed shape does not fix. ``scripts/bench_adversarial.py`` measures the cost.
 
-On CUDA samples are attacked in batches padded to `batch_size` (fixed shapes, so the same
-kernels run whatever the batch holds): the same bytes on the same GPU model and software stack
-(driver, CUDA, cuDNN, torch) at the same `batch_size`; another GPU model, stack or batch size may
-round differently. That no CUDA kernel rounds a row by its batch position is not guaranteed by
-construction there, and it is not measured (no GPU was available).
+On CUDA samples are attacked in batches padded to `batch_size`, for throughput (fixed shapes,
+so the same kernels run whatever the batch holds). The contract there is weaker, and not
+measured (no GPU was available): bytes may change with the GPU model, the software stack
+(driver, CUDA, cuDNN, torch) and `batch_size`, and two kernels accumulate with atomic adds (the
+backward of the antialiased resize and of flash attention), so a gradient component near zero
+can change sign between two runs on the same GPU. APGD's random start is drawn per batch there.
 """
 
 from __future__ import annotations
@@ -52,7 +47,6 @@ import hashlib
 import math
 import threading
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
@@ -65,6 +59,7 @@ from torch import nn
 
 from hvgen.scenarios.base import ScenarioInput, ScenarioOutput
 from hvgen.surrogate import load_surrogate
+from hvgen.torch_threads import map_one_thread_each, torch_threads
 
 __all__ = [
     "ATTACKS",
@@ -245,17 +240,6 @@ others touch no RNG and run in parallel (a test checks that they leave the RNG u
 _GLOBAL_RNG = threading.Lock()
 
 
-@contextmanager
-def _torch_threads(count: int) -> Iterator[None]:
-    """torch's intra-op thread count (OpenMP, MKL, oneDNN) set to `count` for the block."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(count)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(previous)
-
-
 @dataclass(frozen=True)
 class _Job:
     """One record to attack: its position in the call's inputs, the input and its candidates."""
@@ -380,22 +364,11 @@ class AdversarialScenario:
 
     def _attack_each(self, jobs: list[_Job]) -> list[ScenarioOutput]:
         """CPU: every sample alone at one torch thread — the only way its bytes cannot depend on
-        its neighbours, its batch position or the thread count (module doc). Parallelism comes
-        from attacking several samples at once on a thread pool as large as torch's thread count
-        (torch releases the GIL inside its kernels)."""
-        workers = max(1, min(torch.get_num_threads(), len(jobs)))
-        with _torch_threads(1):
+        its neighbours, its batch position or the thread count (module doc)."""
+        with torch_threads(1):
             self._ensure_loaded()
-            self._embed([c for job in jobs for c in job.classes])  # the workers only read the cache
-            if workers == 1:
-                return [self._attack([job], rows=1)[0] for job in jobs]
-            with ThreadPoolExecutor(
-                max_workers=workers,
-                thread_name_prefix="hvgen-attack",
-                initializer=torch.set_num_threads,
-                initargs=(1,),
-            ) as pool:
-                return list(pool.map(lambda job: self._attack([job], rows=1)[0], jobs))
+            self._embed([c for job in jobs for c in job.classes])  # the pool threads only read the cache
+        return map_one_thread_each(lambda job: self._attack([job], rows=1)[0], jobs)
 
     def _attack_batched(self, jobs: list[_Job]) -> list[ScenarioOutput]:
         """CUDA: images of one size form a batch of `batch_size` rows (the last one padded), so
