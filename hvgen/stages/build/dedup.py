@@ -140,7 +140,7 @@ def near_duplicate_drops(
         con.execute(f"CREATE OR REPLACE TEMP TABLE {into} AS SELECT * FROM _hv_near_arrow")
     finally:
         con.unregister("_hv_near_arrow")
-    return result.plan.describe()
+    return result.describe()
 
 
 # --------------------------------------------------------------------------- exact / questions

@@ -50,7 +50,6 @@ its HNSW index is approximate, which a dedup rule that must equal a brute force 
 from __future__ import annotations
 
 import itertools
-import math
 from dataclasses import dataclass
 from math import comb
 
@@ -75,7 +74,7 @@ _FIRST_BATCH = 1 << 17
 # Relative costs measured with numpy on this project's 2-core machines (~20 ns = 1): one probe
 # (a gather + bookkeeping), one candidate (expand + gather + popcount), one brute-force pair
 # (popcount in a dense block), one bucket-table entry built.
-_COST_PROBE, _COST_CANDIDATE, _COST_BRUTE, _COST_TABLE = 1.0, 1.5, 0.08, 0.3
+_COST_PROBE, _COST_CANDIDATE, _COST_BRUTE, _COST_TABLE = 1.0, 1.5, 0.08, 1.0
 _SPLIT_CANDIDATES = 256  # a batch's self-join may check this many candidates per image
 
 
@@ -136,54 +135,81 @@ def _deal_bits(order: list[int], widths: list[int], corr: np.ndarray) -> list[li
 
 
 def _plan_menu(hamming: int) -> list[tuple[list[int], list[int]]]:
-    """(widths, radii) layouts worth pricing: m bands of equal width (<= 24 bits, covering at
-    most 64), radii spread as evenly as the pigeonhole sum needs."""
+    """(widths, radii) layouts worth pricing: m bands (<= 24 bits, covering at most 64) with
+    radii spread as evenly as the pigeonhole sum needs; widths either even or, when radii
+    differ, the bands with the larger radius at 24 bits (a wider band filters better, and its
+    extra probes are few when the others have a smaller radius)."""
     menu = []
     for m in sorted(
         {m for m in (1, 2, 3, 4, 5, 6, 7, 8, 10, 12, 14, 16, 20, 24, 28) if m <= hamming + 1} | {hamming + 1}
     ):
-        total = min(64, m * MAX_BAND_WIDTH)
-        widths = [total // m + (1 if j < total % m else 0) for j in range(m)]
         spare = hamming + 1 - m
         radii = [spare // m + (1 if j < spare % m else 0) for j in range(m)]
-        if sum(_ball(w, r) for w, r in zip(widths, radii)) <= _MAX_PROBES:
-            menu.append((widths, radii))
+        total = min(64, m * MAX_BAND_WIDTH)
+        layouts = [[total // m + (1 if j < total % m else 0) for j in range(m)]]
+        wide = sum(r > radii[-1] for r in radii)
+        if 0 < wide < m:
+            rest = min(64 - wide * MAX_BAND_WIDTH, (m - wide) * MAX_BAND_WIDTH)
+            narrow = [rest // (m - wide) + (1 if j < rest % (m - wide) else 0) for j in range(m - wide)]
+            layouts.append([MAX_BAND_WIDTH] * wide + narrow)
+        for widths in layouts:
+            if min(widths) >= 1 and sum(_ball(w, r) for w, r in zip(widths, radii)) <= _MAX_PROBES:
+                menu.append((widths, radii))
     return menu
+
+
+class PlanPricer:
+    """The menu of plans priced once on a sample of the data (candidate rates measured on
+    pairs of sampled hashes); `best` then picks the cheapest for any sizes, so a long run can
+    change plans as its index grows."""
+
+    def __init__(self, sample: np.ndarray, hamming: int) -> None:
+        check_hamming(hamming)
+        self.hamming = hamming
+        self.priced: list[tuple[BandPlan, float]] = []
+        sample = np.ascontiguousarray(sample).view(np.uint64)
+        if len(sample) < 2:
+            return
+        rng = np.random.default_rng(len(sample))  # the plans are a pure function of the data
+        a = sample[rng.integers(0, len(sample), _SAMPLE)]
+        b = sample[rng.integers(0, len(sample), _SAMPLE)]
+        bits = _bits(sample[rng.integers(0, len(sample), 8 * _SAMPLE)]).astype(np.float64)
+        balance = np.abs(bits.mean(axis=0) - 0.5)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            corr = np.nan_to_num(np.abs(np.corrcoef(bits.T)), nan=1.0)
+        np.fill_diagonal(corr, 0.0)
+        order = [int(i) for i in np.argsort(balance, kind="stable")]  # most balanced bits first
+        pair_xor = a[:, None] ^ b[None, :]
+        for widths, radii in _plan_menu(hamming):
+            bands = _deal_bits(order, widths, corr)
+            rate = 0.0
+            for band, radius in zip(bands, radii):
+                mask = np.uint64(sum(1 << bit for bit in band))
+                rate += float((np.bitwise_count(pair_xor & mask) <= radius).mean())
+            plan = BandPlan(hamming, tuple(tuple(sorted(band)) for band in bands), tuple(radii))
+            self.priced.append((plan, max(rate, 1.0 / pair_xor.size)))  # unseen is not impossible
+
+    def best(self, n_queries: int, n_reference: int, tables: float = 1.0) -> BandPlan:
+        """The cheapest plan for `n_queries` probes into `n_reference` hashes, building
+        `tables` bucket tables per band."""
+        best, best_cost = BandPlan(self.hamming), n_queries * n_reference * _COST_BRUTE
+        if n_queries * n_reference <= _ALWAYS_BRUTE:
+            return best
+        for plan, rate in self.priced:
+            cost = n_queries * (plan.probes * _COST_PROBE + n_reference * rate * _COST_CANDIDATE)
+            cost += tables * sum(2 ** len(band) for band in plan.bands) * _COST_TABLE
+            if cost < best_cost:
+                best, best_cost = plan, cost
+        return best
 
 
 def choose_plan(sample: np.ndarray, hamming: int, n_queries: int, n_reference: int) -> BandPlan:
     """The cheapest plan by the cost model for `n_queries` probes into `n_reference` hashes,
     with candidate rates measured on `sample` (hashes like the data, as int64 or uint64)."""
-    check_hamming(hamming)
-    sample = np.ascontiguousarray(sample).view(np.uint64)
-    brute_cost = n_queries * n_reference * _COST_BRUTE
-    if n_queries * n_reference <= _ALWAYS_BRUTE or len(sample) < 2:
+    if n_queries * n_reference <= _ALWAYS_BRUTE:
+        check_hamming(hamming)
         return BandPlan(hamming)
-    rng = np.random.default_rng(len(sample))  # the plan is a pure function of the data
-    a = sample[rng.integers(0, len(sample), _SAMPLE)]
-    b = sample[rng.integers(0, len(sample), _SAMPLE)]
-    bits = _bits(sample[rng.integers(0, len(sample), 8 * _SAMPLE)]).astype(np.float64)
-    balance = np.abs(bits.mean(axis=0) - 0.5)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        corr = np.nan_to_num(np.abs(np.corrcoef(bits.T)), nan=1.0)
-    np.fill_diagonal(corr, 0.0)
-    order = [int(i) for i in np.argsort(balance, kind="stable")]  # most balanced bits first
-    pair_xor = a[:, None] ^ b[None, :]
-    tables = 1 + math.log2(max(1.0, n_queries / _FIRST_BATCH))  # bucket tables built per band
-    best, best_cost = BandPlan(hamming), brute_cost
-    for widths, radii in _plan_menu(hamming):
-        bands = _deal_bits(order, widths, corr)
-        rate = 0.0
-        for band, radius in zip(bands, radii):
-            mask = np.uint64(sum(1 << bit for bit in band))
-            rate += float((np.bitwise_count(pair_xor & mask) <= radius).mean())
-        rate = max(rate, 1.0 / pair_xor.size)  # unseen is not impossible
-        plan = BandPlan(hamming, tuple(tuple(sorted(band)) for band in bands), tuple(radii))
-        cost = n_queries * (plan.probes * _COST_PROBE + n_reference * rate * _COST_CANDIDATE)
-        cost += tables * sum(2 ** len(band) for band in bands) * _COST_TABLE
-        if cost < best_cost:
-            best, best_cost = plan, cost
-    return best
+    return PlanPricer(sample, hamming).best(n_queries, n_reference)
 
 
 def check_hamming(hamming: int) -> None:
@@ -378,7 +404,7 @@ class GreedyResult:
 
     kept_by: np.ndarray
     distance: np.ndarray
-    plan: BandPlan
+    plans: tuple[BandPlan, ...]  # the plans used, in order (the index's plan changes as it grows)
     batches: int
     probes: int = 0  # bucket lookups
     candidates: int = 0  # pairs checked with a popcount
@@ -386,6 +412,12 @@ class GreedyResult:
     @property
     def kept(self) -> np.ndarray:
         return self.kept_by < 0
+
+    def describe(self) -> str:
+        """The last (largest) plan, and how the work went."""
+        last = self.plans[-1].describe() if self.plans else "nothing to compare"
+        others = f"; {len(self.plans) - 1} other plan(s) on the first batches" if len(self.plans) > 1 else ""
+        return f"{last}{others}; {self.batches} batch(es)"
 
 
 def _greedy_rounds(n: int, a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -426,11 +458,12 @@ def greedy_near_duplicates(codes: np.ndarray, hamming: int, *, plan: BandPlan | 
     check_hamming(hamming)
     u = np.ascontiguousarray(codes).view(np.uint64)
     n = len(u)
-    if plan is None:
-        plan = choose_plan(u, hamming, n, max(n // 2, 1))
-    elif plan.hamming != hamming:
+    if plan is not None and plan.hamming != hamming:
         raise ValueError(f"the plan is for hamming={plan.hamming}, not {hamming}")
-    state = _Greedy(u, plan)
+    pricer = None
+    if plan is None and n * n // 2 > _ALWAYS_BRUTE:
+        pricer = PlanPricer(u[:: max(1, n // (8 * _SAMPLE))], hamming)
+    state = _Greedy(u, hamming, plan, pricer)
     pos, size = 0, _FIRST_BATCH
     while pos < n:
         end = min(n, pos + size)
@@ -440,20 +473,37 @@ def greedy_near_duplicates(codes: np.ndarray, hamming: int, *, plan: BandPlan | 
             size = max(1, (end - pos) // 2)
             continue
         pos, size = end, max(_FIRST_BATCH, len(state.kept))
-    return GreedyResult(state.kept_by, state.distance, plan, state.batches, state.probes, state.candidates)
+    return GreedyResult(
+        state.kept_by, state.distance, tuple(state.plans), state.batches, state.probes, state.candidates
+    )
 
 
 class _Greedy:
     """The state of `greedy_near_duplicates` between batches."""
 
-    def __init__(self, codes: np.ndarray, plan: BandPlan) -> None:
-        self.codes, self.plan = codes, plan
-        self.permuter = None if plan.brute else _Permuter(plan)
+    def __init__(
+        self, codes: np.ndarray, hamming: int, plan: BandPlan | None, pricer: PlanPricer | None
+    ) -> None:
+        self.codes, self.hamming, self.fixed, self.pricer = codes, hamming, plan, pricer
+        self.permuters: dict[BandPlan, _Permuter] = {}
+        self.plans: list[BandPlan] = []
         self.kept_by = np.full(len(codes), -1, dtype=np.int64)
         self.distance = np.zeros(len(codes), dtype=np.int8)
         self.kept = np.empty(0, dtype=np.int64)  # positions, increasing
         self.index: HammingIndex | None = None
         self.batches = self.probes = self.candidates = 0
+
+    def _plan(self, n_queries: int, n_reference: int) -> BandPlan:
+        if self.fixed is not None:
+            return self.fixed
+        if self.pricer is None:
+            return BandPlan(self.hamming)
+        return self.pricer.best(n_queries, n_reference, tables=2.0)
+
+    def _index(self, codes: np.ndarray, plan: BandPlan) -> HammingIndex:
+        if not plan.brute and plan not in self.permuters:
+            self.permuters[plan] = _Permuter(plan)
+        return HammingIndex(codes, plan, self.permuters.get(plan))
 
     def _count(self, index: HammingIndex) -> None:
         self.probes += index.probed
@@ -478,8 +528,9 @@ class _Greedy:
         rep_of_value = np.empty(len(values), dtype=np.int64)
         rep_of_value[inverse[reps]] = np.arange(len(reps))
         rep_codes = batch[survivors[reps]]
-        limit = None if self.plan.brute or len(reps) < 2 else _SPLIT_CANDIDATES * len(reps) + (1 << 20)
-        index = HammingIndex(rep_codes, self.plan, self.permuter)
+        plan = self._plan(len(reps), max(1, len(reps) // 2))
+        limit = None if plan.brute or len(reps) < 2 else _SPLIT_CANDIDATES * len(reps) + (1 << 20)
+        index = self._index(rep_codes, plan)
         later, earlier, dist = index.pairs(rep_codes, self_join=True, limit=limit)
         self._count(index)
         keep = _greedy_rounds(len(reps), earlier, later)
@@ -502,8 +553,13 @@ class _Greedy:
         # 3. the batch's kept images join the index
         self.kept = np.concatenate([self.kept, pos + survivors[reps[keep]]])
         self.batches += 1
-        if end < len(self.codes):
-            self.index = HammingIndex(self.codes[self.kept], self.plan, self.permuter)
+        if end < len(self.codes):  # sized for the next batch: as large as the index
+            plan = self._plan(max(_FIRST_BATCH, len(self.kept)), len(self.kept))
+            self.index = self._index(self.codes[self.kept], plan)
+            if not self.plans or self.plans[-1] != plan:
+                self.plans.append(plan)
+        elif not self.plans:
+            self.plans.append(index.plan)
 
 
 # --------------------------------------------------------------------------- leak check
