@@ -31,7 +31,9 @@ def list_command(
     quiet: QuietOpt = False,
 ) -> None:
     """List the names hvgen accepts: benchmarks, scenarios, corruptions, attacks, formats, styles ..."""
-    listings = _listings()
+    listings = _listings(perturbations=what is None)
+    if what is not None and what not in listings and not _qualified(listings, what):
+        listings = _listings()  # a corruption or attack list, or a name to refuse with every valid one
     if what is None:
         shared = set(listings)
         for name, items in listings.items():
@@ -42,9 +44,7 @@ def list_command(
                 continue
             print_listing(name, items)
         return
-    shared = [
-        name for name in listings if name.partition("-")[2] == what and name.partition("-")[0] in generators()
-    ]
+    shared = _qualified(listings, what)
     if what not in listings and shared:
         # a name several benchmarks use (`question-types`, `tasks`): each one's list, headed
         for name in shared:
@@ -58,23 +58,31 @@ def list_command(
         print(item)
 
 
-def _listings() -> dict[str, list[str]]:
+def _qualified(listings: dict[str, list[str]], what: str) -> list[str]:
+    """The benchmark lists named `what` (`dysca-question-types`, `vlbias-question-types` ...)."""
+    return [
+        name for name in listings if name.partition("-")[2] == what and name.partition("-")[0] in generators()
+    ]
+
+
+def _listings(perturbations: bool = True) -> dict[str, list[str]]:
+    """Every list by name. The corruption and attack lists are defined beside their code, which
+    imports albumentations and torch: only with `perturbations`."""
     from hvgen.generator import PlanRequest
     from hvgen.models import MODEL_REGISTRY
     from hvgen.publish.formats import format_names
     from hvgen.scenarios import SCENARIO_NAMES
-    from hvgen.scenarios.adversarial import ATTACKS
-    from hvgen.scenarios.corruption import PRESETS
 
-    listings: dict[str, list[str]] = {
-        "benchmarks": sorted(generators()),
-        "scenarios": list(SCENARIO_NAMES),
-        "corruption-presets": list(PRESETS),
-    }
-    for preset, names in PRESETS.items():
-        listings[f"corruptions-{preset}"] = list(names)
-    listings["corruptions"] = sorted({name for names in PRESETS.values() for name in names})
-    listings["attacks"] = list(ATTACKS)
+    listings: dict[str, list[str]] = {"benchmarks": sorted(generators()), "scenarios": list(SCENARIO_NAMES)}
+    if perturbations:
+        from hvgen.scenarios.adversarial import ATTACKS
+        from hvgen.scenarios.corruption import PRESETS
+
+        listings["corruption-presets"] = list(PRESETS)
+        for preset, names in PRESETS.items():
+            listings[f"corruptions-{preset}"] = list(names)
+        listings["corruptions"] = sorted({name for names in PRESETS.values() for name in names})
+        listings["attacks"] = list(ATTACKS)
     listings["formats"] = format_names()
     listings["models"] = list(MODEL_REGISTRY)
     owners: dict[str, list[str]] = {}

@@ -70,11 +70,11 @@ def scenario_settings(name: str, config: RunConfig) -> dict[str, Any]:
 def _own_corruptions(preset: str, corruptions: list[str] | None) -> list[str] | None:
     """None when `--corruptions` names exactly the preset's list in its order (the default: the
     same draws, so a rerun that spells the default out is the same run); the list otherwise."""
-    from hvgen.scenarios.corruption import PRESETS
+    if not corruptions:
+        return corruptions
+    from hvgen.scenarios.corruption import PRESETS  # albumentations: only when there is a list
 
-    if corruptions and list(dict.fromkeys(corruptions)) == list(PRESETS.get(preset, ())):
-        return None
-    return corruptions
+    return None if list(dict.fromkeys(corruptions)) == list(PRESETS.get(preset, ())) else corruptions
 
 
 def build_scenario(name: str, config: RunConfig) -> Scenario:
