@@ -1,7 +1,8 @@
 """Dysca's four evaluation scenarios, behind one registry.
 
 Scenario classes are imported lazily: `adversarial` pulls in torch + torchattacks, which a
-clean-only run should not pay for.
+clean-only run should not pay for. Imported by the scenario stage, the pipeline, the CLI and
+benchmark plug-ins; imports no stage.
 """
 
 from __future__ import annotations
