@@ -93,7 +93,7 @@ class RunConfig:
     scenario: ScenarioConfig = field(default_factory=ScenarioConfig)
     export: ExportConfig = field(default_factory=ExportConfig)
     # A twin split (`hvgen twins`): which release it redraws and with which seed
-    # (hvgen.twins.plan.TwinSpec); None for an ordinary run.
+    # (hvgen.stages.twin_plan.TwinSpec); None for an ordinary run.
     twins: dict[str, Any] | None = None
     hvgen_version: str = __version__
 

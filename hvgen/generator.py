@@ -88,7 +88,7 @@ class Generator(ABC):
     # A record column naming each row's split (train / val / test, a source's official
     # partition): the export writes one `load_dataset` split per value. None: one split, "test".
     split_column: ClassVar[str | None] = None
-    # The groups of the engine's shared options this benchmark can use (hvgen.cli.OPTION_GROUPS):
+    # The groups of the engine's shared options this benchmark can use (hvgen.cli.options.OPTION_GROUPS):
     # "text_to_image" (--model, --steps, --guidance ...: it renders prompts with a model) and
     # "perturbations" (--scenario and the corruption / attack options). `hvgen <bench> --help`
     # offers only these; a benchmark that only copies photographs declares neither, one that

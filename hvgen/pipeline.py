@@ -19,7 +19,7 @@ from typing import Any
 
 import duckdb
 
-from hvgen.config import RunConfig, describe_difference
+from hvgen.config import RunConfig, ScenarioConfig, describe_difference
 from hvgen.errors import HvgenError, did_you_mean
 from hvgen.generator import Generator, get_generator
 from hvgen.models import check_model, check_model_reachable, resolve_settings
@@ -341,8 +341,11 @@ def check_scenarios(config: RunConfig) -> list[str]:
         )
     for name in names:  # fail on a bad corruption / attack name now, not after hours of rendering
         build_scenario(name, config)
+    # An unselected scenario left at its default settings needs no check: constructing it would
+    # only import torch or albumentations before a refusal or a clean-only run.
+    defaults = replace(config, scenario=ScenarioConfig())
     for name in supported or SCENARIO_NAMES:
-        if name not in names:
+        if name not in names and scenario_settings(name, config) != scenario_settings(name, defaults):
             check_scenario_settings(name, config)
     return names
 

@@ -383,7 +383,7 @@ def test_help_offers_only_the_options_a_benchmark_can_use(capsys: pytest.Capture
     """HERM copies photographs: no text-to-image or perturbation option in its --help, and
     passing one is an error rather than silently ignored; Dysca, which renders, keeps them."""
 
-    from hvgen.cli import OPTION_GROUPS, _common_options
+    from hvgen.cli.options import OPTION_GROUPS, common_options
 
     main(["herm", "--help"])
     herm_help = capsys.readouterr().out
@@ -401,7 +401,7 @@ def test_help_offers_only_the_options_a_benchmark_can_use(capsys: pytest.Capture
     class RendersToo(get_generator("herm")):  # a generator that both copies and renders photographs
         cli_option_groups = frozenset({"text_to_image"})
 
-    names = {param.name for param in _common_options(RendersToo)}
+    names = {param.name for param in common_options(RendersToo)}
     assert set(OPTION_GROUPS["text_to_image"]) <= names and not set(OPTION_GROUPS["perturbations"]) & names
 
 

@@ -59,8 +59,7 @@ def run_threshold(con: duckdb.DuckDBPyConnection, config: Any) -> tuple[Threshol
     if one is stored, else T2IShield's (rescaled for the map size, with a warning to show). The
     size and map size come from the renders, so no model is loaded."""
     from hvgen.analysis.calibration import calibration_path, load_calibration
-    from hvgen.analysis.scan_command import model_source
-    from hvgen.models import resolve_settings
+    from hvgen.models import model_source, resolve_settings
 
     row = con.execute(
         "SELECT width, height, scan_map FROM renders WHERE scan_map IS NOT NULL LIMIT 1"

@@ -157,18 +157,9 @@ def resolve_scan_settings(request: ScanRequest, pipeline: Any) -> ScanSettings:
     )
 
 
-def model_source(model: str) -> str:
-    """The folder or id the pipeline is loaded from (the tiny model's cache folder for 'tiny')."""
-    from hvgen.models import resolve_model, tiny_sdxl_path
-
-    spec = resolve_model(model)
-    return str(tiny_sdxl_path()) if spec.name == "tiny" else spec.model_id
-
-
 def run_scan(request: ScanRequest) -> ScanOutcome:
     from hvgen.config import RenderConfig
-    from hvgen.models import check_model
-    from hvgen.stages.render import load_pipeline
+    from hvgen.models import check_model, load_pipeline, model_source
 
     check_scan_options(request)
     if request.train_cda is not None and (request.calibrate is None or request.cda is None):

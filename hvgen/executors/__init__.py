@@ -8,7 +8,7 @@ manifests, so a rerun launches only the unfinished shards. Nothing else in hvgen
 engine ran a shard.
 
     settings.py  the `executor:` settings, range-checked
-    task.py      one task: hvgen commands in a child process (child.py), logged in RUN/logs/
+    task.py      one task: hvgen commands in a child process (hvgen.cli.child), logged in RUN/logs/
     driver.py    rounds of unfinished shards, bounded retries, the final task, the failure list
     local.py / slurm.py / ray.py   thin adapters over each engine
 """

@@ -5,7 +5,7 @@ A task is a small picklable object, so every engine can ship it to a worker (a R
 Slurm job through submitit, a local thread). It runs the ordinary hvgen commands — e.g.
 ``hvgen render RUN --shard 3/8`` then ``hvgen scenario RUN --shard 3/8`` — so what a worker does is
 exactly what a person could type, and a retry is the same command resuming from the manifests.
-The commands run in a child process (`hvgen.executors.child`) that dies with the task, so an
+The commands run in a child process (`hvgen.cli.child`) that dies with the task, so an
 engine that kills a task (a lost Ray worker, a Slurm requeue) leaves nothing behind holding the
 shard's lock.
 """
@@ -67,7 +67,7 @@ class Task:
             log.write(f"# {self.shell_command}\n".encode())
             log.flush()
             code = subprocess.call(
-                [sys.executable, "-m", "hvgen.executors.child", json.dumps(self.commands)],
+                [sys.executable, "-m", "hvgen.cli.child", json.dumps(self.commands)],
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=subprocess.STDOUT,

@@ -13,7 +13,7 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
-from hvgen.judges import Judge, Messages
+from hvgen.judges.base import Judge, Messages
 from hvgen.progress import progress_bar
 from hvgen.seeding import stable_id
 

@@ -10,7 +10,7 @@ Schema (``schemas/<bench>.json``), with `COMMON_FIELDS` for the columns the expo
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import duckdb
 import jinja2
@@ -22,10 +22,12 @@ from hvgen import __version__
 from hvgen.benchmark_data import card_folders, schema_file
 from hvgen.config import RunConfig
 from hvgen.generator import Generator
-from hvgen.models import resolve_settings
 from hvgen.privacy import public_value
 from hvgen.stats import compute_stats, size_category
 from hvgen.store.catalog import get_meta
+
+if TYPE_CHECKING:
+    from hvgen.models import RenderSettings
 
 COMMON_FIELDS: dict[str, str] = {
     "id": "Stable id of the question (a hash of what defines it): the key for joining predictions.",
@@ -77,10 +79,13 @@ def render_card(
     generator: Generator,
     exported: list[Any],
     export_dir: Path,
+    settings: RenderSettings,
     stats: dict[str, Any] | None = None,
     incomplete: str | None = None,
 ) -> str:
-    """The card's markdown. `incomplete` (what planned work is missing) is stated near the top."""
+    """The card's markdown. The caller hands over everything the card states: the generator, the
+    sampler `settings` the images were rendered with, what was exported; `incomplete` (what
+    planned work is missing) is stated near the top."""
     stats = stats or compute_stats(con, generator.stats_columns)
     from hvgen.publish.plots import write_plots
 
@@ -89,7 +94,6 @@ def render_card(
 
     quality = quality_summary(run_dir, export_dir)
     total_rows = sum(item.rows for item in exported if item.kind == "questions")
-    settings = resolve_settings(config.render)
     splits_of = {item.name: item.splits or {config.export.split: item.rows} for item in exported}
     configs_yaml = [
         {

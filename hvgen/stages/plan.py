@@ -56,7 +56,7 @@ def plan_generator(run_dir: Path, config: RunConfig) -> Generator:
     generator = build_generator(config)
     if config.twins is None:
         return generator
-    from hvgen.twins.plan import TwinPlanner, TwinSpec
+    from hvgen.stages.twin_plan import TwinPlanner, TwinSpec
 
     return TwinPlanner(generator, run_dir, TwinSpec.from_config(config.twins))  # type: ignore[return-value]
 

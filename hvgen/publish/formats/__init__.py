@@ -1,4 +1,5 @@
-"""Export formats for the evaluation code people already run.
+"""Export formats for the evaluation code people already run. Imported by the export stage,
+scoring, the CLI and benchmark plug-ins (which register their release layouts here).
 
 The Hub folder (``RUN/export``: parquet + card) is what `datasets.load_dataset` reads and what
 `hvgen push` uploads. Other consumers read other layouts: the original benchmarks' own json /

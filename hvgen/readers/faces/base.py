@@ -129,9 +129,8 @@ def register_face_reader(cls: type[FaceReader]) -> type[FaceReader]:
 
 
 def face_readers() -> dict[str, type[FaceReader]]:
-    """Every registered reader by source name (importing the built-in ones first)."""
-    import hvgen.readers.faces.sources  # noqa: F401  (registers the built-in readers)
-
+    """Every registered reader by source name. The built-in ones register themselves when
+    `hvgen.readers.faces` (the package head, run before this module) imports them."""
     return dict(_READERS)
 
 

@@ -3,6 +3,7 @@
 Nothing is deleted: the ``drops`` table says what is left out and why, and the export reads the
 ``kept_*`` views. The modules: `fingerprints` (pixel sha256 + pHash per image), `dedup` (exact,
 near-duplicate and question dedup, leak check against earlier releases) and `clip_filter`.
+Imported by `hvgen.pipeline` (`stage_build`).
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Command-line glue for launching through an executor (hvgen.executors) and for `hvgen status`.
 
-Benchmark commands take `--executor/--workers` (declared in hvgen.cli with the other shared
+Benchmark commands take `--executor/--workers` (declared in hvgen.cli.options with the other shared
 options) and the `executor:` section of `--config`; the stage commands get the same options and
 `--executor-config FILE` from the `executor_options` decorator. With an executor, a command runs
 as tasks: each shard task runs the ordinary stage commands with `--shard i/N`, and the final

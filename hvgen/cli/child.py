@@ -1,4 +1,4 @@
-"""The process a task starts: `python -m hvgen.executors.child '[["render", RUN, "--shard", "0/2"], ...]'`
+"""The process a task starts: `python -m hvgen.cli.child '[["render", RUN, "--shard", "0/2"], ...]'`
 runs those hvgen commands one after the other (one interpreter start for all), stopping at the
 first that fails, with its exit code.
 
