@@ -4,7 +4,9 @@ with the previous implementation and imagededup, checked against a brute force o
 
 **Population** (`_dedup_population.py`): pHashes of rendered scenes in families of near-copies,
 plus planted real image copies (Pillow + JPEG / resize / blur); ~20 us of CPU per hash, in a
-process pool, cached (``--cache``).
+process pool, cached (``--cache``). One population of the largest size is made; a size n is its
+first n images in id order (ids are shuffled, so: a random subset of its families, as a growing
+dataset is).
 
 **What is timed**, each size in a fresh child process (so its peak RSS is its own):
 ``near_duplicate_drops`` = load the (id, pHash) table into DuckDB, read it back in id order,
