@@ -623,9 +623,10 @@ def _export_and_summarise(
 ) -> list[Any]:
     """Export (refusing a build that left nothing), warn about empty configs, then print the
     run's summary and write it to RUN/summary.json."""
-    from hvgen.pipeline import stage_export
+    from hvgen.pipeline import ensure_catalog, stage_export
     from hvgen.summary import build_summary, summary_table, write_summary
 
+    ensure_catalog(run_dir, config)  # a damaged catalog is rebuilt before anything reads it
     _check_something_to_export(run_dir)
     with times.stage("export"):
         exported = stage_export(run_dir, config, formats=formats, allow_incomplete=allow_incomplete)
@@ -724,11 +725,9 @@ def _print_export(run_dir: Path, exported: list[Any]) -> None:
 
 
 def _load_run(run_dir: Path) -> RunConfig:
-    if not (run_dir / CONFIG_FILE).is_file():
-        raise HvgenError(
-            f"{run_dir} is not an hvgen run directory (no {CONFIG_FILE}). Create one with `hvgen <benchmark> --out {run_dir}`."
-        )
-    return RunConfig.load(run_dir / CONFIG_FILE)
+    from hvgen.stages.repair import load_run_config  # restores a damaged config.yaml, or refuses
+
+    return load_run_config(run_dir)
 
 
 def _stdout() -> Console:
@@ -978,6 +977,7 @@ def stats_command(
 
     from hvgen.pipeline import scenario_levels
     from hvgen.stages.plan import build_generator
+    from hvgen.stages.repair import ensure_catalog
     from hvgen.stats import compute_stats, stats_tables
     from hvgen.store.atomic import write_text_atomic
     from hvgen.store.catalog import open_catalog
@@ -985,6 +985,7 @@ def stats_command(
 
     config = _load_run(run_dir)
     generator = build_generator(config)
+    ensure_catalog(run_dir, config)
     with open_catalog(run_dir) as con:
         sync_manifests(con, run_dir, scenario_levels(config))
         stats = compute_stats(con, generator.stats_columns)
@@ -1055,9 +1056,11 @@ def push_command(
     quiet: QuietOpt = False,
 ) -> None:
     """Upload the export folder to the Hugging Face Hub (token from HF_TOKEN or `hf auth login`)."""
+    from hvgen.pipeline import check_export_publishable
     from hvgen.publish.hub import PushError, push_folder
 
     folder = run_dir / "export"
+    check_export_publishable(run_dir)  # written from the run's current decisions, or refused
     _warn_before_push(run_dir)
     try:
         result = push_folder(folder, repo_id, private=private, tag=tag, dry_run=dry_run)
@@ -1295,8 +1298,11 @@ def preview_command(
     (name,) = parse_scenarios(scenario)[:1]
     target = output or run_dir / f"preview-{name}.html"
     from hvgen.pipeline import scenario_levels
+    from hvgen.stages.repair import ensure_catalog
 
-    shown = write_preview(run_dir, name, num, target, scenario_levels(_load_run(run_dir)))
+    config = _load_run(run_dir)
+    ensure_catalog(run_dir, config)
+    shown = write_preview(run_dir, name, num, target, scenario_levels(config))
     info(f"preview: {shown} samples → {target}")
 
 

@@ -38,8 +38,13 @@ def parse_choice(text: Any, options: list[str]) -> int | None:
 
 def load_questions(source: Path) -> list[Record]:
     """Records from a run directory (its catalog) or an export folder (its parquet files, images dropped)."""
-    if (source / CATALOG_FILE).is_file():
+    from hvgen.stages.repair import ensure_catalog, is_run_dir, load_run_config
+    from hvgen.store.decisions import check_build_current
+
+    if is_run_dir(source) or (source / CATALOG_FILE).is_file():
+        ensure_catalog(source, load_run_config(source))  # a damaged catalog is rebuilt
         with open_catalog(source, read_only=True) as con:
+            check_build_current(source, con)  # a rebuilt catalog lost the build's drops: refused
             return query_arrow(con, "SELECT * FROM kept_records ORDER BY id").to_pylist()
     files = sorted(source.glob("data/**/*.parquet")) if source.is_dir() else []
     files = [f for f in files if not f.parent.name.endswith("_images")]  # image-once layout's pictures
