@@ -11,8 +11,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from hvgen.cli.launch import ExecutorConfigOpt, ExecutorOpt, WorkersOpt
-from hvgen.config import CONFIG_FILE, RunConfig
-from hvgen.errors import HvgenError
+from hvgen.config import RunConfig
 from hvgen.progress import QUIET, VERBOSE, set_verbosity
 
 if TYPE_CHECKING:
@@ -428,10 +427,17 @@ def common_options(cls: type[Generator]) -> list[inspect.Parameter]:
     return [param for _, param in COMMON if param.name not in unused]
 
 
+def repair_run(source: Path) -> None:
+    """Rebuild a damaged catalog (or config.yaml) of a run directory before it is read; an export
+    folder or any other path is left alone."""
+    from hvgen.stages.repair import ensure_catalog, is_run_dir, load_run_config
+
+    if is_run_dir(source):
+        ensure_catalog(source, load_run_config(source))
+
+
 def load_run(run_dir: Path) -> RunConfig:
     """The config of RUN_DIR, or one clear error when it is not a run directory."""
-    if not (run_dir / CONFIG_FILE).is_file():
-        raise HvgenError(
-            f"{run_dir} is not an hvgen run directory (no {CONFIG_FILE}). Create one with `hvgen <benchmark> --out {run_dir}`."
-        )
-    return RunConfig.load(run_dir / CONFIG_FILE)
+    from hvgen.stages.repair import load_run_config  # restores a damaged config.yaml, or refuses
+
+    return load_run_config(run_dir)

@@ -26,9 +26,10 @@ def export_and_summarise(
 ) -> list[Any]:
     """Export (refusing a build that left nothing), warn about empty configs, then print the
     run's summary and write it to RUN/summary.json."""
-    from hvgen.pipeline import stage_export
+    from hvgen.pipeline import ensure_catalog, stage_export
     from hvgen.summary import build_summary, summary_table, write_summary
 
+    ensure_catalog(run_dir, config)  # a damaged catalog is rebuilt before anything reads it
     check_something_to_export(run_dir)
     with times.stage("export"):
         exported = stage_export(run_dir, config, formats=formats, allow_incomplete=allow_incomplete)
@@ -143,9 +144,11 @@ def push_command(
     quiet: QuietOpt = False,
 ) -> None:
     """Upload the export folder to the Hugging Face Hub (token from HF_TOKEN or `hf auth login`)."""
+    from hvgen.pipeline import check_export_publishable
     from hvgen.publish.hub import PushError, push_folder
 
     folder = run_dir / "export"
+    check_export_publishable(run_dir)  # written from the run's current decisions, or refused
     warn_before_push(run_dir)
     try:
         result = push_folder(folder, repo_id, private=private, tag=tag, dry_run=dry_run)
@@ -182,7 +185,9 @@ def preview_command(
 
     (name,) = parse_scenarios(scenario)[:1]
     target = output or run_dir / f"preview-{name}.html"
-    from hvgen.pipeline import scenario_levels
+    from hvgen.pipeline import ensure_catalog, scenario_levels
 
-    shown = write_preview(run_dir, name, num, target, scenario_levels(load_run(run_dir)))
+    config = load_run(run_dir)
+    ensure_catalog(run_dir, config)
+    shown = write_preview(run_dir, name, num, target, scenario_levels(config))
     info(f"preview: {shown} samples → {target}")

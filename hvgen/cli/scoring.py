@@ -9,7 +9,7 @@ from typing import Annotated, Any
 
 import typer
 
-from hvgen.cli.options import QuietOpt, VerboseOpt
+from hvgen.cli.options import QuietOpt, VerboseOpt, repair_run
 from hvgen.cli.output import print_score_table
 from hvgen.errors import HvgenError
 from hvgen.progress import info, warn
@@ -93,6 +93,7 @@ def score_command(
     from hvgen.scoring import check_benchmark, load_questions, scorer_options, write_report
 
     cls = get_generator(benchmark)
+    repair_run(source)  # a damaged catalog is rebuilt
     records = load_questions(source)
     check_benchmark(records, cls.name, source)
     options = scorer_options(cls, embedder, judge_spec(judge, judge_model, judge_cache, judge_workers))

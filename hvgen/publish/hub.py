@@ -12,8 +12,13 @@ Why these choices:
   from the Hub are scrubbed of it before they are re-raised.
 * The licence gate: an export holding image bytes of rows marked ``redistributable = false``
   is refused before anything is contacted (dry run included), see `hvgen.publish.licence_gate`.
+* Only regular files inside the folder are sent (`_list_files`): a symbolic link, fifo or
+  device file planted there is skipped and named, never followed, and the upload is handed the
+  exact list (``allow_patterns``), because huggingface_hub would follow links itself.
 * ``dry_run`` lists what would be uploaded (the same ignore rules as huggingface_hub) and
   calls nothing: no token needed, no network.
+* Whether the folder is still the run's current export is checked before (`hvgen push` calls
+  `hvgen.pipeline.check_export_publishable`, see `hvgen.store.decisions`).
 * A release version is a git tag on the dataset repo (``create_tag``), so users can pin
   ``load_dataset(repo, revision="v1")``.
 """

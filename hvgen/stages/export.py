@@ -33,6 +33,7 @@ from hvgen.publish.formats import FORMATS_DIR, ConfigSamples, ExportFormat, Form
 from hvgen.publish.samples import IncompleteRunError, config_samples
 from hvgen.store.atomic import write_atomic
 from hvgen.store.catalog import open_catalog
+from hvgen.store.decisions import check_build_current, decision_state, remove_stale_export, write_export_stamp
 from hvgen.store.files import RunFiles
 from hvgen.store.layout import EXPORT_DIR, FRAME_PATHS, ordered_splits
 from hvgen.store.work import completeness, sync_manifests
@@ -106,6 +107,7 @@ def run_export(
     samples: list[ConfigSamples] = []
     with open_catalog(run_dir) as con:
         sync_manifests(con, run_dir, scenarios)
+        check_build_current(run_dir, con)
         status = completeness(con, scenarios)
         if status.missing["render"] == status.planned["render"]:
             raise HvgenError(
@@ -140,9 +142,12 @@ def run_export(
         card = render_card(
             con, run_dir, config, generator, exported, staging, settings, stats, incomplete=incomplete
         )
+        state = decision_state(con, list(scenarios))
     write_atomic(staging / "README.md", lambda handle: handle.write(card.encode("utf-8")))
+    write_export_stamp(staging, state)  # swapped in with the rows: both old or both new
     checkpoint("export.written")
     _swap_in(staging, final)
+    remove_stale_export(run_dir)
     context = FormatContext(run_dir, config, generator, final, images.read_bytes)
     for fmt in formats or []:
         write_format(context, fmt, samples)

@@ -22,7 +22,7 @@ from hvgen.errors import HvgenError
 from hvgen.generator import Generator, PlanRequest, get_generator
 from hvgen.records import Record, validate_record
 from hvgen.store.atomic import write_atomic
-from hvgen.store.catalog import open_catalog, plan_writer, set_meta
+from hvgen.store.catalog import RECORDS_HASH_KEY, open_catalog, plan_writer, set_meta
 from hvgen.store.layout import RECORDS_FILE, check_key
 from hvgen.store.record_sort import RecordSort
 
@@ -62,7 +62,6 @@ def plan_generator(run_dir: Path, config: RunConfig) -> Generator:
 
 
 PLAN_FINGERPRINT_KEY = "plan_fingerprint"
-RECORDS_HASH_KEY = "records_sha256"
 
 
 def plan_records(generator: Generator) -> list[Record]:

@@ -129,3 +129,112 @@ def test_a_linked_export_folder_is_refused(export: Path, tmp_path: Path) -> None
     link.symlink_to(export, target_is_directory=True)
     with pytest.raises(PushError, match="is a symbolic link"):
         push_folder(link, "me/x", token=SECRET, api=FakeApi())
+
+
+# ------------------------------------------------------------------ a stale export is never published
+
+
+def _push_dry_run(run: Path):
+    from reliability_helpers import run_hvgen
+
+    return run_hvgen(["push", str(run), "--repo-id", "me/x", "--dry-run"])
+
+
+@pytest.mark.heavy
+def test_a_build_that_drops_everything_leaves_no_export_to_load_or_push(
+    tmp_path: Path, reference_run: Path
+) -> None:
+    """Two runs with the same seed: the second, built against the first's export, leaks every
+    question. The build refuses to export — and the export of its earlier run must not stay
+    where `load_dataset` and `hvgen push` would take it for the current split."""
+    from datasets import load_dataset
+    from reliability_helpers import copy_run, one_error_line, run_hvgen
+
+    first = reference_run
+    second = copy_run(reference_run, tmp_path / "b")  # same config, same seed: the same data
+    assert (second / "export" / "data").is_dir()
+    built = run_hvgen(["build", str(second), "--against", str(first / "export")])
+    assert built.returncode == 2
+    assert "dropped every question" in one_error_line(built.stderr)
+    assert "export.stale" in built.stderr  # said where the stale export went
+    assert not (second / "export").exists() and (second / "export.stale" / "data").is_dir()
+    with pytest.raises(Exception):  # noqa: B017 - datasets raises its own kinds for a missing folder
+        load_dataset(str(second / "export"), "clean", split="test")
+    refused = _push_dry_run(second)
+    assert refused.returncode == 2 and "run `hvgen export" in one_error_line(refused.stderr)
+    # a crash between the build's commit and the move (simulated: put it back): push still refuses
+    (second / "export.stale").rename(second / "export")
+    refused = _push_dry_run(second)
+    assert refused.returncode == 2
+    line = one_error_line(refused.stderr)
+    assert "does not match the run's current decisions" in line and f"hvgen export {second}" in line
+    assert "would upload" not in refused.stdout
+
+
+@pytest.mark.heavy
+def test_an_export_written_before_the_run_changed_is_refused_until_refreshed(
+    tmp_path: Path, reference_run: Path
+) -> None:
+    """Export with --allow-incomplete, then finish the missing work: the export no longer shows
+    the run, and push says which command refreshes it; after it, push lists the files."""
+    from reliability_helpers import copy_run, one_error_line, run_hvgen
+
+    run = copy_run(reference_run, tmp_path / "run")
+    sample = sorted((run / "scenarios" / "print").rglob("*.png"))[0]
+    sample.unlink()
+    partial = run_hvgen(["export", str(run), "--allow-incomplete"])
+    assert partial.returncode == 0, partial.stderr
+    assert _push_dry_run(run).returncode == 0  # it matches the run as it is
+    assert run_hvgen(["scenario", str(run)]).returncode == 0  # the missing sample is made
+    refused = _push_dry_run(run)
+    assert refused.returncode == 2
+    assert f"hvgen export {run}" in one_error_line(refused.stderr)
+    assert run_hvgen(["export", str(run)]).returncode == 0
+    pushed = _push_dry_run(run)
+    assert pushed.returncode == 0, pushed.stderr
+    assert "would upload" in pushed.stderr and ".hvgen-export-stamp" not in pushed.stderr
+
+
+@pytest.mark.heavy
+def test_an_export_without_a_stamp_is_refused(tmp_path: Path, reference_run: Path) -> None:
+    """An export written by an older hvgen (no stamp) or with its stamp damaged cannot show it
+    matches the run: refused, naming the command that rewrites it."""
+    from reliability_helpers import copy_run, one_error_line
+
+    run = copy_run(reference_run, tmp_path / "run")
+    stamp = run / "export" / ".hvgen-export-stamp.json"
+    for damage in (b"{not json", None):
+        if damage is None:
+            stamp.unlink()
+        else:
+            stamp.write_bytes(damage)
+        refused = _push_dry_run(run)
+        assert refused.returncode == 2
+        assert "no stamp" in one_error_line(refused.stderr)
+
+
+@pytest.mark.heavy
+def test_a_rebuilt_catalog_does_not_publish_what_the_build_dropped(
+    tmp_path: Path, reference_run: Path
+) -> None:
+    """A build dropped questions; then the catalog is damaged and rebuilt (its drops are gone):
+    export and push refuse, naming the build command, until the build is redone."""
+    from reliability_helpers import copy_run, export_rows, one_error_line, run_hvgen
+
+    from hvgen.stages.build.fingerprints import fingerprint_image
+
+    run = copy_run(reference_run, tmp_path / "run")
+    image = sorted((run / "images").rglob("*.png"))[0]
+    hashes = tmp_path / "leaked.txt"  # an earlier release that holds one of this run's images
+    hashes.write_text(fingerprint_image(image).pixel_sha256 + "\n")
+    built = run_hvgen(["build", str(run), "--against", str(hashes)])
+    assert built.returncode == 0, built.stderr
+    kept = export_rows(run)
+    (run / "catalog.duckdb").write_bytes(b"\0" * 4096)
+    for args in (["export", str(run)], ["push", str(run), "--repo-id", "me/x", "--dry-run"]):
+        refused = run_hvgen(args)
+        assert refused.returncode == 2, refused.stderr
+        assert f"hvgen build {run} --against {hashes}" in one_error_line(refused.stderr)
+    rebuilt = run_hvgen(["build", str(run), "--against", str(hashes)])
+    assert rebuilt.returncode == 0, rebuilt.stderr
+    assert export_rows(run) == kept and _push_dry_run(run).returncode == 0
