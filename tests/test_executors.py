@@ -104,6 +104,19 @@ def test_command_line_overrides_the_section_and_one_worker_runs_in_process(tmp_p
         resolve_settings(None, executor="local", workers=0)
 
 
+def test_the_readme_executor_example_is_valid(tmp_path: Path) -> None:
+    readme = (REPO / "README.md").read_text()
+    example = readme.split("## Beyond one machine", 1)[1].split("```yaml\n", 1)[1].split("```", 1)[0]
+    (tmp_path / "slurm.yaml").write_text(example)
+    settings = resolve_settings(tmp_path / "slurm.yaml")
+    assert (settings.name, settings.workers, settings.shard_count, settings.gpus_per_task) == (
+        "slurm",
+        32,
+        64,
+        1,
+    )
+
+
 def test_a_missing_engine_names_the_extra_to_install(monkeypatch: pytest.MonkeyPatch) -> None:
     import importlib.util
 
