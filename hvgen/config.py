@@ -21,13 +21,21 @@ import yaml
 from hvgen import __version__
 from hvgen.errors import HvgenError, did_you_mean
 from hvgen.store.atomic import write_text_atomic
-from hvgen.store.layout import CONFIG_FILE
+from hvgen.store.layout import CONFIG_BACKUP, CONFIG_FILE
 
 DTYPES = ("auto", "float32", "fp32", "float16", "fp16", "bfloat16", "bf16")
 DEVICE = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
 SPLIT_NAME = re.compile(r"^\w+(\.\w+)*$")
 MIN_SIZE, MAX_SIZE = 64, 4096
 LAYOUTS = ("per-question", "image-once")
+EXECUTOR_SECTION = "executor"
+"""A config file's section on how the run is launched (hvgen.executors): not part of the run's
+config (it changes no data), so it never reaches config.yaml or the card."""
+
+
+class ConfigDamagedError(HvgenError):
+    """A config file that is not a YAML mapping at all (torn, garbage, not text): damage, as
+    opposed to a readable config with a wrong key or value."""
 
 
 @dataclass
@@ -90,7 +98,7 @@ class RunConfig:
     scenario: ScenarioConfig = field(default_factory=ScenarioConfig)
     export: ExportConfig = field(default_factory=ExportConfig)
     # A twin split (`hvgen twins`): which release it redraws and with which seed
-    # (hvgen.twins.plan.TwinSpec); None for an ordinary run.
+    # (hvgen.stages.twin_plan.TwinSpec); None for an ordinary run.
     twins: dict[str, Any] | None = None
     hvgen_version: str = __version__
 
@@ -102,10 +110,12 @@ class RunConfig:
         return asdict(self)
 
     def save(self, run_dir: Path) -> None:
+        """Write config.yaml, and first the same text as a second copy (`CONFIG_BACKUP`) that a
+        damaged config.yaml is restored from (`hvgen.stages.repair.load_run_config`)."""
         text = yaml.safe_dump(self.to_dict(), sort_keys=False, allow_unicode=True)
-        write_text_atomic(
-            run_dir / CONFIG_FILE, "# hvgen run configuration (resolved); edit with care.\n" + text
-        )
+        text = "# hvgen run configuration (resolved); edit with care.\n" + text
+        write_text_atomic(run_dir / CONFIG_BACKUP, text)
+        write_text_atomic(run_dir / CONFIG_FILE, text)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], origin: str = "config") -> RunConfig:
@@ -158,14 +168,14 @@ class RunConfig:
         try:
             data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
         except UnicodeDecodeError:
-            raise HvgenError(
+            raise ConfigDamagedError(
                 f"{path} is not a text file: a config is YAML (see README, 'Config files')."
             ) from None
         except yaml.YAMLError as error:
-            reason = str(error).strip().replace("\n", " ")
-            raise HvgenError(f"cannot parse {path} as YAML: {reason}") from None
+            reason = " ".join(str(error).split())
+            raise ConfigDamagedError(f"cannot parse {path} as YAML: {reason}") from None
         if not isinstance(data, dict):
-            raise HvgenError(f"{path} must be a YAML mapping of config keys.")
+            raise ConfigDamagedError(f"{path} must be a YAML mapping of config keys.")
         return cls.from_dict(data, origin=str(path))
 
     def plan_fingerprint(self) -> dict[str, Any]:
@@ -188,6 +198,8 @@ def _build(cls: type, data: dict[str, Any], origin: str) -> Any:
     hints = typing.get_type_hints(cls)
     kwargs: dict[str, Any] = {}
     for key, value in data.items():
+        if cls is RunConfig and key == EXECUTOR_SECTION:
+            continue  # read by hvgen.executors.settings
         if key not in known:
             raise HvgenError(
                 f"{origin}: unknown key '{key}'{did_you_mean(str(key), known)}. Valid keys: {', '.join(known)}."
@@ -200,6 +212,11 @@ def _build(cls: type, data: dict[str, Any], origin: str) -> Any:
     if cls is RunConfig and "benchmark" not in kwargs:
         raise HvgenError(f"{origin}: missing required key 'benchmark' (e.g. benchmark: dysca).")
     return cls(**kwargs)
+
+
+def build_section(cls: type, data: dict[str, Any], origin: str) -> Any:
+    """A flat settings dataclass from a mapping, with the same key and type checks as a run config."""
+    return _build(cls, data, origin)
 
 
 def _check_value(value: Any, hint: Any, where: str) -> Any:

@@ -13,13 +13,14 @@ import hashlib
 import os
 import shutil
 import time
+from collections.abc import Callable
 from dataclasses import asdict, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import duckdb
 
-from hvgen.config import RunConfig, describe_difference
+from hvgen.config import RunConfig, ScenarioConfig, describe_difference
 from hvgen.errors import HvgenError, did_you_mean
 from hvgen.generator import Generator, get_generator
 from hvgen.models import check_model, check_model_reachable, resolve_settings
@@ -45,6 +46,14 @@ from hvgen.stages.plan import (
     run_plan,
 )
 from hvgen.stages.render import RenderSummary, run_render
+from hvgen.stages.repair import (
+    ensure_catalog,
+    is_run_dir,
+    load_run_config,
+    previous_config,
+    rebuild_catalog,
+    set_damaged_config_aside,
+)
 from hvgen.stages.scenario import ScenarioSummary, run_scenario
 from hvgen.store.catalog import CatalogCorruptError, get_meta, open_catalog
 from hvgen.store.layout import CATALOG_FILE, CONFIG_FILE, MANIFEST_DIR, RECORDS_FILE
@@ -155,16 +164,19 @@ def prepare_run_dir(
     check_out_dir(run_dir)
     check_num(config, force)
     config = resolve_config(config)
-    config_path = run_dir / CONFIG_FILE
     if overwrite and run_dir.exists():
-        if not config_path.is_file() and any(run_dir.iterdir()):
+        if not is_run_dir(run_dir) and any(run_dir.iterdir()):
             raise HvgenError(
                 f"--overwrite refuses to delete {run_dir}: it is not an hvgen run directory (no {CONFIG_FILE})."
             )
         shutil.rmtree(run_dir)
-    if config_path.is_file():
-        previous = resolve_config(RunConfig.load(config_path))
-        _check_compatible(run_dir, previous, config)
+    if is_run_dir(run_dir):
+        previous = previous_config(run_dir)  # a damaged config.yaml: its copy, else None
+        if previous.config is not None:
+            _check_compatible(run_dir, resolve_config(previous.config), config)
+        else:
+            _check_plan_against_catalog(run_dir, config)
+        set_damaged_config_aside(run_dir, previous)
     elif run_dir.exists() and any(p.name != ".gitkeep" for p in run_dir.iterdir()):
         raise HvgenError(
             f"{run_dir} exists and is not an hvgen run directory (no {CONFIG_FILE}); choose another --out."
@@ -177,6 +189,25 @@ def prepare_run_dir(
             f"--out {run_dir}: cannot write there ({error.strerror}); choose another folder."
         ) from None
     return config
+
+
+def _check_plan_against_catalog(run_dir: Path, config: RunConfig) -> None:
+    """With config.yaml and its copy both damaged, the plan a rerun asks for is still checked
+    against the plan fingerprint the catalog recorded (images made for another plan must not be
+    mixed in); an unreadable catalog is rebuilt from this command's plan by the plan stage."""
+    if not (run_dir / CATALOG_FILE).exists() or not has_manifest_rows(run_dir, "render.*.jsonl"):
+        return
+    try:
+        with open_catalog(run_dir, read_only=True) as con:
+            recorded = get_meta(con, PLAN_FINGERPRINT_KEY)
+    except CatalogCorruptError:
+        return
+    if recorded is not None and recorded != config.plan_fingerprint():
+        raise HvgenError(
+            f"{run_dir} already holds images made with different plan settings "
+            f"({describe_difference(recorded, config.plan_fingerprint())}). Use a new --out directory, or pass "
+            "--overwrite to delete the old run."
+        )
 
 
 def _check_compatible(run_dir: Path, previous: RunConfig, config: RunConfig) -> None:
@@ -221,21 +252,6 @@ def plan_is_current(run_dir: Path, config: RunConfig) -> bool:
         return get_meta(con, PLAN_FINGERPRINT_KEY) == config.plan_fingerprint()
 
 
-def _set_catalog_aside(run_dir: Path, error: Exception) -> Path:
-    """Move a damaged catalog out of the way (kept for inspection, never deleted)."""
-    stamp = time.strftime("%Y%m%d-%H%M%S")
-    aside = run_dir / f"{CATALOG_FILE}.corrupt-{stamp}"
-    (run_dir / CATALOG_FILE).rename(aside)
-    wal = run_dir / f"{CATALOG_FILE}.wal"
-    if wal.exists():
-        wal.rename(run_dir / f"{CATALOG_FILE}.wal.corrupt-{stamp}")
-    warn(
-        f"{run_dir / CATALOG_FILE} could not be read; moved it to {aside.name} and rebuilt the "
-        "catalog from config.yaml and the manifests (rerun `hvgen build` if this run had been built)."
-    )
-    return aside
-
-
 def stage_plan(run_dir: Path, config: RunConfig, force: bool = False) -> PlanSummary | None:
     """Plan unless an identical plan is already in the catalog (resume). A damaged catalog is
     set aside and rebuilt; a damaged records.jsonl is rewritten from the (deterministic) plan."""
@@ -244,8 +260,7 @@ def stage_plan(run_dir: Path, config: RunConfig, force: bool = False) -> PlanSum
         current = not force and plan_is_current(run_dir, config)
         recorded_hash = _recorded_records_hash(run_dir) if current else None
     except CatalogCorruptError as error:
-        _set_catalog_aside(run_dir, error)
-        current = False
+        return rebuild_catalog(run_dir, config, error.reason, error.aside)
     if current:
         if recorded_hash is not None and _records_sha256(run_dir) != recorded_hash:
             if not rewrite_records_file(run_dir, config, recorded_hash):
@@ -256,6 +271,21 @@ def stage_plan(run_dir: Path, config: RunConfig, force: bool = False) -> PlanSum
             warn(f"{run_dir / RECORDS_FILE} was damaged; rewrote it from the plan.")
         return None
     return run_plan(run_dir, config)
+
+
+T = TypeVar("T")
+
+
+def with_catalog(run_dir: Path, config: RunConfig, work: Callable[[], T]) -> T:
+    """`work()` on a checked catalog (`ensure_catalog`). Damage that shows only while the work
+    reads or writes it (a block the first check did not need) sets the catalog aside; it is then
+    rebuilt and the work, which resumes, runs once more."""
+    ensure_catalog(run_dir, config)
+    try:
+        return work()
+    except CatalogCorruptError as error:
+        rebuild_catalog(run_dir, config, error.reason, error.aside)
+        return work()
 
 
 def _recorded_records_hash(run_dir: Path) -> str | None:
@@ -322,11 +352,11 @@ def stage_render(run_dir: Path, config: RunConfig, shard: Shard) -> RenderSummar
     if generator.supplies_images:  # photographs: copied, not rendered (a run's options may decide)
         from hvgen.stages.supply import run_supply
 
-        return run_supply(run_dir, generator, shard, config.render)
+        return with_catalog(run_dir, config, lambda: run_supply(run_dir, generator, shard, config.render))
     check_model(config.render.model)
     check_device(config.render.device)
     check_model_reachable(config.render.model)
-    return run_render(run_dir, config.render, shard)
+    return with_catalog(run_dir, config, lambda: run_render(run_dir, config.render, shard))
 
 
 def check_scenarios(config: RunConfig) -> list[str]:
@@ -341,8 +371,11 @@ def check_scenarios(config: RunConfig) -> list[str]:
         )
     for name in names:  # fail on a bad corruption / attack name now, not after hours of rendering
         build_scenario(name, config)
+    # An unselected scenario left at its default settings needs no check: constructing it would
+    # only import torch or albumentations before a refusal or a clean-only run.
+    defaults = replace(config, scenario=ScenarioConfig())
     for name in supported or SCENARIO_NAMES:
-        if name not in names:
+        if name not in names and scenario_settings(name, config) != scenario_settings(name, defaults):
             check_scenario_settings(name, config)
     return names
 
@@ -355,7 +388,10 @@ def stage_scenarios(run_dir: Path, config: RunConfig, shard: Shard) -> list[Scen
     names = check_scenarios(config)
     if "adversarial" in names:
         check_device(config.render.device)
-    return [run_scenario(run_dir, config, name, shard) for name in names]
+    return [
+        with_catalog(run_dir, config, lambda name=name: run_scenario(run_dir, config, name, shard))
+        for name in names
+    ]
 
 
 def stage_export(
@@ -367,14 +403,38 @@ def stage_export(
     chosen = parse_formats(formats, config.benchmark)
     for fmt in chosen:
         fmt.check(config)
-    return run_export(
+    return with_catalog(
         run_dir,
         config,
-        build_generator(config),
-        scenarios=scenario_levels(config),
-        formats=chosen,
-        allow_incomplete=allow_incomplete,
+        lambda: run_export(
+            run_dir,
+            config,
+            build_generator(config),
+            scenarios=scenario_levels(config),
+            formats=chosen,
+            allow_incomplete=allow_incomplete,
+        ),
     )
+
+
+def check_export_publishable(run_dir: Path) -> None:
+    """For `hvgen push`: refuse an export that was not written from the run's current decisions
+    (`hvgen.store.decisions`), after syncing the catalog with the manifests."""
+    from hvgen.store.decisions import check_export_current
+    from hvgen.store.layout import EXPORT_DIR
+    from hvgen.store.work import sync_manifests
+
+    if not (run_dir / EXPORT_DIR).is_dir():
+        return  # the push says there is nothing to upload
+    config = load_run_config(run_dir)
+    scenarios = scenario_levels(config)
+
+    def check() -> None:
+        with open_catalog(run_dir) as con:
+            sync_manifests(con, run_dir, scenarios)
+            check_export_current(run_dir, con, list(scenarios))
+
+    with_catalog(run_dir, config, check)
 
 
 def describe_config(config: RunConfig) -> dict:
@@ -393,6 +453,17 @@ def stage_build(
 ):
     from hvgen.stages.build import run_build
 
-    return run_build(
-        run_dir, config, scenario_levels(config), hamming, against, clip_model, clip_threshold, keep_flagged
+    return with_catalog(
+        run_dir,
+        config,
+        lambda: run_build(
+            run_dir,
+            config,
+            scenario_levels(config),
+            hamming,
+            against,
+            clip_model,
+            clip_threshold,
+            keep_flagged,
+        ),
     )

@@ -130,6 +130,7 @@ def test_large_upload_is_used_when_available_and_branch_created(export: Path) ->
         "repo_type": "dataset",
         "revision": "fresh-2025",
         "private": False,
+        "allow_patterns": [name for name, _ in EXPECTED_FILES],  # exactly the checked files
     }
     assert res.method == "upload_large_folder"
     # huggingface_hub 2.x has no upload_large_folder: resumable upload_folder instead

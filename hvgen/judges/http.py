@@ -3,12 +3,16 @@
 Plain HTTP through urllib (no client library): POST ``<url>/chat/completions`` with the model
 name, the messages and temperature 0. The API key comes from the environment
 (``HVGEN_JUDGE_API_KEY``, else ``OPENAI_API_KEY``; none is fine for a local server) and is
-never printed. Network errors, 429 and 5xx are retried with exponential backoff; other HTTP
-errors stop at once with the server's message.
+never printed. Every transient fault is retried with exponential backoff, within a bounded
+number of tries and a bounded total time per conversation: refused or reset connections,
+timeouts, a reply cut short (``IncompleteRead``), a reply that is not HTTP (``BadStatusLine``),
+a 200 whose body is not UTF-8 JSON, and 408/409/429/5xx. Then one line says what failed last.
+Other HTTP errors (401, 404 ...) stop at once with the server's message.
 """
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
 import time
@@ -18,7 +22,7 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 
 from hvgen.errors import HvgenError
-from hvgen.judges import Judge, Messages
+from hvgen.judges.base import Judge, Messages
 
 API_KEY_VARIABLES = ("HVGEN_JUDGE_API_KEY", "OPENAI_API_KEY")
 RETRIED_STATUS = {408, 409, 429, 500, 502, 503, 504}
@@ -40,11 +44,15 @@ class HttpJudge(Judge):
         backoff: float = 1.0,
         max_tokens: int = 256,
         workers: int = 4,
+        max_seconds: float = 600.0,
     ) -> None:
         self.url = completions_url(url)
         self.model = model
         self.name = f"{self.url}#{model}"
         self.timeout, self.retries, self.backoff, self.max_tokens = timeout, retries, backoff, max_tokens
+        # the most one conversation may take, tries and waits together (a dead server is not
+        # waited on for retries × timeout)
+        self.max_seconds = max_seconds
         self.api_key = next((os.environ[v] for v in API_KEY_VARIABLES if os.environ.get(v)), None)
         self.parallel = workers
 
@@ -62,25 +70,35 @@ class HttpJudge(Judge):
         headers = {"Content-Type": "application/json"}
         if self.api_key:
             headers["Authorization"] = f"Bearer {self.api_key}"
-        last = ""
+        deadline = time.monotonic() + self.max_seconds
+        last, tries = "", 0
         for attempt in range(self.retries + 1):
             if attempt:
-                time.sleep(self.backoff * 2 ** (attempt - 1))
+                pause = self.backoff * 2 ** (attempt - 1)
+                if time.monotonic() + pause >= deadline:
+                    break
+                time.sleep(pause)
+            left = deadline - time.monotonic()
+            if left <= 0:
+                break
+            tries += 1
             request = urllib.request.Request(self.url, data=body, headers=headers, method="POST")
             try:
-                with urllib.request.urlopen(request, timeout=self.timeout) as response:
+                with urllib.request.urlopen(request, timeout=min(self.timeout, left)) as response:
                     payload = json.loads(response.read().decode("utf-8"))
             except urllib.error.HTTPError as error:
-                detail = error.read().decode("utf-8", "replace")[:300]
-                last = f"HTTP {error.code}: {detail}"
+                last = f"HTTP {error.code}: {_error_detail(error)}"
                 if error.code in RETRIED_STATUS:
                     continue
                 raise HvgenError(
                     f"judge endpoint {self.url} refused the request ({last}); check --judge, --judge-model and the "
                     f"API key (environment variable {' or '.join(API_KEY_VARIABLES)})."
                 ) from None
-            except (urllib.error.URLError, TimeoutError, ConnectionError, json.JSONDecodeError) as error:
-                last = str(getattr(error, "reason", error))
+            except (OSError, http.client.HTTPException, ValueError) as error:
+                # OSError: refused / reset / timed out (URLError, TimeoutError, ConnectionError);
+                # HTTPException: a reply cut short (IncompleteRead) or not HTTP (BadStatusLine);
+                # ValueError: a body that is not UTF-8 (UnicodeDecodeError) or not JSON
+                last = _describe(error)
                 continue
             try:
                 return str(payload["choices"][0]["message"]["content"] or "")
@@ -90,6 +108,24 @@ class HttpJudge(Judge):
                     "is it an OpenAI-compatible chat-completions endpoint?"
                 ) from None
         raise HvgenError(
-            f"judge endpoint {self.url} failed {self.retries + 1} times (last: {last}); check that the server is up "
-            "and reachable, then rerun (replies already received are cached)."
+            f"judge endpoint {self.url} failed {tries} time{'' if tries == 1 else 's'} (last: {last}); check that the server is up and "
+            "reachable, then rerun (replies already received are cached)."
         )
+
+
+def _describe(error: BaseException) -> str:
+    """One line for a transient fault: its kind and reason (a URLError wraps the real one)."""
+    reason = getattr(error, "reason", None)
+    cause = reason if isinstance(reason, BaseException) else error
+    text = " ".join(
+        str(reason if reason is not None and not isinstance(reason, BaseException) else cause).split()
+    )
+    return f"{type(cause).__name__}: {text[:200]}" if text else type(cause).__name__
+
+
+def _error_detail(error: urllib.error.HTTPError) -> str:
+    """The body of an HTTP error reply, as far as it can be read (it may itself be cut short)."""
+    try:
+        return " ".join(error.read().decode("utf-8", "replace").split())[:300]
+    except (OSError, http.client.HTTPException, ValueError):
+        return "(no readable body)"

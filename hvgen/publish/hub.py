@@ -12,20 +12,29 @@ Why these choices:
   from the Hub are scrubbed of it before they are re-raised.
 * The licence gate: an export holding image bytes of rows marked ``redistributable = false``
   is refused before anything is contacted (dry run included), see `hvgen.publish.licence_gate`.
+* Only regular files inside the folder are sent (`_list_files`): a symbolic link, fifo or
+  device file planted there is skipped and named, never followed, and the upload is handed the
+  exact list (``allow_patterns``), because huggingface_hub would follow links itself.
 * ``dry_run`` lists what would be uploaded (the same ignore rules as huggingface_hub) and
   calls nothing: no token needed, no network.
+* Whether the folder is still the run's current export is checked before (`hvgen push` calls
+  `hvgen.pipeline.check_export_publishable`, see `hvgen.store.decisions`).
 * A release version is a git tag on the dataset repo (``create_tag``), so users can pin
   ``load_dataset(repo, revision="v1")``.
 """
 
 from __future__ import annotations
 
+import glob
 import os
 import re
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from hvgen.progress import warn
+from hvgen.store.layout import EXPORT_STAMP
 from hvgen.summary import human_bytes
 
 __all__ = ["PushError", "PushResult", "push_folder", "resolve_token", "validate_repo_id"]
@@ -53,6 +62,7 @@ class PushResult:
     files: list[tuple[str, int]]  # (path in repo, size in bytes), sorted
     dry_run: bool
     private: bool
+    skipped: list[tuple[str, str]] = field(default_factory=list)  # (path, why), never uploaded
     tag: str | None = None
     revision: str | None = None
     url: str | None = None
@@ -112,21 +122,49 @@ def resolve_token(token: str | None = None) -> str:
     raise PushError(f"no Hugging Face token found. {_LOGIN_HELP}")
 
 
-def _list_files(folder: Path) -> list[tuple[str, int]]:
-    """Files the upload would send, with huggingface_hub's default ignore rules
-    (.git/, .cache/huggingface/)."""
+def _list_files(folder: Path) -> tuple[list[tuple[str, int]], list[tuple[str, str]]]:
+    """The files the upload sends, and what it leaves out (path, why).
+
+    Only regular files inside the export are sent: a symbolic link (to a file or a folder,
+    inside or outside), a fifo or a device file planted in the folder is skipped, never
+    followed — the export stage writes none, so such a thing is not part of the release and
+    may point at anything on the machine. huggingface_hub's default ignore rules apply too
+    (.git/, .cache/huggingface/), and hvgen's own bookkeeping (`EXPORT_STAMP`) stays local."""
     from huggingface_hub.utils import DEFAULT_IGNORE_PATTERNS, filter_repo_objects
 
-    rel = sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file())
-    kept = list(filter_repo_objects(rel, ignore_patterns=DEFAULT_IGNORE_PATTERNS))
-    return [(name, (folder / name).stat().st_size) for name in kept]
+    regular: list[str] = []
+    skipped: list[tuple[str, str]] = []
+    for parent, dirs, names in os.walk(folder, followlinks=False):
+        base = Path(parent)
+        for name in sorted(dirs):
+            if (base / name).is_symlink():
+                skipped.append(((base / name).relative_to(folder).as_posix() + "/", "a symbolic link"))
+        dirs[:] = sorted(d for d in dirs if not (base / d).is_symlink())
+        for name in sorted(names):
+            path = base / name
+            relative = path.relative_to(folder).as_posix()
+            mode = path.lstat().st_mode
+            if stat.S_ISLNK(mode):
+                skipped.append((relative, "a symbolic link"))
+            elif not stat.S_ISREG(mode):
+                skipped.append((relative, "not a regular file"))
+            elif relative != EXPORT_STAMP:
+                regular.append(relative)
+    kept = set(filter_repo_objects(regular, ignore_patterns=DEFAULT_IGNORE_PATTERNS))
+    files = [(name, (folder / name).lstat().st_size) for name in sorted(kept)]
+    return files, sorted(skipped)
 
 
 def _validate_folder(folder: Path) -> None:
+    if folder.is_symlink():
+        raise PushError(
+            f"export folder {folder} is a symbolic link: push the folder `hvgen export` wrote, not a link to "
+            "another one (run `hvgen export RUN_DIR` to write it)"
+        )
     if not folder.is_dir():
         raise PushError(f"export folder {folder} does not exist; run `hvgen export RUN_DIR` first")
     missing = [n for n in ("README.md", "data") if not (folder / n).exists()]
-    if missing or not (folder / "data").is_dir():
+    if missing or not (folder / "data").is_dir() or (folder / "data").is_symlink():
         raise PushError(
             f"{folder} is not an export folder: missing {', '.join(missing) or 'data/ as a folder'}. "
             "Push the `export/` folder of a run (README.md + data/<config>/*.parquet), made by `hvgen export`."
@@ -183,7 +221,17 @@ def push_folder(
         raise PushError(f"invalid tag {tag!r}: a tag is one word such as v1.0")
     _validate_folder(folder)
     _refuse_unredistributable(folder)
-    files = _list_files(folder)
+    files, skipped = _list_files(folder)
+    if not any(name.startswith("data/") for name, _ in files):
+        raise PushError(f"{folder / 'data'} holds no regular files; run `hvgen export RUN_DIR` first")
+    if skipped:
+        shown = ", ".join(f"{name} ({why})" for name, why in skipped[:5])
+        warn(
+            f"push: skipped {len(skipped)} path(s) in {folder} that are not regular files written by the export: "
+            f"{shown}{' ...' if len(skipped) > 5 else ''}; only regular files inside the export are uploaded."
+        )
+    # huggingface_hub would list the folder again and follow links: name exactly the checked files
+    allow = [glob.escape(name) for name, _ in files]
     result = PushResult(
         repo_id=repo_id,
         repo_type=repo_type,
@@ -191,6 +239,7 @@ def push_folder(
         files=files,
         dry_run=dry_run,
         private=private,
+        skipped=skipped,
         tag=tag,
         revision=revision,
     )
@@ -248,6 +297,7 @@ def push_folder(
             repo_type=repo_type,
             revision=revision,
             private=private,
+            allow_patterns=allow,
         )
     else:
         result.method = "upload_folder"
@@ -260,6 +310,7 @@ def push_folder(
             revision=revision,
             commit_message=message,
             token=tok,
+            allow_patterns=allow,
         )
         result.commit_url = getattr(info, "commit_url", None)
     if tag:

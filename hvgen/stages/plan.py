@@ -22,7 +22,7 @@ from hvgen.errors import HvgenError
 from hvgen.generator import Generator, PlanRequest, get_generator
 from hvgen.records import Record, validate_record
 from hvgen.store.atomic import write_atomic
-from hvgen.store.catalog import open_catalog, plan_writer, set_meta
+from hvgen.store.catalog import RECORDS_HASH_KEY, open_catalog, plan_writer, set_meta
 from hvgen.store.layout import RECORDS_FILE, check_key
 from hvgen.store.record_sort import RecordSort
 
@@ -56,13 +56,12 @@ def plan_generator(run_dir: Path, config: RunConfig) -> Generator:
     generator = build_generator(config)
     if config.twins is None:
         return generator
-    from hvgen.twins.plan import TwinPlanner, TwinSpec
+    from hvgen.stages.twin_plan import TwinPlanner, TwinSpec
 
     return TwinPlanner(generator, run_dir, TwinSpec.from_config(config.twins))  # type: ignore[return-value]
 
 
 PLAN_FINGERPRINT_KEY = "plan_fingerprint"
-RECORDS_HASH_KEY = "records_sha256"
 
 
 def plan_records(generator: Generator) -> list[Record]:
@@ -165,6 +164,9 @@ def stage_plan_records(generator: Generator, sort: RecordSort) -> SortedPlan:
     flush()
     generator.last_warnings = _with_vocabulary_warnings(generator, result.warnings)
     generator.last_notes = result.notes
+    if not tally.records:  # an empty input: one line saying why, not a run that cannot be built
+        why = "; ".join(result.warnings) or "the inputs hold nothing to ask about"
+        raise HvgenError(f"{generator.name}: the plan holds no question ({why}). Check the inputs.")
     summary = tally.summary(generator.last_warnings, result.notes)
     return SortedPlan(sort, summary, first[1] if first else [], schemas[0] if schemas else None)
 
@@ -212,8 +214,6 @@ def run_plan(run_dir: Path, config: RunConfig, generator: Generator | None = Non
                     add_table(pa.Table.from_pylist([json.loads(line) for line in lines], schema=schema))
 
                 records_hash = write_sorted_records(run_dir / RECORDS_FILE, plan, add_batch)
-                if schema is None:
-                    add_table(pa.Table.from_pylist([]))
             # after the swap, as before streaming: a crash in between leaves the old fingerprint
             set_meta(con, "plan", plan.summary.__dict__)
             set_meta(con, PLAN_FINGERPRINT_KEY, config.plan_fingerprint())

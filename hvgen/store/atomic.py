@@ -90,19 +90,26 @@ def write_json_atomic(path: Path, data: Any) -> None:
 @dataclass(frozen=True)
 class WrittenFile:
     """What a stage records about a file it wrote, so a later run can tell whether the file on
-    disk is still that file: size and mtime for a cheap check, sha256 for a certain one."""
+    disk is still that file: size, mtime and ctime for a cheap check, sha256 for a certain one.
+    The ctime matters: `os.utime` can put an old mtime back on rewritten content, but nothing
+    short of changing the clock puts back a ctime, which every write (and utime) moves."""
 
     bytes: int
     sha256: str
     mtime_ns: int
+    ctime_ns: int | None = None
 
     def as_row(self) -> dict[str, Any]:
-        return {"bytes": self.bytes, "sha256": self.sha256, "mtime_ns": self.mtime_ns}
+        row: dict[str, Any] = {"bytes": self.bytes, "sha256": self.sha256, "mtime_ns": self.mtime_ns}
+        if self.ctime_ns is not None:
+            row["ctime_ns"] = self.ctime_ns
+        return row
 
 
 def write_bytes_atomic(path: Path, data: bytes) -> WrittenFile:
     write_atomic(path, lambda handle: handle.write(data))
-    return WrittenFile(len(data), hashlib.sha256(data).hexdigest(), os.stat(path).st_mtime_ns)
+    info = os.stat(path)  # after the rename, which moves the ctime too
+    return WrittenFile(len(data), hashlib.sha256(data).hexdigest(), info.st_mtime_ns, info.st_ctime_ns)
 
 
 def encode_png(image: Any, compress_level: int = 6) -> bytes:

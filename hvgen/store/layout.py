@@ -2,13 +2,13 @@
 
 ```
 runs/<name>/
-  config.yaml        the resolved config
+  config.yaml        the resolved config (.config.yaml.last: its copy, for repairs)
   records.jsonl      the planned records (a readable copy of the catalog's)
   catalog.duckdb     records, images, verified renders / scenario outputs, build results
   images/<xx>/<image_id>.png
   scenarios/<scenario>/<xx>/<key>.png
   manifests/         append-only logs of finished work, one per stage and shard
-  export/            the Hub folder (what `hvgen push` uploads, nothing else)
+  export/            the Hub folder (what `hvgen push` uploads, nothing else; export.stale/: one a build set aside)
   formats/<name>/    other consumers' layouts (VLMEvalKit, lmms-eval, the originals')
   quality/           `hvgen quality`'s report and form A vs form B plot (the card shows them)
   twins/             a twin split's copy of the release it redraws (`hvgen twins`)
@@ -24,10 +24,18 @@ import re
 from hvgen.errors import HvgenError
 
 CONFIG_FILE = "config.yaml"
+CONFIG_BACKUP = (
+    ".config.yaml.last"  # the same text, written first: what a damaged config.yaml is restored from
+)
 CATALOG_FILE = "catalog.duckdb"
 RECORDS_FILE = "records.jsonl"
 MANIFEST_DIR = "manifests"
+BUILD_LOG = f"{MANIFEST_DIR}/build.jsonl"  # each finished build's settings (hvgen.store.decisions)
 EXPORT_DIR = "export"
+EXPORT_STAMP = (
+    ".hvgen-export-stamp.json"  # inside the export: the decisions it was written from; never uploaded
+)
+STALE_EXPORT_DIR = "export.stale"  # an export a build no longer agrees with, set aside
 FORMATS_DIR = "formats"
 SUMMARY_FILE = "summary.json"
 QUALITY_REPORT = "quality/quality.json"

@@ -9,8 +9,9 @@ when
   names must be registered scenarios),
 * its file sits at the path the *plan* gives it (the line's own path is ignored), with no
   symbolic link on the way, and
-* the file is the one the worker wrote: same size and mtime as recorded (cheap), or else the
-  same sha256 (certain; done only when the cheap check fails, e.g. after a copy).
+* the file is the one the worker wrote: same size, mtime and ctime as recorded (cheap: an
+  lstat), or else the same sha256 (certain; done only when the cheap check fails, e.g. after a
+  copy, or after content was rewritten and its mtime put back, which moves the ctime).
 
 Anything else is pending, and the stage that makes it redoes it on its next run.
 `sync_manifests` writes the verified rows into the catalog (`renders`, `scenario_outputs`),
@@ -40,7 +41,11 @@ IDENTITY_SCENARIO = "clean"
 
 
 def file_is_intact(files: RunFiles, relpath: str, recorded: dict[str, Any]) -> bool:
-    """Whether `relpath` is still the file a worker recorded (size + mtime, else sha256)."""
+    """Whether `relpath` is still the file a worker recorded: size, mtime and ctime all as
+    recorded (an lstat), else its sha256 (a read). Content rewritten in place with the old mtime
+    put back (`os.utime`) still has a new ctime, so it is hashed, found changed, and redone; a copied
+    run (new ctimes) is hashed too, and kept where the bytes agree. A line written before ctimes
+    were recorded is always hashed."""
     try:
         info = files.lstat(relpath)  # a link at the file is not followed: not S_ISREG below
     except (FileNotFoundError, NotADirectoryError, UnsafePathError):
@@ -52,7 +57,7 @@ def file_is_intact(files: RunFiles, relpath: str, recorded: dict[str, Any]) -> b
         return False  # a line without a fingerprint proves nothing
     if info.st_size != expected_size:
         return False
-    if info.st_mtime_ns == recorded.get("mtime_ns"):
+    if info.st_mtime_ns == recorded.get("mtime_ns") and info.st_ctime_ns == recorded.get("ctime_ns"):
         return True
     try:
         return hashlib.sha256(files.read_bytes(relpath)).hexdigest() == expected_sha

@@ -7,6 +7,7 @@ prompt. A model that never saw the release cannot tell a released item from its 
 did answers the released ones better, which `hvgen contamination` tests.
 
 * `release` — reading a release: an hvgen run, its export, or `hvgen export --format dysca`;
-* `plan`    — the twin records (the plan stage of a twin run) and the twin spec in its config;
+* the twin records (the plan stage of a twin run) and the twin spec live in
+  `hvgen.stages.twin_plan`, below the stages that use them;
 * `command` — `hvgen twins`: a twin run directory, planned, rendered, perturbed and exported.
 """

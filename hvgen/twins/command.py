@@ -23,9 +23,9 @@ from hvgen.config import RunConfig
 from hvgen.errors import HvgenError, check_range
 from hvgen.generator import get_generator
 from hvgen.progress import info, warn
+from hvgen.stages.twin_plan import MAX_SEED, TwinSpec, records_text, sha256_text
 from hvgen.store.atomic import write_text_atomic
 from hvgen.store.layout import TWIN_RELEASE_FILE
-from hvgen.twins.plan import MAX_SEED, TwinSpec, records_text, sha256_text
 from hvgen.twins.release import Release, read_release
 
 DEFAULT_TWIN_SEED = 1

@@ -3,6 +3,7 @@
 Nothing is deleted: the ``drops`` table says what is left out and why, and the export reads the
 ``kept_*`` views. The modules: `fingerprints` (pixel sha256 + pHash per image), `dedup` (exact,
 near-duplicate and question dedup, leak check against earlier releases) and `clip_filter`.
+Imported by `hvgen.pipeline` (`stage_build`).
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ from hvgen.config import RunConfig
 from hvgen.errors import HvgenError
 from hvgen.stages.build.dedup import DedupSummary
 from hvgen.store.catalog import open_catalog, set_meta
+from hvgen.store.decisions import decision_state, log_build, set_stale_export_aside
+from hvgen.store.layout import EXPORT_DIR
 from hvgen.store.work import completeness, sync_manifests
 
 
@@ -39,8 +42,15 @@ def run_build(
 ) -> BuildResult:
     """Dedup + leak check (+ optional CLIP-score filter) in the catalog, over verified renders."""
     from hvgen.models import pick_device
-    from hvgen.stages.build.clip_filter import DEFAULT_CLIP_THRESHOLD, apply_clip_filter, compute_clip_scores
+    from hvgen.stages.build.clip_filter import (
+        DEFAULT_CLIP_THRESHOLD,
+        apply_clip_filter,
+        check_clip_threshold,
+        compute_clip_scores,
+    )
     from hvgen.stages.build.dedup import DEFAULT_HAMMING, run_dedup
+
+    check_clip_threshold(clip_threshold)
 
     with open_catalog(run_dir) as con:
         sync_manifests(con, run_dir, scenarios)
@@ -75,6 +85,22 @@ def run_build(
                                     "labels": labels})  # fmt: skip
         except ValueError as error:  # bad --against source, threshold ...
             raise HvgenError(str(error)) from None
+        log_build(
+            run_dir,
+            {
+                "hamming": hamming,
+                "against": list(against or []),
+                "clip_model": clip_model,
+                "clip_threshold": clip_threshold,
+                "keep_flagged": keep_flagged,
+            },
+        )
+        stale = set_stale_export_aside(run_dir, decision_state(con, list(scenarios)))
+    if stale is not None:
+        warnings.append(
+            f"{run_dir / EXPORT_DIR} was written before this build's decisions; moved it to {stale} so that "
+            f"`load_dataset` cannot read rows it no longer keeps (`hvgen export {run_dir}` writes the current one)."
+        )
     return BuildResult(dedup, clip, scan, warnings, labels)
 
 
