@@ -281,13 +281,31 @@ def _load_generators() -> None:
         )
 
 
+def _shadowed_install_hint(error: Exception) -> str:
+    """Why `hvgen.generators` can be missing: `python -m hvgen` run inside a source checkout imports the
+    checkout's hvgen/ (the current folder comes first) instead of the installed package, and only an
+    install maps the checkout's top-level generators/ to `hvgen.generators`."""
+    if not (
+        isinstance(error, ModuleNotFoundError) and (error.name or "").startswith(f"{__package__}.generators")
+    ):
+        return ""
+    source = Path(__file__).resolve().parent
+    if not (source.parent / "generators").is_dir():
+        return ""
+    return (
+        f". The hvgen imported from {source} is a source checkout, not the installed package (`python -m` "
+        "puts the current folder first): run the `hvgen` command, run from another folder, or install the "
+        "checkout editable (`pip install -e .`)."
+    )
+
+
 def _load_entry_point(entry: Any) -> None:
     try:
         loaded = entry.load()
     except Exception as error:
         raise HvgenError(
             f"benchmark '{entry.name}' ({ENTRY_POINT_GROUP} entry point '{entry.value}') failed to load: "
-            f"{type(error).__name__}: {error}"
+            f"{type(error).__name__}: {error}{_shadowed_install_hint(error)}"
         ) from error
     if isinstance(loaded, type) and issubclass(loaded, Generator):
         register_generator(loaded)

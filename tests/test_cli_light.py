@@ -12,6 +12,7 @@ import os
 import re
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -37,7 +38,12 @@ def run_probe(*args: str) -> tuple[int, set[str], str]:
     """(exit status, the heavy libraries loaded, the output) of `hvgen ARGS` in a fresh process."""
     env = {**os.environ, "HVGEN_NO_PROGRESS": "1"}
     done = subprocess.run(
-        [sys.executable, "-c", PROBE, *args], capture_output=True, text=True, env=env, timeout=300
+        [sys.executable, "-c", PROBE, *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+        cwd=tempfile.gettempdir(),  # not the checkout: `-c` would import its hvgen/, not the installed one
     )
     found = re.search(r"^exit (\d+) loaded=(\S*)$", done.stderr, re.MULTILINE)
     assert found, f"the probe did not finish: {done.stderr[-2000:]}"

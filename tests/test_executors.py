@@ -45,7 +45,9 @@ def baseline(tmp_path_factory: pytest.TempPathFactory, tiny_cache: Path) -> Path
     """The same run in one process (a fresh interpreter with one CPU thread)."""
     out = tmp_path_factory.mktemp("baseline") / "run"
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    subprocess.run([sys.executable, "-m", "hvgen", *RUN_ARGS, "--out", str(out)], check=True, env=env)
+    # cwd: not the checkout, whose hvgen/ `python -m` would import instead of the installed package
+    command = [sys.executable, "-m", "hvgen", *RUN_ARGS, "--out", str(out)]
+    subprocess.run(command, check=True, env=env, cwd=out.parent)
     return out
 
 
@@ -369,7 +371,8 @@ def test_slurm_rerun_waits_for_the_jobs_still_running(
     main([*RUN_ARGS, "--out", str(run), "--dry-run"])
     job = tmp_path / "earlier.sh"
     job.write_text(
-        f"while [ ! -f {go} ]; do sleep 0.2; done\nexec {sys.executable} -m hvgen -q render {run} --shard 0/2\n"
+        f"while [ ! -f {go} ]; do sleep 0.2; done\ncd {tmp_path}\n"  # not the checkout (see `baseline`)
+        f"exec {sys.executable} -m hvgen -q render {run} --shard 0/2\n"
     )
     submitted = subprocess.run(["sbatch", str(job)], check=True, capture_output=True, text=True).stdout
     earlier = submitted.split()[-1]

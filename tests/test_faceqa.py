@@ -386,7 +386,8 @@ def test_licence_gate_reads_only_real_parquet_and_checks_image_once_pictures(tmp
 
 def test_frames_are_planned_images_and_verified_on_export(tmp_path: Path) -> None:
     """The engine's multi-image records: a clip's frames are planned, supplied and checked like
-    primary images — a frame changed behind the stage's back, or missing, stops the export."""
+    primary images — a frame changed behind the stage's back, or missing, stops the export, and the
+    commands the message names put the frame back."""
     import os
 
     from hvgen.stages.export import IncompleteRunError
@@ -405,13 +406,18 @@ def test_frames_are_planned_images_and_verified_on_export(tmp_path: Path) -> Non
     stat = target.stat()
     data = bytearray(target.read_bytes())
     data[-20] ^= 0xFF  # same size, same time, other bytes
+    original = target.read_bytes()
     target.write_bytes(bytes(data))
     os.utime(target, ns=(stat.st_atime_ns, stat.st_mtime_ns))
-    with pytest.raises(HvgenError, match="is not the file its stage wrote"):
+    with pytest.raises(IncompleteRunError, match="1 of 8 images"):  # rewritten in place: not done
         _export(out)
     target.unlink()
-    with pytest.raises(IncompleteRunError, match="not finished"):
+    with pytest.raises(IncompleteRunError, match="1 of 8 images"):
         _export(out)
+    main(["render", str(out), "--quiet"])
+    main(["scenario", str(out), "--quiet"])
+    _export(out)
+    assert target.read_bytes() == original
 
 
 def _export(out: Path) -> None:

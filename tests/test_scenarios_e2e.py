@@ -153,7 +153,7 @@ def test_hash_helper_matches_decoded_pixels(run: Path) -> None:
 
 
 def test_clip_filter_drops_low_scoring_images_and_caches_scores(run: Path) -> None:
-    main(["build", str(run), "--clip-filter", "tiny", "--clip-threshold", "-1000", "--no-export"])
+    main(["build", str(run), "--clip-filter", "tiny", "--clip-threshold", "-100", "--no-export"])
     with open_catalog(run, read_only=True) as con:
         scores = sorted(
             row[0] for row in con.execute("SELECT score FROM clip_scores WHERE model = 'tiny'").fetchall()

@@ -1,4 +1,5 @@
-"""The process a task starts: `python -m hvgen.cli.child '[["render", RUN, "--shard", "0/2"], ...]'`
+"""The process a task starts (see executors/task.py: `python -c CHILD_BOOTSTRAP ROOT COMMANDS`, in effect
+`python -m hvgen.cli.child '[["render", RUN, "--shard", "0/2"], ...]'`)
 runs those hvgen commands one after the other (one interpreter start for all), stopping at the
 first that fails, with its exit code.
 

@@ -31,6 +31,21 @@ FORWARDED_ENV_PREFIX = "HVGEN_"
 credentials (HF_TOKEN) never do: a task pickle lands in the run directory."""
 
 
+def _launcher_import_root() -> str:
+    """The folder the launcher imported hvgen from (site-packages, or a checkout installed editable)."""
+    import hvgen
+
+    return str(Path(hvgen.__file__).resolve().parent.parent)
+
+
+CHILD_BOOTSTRAP = (
+    "import sys; sys.path[0] = sys.argv.pop(1); from hvgen.cli.child import main; sys.exit(main())"
+)
+"""The child's first line puts the launcher's import root where `python -m` would put the working
+directory: run from a source checkout, `python -m hvgen.cli.child` would import the checkout's hvgen/
+(which lacks the generators an install maps in) instead of the hvgen that launched the task."""
+
+
 class TaskFailed(HvgenError):
     """A task's commands exited with an error (the engine may retry it)."""
 
@@ -43,6 +58,7 @@ class Task:
     log: str  # relative to run_dir
     cwd: str  # where the launcher ran (relative paths in commands are from there)
     env: dict[str, str] = field(default_factory=dict)
+    import_root: str = field(default_factory=_launcher_import_root)  # the child imports this hvgen
 
     @property
     def log_path(self) -> Path:
@@ -67,7 +83,7 @@ class Task:
             log.write(f"# {self.shell_command}\n".encode())
             log.flush()
             code = subprocess.call(
-                [sys.executable, "-m", "hvgen.cli.child", json.dumps(self.commands)],
+                [sys.executable, "-c", CHILD_BOOTSTRAP, self.import_root, json.dumps(self.commands)],
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=subprocess.STDOUT,
