@@ -1,9 +1,4 @@
-"""Built-in benchmark generators; importing this package registers them with the engine."""
-
-from hvgen.generators import (
-    dysca,  # noqa: F401
-    faceqa,  # noqa: F401
-    herm,  # noqa: F401
-    hqh,  # noqa: F401
-    vlbias,  # noqa: F401
-)
+"""The built-in benchmarks, one package each (dysca/, faceqa/, herm/, hqh/, vlbias/), installed as
+``hvgen.generators``. The engine never imports them by name: it loads each through its
+``hvgen.generators`` entry point (pyproject.toml), as it loads a third-party benchmark.
+"""

@@ -1,14 +1,14 @@
 """What a benchmark generator is, and the registry the engine finds them in.
 
-A benchmark = a generator module (``generators/<bench>.py``) + a template folder + a schema +
-a dataset card. The engine never names a benchmark: generators register themselves here
-(built-ins by being imported from ``hvgen.generators``, third-party ones through the
-``hvgen.generators`` entry-point group), and the CLI builds one command per registered generator.
+A benchmark = a generator package (``generators/<bench>/``) + a template folder + a schema + a
+dataset card. The engine never names a benchmark: every generator, built-in or third-party, is
+declared in the ``hvgen.generators`` entry-point group (hvgen's own in its pyproject.toml), which
+`generators()` loads; the CLI builds one command per registered generator. This module imports
+none of them (no cycle): an entry point's import registers its class.
 """
 
 from __future__ import annotations
 
-import importlib
 import inspect
 from abc import ABC, abstractmethod
 from collections.abc import Iterable
@@ -17,6 +17,7 @@ from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any, ClassVar
 
+from hvgen.benchmark_data import register_data
 from hvgen.errors import HvgenError, unknown_name_error
 from hvgen.records import Record
 from hvgen.seeding import derive_seed, stable_id
@@ -87,7 +88,7 @@ class Generator(ABC):
     # A record column naming each row's split (train / val / test, a source's official
     # partition): the export writes one `load_dataset` split per value. None: one split, "test".
     split_column: ClassVar[str | None] = None
-    # The groups of the engine's shared options this benchmark can use (hvgen.cli.OPTION_GROUPS):
+    # The groups of the engine's shared options this benchmark can use (hvgen.cli.options.OPTION_GROUPS):
     # "text_to_image" (--model, --steps, --guidance ...: it renders prompts with a model) and
     # "perturbations" (--scenario and the corruption / attack options). `hvgen <bench> --help`
     # offers only these; a benchmark that only copies photographs declares neither, one that
@@ -98,6 +99,10 @@ class Generator(ABC):
     # Whether `score` grades free-form answers with an LLM judge: `hvgen score --judge` then passes
     # it a `hvgen.judges.JudgeSpec` as `judge=` (scorers without a judge never get that argument).
     uses_judge: ClassVar[bool] = False
+    # The package holding the benchmark's data: None for hvgen's built-ins (hvgen.templates,
+    # hvgen.schemas, hvgen.dataset_cards); a plug-in names its own package, which holds
+    # templates/<name>/, schemas/<schema>.json and dataset_cards/<name>.md.j2 (hvgen.benchmark_data).
+    data_package: ClassVar[str | None] = None
 
     def __init__(self, request: PlanRequest) -> None:
         self.request = request
@@ -240,39 +245,63 @@ def split_evenly(total: int, parts: int) -> list[int]:
     return [base + (1 if i < extra else 0) for i in range(parts)]
 
 
+ENTRY_POINT_GROUP = "hvgen.generators"
 _REGISTRY: dict[str, type[Generator]] = {}
 _LOADED = False
 
 
 def register_generator(cls: type[Generator]) -> type[Generator]:
-    """Class decorator: make a generator available to the CLI and the stages."""
+    """Class decorator: make a generator available to the CLI and the stages (an entry point that
+    names a generator class registers it without the decorator)."""
     _REGISTRY[cls.name] = cls
+    register_data(cls.name, cls.schema, cls.data_package)
     return cls
 
 
 def _load_generators() -> None:
+    """Load every entry point of the `hvgen.generators` group: each names a generator class
+    (`name = "package.module:Class"`) or a module whose import registers one under `name`."""
     global _LOADED
     if _LOADED:
         return
-    _LOADED = True
+    _LOADED = True  # an entry point's import may itself ask for the registry
     try:
-        importlib.import_module("hvgen.generators")
-    except ModuleNotFoundError as error:
-        if error.name != "hvgen.generators":
-            raise
+        for entry in entry_points(group=ENTRY_POINT_GROUP):
+            _load_entry_point(entry)
+    except BaseException:
+        _LOADED = False
+        raise
+    if not _REGISTRY:
+        _LOADED = False
         source = Path(__file__).resolve().parent
         raise HvgenError(
-            f"hvgen is being imported from the source folder {source}, which lacks the benchmark packages an "
-            f"installed hvgen maps in (generators/, templates/, schemas/): run from another folder, or install "
-            f"the checkout with `pip install -e .`."
-        ) from None
-    for entry in entry_points(group="hvgen.generators"):
-        entry.load()
+            f"no benchmark is registered: the hvgen imported from {source} has no installed metadata declaring "
+            f"the '{ENTRY_POINT_GROUP}' entry points. Install it (`pip install .`, or `pip install -e .` in a "
+            f"checkout, again after pyproject.toml changes), and run from outside the checkout if it is not installed."
+        )
+
+
+def _load_entry_point(entry: Any) -> None:
+    try:
+        loaded = entry.load()
+    except Exception as error:
+        raise HvgenError(
+            f"benchmark '{entry.name}' ({ENTRY_POINT_GROUP} entry point '{entry.value}') failed to load: "
+            f"{type(error).__name__}: {error}"
+        ) from error
+    if isinstance(loaded, type) and issubclass(loaded, Generator):
+        register_generator(loaded)
+    if entry.name not in _REGISTRY:
+        raise HvgenError(
+            f"{ENTRY_POINT_GROUP} entry point '{entry.name} = {entry.value}' registered no benchmark named "
+            f"'{entry.name}': point it at the generator class, whose `name` must be '{entry.name}'."
+        )
 
 
 def generators() -> dict[str, type[Generator]]:
+    """Every registered benchmark, by name (sorted: the same order whatever the install order)."""
     _load_generators()
-    return dict(_REGISTRY)
+    return dict(sorted(_REGISTRY.items()))
 
 
 def get_generator(name: str) -> type[Generator]:

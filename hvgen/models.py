@@ -14,12 +14,14 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from hvgen.errors import HvgenError
+from hvgen.errors import HvgenError, ModelLoadError
+from hvgen.hub_quiet import quiet_hub_download
 
 if TYPE_CHECKING:
     from hvgen.config import RenderConfig
@@ -122,8 +124,6 @@ def check_model_reachable(model: str, option: str = "--model") -> None:
     import socket
     from urllib.parse import urlparse
 
-    from hvgen.errors import ModelLoadError
-
     if model in MODEL_REGISTRY and MODEL_REGISTRY[model].name == "tiny":
         return
     model_id = resolve_model(model).model_id
@@ -171,12 +171,16 @@ def resolve_settings(config: RenderConfig) -> RenderSettings:
 
 
 def pick_device(requested: str) -> str:
+    """The device for `requested`; 'auto' is the GPU, and with several GPUs and LOCAL_RANK set
+    (torchrun, `--executor local --workers N`) process k of a node takes cuda:k, instead of every
+    process piling onto cuda:0."""
     import torch
 
     if requested != "auto":
         return requested
     if torch.cuda.is_available():
-        return "cuda"
+        rank, count = os.environ.get("LOCAL_RANK", ""), torch.cuda.device_count()
+        return f"cuda:{int(rank) % count}" if rank.isdigit() and count > 1 else "cuda"
     if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
         return "mps"
     return "cpu"
@@ -213,6 +217,54 @@ def cache_dir() -> Path:
 def tiny_sdxl_path() -> Path:
     """The tiny pipeline's folder, built on first use."""
     return cached_model_folder(f"tiny-sdxl-{TINY_SDXL_VERSION}", build_tiny_sdxl, "model_index.json")
+
+
+def model_source(model: str) -> str:
+    """The folder or id a pipeline is loaded from (the tiny model's cache folder for 'tiny')."""
+    spec = resolve_model(model)
+    return str(tiny_sdxl_path()) if spec.name == "tiny" else spec.model_id
+
+
+def _quiet_tiny_model_warnings() -> None:
+    """The tiny model's character-level tokenizer makes every prompt "too long" for CLIP's 77
+    tokens; those truncation warnings are noise for a test model (real models keep them)."""
+    import diffusers
+    import transformers
+
+    diffusers.utils.logging.set_verbosity_error()
+    transformers.utils.logging.set_verbosity_error()
+
+
+def load_pipeline(config: RenderConfig) -> Any:
+    """Load any diffusers text-to-image pipeline through `AutoPipelineForText2Image`."""
+    import torch
+    from diffusers import AutoPipelineForText2Image
+
+    source = model_source(config.model)
+    if resolve_model(config.model).name == "tiny":
+        _quiet_tiny_model_warnings()
+    device = pick_device(config.device)
+    dtype = pick_dtype(config.dtype, device)
+    try:
+        with warnings.catch_warnings(), quiet_hub_download():
+            # diffusers >= 0.41 renamed torch_dtype to dtype; torch_dtype still works on every
+            # version we support, so keep it and hide the rename notice.
+            warnings.filterwarnings("ignore", message=".*torch_dtype.*", category=FutureWarning)
+            pipeline = AutoPipelineForText2Image.from_pretrained(source, torch_dtype=dtype)
+    except Exception as error:  # diffusers raises OSError, ValueError, HF errors... for a missing model
+        reason = str(error).strip().splitlines()[0][:200] if str(error).strip() else type(error).__name__
+        raise ModelLoadError(
+            f"cannot load model '{config.model}' ({source}): it is not in the local Hugging Face cache and could not "
+            f"be downloaded, or it is not a diffusers text-to-image model. Use --model tiny for an offline test run, "
+            f"or --model PATH for a local diffusers folder. [{reason}]"
+        ) from None
+    pipeline.to(device)
+    pipeline.set_progress_bar_config(disable=True)
+    if config.vae_tiling and hasattr(pipeline, "vae"):
+        pipeline.vae.enable_tiling()
+    if config.compile and hasattr(pipeline, "unet"):
+        pipeline.unet = torch.compile(pipeline.unet, mode="reduce-overhead", fullgraph=True)
+    return pipeline
 
 
 def cached_model_folder(name: str, build: Callable[[Path], Any], marker: str) -> Path:

@@ -20,7 +20,15 @@ from typing import Any, TypeVar
 
 import duckdb
 
-from hvgen.config import RunConfig, describe_difference
+from hvgen.config import (
+    RunConfig,
+    ScenarioConfig,
+    describe_difference,
+    is_run_dir,
+    load_run_config,
+    previous_config,
+    set_damaged_config_aside,
+)
 from hvgen.errors import HvgenError, did_you_mean
 from hvgen.generator import Generator, get_generator
 from hvgen.models import check_model, check_model_reachable, resolve_settings
@@ -46,14 +54,7 @@ from hvgen.stages.plan import (
     run_plan,
 )
 from hvgen.stages.render import RenderSummary, run_render
-from hvgen.stages.repair import (
-    ensure_catalog,
-    is_run_dir,
-    load_run_config,
-    previous_config,
-    rebuild_catalog,
-    set_damaged_config_aside,
-)
+from hvgen.stages.repair import ensure_catalog, rebuild_catalog
 from hvgen.stages.scenario import ScenarioSummary, run_scenario
 from hvgen.store.catalog import CatalogCorruptError, get_meta, open_catalog
 from hvgen.store.layout import CATALOG_FILE, CONFIG_FILE, MANIFEST_DIR, RECORDS_FILE
@@ -371,8 +372,11 @@ def check_scenarios(config: RunConfig) -> list[str]:
         )
     for name in names:  # fail on a bad corruption / attack name now, not after hours of rendering
         build_scenario(name, config)
+    # An unselected scenario left at its default settings needs no check: constructing it would
+    # only import torch or albumentations before a refusal or a clean-only run.
+    defaults = replace(config, scenario=ScenarioConfig())
     for name in supported or SCENARIO_NAMES:
-        if name not in names:
+        if name not in names and scenario_settings(name, config) != scenario_settings(name, defaults):
             check_scenario_settings(name, config)
     return names
 
@@ -412,6 +416,14 @@ def stage_export(
             allow_incomplete=allow_incomplete,
         ),
     )
+
+
+def repair_run(source: Path) -> None:
+    """For commands that read a run's questions (score, quality): when `source` is a run
+    directory, restore a damaged config.yaml and rebuild a damaged or missing catalog first;
+    an export folder is left as it is."""
+    if is_run_dir(source):
+        ensure_catalog(source, load_run_config(source))
 
 
 def check_export_publishable(run_dir: Path) -> None:

@@ -10,12 +10,12 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable
 from functools import cache
-from importlib import resources
 from typing import Any
 
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError, best_match
 
+from hvgen.benchmark_data import schema_file
 from hvgen.errors import HvgenError
 
 Record = dict[str, Any]
@@ -23,9 +23,9 @@ Record = dict[str, Any]
 
 @cache
 def load_schema(name: str) -> dict[str, Any]:
-    resource = resources.files("hvgen.schemas") / f"{name}.json"
+    resource = schema_file(name)
     if not resource.is_file():
-        raise HvgenError(f"no schema '{name}.json' in hvgen/schemas.")
+        raise HvgenError(f"no schema '{name}.json' in {resource.parent}.")
     schema = json.loads(resource.read_text(encoding="utf-8"))
     Draft202012Validator.check_schema(schema)
     return schema

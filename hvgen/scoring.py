@@ -6,6 +6,7 @@ import csv
 import io
 import json
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -38,11 +39,9 @@ def parse_choice(text: Any, options: list[str]) -> int | None:
 
 def load_questions(source: Path) -> list[Record]:
     """Records from a run directory (its catalog) or an export folder (its parquet files, images dropped)."""
-    from hvgen.stages.repair import ensure_catalog, is_run_dir, load_run_config
     from hvgen.store.decisions import check_build_current
 
-    if is_run_dir(source) or (source / CATALOG_FILE).is_file():
-        ensure_catalog(source, load_run_config(source))  # a damaged catalog is rebuilt
+    if (source / CATALOG_FILE).is_file():  # a damaged one: `hvgen.pipeline.repair_run` rebuilds it first
         with open_catalog(source, read_only=True) as con:
             check_build_current(source, con)  # a rebuilt catalog lost the build's drops: refused
             return query_arrow(con, "SELECT * FROM kept_records ORDER BY id").to_pylist()
@@ -135,30 +134,65 @@ class PredictionLines:
     first answer wins) in `duplicates`, so a report can say how much of the file was not used.
     """
 
-    texts: dict[tuple[str, str], str] = field(default_factory=dict)
+    texts: dict[tuple[str, str], Any] = field(default_factory=dict)
     malformed: list[str] = field(default_factory=list)
     duplicates: list[str] = field(default_factory=list)
     lines: int = 0
 
 
-def read_prediction_lines(path: Path) -> PredictionLines:
+PREDICTIONS_FORMAT = (
+    'Pass a JSONL file with one {"id": "<question id>", "prediction": "<model answer>"} per line.'
+)
+
+
+def read_predictions_text(path: Path) -> str:
+    """The text of a predictions file, refused in one line when it is not one: absent, a folder,
+    binary, not UTF-8, or empty. A UTF-8 byte-order mark (Windows editors write one) is dropped."""
+    path = Path(path)
+    if not path.is_file():
+        raise HvgenError(f"cannot read predictions file {path}: no such file. {PREDICTIONS_FORMAT}")
+    try:
+        data = path.read_bytes()
+    except OSError as error:
+        raise HvgenError(f"cannot read predictions file {path}: {error.strerror}.") from None
+    if b"\x00" in data[: 1 << 16]:
+        raise HvgenError(f"predictions file {path} is binary, not text. {PREDICTIONS_FORMAT}")
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        raise HvgenError(
+            f"predictions file {path} is not UTF-8 text (byte {error.start}). {PREDICTIONS_FORMAT}"
+        ) from None
+    if not text.strip():
+        raise HvgenError(f"predictions file {path} is empty. {PREDICTIONS_FORMAT}")
+    return text
+
+
+def check_predictions_answer(path: Path, predicted: Iterable[str], questions: Iterable[str]) -> None:
+    """Refuse predictions of which none answers one of the questions (another run's, or ids that
+    are not question ids): scoring them would report accuracy 0 as if the model had answered."""
+    predicted = set(predicted)
+    if predicted and predicted.isdisjoint(questions):
+        raise HvgenError(
+            f"none of the {len(predicted)} predictions in {path} answers a question of these records (ids such as "
+            f"{sorted(predicted)[:3]}): predictions are keyed by the question `id` of the run or its export "
+            "(`hvgen_id` in a release format); score them against the run the model answered."
+        )
+
+
+def read_prediction_lines(path: Path, answer_types: tuple[type, ...] = (str,)) -> PredictionLines:
     """Read a JSONL predictions file: one {"id", "prediction" (or "answer"), "scenario"?} per line.
 
     Only a file that cannot be read at all, or holds no usable line, is an error: one broken
-    line out of thousands should be counted and reported, not stop the scoring."""
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as error:
-        raise HvgenError(
-            f"cannot read predictions file {path}: {error}. Pass a JSONL file with one "
-            '{"id": ..., "prediction": ...} per line.'
-        ) from None
+    line out of thousands should be counted and reported, not stop the scoring. An answer must be
+    text, or one of `answer_types` (HERM takes a box as a list of numbers)."""
+    text = read_predictions_text(path)
     result = PredictionLines()
     for number, line in _numbered_entries(text, path):
         if not line.strip():
             continue
         result.lines += 1
-        problem, key, answer = _parse_prediction_line(line)
+        problem, key, answer = _parse_prediction_line(line, answer_types)
         if problem:
             result.malformed.append(f"line {number}: {problem}")
         elif key in result.texts:
@@ -200,7 +234,9 @@ def _numbered_entries(text: str, path: Path) -> list[tuple[int, str]]:
     return numbered
 
 
-def _parse_prediction_line(line: str) -> tuple[str | None, tuple[str, str], str]:
+def _parse_prediction_line(
+    line: str, answer_types: tuple[type, ...] = (str,)
+) -> tuple[str | None, tuple[str, str], Any]:
     """(problem or None, (id, scenario), answer) of one JSONL line."""
     empty = ("", DEFAULT_SCENARIO)
     try:
@@ -214,7 +250,7 @@ def _parse_prediction_line(line: str) -> tuple[str | None, tuple[str, str], str]
         return "needs keys 'id' and 'prediction'", empty, ""
     answer = "" if entry[answer_key] is None else entry[answer_key]
     scenario = entry.get("scenario", DEFAULT_SCENARIO)
-    if not isinstance(answer, str):
+    if not isinstance(answer, answer_types):
         return f"'{answer_key}' must be a string, not {type(answer).__name__}", empty, ""
     if not isinstance(scenario, str) or not scenario:
         return "'scenario' must be a scenario name", empty, ""

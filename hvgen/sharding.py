@@ -32,10 +32,13 @@ class Shard:
         return f"{self.index:05d}-of-{self.count:05d}"
 
     def owns(self, item_id: str) -> bool:
-        if self.count == 1:
-            return True
-        digest = hashlib.blake2b(item_id.encode("utf-8"), digest_size=8).digest()
-        return int.from_bytes(digest, "big") % self.count == self.index
+        return self.count == 1 or shard_of(item_id, self.count) == self.index
+
+
+def shard_of(item_id: str, count: int) -> int:
+    """The index of the shard (of `count`) that owns `item_id`: a stable hash bucket."""
+    digest = hashlib.blake2b(item_id.encode("utf-8"), digest_size=8).digest()
+    return int.from_bytes(digest, "big") % count
 
 
 def parse_shard(value: str | None) -> Shard:

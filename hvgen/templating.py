@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import traceback
 from collections.abc import Mapping
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +18,7 @@ import yaml
 from jinja2.exceptions import SecurityError
 from jinja2.sandbox import SandboxedEnvironment
 
+from hvgen.benchmark_data import template_dir
 from hvgen.errors import HvgenError
 
 _VOWEL_SOUNDS = ("a", "e", "i", "o", "u")
@@ -33,8 +33,9 @@ def indefinite(noun: str) -> str:
 
 
 def builtin_template_dir(benchmark: str) -> Path:
-    """The folder of a benchmark's shipped templates (works from a wheel or a checkout)."""
-    return Path(str(resources.files("hvgen.templates") / benchmark))
+    """The folder of a benchmark's shipped templates (works from a wheel or a checkout; a
+    plug-in's come from its own package, see `hvgen.benchmark_data`)."""
+    return template_dir(benchmark)
 
 
 _WARNED: set[Path] = set()
@@ -147,7 +148,27 @@ class TemplateSet:
             ) from None
         except SecurityError as error:
             raise HvgenError(_unsafe_message(f"template {_template_location(error, name)}", error)) from None
+        except (jinja2.TemplateError, RecursionError, TypeError) as error:  # an {% include %} gone wrong
+            raise HvgenError(self._failure(f"template {_template_location(error, name)}", error)) from None
         return " ".join(text.split()) if one_line else text.strip()
+
+    def _failure(self, where: str, error: BaseException) -> str:
+        """One line for a template that fails at render time: an {% include %} of a file that is in
+        no template folder, that includes itself, that is not a name, or that does not parse."""
+        folders = ", ".join(self.env.loader.searchpath)  # type: ignore[union-attr]
+        if isinstance(error, jinja2.TemplateNotFound):
+            return (
+                f"{where} includes '{error.name}', which is in no template folder ({folders}); add that file to "
+                "your --templates folder, or remove the {% include %}."
+            )
+        if isinstance(error, jinja2.TemplateSyntaxError):
+            return f"syntax error in template '{error.name or where}' line {error.lineno}: {error.message}."
+        if isinstance(error, RecursionError):
+            return f"{where} includes itself (directly or through another template); remove the loop."
+        return (
+            f"{where} cannot be rendered ({type(error).__name__}: {error}); an {{% include %}} takes a template "
+            "file name in quotes."
+        )
 
     def render_string(self, source: str, variables: Mapping[str, Any], origin: str) -> str:
         """Render a one-line template that lives in a vocabulary file (e.g. OCR prompt templates)."""
@@ -161,6 +182,8 @@ class TemplateSet:
             ) from None
         except SecurityError as error:
             raise HvgenError(_unsafe_message(f"template from {origin} ('{source[:80]}')", error)) from None
+        except (jinja2.TemplateError, RecursionError, TypeError) as error:
+            raise HvgenError(self._failure(f"template from {origin} ('{source[:80]}')", error)) from None
 
 
 def _unsafe_message(where: str, error: Exception) -> str:

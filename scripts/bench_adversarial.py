@@ -7,12 +7,16 @@ scenes of `--size`² pixels. Timed: `apply_batch` over `--num` questions — the
 params, not the PNG encoding of the stage. Each batch size is a configuration of `_timing.py`
 (warm-up, which also loads the surrogate; alternated rounds; min and median).
 
-Surrogates: `tiny` (hvgen's built-in random CLIP, 32² input: the engine's overheads), or
+Surrogates: `tiny` (hvgen's built-in random CLIP, 32² input: the engine's overheads),
 `clip-l-random` (CLIP ViT-L/14's published architecture — vision 1024 wide × 24 layers at 224²,
 patch 14; text 768 × 12 — with random weights, built from the config in code: the cost of the
-default surrogate `openai/clip-vit-large-patch14` without a download), or any CLIP id / folder.
+default surrogate `openai/clip-vit-large-patch14` without a download), `clip-b-random` (ViT-B/32's:
+vision 768 × 12 at 224², patch 32, text 512 × 12; a real-sized model that a CPU attacks in
+seconds), or any CLIP id / folder. `--threads 1,2` compares torch thread counts.
 
     python scripts/bench_adversarial.py                                   # CPU, tiny surrogate
+    git show REV:hvgen/scenarios/adversarial.py > /tmp/adversarial_rev.py  # another version,
+    python scripts/bench_adversarial.py --baseline /tmp/adversarial_rev.py # timed alternately
     python scripts/bench_adversarial.py --device cuda --surrogate clip-l-random --size 1024 \\
         --num 256 --batch-sizes 1,8,16,32
 """
@@ -55,10 +59,38 @@ CLIP_L = {
 }
 """openai/clip-vit-large-patch14's config.json (architecture fields)."""
 
+CLIP_B = {
+    "text_config": {
+        "hidden_size": 512,
+        "intermediate_size": 2048,
+        "num_hidden_layers": 12,
+        "num_attention_heads": 8,
+        "max_position_embeddings": 77,
+        "hidden_act": "quick_gelu",
+        "projection_dim": 512,
+    },
+    "vision_config": {
+        "hidden_size": 768,
+        "intermediate_size": 3072,
+        "num_hidden_layers": 12,
+        "num_attention_heads": 12,
+        "image_size": 224,
+        "patch_size": 32,
+        "hidden_act": "quick_gelu",
+        "projection_dim": 512,
+    },
+    "projection_dim": 512,
+    "logit_scale_init_value": 2.6592,
+}
+"""openai/clip-vit-base-patch32's config.json (architecture fields)."""
 
-def build_clip_l_random(directory: Path, seed: int = 0) -> Path:
-    """CLIP ViT-L/14's architecture with random weights and a small character-level tokenizer,
-    saved so `load_surrogate` (CLIPModel/CLIPProcessor.from_pretrained) reads it like the real one."""
+RANDOM_CLIPS = {"clip-l-random": CLIP_L, "clip-b-random": CLIP_B}
+
+
+def build_clip_random(directory: Path, architecture: dict[str, Any] = CLIP_L, seed: int = 0) -> Path:
+    """A CLIP architecture (`CLIP_L`, `CLIP_B`) with random weights and a small character-level
+    tokenizer, saved so `load_surrogate` (CLIPModel/CLIPProcessor.from_pretrained) reads it like
+    the real one."""
     import torch
     from transformers import CLIPConfig, CLIPImageProcessor, CLIPModel, CLIPProcessor, CLIPTokenizer
 
@@ -66,7 +98,7 @@ def build_clip_l_random(directory: Path, seed: int = 0) -> Path:
 
     vocab, merges = _tiny_vocab()
     tokenizer = CLIPTokenizer(vocab=vocab, merges=merges, model_max_length=77)
-    text = dict(CLIP_L["text_config"], vocab_size=len(vocab))
+    text = dict(architecture["text_config"], vocab_size=len(vocab))
     text.update(
         bos_token_id=vocab["<|startoftext|>"],
         eos_token_id=vocab["<|endoftext|>"],
@@ -74,9 +106,9 @@ def build_clip_l_random(directory: Path, seed: int = 0) -> Path:
     )
     config = CLIPConfig(
         text_config=text,
-        vision_config=CLIP_L["vision_config"],
-        projection_dim=CLIP_L["projection_dim"],
-        logit_scale_init_value=CLIP_L["logit_scale_init_value"],
+        vision_config=architecture["vision_config"],
+        projection_dim=architecture["projection_dim"],
+        logit_scale_init_value=architecture["logit_scale_init_value"],
     )
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
@@ -126,12 +158,25 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--num", type=int, default=64, help="questions per configuration and round")
     parser.add_argument("--size", type=int, default=256, help="image side (Dysca: 1024)")
     parser.add_argument("--batch-sizes", default="1,4,16")
-    parser.add_argument("--surrogate", default="tiny", help="tiny, clip-l-random, or a CLIP id / folder")
+    parser.add_argument(
+        "--surrogate", default="tiny", help="tiny, clip-l-random, clip-b-random, or a CLIP id / folder"
+    )
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--steps", type=int, default=10, help="PGD iterations (hvgen's default: 10)")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--warmup", type=int, default=1)
     parser.add_argument("--seed", type=int, default=2024)
+    parser.add_argument(
+        "--threads",
+        default="",
+        help="torch thread counts to compare, e.g. 1,2 (default: torch's own, the cores)",
+    )
+    parser.add_argument(
+        "--baseline",
+        type=Path,
+        help="another version of hvgen/scenarios/adversarial.py (git show REV:PATH > FILE): each batch "
+        "size is also timed with its AdversarialScenario, in the same rounds",
+    )
     args = parser.parse_args(argv)
 
     import torch
@@ -139,14 +184,22 @@ def main(argv: list[str] | None = None) -> None:
     from hvgen.scenarios.adversarial import AdversarialScenario
     from hvgen.surrogate import tiny_clip_path
 
-    print(f"# adversarial benchmark — {machine()}, torch threads {torch.get_num_threads()}")
+    try:
+        thread_counts = (
+            [int(t) for t in args.threads.split(",")] if args.threads else [torch.get_num_threads()]
+        )
+    except ValueError:
+        raise SystemExit(f"--threads takes a comma list of integers, got {args.threads!r}") from None
+    if min(thread_counts) < 1:
+        raise SystemExit(f"--threads must be >= 1, got {args.threads}")
+    print(f"# adversarial benchmark — {machine()}, torch threads {','.join(map(str, thread_counts))}")
     temp = tempfile.TemporaryDirectory(prefix="hvgen-bench-adv-")
     if args.surrogate == "tiny":
         surrogate = str(tiny_clip_path())
-    elif args.surrogate == "clip-l-random":
+    elif args.surrogate in RANDOM_CLIPS:
         started = time.perf_counter()
-        surrogate = str(build_clip_l_random(Path(temp.name) / "clip-l-random"))
-        print(f"built clip-l-random in {time.perf_counter() - started:.0f} s")
+        surrogate = str(build_clip_random(Path(temp.name) / args.surrogate, RANDOM_CLIPS[args.surrogate]))
+        print(f"built {args.surrogate} in {time.perf_counter() - started:.0f} s")
     else:
         surrogate = args.surrogate
     items = inputs_for(args.num, args.size, args.seed)
@@ -155,18 +208,22 @@ def main(argv: list[str] | None = None) -> None:
         f"surrogate {args.surrogate}, PGD {args.steps} steps, device {args.device}"
     )
     success: dict[str, float] = {}
+    versions = {"": AdversarialScenario}
+    if args.baseline:
+        versions[" baseline"] = load_scenario_class(args.baseline)
 
-    def config(batch_size: int) -> Config:
-        scenario = AdversarialScenario(
+    def config(batch_size: int, threads: int, version: str) -> Config:
+        scenario = versions[version](
             surrogate=surrogate,
             steps=args.steps,
             device=args.device,
             batch_size=batch_size,
             label=args.surrogate,
         )
-        name = f"batch {batch_size}"
+        name = f"batch {batch_size}" + (f" threads {threads}" if len(thread_counts) > 1 else "") + version
 
         def run() -> float:
+            torch.set_num_threads(threads)
             if args.device.startswith("cuda"):
                 torch.cuda.synchronize()
             started = time.perf_counter()
@@ -180,21 +237,40 @@ def main(argv: list[str] | None = None) -> None:
 
         return Config(name, run)
 
-    configs = [config(int(size)) for size in args.batch_sizes.split(",")]
+    configs = [
+        config(int(size), threads, version)
+        for size in args.batch_sizes.split(",")
+        for threads in thread_counts
+        for version in versions
+    ]
     try:
         results = compare(configs, repeats=args.repeats, warmup=args.warmup)
     finally:
         temp.cleanup()
     base = results[configs[0].name].min
     print(
-        f"{'config':<10} {'questions/s (min time)':>23} {'(median time)':>14} {'vs first':>9} {'attack success':>15}"
+        f"{'config':<29} {'questions/s (min time)':>23} {'(median time)':>14} {'vs first':>9} {'attack success':>15}"
     )
     for item in configs:
         timing = results[item.name]
         print(
-            f"{item.name:<10} {len(items) / timing.min:>23.1f} {len(items) / timing.median:>14.1f} "
+            f"{item.name:<29} {len(items) / timing.min:>23.1f} {len(items) / timing.median:>14.1f} "
             f"{base / timing.min:>8.2f}x {success[item.name]:>15.2f}"
         )
+
+
+def load_scenario_class(path: Path) -> Any:
+    """`AdversarialScenario` from a copy of the module at another revision (imported under its
+    own name, so both versions live in this process)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("hvgen_adversarial_baseline", path)
+    if spec is None or spec.loader is None or not path.is_file():
+        raise SystemExit(f"--baseline {path}: not a Python file")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up there
+    spec.loader.exec_module(module)
+    return module.AdversarialScenario
 
 
 if __name__ == "__main__":

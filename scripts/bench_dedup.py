@@ -1,34 +1,32 @@
 #!/usr/bin/env python
-"""Benchmark hvgen's near-duplicate search (DuckDB, multi-index bands) on realistic pHashes, side
-by side with imagededup, and calibrate --hamming.
+"""Benchmark hvgen's near-duplicate dedup on realistic pHashes at 1M / 4M / 10M, side by side
+with the previous implementation and imagededup, checked against a brute force of the rule.
 
-**Hashes.** Uniform random 64-bit hashes are the best case for band lookups (every band value
-is equally rare); pHashes of synthetic scenes are not uniform, and similar scenes make many
-true pairs. So the population is pHashes of generated scenes (gradient backgrounds, 2–6 filled
-ellipses / rectangles, noise) in *families*: each family is a base scene and its members are
-perturbations of it (shapes moved and resized by `--jitter` of the side, colours shifted), as
-images from the same prompt template and style are. Most scenes are generated directly as the
-32×32 thumbnail pHash works on (2× supersampled, box-filtered), hashed with imagehash's phash
-maths in a vectorised form (checked bit for bit against `imagehash.phash` on a sample at every
-run). **Planted near-duplicates** are real: `--pairs` scenes are drawn with Pillow at 256², and
-each gets a copy through a real transform (resize ×0.5, JPEG q90 / q75, Gaussian blur r=1, or
-resize + JPEG), both hashed with `imagehash.phash` itself. Populations are cached (`--cache`).
+**Population** (`_dedup_population.py`): pHashes of rendered scenes in families of near-copies,
+plus planted real image copies (Pillow + JPEG / resize / blur); ~20 us of CPU per hash, in a
+process pool, cached (``--cache``). One population of the largest size is made; a size n is its
+first n images in id order (ids are shuffled, so: a random subset of its families, as a growing
+dataset is).
 
-**What is timed.** DuckDB = load (arrow table → DuckDB table) + `near_duplicate_pairs` + fetching
-the pairs; imagededup 0.3.3 = `HashEval(...).retrieve_results` (what `PHash().find_duplicates(
-encoding_map=..., max_distance_threshold=d)` runs; quadratic, all cores). Each configuration is
-warmed up (on a 20k subset for large n: imports and start-up), then timed in alternated rounds
-(`_timing.py`), min and median. Every ratio printed is of two measured min times at the same n;
-nothing is extrapolated (imagededup at 100k takes ~15 min here: ask for it with
-`--imagededup-n 100000`).
+**What is timed**, each size in a fresh child process (so its peak RSS is its own):
+``near_duplicate_drops`` = load the (id, pHash) table into DuckDB, read it back in id order,
+decide, write the drops table — the whole near-duplicate pass of `hvgen build` — with CPU
+seconds (``time.process_time``: all threads of the process) and wall seconds. The growth
+exponent is the least-squares slope of log(CPU s) against log(n) over the measured sizes;
+nothing is extrapolated. The previous implementation (DuckDB band join of all pairs + SQL
+greedy, read from git at ``--old-ref``) runs at the sizes where it is feasible (``--old-sizes``),
+in the same kind of child process, and both drop sets are compared whole.
 
-**Correctness.** Recall against brute force: for a random sample of `--sample` hashes, every pair
-within d of a sampled hash (numpy popcount over the whole population) must be among DuckDB's
-pairs; every DuckDB pair is re-checked to be within d (precision); planted copies within d are
-counted separately; at the side-by-side size the two pair sets are compared whole.
+**Correctness.** (1) Brute force of the rule (visit in id order, drop if within d of an earlier
+kept hash) on ``--subsets`` random subsets of ``--subset-n`` hashes: kept set, named image and
+distance must be equal. (2) At every size, on ``--sample`` random images: a kept image has no
+earlier kept image within d, and a dropped one names the earliest kept image within d (numpy
+popcount against the whole kept set). (3) imagededup 0.3.3 at ``--imagededup-n``:
+``find_duplicates_to_remove`` visits images in the encoding map's order and removes the
+duplicates of every image not yet removed, i.e. the same rule; its drop set must equal ours.
 
-    python scripts/bench_dedup.py                                  # 1M + imagededup at 20k
-    python scripts/bench_dedup.py --n 200000 --imagededup-n 5000
+    python scripts/bench_dedup.py                                   # 1M, 4M, 10M (+ old at 250k, 1M)
+    python scripts/bench_dedup.py --sizes 200000 1000000 --old-sizes 200000
     python scripts/bench_dedup.py --calibrate
 """
 
@@ -37,227 +35,139 @@ from __future__ import annotations
 import argparse
 import io
 import itertools
+import json
 import os
+import subprocess
 import sys
 import time
 from pathlib import Path
 
-import duckdb
 import numpy as np
-import pyarrow as pa
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _timing import Config, compare, machine  # noqa: E402
+from _dedup_population import LAYOUTS, TRANSFORMS, population  # noqa: E402
+from _timing import growth_exponent, machine  # noqa: E402
 
-from hvgen.stages.build.dedup import DEFAULT_HAMMING, near_duplicate_pairs, plan_bands  # noqa: E402
-from hvgen.stages.build.fingerprints import phash_to_hex, phash_to_int  # noqa: E402
+from hvgen.stages.build.dedup import DEFAULT_HAMMING  # noqa: E402
+from hvgen.stages.build.near_duplicates import greedy_near_duplicates  # noqa: E402
 
-THUMB = 32  # imagehash.phash: hash_size 8 × highfreq_factor 4
-MAX_SHAPES = 6
-TRANSFORMS = ("resize x0.5", "JPEG q90", "JPEG q75", "blur r1", "resize x0.5 + JPEG q75")
-
-
-# --------------------------------------------------------------------------- scenes
+ROOT = Path(__file__).resolve().parent.parent
 
 
-def family_params(rng: np.random.Generator, n: int, family_size: int, jitter: float) -> dict[str, np.ndarray]:
-    """Scene parameters for `n` images in families of `family_size` (coordinates in [0, 1])."""
-    families = -(-n // family_size)
-    base = {
-        "angle": rng.uniform(0, 2 * np.pi, families),
-        "colour0": rng.uniform(0, 255, (families, 3)),
-        "colour1": rng.uniform(0, 255, (families, 3)),
-        "count": rng.integers(2, MAX_SHAPES + 1, families),
-        "ellipse": rng.random((families, MAX_SHAPES)) < 0.5,
-        "centre": rng.uniform(0.1, 0.9, (families, MAX_SHAPES, 2)),
-        "half": rng.uniform(0.05, 0.25, (families, MAX_SHAPES, 2)),
-        "fill": rng.uniform(0, 255, (families, MAX_SHAPES, 3)),
-    }
-    member = np.repeat(np.arange(families), family_size)[:n]
-    params = {key: value[member] for key, value in base.items()}
-    params["angle"] = params["angle"] + rng.normal(0, jitter * np.pi, n)
-    params["colour0"] = params["colour0"] + rng.normal(0, 400 * jitter, (n, 3))
-    params["colour1"] = params["colour1"] + rng.normal(0, 400 * jitter, (n, 3))
-    params["centre"] = params["centre"] + rng.normal(0, jitter, (n, MAX_SHAPES, 2))
-    params["half"] = params["half"] * np.exp(rng.normal(0, 2 * jitter, (n, MAX_SHAPES, 2)))
-    params["fill"] = params["fill"] + rng.normal(0, 400 * jitter, (n, MAX_SHAPES, 3))
-    params["noise_seed"] = rng.integers(0, 2**31, n)
-    return params
+# --------------------------------------------------------------------------- one timed run
 
 
-def _take(params: dict[str, np.ndarray], index: np.ndarray | slice) -> dict[str, np.ndarray]:
-    return {key: value[index] for key, value in params.items()}
+def _ids(n: int) -> list[str]:
+    return [f"img{i:08d}" for i in range(n)]
 
 
-def render_thumbnails(params: dict[str, np.ndarray]) -> np.ndarray:
-    """(B, 32, 32, 3) uint8 thumbnails of the scenes, with anti-aliased shape edges (coverage
-    from the distance to the edge in pixels, as a downscale of a sharp drawing would give)."""
-    count = len(params["angle"])
-    grid = (np.arange(THUMB, dtype=np.float32) + 0.5) / THUMB
-    yy, xx = np.meshgrid(grid, grid, indexing="ij")
-    f32 = {key: value.astype(np.float32) for key, value in params.items() if value.dtype.kind == "f"}
-    t = np.cos(f32["angle"])[:, None, None] * xx + np.sin(f32["angle"])[:, None, None] * yy
-    t = ((t - t.min(axis=(1, 2), keepdims=True)) / (np.ptp(t, axis=(1, 2), keepdims=True) + 1e-6))[..., None]
-    image = f32["colour0"][:, None, None, :] * (1 - t) + f32["colour1"][:, None, None, :] * t
-    for k in range(MAX_SHAPES):
-        hx = f32["half"][:, k, 0, None, None]
-        hy = f32["half"][:, k, 1, None, None]
-        dx = np.abs(xx - f32["centre"][:, k, 0, None, None])
-        dy = np.abs(yy - f32["centre"][:, k, 1, None, None])
-        # signed distance to the edge in pixels (ellipse: radial approximation)
-        radial = (np.sqrt((dx / hx) ** 2 + (dy / hy) ** 2) - 1) * np.minimum(hx, hy)
-        box = np.maximum(dx - hx, dy - hy)
-        inside = np.where(params["ellipse"][:, k, None, None], radial, box) * -THUMB
-        alpha = np.clip(inside + 0.5, 0, 1) * (k < params["count"])[:, None, None]
-        image += alpha[..., None] * (f32["fill"][:, k, None, None, :] - image)
-    seed = int(params["noise_seed"][0]) if count else 0
-    image += np.random.default_rng(seed).normal(0, 3, (count, THUMB, THUMB, 1)).astype(np.float32)
-    return np.clip(np.rint(image), 0, 255).astype(np.uint8)
+def _load_old(ref: str):
+    """The dedup module as it was at git `ref` (the all-pairs DuckDB implementation)."""
+    import importlib.util
+
+    source = subprocess.run(
+        ["git", "-C", str(ROOT), "show", f"{ref}:hvgen/stages/build/dedup.py"],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    path = Path(os.environ.get("TMPDIR", "/tmp")) / f"hvgen_old_dedup_{ref}.py"
+    path.write_text(source)
+    spec = importlib.util.spec_from_file_location(f"hvgen_old_dedup_{ref}", path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # its dataclasses look their module up
+    spec.loader.exec_module(module)
+    return module
 
 
-def render_full(params: dict[str, np.ndarray], index: int, size: int = 256):
-    """One scene drawn with Pillow at size² (for the planted near-duplicates)."""
-    from PIL import Image, ImageDraw
+def child(args: argparse.Namespace) -> None:
+    """Time one implementation on the first `--n` hashes; print one JSON line."""
+    import resource
 
-    grid = (np.arange(size, dtype=np.float32) + 0.5) / size
-    yy, xx = np.meshgrid(grid, grid, indexing="ij")
-    angle = params["angle"][index]
-    t = np.cos(angle) * xx + np.sin(angle) * yy
-    t = (t - t.min()) / (np.ptp(t) + 1e-6)
-    arr = params["colour0"][index] * (1 - t[..., None]) + params["colour1"][index] * t[..., None]
-    image = Image.fromarray(np.clip(np.rint(arr), 0, 255).astype(np.uint8))
-    draw = ImageDraw.Draw(image)
-    for k in range(int(params["count"][index])):
-        (cx, cy), (hx, hy) = params["centre"][index, k] * size, params["half"][index, k] * size
-        fill = tuple(int(v) for v in np.clip(np.rint(params["fill"][index, k]), 0, 255))
-        box = (cx - hx, cy - hy, cx + hx, cy + hy)
-        (draw.ellipse if params["ellipse"][index, k] else draw.rectangle)(box, fill=fill)
-    noisy = np.asarray(image).astype(np.float32)
-    noisy += np.random.default_rng(int(params["noise_seed"][index])).normal(0, 6, noisy.shape)
-    return Image.fromarray(np.clip(np.rint(noisy), 0, 255).astype(np.uint8))
+    import duckdb
+    import pyarrow as pa
 
-
-def transformed(image, kind: str):
-    """A real near-duplicate of `image`."""
-    from PIL import Image, ImageFilter
-
-    def jpeg(im, quality: int):
-        buffer = io.BytesIO()
-        im.save(buffer, "JPEG", quality=quality)
-        return Image.open(io.BytesIO(buffer.getvalue())).convert("RGB")
-
-    half = (image.width // 2, image.height // 2)
-    if kind == "resize x0.5":
-        return image.resize(half, Image.BICUBIC)
-    if kind == "JPEG q90":
-        return jpeg(image, 90)
-    if kind == "JPEG q75":
-        return jpeg(image, 75)
-    if kind == "blur r1":
-        return image.filter(ImageFilter.GaussianBlur(1))
-    return jpeg(image.resize(half, Image.BICUBIC), 75)
-
-
-_DCT8 = 2 * np.cos(np.pi * np.arange(8)[:, None] * (2 * np.arange(THUMB)[None, :] + 1) / (2 * THUMB))
-"""The first 8 rows of scipy.fftpack's unnormalised DCT-II matrix for 32 samples."""
-
-
-def phash_batch(thumbnails: np.ndarray) -> np.ndarray:
-    """imagehash.phash of (B, 32, 32, 3) uint8 images, vectorised: Pillow's RGB→L conversion
-    (ITU-R 601-2, integer), the 8×8 low-frequency block of the 2-D DCT-II (as two matrix
-    products instead of scipy.fftpack's full transform), compared with its median, bits row-major
-    with the first as the sign bit (hvgen's signed int64)."""
-    rgb = thumbnails.astype(np.uint32)
-    grey = ((rgb[..., 0] * 19595 + rgb[..., 1] * 38470 + rgb[..., 2] * 7471 + 0x8000) >> 16).astype(
-        np.float64
-    )
-    coefficients = (_DCT8 @ grey @ _DCT8.T).reshape(len(grey), 64)
-    bits = coefficients > np.median(coefficients, axis=1)[:, None]
-    return np.packbits(bits, axis=1).view(">u8").astype(np.uint64).view(np.int64).ravel()
-
-
-def check_phash_batch(thumbnails: np.ndarray, hashes: np.ndarray) -> None:
-    """The vectorised hash must equal imagehash.phash bit for bit."""
-    import imagehash
-    from PIL import Image
-
-    for thumb, value in zip(thumbnails, hashes):
-        expected = phash_to_int(imagehash.phash(Image.fromarray(thumb)))
-        if expected != int(value):
-            raise AssertionError(
-                f"vectorised pHash {phash_to_hex(int(value))} != imagehash {phash_to_hex(expected)}"
-            )
-
-
-def population(
-    n: int, pairs: int, family_size: int, jitter: float, seed: int, cache: Path | None
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(hashes[n], planted (source, copy) index pairs, the transform index of each pair)."""
-    name = f"phash-n{n}-p{pairs}-f{family_size}-j{jitter:g}-s{seed}-v1.npz"
-    if cache is not None and (cache / name).is_file():
-        data = np.load(cache / name)
-        return data["hashes"], data["planted"], data["kinds"]
-    import imagehash
-
-    started = time.perf_counter()
-    rng = np.random.default_rng(seed)
-    pairs = min(pairs, n // 2)
-    params = family_params(rng, n - pairs, family_size, jitter)
-    hashes = np.empty(n, dtype=np.int64)
-    generated = n - 2 * pairs
-    for start in range(0, generated, 8192):
-        stop = min(start + 8192, generated)
-        thumbs = render_thumbnails(_take(params, slice(start, stop)))
-        hashes[start:stop] = phash_batch(thumbs)
-        if start == 0:
-            check_phash_batch(thumbs[:200], hashes[start : start + 200])
-    planted = np.empty((pairs, 2), dtype=np.int64)
-    kinds = np.arange(pairs) % len(TRANSFORMS)
-    for p in range(pairs):
-        source, copy = generated + 2 * p, generated + 2 * p + 1
-        image = render_full(params, generated + p)
-        hashes[source] = phash_to_int(imagehash.phash(image))
-        hashes[copy] = phash_to_int(imagehash.phash(transformed(image, TRANSFORMS[kinds[p]])))
-        planted[p] = (source, copy)
-    order = rng.permutation(n)  # planted items spread over the id range
-    where = np.empty(n, dtype=np.int64)
-    where[order] = np.arange(n)
-    hashes = hashes[order]
-    planted = np.sort(where[planted], axis=1)
-    print(f"  generated {n:,} pHashes in {time.perf_counter() - started:.0f} s", flush=True)
-    if cache is not None:
-        cache.mkdir(parents=True, exist_ok=True)
-        np.savez(cache / name, hashes=hashes, planted=planted, kinds=kinds)
-    return hashes, planted, kinds
-
-
-# --------------------------------------------------------------------------- searches
-
-
-def encode(a: np.ndarray, b: np.ndarray, n: int) -> np.ndarray:
-    """Pairs (a < b) as sorted int64 codes a·n + b."""
-    low, high = np.minimum(a, b), np.maximum(a, b)
-    return np.unique(low.astype(np.int64) * n + high.astype(np.int64))
-
-
-def popcount_distance(h: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    return np.bitwise_count(h[a].view(np.uint64) ^ h[b].view(np.uint64))
-
-
-def duckdb_search(h: np.ndarray, d: int, bands: int | None) -> tuple[np.ndarray, float, float]:
-    """(pair codes, load seconds, search + fetch seconds)."""
+    hashes = np.load(args.population)["hashes"][: args.n]
     con = duckdb.connect()
-    try:
-        started = time.perf_counter()
-        con.register("h_arrow", pa.table({"image_id": np.arange(len(h), dtype=np.int64), "phash": h}))
-        con.execute("CREATE TABLE hashes AS SELECT * FROM h_arrow")
-        loaded = time.perf_counter()
-        pairs = near_duplicate_pairs(con, "hashes", d, bands).fetchnumpy()
-        done = time.perf_counter()
-    finally:
-        con.close()
-    return encode(pairs["id_a"], pairs["id_b"], len(h)), loaded - started, done - loaded
+    started_cpu, started = time.process_time(), time.perf_counter()
+    con.register("h_arrow", pa.table({"image_id": _ids(len(hashes)), "phash": hashes}))
+    con.execute("CREATE TABLE hashes AS SELECT * FROM h_arrow")
+    con.unregister("h_arrow")
+    if args.impl == "new":
+        from hvgen.stages.build.dedup import near_duplicate_drops
+
+        plan = near_duplicate_drops(con, "hashes", args.hamming, into="drops")
+    else:
+        old = _load_old(args.old_ref)
+        old.near_duplicate_pairs(con, "hashes", args.hamming, into="pairs")
+        old.greedy_near_drops(con, "pairs", "drops")
+        plan = "all pairs (DuckDB band join) + SQL greedy"
+    rows = con.execute("SELECT id, collided_with, distance FROM drops").fetchnumpy()
+    cpu, wall = time.process_time() - started_cpu, time.perf_counter() - started
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2  # KiB -> GiB
+    dropped = np.sort(np.array([int(s[3:]) for s in rows["id"]], dtype=np.int64))
+    np.save(args.out, dropped)
+    print(json.dumps({"cpu": cpu, "wall": wall, "rss_gib": rss, "dropped": len(dropped), "plan": plan}))
+
+
+def run_child(impl: str, n: int, population_file: Path, args: argparse.Namespace) -> tuple[dict, np.ndarray]:
+    out = Path(os.environ.get("TMPDIR", "/tmp")) / f"bench_dedup_{impl}_{n}_{os.getpid()}.npy"
+    command = [sys.executable, __file__, "--child", impl, "--n", str(n), "--population", str(population_file)]
+    command += ["--hamming", str(args.hamming), "--old-ref", args.old_ref, "--out", str(out)]
+    done = subprocess.run(command, check=True, capture_output=True, text=True)
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    dropped = np.load(out)
+    out.unlink()
+    return result, dropped
+
+
+# --------------------------------------------------------------------------- checks
+
+
+def brute_rule(codes: np.ndarray, d: int) -> tuple[np.ndarray, np.ndarray]:
+    """(kept_by, distance): visit in order, drop if within d of a kept one (the earliest named)."""
+    u = codes.view(np.uint64)
+    kept = np.empty(len(u), dtype=np.int64)
+    count = 0
+    kept_by = np.full(len(u), -1, dtype=np.int64)
+    distance = np.zeros(len(u), dtype=np.int64)
+    for i, code in enumerate(u):
+        dist = np.bitwise_count(u[kept[:count]] ^ code)
+        within = np.flatnonzero(dist <= d)
+        if len(within):
+            kept_by[i], distance[i] = kept[within[0]], dist[within[0]]
+        else:
+            kept[count] = i
+            count += 1
+    return kept_by, distance
+
+
+def check_subsets(hashes: np.ndarray, d: int, subsets: int, size: int, seed: int) -> str:
+    rng = np.random.default_rng(seed)
+    for _ in range(subsets):
+        pick = np.sort(rng.choice(len(hashes), size=min(size, len(hashes)), replace=False))
+        ours = greedy_near_duplicates(hashes[pick], d)
+        kept_by, distance = brute_rule(hashes[pick], d)
+        if not (np.array_equal(ours.kept_by, kept_by) and np.array_equal(ours.distance, distance)):
+            raise AssertionError(f"differs from the brute force on a subset of {len(pick):,}")
+    return f"{subsets} random subsets of {size:,}: kept sets, named images and distances equal"
+
+
+def check_sampled(hashes: np.ndarray, dropped: np.ndarray, d: int, sample: int, seed: int) -> str:
+    """At full size: sampled images obey the rule against the whole kept set."""
+    n = len(hashes)
+    kept_mask = np.ones(n, dtype=bool)
+    kept_mask[dropped] = False
+    kept = np.flatnonzero(kept_mask)
+    u = hashes.view(np.uint64)
+    rng = np.random.default_rng(seed)
+    for i in rng.choice(n, size=min(sample, n), replace=False):
+        earlier = kept[kept < i]
+        within = earlier[np.bitwise_count(u[earlier] ^ u[i]) <= d]
+        if kept_mask[i] == bool(len(within)):
+            raise AssertionError(f"image {i}: kept={kept_mask[i]} but {len(within)} earlier kept within {d}")
+    return f"{min(sample, n):,} sampled images obey the rule against all {len(kept):,} kept"
 
 
 def _imagededup_hamming(hash1: str, hash2: str) -> float:
@@ -267,45 +177,39 @@ def _imagededup_hamming(hash1: str, hash2: str) -> float:
     return bin(int(hash1, 16) ^ int(hash2, 16)).count("1")
 
 
-def imagededup_search(h: np.ndarray, d: int, method: str) -> np.ndarray:
-    """What `PHash().find_duplicates(encoding_map=..., max_distance_threshold=d)` runs:
-    `HashEval(test=enc, queries=enc, ...)` with all CPU cores."""
+def imagededup_side_by_side(hashes: np.ndarray, d: int) -> str:
     import logging
 
     from imagededup.handlers.search.retrieval import HashEval
+    from imagededup.utils.general_utils import get_files_to_remove
+
+    from hvgen.stages.build.fingerprints import phash_to_hex
 
     logging.getLogger("imagededup.handlers.search.retrieval").setLevel(logging.WARNING)
-    enc = {str(i): phash_to_hex(int(v)) for i, v in enumerate(h)}
-    ev = HashEval(
-        test=enc,
-        queries=enc,
+    ids = _ids(len(hashes))
+    cpu0, wall0 = time.process_time(), time.perf_counter()
+    ours = greedy_near_duplicates(hashes, d)
+    ours_cpu, ours_wall = time.process_time() - cpu0, time.perf_counter() - wall0
+    encodings = {ids[i]: phash_to_hex(int(v)) for i, v in enumerate(hashes)}  # insertion order = id order
+    cpu0, wall0 = time.process_time(), time.perf_counter()
+    evaluator = HashEval(
+        test=encodings,
+        queries=encodings,
         distance_function=_imagededup_hamming,
         verbose=False,
         threshold=d,
-        search_method=method,
+        search_method="brute_force_cython",
         num_dist_workers=os.cpu_count() or 1,
     )
-    dups = ev.retrieve_results(scores=False)
-    a = np.array([int(k) for k, vs in dups.items() for _ in vs], dtype=np.int64)
-    b = np.array([int(v) for vs in dups.values() for v in vs], dtype=np.int64)
-    return encode(a, b, len(h)) if len(a) else np.empty(0, dtype=np.int64)
-
-
-def brute_force(h: np.ndarray, sample: np.ndarray, d: int) -> np.ndarray:
-    """Every pair (as codes) within d that involves a sampled hash, by exhaustive popcount."""
-    u = h.view(np.uint64)
-    codes = []
-    for start in range(0, len(sample), 64):
-        rows = sample[start : start + 64]
-        distance = np.bitwise_count(u[rows][:, None] ^ u[None, :])
-        i, j = np.nonzero(distance <= d)
-        keep = rows[i] != j
-        codes.append(encode(rows[i][keep], j[keep], len(h)))
-    return np.unique(np.concatenate(codes)) if codes else np.empty(0, dtype=np.int64)
-
-
-def involving(codes: np.ndarray, sample: np.ndarray, n: int) -> np.ndarray:
-    return codes[np.isin(codes // n, sample) | np.isin(codes % n, sample)]
+    removed = set(get_files_to_remove(evaluator.retrieve_results(scores=False)))
+    theirs_wall = time.perf_counter() - wall0
+    ours_removed = {ids[i] for i in np.flatnonzero(~ours.kept)}
+    same = "identical" if removed == ours_removed else f"DIFFER ({len(ours_removed):,} vs {len(removed):,})"
+    return (
+        f"imagededup 0.3.3 find_duplicates_to_remove at n={len(hashes):,}: {theirs_wall:.1f} s wall "
+        f"(its worker processes' CPU is not in our process_time); ours {ours_cpu:.2f} CPU s / {ours_wall:.2f} s "
+        f"wall; ratio of wall times {theirs_wall / ours_wall:.0f}x; drop sets {same} ({len(removed):,} dropped)"
+    )
 
 
 # --------------------------------------------------------------------------- benchmark
@@ -313,90 +217,61 @@ def involving(codes: np.ndarray, sample: np.ndarray, n: int) -> np.ndarray:
 
 def bench(args: argparse.Namespace) -> None:
     d = args.hamming
-    print(f"# hvgen near-duplicate search benchmark — {machine()}, duckdb {duckdb.__version__}, d = {d}")
-    h, planted, kinds = population(args.n, args.pairs, args.family_size, args.jitter, args.seed, args.cache)
-    n = len(h)
-    plan = plan_bands(d, args.bands, n=n)
-    last: dict[str, float] = {}
+    print(f"# hvgen near-duplicate dedup benchmark — {machine()}, d = {d}")
+    print(f"# load average at start: {os.getloadavg()[0]:.1f} (CPU seconds are the comparable numbers)")
+    n_max = max(args.sizes + args.old_sizes)
+    hashes, planted, kinds = population(
+        n_max, pairs=args.pairs, family_size=args.family_size, jitter=args.jitter, seed=args.seed,
+        layout=args.layout, cache=args.cache, workers=args.workers,
+    )  # fmt: skip
+    population_file = args.cache / "bench-current.npy.npz"
+    args.cache.mkdir(parents=True, exist_ok=True)
+    np.savez(population_file, hashes=hashes)
+    within = (
+        np.bitwise_count(hashes[planted[:, 0]].view(np.uint64) ^ hashes[planted[:, 1]].view(np.uint64)) <= d
+    )
+    per_kind = ", ".join(f"{name} {within[kinds == k].mean():.2f}" for k, name in enumerate(TRANSFORMS))
+    print(f"planted real copies within d: {within.mean():.3f} ({per_kind})")
 
-    def duckdb_config(hashes: np.ndarray, warm_subset: bool) -> Config:
-        def run() -> float:
-            codes, load, search = duckdb_search(hashes, d, args.bands)
-            last.update(load=load, search=search, pairs=len(codes))
-            last_codes[len(hashes)] = codes
-            return load + search
-
-        warm = (lambda: duckdb_search(hashes[:20_000], d, args.bands)) if warm_subset else None
-        return Config(f"duckdb n={len(hashes):,}", run, warm)
-
-    last_codes: dict[int, np.ndarray] = {}
-    results = compare([duckdb_config(h, n > 50_000)], repeats=args.repeats, warmup=args.warmup)
-    timing = results[f"duckdb n={n:,}"]
-    found = last_codes[n]
-    print(
-        f"duckdb   n={n:>9,}  {plan.describe()}: load + search {timing.describe()} "
-        f"(last run: load {last['load']:.2f} s, search {last['search']:.2f} s); {len(found):,} pairs within {d}"
-    )
-    a, b = found // n, found % n
-    bad = int((popcount_distance(h, a, b) > d).sum()) if len(found) else 0
-    rng = np.random.default_rng(args.seed + 7)
-    sample = np.sort(rng.choice(n, size=min(args.sample, n), replace=False))
-    truth = brute_force(h, sample, d)
-    ours = involving(found, sample, n)
-    recall = np.isin(truth, ours).mean() if len(truth) else 1.0
-    print(
-        f"  recall vs brute force on {len(sample):,} sampled hashes: {recall:.4f} ({len(truth):,} true pairs; "
-        f"{len(truth) / len(sample):.2f} neighbours within {d} per hash); pairs farther than {d}: {bad}"
-    )
-    planted_codes = planted[:, 0] * n + planted[:, 1]
-    within = popcount_distance(h, planted[:, 0], planted[:, 1]) <= d
-    planted_found = np.isin(planted_codes[within], found).mean() if within.any() else 1.0
-    per_kind = ", ".join(
-        f"{name} {within[kinds == k].mean():.3f}" for k, name in enumerate(TRANSFORMS) if (kinds == k).any()
-    )
-    print(
-        f"  planted copies: {int(within.sum()):,} of {len(planted):,} within {d} ({per_kind}); "
-        f"found {planted_found:.4f} of those"
-    )
-    if args.imagededup_n <= 0:
-        return
-    try:
-        import imagededup  # noqa: F401
-    except ImportError:
-        print('imagededup not installed: pip install ".[bench]" (skipping the comparison)')
-        return
-    m = args.imagededup_n
-    hs, _, _ = population(
-        m, max(1, args.pairs * m // args.n), args.family_size, args.jitter, args.seed + 1, args.cache
-    )
-    theirs_codes: dict[str, np.ndarray] = {}
-
-    def theirs_run() -> float:
-        started = time.perf_counter()
-        theirs_codes["last"] = imagededup_search(hs, d, args.imagededup_method)
-        return time.perf_counter() - started
-
-    configs = [
-        duckdb_config(hs, False),
-        Config(
-            f"imagededup n={m:,}",
-            theirs_run,
-            warm=lambda: imagededup_search(hs[:1000], d, args.imagededup_method),
-        ),
-    ]
-    side = compare(configs, repeats=args.repeats, warmup=args.warmup)
-    ours_t, theirs_t = side[configs[0].name], side[configs[1].name]
-    ours_codes = last_codes[m]
-    agree = (
-        "identical"
-        if np.array_equal(ours_codes, theirs_codes["last"])
-        else f"DIFFER (duckdb {len(ours_codes):,}, imagededup {len(theirs_codes['last']):,})"
-    )
-    print(
-        f"at n={m:,} (both measured): duckdb load + search {ours_t.describe()}; imagededup "
-        f"({args.imagededup_method}) {theirs_t.describe()}; ratio of min times {theirs_t.min / ours_t.min:.1f}x; "
-        f"pair sets {agree} ({len(ours_codes):,} pairs)"
-    )
+    print(f"\n{'impl':5s} {'n':>11s} {'CPU s':>8s} {'wall s':>8s} {'peak RSS':>9s} {'dropped':>11s}  plan")
+    cpu: dict[str, dict[int, float]] = {"new": {}, "old": {}}
+    drops: dict[tuple[str, int], np.ndarray] = {}
+    for n in sorted(set(args.sizes) | set(args.old_sizes)):
+        for impl in ("old", "new") if n in args.old_sizes else ("new",):
+            if impl == "new" and n not in args.sizes:
+                continue
+            result, dropped = run_child(impl, n, population_file, args)
+            cpu[impl][n], drops[impl, n] = result["cpu"], dropped
+            print(
+                f"{impl:5s} {n:>11,} {result['cpu']:8.1f} {result['wall']:8.1f} {result['rss_gib']:7.2f} GiB "
+                f"{result['dropped']:>11,}  {result['plan']}",
+                flush=True,
+            )
+        if n in args.old_sizes and n in args.sizes:
+            same = np.array_equal(drops["old", n], drops["new", n])
+            print(
+                f"      old / new at n={n:,}: CPU {cpu['old'][n] / cpu['new'][n]:.1f}x; "
+                f"drop sets {'identical' if same else 'DIFFER'}"
+            )
+        if n in args.sizes:
+            print("      " + check_sampled(hashes[:n], drops["new", n], d, args.sample, args.seed + n))
+    for impl, label in (("new", "this implementation"), ("old", "previous implementation")):
+        sizes = sorted(cpu[impl])
+        if len(sizes) >= 2:
+            exponent = growth_exponent(sizes, [cpu[impl][n] for n in sizes])
+            print(
+                f"growth exponent of CPU time, {label}, n = {', '.join(f'{s:,}' for s in sizes)}: {exponent:.2f}"
+            )
+    print(check_subsets(hashes, d, args.subsets, args.subset_n, args.seed))
+    if args.imagededup_n > 0:
+        try:
+            import imagededup  # noqa: F401
+        except ImportError:
+            print('imagededup not installed: pip install ".[bench]" (skipping the comparison)')
+            return
+        m = args.imagededup_n
+        pick = np.sort(np.random.default_rng(args.seed + 1).choice(len(hashes), m, replace=False))
+        print(imagededup_side_by_side(hashes[pick], d))
 
 
 # --------------------------------------------------------------------------- calibration
@@ -489,10 +364,7 @@ def calibrate(args: argparse.Namespace) -> None:
     names = list(images)
     hashes = {k: fingerprint_image(v).phash for k, v in images.items()}
     u = np.array([hashes[k] for k in names], dtype=np.int64).view(np.uint64)
-    x = u[:, None] ^ u[None, :]
-    dist = np.zeros(x.shape, dtype=np.int64)
-    for b in range(64):
-        dist += ((x >> np.uint64(b)) & np.uint64(1)).astype(np.int64)
+    dist = np.bitwise_count(u[:, None] ^ u[None, :])
     iu = np.triu_indices(len(names), 1)
     dd = dist[iu]
     print(
@@ -516,27 +388,26 @@ def calibrate(args: argparse.Namespace) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--n", type=int, default=1_000_000, help="hashes for the main run")
-    ap.add_argument("--pairs", type=int, default=10_000, help="planted near-duplicate pairs at --n")
+    ap.add_argument("--sizes", type=int, nargs="+", default=[1_000_000, 4_000_000, 10_000_000])
+    ap.add_argument("--old-sizes", type=int, nargs="*", default=[250_000, 1_000_000])
+    ap.add_argument("--old-ref", default="8ed2b09", help="git revision of the previous implementation")
+    ap.add_argument("--pairs", type=int, default=1000, help="planted real near-duplicate pairs")
     ap.add_argument(
         "--family-size", type=int, default=20, help="scenes per family (perturbations of one base)"
     )
     ap.add_argument(
         "--jitter", type=float, default=0.02, help="perturbation within a family (fraction of side)"
     )
-    ap.add_argument("--hamming", type=int, default=DEFAULT_HAMMING)
-    ap.add_argument("--bands", type=int, default=None, help="force the number of bands (default: cost model)")
-    ap.add_argument("--sample", type=int, default=2000, help="hashes whose pairs are checked by brute force")
-    ap.add_argument("--imagededup-n", type=int, default=20_000, help="hashes for the side-by-side (0: skip)")
     ap.add_argument(
-        "--imagededup-method",
-        default="brute_force_cython",
-        choices=["brute_force_cython", "bktree", "brute_force"],
-        help="imagededup search method (its default on Linux: brute_force_cython)",
+        "--layout", choices=LAYOUTS, default="shuffled", help="family members spread or consecutive"
     )
-    ap.add_argument("--repeats", type=int, default=3)
-    ap.add_argument("--warmup", type=int, default=1)
+    ap.add_argument("--hamming", type=int, default=DEFAULT_HAMMING)
+    ap.add_argument("--sample", type=int, default=300, help="images checked against the whole kept set")
+    ap.add_argument("--subsets", type=int, default=3, help="random subsets decided by brute force too")
+    ap.add_argument("--subset-n", type=int, default=20_000, help="hashes per brute-force subset")
+    ap.add_argument("--imagededup-n", type=int, default=20_000, help="hashes for the side-by-side (0: skip)")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--workers", type=int, default=None, help="processes that generate the population")
     ap.add_argument(
         "--cache",
         type=Path,
@@ -544,8 +415,15 @@ def main(argv: list[str] | None = None) -> None:
         help="where generated hash populations are kept",
     )
     ap.add_argument("--calibrate", action="store_true", help="measure pHash distances for --hamming instead")
+    ap.add_argument("--child", choices=["new", "old"], help=argparse.SUPPRESS)
+    ap.add_argument("--n", type=int, help=argparse.SUPPRESS)
+    ap.add_argument("--population", type=Path, help=argparse.SUPPRESS)
+    ap.add_argument("--out", type=Path, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
-    if args.calibrate:
+    if args.child:
+        args.impl = args.child
+        child(args)
+    elif args.calibrate:
         calibrate(args)
     else:
         bench(args)

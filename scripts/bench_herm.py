@@ -48,12 +48,13 @@ PER_IMAGE = 4
 def write_data(root: Path, instances: int) -> list[str]:
     images_dir = root / "images"
     images_dir.mkdir(parents=True)
-    Image.new("RGB", (640, 480), (100, 120, 140)).save(root / "one.jpg", quality=85)
+    # inside --images: hvgen skips links leading out of the folder (unless --follow-symlinks)
+    Image.new("RGB", (640, 480), (100, 120, 140)).save(images_dir / "one.jpg", quality=85)
     count = (instances + PER_IMAGE - 1) // PER_IMAGE
     images, people, objects, captions = [], [], [], []
     for i in range(1, count + 1):
         name = f"{i:012d}.jpg"
-        os.symlink(root / "one.jpg", images_dir / name)
+        os.symlink(images_dir / "one.jpg", images_dir / name)
         images.append({"id": i, "file_name": name, "width": 640, "height": 480, "license": 1,
                        "coco_url": f"http://images.example/{name}"})  # fmt: skip
         for k in range(min(PER_IMAGE, instances - (i - 1) * PER_IMAGE)):

@@ -47,10 +47,10 @@ os.environ.setdefault("HVGEN_NO_PROGRESS", "1")
 from _timing import Config, compare, machine  # noqa: E402
 
 from hvgen.config import RenderConfig, RunConfig  # noqa: E402
+from hvgen.models import _quiet_tiny_model_warnings  # noqa: E402
 from hvgen.pipeline import prepare_run_dir, stage_plan  # noqa: E402
 from hvgen.sharding import Shard  # noqa: E402
 from hvgen.stages.render import (  # noqa: E402
-    _quiet_tiny_model_warnings,
     load_pipeline,
     pending_jobs,
     pick_device,

@@ -30,3 +30,14 @@ def tiny_pipeline(tiny_cache: Path):
     from hvgen.stages.render import load_pipeline
 
     return load_pipeline(RenderConfig(model="tiny", device="cpu"))
+
+
+@pytest.fixture(autouse=True)
+def normal_verbosity():
+    """Each test starts at the default verbosity: commands run in-process with --quiet or -v set a
+    process-wide level, which would otherwise leak into the tests that follow them."""
+    from hvgen import progress
+
+    progress.set_verbosity(progress.NORMAL)
+    yield
+    progress.set_verbosity(progress.NORMAL)

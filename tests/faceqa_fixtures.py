@@ -46,7 +46,7 @@ class FixtureFaces(_CsvReader):
                       citation="@misc{testfaces}", url="https://example.org/faces",
                       tasks=("age_bin", "gender", "race", "expression"))  # fmt: skip
 
-    def samples(self) -> Iterator[FaceSample]:
+    def listed_samples(self) -> Iterator[FaceSample]:
         for row in self.rows():
             labels = {"age_bin": row["age_bin"], "gender": row["gender"], "race": row["race"],
                       "expression": row["expression"]}  # fmt: skip
@@ -59,7 +59,7 @@ class FixtureCelebs(_CsvReader):
                       redistributable=False, citation="@misc{testcelebs}", url="https://example.org/celebs",
                       tasks=("attributes", "age"))  # fmt: skip
 
-    def samples(self) -> Iterator[FaceSample]:
+    def listed_samples(self) -> Iterator[FaceSample]:
         for row in self.rows():
             attributes = {name: row[name] == "1" for name in ATTRIBUTES}
             labels = {
@@ -85,7 +85,7 @@ class FixtureClips(_CsvReader):
                       citation="@misc{testclips}", url="https://example.org/clips",
                       tasks=("forgery", "manipulation", "expression"))  # fmt: skip
 
-    def samples(self) -> Iterator[FaceSample]:
+    def listed_samples(self) -> Iterator[FaceSample]:
         for row in self.rows():
             folder = self.root / "clips" / row["file"] / "frame"
             frames = tuple(sorted(folder.glob("*.png"), key=lambda p: int(p.stem)))

@@ -198,7 +198,7 @@ def test_bad_items_are_one_clear_error(images: Path, tmp_path: Path) -> None:
         annotate_images([first, first], "tiny", out)
     with pytest.raises(HvgenError, match="not found: .*missing.png"):
         annotate_images([("x", tmp_path / "missing.png")], "tiny", out)
-    with pytest.raises(HvgenError, match="--batch-size 0"):
+    with pytest.raises(HvgenError, match="--batch-size must be .*, got 0"):
         annotate_images([first], "tiny", out, batch_size=0)
     bad_prompt = tmp_path / "bad.j2"
     bad_prompt.write_text("Describe {{ person }}.", encoding="utf-8")

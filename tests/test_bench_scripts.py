@@ -110,8 +110,12 @@ def test_bench_corruption_reports_geometric_mean(tmp_path: Path) -> None:
 
 
 def test_bench_adversarial_runs_the_real_scenario(tmp_path: Path) -> None:
+    baseline = tmp_path / "adversarial_rev.py"  # stands in for `git show REV:... > FILE`
+    baseline.write_text((SCRIPTS.parent / "hvgen" / "scenarios" / "adversarial.py").read_text())
     out = run_script(
         "bench_adversarial.py",
+        "--baseline",
+        str(baseline),
         "--num",
         "6",
         "--size",
@@ -124,7 +128,7 @@ def test_bench_adversarial_runs_the_real_scenario(tmp_path: Path) -> None:
         "1",
         cwd=tmp_path,
     )
-    assert "batch 1" in out and "batch 4" in out and "questions/s" in out
+    assert "batch 1" in out and "batch 4 baseline" in out and "questions/s" in out
 
 
 def test_bench_render_tiny(tmp_path: Path) -> None:

@@ -9,7 +9,6 @@ from pathlib import Path
 import duckdb
 import imagehash
 import numpy as np
-import pyarrow as pa
 import pytest
 from PIL import Image, ImageDraw, PngImagePlugin
 
@@ -17,10 +16,8 @@ from hvgen.stages.build.dedup import (
     DEFAULT_HAMMING,
     REASONS,
     duplicate_questions,
-    greedy_near_drops,
     leak_check,
-    near_duplicate_pairs,
-    plan_bands,
+    near_duplicate_drops,
     run_dedup,
 )
 from hvgen.stages.build.fingerprints import (
@@ -226,74 +223,33 @@ def test_process_pool_gives_the_same_fingerprints(tmp_path: Path) -> None:
     con.close()
 
 
-# --------------------------------------------------------------------------- near-dup search
+# --------------------------------------------------------------------------- near duplicates
+# (the search itself, against a brute force of the rule: tests/test_near_duplicates.py)
 
 
-def brute_pairs(h: list[int], d: int) -> set[tuple[int, int, int]]:
-    return {
-        (i, j, hamming(h[i], h[j]))
-        for i, j in itertools.combinations(range(len(h)), 2)
-        if hamming(h[i], h[j]) <= d
-    }
-
-
-@pytest.mark.parametrize("d", [0, 2, 6, 10])
-def test_near_duplicate_pairs_is_exact(d: int) -> None:
-    rng = np.random.default_rng(d)
-    h = [int(v) for v in rng.integers(-(2**63), 2**63 - 1, size=300, dtype=np.int64)]
-    for k in range(60):  # planted pairs at every distance 0..12, plus an identical triple
-        a, b = (int(v) for v in rng.choice(300, 2, replace=False))
-        v = h[a] & (2**64 - 1)
-        for bit in rng.choice(64, k % 13, replace=False):
-            v ^= 1 << int(bit)
-        h[b] = v - 2**64 if v >= 2**63 else v
-    h[1] = h[2] = h[0]
+def test_near_duplicate_drops_in_sql_follow_id_order_without_chaining() -> None:
+    """a~b~c (a and c far apart) keeps a and c; ids are visited in id order, not row order."""
+    a = 0x0F0F_0F0F_0F0F_0F0F
+    b = a ^ 0b111  # 3 bits from a
+    c = b ^ (0b111 << 8)  # 3 bits from b, 6 from a
+    far = ~a & (2**64 - 1)
+    rows = [("c", c), ("far", far), ("b", b), ("a", a), ("a_copy", a), ("nohash", None)]
     con = duckdb.connect()
-    con.register("t", pa.table({"image_id": [f"i{i:03d}" for i in range(300)], "phash": h}))
-    expected = brute_pairs(h, d)
-    for bands in {None, d + 1, max(1, d // 3), 2 * d + 2}:
-        got = {
-            (int(a[1:]), int(b[1:]), dist)
-            for a, b, dist in near_duplicate_pairs(con, "t", d, bands).fetchall()
-        }
-        assert got == expected, f"bands={bands}: {plan_bands(d, bands, n=300).describe()}"
-
-
-def test_plan_bands_guarantees_pigeonhole_and_validates() -> None:
-    for d in range(0, 13):
-        for n in (10, 10_000, 1_000_000):
-            plan = plan_bands(d, n=n)
-            assert sum(b.width for b in plan.bands) == 64
-            assert sum(b.radius + 1 for b in plan.bands) >= d + 1
-    assert plan_bands(6, bands=7).radius == 0  # textbook form: 7 bands, equality
-    with pytest.raises(ValueError, match="hamming must be an integer between 0 and 32"):
-        plan_bands(40)
-    with pytest.raises(ValueError, match="hamming must be"):
-        plan_bands(-1)
-    with pytest.raises(ValueError, match="bands must be"):
-        plan_bands(6, bands=0)
-    with pytest.raises(ValueError, match="probe masks"):
-        plan_bands(30, bands=1)
-
-
-def test_greedy_drops_follow_id_order_without_chaining() -> None:
-    con = duckdb.connect()
-    con.execute("CREATE TABLE p(id_a VARCHAR, id_b VARCHAR, distance INTEGER)")
-    # a~b~c~d chain, a~e~f, g~h; c is not within d of a, so c is kept although b is dropped
+    con.execute("CREATE TABLE f(image_id VARCHAR, phash BIGINT)")
     con.executemany(
-        "INSERT INTO p VALUES (?, ?, ?)",
-        [
-            ("a", "b", 1),
-            ("b", "c", 1),
-            ("c", "d", 2),
-            ("a", "e", 3),
-            ("e", "f", 1),
-            ("g", "h", 0),
-            ("a", "h", 5),
-        ],
+        "INSERT INTO f VALUES (?, ?)", [(i, None if h is None else h - 2**64 * (h >= 2**63)) for i, h in rows]
     )
-    got = sorted(greedy_near_drops(con, "p").fetchall())
-    assert got == [("b", "a", 1), ("d", "c", 2), ("e", "a", 3), ("h", "g", 0)]
+    plan = near_duplicate_drops(con, "f", 4, into="nd")
+    assert sorted(con.execute("SELECT * FROM nd").fetchall()) == [("a_copy", "a", 0), ("b", "a", 3)]
+    near_duplicate_drops(con, "f", 6, into="nd")  # now c is within 6 of the kept a
+    assert sorted(con.execute("SELECT * FROM nd").fetchall()) == [
+        ("a_copy", "a", 0),
+        ("b", "a", 3),
+        ("c", "a", 6),
+    ]
+    assert isinstance(plan, str) and plan
+    with pytest.raises(ValueError, match="hamming must be an integer between 0 and 32"):
+        near_duplicate_drops(con, "f", 33)
 
 
 # --------------------------------------------------------------------------- the whole pass
@@ -439,12 +395,12 @@ def test_leak_check_against_a_previous_export_drops_the_overlap(
     # the other passes are unchanged
     assert img["img00_exact"][0] == "exact_duplicate" and img["img03_noised"][0] == "near_duplicate"
     # a rebuild does not decode the old release again (cached per file, size and mtime)
-    import hvgen.stages.build.dedup
+    import hvgen.stages.build.leak_sources
 
     def no_decoding(*a, **k):
         raise AssertionError("decoded a cached file again")
 
-    monkeypatch.setattr(hvgen.stages.build.dedup, "map_fingerprints", no_decoding)
+    monkeypatch.setattr(hvgen.stages.build.leak_sources, "map_fingerprints", no_decoding)
     assert run_dedup(con, hamming=4, against=[str(old)]).counts["leak_exact"] == 1
     monkeypatch.undo()
     # without --against the leak drops disappear again (recomputed from scratch)

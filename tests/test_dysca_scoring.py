@@ -8,16 +8,12 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
+from hvgen.generators.dysca import scoring
 from quality_helpers import letter, simulated_answer, tiny_embedder
 
 from hvgen.cli import main
 from hvgen.errors import HvgenError
 from hvgen.generator import PlanRequest, get_generator
-
-try:  # installed wheel
-    from hvgen.generators import dysca_scoring as scoring
-except ModuleNotFoundError:  # checkout
-    from generators import dysca_scoring as scoring
 
 INSTRUCTION = (
     "Question: What is the animal in the image?\n\nChoices:\n(A) owl\n(B) butterfly\n(C) crow\n(D) parrot\n"

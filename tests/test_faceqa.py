@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 from datasets import load_dataset
 from faceqa_fixtures import write_test_celebs, write_test_clips, write_test_faces
-from hvgen.generators.faceqa_questions import TASKS
-from hvgen.generators.faceqa_scoring import parse_selection, score_predictions
-from hvgen.generators.faceqa_splits import assign_splits
+from hvgen.generators.faceqa.questions import TASKS
+from hvgen.generators.faceqa.scoring import parse_selection, score_predictions
+from hvgen.generators.faceqa.splits import assign_splits
 
 from hvgen.cli import main
 from hvgen.errors import HvgenError

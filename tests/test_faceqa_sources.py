@@ -75,7 +75,7 @@ def test_no_identity_crosses_splits_and_restricted_images_stay_home(run: Path) -
 
 def test_reader_options_follow_the_folder(tmp_path: Path) -> None:
     from face_sources import write_dfew, write_ffpp
-    from hvgen.generators.faceqa_sources import open_readers, parse_source_specs
+    from hvgen.generators.faceqa.sources import open_readers, parse_source_specs
 
     from hvgen.errors import HvgenError
 
@@ -125,7 +125,7 @@ def test_caption_task_answers_with_the_models_caption(
     """The caption task on parsed annotations (a real VLM's; here written by hand): one question
     per face, its answer the caption, unlabelled faces included; `hvgen score faceqa` skips them."""
     from face_sources import write_fairface, write_images
-    from hvgen.generators.faceqa_scoring import score_predictions
+    from hvgen.generators.faceqa.scoring import score_predictions
 
     from hvgen.annotate import Annotation
     from hvgen.generator import PlanRequest, get_generator

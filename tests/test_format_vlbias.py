@@ -18,19 +18,14 @@ from typing import Any
 
 import pyarrow as pa
 import pytest
+from hvgen.generators.vlbias import release
+from hvgen.generators.vlbias.predictions import read_predictions
 from PIL import Image
 
 from hvgen.errors import HvgenError
 from hvgen.generator import PlanRequest, get_generator
 from hvgen.publish.formats import ConfigSamples, FormatContext, get_format, parse_formats
 from hvgen.records import Record
-
-try:  # installed wheel
-    from hvgen.generators import vlbias_release as release
-    from hvgen.generators import vlbias_scoring as scoring
-except ModuleNotFoundError:  # checkout with PYTHONPATH=repo root
-    from generators import vlbias_release as release
-    from generators import vlbias_scoring as scoring
 
 OPEN_TYPES = ["gender", "race", "religious_ideology", "profession-emo", "profession-nohuman"]
 
@@ -273,10 +268,10 @@ def test_mixed_id_kinds_are_refused(tmp_path: Path) -> None:
     path = tmp_path / "p.jsonl"
     path.write_text('{"id": 0, "prediction": "Yes"}\n{"id": "abc", "prediction": "No"}\n')
     with pytest.raises(ValueError, match="line 2: ids mix integers"):
-        scoring.read_predictions(path)
+        read_predictions(path)
     (tmp_path / "empty").mkdir()
     with pytest.raises(ValueError, match="no result.json"):
-        scoring.read_predictions(tmp_path / "empty")
+        read_predictions(tmp_path / "empty")
 
 
 # ------------------------------------------------------------------------------ a real run, real images

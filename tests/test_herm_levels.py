@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 from herm_coco import OBJECTS, PEOPLE
-from hvgen.generators import herm_levels as L
+from hvgen.generators.herm import levels as L
 
 from hvgen.readers.coco import COCO_KEYPOINTS
 

@@ -10,8 +10,8 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from hvgen.generators.hqh_judging import Verdict, parse_verdict
-from hvgen.generators.hqh_scoring import Scored, open_metrics, parse_choice, parse_yes_no, score_hqh
+from hvgen.generators.hqh.judging import Verdict, parse_verdict
+from hvgen.generators.hqh.scoring import Scored, open_metrics, parse_choice, parse_yes_no, score_hqh
 
 from hvgen.cli import main
 from hvgen.errors import HvgenError

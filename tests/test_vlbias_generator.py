@@ -1,4 +1,4 @@
-"""Tests of the VLBiasBench generator (generators/vlbias.py): plan properties on real template
+"""Tests of the VLBiasBench generator (generators/vlbias/): plan properties on real template
 data, option parsing, scoring through the generator, and one end-to-end CLI run on the tiny model."""
 
 from __future__ import annotations

@@ -7,11 +7,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
-try:  # installed wheel
-    from hvgen.generators import vlbias_scoring as scoring
-except ModuleNotFoundError:  # checkout with PYTHONPATH=repo root
-    from generators import vlbias_scoring as scoring
+from hvgen.generators.vlbias import scoring
+from hvgen.generators.vlbias.predictions import load_predictions, match_predictions, read_predictions
 
 YES, NO, UNKNOWN = "Yes", "No", "Cannot answer"
 
@@ -206,7 +203,7 @@ def test_missing_and_extra_predictions_are_reported() -> None:
     # Missing records are excluded from the metrics, not counted as wrong.
     assert result["overall"]["n_ambig"] == 1 and result["overall"]["acc_ambig"] == 1.0
 
-    matched, missing, extra = scoring.match_predictions(records, predictions)
+    matched, missing, extra = match_predictions(records, predictions)
     assert [record["id"] for record, _ in matched] == ["amb0", "dis0"]
     assert missing == ["amb1", "dis1"] and extra == ["stray"]
 
@@ -335,7 +332,7 @@ def test_load_predictions_reads_jsonl(tmp_path: Path) -> None:
             json.dumps({"id": 7, "prediction": None, "extra": 1}),
         ],
     )
-    assert scoring.load_predictions(path) == {"a": "Yes", "7": ""}
+    assert load_predictions(path) == {"a": "Yes", "7": ""}
 
 
 @pytest.mark.parametrize(
@@ -351,7 +348,7 @@ def test_load_predictions_reads_jsonl(tmp_path: Path) -> None:
 def test_load_predictions_errors_name_the_line(tmp_path: Path, line: str, message: str) -> None:
     path = write_lines(tmp_path / "p.jsonl", [json.dumps({"id": "a", "prediction": "Yes"}), line])
     with pytest.raises(ValueError, match=message):
-        scoring.load_predictions(path)
+        load_predictions(path)
 
 
 def test_read_predictions_reads_the_original_result_json(tmp_path: Path) -> None:
@@ -362,7 +359,7 @@ def test_read_predictions_reads_the_original_result_json(tmp_path: Path) -> None
     ]
     (tmp_path / "close").mkdir()
     (tmp_path / "close" / "result.json").write_text(json.dumps(entries, indent=4), encoding="utf-8")
-    read = scoring.read_predictions(tmp_path / "close" / "result.json")
+    read = read_predictions(tmp_path / "close" / "result.json")
     assert (
         read.original and read.texts == {"0": "Yes", "1": ""} and read.instructions == {"0": "Q0", "1": "Q1"}
     )
@@ -371,14 +368,14 @@ def test_read_predictions_reads_the_original_result_json(tmp_path: Path) -> None
     (tmp_path / "open" / "result.json").write_text(
         json.dumps([{"id": 2, "answer": "Fine."}]), encoding="utf-8"
     )
-    assert scoring.read_predictions(tmp_path).texts == {"0": "Yes", "1": "", "2": "Fine."}
+    assert read_predictions(tmp_path).texts == {"0": "Yes", "1": "", "2": "Fine."}
     (tmp_path / "again").mkdir()
     (tmp_path / "again" / "result.json").write_text(json.dumps([{"id": 1, "answer": "No"}]), encoding="utf-8")
     with pytest.raises(
         ValueError,
         match=r"close/result.json, entry 1: duplicate id '1' \(first seen at .*again/result.json, entry 0\)",
     ):
-        scoring.read_predictions(tmp_path)
-    assert not scoring.read_predictions(
+        read_predictions(tmp_path)
+    assert not read_predictions(
         write_lines(tmp_path / "p.jsonl", ['{"id": "a", "prediction": "x"}'])
     ).original

@@ -20,6 +20,7 @@ Correlations come with percentile bootstrap confidence intervals over models, se
 from __future__ import annotations
 
 import csv
+import math
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
@@ -29,9 +30,20 @@ import numpy as np
 from scipy import stats
 
 from hvgen.errors import HvgenError
+from hvgen.ranges import check_range
 
 MIN_MODELS = 3
 DEFAULT_BOOTSTRAP = 2000
+MIN_BOOTSTRAP, MAX_BOOTSTRAP = 100, 100_000
+"""Fewer resamples make a percentile interval noise; more cost memory (resamples x models x 8
+bytes, several times over) and add nothing to an interval over a handful of models."""
+
+
+def check_bootstrap(n_bootstrap: int) -> None:
+    check_range(
+        "--bootstrap", n_bootstrap, MIN_BOOTSTRAP, MAX_BOOTSTRAP, integer=True,
+        why=f"(resamples per confidence interval; {DEFAULT_BOOTSTRAP} is the default)",
+    )  # fmt: skip
 
 
 def too_few_models(count: int, what: str, fix: str = "--predictions MODEL=A.jsonl,B.jsonl, repeated") -> str:
@@ -71,6 +83,7 @@ def correlation(
     Resamples in which either side is constant have no correlation and are left out (their
     count is reported); r itself is None when a whole side is constant."""
     _need_models(len(x), what)
+    check_bootstrap(n_bootstrap)
     if len(x) != len(y):
         raise ValueError(f"paired scores of unequal length: {len(x)} and {len(y)}")
     xs, ys = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
@@ -147,11 +160,15 @@ def read_criterion(path: Path) -> dict[str, float]:
     scores: dict[str, float] = {}
     for line, row in enumerate(rows, start=2):
         try:
-            scores[row["model"]] = float(row[column])
+            value = float(row[column])
         except (TypeError, ValueError):
+            value = math.nan
+        if not math.isfinite(value):  # 'nan' and 'inf' parse as floats, and no correlation survives them
             raise HvgenError(
-                f"criterion table {path}, line {line}: '{row[column]}' in column '{column}' is not a number."
-            ) from None
+                f"criterion table {path}, line {line}: '{row[column]}' in column '{column}' is not a finite number; "
+                "give every model a score (leave out a model that has none)."
+            )
+        scores[row["model"]] = value
     return scores
 
 

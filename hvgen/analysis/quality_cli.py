@@ -81,6 +81,12 @@ def run_quality(
             console.print(table)
         for line in notes(report):
             console.print(line, highlight=False)
+    shared = report["shared_questions"]
+    if shared["count"]:
+        warn(
+            f"the forms share {shared['count']} question ids ({shared['share_of_form_a']:.0%} of form A, "
+            f"{shared['share_of_form_b']:.0%} of form B): {shared['why']}"
+        )
     for model, row in report["models"].items():
         for form, counts in row.items():
             unscored = {k: counts[k] for k in ("n_missing", "n_extra", "n_malformed_lines") if counts.get(k)}

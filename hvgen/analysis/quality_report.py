@@ -15,6 +15,7 @@ from typing import Any
 
 from hvgen.analysis import quality
 from hvgen.errors import HvgenError
+from hvgen.forms import check_distinct_forms, shared_questions
 from hvgen.generator import Generator, PlanRequest, get_generator
 from hvgen.records import Record
 from hvgen.scoring import load_questions, scorer_options
@@ -103,6 +104,26 @@ def _score(
     return report
 
 
+MAX_FOREIGN_SHARE = 0.05
+"""The largest share of a model's predictions that may answer no question of its form: a few
+stray lines are reported; more means the file belongs (in part) to another run."""
+
+
+def _check_own_form(model: str, form: str, path: Path, report: Mapping[str, Any], ids: set[str]) -> None:
+    """Refuse a predictions file of which more than MAX_FOREIGN_SHARE answers no question of its
+    form (ids of another run): its score would measure the mix-up, not the model."""
+    extra = len(report.get("extra_ids") or [])
+    answered = len(ids) - len(report.get("missing_ids") or [])
+    share = extra / (extra + answered) if extra + answered else 0.0
+    if share > MAX_FOREIGN_SHARE:
+        raise HvgenError(
+            f"--predictions {model}: {extra} of the predictions in {path} ({share:.0%}) answer no question of form "
+            f"{form} (ids such as {sorted(report.get('extra_ids') or [])[:3]}); at most "
+            f"{MAX_FOREIGN_SHARE:.0%} may. Is it the file for the other form, or another run's? Pass each form's own "
+            "predictions, in the order RUN_A,RUN_B."
+        )
+
+
 def _bookkeeping(report: Mapping[str, Any]) -> dict[str, Any]:
     return {
         "score": report["score"],
@@ -128,6 +149,7 @@ def assess(
     `judge` (a `hvgen.judges.JudgeSpec`) grades free-form answers for benchmarks that need one."""
     if len(models) < quality.MIN_MODELS:
         raise HvgenError(quality.too_few_models(len(models), "parallel-forms reliability"))
+    quality.check_bootstrap(n_bootstrap)
     table = quality.read_criterion(criterion) if criterion is not None else None  # bad input before slow work
     records_a, records_b = load_questions(form_a), load_questions(form_b)
     cls = benchmark_of(records_a, form_a)
@@ -135,6 +157,8 @@ def assess(
         raise HvgenError(
             f"{form_a} and {form_b} hold different benchmarks: parallel forms must be the same one."
         )
+    ids_a, ids_b = {str(r["id"]) for r in records_a}, {str(r["id"]) for r in records_b}
+    check_distinct_forms(ids_a, ids_b, form_a, form_b)
     options = {"seed": seed, "n_bootstrap": n_bootstrap}
     score_options = scorer_options(cls, embedder, judge)
     per_model: dict[str, dict[str, Any]] = {}
@@ -144,10 +168,13 @@ def assess(
     for entry in models:
         report_a = _score(cls, records_a, entry.form_a, score_options)
         report_b = _score(cls, records_b, entry.form_b, score_options)
+        _check_own_form(entry.model, "A", entry.form_a, report_a, ids_a)
+        _check_own_form(entry.model, "B", entry.form_b, report_b, ids_b)
         row = {"form_a": _bookkeeping(report_a), "form_b": _bookkeeping(report_b)}
         items_a[entry.model], items_b[entry.model] = report_a.get("items") or {}, report_b.get("items") or {}
         if entry.retest is not None:
             report_again = _score(cls, records_a, entry.retest, score_options)
+            _check_own_form(entry.model, "A (retest)", entry.retest, report_again, ids_a)
             row["retest"] = _bookkeeping(report_again)
             retest_scores[entry.model] = report_again["score"]
             row["retest"]["item_agreement"] = _agreement(
@@ -169,6 +196,7 @@ def assess(
             if retest_scores
             else None
         ),
+        "shared_questions": shared_questions(ids_a, ids_b),
         "criterion_validity": None,
         "internal_consistency": {},
         "coverage": {
@@ -276,6 +304,7 @@ def notes(report: Mapping[str, Any]) -> list[str]:
     validity = report.get("criterion_validity") or {}
     skipped = [r for r in (report.get("test_retest"), validity.get("form_a")) if r and "skipped" in r]
     lines = [f"skipped: {result['skipped']}" for result in skipped]
+
     for form in ("form_a", "form_b"):
         consistency = report["internal_consistency"].get(form)
         if consistency:

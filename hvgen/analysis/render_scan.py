@@ -4,8 +4,9 @@ The render stage calls `scanned_batch` instead of a plain batch: the same pipeli
 the attention maps captured (`attention.capture_maps` leaves the images unchanged), and each
 image's FTT and spectrum scores returned for its manifest row (they land in the catalog's
 ``renders`` table as ``scan_ftt`` / ``scan_spectrum``). Build compares them with the model's
-calibrated threshold (or T2IShield's, rescaled and marked uncalibrated) and drops flagged images
-(reason ``backdoor_suspect``) and their questions unless ``--keep-flagged``; the card lists them.
+calibrated threshold and drops flagged images (reason ``backdoor_suspect``) and their questions
+unless ``--keep-flagged``; the card lists them. Without a calibration it uses T2IShield's threshold,
+rescaled and marked uncalibrated, and keeps the images below it (listed, with a warning).
 """
 
 from __future__ import annotations
@@ -58,8 +59,7 @@ def run_threshold(con: duckdb.DuckDBPyConnection, config: Any) -> tuple[Threshol
     if one is stored, else T2IShield's (rescaled for the map size, with a warning to show). The
     size and map size come from the renders, so no model is loaded."""
     from hvgen.analysis.calibration import calibration_path, load_calibration
-    from hvgen.analysis.scan_command import model_source
-    from hvgen.models import resolve_settings
+    from hvgen.models import model_source, resolve_settings
 
     row = con.execute(
         "SELECT width, height, scan_map FROM renders WHERE scan_map IS NOT NULL LIMIT 1"
@@ -76,9 +76,10 @@ def run_threshold(con: duckdb.DuckDBPyConnection, config: Any) -> tuple[Threshol
         None
         if paper.calibrated
         else f"--scan: no calibration for {config.render.model} at {width}×{height}, {render.steps} steps; used "
-        f"T2IShield's SD1.4 threshold (rescaled to {size[0]}×{size[1]} maps: {paper.ftt}), which is uncalibrated here. Run "
+        f"T2IShield's SD1.4 threshold (rescaled to {size[0]}×{size[1]} maps: {paper.ftt}), which is uncalibrated here, "
+        "so images below it are listed on the card but kept. Run "
         f"`hvgen scan {config.render.model} --calibrate BENIGN_PROMPTS --steps {render.steps} --width {width} "
-        f"--height {height}` and rebuild."
+        f"--height {height}` and rebuild to drop them."
     )
     return paper, warning
 
@@ -94,7 +95,8 @@ def apply_scan_filter(
         [threshold.ftt],
     ).fetchall()
     scanned = con.execute("SELECT count(*) FROM renders WHERE scan_ftt IS NOT NULL").fetchone()[0]
-    if flagged and not keep_flagged:
+    drop = bool(flagged) and not keep_flagged and threshold.calibrated  # below an uncalibrated one: kept
+    if drop:
         con.executemany(
             f"INSERT INTO drops VALUES ('image', ?, '{DROP_REASON}', NULL, NULL)",
             [[image_id] for image_id, _, _ in flagged],
@@ -109,7 +111,8 @@ def apply_scan_filter(
         "threshold": asdict(threshold),
         "scanned_images": scanned,
         "flagged_images": len(flagged),
-        "dropped": bool(flagged) and not keep_flagged,
+        "calibrated": threshold.calibrated,
+        "dropped": drop,
         "flagged": [
             {"image_id": image_id, "prompt": prompt, "ftt": ftt}
             for image_id, prompt, ftt in flagged[:FLAGGED_LISTED]

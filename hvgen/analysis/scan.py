@@ -42,7 +42,10 @@ class PromptScore:
     tokens: int
     ftt: float
     spectrum: float
+    # the verdict: FTT below a calibrated threshold (None: no calibrated threshold, see below_threshold)
     flagged: bool | None = None
+    below_threshold: bool | None = None  # FTT below the threshold used, calibrated or not
+    truncated: bool = False  # longer than the text encoder reads: only its first tokens were scanned
     # the spectrum score's own verdict (a second opinion; only with a calibrated spectrum threshold)
     spectrum_flagged: bool | None = None
     # a trained CDA detector's decision value (> 0: backdoor) and verdict (only with --cda)
@@ -64,11 +67,31 @@ class Threshold:
         return self.source in ("calibrated", "given", "paper")
 
 
+def _tokenizer(pipeline: Any) -> Any:
+    return getattr(pipeline, "tokenizer", None) or pipeline.tokenizer_2
+
+
 def token_count(pipeline: Any, prompt: str) -> int:
     """L of the FTT formula: the prompt's tokens with BOS and EOS, truncated as the pipeline does."""
-    tokenizer = getattr(pipeline, "tokenizer", None) or pipeline.tokenizer_2
+    tokenizer = _tokenizer(pipeline)
     limit = tokenizer.model_max_length
     return len(tokenizer(prompt, truncation=True, max_length=limit).input_ids)
+
+
+TRUNCATION_PROBE = 20_000
+"""Characters tokenised to tell whether a prompt is cut: no tokeniser fits more in 77 tokens."""
+
+
+def token_limit(pipeline: Any) -> int:
+    return int(_tokenizer(pipeline).model_max_length)
+
+
+def is_truncated(pipeline: Any, prompt: str) -> bool:
+    """Whether the text encoder reads only the first part of `prompt` (the pipeline, and so the
+    scan, drops the tokens after its 77)."""
+    if len(prompt) > TRUNCATION_PROBE:
+        return True
+    return len(_tokenizer(pipeline)(prompt).input_ids) > token_limit(pipeline)
 
 
 def prompt_seed(seed: int, prompt: str) -> int:
@@ -108,7 +131,13 @@ def score_maps(pipeline: Any, prompts: list[str], maps: np.ndarray) -> list[Prom
         tokens = token_count(pipeline, prompt)
         quantised = quantised_token_maps(raw)
         scores.append(
-            PromptScore(prompt, tokens, ftt_score(quantised, tokens), spectrum_score(quantised, tokens))
+            PromptScore(
+                prompt,
+                tokens,
+                ftt_score(quantised, tokens),
+                spectrum_score(quantised, tokens),
+                truncated=is_truncated(pipeline, prompt),
+            )
         )
     return scores
 
@@ -169,10 +198,13 @@ def apply_cda(scores: list[PromptScore], maps: np.ndarray, detector: Any) -> lis
 
 
 def apply_threshold(scores: list[PromptScore], threshold: Threshold) -> list[PromptScore]:
-    """Set each score's verdict: flagged (suspected backdoor) when FTT < threshold; with a
+    """Set each score's verdict: flagged (suspected backdoor) when FTT < threshold — only for a
+    calibrated threshold: below an uncalibrated one (T2IShield's rescaled to another model) says
+    little, so it is recorded (`below_threshold`) but is no verdict (`flagged` None); with a
     calibrated spectrum threshold, also the spectrum score's opinion."""
     for score in scores:
-        score.flagged = score.ftt < threshold.ftt
+        score.below_threshold = score.ftt < threshold.ftt
+        score.flagged = score.below_threshold if threshold.calibrated else None
         if threshold.spectrum is not None:
             score.spectrum_flagged = score.spectrum < threshold.spectrum
     return scores

@@ -31,10 +31,13 @@ from hvgen.analysis.scan import (
     paper_threshold,
     scan_prompts,
     sd1_family,
+    token_limit,
 )
 from hvgen.analysis.scan_report import write_maps_picture, write_report
+from hvgen.config import MAX_SIZE, MIN_SIZE
 from hvgen.errors import HvgenError
 from hvgen.progress import info, warn
+from hvgen.ranges import check_range
 
 
 @dataclass
@@ -71,7 +74,40 @@ class ScanOutcome:
 
     @property
     def flagged(self) -> list[PromptScore]:
+        """Prompts with a verdict of 'backdoor' (a calibrated FTT threshold, or CDA): they set the
+        exit status. Below an uncalibrated threshold is no verdict (see `below_uncalibrated`)."""
         return [s for s in self.scores if s.flagged or s.cda_flagged]
+
+    @property
+    def below_uncalibrated(self) -> list[PromptScore]:
+        return [s for s in self.scores if s.flagged is None and s.below_threshold]
+
+
+MAX_STEPS, MAX_BATCH = 1000, 256
+PROMPT_SHOWN = 100
+"""Characters of a prompt the table shows (the whole prompt is in scan.json)."""
+
+
+def check_scan_options(request: ScanRequest) -> None:
+    """Every number an option takes, range-checked before any model is loaded (NaN and inf too:
+    scan.json must stay valid JSON)."""
+    check_range("--fpr", request.fpr, 0, 0.5, low_open=True, high_open=True,
+                why="(the share of benign prompts --calibrate lets be flagged)")  # fmt: skip
+    check_range("--threshold", request.threshold, 0, why="(an FTT score: a mean distance, never negative)")
+    check_range("--guidance", request.guidance, 0)
+    check_range("--similarity", request.similarity, -1, 1, why="(a cosine similarity of image embeddings)")
+    check_range("--steps", request.steps, 1, MAX_STEPS, integer=True)
+    check_range(
+        "--batch-size", request.batch_size, 1, MAX_BATCH, integer=True, why="(prompts per pipeline call)"
+    )
+    for option, size in (("--width", request.width), ("--height", request.height)):
+        why = "(a multiple of 8: the VAE works in blocks of 8 pixels)"
+        check_range(option, size, MIN_SIZE, MAX_SIZE, integer=True, why=why)
+        if size is not None and size % 8:
+            raise HvgenError(
+                f"{option} must be a multiple of 8 from {MIN_SIZE} to {MAX_SIZE:,} (the VAE works in blocks of "
+                f"8 pixels), got {size}."
+            )
 
 
 def read_prompt_file(path: Path, option: str) -> list[str]:
@@ -112,28 +148,20 @@ def resolve_scan_settings(request: ScanRequest, pipeline: Any) -> ScanSettings:
         steps, guidance, width, height = spec.steps, spec.guidance, spec.width, spec.height
     native = native_size(pipeline)
     return ScanSettings(
-        steps=request.steps or steps,
+        steps=request.steps if request.steps is not None else steps,
         guidance=request.guidance if request.guidance is not None else guidance,
-        width=request.width or width or native,
-        height=request.height or height or native,
+        width=request.width if request.width is not None else width or native,
+        height=request.height if request.height is not None else height or native,
         seed=request.seed,
         batch_size=request.batch_size,
     )
 
 
-def model_source(model: str) -> str:
-    """The folder or id the pipeline is loaded from (the tiny model's cache folder for 'tiny')."""
-    from hvgen.models import resolve_model, tiny_sdxl_path
-
-    spec = resolve_model(model)
-    return str(tiny_sdxl_path()) if spec.name == "tiny" else spec.model_id
-
-
 def run_scan(request: ScanRequest) -> ScanOutcome:
     from hvgen.config import RenderConfig
-    from hvgen.models import check_model
-    from hvgen.stages.render import load_pipeline
+    from hvgen.models import check_model, load_pipeline, model_source
 
+    check_scan_options(request)
     if request.train_cda is not None and (request.calibrate is None or request.cda is None):
         raise HvgenError(
             "--train-cda BACKDOOR_PROMPTS trains on those and on the --calibrate benign prompts, and saves the "
@@ -152,6 +180,8 @@ def run_scan(request: ScanRequest) -> ScanOutcome:
     prompts = read_prompt_file(request.prompts, "--prompts") if request.prompts else None
     if request.run is not None:
         prompts = run_prompts(request.run)
+        if not prompts:
+            raise HvgenError(f"--run {request.run}: the run holds no prompt to scan.")
     benign = None
     if request.calibrate is not None:
         is_run = request.calibrate.is_dir()
@@ -190,6 +220,12 @@ def run_scan(request: ScanRequest) -> ScanOutcome:
     )
     scores, maps = scan_prompts(pipeline, prompts, settings)
     apply_threshold(scores, threshold)
+    truncated = [s for s in scores if s.truncated]
+    if truncated:
+        warn(
+            f"{len(truncated)} prompt(s) are longer than the text encoder's {token_limit(pipeline)} tokens: the model "
+            "reads, and the scan checks, only their first tokens (the table shows them cut; scan.json whole)."
+        )
     if detector is not None:
         apply_cda(scores, maps, detector)
     localisations = _localise(request, pipeline, settings, scores, similarity) if similarity else []
@@ -209,9 +245,14 @@ def run_scan(request: ScanRequest) -> ScanOutcome:
             "settings": asdict(settings),
             "map_size": list(size),
             "threshold": asdict(threshold),
+            "calibrated": threshold.calibrated,
             "calibration_file": str(stored) if threshold.source == "calibrated" else None,
             "prompts": len(scores),
             "flagged": sum(bool(s.flagged) for s in scores),
+            "below_uncalibrated_threshold": sum(
+                bool(s.flagged is None and s.below_threshold) for s in scores
+            ),
+            "truncated": len(truncated),
             "results": [s.as_dict() for s in scores],
             "localisations": [asdict(item) for item in localisations],
             "maps_picture": picture.name if picture else None,
@@ -257,9 +298,10 @@ def _threshold(request: ScanRequest, stored: Path, size: tuple[int, int], sd1: b
     paper = paper_threshold(*size, sd1=sd1)
     if not paper.calibrated:
         warn(
-            f"no calibration for this model at these settings: using T2IShield's 2.5 (rescaled to {size[0]}×{size[1]} "
-            f"maps: {paper.ftt}), which was fitted to SD1.4 at 512² only — verdicts are unreliable. Run `hvgen scan "
-            f"{request.model} --calibrate BENIGN_PROMPTS` once with prompts you trust."
+            f"no calibration for this model at these settings: the result is uncalibrated. T2IShield's 2.5 (rescaled "
+            f"to {size[0]}×{size[1]} maps: {paper.ftt}) was fitted to SD1.4 at 512² only, so a prompt below it is "
+            f"reported, not flagged, and the exit status stays 0. Run `hvgen scan {request.model} --calibrate "
+            "BENIGN_PROMPTS` (>= 10 prompts you trust, at these settings) once for verdicts."
         )
     return paper
 
@@ -269,7 +311,7 @@ def _localise(
 ) -> list[Any]:
     from hvgen.analysis.localize import localize_trigger
 
-    flagged = [s for s in scores if s.flagged]
+    flagged = [s for s in scores if s.below_threshold]  # asked for: localise suspects, calibrated or not
     limit = request.similarity if request.similarity is not None else similarity.default_threshold
     found = []
     for score in flagged:
@@ -279,6 +321,7 @@ def _localise(
 
 def print_outcome(outcome: ScanOutcome, console: Any) -> None:
     """A table of verdicts, the suspected triggers, and where the report went."""
+    from rich.markup import escape
     from rich.table import Table
 
     if not outcome.scores:
@@ -288,11 +331,32 @@ def print_outcome(outcome: ScanOutcome, console: Any) -> None:
     for column in ("verdict", "FTT", "spectrum", *(["CDA"] if with_cda else []), "tokens", "prompt"):
         table.add_column(column)
     for score in outcome.scores:
-        verdict = "[red]FLAGGED[/]" if score.flagged else "benign"
+        verdict = (
+            "[red]FLAGGED[/]"
+            if score.flagged
+            else "[yellow]below (uncalibrated)[/]"
+            if score.flagged is None and score.below_threshold
+            else "benign"
+        )
         cda = [f"{score.cda} ({'backdoor' if score.cda_flagged else 'benign'})"] if with_cda else []
-        table.add_row(verdict, str(score.ftt), str(score.spectrum), *cda, str(score.tokens), score.prompt)
+        tokens = f"{score.tokens} (cut)" if score.truncated else str(score.tokens)
+        table.add_row(verdict, str(score.ftt), str(score.spectrum), *cda, tokens, escape(shown_prompt(score)))
     console.print(table)
     for item in outcome.localisations:
-        console.print(f"suspected trigger: {item.trigger!r} in {item.prompt!r}", highlight=False)
+        console.print(
+            f"suspected trigger: {item.trigger!r} in {item.prompt[:PROMPT_SHOWN]!r}", highlight=False
+        )
     flagged = len(outcome.flagged)
-    info(f"{flagged} of {len(outcome.scores)} prompts flagged; report: {outcome.report}", highlight=False)
+    below = len(outcome.below_uncalibrated)
+    uncalibrated = f", {below} below the uncalibrated threshold (not a verdict)" if below else ""
+    info(
+        f"{flagged} of {len(outcome.scores)} prompts flagged{uncalibrated}; report: {outcome.report}",
+        highlight=False,
+    )
+
+
+def shown_prompt(score: PromptScore) -> str:
+    """The prompt as the table shows it: cut to PROMPT_SHOWN characters, and marked when the text
+    encoder read only its first tokens."""
+    text = score.prompt if len(score.prompt) <= PROMPT_SHOWN else score.prompt[:PROMPT_SHOWN] + "…"
+    return text + (f" [only the first {score.tokens} tokens read]" if score.truncated else "")

@@ -24,6 +24,7 @@ from hvgen.annotate.parsing import parse_reply
 from hvgen.annotate.prompt import load_prompt
 from hvgen.errors import HvgenError
 from hvgen.progress import info, progress_bar
+from hvgen.ranges import check_range
 from hvgen.seeding import derive_seed
 from hvgen.store.atomic import write_atomic
 from hvgen.store.manifest import ManifestWriter, read_manifest_rows
@@ -95,7 +96,7 @@ def annotate_images(
     Greedy decoding unless `temperature` > 0 (then sampled per image with a seed derived from
     `seed` and the key). A reply that does not parse is kept with status `unparsed`; an image
     that does not decode gets status `unreadable_image`. Bad input raises one HvgenError."""
-    _check_settings(batch_size, max_new_tokens, temperature)
+    check_settings(batch_size, max_new_tokens, temperature)
     keys = _check_items(items)
     check_captioner(captioner)
     template = load_prompt(prompt)
@@ -145,15 +146,19 @@ def read_annotations(out_file: Path) -> dict[str, Annotation]:
     }
 
 
-def _check_settings(batch_size: int, max_new_tokens: int, temperature: float) -> None:
-    if batch_size < 1:
-        raise HvgenError(f"--batch-size {batch_size}: give at least 1 image per batch.")
-    if max_new_tokens < 1:
-        raise HvgenError(
-            f"--max-new-tokens {max_new_tokens}: a reply needs at least 1 token (96 fits the prompt)."
-        )
-    if temperature < 0:
-        raise HvgenError(f"--temperature {temperature}: use 0 (greedy, deterministic) or a positive number.")
+MAX_BATCH, MAX_NEW_TOKENS, MAX_TEMPERATURE = 1024, 8192, 100.0
+
+
+def check_settings(batch_size: int, max_new_tokens: int, temperature: float) -> None:
+    """The decoding options, range-checked before any model is loaded."""
+    check_range("--batch-size", batch_size, 1, MAX_BATCH, integer=True, why="(images per generate call)")
+    check_range(
+        "--max-new-tokens", max_new_tokens, 1, MAX_NEW_TOKENS, integer=True, why="(96 fits the prompt)"
+    )
+    check_range(
+        "--temperature", temperature, 0, MAX_TEMPERATURE,
+        why="(0: greedy and deterministic; > 0: sampled, one seed per image)",
+    )  # fmt: skip
 
 
 def _check_items(items: Sequence[tuple[str, Path]]) -> list[str]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections import Counter
 from pathlib import Path
 
-from hvgen.annotate.annotations import annotate_images
+from hvgen.annotate.annotations import annotate_images, check_settings
 from hvgen.annotate.captioner import check_captioner
 from hvgen.errors import HvgenError
 from hvgen.progress import info
@@ -54,6 +54,7 @@ def run_annotate(
     dtype: str,
 ) -> Path:
     """List the images, annotate them (resuming), say what came out; returns the log's path."""
+    check_settings(batch_size, max_new_tokens, temperature)
     items = list_images(images_dir)
     check_captioner(captioner)
     if out.exists() and not out.is_dir():

@@ -48,6 +48,8 @@ class PromptTemplate:
                 f"prompt template {self.name} tries something the sandbox forbids ({error}); "
                 "use only variables, filters and plain expressions."
             ) from None
+        except (jinja2.TemplateError, TypeError) as error:
+            raise HvgenError(f"prompt template {self.name} cannot be rendered ({error}).") from None
         text = text.strip()
         if not text:
             raise HvgenError(
@@ -76,6 +78,23 @@ def load_prompt(path: Path | None = None) -> PromptTemplate:
     )
     try:
         template = environment.from_string(source)
+        _check_one_file(name, environment.parse(source))
     except jinja2.TemplateSyntaxError as error:
         raise HvgenError(f"prompt template {name} line {error.lineno}: {error.message}.") from None
     return PromptTemplate(name, source, template)
+
+
+_OTHER_FILES = {jinja2.nodes.Include: "include", jinja2.nodes.Extends: "extends",
+                jinja2.nodes.Import: "import", jinja2.nodes.FromImport: "from ... import"}  # fmt: skip
+
+
+def _check_one_file(name: str, tree: jinja2.nodes.Template) -> None:
+    """A prompt template is one file: its hash is the rows' `prompt_version`, which another file's
+    text would change unseen. An {% include %} (extends, import) is refused, saying what to do."""
+    for kind, tag in _OTHER_FILES.items():
+        node = next(tree.find_all(kind), None)
+        if node is not None:
+            raise HvgenError(
+                f"prompt template {name} line {node.lineno}: {{% {tag} %}} is not supported: a prompt template is "
+                "one file (its hash is the rows' prompt_version). Paste the other file's text into it instead."
+            )

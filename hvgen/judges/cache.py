@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
 from pathlib import Path
 
-from hvgen.judges import Judge, Messages
+from hvgen.judges.base import Judge, Messages
 from hvgen.progress import progress_bar
 from hvgen.seeding import stable_id
 

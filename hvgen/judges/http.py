@@ -22,7 +22,7 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 
 from hvgen.errors import HvgenError
-from hvgen.judges import Judge, Messages
+from hvgen.judges.base import Judge, Messages
 
 API_KEY_VARIABLES = ("HVGEN_JUDGE_API_KEY", "OPENAI_API_KEY")
 RETRIED_STATUS = {408, 409, 429, 500, 502, 503, 504}

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from hvgen.errors import HvgenError
-from hvgen.judges import Judge, Messages
+from hvgen.judges.base import Judge, Messages
 
 
 class TransformersJudge(Judge):

@@ -9,9 +9,8 @@ Schema (``schemas/<bench>.json``), with `COMMON_FIELDS` for the columns the expo
 
 from __future__ import annotations
 
-from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import duckdb
 import jinja2
@@ -20,12 +19,15 @@ import yaml
 from jinja2.sandbox import SandboxedEnvironment
 
 from hvgen import __version__
+from hvgen.benchmark_data import card_folders, schema_file
 from hvgen.config import RunConfig
 from hvgen.generator import Generator
-from hvgen.models import resolve_settings
 from hvgen.privacy import public_value
 from hvgen.stats import compute_stats, size_category
 from hvgen.store.catalog import get_meta
+
+if TYPE_CHECKING:
+    from hvgen.models import RenderSettings
 
 COMMON_FIELDS: dict[str, str] = {
     "id": "Stable id of the question (a hash of what defines it): the key for joining predictions.",
@@ -58,10 +60,9 @@ def public_config(data: dict[str, Any]) -> dict[str, Any]:
     return public_value(data)
 
 
-def card_environment() -> SandboxedEnvironment:
-    folder = Path(str(resources.files("hvgen.dataset_cards")))
+def card_environment(benchmark: str) -> SandboxedEnvironment:
     env = SandboxedEnvironment(
-        loader=jinja2.FileSystemLoader(str(folder)),
+        loader=jinja2.FileSystemLoader([str(folder) for folder in card_folders(benchmark)]),
         undefined=jinja2.StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,
@@ -78,10 +79,13 @@ def render_card(
     generator: Generator,
     exported: list[Any],
     export_dir: Path,
+    settings: RenderSettings,
     stats: dict[str, Any] | None = None,
     incomplete: str | None = None,
 ) -> str:
-    """The card's markdown. `incomplete` (what planned work is missing) is stated near the top."""
+    """The card's markdown. The caller hands over everything the card states: the generator, the
+    sampler `settings` the images were rendered with, what was exported; `incomplete` (what
+    planned work is missing) is stated near the top."""
     stats = stats or compute_stats(con, generator.stats_columns)
     from hvgen.publish.plots import write_plots
 
@@ -90,7 +94,6 @@ def render_card(
 
     quality = quality_summary(run_dir, export_dir)
     total_rows = sum(item.rows for item in exported if item.kind == "questions")
-    settings = resolve_settings(config.render)
     splits_of = {item.name: item.splits or {config.export.split: item.rows} for item in exported}
     configs_yaml = [
         {
@@ -149,8 +152,9 @@ def render_card(
         "fields": _field_table(generator, exported, export_dir),
         "build": public_value(get_meta(con, "build")),
         "plan_notes": (get_meta(con, "plan") or {}).get("notes", []),
+        "twins": public_value(config.twins),  # a twin split (`hvgen twins`): its release and seed
     }
-    return card_environment().get_template(f"{generator.name}.md.j2").render(context)
+    return card_environment(generator.name).get_template(f"{generator.name}.md.j2").render(context)
 
 
 def _uncompressed_bytes(path: Path) -> int:
@@ -178,8 +182,8 @@ def _schema_properties(name: str) -> dict[str, Any]:
     import json
 
     try:
-        text = resources.files("hvgen.schemas").joinpath(f"{name}.json").read_text(encoding="utf-8")
-    except (FileNotFoundError, ModuleNotFoundError):
+        text = schema_file(name).read_text(encoding="utf-8")
+    except FileNotFoundError:
         return {}
     return json.loads(text).get("properties", {})
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from hvgen.errors import HvgenError
 from hvgen.generator import ExportConfig
-from hvgen.stages.export import config_samples
+from hvgen.publish.samples import config_samples
 from hvgen.store.atomic import write_text_atomic
 from hvgen.store.catalog import open_catalog, query_arrow
 from hvgen.store.work import sync_manifests

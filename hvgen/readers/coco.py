@@ -101,22 +101,61 @@ def _ijson() -> Any:
     return ijson
 
 
-def _items(path: Path, prefix: str) -> Iterator[dict[str, Any]]:
-    """The items of the top-level array `prefix` of a JSON file, one at a time."""
+def _items(path: Path, prefix: str, required: bool = True) -> Iterator[dict[str, Any]]:
+    """The items of the top-level array `prefix` of a JSON file, one at a time. A `required` key
+    that is absent or not a list is an error (an empty list is not: the caller counts)."""
     ijson = _ijson()
     if not path.is_file():
         raise HvgenError(f"{path}: no such file (pass the COCO annotation json).")
+    found = 0
     with open(path, "rb") as handle:
         try:
             for item in ijson.items(handle, f"{prefix}.item", use_float=True):
                 if not isinstance(item, dict):
                     raise HvgenError(f"{path}: '{prefix}' holds a {type(item).__name__}, not objects.")
+                found += 1
                 yield item
         except ijson.JSONError as error:
-            reason = str(error).strip().splitlines()[0][:160] if str(error).strip() else "truncated"
-            raise HvgenError(
-                f"{path}: not valid JSON ({reason}); is the download complete? Re-extract the annotation file."
-            ) from None
+            raise _invalid_json(path, error) from None
+    if not found and required:
+        _check_list(path, prefix)
+
+
+def _invalid_json(path: Path, error: Exception) -> HvgenError:
+    reason = str(error).strip().splitlines()[0][:160] if str(error).strip() else "truncated"
+    return HvgenError(
+        f"{path}: not valid JSON ({reason}); is the download complete? Re-extract the annotation file."
+    )
+
+
+_JSON_KINDS = {"start_map": "an object", "string": "a string", "number": "a number", "boolean": "a boolean",
+               "null": "null"}  # fmt: skip
+
+
+def _check_list(path: Path, key: str) -> None:
+    """Raise unless the top level of `path` is an object whose `key` is a list (one more pass over
+    the file, made only when that list yielded nothing)."""
+    ijson = _ijson()
+    with open(path, "rb") as handle:
+        try:
+            events = ijson.parse(handle, use_float=True)
+            _, first, _ = next(events, ("", None, None))
+            if first != "start_map":
+                raise HvgenError(f"{path}: not a COCO annotation file (its top level is not a JSON object).")
+            for prefix, event, _ in events:
+                if prefix == key and event != "map_key":
+                    if event == "start_array":
+                        return
+                    raise HvgenError(
+                        f"{path}: '{key}' is {_JSON_KINDS.get(event, event)}, not a list; a COCO file holds "
+                        f"lists under 'images', 'annotations' and 'categories'. Is it the right file, unedited?"
+                    )
+        except ijson.JSONError as error:
+            raise _invalid_json(path, error) from None
+    raise HvgenError(
+        f"{path}: no '{key}' list; a COCO file holds lists under 'images', 'annotations' and 'categories'. "
+        "Is it the right file, unedited?"
+    )
 
 
 def _bad(path: Path, image_id: Any, what: str, field_name: str, problem: str) -> HvgenError:
@@ -169,7 +208,7 @@ def read_images(path: Path) -> Iterator[CocoImage]:
 def read_licenses(path: Path) -> dict[int, dict[str, str]]:
     return {
         int(item["id"]): {"name": str(item.get("name", "")), "url": str(item.get("url", ""))}
-        for item in _items(path, "licenses")
+        for item in _items(path, "licenses", required=False)
         if isinstance(item.get("id"), int)
     }
 

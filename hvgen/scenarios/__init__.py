@@ -1,7 +1,8 @@
 """Dysca's four evaluation scenarios, behind one registry.
 
 Scenario classes are imported lazily: `adversarial` pulls in torch + torchattacks, which a
-clean-only run should not pay for.
+clean-only run should not pay for. Imported by the scenario stage, the pipeline, the CLI and
+benchmark plug-ins; imports no stage.
 """
 
 from __future__ import annotations
@@ -70,11 +71,11 @@ def scenario_settings(name: str, config: RunConfig) -> dict[str, Any]:
 def _own_corruptions(preset: str, corruptions: list[str] | None) -> list[str] | None:
     """None when `--corruptions` names exactly the preset's list in its order (the default: the
     same draws, so a rerun that spells the default out is the same run); the list otherwise."""
-    from hvgen.scenarios.corruption import PRESETS
+    if not corruptions:
+        return corruptions
+    from hvgen.scenarios.corruption import PRESETS  # albumentations: only when there is a list
 
-    if corruptions and list(dict.fromkeys(corruptions)) == list(PRESETS.get(preset, ())):
-        return None
-    return corruptions
+    return None if list(dict.fromkeys(corruptions)) == list(PRESETS.get(preset, ())) else corruptions
 
 
 def build_scenario(name: str, config: RunConfig) -> Scenario:

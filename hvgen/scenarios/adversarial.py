@@ -19,12 +19,25 @@ uint8 images.
 Attacks come from torchattacks behind one small interface, `make_attack`, so the backend can
 be swapped: torchattacks 3.4 and 3.5 pin ``requests~=2.25.1``, so hvgen requires 3.3.x.
 
-Determinism: PGD starts from the clean image (``random_start=False``). torchattacks draws a
-random start for the whole batch from one generator, which would make a sample depend on its
-batch neighbours (and so on how a resumed run happens to batch); without it, and since PGD steps
-follow the *sign* of the gradient (invariant to the batch-mean loss scaling), every sample's
-result depends on that sample alone. Attacks that still draw random numbers (APGD) are seeded
-from the batch's seeds inside `torch.random.fork_rng`, so global RNG state is untouched.
+Determinism: a sample's bytes depend on that sample alone — not on its batch neighbours, its
+position in a batch or the thread count — so sharded, resumed and uninterrupted runs agree.
+PGD starts from the clean image (``random_start=False``): torchattacks draws a random start for
+the whole batch from one generator, which would tie a sample to its neighbours; PGD steps follow
+the *sign* of the gradient. Attacks that draw random numbers (APGD) are seeded from the
+seeds of the samples attacked together (on CPU: the sample's own) inside `torch.random.fork_rng`,
+so global RNG state is untouched.
+
+On CPU each sample is attacked on its own (a batch of one) at one torch thread, samples side by
+side on a thread pool (`hvgen.torch_threads`): CPU kernels round a row by its batch position and
+by the thread count (MKL's AVX2 sgemm, as on AMD EPYC: by position even single-threaded), which
+padding batches to a fixed shape does not fix. ``scripts/bench_adversarial.py`` measures the cost.
+
+On CUDA samples are attacked in batches padded to `batch_size`, for throughput (fixed shapes,
+so the same kernels run whatever the batch holds). The contract there is weaker, and not
+measured (no GPU was available): bytes may change with the GPU model, the software stack
+(driver, CUDA, cuDNN, torch) and `batch_size`, and two kernels accumulate with atomic adds (the
+backward of the antialiased resize and of flash attention), so a gradient component near zero
+can change sign between two runs on the same GPU. APGD's random start is drawn per batch there.
 """
 
 from __future__ import annotations
@@ -32,7 +45,10 @@ from __future__ import annotations
 import difflib
 import hashlib
 import math
-from collections.abc import Callable, Sequence
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
 
 import numpy as np
@@ -43,6 +59,7 @@ from torch import nn
 
 from hvgen.scenarios.base import ScenarioInput, ScenarioOutput
 from hvgen.surrogate import load_surrogate
+from hvgen.torch_threads import map_one_thread_each, torch_threads
 
 __all__ = [
     "ATTACKS",
@@ -113,8 +130,10 @@ class ZeroShotCLIP(nn.Module):
 
     Input: images [B, 3, H, W] in [0, 1] at any resolution. The module centre-crops to a
     square, resizes to the CLIP input size (antialiased bilinear) and normalises — what the
-    CLIP processor does, but inside autograd. Classes are set per batch with `set_classes`
-    (text embeddings padded to [B, K, D] with a mask); padded logits are `MASKED_LOGIT`.
+    CLIP processor does, but inside autograd. Classes come with each call (text embeddings
+    padded to [B, K, D] with a mask; padded logits are `MASKED_LOGIT`); `bind` fixes them for an
+    attack, which calls ``model(images)``. Holding no per-batch state, one instance serves
+    several threads at once.
     """
 
     def __init__(self, clip: nn.Module, image_size: int, mean: Sequence[float], std: Sequence[float]):
@@ -128,12 +147,6 @@ class ZeroShotCLIP(nn.Module):
         self.register_buffer(
             "pixel_std", torch.tensor(std, dtype=torch.float32).view(1, 3, 1, 1), persistent=False
         )
-        self.text: torch.Tensor | None = None
-        self.mask: torch.Tensor | None = None
-
-    def set_classes(self, text_embeds: torch.Tensor, mask: torch.Tensor) -> None:
-        """`text_embeds` [B, K, D] (L2-normalised), `mask` [B, K] (True = real class)."""
-        self.text, self.mask = text_embeds, mask
 
     def preprocess(self, images: torch.Tensor) -> torch.Tensor:
         h, w = images.shape[-2:]
@@ -150,14 +163,33 @@ class ZeroShotCLIP(nn.Module):
             )
         return ((x - self.pixel_mean) / self.pixel_std).to(self.clip.dtype)
 
-    def forward(self, images: torch.Tensor) -> torch.Tensor:
-        if self.text is None or self.mask is None:
-            raise RuntimeError("ZeroShotCLIP.set_classes must be called before forward")
+    def forward(self, images: torch.Tensor, text: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """Logits [B, K]: `text` [B, K, D] (L2-normalised), `mask` [B, K] (True = real class)."""
         feats = _features(self.clip.get_image_features(pixel_values=self.preprocess(images)))
         feats = F.normalize(feats.float(), dim=-1)  # similarities and the loss in float32
         scale = self.clip.logit_scale.float().exp()
-        logits = scale * torch.einsum("bd,bkd->bk", feats, self.text)
-        return logits.masked_fill(~self.mask, MASKED_LOGIT)
+        logits = scale * torch.einsum("bd,bkd->bk", feats, text)
+        return logits.masked_fill(~mask, MASKED_LOGIT)
+
+    def bind(self, text: torch.Tensor, mask: torch.Tensor) -> nn.Module:
+        """This classifier with its classes fixed: images → logits, what an attack calls."""
+        return _WithClasses(self, text, mask)
+
+
+class _WithClasses(nn.Module):
+    """A `ZeroShotCLIP` and one batch's classes (a fresh one per attack, shared by nobody)."""
+
+    def __init__(self, classifier: ZeroShotCLIP, text: torch.Tensor, mask: torch.Tensor):
+        super().__init__()
+        self.classifier = classifier
+        self.text, self.mask = text, mask
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return self.classifier(images, self.text, self.mask)
+
+    def __repr__(self) -> str:
+        # torchattacks names its model with str(model): skip printing the whole CLIP per attack
+        return "ZeroShotCLIP()"
 
 
 def _features(out: Any) -> torch.Tensor:
@@ -196,9 +228,26 @@ def _torch_dtype(name: str, device: str) -> torch.dtype:
         raise ValueError(f"unknown dtype {name!r}: use auto, float32, float16 or bfloat16") from None
 
 
-def _batch_seed(seeds: Sequence[int]) -> int:
+def _attack_seed(seeds: Sequence[int]) -> int:
     digest = hashlib.blake2b(",".join(str(int(s)) for s in seeds).encode(), digest_size=8).digest()
     return int.from_bytes(digest, "little") & ((1 << 63) - 1)
+
+
+RANDOM_ATTACKS = frozenset({"apgd"})
+"""Attacks that draw from torch's global RNG (APGD's random start). The global generator is
+shared by every thread, so these are seeded and run one at a time under `_GLOBAL_RNG`; the
+others touch no RNG and run in parallel (a test checks that they leave the RNG untouched)."""
+_GLOBAL_RNG = threading.Lock()
+
+
+@dataclass(frozen=True)
+class _Job:
+    """One record to attack: its position in the call's inputs, the input and its candidates."""
+
+    index: int
+    item: ScenarioInput
+    classes: list[str]
+    label: int
 
 
 class AdversarialScenario:
@@ -207,6 +256,8 @@ class AdversarialScenario:
     The surrogate is loaded lazily on the first batch (constructing the scenario is cheap and
     validates the options). Params per sample: attack, eps, alpha, steps, surrogate, classes,
     label, pred_before, pred_after, success (= pred_after ≠ label), linf (achieved, in [0, 1]).
+    On CPU every sample is attacked alone at one torch thread, samples in parallel on as many
+    threads as torch's thread count; on CUDA in batches padded to `batch_size` (module doc).
     """
 
     name: ClassVar[str] = "adversarial"
@@ -278,7 +329,8 @@ class AdversarialScenario:
                 self._text_cache[name] = F.normalize(features, dim=-1)[0]
         return {c: self._text_cache[c] for c in classes}
 
-    def _set_classes(self, classifier: ZeroShotCLIP, class_lists: list[list[str]]) -> None:
+    def _class_tensors(self, class_lists: list[list[str]]) -> tuple[torch.Tensor, torch.Tensor]:
+        """(text [B, K, D], mask [B, K]) for `ZeroShotCLIP`; K is a multiple of `CLASS_SLOTS`."""
         embeds = self._embed([c for cl in class_lists for c in cl])
         needed = max(len(cl) for cl in class_lists)
         k = CLASS_SLOTS * math.ceil(needed / CLASS_SLOTS)  # fixed unless a record has > CLASS_SLOTS
@@ -289,51 +341,77 @@ class AdversarialScenario:
             for j, c in enumerate(cl):
                 text[i, j] = embeds[c]
                 mask[i, j] = True
-        classifier.set_classes(text, mask)
+        return text, mask
 
     # ----------------------------------------------------------------- scenario API
 
     def apply_batch(self, inputs: list[ScenarioInput]) -> list[ScenarioOutput]:
         outputs: list[ScenarioOutput | None] = [None] * len(inputs)
-        work: dict[tuple[int, int], list[tuple[int, list[str], int]]] = {}
+        jobs = []
         for i, item in enumerate(inputs):
             cand = candidate_classes(item.record)
             if cand is None:
                 outputs[i] = ScenarioOutput(
                     image=None, skip_reason="record has no candidate answers (options or truth/foil)"
                 )
-                continue
-            # images of one size form one tensor; the stage usually sends a single size
-            work.setdefault((item.image.height, item.image.width), []).append((i, *cand))
-        for group in work.values():
-            for start in range(0, len(group), self.batch_size):
-                chunk = group[start : start + self.batch_size]
-                results = self._attack_chunk([inputs[i] for i, _, _ in chunk], chunk)
-                for (i, _, _), out in zip(chunk, results, strict=True):
-                    outputs[i] = out
+            else:
+                jobs.append(_Job(i, item, *cand))
+        if jobs:
+            attack = self._attack_each if torch.device(self.device).type == "cpu" else self._attack_batched
+            for job, output in zip(jobs, attack(jobs), strict=True):
+                outputs[job.index] = output
         return [o for o in outputs if o is not None]
 
-    def _attack_chunk(
-        self, items: list[ScenarioInput], chunk: list[tuple[int, list[str], int]]
-    ) -> list[ScenarioOutput]:
+    def _attack_each(self, jobs: list[_Job]) -> list[ScenarioOutput]:
+        """CPU: every sample alone at one torch thread — the only way its bytes cannot depend on
+        its neighbours, its batch position or the thread count (module doc)."""
+        with torch_threads(1):
+            self._ensure_loaded()
+            self._embed([c for job in jobs for c in job.classes])  # the pool threads only read the cache
+        return map_one_thread_each(lambda job: self._attack([job], rows=1)[0], jobs)
+
+    def _attack_batched(self, jobs: list[_Job]) -> list[ScenarioOutput]:
+        """CUDA: images of one size form a batch of `batch_size` rows (the last one padded), so
+        tensor shapes, and so the kernels chosen, never depend on how many records came."""
+        by_size: dict[tuple[int, int], list[_Job]] = {}
+        for job in jobs:
+            by_size.setdefault((job.item.image.height, job.item.image.width), []).append(job)
+        done: dict[int, ScenarioOutput] = {}
+        for group in by_size.values():
+            for start in range(0, len(group), self.batch_size):
+                chunk = group[start : start + self.batch_size]
+                for job, output in zip(chunk, self._attack(chunk, rows=self.batch_size), strict=True):
+                    done[job.index] = output
+        return [done[job.index] for job in jobs]
+
+    @contextmanager
+    def _seeded(self, seeds: Sequence[int]) -> Iterator[None]:
+        """Seed an attack that draws random numbers from its samples' seeds, leaving the global
+        RNG as it was; the others run as they are (they draw nothing)."""
+        if self.attack not in RANDOM_ATTACKS:
+            yield
+            return
+        device = torch.device(self.device)
+        devices = [device.index or 0] if device.type == "cuda" else []
+        with _GLOBAL_RNG, torch.random.fork_rng(devices=devices):
+            torch.manual_seed(_attack_seed(seeds))
+            yield
+
+    def _attack(self, jobs: list[_Job], rows: int) -> list[ScenarioOutput]:
+        """Attack `jobs` (images of one size) as one batch of `rows` ≥ len(jobs) rows; the
+        padding rows (blank images with the first job's classes) are attacked and thrown away."""
         classifier = self._ensure_loaded()
-        class_lists = [classes for _, classes, _ in chunk]
-        labels = [label for _, _, label in chunk]
-        clean_u8 = np.stack([np.asarray(it.image.convert("RGB")) for it in items])  # B,H,W,3
-        # Fixed shapes make a sample independent of its batch neighbours (see module doc): pad
-        # the batch to `batch_size` rows (blank images, the first row's classes) and the class
-        # axis to a fixed number of slots; the padding is attacked too and thrown away.
-        padding = self.batch_size - len(items)
+        class_lists = [job.classes for job in jobs]
+        clean_u8 = np.stack([np.asarray(job.item.image.convert("RGB")) for job in jobs])  # B,H,W,3
+        padding = rows - len(jobs)
         padded = np.concatenate([clean_u8, np.zeros((padding, *clean_u8.shape[1:]), np.uint8)])
         clean = torch.from_numpy(padded).to(self.device).permute(0, 3, 1, 2).float() / 255
-        target = torch.tensor(labels + [0] * padding, device=self.device)
-        self._set_classes(classifier, class_lists + [class_lists[0]] * padding)
+        target = torch.tensor([job.label for job in jobs] + [0] * padding, device=self.device)
+        model = classifier.bind(*self._class_tensors(class_lists + [class_lists[0]] * padding))
 
-        devices = [torch.device(self.device).index or 0] if torch.device(self.device).type == "cuda" else []
-        with torch.random.fork_rng(devices=devices):
-            torch.manual_seed(_batch_seed([it.seed for it in items]))
-            attack = make_attack(self.attack, classifier, self.eps, self.alpha, self.steps)
-            adv = attack(clean, target).detach()[: len(items)]
+        with self._seeded([job.item.seed for job in jobs]):
+            attack = make_attack(self.attack, model, self.eps, self.alpha, self.steps)
+            adv = attack(clean, target).detach()[: len(jobs)]
 
         # 8-bit rounding, then re-projection onto the ε-ball in integer units (see module doc)
         budget = math.floor(self.eps * 255 + 1e-6)
@@ -342,25 +420,25 @@ class AdversarialScenario:
         adv_u8 = np.clip(adv_u8, base - budget, base + budget).clip(0, 255).astype(np.uint8)
 
         with torch.no_grad():
-            adv_padded = np.concatenate([adv_u8, padded[len(items) :]])
+            adv_padded = np.concatenate([adv_u8, padded[len(jobs) :]])
             adv_t = torch.from_numpy(adv_padded).to(self.device).permute(0, 3, 1, 2).float() / 255
-            pred_before = classifier(clean).argmax(dim=1).tolist()
-            pred_after = classifier(adv_t).argmax(dim=1).tolist()
-        linf = np.abs(adv_u8.astype(np.int16) - base).reshape(len(items), -1).max(axis=1)
+            pred_before = model(clean).argmax(dim=1).tolist()
+            pred_after = model(adv_t).argmax(dim=1).tolist()
+        linf = np.abs(adv_u8.astype(np.int16) - base).reshape(len(jobs), -1).max(axis=1)
 
         outputs = []
-        for b, (_, classes, label) in enumerate(chunk):
+        for b, job in enumerate(jobs):
             params = {
                 "attack": self.attack,
                 "eps": self.eps,
                 "alpha": self.alpha,
                 "steps": self.steps,
                 "surrogate": self.label,
-                "classes": classes,
-                "label": label,
+                "classes": job.classes,
+                "label": job.label,
                 "pred_before": int(pred_before[b]),
                 "pred_after": int(pred_after[b]),
-                "success": bool(pred_after[b] != label),
+                "success": bool(pred_after[b] != job.label),
                 "linf": float(linf[b]) / 255,
             }
             outputs.append(ScenarioOutput(image=Image.fromarray(adv_u8[b]), params=params))

@@ -50,6 +50,17 @@ def build_generator(config: RunConfig) -> Generator:
     return cls(request)
 
 
+def plan_generator(run_dir: Path, config: RunConfig) -> Generator:
+    """What the plan stage plans with: the run's generator, or — for a twin split
+    (`config.twins`) — its planner that redraws the release copied into the run."""
+    generator = build_generator(config)
+    if config.twins is None:
+        return generator
+    from hvgen.stages.twin_plan import TwinPlanner, TwinSpec
+
+    return TwinPlanner(generator, run_dir, TwinSpec.from_config(config.twins))  # type: ignore[return-value]
+
+
 PLAN_FINGERPRINT_KEY = "plan_fingerprint"
 
 
@@ -153,6 +164,9 @@ def stage_plan_records(generator: Generator, sort: RecordSort) -> SortedPlan:
     flush()
     generator.last_warnings = _with_vocabulary_warnings(generator, result.warnings)
     generator.last_notes = result.notes
+    if not tally.records:  # an empty input: one line saying why, not a run that cannot be built
+        why = "; ".join(result.warnings) or "the inputs hold nothing to ask about"
+        raise HvgenError(f"{generator.name}: the plan holds no question ({why}). Check the inputs.")
     summary = tally.summary(generator.last_warnings, result.notes)
     return SortedPlan(sort, summary, first[1] if first else [], schemas[0] if schemas else None)
 
@@ -189,7 +203,7 @@ def run_plan(run_dir: Path, config: RunConfig, generator: Generator | None = Non
     """Plan, validate and write the records (records.jsonl + catalog), remembering the plan's
     fingerprint and the file's hash so a resumed run can tell the plan is current and intact.
     Streams: records are staged in chunks and sorted by id out of core (hvgen.store.record_sort)."""
-    generator = generator or build_generator(config)
+    generator = generator or plan_generator(run_dir, config)
     with RecordSort(run_dir) as sort:
         plan = stage_plan_records(generator, sort)
         with open_catalog(run_dir) as con:
@@ -200,8 +214,6 @@ def run_plan(run_dir: Path, config: RunConfig, generator: Generator | None = Non
                     add_table(pa.Table.from_pylist([json.loads(line) for line in lines], schema=schema))
 
                 records_hash = write_sorted_records(run_dir / RECORDS_FILE, plan, add_batch)
-                if schema is None:
-                    add_table(pa.Table.from_pylist([]))
             # after the swap, as before streaming: a crash in between leaves the old fingerprint
             set_meta(con, "plan", plan.summary.__dict__)
             set_meta(con, PLAN_FINGERPRINT_KEY, config.plan_fingerprint())
@@ -212,7 +224,7 @@ def run_plan(run_dir: Path, config: RunConfig, generator: Generator | None = Non
 def rewrite_records_file(run_dir: Path, config: RunConfig, expected_sha256: str) -> bool:
     """Replan (streaming) and rewrite records.jsonl if the plan still hashes to
     `expected_sha256`; False (file untouched) if it no longer does."""
-    generator = build_generator(config)
+    generator = plan_generator(run_dir, config)
     scratch = run_dir / f"{RECORDS_FILE}.replan"
     with RecordSort(run_dir) as sort:
         digest = write_sorted_records(scratch, stage_plan_records(generator, sort))

@@ -10,7 +10,6 @@ atomically, and logged to this shard's manifest only once its file exists.
 from __future__ import annotations
 
 import time
-import warnings
 from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -18,17 +17,15 @@ from pathlib import Path
 from typing import Any
 
 from hvgen.config import RenderConfig
-from hvgen.errors import HvgenError, ModelLoadError
+from hvgen.errors import HvgenError
 from hvgen.faults import checkpoint
-from hvgen.hub_quiet import quiet_hub_download
-from hvgen.models import (  # noqa: F401 - RenderSettings, resolve_settings, pick_*: re-exported
+from hvgen.models import (  # noqa: F401 - RenderSettings, resolve_settings, pick_*, load_pipeline: re-exported
     RenderSettings,
+    load_pipeline,
     pick_device,
     pick_dtype,
-    resolve_model,
     resolve_settings,
     seeded_generators,
-    tiny_sdxl_path,
 )
 from hvgen.progress import progress_bar
 from hvgen.sharding import Shard
@@ -160,46 +157,3 @@ def _batches(items: list[ImageJob], size: int) -> list[list[ImageJob]]:
     if size < 1:
         raise HvgenError(f"--batch-size must be >= 1 (got {size}).")
     return [items[i : i + size] for i in range(0, len(items), size)]
-
-
-def _quiet_tiny_model_warnings() -> None:
-    """The tiny model's character-level tokenizer makes every prompt "too long" for CLIP's 77
-    tokens; those truncation warnings are noise for a test model (real models keep them)."""
-    import diffusers
-    import transformers
-
-    diffusers.utils.logging.set_verbosity_error()
-    transformers.utils.logging.set_verbosity_error()
-
-
-def load_pipeline(config: RenderConfig) -> Any:
-    """Load any diffusers text-to-image pipeline through `AutoPipelineForText2Image`."""
-    import torch
-    from diffusers import AutoPipelineForText2Image
-
-    spec = resolve_model(config.model)
-    source = str(tiny_sdxl_path()) if spec.name == "tiny" else spec.model_id
-    if spec.name == "tiny":
-        _quiet_tiny_model_warnings()
-    device = pick_device(config.device)
-    dtype = pick_dtype(config.dtype, device)
-    try:
-        with warnings.catch_warnings(), quiet_hub_download():
-            # diffusers >= 0.41 renamed torch_dtype to dtype; torch_dtype still works on every
-            # version we support, so keep it and hide the rename notice.
-            warnings.filterwarnings("ignore", message=".*torch_dtype.*", category=FutureWarning)
-            pipeline = AutoPipelineForText2Image.from_pretrained(source, torch_dtype=dtype)
-    except Exception as error:  # diffusers raises OSError, ValueError, HF errors... for a missing model
-        reason = str(error).strip().splitlines()[0][:200] if str(error).strip() else type(error).__name__
-        raise ModelLoadError(
-            f"cannot load model '{config.model}' ({source}): it is not in the local Hugging Face cache and could not "
-            f"be downloaded, or it is not a diffusers text-to-image model. Use --model tiny for an offline test run, "
-            f"or --model PATH for a local diffusers folder. [{reason}]"
-        ) from None
-    pipeline.to(device)
-    pipeline.set_progress_bar_config(disable=True)
-    if config.vae_tiling and hasattr(pipeline, "vae"):
-        pipeline.vae.enable_tiling()
-    if config.compile and hasattr(pipeline, "unet"):
-        pipeline.unet = torch.compile(pipeline.unet, mode="reduce-overhead", fullgraph=True)
-    return pipeline

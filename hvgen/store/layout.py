@@ -11,6 +11,8 @@ runs/<name>/
   export/            the Hub folder (what `hvgen push` uploads, nothing else; export.stale/: one a build set aside)
   formats/<name>/    other consumers' layouts (VLMEvalKit, lmms-eval, the originals')
   quality/           `hvgen quality`'s report and form A vs form B plot (the card shows them)
+  twins/             a twin split's copy of the release it redraws (`hvgen twins`)
+  contamination/     `hvgen contamination`'s report and plot
 ```
 File paths inside a run are computed here from validated ids, never read from the run's files.
 """
@@ -38,6 +40,9 @@ FORMATS_DIR = "formats"
 SUMMARY_FILE = "summary.json"
 QUALITY_REPORT = "quality/quality.json"
 QUALITY_PLOT = "quality/parallel-forms.png"
+TWIN_RELEASE_FILE = "twins/release.jsonl"
+CONTAMINATION_REPORT = "contamination/contamination.json"
+CONTAMINATION_PLOT = "contamination/gaps.png"
 
 _KEY = re.compile(r"^[0-9A-Za-z_-]{1,128}$")
 

@@ -1,4 +1,5 @@
-"""Export formats for the evaluation code people already run.
+"""Export formats for the evaluation code people already run. Imported by the export stage,
+scoring, the CLI and benchmark plug-ins (which register their release layouts here).
 
 The Hub folder (``RUN/export``: parquet + card) is what `datasets.load_dataset` reads and what
 `hvgen push` uploads. Other consumers read other layouts: the original benchmarks' own json /
@@ -75,7 +76,7 @@ class ExportFormat(ABC):
 
 
 # Harness formats live here; a benchmark's own release layout lives beside its generator
-# (``generators/<bench>_release.py``), which registers it, so the engine never names a benchmark.
+# (``generators/<bench>/release.py``), which registers it, so the engine never names a benchmark.
 _CLASSES: dict[str, tuple[str, str]] = {
     "vlmevalkit": ("hvgen.publish.formats.vlmevalkit", "VLMEvalKitFormat"),
     "lmms-eval": ("hvgen.publish.formats.lmms_eval", "LmmsEvalFormat"),

@@ -17,6 +17,8 @@ from pathlib import Path
 from typing import Any, ClassVar, Literal
 
 from hvgen.errors import unknown_name_error
+from hvgen.progress import warn
+from hvgen.readers.source_folder import SourceFolder
 
 EXPRESSIONS = (
     "neutral", "happiness", "sadness", "surprise", "fear", "disgust", "anger", "contempt",
@@ -65,21 +67,56 @@ class FaceSample:
 
 class FaceReader(ABC):
     """Reads one source folder. A missing or malformed file is one HvgenError naming the file
-    and line and saying how to fix it; `check()` finds missing files before any work starts."""
+    and line and saying how to fix it; `check()` finds missing files before any work starts.
+
+    A sample with a file reached through a symbolic link that leaves the folder is skipped
+    (`outside_source`) and named in one warning, unless `follow_symlinks` is set (see
+    hvgen.readers.source_folder): a reader lists files, `samples()` keeps the ones it may read."""
 
     info: ClassVar[SourceInfo]
 
     def __init__(self, root: Path) -> None:
         self.root = Path(root)
         self.skipped: Counter[str] = Counter()  # reason → count, for the card
+        self.follow_symlinks = False  # set by the caller for `--follow-symlinks`
+        self._folder: SourceFolder | None = None
 
     @abstractmethod
     def check(self) -> None:
         """Raise HvgenError if the folder lacks a file the release format needs."""
 
     @abstractmethod
+    def listed_samples(self) -> Iterator[FaceSample]:
+        """Every sample the release lists whose files exist, in a deterministic order (sorted by
+        sample_id); `samples()` filters them."""
+
+    def folders(self) -> list[Path]:
+        """The folders this reader's files may come from: the source folder (a reader with a
+        folder of its own making, such as a frames cache, adds it)."""
+        return [self.root]
+
+    def source_folder(self) -> SourceFolder:
+        """The folders this reader may read, resolved once (readers walk folders through it)."""
+        if self._folder is None or self._folder.follow_symlinks != self.follow_symlinks:
+            self._folder = SourceFolder(self.folders(), follow_symlinks=self.follow_symlinks)
+        return self._folder
+
     def samples(self) -> Iterator[FaceSample]:
-        """Every usable sample, in a deterministic order (sorted by sample_id)."""
+        """Every usable sample, in a deterministic order (sorted by sample_id): the listed ones
+        whose files all lie inside the source folder."""
+        folder = self.source_folder()
+        folder.forget_refused()  # what an earlier check() or pass refused is counted again below
+        for sample in self.listed_samples():
+            if all([folder.admit(path) for path in sample.images]):
+                yield sample
+            else:
+                self.skipped["outside_source"] += 1
+        self.skipped["outside_source"] += sum(name.endswith("/") for name in folder.outside)  # linked folders
+        if not self.skipped["outside_source"]:
+            del self.skipped["outside_source"]
+        message = folder.warning(f"--source {self.info.name}")
+        if message:
+            warn(message)
 
 
 _READERS: dict[str, type[FaceReader]] = {}
@@ -92,9 +129,8 @@ def register_face_reader(cls: type[FaceReader]) -> type[FaceReader]:
 
 
 def face_readers() -> dict[str, type[FaceReader]]:
-    """Every registered reader by source name (importing the built-in ones first)."""
-    import hvgen.readers.faces.sources  # noqa: F401  (registers the built-in readers)
-
+    """Every registered reader by source name. The built-in ones register themselves when
+    `hvgen.readers.faces` (the package head, run before this module) imports them."""
     return dict(_READERS)
 
 
@@ -111,4 +147,6 @@ SKIP_REASONS: dict[str, str] = {  # the keys of FaceReader.skipped, explained in
     "bad_filename": "a file name that does not hold the labels its format encodes (UTKFace)",
     "duplicate": "listed more than once; the first entry is kept",
     "undecodable_video": "a clip given only as a video file that OpenCV cannot decode",
+    "outside_source": "a file (or folder) reached through a symbolic link leading outside the source "
+    "folder (read only with --follow-symlinks)",
 }

@@ -101,6 +101,12 @@ class VideoFaceReader(FaceReader):
         super().__init__(root)
         self.frames_cache = Path(frames_cache) if frames_cache is not None else None
 
+    def folders(self) -> list[Path]:
+        """The source folder, and this source's part of the frames cache: a frame extracted there
+        is named as it would be extracted in place (`<video path without suffix>/<n>.png`)."""
+        cache = [self.frames_cache / self.info.name] if self.frames_cache is not None else []
+        return [self.root, *cache]
+
     def clip(self, folder: Path) -> tuple[Path, ...]:
         frames = clip_frames(folder)
         if frames:

@@ -3,6 +3,7 @@
 Nothing is deleted: the ``drops`` table says what is left out and why, and the export reads the
 ``kept_*`` views. The modules: `fingerprints` (pixel sha256 + pHash per image), `dedup` (exact,
 near-duplicate and question dedup, leak check against earlier releases) and `clip_filter`.
+Imported by `hvgen.pipeline` (`stage_build`).
 """
 
 from __future__ import annotations
@@ -41,8 +42,15 @@ def run_build(
 ) -> BuildResult:
     """Dedup + leak check (+ optional CLIP-score filter) in the catalog, over verified renders."""
     from hvgen.models import pick_device
-    from hvgen.stages.build.clip_filter import DEFAULT_CLIP_THRESHOLD, apply_clip_filter, compute_clip_scores
+    from hvgen.stages.build.clip_filter import (
+        DEFAULT_CLIP_THRESHOLD,
+        apply_clip_filter,
+        check_clip_threshold,
+        compute_clip_scores,
+    )
     from hvgen.stages.build.dedup import DEFAULT_HAMMING, run_dedup
+
+    check_clip_threshold(clip_threshold)
 
     with open_catalog(run_dir) as con:
         sync_manifests(con, run_dir, scenarios)

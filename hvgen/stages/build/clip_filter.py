@@ -16,9 +16,19 @@ import duckdb
 from PIL import Image
 
 from hvgen.progress import progress_bar
+from hvgen.ranges import check_range
 from hvgen.surrogate import load_surrogate
 
 DEFAULT_CLIP_THRESHOLD = 25.0
+
+
+def check_clip_threshold(threshold: float | None) -> None:
+    """--clip-threshold is a CLIP score, 100 x a cosine similarity: a finite number in [-100, 100]."""
+    check_range(
+        "--clip-threshold", threshold, -100, 100, why="(a CLIP score, 100 x cosine; Dysca drops at 25)"
+    )
+
+
 CLIP_SCORES_DDL = "CREATE TABLE IF NOT EXISTS clip_scores (model VARCHAR, image_id VARCHAR, score DOUBLE)"
 
 

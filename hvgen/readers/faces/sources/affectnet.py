@@ -43,7 +43,7 @@ class AffectNetReader(FaceReader):
             find_path(self.root, [name], "AffectNet labels", HOW)
         find_path(self.root, IMAGES, "AffectNet images", HOW, folder=True)
 
-    def samples(self) -> Iterator[FaceSample]:
+    def listed_samples(self) -> Iterator[FaceSample]:
         self.check()
         images = find_path(self.root, IMAGES, "AffectNet images", HOW, folder=True)
         samples = SampleList(self.skipped)

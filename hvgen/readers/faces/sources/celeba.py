@@ -51,7 +51,7 @@ class CelebAReader(FaceReader):
     def check(self) -> None:
         self._files()
 
-    def samples(self) -> Iterator[FaceSample]:
+    def listed_samples(self) -> Iterator[FaceSample]:
         attributes_path, identities_path, partition_path, images = self._files()
         identities = _pairs(identities_path, "identity")
         partition = _pairs(partition_path, "partition")

@@ -43,7 +43,7 @@ class ClipListReader(VideoFaceReader):
             self.root, self.frames_folders, f"{self.info.title} frame folders", self.how, folder=True
         )
 
-    def samples(self) -> Iterator[FaceSample]:
+    def listed_samples(self) -> Iterator[FaceSample]:
         self.check()
         frames_root = self._frames_root()
         samples = SampleList(self.skipped)

@@ -39,7 +39,7 @@ class FairFaceReader(FaceReader):
         for name in SPLIT_FILES.values():
             find_path(self.root, [name], "FairFace labels", HOW)
 
-    def samples(self) -> Iterator[FaceSample]:
+    def listed_samples(self) -> Iterator[FaceSample]:
         self.check()
         maps = label_maps()["fairface"]
         bins = {name: name for name in maps["age_bins"]}

@@ -63,7 +63,7 @@ class FerPlusReader(FaceReader):
         for _split, folder in USAGE.values():
             find_path(self.root, [folder], "FERPlus images", HOW, folder=True)
 
-    def samples(self) -> Iterator[FaceSample]:
+    def listed_samples(self) -> Iterator[FaceSample]:
         self.check()
         path = self.root / "fer2013new.csv"
         classes = expression_map("ferplus")

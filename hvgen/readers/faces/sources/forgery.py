@@ -8,7 +8,6 @@ hvgen/readers/faces/frames.py) and differ only in how the release lists clips an
 from __future__ import annotations
 
 import json
-import os
 import re
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -19,6 +18,7 @@ from hvgen.readers.faces.files import find_path, listed_path, relative
 from hvgen.readers.faces.frames import VIDEO_SUFFIXES, VideoFaceReader, clip_frames, clip_video
 from hvgen.readers.faces.listing import SampleList
 from hvgen.readers.faces.tables import csv_rows, line_error, parse_int, text_rows
+from hvgen.readers.source_folder import SourceFolder
 
 FFPP_METHODS = ("Deepfakes", "Face2Face", "FaceSwap", "NeuralTextures")
 FFPP_EXTRA_METHODS = ("FaceShifter", "DeepFakeDetection")
@@ -91,7 +91,7 @@ class FaceForensicsReader(VideoFaceReader):
             folder=True,
         )
 
-    def samples(self) -> Iterator[FaceSample]:
+    def listed_samples(self) -> Iterator[FaceSample]:
         self.check()
         samples = SampleList(self.skipped)
         real = self.root / "original_sequences/youtube" / self.compression
@@ -187,7 +187,7 @@ class CelebDfReader(VideoFaceReader):
             "The Celeb-DF v2 release has it at its top level, beside Celeb-real/ and Celeb-synthesis/.",
         )
 
-    def samples(self) -> Iterator[FaceSample]:
+    def listed_samples(self) -> Iterator[FaceSample]:
         self.check()
         path = self.root / self.LIST
         samples = SampleList(self.skipped)
@@ -236,7 +236,7 @@ class DfdcReader(VideoFaceReader):
         find_path(self.root, ["labels.csv"], "DFDC labels", how)
         find_path(self.root, ["test_videos"], "DFDC test videos", how, folder=True)
 
-    def samples(self) -> Iterator[FaceSample]:
+    def listed_samples(self) -> Iterator[FaceSample]:
         self.check()
         path = self.root / "labels.csv"
         samples = SampleList(self.skipped)
@@ -286,12 +286,12 @@ class FfiwReader(VideoFaceReader):
                 self.root, [name], f"FFIW {'real' if name == 'source' else 'fake'} clips", how, folder=True
             )
 
-    def samples(self) -> Iterator[FaceSample]:
+    def listed_samples(self) -> Iterator[FaceSample]:
         self.check()
         samples = SampleList(self.skipped)
         for name, forgery in (("source", "real"), ("target", "fake")):
             top = self.root / name
-            for folder in sorted(_clip_folders(top)):
+            for folder in sorted(_clip_folders(self.source_folder(), top)):
                 frames = self.clip(folder)
                 if not frames:
                     continue
@@ -304,11 +304,10 @@ class FfiwReader(VideoFaceReader):
         yield from samples.sorted()
 
 
-def _clip_folders(top: Path) -> Iterator[Path]:
+def _clip_folders(source: SourceFolder, top: Path) -> Iterator[Path]:
     """Every clip below `top`: each folder that holds frames (a `frame/` folder counts for its
     parent), and `<folder>/<stem>` for each video file whose frames were not extracted."""
-    for name, subfolders, files in os.walk(top):
-        folder = Path(name)
+    for folder, _, files in source.walk(top):
         if folder.name == "frame":
             continue
         if clip_frames(folder):
@@ -317,4 +316,3 @@ def _clip_folders(top: Path) -> Iterator[Path]:
             clip = folder / Path(file).stem
             if Path(file).suffix.lower() in VIDEO_SUFFIXES and not clip_frames(clip):
                 yield clip
-        subfolders.sort()

@@ -34,12 +34,12 @@ class ImageFolderReader(FaceReader):
             raise HvgenError(f"{self.root}: no image ({', '.join(IMAGE_SUFFIXES)}) below this folder.")
 
     def _images(self) -> Iterator:
-        for path in self.root.rglob("*"):
+        for path in self.source_folder().files():
             parts = path.relative_to(self.root).parts
-            if path.is_file() and is_image(path) and not any(part.startswith(".") for part in parts):
+            if is_image(path) and not any(part.startswith(".") for part in parts) and path.is_file():
                 yield path
 
-    def samples(self) -> Iterator[FaceSample]:
+    def listed_samples(self) -> Iterator[FaceSample]:
         self.check()
         for sample_id, path in sorted((relative(path, self.root), path) for path in self._images()):
             yield FaceSample("images", sample_id, "face", (path,), {})

@@ -64,7 +64,7 @@ class LfwReader(FaceReader):
         self._lists()
         self._images()
 
-    def samples(self) -> Iterator[FaceSample]:
+    def listed_samples(self) -> Iterator[FaceSample]:
         lists = self._lists()
         images = self._images()
         samples = SampleList(self.skipped)

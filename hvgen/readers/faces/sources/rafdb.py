@@ -43,7 +43,7 @@ class RafDbReader(FaceReader):
     def check(self) -> None:
         self._labels()
 
-    def samples(self) -> Iterator[FaceSample]:
+    def listed_samples(self) -> Iterator[FaceSample]:
         labels = self._labels()
         base = labels.parent.parent
         aligned = find_optional(base, ["Image/aligned"], folder=True) or base / "Image/aligned"

@@ -38,18 +38,18 @@ class UTKFaceReader(FaceReader):
     def check(self) -> None:
         if not self.root.is_dir():
             raise HvgenError(f"{self.root}: no such folder (pass the folder of unzipped UTKFace images).")
-        if not any(is_image(path) for path in self.root.rglob("*.jp*g")):
+        if not any(path.suffix.lower() in (".jpg", ".jpeg") for path in self.source_folder().files()):
             raise HvgenError(
                 f"{self.root}: no '<age>_<gender>_<race>_<date>.jpg' image below it; unzip UTKFace.tar.gz "
                 "(or crop_part1 / part1-3) there."
             )
 
-    def samples(self) -> Iterator[FaceSample]:
+    def listed_samples(self) -> Iterator[FaceSample]:
         self.check()
         maps = label_maps()["utkface"]
         samples = SampleList(self.skipped)
-        for path in self.root.rglob("*"):
-            if not path.is_file() or not is_image(path):
+        for path in self.source_folder().files():
+            if not is_image(path) or not path.is_file():
                 continue
             match = NAME.match(path.name)
             if match is None or int(match[2]) not in maps["gender"] or int(match[3]) > 4:

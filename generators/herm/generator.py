@@ -1,0 +1,595 @@
+"""HERM-100K (Li et al., 2024, arXiv 2410.06777): human-centric questions at several levels —
+image, instance, part and relation — built from COCO-format person data (no rendering: the
+images are the data set's photographs, copied by the engine's supply stage).
+
+HERM's data is unreleased; its code fixes the structure this generator follows: the task names
+(`dense_caption`, `inst_rec`, `part_rec`, `pose`, `relation`), [x, y, w, h] boxes, MiniGPT-v2's
+`{<x1><y1><x2><y2>}` box text on a 0-100 grid, four-option multiple choice and grounding scored
+at IoU > 0.5. Every fact is computed from the annotations by the rules in `levels`
+(nothing is guessed); a fact the annotations do not decide gets no question.
+
+This module only wires data to the engine: rules and vocabularies are in
+``templates/herm/herm.yaml``, all wording in ``templates/herm/*.j2``.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterator
+from functools import cached_property
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from hvgen.errors import HvgenError
+from hvgen.generator import ExportConfig, Generator, PlanRequest, PlanResult
+from hvgen.privacy import public_value
+from hvgen.progress import warn
+from hvgen.publish.formats import register_format
+from hvgen.readers.coco import CocoPeople, PersonImage, read_people
+from hvgen.readers.source_folder import SourceFolder
+from hvgen.records import Record
+from hvgen.seeding import balanced_slot, derive_seed, stable_id
+from hvgen.store.layout import image_relpath
+
+from . import levels as L
+from .facts import Facts, person_facts, referring_expressions
+from .questions import (
+    BLOCKS,
+    BOX_FORMATS,
+    BOX_HINTS,
+    CONVERSATION,
+    FREE_FORM,
+    GROUNDING,
+    INSTANCE_ASPECTS,
+    LEVELS,
+    MULTI_CHOICE,
+    TASKS,
+    TRUE_OR_FALSE,
+    DealOrder,
+    Spec,
+    deal_key,
+)
+
+
+class Herm(Generator):
+    """HERM-100K: human-centric image / instance / part / relation questions from COCO-format people."""
+
+    name = "herm"
+    title = "HERM-100K"
+    schema = "herm"
+    template_version = "herm-1"
+    default_num = 1000
+    supported_scenarios = ("clean",)
+    supplies_images = True
+    path_options = frozenset({"coco_keypoints", "coco_instances", "coco_captions", "images"})
+    cli_option_groups = frozenset()  # no text-to-image model, no perturbation scenario
+    cli_example = (
+        "--coco-keypoints person_keypoints_val2017.json --coco-instances instances_val2017.json "
+        "--images val2017/ --out runs/herm"
+    )
+    stats_columns = ("task", "level", "aspect", "question_type")
+    category_column = "task"
+
+    @staticmethod
+    def cli_options(
+        coco_keypoints: Annotated[
+            str,
+            typer.Option(
+                metavar="FILE", help="COCO person keypoints json (e.g. person_keypoints_val2017.json)."
+            ),
+        ] = "",
+        coco_instances: Annotated[
+            str,
+            typer.Option(metavar="FILE", help="COCO instances json, for person-object relations (optional)."),
+        ] = "",
+        coco_captions: Annotated[
+            str, typer.Option(metavar="FILE", help="COCO captions json, for scene descriptions (optional).")
+        ] = "",
+        images: Annotated[
+            str, typer.Option(metavar="DIR", help="Folder holding the images' file_name paths.")
+        ] = "",
+        min_area: Annotated[
+            int,
+            typer.Option(
+                metavar="PX", help="Persons with a smaller box (w*h, pixels) are counted, not asked about."
+            ),
+        ] = 1024,
+        box_format: Annotated[
+            str,
+            typer.Option(
+                help="Box text in questions and answers: 'plain' ([x, y, w, h] in 0-1) or 'minigptv2' "
+                "({<x1><y1><x2><y2>} on a 0-100 grid, HERM's own)."
+            ),
+        ] = "plain",
+        sam: Annotated[
+            str,
+            typer.Option(
+                metavar="MODEL",
+                help="Segment every grounding answer with this SAM model (transformers "
+                "SamModel: a Hub id such as facebook/sam-vit-base or a local folder); masks are stored as COCO RLE.",
+            ),
+        ] = "",
+        follow_symlinks: Annotated[
+            bool,
+            typer.Option(
+                "--follow-symlinks",
+                help="Also read images reached through a symbolic link that leads outside --images (e.g. kept on "
+                "another disk); by default they are skipped, counted and named in a warning.",
+            ),
+        ] = False,
+        no_images: Annotated[
+            bool,
+            typer.Option(
+                "--no-images/--with-images",
+                help="Export rows with file_name / coco_url instead of image bytes (images keep their licences).",
+            ),
+        ] = False,
+    ) -> None:
+        """HERM's own options (the engine adds the common ones)."""
+
+    def __init__(self, request: PlanRequest) -> None:
+        super().__init__(request)
+        options = self.resolved_options(request.options)
+        self.keypoints_path = Path(options["coco_keypoints"]).expanduser()
+        self.instances_path = (
+            Path(options["coco_instances"]).expanduser() if options["coco_instances"] else None
+        )
+        self.captions_path = Path(options["coco_captions"]).expanduser() if options["coco_captions"] else None
+        self.images_dir = Path(options["images"]).expanduser()
+        if options["coco_keypoints"] or options["images"]:  # a run (`hvgen list` builds one with no inputs)
+            self.check_inputs(options)
+        if options["box_format"] not in BOX_FORMATS:
+            raise HvgenError(
+                f"--box-format must be one of {', '.join(BOX_FORMATS)}, got {options['box_format']!r}."
+            )
+        if int(options["min_area"]) < 0:
+            raise HvgenError(f"--min-area must be >= 0, got {options['min_area']}.")
+        self.box_format = str(options["box_format"])
+        self.min_area = int(options["min_area"])
+        self.no_images = bool(options["no_images"])
+        self.follow_symlinks = bool(options.get("follow_symlinks"))
+        self.sam = str(options["sam"])
+
+    @staticmethod
+    def check_inputs(options: dict[str, Any]) -> None:
+        if not options["coco_keypoints"]:
+            raise HvgenError("hvgen herm needs --coco-keypoints FILE (a COCO person keypoints json).")
+        if not options["images"]:
+            raise HvgenError("hvgen herm needs --images DIR (the folder of the COCO images).")
+        for flag, value in (("--coco-keypoints", options["coco_keypoints"]), ("--coco-instances", options["coco_instances"]),
+                            ("--coco-captions", options["coco_captions"])):  # fmt: skip
+            if value and not Path(value).expanduser().is_file():
+                raise HvgenError(f"{flag} {value}: no such file.")
+        if not Path(options["images"]).expanduser().is_dir():
+            raise HvgenError(f"--images {options['images']}: no such folder.")
+
+    # ------------------------------------------------------------------ engine hooks
+    def source_image(self, prompt: str) -> Path:
+        return self._images_folder().locate(prompt, "--images: file")
+
+    def _images_folder(self) -> SourceFolder:
+        return SourceFolder(self.images_dir, follow_symlinks=self.follow_symlinks)
+
+    def embeds_images(self) -> bool:
+        return not self.no_images
+
+    def export_configs(self, scenarios: list[str]) -> list[ExportConfig]:
+        return [
+            ExportConfig(name=task, scenario="clean", where=f"r.task = '{task}'", skip_if_empty=True)
+            for task in TASKS
+        ]
+
+    @classmethod
+    def publish_warnings(cls, run_dir: Path, options: dict[str, Any]) -> list[str]:
+        """Warn when the export embeds images whose licence forbids commercial use or derivatives
+        (COCO's Flickr NonCommercial / NoDerivs licences)."""
+        if options.get("no_images"):
+            return []
+        from hvgen.store.catalog import open_catalog
+
+        with open_catalog(run_dir, read_only=True) as con:
+            rows = con.execute(
+                "SELECT coalesce(license, 'unknown'), count(DISTINCT image_id) FROM kept_records GROUP BY 1 ORDER BY 1"
+            ).fetchall()
+        total = sum(n for _, n in rows)
+        restricted = {name: n for name, n in rows if _restricted(name)}
+        if not restricted:
+            return []
+        listed = ", ".join(f"{n} {name}" for name, n in restricted.items())
+        return [
+            f"{sum(restricted.values())} of {total} images to upload carry a licence that restricts reuse ({listed}); "
+            "check that you may redistribute them, or rebuild with --no-images to publish annotations only."
+        ]
+
+    def listings(self) -> dict[str, list[str]]:
+        return {"tasks": list(TASKS), "parts": list(L.PARTS), "poses": list(L.POSES)}
+
+    def card_context(self) -> dict[str, Any]:
+        return {"tasks": TASKS, "levels": LEVELS, "box_format": self.box_format, "no_images": self.no_images,
+                "min_area": self.min_area, "parts": list(L.PARTS), "rules": self.rules,
+                "sam": public_value(self.sam) if self.sam else ""}  # fmt: skip
+
+    @cached_property
+    def rules(self) -> dict[str, Any]:
+        return self.templates.read_yaml("herm.yaml")
+
+    # ------------------------------------------------------------------ plan
+    def plan(self) -> PlanResult:
+        """Reads the annotations, chooses the images and counts the questions eagerly; the
+        records themselves are yielded image by image (the engine sorts them by id on disk)."""
+        self.check_inputs(self.resolved_options(self.request.options))
+        data = read_people(self.keypoints_path, self.instances_path, self.captions_path, self.min_area)
+        if not data.counts["people"]:
+            counts = data.counts
+            raise HvgenError(
+                f"--coco-keypoints {self.keypoints_path.name}: no person to ask about ({counts['person_annotations']} "
+                f"person annotations: {counts['crowd_regions']} crowd regions, {counts['tiny_persons']} boxes under "
+                f"--min-area {self.min_area} px²). Pass a COCO person keypoints file with people"
+                + (", or a smaller --min-area." if counts["tiny_persons"] else ".")
+            )
+        chosen, notes = self._choose_images(data)
+        order = self._deal_order(chosen)
+        notes.insert(
+            0,
+            f"{data.counts['images']} images with people; {data.counts['people']} persons eligible for questions, "
+            f"{data.counts['crowd_regions']} crowd regions and {data.counts['tiny_persons']} persons under "
+            f"{self.min_area} px² counted but not asked about.",
+        )
+        warnings = [] if order.questions else ["no question could be asked: check the keypoint annotations."]
+        return PlanResult(records=self._records(chosen, data, order), warnings=warnings, notes=notes)
+
+    def _deal_order(self, chosen: list[PersonImage]) -> DealOrder:
+        """First pass: the id of every question whose answer position (multiple choice) or truth
+        (true/false) is dealt, per dealing key, so that the second pass can deal image by image
+        exactly as if the whole plan were walked in id order (8 bytes a question, not a spec)."""
+        order = DealOrder()
+        for entry in chosen:
+            for spec in self._image_specs(entry):
+                order.add(spec.id, deal_key(spec))
+        order.freeze()
+        return order
+
+    def _records(self, chosen: list[PersonImage], data: CocoPeople, order: DealOrder) -> Iterator[Record]:
+        """Second pass: one image's specs at a time, masked (--sam) and worded."""
+        from .masks import SamMasker
+
+        masker = SamMasker(self.sam) if self.sam else None
+        for entry in chosen:
+            specs = self._image_specs(entry)
+            if masker is not None:
+                self._add_masks(masker, entry, specs)
+            for spec in sorted(specs, key=lambda s: s.id):
+                yield self._finalise(spec, order.rank(spec.id, deal_key(spec)), data)
+
+    def _choose_images(self, data: CocoPeople) -> tuple[list[PersonImage], list[str]]:
+        """Up to --num images with someone to ask about, in a seeded order; images whose file is
+        missing or does not open are skipped and counted."""
+        from PIL import Image, UnidentifiedImageError
+
+        seed = self.request.run_seed
+        order = sorted(
+            (entry for entry in data.images.values() if entry.people),
+            key=lambda e: derive_seed(seed, "herm-image-order", e.image.id),
+        )
+        chosen, missing, broken = [], [], []
+        folder = self._images_folder()
+        for entry in order:
+            if len(chosen) >= self.request.num:
+                break
+            path = self.images_dir / entry.image.file_name
+            if not folder.admit(path):
+                continue
+            try:
+                with Image.open(path) as picture:
+                    picture.verify()
+            except FileNotFoundError:
+                missing.append(entry.image.file_name)
+                continue
+            except (OSError, UnidentifiedImageError, ValueError):
+                broken.append(entry.image.file_name)
+                continue
+            chosen.append(entry)
+        outside = folder.warning("--images")
+        if outside:
+            warn(outside)
+        if order and not chosen:
+            raise HvgenError(
+                f"--images {self.images_dir}: none of the annotated images is there (first: "
+                f"{order[0].image.file_name}); pass the folder holding the files of --coco-keypoints."
+            )
+        notes = []
+        if missing or broken:
+            notes.append(
+                f"{len(missing)} image files missing and {len(broken)} that do not decode were skipped "
+                f"(first: {(missing + broken)[0]})."
+            )
+        if folder.outside:
+            notes.append(
+                f"{len(folder.outside)} image files reached through a symbolic link leading outside --images were "
+                "skipped (read only with --follow-symlinks)."
+            )
+        data.counts["images_missing"], data.counts["images_undecodable"] = len(missing), len(broken)
+        data.counts["images_outside"] = len(folder.outside)
+        data.counts["images_planned"] = len(chosen)
+        return sorted(chosen, key=lambda e: e.image.id), notes
+
+    def _add_masks(self, masker: Any, entry: PersonImage, specs: list[Spec]) -> None:
+        """SAM masks of this image's grounding answers, prompted by their boxes."""
+        from hvgen.stages.supply import load_source_image
+
+        grounded = [spec for spec in specs if spec.answer_box is not None]
+        if not grounded:
+            return
+        image = load_source_image(self.source_image(entry.image.file_name))
+        width, height = image.size
+        boxes = [[x * width, y * height, (x + w) * width, (y + h) * height] for x, y, w, h in
+                 (spec.answer_box for spec in grounded)]  # fmt: skip
+        for spec, mask in zip(grounded, masker.masks(image, boxes)):
+            spec.mask = mask
+
+    # ------------------------------------------------------------------ facts
+    def facts(self, entry: PersonImage) -> list[Facts]:
+        return person_facts(entry, self.rules)
+
+    def _box(self, box: tuple[float, float, float, float]) -> str:
+        return L.box_text(box, self.box_format)
+
+    def _person(self, facts: Facts) -> str:
+        return f"the person at {self._box(facts.box)}"
+
+    def describe(self, facts: Facts) -> str:
+        objects = [o for o in facts.objects if o["relation"] != "near"]
+        return self.templates.render(
+            "captions.j2", {"f": {**facts.__dict__, "objects": objects}}, block="person"
+        )
+
+    # ------------------------------------------------------------------ specs
+    def _spec(self, entry: PersonImage, task: str, aspect: str, qtype: str, block: str, key: object,
+              **kwargs: Any) -> Spec:  # fmt: skip
+        spec_id = stable_id("herm", entry.image.id, task, aspect, qtype, key)
+        return Spec(spec_id, entry, task, aspect, qtype, block, **kwargs)
+
+    def _image_specs(self, entry: PersonImage) -> list[Spec]:
+        people = self.facts(entry)
+        whole = L.countable(entry.crowd, entry.tiny) and len(people) == len(entry.people)
+        specs: list[Spec] = []
+        count = len(entry.people)
+        if whole:
+            pool = tuple(str(n) for n in range(max(0, count - 3), count + 4) if n != count)
+            specs.append(self._spec(entry, "counting", "count", MULTI_CHOICE, "counting", "", variables={},
+                                    truth=str(count), pool=pool))  # fmt: skip
+        caption = self.templates.render(
+            "captions.j2",
+            {
+                "scene": entry.captions[0] if entry.captions else "",
+                "count": count,
+                "count_known": whole,
+                "crowd": L.crowd_flag(count, entry.crowd, self.rules["crowd_people"]),
+                "people": [self.describe(f) for f in people],
+            },  # fmt: skip
+            block="dense",
+        )
+        specs.append(self._spec(entry, "dense_caption", "scene", FREE_FORM, "dense_caption", "", variables={},
+                                answer=caption))  # fmt: skip
+        expressions = self.referring_expressions(people) if whole else {}
+        for facts in people:
+            specs += self._instance_specs(entry, facts, expressions.get(facts.person.id))
+        specs += self._pair_specs(entry, people)
+        conversation = self._conversation(entry, people, expressions, count if whole else None, caption)
+        if conversation:
+            specs.append(conversation)
+        return specs
+
+    def referring_expressions(self, people: list[Facts]) -> dict[int, str]:
+        def render(block: str, **variables: Any) -> str:
+            return self.templates.render("expressions.j2", variables, block=block)
+
+        return referring_expressions(people, render, self.request.run_seed)
+
+    def _instance_specs(self, entry: PersonImage, facts: Facts, expression: str | None) -> list[Spec]:
+        pid = facts.person.id
+        person = self._person(facts)
+        specs = []
+        if expression:
+            specs.append(self._spec(entry, "inst_rec", "referring", GROUNDING, "inst_rec", pid,
+                                    variables={"expression": expression}, answer_box=facts.box, person=facts))  # fmt: skip
+        specs.append(self._spec(entry, "inst_identify", "description", FREE_FORM, "inst_identify", pid,
+                                variables={"person": person}, answer=self.describe(facts), person=facts))  # fmt: skip
+        rng = random.Random(derive_seed(self.request.run_seed, "herm-aspects", pid))
+        known = [aspect for aspect in INSTANCE_ASPECTS if getattr(facts, aspect) is not None]
+        for aspect in sorted(rng.sample(known, min(len(known), self.rules["aspects_per_person"]))):
+            vocab, value = INSTANCE_ASPECTS[aspect], getattr(facts, aspect)
+            qtype = (MULTI_CHOICE, TRUE_OR_FALSE)[
+                derive_seed(self.request.run_seed, "herm-qtype", pid, aspect) % 2
+            ]
+            block = f"{aspect}_{'mc' if qtype == MULTI_CHOICE else 'tf'}"
+            specs.append(self._spec(entry, "pose", aspect, qtype, block, pid, variables={"person": person},
+                                    truth=value, pool=tuple(v for v in vocab if v != value), person=facts))  # fmt: skip
+        rng = random.Random(derive_seed(self.request.run_seed, "herm-parts", pid))
+        visible = sorted(facts.parts)
+        for part in rng.sample(visible, min(len(visible), self.rules["parts_per_person"])):
+            box = facts.parts[part]
+            specs.append(self._spec(entry, "part_rec", part, GROUNDING, "part_rec", pid,
+                                    variables={"part": part, "person": person}, answer_box=box, person=facts))  # fmt: skip
+            wrong = tuple(p for p in L.PARTS if not set(L.PARTS[p]) & set(L.PARTS[part]))
+            qtype = (MULTI_CHOICE, TRUE_OR_FALSE)[
+                derive_seed(self.request.run_seed, "herm-part-q", pid, part) % 2
+            ]
+            specs.append(self._spec(entry, "part_rec", part, qtype, "part_mc" if qtype == MULTI_CHOICE else "part_tf",
+                                    pid, variables={"person": person, "region": self._box(box)}, truth=part,
+                                    pool=wrong, person=facts))  # fmt: skip
+        relations = sorted(facts.objects, key=lambda o: o["id"])
+        rng.shuffle(relations)
+        for obj in relations[: self.rules["objects_per_person"]]:
+            variables = {"person": person, "category": obj["category"], "object": self._box(obj["box"])}
+            pool = tuple(r for r in self.rules["object_relations"] if r != obj["relation"])
+            qtype = (MULTI_CHOICE, TRUE_OR_FALSE)[
+                derive_seed(self.request.run_seed, "herm-object-q", pid, obj["id"]) % 2
+            ]
+            block = "object_mc" if qtype == MULTI_CHOICE else "object_tf"
+            specs.append(self._spec(entry, "relation", "person_object", qtype, block, (pid, obj["id"]),
+                                    variables=variables, truth=obj["relation"], pool=pool, person=facts))  # fmt: skip
+        return specs
+
+    def _pair_specs(self, entry: PersonImage, people: list[Facts]) -> list[Spec]:
+        """Person–person relations (left of, in front of, overlapping: true/false; nearest: choice)."""
+        specs = []
+        pairs = [(a, b) for i, a in enumerate(people) for b in people[i + 1 :]]
+        rng = random.Random(derive_seed(self.request.run_seed, "herm-pairs", entry.image.id))
+        rng.shuffle(pairs)
+        height = entry.image.height
+        for a, b in pairs[: self.rules["pairs_per_image"]]:
+            if rng.random() < 0.5:
+                a, b = b, a
+            variables = {"person": self._person(a), "other": self._person(b)}
+            for aspect, value in (
+                ("left_of", L.left_of(a.person.bbox, b.person.bbox)),
+                ("in_front_of", L.in_front_of(a.person.bbox, b.person.bbox, height)),
+                ("overlapping", L.overlapping(a.person.bbox, b.person.bbox)),
+            ):
+                if value is None:
+                    continue
+                answer = "True" if value else "False"
+                specs.append(self._spec(entry, "relation", aspect, TRUE_OR_FALSE, f"{aspect}_tf",
+                                        (a.person.id, b.person.id), variables=variables, answer=answer,
+                                        person=a))  # fmt: skip
+        if len(people) >= 3:
+            boxes = [f.person.bbox for f in people]
+            for index, facts in enumerate(people):
+                near = L.nearest(index, boxes)
+                if near is None:
+                    continue
+                others = tuple(self._box(f.box) for j, f in enumerate(people) if j not in (index, near))
+                specs.append(self._spec(entry, "relation", "nearest", MULTI_CHOICE, "nearest_mc", facts.person.id,
+                                        variables={"person": self._person(facts)}, truth=self._box(people[near].box),
+                                        pool=others, person=facts))  # fmt: skip
+        return specs
+
+    def _conversation(self, entry: PersonImage, people: list[Facts], expressions: dict[int, str],
+                      count: int | None, caption: str) -> Spec | None:  # fmt: skip
+        """Image → instance → part: how many people, where one of them is, their pose, one part."""
+        rng = random.Random(derive_seed(self.request.run_seed, "herm-conversation", entry.image.id))
+        facts = rng.choice(people)
+        turns = []
+        if count is not None:
+            turns += [
+                ("human", self.templates.render("questions.j2", {}, block="counting")),
+                ("gpt", str(count)),
+            ]
+        else:
+            turns += [
+                ("human", self.templates.render("questions.j2", {}, block="dense_caption")),
+                ("gpt", caption),
+            ]
+        expression = expressions.get(facts.person.id)
+        if expression:
+            turns += [("human", self.templates.render("questions.j2", {"expression": expression}, block="inst_rec")),
+                      ("gpt", self._box(facts.box))]  # fmt: skip
+            person = expression
+        else:
+            person = self._person(facts)
+        turns += [("human", self.templates.render("questions.j2", {"person": person}, block="inst_identify")),
+                  ("gpt", self.describe(facts))]  # fmt: skip
+        if facts.parts:
+            part = rng.choice(sorted(facts.parts))
+            turns += [("human", self.templates.render("questions.j2", {"part": part, "person": person}, block="part_rec")),
+                      ("gpt", self._box(facts.parts[part]))]  # fmt: skip
+        conversation = [{"from": who, "value": text} for who, text in turns]
+        return self._spec(entry, "conversation", "image_instance_part", CONVERSATION, "", "", variables={},
+                          answer=turns[-1][1], person=facts, conversation=conversation)  # fmt: skip
+
+    # ------------------------------------------------------------------ records
+    def _finalise(self, spec: Spec, dealt: int, data: CocoPeople) -> Record:
+        """Deal the answer position (multiple choice) or truth value (true/false) — `dealt` is the
+        spec's rank among its key's specs in id order, so each is balanced exactly over the
+        plan — then word the question."""
+        rng = random.Random(self.record_seed(spec.id))
+        options: list[str] = []
+        variables = dict(spec.variables)
+        answer = spec.answer
+        if spec.question_type == MULTI_CHOICE:
+            wrong = rng.sample(spec.pool, min(3, len(spec.pool)))
+            size = len(wrong) + 1
+            position = balanced_slot(dealt, size, self.request.run_seed, "herm-positions", (spec.block, size))
+            options = wrong[:position] + [spec.truth] + wrong[position:]
+            answer = spec.truth
+        elif spec.question_type == TRUE_OR_FALSE:
+            options = ["True", "False"]
+            if spec.truth:  # a statement about a value: true, or false with a distractor
+                true = balanced_slot(dealt, 2, self.request.run_seed, "herm-positions", (spec.block, 2)) == 0
+                variables["item"] = spec.truth if true else rng.choice(spec.pool)
+                answer = "True" if true else "False"
+        question = (
+            spec.conversation[0]["value"] if spec.conversation
+            else self.templates.render("questions.j2", variables, block=spec.block)
+        )  # fmt: skip
+        if spec.answer_box is not None:
+            answer = self._box(spec.answer_box)
+        instruction = self.templates.render(
+            "instructions.j2",
+            {"question": question, "options": options, "box_hint": BOX_HINTS[self.box_format]},
+            block=BLOCKS[spec.question_type],
+            one_line=False,
+        )
+        return self._record(spec, question, instruction, options, answer, data)
+
+    def _record(self, spec: Spec, question: str, instruction: str, options: list[str], answer: str,
+                data: CocoPeople) -> Record:  # fmt: skip
+        image = spec.image.image
+        image_id = stable_id("herm-image", image.id, image.file_name)
+        licence = data.licenses.get(image.license) if image.license is not None else None
+        facts = spec.person
+        return {
+            "id": spec.id,
+            "image_id": image_id,
+            "images": [image_relpath(image_id)],
+            "prompt": image.file_name,
+            "negative_prompt": "",
+            "task": spec.task,
+            "level": LEVELS[spec.task],
+            "aspect": spec.aspect,
+            "question": question,
+            "instruction": instruction,
+            "question_type": spec.question_type,
+            "options": options,
+            "answer": answer,
+            "answer_index": options.index(answer) if options else None,
+            "answer_box": list(spec.answer_box) if spec.answer_box is not None else None,
+            "answer_mask": spec.mask,
+            "person_box": list(facts.box) if facts is not None else None,
+            "person_id": facts.person.id if facts is not None else None,
+            "conversations": spec.conversation,
+            "box_format": self.box_format,
+            "coco_image_id": image.id,
+            "file_name": image.file_name,
+            "coco_url": image.coco_url,
+            "width": image.width,
+            "height": image.height,
+            "license": licence["name"] if licence else None,
+            "license_url": licence["url"] if licence else None,
+            "seed": self.record_seed(spec.id),
+            "image_seed": self.image_seed(image_id),
+            "generator": self.name,
+            "template_version": self.template_version,
+        }
+
+    @classmethod
+    def score(
+        cls, records: list[Record], predictions_path: Path, embedder: str | None = None
+    ) -> dict[str, Any]:
+        """Multiple-choice accuracy and grounding (IoU > 0.5, mean IoU) per task and level
+        (no free-form answer is scored by similarity, so `embedder` is not used)."""
+        from .scoring import score_predictions
+
+        return score_predictions(records, predictions_path)
+
+
+def _restricted(licence: str) -> bool:
+    """A licence that forbids commercial use or derivatives, or that the annotations do not name."""
+    name = licence.lower().replace("-", " ")
+    return "noncommercial" in name.replace(" ", "") or "noderiv" in name.replace(" ", "") or name == "unknown"
+
+
+register_format("herm", f"{__package__}.release", "HermReleaseFormat")

@@ -1,0 +1,103 @@
+"""HERM's tasks and question types, a question before its answer is dealt (`Spec`), and the
+order answers are dealt in (`DealOrder`): per dealing key, multiple-choice answer positions and
+true/false truths are balanced over the questions in id order."""
+
+from __future__ import annotations
+
+from array import array
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from hvgen.readers.coco import PersonImage
+
+from . import levels as L
+from .facts import Facts
+
+MULTI_CHOICE, TRUE_OR_FALSE, GROUNDING, FREE_FORM, CONVERSATION = (
+    "multi choice", "true or false", "grounding", "free form", "conversation",
+)  # fmt: skip
+BOX_FORMATS = ("plain", "minigptv2")
+BOX_HINTS = {
+    "plain": "as [x, y, w, h], normalised to 0-1",
+    "minigptv2": "as {<x1><y1><x2><y2>} on a 0-100 grid",
+}
+TASKS = (
+    "counting",
+    "dense_caption",
+    "inst_rec",
+    "inst_identify",
+    "pose",
+    "part_rec",
+    "relation",
+    "conversation",
+)
+LEVELS = {
+    "counting": "image",
+    "dense_caption": "image",
+    "inst_rec": "instance",
+    "inst_identify": "instance",
+    "pose": "instance",
+    "part_rec": "part",
+    "relation": "relation",
+    "conversation": "multi",
+}
+INSTANCE_ASPECTS = {"pose": L.POSES, "arms": L.ARMS, "facing": L.FACING, "occlusion": L.OCCLUSION_CLASSES,
+                    "position": L.POSITIONS}  # fmt: skip
+BLOCKS = {MULTI_CHOICE: "multi_choice", TRUE_OR_FALSE: "true_or_false", GROUNDING: "grounding",
+          FREE_FORM: "free_form", CONVERSATION: "free_form"}  # fmt: skip
+
+
+@dataclass
+class Spec:
+    """A question before its answer position (multiple choice) or truth (true/false) is dealt."""
+
+    id: str
+    image: PersonImage
+    task: str
+    aspect: str
+    question_type: str
+    block: str
+    variables: dict[str, Any]
+    truth: str = ""
+    pool: tuple[str, ...] = ()  # wrong values to draw distractors / false statements from
+    answer_box: tuple[float, float, float, float] | None = None
+    answer: str = ""
+    person: Facts | None = None
+    conversation: list[dict[str, str]] = field(default_factory=list)
+    mask: dict[str, Any] | None = None  # COCO RLE of the answer box's object (--sam)
+
+
+def deal_key(spec: Spec) -> tuple[str, int] | None:
+    """The key a spec's answer position or truth is balanced under (None: nothing is dealt)."""
+    if spec.question_type == MULTI_CHOICE:
+        return (spec.block, min(3, len(spec.pool)) + 1)
+    if spec.question_type == TRUE_OR_FALSE and spec.truth:
+        return (spec.block, 2)
+    return None
+
+
+class DealOrder:
+    """Per dealing key, the sorted ids (as 64-bit integers) of the questions dealt under it."""
+
+    def __init__(self) -> None:
+        self.questions = 0
+        self._ids: dict[tuple[str, int], array] = defaultdict(lambda: array("Q"))
+        self._sorted: dict[tuple[str, int], np.ndarray] = {}
+
+    def add(self, spec_id: str, key: tuple[str, int] | None) -> None:
+        self.questions += 1
+        if key is not None:
+            self._ids[key].append(int(spec_id, 16))
+
+    def freeze(self) -> None:
+        self._sorted = {key: np.sort(np.frombuffer(ids, dtype=np.uint64)) for key, ids in self._ids.items()}
+        self._ids.clear()
+
+    def rank(self, spec_id: str, key: tuple[str, int] | None) -> int:
+        """How many questions under `key` come before `spec_id` in id order."""
+        if key is None:
+            return 0
+        return int(np.searchsorted(self._sorted[key], np.uint64(int(spec_id, 16))))

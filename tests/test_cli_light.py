@@ -1,0 +1,120 @@
+"""The commands a user runs to look around — `hvgen --help`, `hvgen list ...`, `hvgen config`,
+`hvgen models` — and refusals of bad input load no model library: torch, diffusers, transformers,
+albumentations and datasets take seconds to import and none of these commands needs them (the
+command modules import them inside the functions that do).
+
+Each command runs in a fresh interpreter, which then reports the libraries in `sys.modules`.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+HEAVY = ("torch", "diffusers", "transformers", "albumentations", "datasets")
+
+PROBE = f"""
+import sys
+from hvgen.cli import main
+
+try:
+    main(sys.argv[1:])
+except SystemExit as done:
+    code = done.code or 0
+else:
+    code = 0
+loaded = [name for name in {HEAVY!r} if name in sys.modules]
+print(f"exit {{code}} loaded={{','.join(loaded)}}", file=sys.stderr)
+"""
+
+
+def run_probe(*args: str) -> tuple[int, set[str], str]:
+    """(exit status, the heavy libraries loaded, the output) of `hvgen ARGS` in a fresh process."""
+    env = {**os.environ, "HVGEN_NO_PROGRESS": "1"}
+    done = subprocess.run(
+        [sys.executable, "-c", PROBE, *args], capture_output=True, text=True, env=env, timeout=300
+    )
+    found = re.search(r"^exit (\d+) loaded=(\S*)$", done.stderr, re.MULTILINE)
+    assert found, f"the probe did not finish: {done.stderr[-2000:]}"
+    return int(found[1]), set(filter(None, found[2].split(","))), done.stdout
+
+
+@pytest.fixture(scope="module")
+def config_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("light") / "dysca.yaml"
+    path.write_text("benchmark: dysca\nnum: 2\nrender:\n  model: tiny\n", encoding="utf-8")
+    return path
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A planned run (`--dry-run`: nothing rendered), made in a subprocess of its own."""
+    out = tmp_path_factory.mktemp("light") / "run"
+    command = ["dysca", "--model", "tiny", "--num", "2", "--dry-run", "--quiet", "--out", str(out)]
+    code, _, _ = run_probe(*command)
+    assert code == 0
+    return out
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["--help"],
+        ["dysca", "--help"],
+        ["scan", "--help"],
+        ["list", "benchmarks"],
+        ["list", "styles"],
+        ["list", "question-types"],
+        ["models"],
+    ],
+    ids=" ".join,
+)
+def test_help_and_lists_load_no_model_library(args: list[str]) -> None:
+    code, loaded, out = run_probe(*args)
+    assert code == 0 and out
+    assert not loaded, f"`hvgen {' '.join(args)}` imported {sorted(loaded)}"
+
+
+def test_config_loads_no_model_library(config_file: Path, run_dir: Path) -> None:
+    for source in (config_file, run_dir):
+        code, loaded, out = run_probe("config", str(source))
+        assert code == 0 and "benchmark: dysca" in out
+        assert not loaded, f"`hvgen config {source}` imported {sorted(loaded)}"
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["dysca", "--num", "0"],
+        ["dysca", "--num", "abc"],
+        ["dysca", "--scenario", "bogus"],
+        ["dysca", "--model", "no/such-model", "--device", "tpu9"],
+        ["herm", "--model", "tiny"],
+        ["vlbias", "--categories", "bogus"],
+        ["config", "no-such-file.yaml"],
+        ["stats", "no-such-run"],
+        ["score", "bogus", "a", "b"],
+    ],
+    ids=" ".join,
+)
+def test_refusals_of_bad_input_load_no_model_library(args: list[str], tmp_path: Path) -> None:
+    if args[0] in ("dysca", "herm", "vlbias"):
+        args = [*args, "--out", str(tmp_path / "run")]
+    code, loaded, _ = run_probe(*args)
+    assert code == 2
+    assert not loaded, f"`hvgen {' '.join(args)}` imported {sorted(loaded)} before refusing"
+    assert not (tmp_path / "run").exists()
+
+
+def test_listing_everything_loads_only_the_perturbation_libraries() -> None:
+    """Bare `hvgen list` shows the corruption and attack names, which are defined beside their
+    code in `hvgen.scenarios.corruption` (albumentations) and `.adversarial` (torch): those two
+    are loaded, no model library is."""
+    code, loaded, out = run_probe("list")
+    assert code == 0 and "corruptions" in out and "attacks" in out
+    assert not loaded & {"diffusers", "transformers", "datasets"}, sorted(loaded)
