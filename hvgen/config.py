@@ -113,7 +113,7 @@ class RunConfig:
 
     def save(self, run_dir: Path) -> None:
         """Write config.yaml, and first the same text as a second copy (`CONFIG_BACKUP`) that a
-        damaged config.yaml is restored from (`hvgen.stages.repair.load_run_config`)."""
+        damaged config.yaml is restored from (`load_run_config`)."""
         text = yaml.safe_dump(self.to_dict(), sort_keys=False, allow_unicode=True)
         text = "# hvgen run configuration (resolved); edit with care.\n" + text
         write_text_atomic(run_dir / CONFIG_BACKUP, text)

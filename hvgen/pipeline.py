@@ -418,14 +418,6 @@ def stage_export(
     )
 
 
-def repair_run(source: Path) -> None:
-    """For commands that read a run's questions (score, quality): when `source` is a run
-    directory, restore a damaged config.yaml and rebuild a damaged or missing catalog first;
-    an export folder is left as it is."""
-    if is_run_dir(source):
-        ensure_catalog(source, load_run_config(source))
-
-
 def check_export_publishable(run_dir: Path) -> None:
     """For `hvgen push`: refuse an export that was not written from the run's current decisions
     (`hvgen.store.decisions`), after syncing the catalog with the manifests."""

@@ -40,8 +40,10 @@ def parse_choice(text: Any, options: list[str]) -> int | None:
 def load_questions(source: Path) -> list[Record]:
     """Records from a run directory (its catalog) or an export folder (its parquet files, images dropped)."""
     from hvgen.store.decisions import check_build_current
+    from hvgen.store.layout import CONFIG_BACKUP, CONFIG_FILE
 
-    if (source / CATALOG_FILE).is_file():  # a damaged one: `hvgen.pipeline.repair_run` rebuilds it first
+    is_run = any((source / name).is_file() for name in (CONFIG_FILE, CONFIG_BACKUP, CATALOG_FILE))
+    if is_run:  # commands repair a damaged catalog first (hvgen.cli.options.repair_run)
         with open_catalog(source, read_only=True) as con:
             check_build_current(source, con)  # a rebuilt catalog lost the build's drops: refused
             return query_arrow(con, "SELECT * FROM kept_records ORDER BY id").to_pylist()

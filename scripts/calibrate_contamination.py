@@ -17,7 +17,7 @@ Tables (every cell: `--runs` seeds, fixed, so the script prints the same numbers
    alone (within-model test) and as one of five models (the full verdict);
 4. the smallest split size in the grid that detects 5 % memorisation in 80 % of runs.
 
-Example: python scripts/calibrate_contamination.py            (the README's table, ~15 min on 2 cores)
+Example: python scripts/calibrate_contamination.py            (the README's tables; 75 min on a busy 2-core machine)
          python scripts/calibrate_contamination.py --quick    (a smoke run)
 """
 

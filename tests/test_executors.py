@@ -104,6 +104,19 @@ def test_command_line_overrides_the_section_and_one_worker_runs_in_process(tmp_p
         resolve_settings(None, executor="local", workers=0)
 
 
+def test_the_readme_executor_example_is_valid(tmp_path: Path) -> None:
+    readme = (REPO / "README.md").read_text()
+    example = readme.split("## Beyond one machine", 1)[1].split("```yaml\n", 1)[1].split("```", 1)[0]
+    (tmp_path / "slurm.yaml").write_text(example)
+    settings = resolve_settings(tmp_path / "slurm.yaml")
+    assert (settings.name, settings.workers, settings.shard_count, settings.gpus_per_task) == (
+        "slurm",
+        32,
+        64,
+        1,
+    )
+
+
 def test_a_missing_engine_names_the_extra_to_install(monkeypatch: pytest.MonkeyPatch) -> None:
     import importlib.util
 
@@ -338,11 +351,53 @@ def test_slurm_array_requeue_resubmit_and_dependent_export(
     assert preempted and states[preempted[0]]["runs"] == 2 and states[preempted[0]]["state"] == "COMPLETED"
     assert "Requeued job" in (run / "logs" / "slurm" / "submitit" / f"{preempted[0]}_0_log.out").read_text()
     if max(totals) > 3:  # a shard killed by the fault: resubmitted in a new array, export resubmitted
-        assert sum("--array=" in s.read_text() for s in scripts) >= 2
+        assert len(scripts) - len(export_jobs) >= 2  # the array, then the failed shard again
         assert states[export_jobs[0].stem]["state"] == "CANCELLED"
     assert states[export_jobs[-1].stem]["state"] == "COMPLETED"
     status = status_json(run, capsys)
     assert status["executor"] == "slurm" and all(task["state"] == "done" for task in status["tasks"])
+
+
+@pytest.mark.heavy
+def test_slurm_rerun_waits_for_the_jobs_still_running(
+    tmp_path: Path, baseline: Path, fake_slurm: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The launcher was lost while shard 0's job still ran: the same command again submits only
+    shard 1 and waits for the job it finds in the ledger (sacct: RUNNING) instead of a second copy."""
+    pytest.importorskip("submitit")
+    run, go = tmp_path / "run", tmp_path / "go"
+    main([*RUN_ARGS, "--out", str(run), "--dry-run"])
+    job = tmp_path / "earlier.sh"
+    job.write_text(
+        f"while [ ! -f {go} ]; do sleep 0.2; done\nexec {sys.executable} -m hvgen -q render {run} --shard 0/2\n"
+    )
+    submitted = subprocess.run(["sbatch", str(job)], check=True, capture_output=True, text=True).stdout
+    earlier = submitted.split()[-1]
+    ledger = {
+        "executor": "slurm",
+        "shards": 2,
+        "tasks": {"00000-of-00002": {"state": "running", "job_id": earlier}},
+    }
+    (run / "logs" / "slurm").mkdir(parents=True)
+    (run / "logs" / "slurm" / "tasks.json").write_text(json.dumps(ledger))
+
+    def release_when_shard_1_is_submitted() -> None:
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline and len(list((fake_slurm / "scripts").glob("*.sh"))) < 2:
+            time.sleep(0.1)
+        go.touch()
+
+    threading.Thread(target=release_when_shard_1_is_submitted, daemon=True).start()
+    config = write_config(tmp_path / "slurm.yaml", name="slurm", workers=2)
+    main(["render", str(run), "--executor-config", str(config)])
+    assert "2 of 2 shards to run (1 still running from an earlier launch)" in capsys.readouterr().err
+    scripts = sorted(p.stem for p in (fake_slurm / "scripts").glob("*.sh"))
+    assert len(scripts) == 2 and "--array" not in (fake_slurm / "scripts" / f"{scripts[1]}.sh").read_text()
+    assert same_tree(baseline / "images", run / "images")
+    assert {t["name"]: t["state"] for t in status_json(run, capsys)["tasks"]} == {
+        "00000-of-00002": "done",
+        "00001-of-00002": "done",
+    }
 
 
 @pytest.mark.heavy

@@ -164,8 +164,9 @@ def stats_command(
     """Print the run's statistics (counts, answer balance, prompt lengths, scenarios, drops) as tables."""
     import json
 
-    from hvgen.pipeline import ensure_catalog, scenario_levels
+    from hvgen.pipeline import scenario_levels
     from hvgen.stages.plan import build_generator
+    from hvgen.stages.repair import ensure_catalog
     from hvgen.stats import compute_stats, stats_tables
     from hvgen.store.atomic import write_text_atomic
     from hvgen.store.catalog import open_catalog
@@ -173,7 +174,7 @@ def stats_command(
 
     config = load_run(run_dir)
     generator = build_generator(config)
-    ensure_catalog(run_dir, config)  # a damaged catalog is rebuilt first
+    ensure_catalog(run_dir, config)
     with open_catalog(run_dir) as con:
         sync_manifests(con, run_dir, scenario_levels(config))
         stats = compute_stats(con, generator.stats_columns)

@@ -188,6 +188,6 @@ def preview_command(
     from hvgen.pipeline import ensure_catalog, scenario_levels
 
     config = load_run(run_dir)
-    ensure_catalog(run_dir, config)  # a damaged catalog is rebuilt first
+    ensure_catalog(run_dir, config)
     shown = write_preview(run_dir, name, num, target, scenario_levels(config))
     info(f"preview: {shown} samples → {target}")

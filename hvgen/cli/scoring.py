@@ -9,7 +9,7 @@ from typing import Annotated, Any
 
 import typer
 
-from hvgen.cli.options import QuietOpt, VerboseOpt
+from hvgen.cli.options import QuietOpt, VerboseOpt, repair_run
 from hvgen.cli.output import print_score_table
 from hvgen.errors import HvgenError
 from hvgen.progress import info, warn
@@ -90,11 +90,10 @@ def score_command(
 ) -> None:
     """Score a model's predictions on a benchmark's questions."""
     from hvgen.generator import get_generator
-    from hvgen.pipeline import repair_run
     from hvgen.scoring import check_benchmark, load_questions, scorer_options, write_report
 
     cls = get_generator(benchmark)
-    repair_run(source)  # a run directory's damaged catalog or config.yaml is rebuilt first
+    repair_run(source)  # a damaged catalog is rebuilt
     records = load_questions(source)
     check_benchmark(records, cls.name, source)
     options = scorer_options(cls, embedder, judge_spec(judge, judge_model, judge_cache, judge_workers))

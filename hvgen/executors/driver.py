@@ -19,6 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from rich.markup import escape
+
 from hvgen.analysis.status import RunStatus, run_status
 from hvgen.errors import HvgenError
 from hvgen.executors.settings import ExecutorSettings, public_settings, require_engine
@@ -26,7 +28,14 @@ from hvgen.executors.task import Task, forwarded_env
 from hvgen.executors.types import Outcome
 from hvgen.progress import info, progress_interval, warn
 from hvgen.sharding import Shard
-from hvgen.store.tasks import FINAL_TASK, launcher_lock, read_ledger, task_log_relpath, write_ledger
+from hvgen.store.tasks import (
+    FINAL_TASK,
+    executor_logs,
+    launcher_lock,
+    read_ledger,
+    task_log_relpath,
+    write_ledger,
+)
 
 POLL_S = 2.0
 
@@ -100,7 +109,7 @@ class _Launch:
             info(
                 f"{self.settings.name}: {label}{len(tasks)} of {self.count} shards to run"
                 + (f" ({len(running)} still running from an earlier launch)" if running else "")
-                + f"; logs in {self.run_dir / task_log_relpath(self.settings.name, '')[:-5]}",
+                + f"; logs in {escape(str(executor_logs(self.run_dir, self.settings.name)))}",
                 highlight=False,
             )
             for task in tasks:

@@ -208,6 +208,8 @@ class SlurmBackend:
             )
             return Outcome(task.name, ok=False, error=reason.strip()[:500], job_id=job.job_id)
         state = job.state
+        if state == "COMPLETED":  # a job of an earlier launch, adopted: it ran without a result file here
+            return Outcome(task.name, ok=True, job_id=job.job_id)
         return Outcome(
             task.name,
             ok=False,
