@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import re
+import time
 import types
 import typing
 from dataclasses import asdict, dataclass, field, fields
@@ -20,7 +21,8 @@ import yaml
 
 from hvgen import __version__
 from hvgen.errors import HvgenError, did_you_mean
-from hvgen.store.atomic import write_text_atomic
+from hvgen.progress import warn
+from hvgen.store.atomic import write_atomic, write_text_atomic
 from hvgen.store.layout import CONFIG_BACKUP, CONFIG_FILE
 
 DTYPES = ("auto", "float32", "fp32", "float16", "fp16", "bfloat16", "bf16")
@@ -111,7 +113,7 @@ class RunConfig:
 
     def save(self, run_dir: Path) -> None:
         """Write config.yaml, and first the same text as a second copy (`CONFIG_BACKUP`) that a
-        damaged config.yaml is restored from (`hvgen.stages.repair.load_run_config`)."""
+        damaged config.yaml is restored from (`load_run_config`)."""
         text = yaml.safe_dump(self.to_dict(), sort_keys=False, allow_unicode=True)
         text = "# hvgen run configuration (resolved); edit with care.\n" + text
         write_text_atomic(run_dir / CONFIG_BACKUP, text)
@@ -287,3 +289,106 @@ def describe_difference(old: dict[str, Any], new: dict[str, Any], prefix: str = 
         else:
             changes.append(f"{prefix}{key}: {before!r} → {after!r}")
     return "; ".join(changes)
+
+
+# ---------------------------------------------------------------- a damaged config.yaml
+
+
+def is_run_dir(run_dir: Path) -> bool:
+    """Whether `run_dir` holds a run's config (config.yaml, or only its copy after a damage)."""
+    return (run_dir / CONFIG_FILE).is_file() or (run_dir / CONFIG_BACKUP).is_file()
+
+
+def load_run_config(run_dir: Path) -> RunConfig:
+    """The run's config.yaml. A damaged one (not YAML, not text, cut short, missing beside its
+    copy) is moved aside and restored from the copy `RunConfig.save` writes first, saying so in
+    one line; with no intact copy it is refused in one line naming the command that rewrites it.
+    A readable config with a wrong key or value is an error as before (it names the key)."""
+    path = run_dir / CONFIG_FILE
+    if not is_run_dir(run_dir):
+        raise HvgenError(
+            f"{run_dir} is not an hvgen run directory (no {CONFIG_FILE}). Create one with "
+            f"`hvgen <benchmark> --out {run_dir}`."
+        )
+    try:
+        if path.is_file():
+            return RunConfig.load(path)
+        damage = f"{path} is missing"
+    except ConfigDamagedError as error:
+        damage = str(error)
+    restored = _intact_copy(run_dir)
+    if restored is None:
+        raise HvgenError(
+            f"{damage} — and it has no intact copy to restore it from. Rerun the benchmark command that made the "
+            f"run, with its options and --out {run_dir} (it rewrites config.yaml), or restore the file."
+        )
+    aside = set_config_aside(run_dir)
+    write_atomic(path, lambda handle: handle.write((run_dir / CONFIG_BACKUP).read_bytes()))
+    moved = f"moved it to {aside.name} and " if aside else ""
+    warn(f"{path} was damaged ({_short(damage)}); {moved}restored it from its copy {CONFIG_BACKUP}.")
+    return restored
+
+
+@dataclass(frozen=True)
+class PreviousConfig:
+    """A reopened run's earlier config, as far as it can be read: `config` is config.yaml, or
+    its intact copy when config.yaml is damaged (`damage` says how), or None."""
+
+    config: RunConfig | None
+    damage: str | None = None
+
+
+def previous_config(run_dir: Path) -> PreviousConfig:
+    """For a benchmark command reopening a run: what it was made with, to check the new
+    settings against (`hvgen.pipeline.prepare_run_dir`)."""
+    path = run_dir / CONFIG_FILE
+    try:
+        if path.is_file():
+            return PreviousConfig(RunConfig.load(path))
+        damage = f"{path} is missing"
+    except ConfigDamagedError as error:
+        damage = str(error)
+    return PreviousConfig(_intact_copy(run_dir), damage)
+
+
+def set_damaged_config_aside(run_dir: Path, previous: PreviousConfig) -> None:
+    """After the command line passed the checks: move a damaged config.yaml aside (the caller then
+    writes the command's config), saying so in one line."""
+    if previous.damage is None:
+        return
+    aside = set_config_aside(run_dir)
+    moved = f"moved it to {aside.name}, " if aside else ""
+    checked = (
+        "checked this command against its copy"
+        if previous.config is not None
+        else "checked this command's plan against the catalog (its copy is damaged too)"
+    )
+    warn(
+        f"{run_dir / CONFIG_FILE} was damaged ({_short(previous.damage)}); {moved}{checked} and rewrote it "
+        "from the command line."
+    )
+
+
+def _intact_copy(run_dir: Path) -> RunConfig | None:
+    try:
+        return RunConfig.load(run_dir / CONFIG_BACKUP) if (run_dir / CONFIG_BACKUP).is_file() else None
+    except HvgenError:
+        return None
+
+
+def set_config_aside(run_dir: Path) -> Path | None:
+    """Move a damaged config.yaml out of the way (kept for inspection); None if there is none."""
+    path = run_dir / CONFIG_FILE
+    if not path.exists() and not path.is_symlink():
+        return None
+    aside = run_dir / f"{CONFIG_FILE}.corrupt-{time.strftime('%Y%m%d-%H%M%S')}"
+    number = 1
+    while aside.exists():
+        number += 1
+        aside = run_dir / f"{CONFIG_FILE}.corrupt-{time.strftime('%Y%m%d-%H%M%S')}-{number}"
+    path.rename(aside)
+    return aside
+
+
+def _short(message: str) -> str:
+    return message if len(message) <= 200 else message[:197] + "..."

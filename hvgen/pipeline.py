@@ -20,7 +20,15 @@ from typing import Any, TypeVar
 
 import duckdb
 
-from hvgen.config import RunConfig, ScenarioConfig, describe_difference
+from hvgen.config import (
+    RunConfig,
+    ScenarioConfig,
+    describe_difference,
+    is_run_dir,
+    load_run_config,
+    previous_config,
+    set_damaged_config_aside,
+)
 from hvgen.errors import HvgenError, did_you_mean
 from hvgen.generator import Generator, get_generator
 from hvgen.models import check_model, check_model_reachable, resolve_settings
@@ -46,14 +54,7 @@ from hvgen.stages.plan import (
     run_plan,
 )
 from hvgen.stages.render import RenderSummary, run_render
-from hvgen.stages.repair import (
-    ensure_catalog,
-    is_run_dir,
-    load_run_config,
-    previous_config,
-    rebuild_catalog,
-    set_damaged_config_aside,
-)
+from hvgen.stages.repair import ensure_catalog, rebuild_catalog
 from hvgen.stages.scenario import ScenarioSummary, run_scenario
 from hvgen.store.catalog import CatalogCorruptError, get_meta, open_catalog
 from hvgen.store.layout import CATALOG_FILE, CONFIG_FILE, MANIFEST_DIR, RECORDS_FILE

@@ -430,7 +430,8 @@ def common_options(cls: type[Generator]) -> list[inspect.Parameter]:
 def repair_run(source: Path) -> None:
     """Rebuild a damaged catalog (or config.yaml) of a run directory before it is read; an export
     folder or any other path is left alone."""
-    from hvgen.stages.repair import ensure_catalog, is_run_dir, load_run_config
+    from hvgen.config import is_run_dir, load_run_config
+    from hvgen.stages.repair import ensure_catalog
 
     if is_run_dir(source):
         ensure_catalog(source, load_run_config(source))
@@ -438,6 +439,6 @@ def repair_run(source: Path) -> None:
 
 def load_run(run_dir: Path) -> RunConfig:
     """The config of RUN_DIR, or one clear error when it is not a run directory."""
-    from hvgen.stages.repair import load_run_config  # restores a damaged config.yaml, or refuses
+    from hvgen.config import load_run_config  # restores a damaged config.yaml, or refuses
 
     return load_run_config(run_dir)
