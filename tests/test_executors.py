@@ -158,6 +158,34 @@ def test_auto_device_follows_local_rank(
     assert pick_device("cuda:0") == "cuda:0"
 
 
+def test_config_command_checks_and_shows_the_executor_section(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`hvgen config FILE` checks the file as `--config` would, its executor: section included."""
+    with pytest.raises(SystemExit) as refused:
+        main(["config", str(write_config(tmp_path / "bad.yaml", name="slurm", workers=-3))])
+    assert refused.value.code == 2
+    assert "workers (--workers) must be 1-100,000, got -3" in capsys.readouterr().err
+    main(["config", "--json", str(write_config(tmp_path / "good.yaml", name="slurm", workers=4))])
+    shown = json.loads(capsys.readouterr().out)["executor"]
+    assert shown["name"] == "slurm" and shown["workers"] == 4 and shown["retries"] >= 0
+
+
+def test_adversarial_surrogate_follows_local_rank(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The attack's surrogate CLIP takes the process's own GPU too, not cuda:0 for every worker;
+    without a GPU it stays on the CPU (never MPS: its kernels are not the CPU contract's)."""
+    import torch
+
+    from hvgen.scenarios.adversarial import _attack_device
+
+    monkeypatch.setenv("LOCAL_RANK", "1")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 4)
+    assert _attack_device() == "cuda:1"
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert _attack_device() == "cpu"
+
+
 def test_shard_and_executor_together_are_refused(tmp_path: Path) -> None:
     with pytest.raises(SystemExit):
         main(

@@ -6,13 +6,13 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
 from hvgen.cli.options import QuietOpt, RunDir, VerboseOpt, load_run
 from hvgen.cli.output import data_console, print_listing
-from hvgen.config import RunConfig
+from hvgen.config import EXECUTOR_SECTION, RunConfig
 from hvgen.errors import HvgenError
 from hvgen.generator import generators
 from hvgen.progress import info
@@ -125,13 +125,24 @@ def config_command(
             build_generator(config)
         except HvgenError as error:
             raise HvgenError(f"{source}: {error}") from None
+        executor = executor_section(source)
     else:
         raise HvgenError(f"{source}: no such run directory or config file.")
     resolved = describe_config(config)
+    if source.is_file() and executor:
+        resolved[EXECUTOR_SECTION] = executor
     if as_json:
         sys.stdout.write(json.dumps(resolved, indent=2) + "\n")
     else:
         sys.stdout.write(yaml.safe_dump(resolved, sort_keys=False, allow_unicode=True))
+
+
+def executor_section(path: Path) -> dict[str, Any]:
+    """A config file's `executor:` section, checked as `--config` would check it, every setting filled
+    in ({} when the file has none: the run is local)."""
+    from hvgen.executors.settings import load_section, public_settings, resolve_settings
+
+    return public_settings(resolve_settings(path)) if load_section(path) else {}
 
 
 def models_command(verbose: VerboseOpt = 0, quiet: QuietOpt = False) -> None:

@@ -57,6 +57,7 @@ import torch.nn.functional as F
 from PIL import Image
 from torch import nn
 
+from hvgen.models import pick_device
 from hvgen.scenarios.base import ScenarioInput, ScenarioOutput
 from hvgen.surrogate import load_surrogate
 from hvgen.torch_threads import map_one_thread_each, torch_threads
@@ -216,6 +217,14 @@ def candidate_classes(record: dict[str, Any] | None) -> tuple[list[str], int] | 
     return None
 
 
+def _attack_device() -> str:
+    """The GPU this process owns (cuda:LOCAL_RANK under torchrun or `--executor local --workers N`,
+    as the render stage picks it), else the CPU: several workers of one node must not all attack on
+    cuda:0."""
+    device = pick_device("auto")
+    return device if device.startswith("cuda") else "cpu"
+
+
 def _torch_dtype(name: str, device: str) -> torch.dtype:
     """The surrogate's dtype: 'auto' is bfloat16 on CUDA (tensor cores; fp32's exponent range,
     so attack gradients do not overflow as they can in fp16) and float32 elsewhere."""
@@ -291,7 +300,7 @@ class AdversarialScenario:
         self.eps = float(eps)
         self.alpha = float(alpha)
         self.steps = int(steps)
-        self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+        self.device = device or _attack_device()
         self.batch_size = int(batch_size)
         self.dtype = _torch_dtype(dtype, self.device)
         self._classifier: ZeroShotCLIP | None = None
