@@ -8,11 +8,11 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
-from rich.table import Table
 
 from hvgen.analysis.quality_report import assess, notes, parse_predictions, score_rows, summary_rows
 from hvgen.config import CONFIG_FILE
 from hvgen.progress import QUIET, info, verbosity, warn
+from hvgen.report_tables import print_rows
 from hvgen.store.atomic import write_text_atomic
 from hvgen.store.layout import QUALITY_PLOT, QUALITY_REPORT
 
@@ -73,12 +73,7 @@ def run_quality(
             (f"{report['benchmark']} scores per model", score_rows(report)),
             ("benchmark quality (correlations across models)", summary_rows(report)),
         ):
-            table = Table(title=title)
-            for column in rows[0]:
-                table.add_column(column)
-            for row in rows:
-                table.add_row(*row.values())
-            console.print(table)
+            print_rows(console, title, rows)
         for line in notes(report):
             console.print(line, highlight=False)
     shared = report["shared_questions"]

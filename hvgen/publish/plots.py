@@ -10,6 +10,16 @@ from hvgen.store.atomic import atomic_path
 PLOT_DIR = "plots"
 
 
+def save_figure(figure: Any, target: Path) -> None:
+    """Write a matplotlib figure as a PNG atomically (a kill never leaves half a plot), then free it."""
+    import matplotlib.pyplot as plt
+
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(target) as tmp:
+        figure.savefig(tmp, format="png", dpi=90)
+    plt.close(figure)
+
+
 def write_plots(stats: dict[str, Any], export_dir: Path, top: int = 30) -> list[dict[str, str]]:
     """One horizontal bar chart per counted column; returns [{"column", "path"}] relative to the export."""
     import matplotlib
@@ -33,10 +43,7 @@ def write_plots(stats: dict[str, Any], export_dir: Path, top: int = 30) -> list[
         figure.tight_layout()
         relative = f"{PLOT_DIR}/{column.replace(' ', '_')}.png"
         target = export_dir / relative
-        target.parent.mkdir(parents=True, exist_ok=True)
-        with atomic_path(target) as tmp:
-            figure.savefig(tmp, format="png", dpi=90)
-        plt.close(figure)
+        save_figure(figure, target)
         plots.append({"column": column, "path": relative})
     return plots
 
@@ -66,8 +73,5 @@ def write_forms_scatter(
     axis.set_ylabel("score on form B")
     axis.set_title(title, fontsize=9)
     figure.tight_layout()
-    target.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_path(target) as tmp:
-        figure.savefig(tmp, format="png", dpi=90)
-    plt.close(figure)
+    save_figure(figure, target)
     return target

@@ -25,6 +25,7 @@ from hvgen.generator import Generator
 from hvgen.progress import QUIET, info, verbosity, warn
 from hvgen.publish.formats.vlmevalkit import dataset_prefix
 from hvgen.records import Record
+from hvgen.report_tables import print_rows
 from hvgen.scoring import load_questions, scorer_options
 from hvgen.store.atomic import write_text_atomic
 from hvgen.store.layout import CONFIG_FILE, CONTAMINATION_PLOT, CONTAMINATION_REPORT
@@ -115,7 +116,6 @@ def _beside(json_path: Path | None) -> Path | None:
 
 def _print_tables(report: dict[str, Any], model_rows: Any, subtask_rows: Any) -> None:
     from rich.console import Console
-    from rich.table import Table
 
     console = Console() if sys.stdout.isatty() else Console(width=400)
     for title, rows in (
@@ -125,14 +125,7 @@ def _print_tables(report: dict[str, Any], model_rows: Any, subtask_rows: Any) ->
         ),
         (f"per {report['subtask_column']} (Holm-adjusted across them)", subtask_rows(report)),
     ):
-        if not rows:
-            continue
-        table = Table(title=title)
-        for column in rows[0]:
-            table.add_column(column)
-        for row in rows:
-            table.add_row(*row.values())
-        console.print(table)
+        print_rows(console, title, rows)
 
 
 def assess_files(

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from hvgen.analysis.contamination.assess import EVIDENCE, SHARED_GAP
+from hvgen.publish.plots import save_figure
 
 
 def _pp(value: float | None) -> str:
@@ -178,8 +179,6 @@ def write_plot(report: Mapping[str, Any], target: Path) -> Path:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from hvgen.store.atomic import atomic_path
-
     models = [m for m, row in report["models"].items() if row["overall"].get("n_items")]
     panels = [("gap", "overall", "gap_ci", "release − twins accuracy (pp)", 100)]
     if report.get("cross_model"):
@@ -209,8 +208,5 @@ def write_plot(report: Mapping[str, Any], target: Path) -> Path:
         fontsize=9,
     )
     figure.tight_layout()
-    target.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_path(target) as tmp:
-        figure.savefig(tmp, format="png", dpi=90)
-    plt.close(figure)
+    save_figure(figure, target)
     return target
