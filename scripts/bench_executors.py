@@ -64,6 +64,7 @@ def main() -> None:
         [*hvgen, "dysca", "--model", "tiny", "--num", str(args.num), "--out", str(plan), "--dry-run"],
         check=True,
         env=env,
+        cwd=work,  # not a checkout: `python -m hvgen` there would import its hvgen/, not the installed one
     )
 
     def render(extra: list[str], config: dict | None = None) -> float:
@@ -76,7 +77,7 @@ def main() -> None:
             path.write_text("executor:\n" + "".join(f"  {k}: {v}\n" for k, v in config.items()))
             command += ["--executor-config", str(path)]
         start = time.perf_counter()
-        subprocess.run(command, check=True, env=env)
+        subprocess.run(command, check=True, env=env, cwd=work)
         return time.perf_counter() - start
 
     configs = [Config("in-process", lambda: render([]))]
