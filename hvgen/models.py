@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from hvgen.cpu_budget import torch_cpu_threads
 from hvgen.errors import HvgenError, ModelLoadError
 from hvgen.hub_quiet import quiet_hub_download
 
@@ -259,6 +260,8 @@ def load_pipeline(config: RenderConfig) -> Any:
             f"or --model PATH for a local diffusers folder. [{reason}]"
         ) from None
     pipeline.to(device)
+    if device == "cpu":  # torch's default is the machine's cores, not a container's or Slurm's share
+        torch.set_num_threads(torch_cpu_threads())
     pipeline.set_progress_bar_config(disable=True)
     if config.vae_tiling and hasattr(pipeline, "vae"):
         pipeline.vae.enable_tiling()

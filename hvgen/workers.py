@@ -15,6 +15,8 @@ import sys
 import threading
 import time
 
+from hvgen.cpu_budget import available_cpus
+
 _PR_SET_PDEATHSIG = 1
 
 
@@ -41,10 +43,10 @@ def _watch_parent(parent_pid: int, interval: float = 1.0) -> None:
 
 def io_threads() -> int:
     """Threads for image encoding, decoding and hashing: Pillow's codecs, zlib and hashlib
-    release the GIL, so threads scale with cores. `HVGEN_IO_THREADS=N` overrides; 0 means no
+    release the GIL, so threads scale with the CPUs this process may use. `HVGEN_IO_THREADS=N` overrides; 0 means no
     pool at all (each image decoded and written in turn, as before pools existed: the baseline
     of scripts/bench_scenario.py)."""
     configured = os.environ.get("HVGEN_IO_THREADS", "")
     if configured.isdigit():
         return int(configured)
-    return max(2, min(16, os.cpu_count() or 1))
+    return max(2, min(16, available_cpus()))

@@ -57,6 +57,7 @@ import torch.nn.functional as F
 from PIL import Image
 from torch import nn
 
+from hvgen.cpu_budget import torch_cpu_threads
 from hvgen.models import pick_device
 from hvgen.scenarios.base import ScenarioInput, ScenarioOutput
 from hvgen.surrogate import load_surrogate
@@ -377,7 +378,9 @@ class AdversarialScenario:
         with torch_threads(1):
             self._ensure_loaded()
             self._embed([c for job in jobs for c in job.classes])  # the pool threads only read the cache
-        return map_one_thread_each(lambda job: self._attack([job], rows=1)[0], jobs)
+        return map_one_thread_each(
+            lambda job: self._attack([job], rows=1)[0], jobs, workers=torch_cpu_threads()
+        )
 
     def _attack_batched(self, jobs: list[_Job]) -> list[ScenarioOutput]:
         """CUDA: images of one size form a batch of `batch_size` rows (the last one padded), so

@@ -30,6 +30,7 @@ import numpy as np
 from PIL import Image
 
 from hvgen.config import RunConfig
+from hvgen.cpu_budget import available_cpus
 from hvgen.errors import HvgenError
 from hvgen.faults import checkpoint
 from hvgen.progress import progress_bar
@@ -153,10 +154,11 @@ def _records(con: Any, units: list[ScenarioUnit]) -> dict[str, dict[str, Any]]:
 
 
 def _workers(config: RunConfig, scenario: Scenario, batches: int) -> int:
-    """Processes for a CPU-bound scenario (corruption, print): one per core unless configured."""
+    """Processes for a CPU-bound scenario (corruption, print): one per CPU this process may use
+    (hvgen.cpu_budget) unless configured."""
     if not getattr(scenario, "cpu_bound", False) or batches < 2:
         return 1
-    wanted = config.scenario.workers or os.cpu_count() or 1
+    wanted = config.scenario.workers or available_cpus()
     return max(1, min(wanted, batches))
 
 

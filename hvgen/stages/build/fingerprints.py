@@ -34,6 +34,7 @@ import numpy as np
 import pyarrow as pa
 from PIL import Image
 
+from hvgen.cpu_budget import available_cpus
 from hvgen.progress import progress_bar
 
 __all__ = [
@@ -149,7 +150,7 @@ def map_fingerprints(
     Threads are the default: Pillow's decoders, resize and hashlib release the GIL, so threads
     scale on decoding-bound work without pickling image bytes between processes.
     """
-    workers = workers or os.cpu_count() or 1
+    workers = workers or available_cpus()
     pending: deque[tuple[T, Future]] = deque()
     with _make_executor(executor, workers) as pool:
         window = max(chunk, 4 * workers)
