@@ -203,6 +203,18 @@ class Herm(Generator):
             "check that you may redistribute them, or rebuild with --no-images to publish annotations only."
         ]
 
+    @classmethod
+    def photo_twin_options(cls, released: dict[str, Any], given: dict[str, Any]) -> dict[str, Any]:
+        from .twins import twin_options
+
+        return twin_options(released, given)
+
+    def photo_twins(self, released: list[Record], twin_seed: int) -> Any:
+        """A question of the same task, aspect and answer about another photograph (`twins`)."""
+        from .twins import herm_twins
+
+        return herm_twins(self, released, twin_seed)
+
     def listings(self) -> dict[str, list[str]]:
         return {"tasks": list(TASKS), "parts": list(L.PARTS), "poses": list(L.POSES)}
 
@@ -266,8 +278,6 @@ class Herm(Generator):
     def _choose_images(self, data: CocoPeople) -> tuple[list[PersonImage], list[str]]:
         """Up to --num images with someone to ask about, in a seeded order; images whose file is
         missing or does not open are skipped and counted."""
-        from PIL import Image, UnidentifiedImageError
-
         seed = self.request.run_seed
         order = sorted(
             (entry for entry in data.images.values() if entry.people),
@@ -278,19 +288,11 @@ class Herm(Generator):
         for entry in order:
             if len(chosen) >= self.request.num:
                 break
-            path = self.images_dir / entry.image.file_name
-            if not folder.admit(path):
-                continue
-            try:
-                with Image.open(path) as picture:
-                    picture.verify()
-            except FileNotFoundError:
-                missing.append(entry.image.file_name)
-                continue
-            except (OSError, UnidentifiedImageError, ValueError):
-                broken.append(entry.image.file_name)
-                continue
-            chosen.append(entry)
+            problem = self.image_problem(folder, entry)
+            if problem is None:
+                chosen.append(entry)
+            elif problem != "outside":
+                (missing if problem == "missing" else broken).append(entry.image.file_name)
         outside = folder.warning("--images")
         if outside:
             warn(outside)
@@ -314,6 +316,23 @@ class Herm(Generator):
         data.counts["images_outside"] = len(folder.outside)
         data.counts["images_planned"] = len(chosen)
         return sorted(chosen, key=lambda e: e.image.id), notes
+
+    def image_problem(self, folder: SourceFolder, entry: PersonImage) -> str | None:
+        """Why an image cannot be asked about ("outside" --images through a link, "missing",
+        "broken"), or None when its file is there and decodes."""
+        from PIL import Image, UnidentifiedImageError
+
+        path = self.images_dir / entry.image.file_name
+        if not folder.admit(path):
+            return "outside"
+        try:
+            with Image.open(path) as picture:
+                picture.verify()
+        except FileNotFoundError:
+            return "missing"
+        except (OSError, UnidentifiedImageError, ValueError):
+            return "broken"
+        return None
 
     def _add_masks(self, masker: Any, entry: PersonImage, specs: list[Spec]) -> None:
         """SAM masks of this image's grounding answers, prompted by their boxes."""
@@ -521,6 +540,11 @@ class Herm(Generator):
                 true = balanced_slot(dealt, 2, self.request.run_seed, "herm-positions", (spec.block, 2)) == 0
                 variables["item"] = spec.truth if true else rng.choice(spec.pool)
                 answer = "True" if true else "False"
+        return self.worded(spec, variables, options, answer, data)
+
+    def worded(self, spec: Spec, variables: dict[str, Any], options: list[str], answer: str,
+               data: CocoPeople) -> Record:  # fmt: skip
+        """The record of `spec` with its answer dealt: question and instruction worded."""
         question = (
             spec.conversation[0]["value"] if spec.conversation
             else self.templates.render("questions.j2", variables, block=spec.block)
