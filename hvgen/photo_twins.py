@@ -24,6 +24,7 @@ draw in a seeded random order), which the card and the contamination report say.
 
 from __future__ import annotations
 
+import itertools
 from collections import Counter, defaultdict
 from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass, field
@@ -105,6 +106,7 @@ def pair_photographs(
     used: set[str] = set()
     dead: set[str] = set()
     claimed: dict[str, str] = {}  # twin image id → the released image it serves
+    start: dict[Hashable, int] = defaultdict(int)
     records: list[Record] = []
     unpaired: dict[str, str] = {}
     for item in items:
@@ -113,8 +115,13 @@ def pair_photographs(
             unpaired[record_id] = item.reason or "its question has no stratum to draw from"
             continue
         owner = str(item.record["image_id"])
-        twin, taken = None, 0
-        for candidate in strata.get(item.stratum, []):
+        pool = strata.get(item.stratum, [])
+        first = start[item.stratum]
+        while first < len(pool) and (pool[first].key in used or pool[first].key in dead):
+            first += 1  # the used prefix is never looked at again
+        start[item.stratum] = first
+        twin, taken = None, int(any(c.key in used for c in pool[:first][-1:]))
+        for candidate in itertools.islice(pool, first, None):
             if candidate.key in dead:
                 continue
             if candidate.key in used or any(claimed.get(image, owner) != owner for image in candidate.images):
