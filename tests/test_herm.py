@@ -242,7 +242,7 @@ def test_bench_script_runs_small(tmp_path: Path) -> None:
 
 
 def test_restricted_licences() -> None:
-    from hvgen.generators.herm.generator import _restricted
+    from hvgen.generators.herm.licences import restricted_licence as _restricted
 
     assert _restricted("Attribution-NonCommercial-ShareAlike License")
     assert _restricted("Attribution-NoDerivs License") and _restricted("unknown")

@@ -106,6 +106,15 @@ def test_a_candidate_that_does_not_fit_or_decode_is_skipped() -> None:
     assert not {"c0", "c3", "c6"} & {record["key"] for record in pairing.records}
 
 
+def test_which_releases_are_photographs() -> None:
+    from hvgen.generator import get_generator
+
+    faceqa = get_generator("faceqa")
+    assert faceqa.photographic({"source": ["fairface=<local: ff>"], "synthetic": False})
+    assert not faceqa.photographic({"source": [], "synthetic": True})  # rendered faces: redrawn
+    assert get_generator("herm").photographic({}) and not get_generator("dysca").photographic({})
+
+
 # ------------------------------------------------------------------ Face QA
 
 
@@ -240,6 +249,20 @@ def test_face_twins_refuse_sources_that_are_not_the_release_s(
         assert not (tmp_path / "twins").exists()
     with pytest.raises(HvgenError, match="not renders"):
         make_twins(release, tmp_path / "twins", sources={"source": specs}, render={"model": "tiny"})
+
+
+@pytest.mark.heavy
+def test_a_twin_run_whose_pairing_was_edited_is_refused(faces: dict[str, Any], tmp_path: Path) -> None:
+    from hvgen.config import RunConfig
+    from hvgen.stages.plan import plan_generator
+
+    out = tmp_path / "twins"
+    main(["twins", str(faces["release"]), "--out", str(out), *faces["flags"], "--dry-run"])
+    paired = out / "twins" / "photographs.jsonl"
+    paired.write_text(paired.read_text().replace('"task": "age"', '"task": "gender"'))
+    generator = plan_generator(out, RunConfig.load(out / "config.yaml"))
+    with pytest.raises(HvgenError, match="is not the twins this run paired"):
+        list(generator.plan().records)
 
 
 def _simulated(run: Path, p_right: float, seed: int) -> dict[str, str]:

@@ -185,23 +185,9 @@ class Herm(Generator):
     def publish_warnings(cls, run_dir: Path, options: dict[str, Any]) -> list[str]:
         """Warn when the export embeds images whose licence forbids commercial use or derivatives
         (COCO's Flickr NonCommercial / NoDerivs licences)."""
-        if options.get("no_images"):
-            return []
-        from hvgen.store.catalog import open_catalog
+        from .licences import licence_warnings
 
-        with open_catalog(run_dir, read_only=True) as con:
-            rows = con.execute(
-                "SELECT coalesce(license, 'unknown'), count(DISTINCT image_id) FROM kept_records GROUP BY 1 ORDER BY 1"
-            ).fetchall()
-        total = sum(n for _, n in rows)
-        restricted = {name: n for name, n in rows if _restricted(name)}
-        if not restricted:
-            return []
-        listed = ", ".join(f"{n} {name}" for name, n in restricted.items())
-        return [
-            f"{sum(restricted.values())} of {total} images to upload carry a licence that restricts reuse ({listed}); "
-            "check that you may redistribute them, or rebuild with --no-images to publish annotations only."
-        ]
+        return [] if options.get("no_images") else licence_warnings(run_dir)
 
     @classmethod
     def photo_twin_options(cls, released: dict[str, Any], given: dict[str, Any]) -> dict[str, Any]:
@@ -608,12 +594,6 @@ class Herm(Generator):
         from .scoring import score_predictions
 
         return score_predictions(records, predictions_path)
-
-
-def _restricted(licence: str) -> bool:
-    """A licence that forbids commercial use or derivatives, or that the annotations do not name."""
-    name = licence.lower().replace("-", " ")
-    return "noncommercial" in name.replace(" ", "") or "noderiv" in name.replace(" ", "") or name == "unknown"
 
 
 register_format("herm", f"{__package__}.release", "HermReleaseFormat")
