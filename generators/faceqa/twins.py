@@ -62,12 +62,28 @@ def twin_options(released: dict[str, Any], given: dict[str, Any]) -> dict[str, A
 
 
 def _by_name(specs: list[str]) -> dict[str, dict[str, str]]:
-    """NAME=DIR[,KEY=VALUE] specs → name → reader options (the folder is not compared: it moves)."""
+    """NAME=DIR[,KEY=VALUE] specs → name → the reader options that choose samples (folders are
+    not compared — they move — nor a path option such as a frames cache)."""
     out = {}
     for spec in specs:
         name, _, rest = str(spec).partition("=")
-        out[name.strip()] = _split_options(rest)[1]
+        options = _split_options(rest)[1]
+        paths = _path_options(name.strip())
+        out[name.strip()] = {key: value for key, value in options.items() if key not in paths}
     return out
+
+
+def _path_options(name: str) -> set[str]:
+    """The keyword options of a face reader that name a file or folder."""
+    import inspect
+
+    from hvgen.readers.faces.base import face_reader
+
+    try:
+        parameters = inspect.signature(face_reader(name).__init__).parameters
+    except HvgenError:
+        return set()
+    return {key for key, param in parameters.items() if "Path" in str(param.annotation)}
 
 
 @dataclass(frozen=True)
