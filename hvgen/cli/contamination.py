@@ -18,7 +18,11 @@ def twins_command(
     ],
     out: Annotated[Path, typer.Option(metavar="DIR", help="The twin run directory to make.")],
     seed: Annotated[
-        int, typer.Option(metavar="INTEGER", help="Twin seed: new image seeds H(seed, image).")
+        int,
+        typer.Option(
+            metavar="INTEGER",
+            help="Twin seed: new image seeds H(seed, image); photographs: the partners drawn.",
+        ),
     ] = 1,
     layout: Annotated[
         str,
