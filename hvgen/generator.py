@@ -216,6 +216,28 @@ class Generator(ABC):
         return {}
 
     @classmethod
+    def photographic(cls, options: dict[str, Any]) -> bool:
+        """Whether a run with these (resolved) options supplies photographs rather than rendering
+        (a generator that decides per run overrides this; its options' paths need not exist)."""
+        return bool(cls.supplies_images) or "text_to_image" not in cls.cli_option_groups
+
+    # Photographs have no image seed to redraw: `hvgen twins` pairs each released question with a
+    # question about another photograph of the same label and stratum (hvgen.photo_twins).
+    @classmethod
+    def photo_twin_options(cls, released: dict[str, Any], given: dict[str, Any]) -> dict[str, Any]:
+        """The twin run's options: the release's `released` options with the photographs' sources
+        the user gave (`given`, option name → value), or a one-line refusal when they would not
+        be the release's sources."""
+        raise HvgenError(
+            f"twins of {cls.name}'s photographs are not supported: a photograph cannot be redrawn with a new seed, "
+            "and this benchmark does not say which other photograph shares a question's label and stratum."
+        )
+
+    def photo_twins(self, released: list[Record], twin_seed: int) -> Any:
+        """Each released question's twin about another photograph (`hvgen.photo_twins.Pairing`)."""
+        raise HvgenError(f"twins of {self.name}'s photographs are not supported.")
+
+    @classmethod
     def score(
         cls, records: list[Record], predictions_path: Path, embedder: str | None = None, judge: Any = None
     ) -> dict[str, Any]:

@@ -187,40 +187,55 @@ IMAGES = [
 ]
 
 
-def write_coco(root: Path) -> dict[str, Path]:
-    """Write the data set under `root`; returns the paths of its parts."""
+def write_coco(root: Path, copies: int = 1) -> dict[str, Path]:
+    """Write the data set under `root`; returns the paths of its parts. `copies` > 1 repeats the
+    four images (copy c: image, person and object ids + 10·c, 100·c, 1000·c; its own file, a shade
+    lighter), so that each kind of person and fact is in several photographs (photographic twins)."""
     images_dir = root / "images"
     images_dir.mkdir(parents=True, exist_ok=True)
+    images = [dict(image, id=image["id"] + 10 * c, file_name=f"{image['id'] + 10 * c:012d}.jpg",
+                   coco_url=f"http://images.example/{image['id'] + 10 * c:012d}.jpg")
+              for c in range(copies) for image in IMAGES]  # fmt: skip
+    people = {
+        pid + 100 * c: (im + 10 * c, bbox, kp)
+        for c in range(copies)
+        for pid, (im, bbox, kp) in PEOPLE.items()
+    }
+    objects_all = [(i + 1000 * c, im + 10 * c, cat, b) for c in range(copies) for i, im, cat, b in OBJECTS]
+    extra = [dict(a, id=a["id"] + 100 * c, image_id=a["image_id"] + 10 * c) for c in range(copies)
+             for a in (CROWD, TINY, BROKEN)]  # fmt: skip
     annotations = []
-    for person_id, (image_id, bbox, keypoints) in PEOPLE.items():
+    for person_id, (image_id, bbox, keypoints) in people.items():
         annotations.append({
             "id": person_id, "image_id": image_id, "category_id": 1, "bbox": bbox, "area": bbox[2] * bbox[3] * 0.6,
             "iscrowd": 0, "keypoints": keypoints, "num_keypoints": sum(1 for v in keypoints[2::3] if v),
         })  # fmt: skip
-    annotations += [CROWD, TINY, BROKEN]
+    annotations += extra
     person_category = {**CATEGORIES[0], "keypoints": list(COCO_KEYPOINTS), "skeleton": SKELETON}
     keypoints_file = root / "person_keypoints.json"
-    keypoints_file.write_text(json.dumps({"info": {}, "licenses": LICENSES, "images": IMAGES,
+    keypoints_file.write_text(json.dumps({"info": {}, "licenses": LICENSES, "images": images,
                                           "annotations": annotations, "categories": [person_category]}))  # fmt: skip
     objects = [{"id": i, "image_id": im, "category_id": c, "bbox": b, "area": b[2] * b[3], "iscrowd": 0}
-               for i, im, c, b in OBJECTS]  # fmt: skip
+               for i, im, c, b in objects_all]  # fmt: skip
     instances_file = root / "instances.json"
-    instances_file.write_text(json.dumps({"licenses": LICENSES, "images": IMAGES, "categories": CATEGORIES,
+    instances_file.write_text(json.dumps({"licenses": LICENSES, "images": images, "categories": CATEGORIES,
                                           "annotations": objects + [dict(a, keypoints=None) for a in annotations]}))  # fmt: skip
-    captions = [
-        {"id": 900 + i, "image_id": i, "caption": f"A photo with people, number {i}."} for i in (1, 2, 3)
-    ]
+    captions = [{"id": 900 + image["id"], "image_id": image["id"], "caption": f"A photo with people, number {image['id']}."}
+                for image in images if image["id"] % 10 != 4]  # fmt: skip
     captions_file = root / "captions.json"
-    captions_file.write_text(json.dumps({"images": IMAGES, "annotations": captions}))
-    for image in IMAGES[:3]:
-        picture = Image.new("RGB", (640, 480), (90 + 20 * image["id"], 120, 140))
+    captions_file.write_text(json.dumps({"images": images, "annotations": captions}))
+    for image in images:
+        if image["id"] % 10 == 4:
+            (images_dir / image["file_name"]).write_bytes(b"not a jpeg at all")
+            continue
+        picture = Image.new("RGB", (640, 480), (90 + 20 * (image["id"] % 10) + image["id"] // 10, 120, 140))
         draw = ImageDraw.Draw(picture)
-        for _, im, _, box in OBJECTS:
+        for _, im, _, box in objects_all:
             if im == image["id"]:
                 draw.rectangle(
                     [box[0], box[1], box[0] + box[2], box[1] + box[3]], outline=(250, 200, 0), width=3
                 )
-        for image_id, _, keypoints in PEOPLE.values():
+        for image_id, _, keypoints in people.values():
             if image_id != image["id"]:
                 continue
             for a, b in SKELETON:
@@ -228,7 +243,6 @@ def write_coco(root: Path) -> dict[str, Path]:
                     draw.line([tuple(keypoints[3 * a - 3 : 3 * a - 1]), tuple(keypoints[3 * b - 3 : 3 * b - 1])],
                               fill=(255, 255, 255), width=4)  # fmt: skip
         picture.save(images_dir / image["file_name"], quality=90)
-    (images_dir / IMAGES[3]["file_name"]).write_bytes(b"not a jpeg at all")
     return {
         "keypoints": keypoints_file,
         "instances": instances_file,

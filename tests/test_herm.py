@@ -242,7 +242,7 @@ def test_bench_script_runs_small(tmp_path: Path) -> None:
 
 
 def test_restricted_licences() -> None:
-    from hvgen.generators.herm.generator import _restricted
+    from hvgen.generators.herm.licences import restricted_licence as _restricted
 
     assert _restricted("Attribution-NonCommercial-ShareAlike License")
     assert _restricted("Attribution-NoDerivs License") and _restricted("unknown")
@@ -442,4 +442,6 @@ def test_grounding_is_scored_by_iou_from_any_box_format_and_reports_what_did_not
     )  # a, b, c right; d wrong; e, f unread
     assert row["mean_iou"] == pytest.approx(3 / 6, abs=1e-3)
     assert [p["id"] for p in report["grounding_problems"]] == ["e", "f"]
+    # each answered question's score, as `hvgen contamination` and `hvgen quality` pair them
+    assert report["items"] == {"a": 1.0, "b": 1.0, "c": 1.0, "d": 0.0, "e": 0.0, "f": 0.0}
     assert "no box found" in report["grounding_problems"][0]["problems"][0]

@@ -99,12 +99,24 @@ def test_every_release_layout_gives_the_same_twins(pair: tuple[Path, Path], tmp_
     assert all(a["image_seed"] != b["image_seed"] for a, b in zip(records(twins), other))
 
 
-def test_photographic_benchmarks_are_refused() -> None:
-    from hvgen.twins.command import _refuse_photographs
+def test_a_rendered_release_takes_no_source_photographs(pair: tuple[Path, Path], tmp_path: Path) -> None:
+    from hvgen.twins.command import make_twins
+
+    with pytest.raises(HvgenError, match="is rendered"):
+        make_twins(pair[0], tmp_path / "t", sources={"coco_keypoints": "k.json"}, dry_run=True)
+    assert not (tmp_path / "t").exists()
+
+
+def test_photographs_need_the_release_configuration() -> None:
+    """Photographic twins (tests/test_photo_twins.py) are drawn with the release's settings: a
+    photographic release whose configuration is unknown is refused."""
+    from hvgen.twins.command import is_photographic, photo_twin_config
     from hvgen.twins.release import Release
 
-    with pytest.raises(HvgenError, match="not supported yet"):
-        _refuse_photographs(Release("herm", [], ["clean"], None, "r", "export"))
+    release = Release("herm", [], ["clean"], None, "r", "export")
+    assert is_photographic(release)
+    with pytest.raises(HvgenError, match="its run configuration is unknown"):
+        photo_twin_config(release, 1, {})
 
 
 # ------------------------------------------------------------------ harness outputs

@@ -34,6 +34,7 @@ from hvgen.store.layout import image_relpath
 
 from .questions import FREE_FORM, TASKS, QuestionPlanner, Worded, unseen_attributes
 from .sources import (
+    Face,
     SourceReport,
     absolute_source_spec,
     open_reader,
@@ -264,6 +265,22 @@ class FaceQA(Generator):
             for task in TASKS
         ]
 
+    @classmethod
+    def photographic(cls, options: dict[str, Any]) -> bool:
+        return not options.get("synthetic")
+
+    @classmethod
+    def photo_twin_options(cls, released: dict[str, Any], given: dict[str, Any]) -> dict[str, Any]:
+        from .twins import twin_options
+
+        return twin_options(released, given)
+
+    def photo_twins(self, released: list[Record], twin_seed: int) -> Any:
+        """Another face of the same source, split and label for each released question (`twins`)."""
+        from .twins import face_twins
+
+        return face_twins(self, released, twin_seed)
+
     def listings(self) -> dict[str, list[str]]:
         from hvgen.readers.faces.base import face_readers
 
@@ -387,6 +404,26 @@ class FaceQA(Generator):
     def _record(self, item: Worded) -> Record:
         spec = item.spec
         face = spec.face
+        info = face.info
+        f = self.face_fields(face)
+        return {  # the keys in this order: the catalog's and the export's columns follow it
+            "frames": f["frames"], "source_frames": f["source_frames"], "id": spec.id, "image_id": f["image_id"],
+            "images": f["images"], "prompt": f["prompt"], "negative_prompt": f["negative_prompt"],
+            "task": spec.task, "label_key": spec.label_key, "question": item.question,
+            "instruction": item.instruction, "question_type": spec.question_type, "options": item.options,
+            "answer": item.answer, "answer_index": item.answer_index, "answer_indices": item.answer_indices,
+            "answer_value": spec.answer_value if spec.question_type == FREE_FORM else None,
+            "attribute": item.attribute, "attribute_split": _attribute_split(spec.task), "source": info.name,
+            "source_title": info.title, "licence": info.licence, "redistributable": info.redistributable,
+            "split": face.split, "identity": f["identity"], "sample_id": f["sample_id"],
+            "file_name": f["file_name"], "labels": f["labels"], "vlm_annotation": f["vlm_annotation"],
+            "seed": self.record_seed(spec.id), "image_seed": f["image_seed"], "generator": self.name,
+            "template_version": self.template_version,
+        }  # fmt: skip
+
+    def face_fields(self, face: Face) -> Record:
+        """The fields of a record that the face decides: its images, labels, identity (a
+        photographic twin swaps exactly these)."""
         sample, info = face.sample, face.info
         if self.synthetic:
             image_id = self.image_id("faceqa-synthetic", sample.sample_id, face.prompt)
@@ -394,49 +431,25 @@ class FaceQA(Generator):
         else:
             image_id = stable_id("faceqa-image", info.name, face.file_name)
             negative = ""
-        labels = json.dumps(sample.labels, sort_keys=True, default=str)
-        extra: dict[str, Any] = {
-            "frames": [],
-            "source_frames": [],
-        }  # every record has every key (arrow schema)
+        frames: list[dict[str, Any]] = []  # every record has every key (arrow schema)
         if face.frame_files:  # several images: the engine supplies and exports them (`frame_images`)
             frame_ids = [stable_id("faceqa-image", info.name, name) for name in face.frame_files]
-            extra["frames"] = [{"image_id": frame_id, "prompt": f"{info.name}:{name}", "negative_prompt": "",
-                                "image_seed": self.image_seed(frame_id)}
-                               for frame_id, name in zip(frame_ids, face.frame_files)]  # fmt: skip
-            extra["source_frames"] = list(face.frame_files)
-        return extra | {
-            "id": spec.id,
+            frames = [{"image_id": frame_id, "prompt": f"{info.name}:{name}", "negative_prompt": "",
+                       "image_seed": self.image_seed(frame_id)}
+                      for frame_id, name in zip(frame_ids, face.frame_files)]  # fmt: skip
+        return {
+            "frames": frames,
+            "source_frames": list(face.frame_files),
             "image_id": image_id,
             "images": [image_relpath(image_id)],
             "prompt": face.prompt,
             "negative_prompt": negative,
-            "task": spec.task,
-            "label_key": spec.label_key,
-            "question": item.question,
-            "instruction": item.instruction,
-            "question_type": spec.question_type,
-            "options": item.options,
-            "answer": item.answer,
-            "answer_index": item.answer_index,
-            "answer_indices": item.answer_indices,
-            "answer_value": spec.answer_value if spec.question_type == FREE_FORM else None,
-            "attribute": item.attribute,
-            "attribute_split": _attribute_split(spec.task),
-            "source": info.name,
-            "source_title": info.title,
-            "licence": info.licence,
-            "redistributable": info.redistributable,
-            "split": face.split,
             "identity": sample.identity,
             "sample_id": sample.sample_id,
             "file_name": face.file_name,
-            "labels": labels,
+            "labels": json.dumps(sample.labels, sort_keys=True, default=str),
             "vlm_annotation": self._vlm_annotation(face.prompt),
-            "seed": self.record_seed(spec.id),
             "image_seed": self.image_seed(image_id),
-            "generator": self.name,
-            "template_version": self.template_version,
         }
 
     def _vlm_annotation(self, prompt: str) -> str | None:

@@ -233,13 +233,30 @@ def select_faces(
     folder = reader.source_folder()  # names files relative to the source folder, never a machine path
     for sample in asked:  # the reader's own (sorted) order
         if sample.sample_id in chosen:
-            files = [folder.name(path) for path in _files(sample, frames)]
-            primary = files[len(files) // 2] if sample.kind == "video" else files[0]
-            extra = tuple(files) if sample.kind == "video" else tuple(files[1:])
-            faces.append(Face(sample, info, split_of[sample.sample_id], tuple(sorted(chosen[sample.sample_id])),
-                              f"{info.name}:{primary}", primary, extra))  # fmt: skip
+            tasks = tuple(sorted(chosen[sample.sample_id]))
+            faces.append(face_of(sample, info, split_of[sample.sample_id], tasks, folder, frames))
     report.faces = len(faces)
     return faces, report
+
+
+def face_of(sample: FaceSample, info: SourceInfo, split: str, tasks: tuple[str, ...], folder: Any,
+            frames: int) -> Face:  # fmt: skip
+    """The face a question about `sample` shows: its files named inside the source `folder`
+    (the middle frame of a clip as its image)."""
+    files = [folder.name(path) for path in _files(sample, frames)]
+    primary = files[len(files) // 2] if sample.kind == "video" else files[0]
+    extra = tuple(files) if sample.kind == "video" else tuple(files[1:])
+    return Face(sample, info, split, tasks, f"{info.name}:{primary}", primary, extra)
+
+
+def has_files(sample: FaceSample, frames: int) -> bool:
+    """Whether a question can show `sample` (a face, a pair of two, a clip with frames)."""
+    return bool(_files(sample, frames))
+
+
+def decodes(sample: FaceSample, frames: int) -> bool:
+    """Whether every file a question about `sample` shows is there and decodes."""
+    return all(_decodes(path) is None for path in _files(sample, frames))
 
 
 def label_values(samples: list[FaceSample]) -> dict[str, list[Any]]:

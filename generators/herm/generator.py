@@ -185,23 +185,21 @@ class Herm(Generator):
     def publish_warnings(cls, run_dir: Path, options: dict[str, Any]) -> list[str]:
         """Warn when the export embeds images whose licence forbids commercial use or derivatives
         (COCO's Flickr NonCommercial / NoDerivs licences)."""
-        if options.get("no_images"):
-            return []
-        from hvgen.store.catalog import open_catalog
+        from .licences import licence_warnings
 
-        with open_catalog(run_dir, read_only=True) as con:
-            rows = con.execute(
-                "SELECT coalesce(license, 'unknown'), count(DISTINCT image_id) FROM kept_records GROUP BY 1 ORDER BY 1"
-            ).fetchall()
-        total = sum(n for _, n in rows)
-        restricted = {name: n for name, n in rows if _restricted(name)}
-        if not restricted:
-            return []
-        listed = ", ".join(f"{n} {name}" for name, n in restricted.items())
-        return [
-            f"{sum(restricted.values())} of {total} images to upload carry a licence that restricts reuse ({listed}); "
-            "check that you may redistribute them, or rebuild with --no-images to publish annotations only."
-        ]
+        return [] if options.get("no_images") else licence_warnings(run_dir)
+
+    @classmethod
+    def photo_twin_options(cls, released: dict[str, Any], given: dict[str, Any]) -> dict[str, Any]:
+        from .twins import twin_options
+
+        return twin_options(released, given)
+
+    def photo_twins(self, released: list[Record], twin_seed: int) -> Any:
+        """A question of the same task, aspect and answer about another photograph (`twins`)."""
+        from .twins import herm_twins
+
+        return herm_twins(self, released, twin_seed)
 
     def listings(self) -> dict[str, list[str]]:
         return {"tasks": list(TASKS), "parts": list(L.PARTS), "poses": list(L.POSES)}
@@ -266,8 +264,6 @@ class Herm(Generator):
     def _choose_images(self, data: CocoPeople) -> tuple[list[PersonImage], list[str]]:
         """Up to --num images with someone to ask about, in a seeded order; images whose file is
         missing or does not open are skipped and counted."""
-        from PIL import Image, UnidentifiedImageError
-
         seed = self.request.run_seed
         order = sorted(
             (entry for entry in data.images.values() if entry.people),
@@ -278,19 +274,11 @@ class Herm(Generator):
         for entry in order:
             if len(chosen) >= self.request.num:
                 break
-            path = self.images_dir / entry.image.file_name
-            if not folder.admit(path):
-                continue
-            try:
-                with Image.open(path) as picture:
-                    picture.verify()
-            except FileNotFoundError:
-                missing.append(entry.image.file_name)
-                continue
-            except (OSError, UnidentifiedImageError, ValueError):
-                broken.append(entry.image.file_name)
-                continue
-            chosen.append(entry)
+            problem = self.image_problem(folder, entry)
+            if problem is None:
+                chosen.append(entry)
+            elif problem != "outside":
+                (missing if problem == "missing" else broken).append(entry.image.file_name)
         outside = folder.warning("--images")
         if outside:
             warn(outside)
@@ -314,6 +302,23 @@ class Herm(Generator):
         data.counts["images_outside"] = len(folder.outside)
         data.counts["images_planned"] = len(chosen)
         return sorted(chosen, key=lambda e: e.image.id), notes
+
+    def image_problem(self, folder: SourceFolder, entry: PersonImage) -> str | None:
+        """Why an image cannot be asked about ("outside" --images through a link, "missing",
+        "broken"), or None when its file is there and decodes."""
+        from PIL import Image, UnidentifiedImageError
+
+        path = self.images_dir / entry.image.file_name
+        if not folder.admit(path):
+            return "outside"
+        try:
+            with Image.open(path) as picture:
+                picture.verify()
+        except FileNotFoundError:
+            return "missing"
+        except (OSError, UnidentifiedImageError, ValueError):
+            return "broken"
+        return None
 
     def _add_masks(self, masker: Any, entry: PersonImage, specs: list[Spec]) -> None:
         """SAM masks of this image's grounding answers, prompted by their boxes."""
@@ -521,6 +526,11 @@ class Herm(Generator):
                 true = balanced_slot(dealt, 2, self.request.run_seed, "herm-positions", (spec.block, 2)) == 0
                 variables["item"] = spec.truth if true else rng.choice(spec.pool)
                 answer = "True" if true else "False"
+        return self.worded(spec, variables, options, answer, data)
+
+    def worded(self, spec: Spec, variables: dict[str, Any], options: list[str], answer: str,
+               data: CocoPeople) -> Record:  # fmt: skip
+        """The record of `spec` with its answer dealt: question and instruction worded."""
         question = (
             spec.conversation[0]["value"] if spec.conversation
             else self.templates.render("questions.j2", variables, block=spec.block)
@@ -584,12 +594,6 @@ class Herm(Generator):
         from .scoring import score_predictions
 
         return score_predictions(records, predictions_path)
-
-
-def _restricted(licence: str) -> bool:
-    """A licence that forbids commercial use or derivatives, or that the annotations do not name."""
-    name = licence.lower().replace("-", " ")
-    return "noncommercial" in name.replace(" ", "") or "noderiv" in name.replace(" ", "") or name == "unknown"
 
 
 register_format("herm", f"{__package__}.release", "HermReleaseFormat")

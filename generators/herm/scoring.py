@@ -2,7 +2,9 @@
 grounding accuracy at IoU > 0.5 (HERM's rule, `hvgen.boxes.score_grounding`) with mean IoU, per
 task and level. A grounding prediction may be MiniGPT-v2 / HERM's `{<x1><y1><x2><y2>}`, Qwen-VL,
 Qwen2-VL or InternVL box text, or a [x, y, w, h] list (hvgen's plain format; 0-1 or pixels of the
-record's image); the report lists, per question, what could not be read (`grounding_problems`).
+record's image); the report lists, per question, what could not be read (`grounding_problems`),
+and each answered question's score in `items` (0/1; fact recall for a description), which
+`hvgen quality` and `hvgen contamination` pair across splits.
 
 `inst_identify` (a box → the person's description) is graded by fact recall: the reference
 description lists its facts as comma-separated phrases ("a large person on the left, standing,
@@ -63,6 +65,7 @@ def score_predictions(records: list[Record], predictions_path: Path) -> dict[str
     by_id = {record["id"]: record for record in records}
     check_predictions_answer(predictions_path, predictions, by_id)
     unparsed: list[dict[str, Any]] = []
+    items: dict[str, float] = {}  # each answered question's score (0/1; a description's fact recall)
     for record in records:
         kind = record["question_type"]
         if not _scored(record):
@@ -76,8 +79,10 @@ def score_predictions(records: list[Record], predictions_path: Path) -> dict[str
         if record["task"] == IDENTIFY:
             if not isinstance(prediction, str) or not prediction.strip():
                 group["malformed"] += 1
+                items[record["id"]] = 0.0
                 continue
             recall = fact_recall(prediction, record["answer"])
+            items[record["id"]] = recall
             group["recall_sum"] += recall
             group["correct"] += recall == 1.0
         elif kind == "grounding":
@@ -86,15 +91,19 @@ def score_predictions(records: list[Record], predictions_path: Path) -> dict[str
                 unparsed.append({"id": record["id"], "problems": score.problems})
             if not score.parsed:
                 group["malformed"] += 1
+                items[record["id"]] = 0.0
                 continue
             group["iou_sum"] += score.iou
             group["correct"] += score.correct
+            items[record["id"]] = float(bool(score.correct))
         else:
             choice = parse_choice(prediction, record["options"])
             if choice is None:
                 group["malformed"] += 1
+                items[record["id"]] = 0.0
                 continue
             group["correct"] += choice == record["answer_index"]
+            items[record["id"]] = float(choice == record["answer_index"])
     table = []
     for (task, level, kind), g in sorted(groups.items()):
         row = {"task": task, "level": level, "question_type": kind, "questions": g["questions"],
@@ -113,6 +122,7 @@ def score_predictions(records: list[Record], predictions_path: Path) -> dict[str
         "table": table,
         "overall_accuracy": round(sum(g["correct"] for g in scored) / total, 4) if total else 0.0,
         "by_level": _by(table, "level"),
+        "items": items,
         "malformed_lines": malformed_lines,
         "malformed_predictions": sum(g["malformed"] for g in scored),
         "missing_ids": sorted(i for i, r in by_id.items() if i not in predictions and _scored(r)),

@@ -18,7 +18,11 @@ def twins_command(
     ],
     out: Annotated[Path, typer.Option(metavar="DIR", help="The twin run directory to make.")],
     seed: Annotated[
-        int, typer.Option(metavar="INTEGER", help="Twin seed: new image seeds H(seed, image).")
+        int,
+        typer.Option(
+            metavar="INTEGER",
+            help="Twin seed: new image seeds H(seed, image); photographs: the partners drawn.",
+        ),
     ] = 1,
     layout: Annotated[
         str,
@@ -45,15 +49,28 @@ def twins_command(
     overwrite: Annotated[
         bool, typer.Option("--overwrite", help="Delete an existing twin run first.")
     ] = False,
+    source: Annotated[
+        list[str] | None,
+        typer.Option(metavar="NAME=DIR", help="Face QA photographs: the release's --source folders again."),
+    ] = None,
+    coco_keypoints: Annotated[
+        str, typer.Option(metavar="FILE", help="HERM photographs: the release's --coco-keypoints again.")
+    ] = "",
+    coco_instances: Annotated[str, typer.Option(metavar="FILE", help="HERM: its --coco-instances.")] = "",
+    coco_captions: Annotated[str, typer.Option(metavar="FILE", help="HERM: its --coco-captions.")] = "",
+    images: Annotated[str, typer.Option(metavar="DIR", help="HERM: its --images folder.")] = "",
     verbose: VerboseOpt = 0,
     quiet: QuietOpt = False,
 ) -> None:
-    """Make a twin split of a release: every record kept, a new image seed (for `hvgen contamination`)."""
+    """Make a twin split of a release: every record kept, a new image seed (photographs: another photograph of
+    the same label and stratum), for `hvgen contamination`."""
     from hvgen.twins.command import make_twins
 
     render = {"model": model, "batch_size": batch_size, "device": device}
+    sources = {"source": source, "coco_keypoints": coco_keypoints, "coco_instances": coco_instances,
+               "coco_captions": coco_captions, "images": images}  # fmt: skip
     make_twins(release, out, seed=seed, layout=layout, formats=formats, render=render, clip_filter=clip_filter,
-               clip_threshold=clip_threshold, dry_run=dry_run, overwrite=overwrite)  # fmt: skip
+               clip_threshold=clip_threshold, dry_run=dry_run, overwrite=overwrite, sources=sources)  # fmt: skip
 
 
 def contamination_command(

@@ -7,6 +7,11 @@ copy, checks it is the one the config names (sha256), and gives each record a ne
 H(twin seed, "twin-image", image id) — every question of an image gets the same new seed, as in
 the release — leaving every other field as released. The other stages (render, scenario, build,
 export) are the benchmark's own, so a twin run resumes, shards and exports like any run.
+
+Photographs have no image seed to redraw: the twins of a photographic release
+(`TwinSpec.kind == "photograph"`) are questions about other photographs of the same label and
+stratum, paired by `hvgen twins` (hvgen.photo_twins) and stored in ``twins/photographs.jsonl``,
+which the plan reads instead (checked against `TwinSpec.twins_sha256`).
 """
 
 from __future__ import annotations
@@ -14,7 +19,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +27,7 @@ from hvgen.errors import HvgenError
 from hvgen.generator import Generator, PlanResult
 from hvgen.records import Record
 from hvgen.seeding import derive_seed
-from hvgen.store.layout import TWIN_RELEASE_FILE
+from hvgen.store.layout import PHOTO_TWINS_FILE, TWIN_RELEASE_FILE
 
 MAX_SEED = 2**63 - 1
 
@@ -30,7 +35,9 @@ MAX_SEED = 2**63 - 1
 @dataclass(frozen=True)
 class TwinSpec:
     """What a twin run redraws: the release (a public name, its layout, how many questions and
-    the sha256 of its records as hvgen reads them) and the twin seed."""
+    the sha256 of its records as hvgen reads them) and the twin seed. `kind` "photograph": the
+    twins are other photographs (their records' sha256, how many questions have one, and the
+    reasons of those that do not)."""
 
     release: str
     layout: str
@@ -38,6 +45,10 @@ class TwinSpec:
     records_sha256: str
     seed: int
     release_seed_known: bool = True
+    kind: str = "render"
+    twins_sha256: str = ""
+    paired: int | None = None
+    unpaired: dict[str, int] = field(default_factory=dict)
 
     def to_config(self) -> dict[str, Any]:
         return asdict(self)
@@ -50,6 +61,8 @@ class TwinSpec:
             raise HvgenError(
                 f"{origin}: 'twins' must hold {', '.join(cls.__dataclass_fields__)} ({error})."
             ) from None
+        if spec.kind not in ("render", "photograph"):
+            raise HvgenError(f"{origin}: twins.kind must be 'render' or 'photograph', got {spec.kind!r}.")
         if not isinstance(spec.seed, int) or isinstance(spec.seed, bool) or not 0 <= spec.seed <= MAX_SEED:
             raise HvgenError(f"{origin}: twins.seed must be an integer in [0, 2^63 - 1], got {spec.seed!r}.")
         return spec
@@ -85,18 +98,28 @@ def sha256_text(text: str) -> str:
 
 def released_records(run_dir: Path, spec: TwinSpec) -> Iterator[Record]:
     """The release copy of a twin run, checked against its config."""
-    path = run_dir / TWIN_RELEASE_FILE
+    return _hashed_records(
+        run_dir / TWIN_RELEASE_FILE, spec.records_sha256, "the release this twin run was made from"
+    )
+
+
+def photo_twin_records(run_dir: Path, spec: TwinSpec) -> Iterator[Record]:
+    """The paired photographic twins of a twin run, checked against its config."""
+    return _hashed_records(run_dir / PHOTO_TWINS_FILE, spec.twins_sha256, "the twins this run paired")
+
+
+def _hashed_records(path: Path, sha256: str, what: str) -> Iterator[Record]:
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as error:
         raise HvgenError(
-            f"{path}: the twin run's copy of its release cannot be read ({error}). Make the twins again with "
+            f"{path}: the twin run's copy of {what} cannot be read ({error}). Make the twins again with "
             "`hvgen twins RELEASE --out RUN --overwrite`."
         ) from None
-    if sha256_text(text) != spec.records_sha256:
+    if sha256_text(text) != sha256:
         raise HvgenError(
-            f"{path} is not the release this twin run was made from (its sha256 differs from the config's "
-            "twins.records_sha256). Make the twins again with `hvgen twins RELEASE --out RUN --overwrite`."
+            f"{path} is not {what} (its sha256 differs from the config's twins section). Make the twins again "
+            "with `hvgen twins RELEASE --out RUN --overwrite`."
         )
     for line in text.splitlines():
         yield json.loads(line)
@@ -112,12 +135,22 @@ class TwinPlanner:
         self.spec = spec
 
     def plan(self) -> PlanResult:
-        records = (
-            twin_record(record, self.spec.seed) for record in released_records(self.run_dir, self.spec)
-        )
         note = (
             f"twins of release '{self.spec.release}' ({self.spec.questions} questions, records sha256 "
             f"{self.spec.records_sha256[:12]}…), twin seed {self.spec.seed}"
+        )
+        if self.spec.kind == "photograph":
+            left = sum(self.spec.unpaired.values())
+            reasons = "; ".join(f"{count}: {reason}" for reason, count in self.spec.unpaired.items())
+            notes = [f"{note}; each twin is another photograph of the same label and stratum"]
+            warnings = (
+                [f"{left} released questions have no twin and are left out ({reasons})."] if left else []
+            )
+            return PlanResult(
+                records=photo_twin_records(self.run_dir, self.spec), warnings=warnings, notes=notes
+            )
+        records = (
+            twin_record(record, self.spec.seed) for record in released_records(self.run_dir, self.spec)
         )
         return PlanResult(records=records, notes=[note])
 

@@ -11,7 +11,8 @@ runs/<name>/
   export/            the Hub folder (what `hvgen push` uploads, nothing else; export.stale/: one a build set aside)
   formats/<name>/    other consumers' layouts (VLMEvalKit, lmms-eval, the originals')
   quality/           `hvgen quality`'s report and form A vs form B plot (the card shows them)
-  twins/             a twin split's copy of the release it redraws (`hvgen twins`)
+  twins/             a twin split's copy of the release it redraws (`hvgen twins`); for photographs
+                     also the paired twin records and the questions left without a twin
   contamination/     `hvgen contamination`'s report and plot
 ```
 File paths inside a run are computed here from validated ids, never read from the run's files.
@@ -41,6 +42,8 @@ SUMMARY_FILE = "summary.json"
 QUALITY_REPORT = "quality/quality.json"
 QUALITY_PLOT = "quality/parallel-forms.png"
 TWIN_RELEASE_FILE = "twins/release.jsonl"
+PHOTO_TWINS_FILE = "twins/photographs.jsonl"  # photographic twins: the paired records
+UNPAIRED_FILE = "twins/unpaired.json"  # photographic twins: released questions without a twin, and why
 CONTAMINATION_REPORT = "contamination/contamination.json"
 CONTAMINATION_PLOT = "contamination/gaps.png"
 

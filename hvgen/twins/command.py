@@ -10,6 +10,12 @@ afresh from the twin seed: still the same distribution, so the pairs stay exchan
 little more noise. Rendering the twins with another model than the release is allowed
 (`--model`) and warned about: such twins differ in difficulty, which only the cross-model
 comparison of `hvgen contamination` can separate from contamination.
+
+Photographs (HERM, Face QA's `--source` faces) cannot be redrawn: each released question is
+paired with a question about another photograph of the same source, label and stratum
+(`Generator.photo_twins`, hvgen.photo_twins), from the source folders the user gives again
+(`sources`: `--source`, `--coco-keypoints`, `--images` ... as the generator takes them), checked
+against the release's configuration. Questions without a partner are listed and left out.
 """
 
 from __future__ import annotations
@@ -25,7 +31,7 @@ from hvgen.generator import get_generator
 from hvgen.progress import info, warn
 from hvgen.stages.twin_plan import MAX_SEED, TwinSpec, records_text, sha256_text
 from hvgen.store.atomic import write_text_atomic
-from hvgen.store.layout import TWIN_RELEASE_FILE
+from hvgen.store.layout import PHOTO_TWINS_FILE, TWIN_RELEASE_FILE, UNPAIRED_FILE
 from hvgen.twins.release import Release, read_release
 
 DEFAULT_TWIN_SEED = 1
@@ -43,11 +49,13 @@ def make_twins(
     clip_threshold: float | None = None,
     dry_run: bool = False,
     overwrite: bool = False,
+    sources: dict[str, Any] | None = None,
 ) -> RunConfig:
     """Make (or resume) the twin split of `release_path` in `out`; returns the run's config.
 
     `render` overrides the release's render settings (model, batch_size, device, dtype: the keys
-    of `RenderConfig`); `formats` adds export formats besides the release's own."""
+    of `RenderConfig`); `formats` adds export formats besides the release's own; `sources` are a
+    photographic release's source options (option name → value, e.g. {"source": [...]})."""
     from hvgen.models import check_model, check_model_reachable
     from hvgen.pipeline import check_device, check_scenarios, prepare_run_dir, stage_plan
     from hvgen.summary import StageTimes
@@ -59,16 +67,32 @@ def make_twins(
         check_range("--clip-threshold", clip_threshold, 0, 100)
     _refuse_nested(release_path, out)
     release = read_release(release_path, layout)
-    _refuse_photographs(release)
-    config = twin_config(release, seed, render or {})
+    given = {key: value for key, value in (sources or {}).items() if value}
+    pairing = None
+    if is_photographic(release):
+        if (render or {}).get("model") or clip_filter:
+            raise HvgenError(
+                f"--{'model' if (render or {}).get('model') else 'clip-filter'}: the twins of {release.benchmark} "
+                "photographs are other photographs, not renders; leave it out."
+            )
+        config, pairing = photo_twin_config(release, seed, given)
+    else:
+        if given:
+            raise HvgenError(
+                f"--{sorted(given)[0].replace('_', '-')}: release {release.name} is rendered ({release.benchmark}); its "
+                "twins are redrawn with new image seeds and need no source photographs. Leave it out."
+            )
+        config = twin_config(release, seed, render or {})
     config.scenario.scenarios = check_scenarios(config)
-    check_model(config.render.model)
-    if not dry_run:
-        check_device(config.render.device)
-        check_model_reachable(config.render.model)
+    if pairing is None:
+        check_model(config.render.model)
+        if not dry_run:
+            check_device(config.render.device)
+            check_model_reachable(config.render.model)
+    made = "other photographs of the same label and stratum" if pairing else f"model {config.render.model}"
     info(
         f"[bold]hvgen twins[/] {release.name} ({release.benchmark}, {len(release.records)} questions, "
-        f"{release.layout}) → {out}  (twin seed {seed}, model {config.render.model})"
+        f"{release.layout}) → {out}  (twin seed {seed}, {made})"
     )
     created = not out.exists()
     config = prepare_run_dir(out, config, overwrite=overwrite)
@@ -80,6 +104,8 @@ def make_twins(
         copy = out / TWIN_RELEASE_FILE
         if not copy.is_file() or copy.read_text(encoding="utf-8") != text:
             write_text_atomic(copy, text)
+        if pairing is not None:
+            _write_pairing(out, pairing)
         with times.stage("plan"):
             summary = stage_plan(out, config)
     except HvgenError:
@@ -108,6 +134,81 @@ def _refuse_nested(release: Path, out: Path) -> None:
         )
 
 
+def _write_pairing(out: Path, pairing: Any) -> None:
+    """The paired twin records (the plan reads them) and the questions without a twin."""
+    import json
+
+    for path, text in (
+        (out / PHOTO_TWINS_FILE, records_text(pairing.records)),
+        (out / UNPAIRED_FILE, json.dumps({"unpaired": [{"id": key, "reason": why} for key, why in pairing.unpaired.items()],
+                                          "reasons": pairing.reasons()}, indent=2, sort_keys=True) + "\n"),
+    ):  # fmt: skip
+        if not path.is_file() or path.read_text(encoding="utf-8") != text:
+            write_text_atomic(path, text)
+
+
+def _forget_gone_folders(config: RunConfig) -> None:
+    """Twins do not plan from vocabularies or templates of their own: a folder gone is not needed."""
+    for key in ("vocab_dir", "templates_dir"):
+        value = getattr(config, key)
+        if value and not Path(value).is_dir():
+            setattr(config, key, None)
+
+
+def is_photographic(release: Release) -> bool:
+    """Whether the release's images are photographs (copied from a source, not rendered)."""
+    cls = get_generator(release.benchmark)
+    options = dict(release.config.options) if release.config is not None else {}
+    return cls.photographic(cls.resolved_options(options))
+
+
+def photo_twin_config(release: Release, seed: int, given: dict[str, Any]) -> tuple[RunConfig, Any]:
+    """A photographic release's twin config and its pairing: the release's settings with the
+    user's source folders, each released question paired with another photograph's."""
+    from hvgen.stages.plan import build_generator
+
+    if release.config is None:
+        raise HvgenError(
+            f"release {release.name}: its run configuration is unknown ({release.layout} layout outside its run), and "
+            "photographic twins need the settings it was drawn with; pass the hvgen run or its export."
+        )
+    cls = get_generator(release.benchmark)
+    options = cls.photo_twin_options(dict(release.config.options), given)
+    base = replace(RunConfig.from_dict(release.config.to_dict()), options=options)
+    _forget_gone_folders(base)
+    generator = build_generator(base)
+    pairing = generator.photo_twins(release.records, seed)
+    reasons = "; ".join(f"{count}: {why}" for why, count in pairing.reasons().items())
+    if not pairing.records:
+        raise HvgenError(
+            f"release {release.name}: none of its {len(release.records)} questions has a twin in the sources given "
+            f"({reasons}); twins need photographs of the same labels outside the release."
+        )
+    if pairing.unpaired:
+        warn(
+            f"{len(pairing.unpaired)} of {len(release.records)} released questions have no twin and are left out "
+            f"({reasons}); they are listed in RUN/{UNPAIRED_FILE}."
+        )
+    spec = TwinSpec(
+        release=release.name,
+        layout=release.layout,
+        questions=len(release.records),
+        records_sha256=sha256_text(records_text(release.records)),
+        seed=seed,
+        kind="photograph",
+        twins_sha256=sha256_text(records_text(pairing.records)),
+        paired=len(pairing.records),
+        unpaired=pairing.reasons(),
+    )
+    config = replace(
+        base,
+        scenario=replace(base.scenario, scenarios=list(release.scenarios) or ["clean"]),
+        twins=spec.to_config(),
+    )
+    config.validate("hvgen twins")
+    return config, pairing
+
+
 def twin_config(release: Release, seed: int, render: dict[str, Any]) -> RunConfig:
     """The twin run's config: the release's own, with the twin spec and any render overrides."""
     known = release.config is not None
@@ -125,10 +226,7 @@ def twin_config(release: Release, seed: int, render: dict[str, Any]) -> RunConfi
         raise HvgenError(
             f"release {release.name}: its config says {base.benchmark} but its questions are {release.benchmark}."
         )
-    for key in ("vocab_dir", "templates_dir"):  # twins do not plan: a folder that is gone is not needed
-        value = getattr(base, key)
-        if value and not Path(value).is_dir():
-            setattr(base, key, None)
+    _forget_gone_folders(base)
     spec = TwinSpec(
         release=release.name,
         layout=release.layout,
@@ -158,25 +256,6 @@ def twin_config(release: Release, seed: int, render: dict[str, Any]) -> RunConfi
         )
     config.validate("hvgen twins")
     return config
-
-
-def _refuse_photographs(release: Release) -> None:
-    """Twins redraw rendered images; photographs (HERM's COCO, Face QA's sources) cannot be."""
-    cls = get_generator(release.benchmark)
-    photographic = "text_to_image" not in cls.cli_option_groups
-    if not photographic and release.config is not None:
-        from hvgen.stages.plan import build_generator
-
-        try:
-            photographic = build_generator(release.config).supplies_images
-        except HvgenError:
-            photographic = False
-    if photographic:
-        raise HvgenError(
-            f"twins of {release.benchmark} are not supported yet: its images are photographs, which cannot be redrawn "
-            "with a new seed; a twin would be another photograph of the same label and stratum, which hvgen does "
-            "not draw yet. Twins work for rendered benchmarks (dysca, vlbias, hqh)."
-        )
 
 
 def _render_and_export(

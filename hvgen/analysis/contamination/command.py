@@ -22,6 +22,7 @@ from hvgen.analysis.contamination.items import build_item_table
 from hvgen.analysis.harness_outputs import convert, split_rows
 from hvgen.errors import HvgenError, check_range
 from hvgen.generator import Generator
+from hvgen.photo_twins import TWIN_FIELD
 from hvgen.progress import QUIET, info, verbosity, warn
 from hvgen.publish.formats.vlmevalkit import dataset_prefix
 from hvgen.records import Record
@@ -146,7 +147,7 @@ def assess_files(
         raise HvgenError(
             f"{release} and {twins} hold different benchmarks: a twin split is the same benchmark."
         )
-    check_twins(records_release, records_twins, release, twins)
+    kind = check_twins(records_release, records_twins, release, twins, cls.category_column)
     choice_release = [r for r in records_release if is_choice(r)]
     choice_twins = [r for r in records_twins if is_choice(r)]
     if not choice_release:
@@ -186,8 +187,15 @@ def assess_files(
             "subtask_column": column,
             "n_free_form_questions_left_out": len(records_release) - len(choice_release),
             "method": METHOD,
+            "twin_kind": kind,
         }
     )
+    if kind == "photograph":
+        twin_ids = {str(r["id"]) for r in records_twins}
+        report["n_release_questions_without_twin"] = sum(
+            str(r["id"]) not in twin_ids for r in records_release
+        )
+        report["method"] += " " + PHOTO_METHOD
     return report
 
 
@@ -202,15 +210,26 @@ METHOD = (
 )
 
 
+PHOTO_METHOD = (
+    "Photographic twins: each twin is the released question asked of another photograph of the same label and "
+    "stratum, so the test compares two samples of one stratum; they are exchangeable, and a gap evidence of "
+    "contamination, only if the release was drawn at random from its strata."
+)
+
+
 def is_choice(record: Record) -> bool:
     """A question answered right or wrong: options, and the index of the right one."""
     index = record.get("answer_index")
     return bool(record.get("options")) and isinstance(index, int) and not isinstance(index, bool)
 
 
-def check_twins(release: list[Record], twins: list[Record], release_path: Path, twins_path: Path) -> None:
+def check_twins(
+    release: list[Record], twins: list[Record], release_path: Path, twins_path: Path, column: str = "task"
+) -> str:
     """Refuse a pair that is not a release and its twins: no shared question, questions that
-    differ, or the very same images (the release passed twice)."""
+    differ, or the very same images (the release passed twice). Returns the twins' kind:
+    "render" (the released record with a new image seed) or "photograph" (the released question
+    asked of another photograph of the same label and stratum)."""
     twin_by_id = {str(r["id"]): r for r in twins}
     shared = [r for r in release if str(r["id"]) in twin_by_id]
     if not shared:
@@ -218,6 +237,11 @@ def check_twins(release: list[Record], twins: list[Record], release_path: Path, 
             f"{twins_path} shares no question id with {release_path}: it is not a twin split of it "
             f"(make one with `hvgen twins {release_path} --out RUN`)."
         )
+    if any(isinstance(twin.get(TWIN_FIELD), dict) for twin in twins):
+        _check_photo_twins(
+            shared, twin_by_id, {str(r["image_id"]) for r in release}, release_path, twins_path, column
+        )
+        return "photograph"
     for record in shared:
         twin = twin_by_id[str(record["id"])]
         for key in ("question", "options", "answer", "image_id"):
@@ -231,6 +255,32 @@ def check_twins(release: list[Record], twins: list[Record], release_path: Path, 
             f"{twins_path} has the release's own image seeds: it is the release itself, not its twins "
             f"(pass the run made by `hvgen twins {release_path} --out RUN`)."
         )
+    return "render"
+
+
+def _check_photo_twins(
+    shared: list[Record], twin_by_id: dict[str, Record], released_images: set[str], release_path: Path,
+    twins_path: Path, column: str,
+) -> None:  # fmt: skip
+    """Photographic twins keep the question's subtask, kind and answer position, and show no
+    released image."""
+    for record in shared:
+        twin = twin_by_id[str(record["id"])]
+        for key in (column, "question_type", "answer_index"):
+            if record.get(key) != twin.get(key):
+                raise HvgenError(
+                    f"question {record['id']} differs between {release_path} and {twins_path} ({key}): a photographic "
+                    "twin keeps the released question's subtask, kind and answer position."
+                )
+        if len(record.get("options") or []) != len(twin.get("options") or []):
+            raise HvgenError(
+                f"question {record['id']}: its twin in {twins_path} offers another number of options than the release."
+            )
+        if str(twin["image_id"]) in released_images:
+            raise HvgenError(
+                f"question {record['id']}: its twin in {twins_path} shows an image of the release {release_path}; a "
+                "twin must be unseen (make the twins with `hvgen twins`)."
+            )
 
 
 def _score(

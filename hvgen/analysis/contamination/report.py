@@ -113,10 +113,25 @@ def verdict_line(report: Mapping[str, Any], model: str) -> str:
     return f"{model}: no evidence of contamination at α = {alpha}: {numbers}."
 
 
+PHOTO_CAVEAT = (
+    "photographic twins: each twin is another photograph of the same label and stratum, not the released image "
+    "redrawn, so the test compares two samples of one stratum; they are exchangeable, and a gap is evidence of "
+    "contamination, only if the release was drawn at random from its strata (hvgen's plans draw in a seeded random "
+    "order; a hand-picked or filtered release is not), and a gap shared by every model may be the strata's spread."
+)
+
+
 def notes(report: Mapping[str, Any]) -> list[str]:
     """What the numbers rest on, and what they cannot tell."""
     lines = []
     cross = report.get("cross_model")
+    if report.get("twin_kind") == "photograph":
+        lines.append(PHOTO_CAVEAT)
+        if report.get("n_release_questions_without_twin"):
+            lines.append(
+                f"{report['n_release_questions_without_twin']} released questions have no twin (no other photograph "
+                "of their stratum; the twin run's twins/unpaired.json says why) and are not tested."
+            )
     if cross is None:
         lines.append(
             "one model: a difficulty shift between the release and its twins (twins rendered with another model or "
