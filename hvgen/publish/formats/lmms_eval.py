@@ -15,14 +15,14 @@ the ``utils.py`` beside it (lmms_eval/utils.py, ``import_function``). So the fol
 
 and ``lmms-eval --tasks <Prefix> --include_path RUN/formats/lmms-eval`` runs them all. Each
 task scores only the kinds of question its config has (``mcq_acc``, ``yn_acc``,
-``vqa_token_f1``) and writes every answer to ``submissions/<task>_predictions.jsonl``, the
+``vqa_token_f1``; grounding: ``box_acc`` at IoU > 0.5, ``box_iou``, and ``box_unparsed``, the
+number of answers with no readable box) and writes every answer to ``submissions/<task>_predictions.jsonl``, the
 `hvgen score` input.
 """
 
 from __future__ import annotations
 
 import re
-from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +30,8 @@ import yaml
 
 from hvgen.errors import HvgenError
 from hvgen.publish.formats import ConfigSamples, ExportFormat, FormatContext
-from hvgen.publish.formats.templates.task_utils import DEFAULT_PROMPTS, MCQ, VQA, YN
+from hvgen.publish.formats.embedded import self_contained
+from hvgen.publish.formats.templates.task_utils import BOX, DEFAULT_PROMPTS, MCQ, VQA, YN
 from hvgen.publish.formats.vlmevalkit import dataset_prefix, rows_by_kind
 from hvgen.store.atomic import write_text_atomic
 from hvgen.store.layout import ordered_splits
@@ -39,6 +40,7 @@ UTILS_TEMPLATE = "task_utils.py"
 _CATEGORY_LINE = re.compile(r'^CATEGORY_COLUMN = "category"(?=  # hvgen:)', re.MULTILINE)
 # max_new_tokens: short for letter / Yes-No answers, room for a paragraph when a config has free answers.
 _SHORT_ANSWER_TOKENS, _FREE_ANSWER_TOKENS = 32, 512
+_BOX_ANSWER_TOKENS = 128  # room for a box in JSON ({"bbox_2d": [...], "label": ...}) or with a phrase
 
 
 class _Function(str):
@@ -108,6 +110,12 @@ def task_config(
             metrics.append({"metric": metric, "aggregation": "mean", "higher_is_better": True})
     if VQA in kinds and has_reference:
         metrics.append({"metric": "vqa_token_f1", "aggregation": "mean", "higher_is_better": True})
+    if BOX in kinds:  # HERM's grounding rule: right at IoU > 0.5; the mean IoU; answers with no box read
+        metrics.append({"metric": "box_acc", "aggregation": "mean", "higher_is_better": True})
+        metrics.append({"metric": "box_iou", "aggregation": "mean", "higher_is_better": True})
+        metrics.append(
+            {"metric": "box_unparsed", "aggregation": _Function("utils.count"), "higher_is_better": False}
+        )
     metrics.append(
         {
             "metric": "predictions",
@@ -126,7 +134,7 @@ def task_config(
         "doc_to_target": _Function("utils.doc_to_target"),
         "process_results": _Function("utils.process_results"),
         "generation_kwargs": {
-            "max_new_tokens": _FREE_ANSWER_TOKENS if VQA in kinds else _SHORT_ANSWER_TOKENS,
+            "max_new_tokens": _answer_tokens(kinds),
             "temperature": 0,
             "top_p": 1.0,
             "num_beams": 1,
@@ -141,6 +149,12 @@ def task_config(
             "scenario": samples.scenario,
         },
     }
+
+
+def _answer_tokens(kinds: list[str]) -> int:
+    if VQA in kinds:
+        return _FREE_ANSWER_TOKENS
+    return _BOX_ANSWER_TOKENS if BOX in kinds else _SHORT_ANSWER_TOKENS
 
 
 def evaluation_split(ctx: FormatContext, samples: ConfigSamples) -> str:
@@ -163,8 +177,9 @@ def writer_name(task: str) -> str:
 
 
 def task_utils_source(category_column: str, tasks: list[str]) -> str:
-    """``templates/task_utils.py`` with the benchmark's category column and the per-task writers."""
-    template = (files("hvgen.publish.formats.templates") / UTILS_TEMPLATE).read_text(encoding="utf-8")
+    """``templates/task_utils.py``, self-contained (`embedded.self_contained`: the box scoring of
+    `hvgen.boxes` pasted in), with the benchmark's category column and the per-task writers."""
+    template = self_contained(UTILS_TEMPLATE)
     source, count = _CATEGORY_LINE.subn(f"CATEGORY_COLUMN = {category_column!r}", template)
     if count != 1:
         raise HvgenError(f"{UTILS_TEMPLATE}: expected one CATEGORY_COLUMN line to fill in, found {count}.")
