@@ -13,7 +13,9 @@ the ``utils.py`` beside it (lmms_eval/utils.py, ``import_function``). So the fol
       utils.py                templates/task_utils.py + this benchmark's category column +
                               one predictions writer per task
 
-and ``lmms-eval --tasks <Prefix> --include_path RUN/formats/lmms-eval`` runs them all. Each
+and ``lmms-eval --tasks <Prefix> --include_path RUN/formats/lmms-eval`` runs them all. Every task
+evaluates the same split (`harness_split`: ``test`` unless ``hvgen export --split`` picks another),
+the one the VLMEvalKit files hold too. Each
 task scores only the kinds of question its config has (``mcq_acc``, ``yn_acc``,
 ``vqa_token_f1``; grounding: ``box_acc`` at IoU > 0.5, ``box_iou``, and ``box_unparsed``, the
 number of answers with no readable box) and writes every answer to ``submissions/<task>_predictions.jsonl``, the
@@ -29,12 +31,11 @@ from typing import Any
 import yaml
 
 from hvgen.errors import HvgenError
-from hvgen.publish.formats import ConfigSamples, ExportFormat, FormatContext
+from hvgen.publish.formats import ConfigSamples, ExportFormat, FormatContext, evaluated_split, in_split
 from hvgen.publish.formats.embedded import self_contained
 from hvgen.publish.formats.templates.task_utils import BOX, DEFAULT_PROMPTS, MCQ, VQA, YN
 from hvgen.publish.formats.vlmevalkit import dataset_prefix, rows_by_kind
 from hvgen.store.atomic import write_text_atomic
-from hvgen.store.layout import ordered_splits
 
 UTILS_TEMPLATE = "task_utils.py"
 _CATEGORY_LINE = re.compile(r'^CATEGORY_COLUMN = "category"(?=  # hvgen:)', re.MULTILINE)
@@ -73,11 +74,13 @@ class LmmsEvalFormat(ExportFormat):
             )
 
     def write(self, ctx: FormatContext, configs: list[ConfigSamples], out: Path) -> list[str]:
-        # lmms-eval cannot build a task without docs (it formats the first one while loading).
-        configs = [item for item in configs if item.table.num_rows]
+        # lmms-eval cannot build a task without docs (it formats the first one while loading), and
+        # a task evaluates one split: configs without rows in it get no task.
+        configs = [item for item in (in_split(ctx, c) for c in configs) if item.table.num_rows]
         if not configs:
             raise HvgenError(
-                f"{ctx.run_dir}: the export has no rows, so there is no lmms-eval task to write."
+                f"{ctx.run_dir}: the export has no rows in split '{evaluated_split(ctx)}', so there is no "
+                "lmms-eval task to write."
             )
         prefix = dataset_prefix(ctx.generator)
         folder = out / prefix
@@ -127,7 +130,7 @@ def task_config(
         "task": task,
         "dataset_path": str(ctx.hub_export.resolve()),
         "dataset_name": samples.name,
-        "test_split": evaluation_split(ctx, samples),
+        "test_split": evaluated_split(ctx),
         "output_type": "generate_until",
         "doc_to_visual": _Function("utils.doc_to_visual"),
         "doc_to_text": _Function("utils.doc_to_text"),
@@ -155,19 +158,6 @@ def _answer_tokens(kinds: list[str]) -> int:
     if VQA in kinds:
         return _FREE_ANSWER_TOKENS
     return _BOX_ANSWER_TOKENS if BOX in kinds else _SHORT_ANSWER_TOKENS
-
-
-def evaluation_split(ctx: FormatContext, samples: ConfigSamples) -> str:
-    """The export split a task evaluates: the export's one split, or — for a benchmark whose rows
-    name their partition (`Generator.split_column`) — "test" when the config has it, else its
-    last partition in train / validation / test order."""
-    column = ctx.generator.split_column
-    if column is None or column not in samples.table.column_names:
-        return ctx.config.export.split
-    found = {value or ctx.config.export.split for value in samples.table.column(column).to_pylist()}
-    if "test" in found:
-        return "test"
-    return ordered_splits(found)[-1]
 
 
 def writer_name(task: str) -> str:

@@ -42,7 +42,7 @@ from typing import IO, Any
 
 from hvgen.errors import HvgenError
 from hvgen.generator import Generator
-from hvgen.publish.formats import ConfigSamples, ExportFormat, FormatContext
+from hvgen.publish.formats import ConfigSamples, ExportFormat, FormatContext, evaluated_split, in_split
 from hvgen.publish.formats.embedded import self_contained
 from hvgen.publish.formats.templates.task_utils import (
     BOX,
@@ -112,7 +112,7 @@ class VLMEvalKitFormat(ExportFormat):
         prefix = dataset_prefix(ctx.generator)
         written: dict[str, str] = {}  # dataset name → question kind
         for item in configs:
-            for kind, rows in rows_by_kind(item).items():
+            for kind, rows in rows_by_kind(in_split(ctx, item)).items():
                 name = check_dataset_name(f"{prefix}_{item.name}_{kind}")
                 write_vlmevalkit_tsv(
                     ctx.read_image, rows, kind, out / f"{name}.tsv", ctx.generator.category_column
@@ -126,7 +126,7 @@ class VLMEvalKitFormat(ExportFormat):
         if BOX in written.values():
             write_text_atomic(out / GROUNDING_SCORER, self_contained(GROUNDING_SCORER))
             extra.append(GROUNDING_SCORER)
-        write_text_atomic(out / "README.md", usage_notes(written))
+        write_text_atomic(out / "README.md", usage_notes(written, evaluated_split(ctx)))
         return [f"{name}.tsv" for name in written] + [DATA_CONFIG_FILE, *extra, "README.md"]
 
     def next_steps(self, out: Path) -> str:
@@ -268,8 +268,8 @@ def _refuse_na_cells(
             )
 
 
-def usage_notes(written: Mapping[str, str]) -> str:
-    """The README of the folder: which class reads each file, and the commands to run."""
+def usage_notes(written: Mapping[str, str], split: str = "test") -> str:
+    """The README of the folder: which class reads each file, the split they hold, the commands to run."""
     scored = [name for name, kind in written.items() if kind not in (VQA, BOX)]
     free = [name for name, kind in written.items() if kind in (VQA, BOX)]
     boxes = [name for name, kind in written.items() if kind == BOX]
@@ -278,6 +278,9 @@ def usage_notes(written: Mapping[str, str]) -> str:
         "",
         "Copy the `.tsv` files into `$LMUData` (VLMEvalKit's data folder, `~/LMUData` by default) and run",
         "VLMEvalKit's `run.py` from its checkout. `data_config.json` tells `run.py` which class reads each file.",
+        "",
+        f"The files hold the `{split}` split only, the one the lmms-eval tasks evaluate too (`hvgen export --split`",
+        "picks another).",
         "",
         "| file | VLMEvalKit class | scoring |",
         "|---|---|---|",
