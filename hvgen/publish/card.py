@@ -181,7 +181,9 @@ def _field_table(generator: Generator, exported: list[Any], export_dir: Path) ->
     schema = schema_properties(generator.schema)
     rows = []
     for name, feature in features.items():
-        rows.append({"name": name, "type": _type_name(feature), "description": field_description(schema, name)})
+        rows.append(
+            {"name": name, "type": _type_name(feature), "description": field_description(schema, name)}
+        )
     return rows
 
 
