@@ -21,7 +21,8 @@ from the columns (``build_dataset`` in vlmeval/dataset/__init__.py): option colu
   it reads the first four numbers of an answer on a scale guessed from their size (HERM's
   0-100 grid and pixel boxes of images under 1000 px become 0-1000) and counts IoU >= 0.5.
 
-Rows are split by `task_utils.question_kind`, the rule the lmms-eval export uses too. An image
+Rows are split by `task_utils.question_kind`, the rule the lmms-eval export uses too, and only
+the evaluated split's rows go in (`formats.harness_split`: the split the lmms-eval tasks read). An image
 repeated within a file is stored once: later rows hold the index of the first row carrying it,
 which VLMEvalKit resolves (`ImageBaseDataset.__init__`: an ``image`` of at most 64 characters
 is another row's index). ``image_path`` names the decoded file after the image's content hash,
