@@ -98,8 +98,10 @@ def harness_split(requested: str | None, found: Iterable[str]) -> str:
 def in_split(ctx: FormatContext, samples: ConfigSamples) -> ConfigSamples:
     """`samples` cut to the evaluated split: a benchmark whose rows name their split
     (`Generator.split_column`) exports every split, a harness evaluates one (`ctx.split`)."""
+    if ctx.split is None:  # the export's one split: every row
+        return samples
     column = ctx.generator.split_column
-    if ctx.split is None or column is None or column not in samples.table.column_names:
+    if column is None or column not in samples.table.column_names:
         return samples
     default = ctx.config.export.split
     values = pc.fill_null(samples.table.column(column), default)
