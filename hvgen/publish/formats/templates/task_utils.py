@@ -57,7 +57,7 @@ DEFAULT_PROMPTS = {
 
 # ------------------------------------------------------------------------------ question rules
 def question_kind(doc: Mapping[str, Any]) -> str:
-    """MCQ, YN or VQA, from the record's ``options`` and ``answer_index``. A question with
+    """MCQ, YN, VQA or BOX, from the record's ``options`` and ``answer_index``. A question with
     several right options (``answer_indices``, answered "A, C") is VQA: neither toolkit has a
     multi-select kind, so its reference answer is the letters' text. A record with a reference
     box (``answer_box``) is BOX."""
