@@ -130,6 +130,33 @@ def test_shipped_files_import_nothing_of_hvgen(generated: dict[str, Any]) -> Non
         assert "hvgen.boxes, pasted in by `hvgen export`" in source
 
 
+def test_pasting_refuses_templates_it_would_change(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A template without the marked import, one importing a name the module lacks, or one that
+    defines a name the module defines too is refused, not pasted into a file that means otherwise."""
+    from hvgen.errors import HvgenError
+    from hvgen.publish.formats import embedded
+
+    sources = {
+        "plain.py": "import json\n",
+        "missing.py": "from hvgen.boxes import no_such_name  # hvgen: embedded\n",
+        "clash.py": "from hvgen.boxes import parse_boxes  # hvgen: embedded\n\ndef iou(a, b):\n    return 0\n",
+        "good.py": '"""Doc."""\nfrom __future__ import annotations\n\nfrom hvgen.boxes import iou  # hvgen: embedded\n',
+    }
+    monkeypatch.setattr(embedded, "template_source", sources.__getitem__)
+    for name, message in (
+        ("plain.py", "no '# hvgen: embedded' import"),
+        ("missing.py", "no_such_name"),
+        ("clash.py", "'iou'"),
+    ):
+        with pytest.raises(HvgenError, match=message):
+            embedded.self_contained(name)
+    pasted = embedded.self_contained("good.py")
+    assert pasted.count("from __future__") == 1 and "def iou(" in pasted and "# hvgen: embedded" not in pasted
+    namespace: dict[str, Any] = {}
+    exec(compile(pasted, "good.py", "exec"), namespace)
+    assert namespace["iou"]((0, 0, 1, 1), (0, 0, 1, 1)) == 1.0
+
+
 @pytest.mark.parametrize("case", CASES, ids=[f"{i}-{c.note or c.fmt}" for i, c in enumerate(CASES)])
 def test_shipped_box_reading_agrees_with_the_engine(generated: dict[str, Any], case: BoxCase) -> None:
     """Parity on the shared table: lmms-eval's utils.py, VLMEvalKit's score_grounding.py and
