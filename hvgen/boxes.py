@@ -22,8 +22,11 @@ What could not be read is reported, never guessed: `ParsedBoxes.problems` names 
 piece that was refused (inverted corners, no image size for a pixel box, far outside the image)
 or says that no box was found at all.
 
-Standard library only, and no hvgen import: harness exports (lmms-eval's ``utils.py``) can ship
-this module's source beside their hooks, so a task scores boxes the same way with or without hvgen.
+Standard library only, and no hvgen import: the harness exports paste this module's source into
+the files they ship (lmms-eval's ``utils.py``, VLMEvalKit's ``score_grounding.py``; see
+`hvgen.publish.formats.embedded`), so a task scores boxes the same way with or without hvgen. That
+is also why the results are NamedTuples, not dataclasses: lmms-eval loads ``utils.py`` without
+registering it in ``sys.modules``, and a dataclass with string annotations then fails to build.
 """
 
 from __future__ import annotations
@@ -31,8 +34,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 Box = tuple[float, float, float, float]
 """Normalised x1, y1, x2, y2: fractions of the image width and height, top-left origin."""
@@ -73,21 +75,19 @@ _PATTERNS: tuple[tuple[str, re.Pattern[str], float], ...] = (
 _BOX_LIKE = re.compile(r"\{\s*<\d|<\|box_start\|>|<box>|\[\s*" + _NUM + r"\s*,")
 
 
-@dataclass(frozen=True)
-class ParsedBoxes:
+class ParsedBoxes(NamedTuple):
     """The boxes found in a prediction, in reading order, with what could not be read."""
 
-    boxes: list[Box] = field(default_factory=list)
-    formats: list[str] = field(default_factory=list)  # the format each box was read from
-    problems: list[str] = field(default_factory=list)
+    boxes: list[Box]
+    formats: list[str]  # the format each box was read from
+    problems: list[str]
 
     @property
     def first(self) -> Box | None:
         return self.boxes[0] if self.boxes else None
 
 
-@dataclass(frozen=True)
-class GroundingScore:
+class GroundingScore(NamedTuple):
     """One grounding answer scored against its reference box(es)."""
 
     iou: float  # the first predicted box against the best-matching reference; 0 when none was read
@@ -95,6 +95,7 @@ class GroundingScore:
     parsed: bool  # a box was read from the prediction
     format: str | None  # the format the scored box was read from
     problems: list[str]
+    box: Box | None  # the scored (first) predicted box, normalised xyxy; None when none was read
 
 
 def parse_boxes(
@@ -117,7 +118,7 @@ def parse_boxes(
     if isinstance(prediction, (list, tuple)):
         prediction = json.dumps(list(prediction))
     if not isinstance(prediction, str):
-        return ParsedBoxes(problems=[f"not text: {type(prediction).__name__}"])
+        return ParsedBoxes([], [], [f"not text: {type(prediction).__name__}"])
     found: list[tuple[int, int, str, Box | None, str]] = []  # start, end, format, box, problem
     taken: list[tuple[int, int]] = []
     for name, pattern, grid in _PATTERNS:
@@ -225,6 +226,6 @@ def score_grounding(
         raise ValueError(f"threshold must lie in [0, 1), got {threshold!r}")
     parsed = parse_boxes(prediction, **parse_options)
     if parsed.first is None:
-        return GroundingScore(0.0, False, False, None, parsed.problems)
+        return GroundingScore(0.0, False, False, None, parsed.problems, None)
     best = max(iou(parsed.first, reference) for reference in references)
-    return GroundingScore(best, best > threshold, True, parsed.formats[0], parsed.problems)
+    return GroundingScore(best, best > threshold, True, parsed.formats[0], parsed.problems, parsed.first)

@@ -86,6 +86,9 @@ class ExportConfig:
     # per-question: one row per question with its image (what harnesses expect);
     # image-once: question configs reference `<config>_images` configs that hold each image once.
     layout: str = "per-question"
+    # The split the harness formats (vlmevalkit, lmms-eval) evaluate (`hvgen export --split`);
+    # None: "test", or the last split when there is no test split.
+    eval_split: str | None = None
 
 
 @dataclass
@@ -145,6 +148,7 @@ class RunConfig:
             (scenario.attack_iterations >= 1, f"scenario.attack_iterations must be at least 1, got {scenario.attack_iterations}"),
             (scenario.severity is None or 1 <= scenario.severity <= 5, f"scenario.severity (--severity) must be 1-5, got {scenario.severity}"),
             (bool(SPLIT_NAME.match(export.split)), f"export.split must be a split name like 'test' (letters, digits, '_'), got {export.split!r}"),
+            (export.eval_split is None or bool(SPLIT_NAME.match(export.eval_split)), f"export.eval_split (--split) must be a split name like 'test' (letters, digits, '_'), got {export.eval_split!r}"),
             (export.max_shard_mb >= 1, f"export.max_shard_mb must be at least 1, got {export.max_shard_mb}"),
             (export.layout in LAYOUTS, f"export.layout (--layout) must be one of {', '.join(LAYOUTS)}, got {export.layout!r}"),
         ]  # fmt: skip

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 
 import pytest
+from box_cases import CASES, BoxCase
 
 from hvgen.boxes import iou, parse_boxes, score_grounding, xywh_to_xyxy, xyxy_to_xywh
 
@@ -108,3 +109,12 @@ def test_score_grounding_follows_herm_first_box_any_reference_strict_threshold()
         score_grounding("{<1><1><2><2>}", [])
     with pytest.raises(ValueError):
         score_grounding("{<1><1><2><2>}", gold, threshold=float("nan"))
+
+
+@pytest.mark.parametrize("case", CASES, ids=[f"{i}-{c.note or c.fmt}" for i, c in enumerate(CASES)])
+def test_every_case_of_the_shared_table(case: BoxCase) -> None:
+    parsed = parse_boxes(case.text, **case.options)
+    if case.expected is None:
+        assert parsed.first is None and parsed.problems
+    else:
+        assert close(parsed.first, case.expected) and parsed.formats[0] == case.fmt

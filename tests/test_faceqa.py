@@ -435,3 +435,46 @@ def test_multi_select_is_free_text_for_evaluation_toolkits() -> None:
     assert question_kind(doc) == VQA
     with pytest.raises(ValueError, match="needs the index"):
         question_kind({**doc, "answer_indices": []})
+
+
+def test_every_harness_export_evaluates_the_same_split(sources: list[str], tmp_path: Path, capsys) -> None:
+    """Face QA exports every split; the VLMEvalKit files and the lmms-eval tasks both hold the test
+    split (or the one --split names), and the card says which. A split the export lacks is refused."""
+    import pandas as pd
+    import yaml
+
+    out = tmp_path / "run"
+    main(["faceqa", "--quiet", "--out", str(out), *[a for s in sources for a in ("--source", s)]])
+    split_of = {
+        r["id"]: r["split"] for r in map(json.loads, (out / "records.jsonl").read_text().splitlines())
+    }
+    assert {"train", "test"} <= set(split_of.values())
+
+    def harness_ids(split: str) -> tuple[set[str], set[str]]:
+        tsv = {
+            i for f in (out / "formats" / "vlmevalkit").glob("*.tsv") for i in pd.read_csv(f, sep="\t")["id"]
+        }
+        tasks = [yaml.safe_load(f.read_text().replace("!function", "")) for f in (out / "formats" / "lmms-eval").rglob("FaceQA_*.yaml")]  # fmt: skip
+        assert tasks and {t["test_split"] for t in tasks} == {split}
+        readme = (out / "formats" / "vlmevalkit" / "README.md").read_text()
+        assert f"The files hold the `{split}` split only" in readme
+        return tsv, {t["dataset_name"] for t in tasks}
+
+    for split in (None, "train"):
+        main(["export", str(out), "--quiet", "--format", "vlmevalkit", "--format", "lmms-eval",
+              *(["--split", split] if split else [])])  # fmt: skip
+        expected = split or "test"
+        ids, configs = harness_ids(expected)
+        wanted = {i for i, s in split_of.items() if s == expected}
+        assert ids and ids <= wanted and len(ids) == len(wanted)  # every row of the split, no other
+        card = (out / "export" / "README.md").read_text()
+        assert f"evaluate the `{expected}` split only, in every config and both harnesses" in card
+        assert "--split NAME" in card
+    before = (out / "formats" / "lmms-eval").stat().st_mtime_ns
+    with pytest.raises(SystemExit):
+        main(["export", str(out), "--quiet", "--format", "lmms-eval", "--split", "holdout"])
+    assert "--split holdout: the export has no such split" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["export", str(out), "--quiet", "--format", "lmms-eval", "--split", "no such"])
+    assert "export.eval_split (--split) must be a split name" in capsys.readouterr().err
+    assert (out / "formats" / "lmms-eval").stat().st_mtime_ns == before  # nothing rewritten

@@ -21,8 +21,10 @@ from typing import Any
 import numpy as np
 import pytest
 import yaml
-from test_format_vlmevalkit import position_balance, records_of, tiny_runs
+from box_cases import CASES, BoxCase
+from test_format_vlmevalkit import herm_run, position_balance, records_of, tiny_runs
 
+from hvgen import boxes
 from hvgen.cli import main
 from hvgen.publish.formats.lmms_eval import task_utils_source, writer_name
 from hvgen.publish.formats.templates.task_utils import (
@@ -95,6 +97,148 @@ def test_generated_utils_fill_in_the_category_and_one_writer_per_task() -> None:
     assert namespace["process_results"](doc, ["A"])["predictions"]["category"] == "animal"
 
 
+# --------------------------------------------------------------------------- grounding (BOX)
+def load_like_lmms_eval(path: Path) -> Any:
+    """A generated file imported as lmms-eval imports ``utils.py`` (lmms_eval/utils.py
+    ``import_function``: spec_from_file_location + exec_module, never put in sys.modules)."""
+    spec = importlib.util.spec_from_file_location("utils", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def generated(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """The self-contained files the exports ship, each loaded without hvgen on the path's say."""
+    from hvgen.publish.formats.embedded import self_contained
+    from hvgen.publish.formats.vlmevalkit import GROUNDING_SCORER
+
+    folder = tmp_path_factory.mktemp("generated")
+    (folder / "utils.py").write_text(task_utils_source("task", ["HERM_inst_rec"]))
+    (folder / GROUNDING_SCORER).write_text(self_contained(GROUNDING_SCORER))
+    return {
+        "utils": load_like_lmms_eval(folder / "utils.py"),
+        "scorer": load_like_lmms_eval(folder / GROUNDING_SCORER),
+    }
+
+
+def test_shipped_files_import_nothing_of_hvgen(generated: dict[str, Any]) -> None:
+    for module in generated.values():
+        source = Path(module.__file__).read_text()
+        assert "import hvgen" not in source and "from hvgen" not in source
+        assert "hvgen.boxes, pasted in by `hvgen export`" in source
+
+
+def test_pasting_refuses_templates_it_would_change(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A template without the marked import, one importing a name the module lacks, or one that
+    defines a name the module defines too is refused, not pasted into a file that means otherwise."""
+    from hvgen.errors import HvgenError
+    from hvgen.publish.formats import embedded
+
+    sources = {
+        "plain.py": "import json\n",
+        "missing.py": "from hvgen.boxes import no_such_name  # hvgen: embedded\n",
+        "clash.py": "from hvgen.boxes import parse_boxes  # hvgen: embedded\n\ndef iou(a, b):\n    return 0\n",
+        "good.py": '"""Doc."""\nfrom __future__ import annotations\n\nfrom hvgen.boxes import iou  # hvgen: embedded\n',
+    }
+    monkeypatch.setattr(embedded, "template_source", sources.__getitem__)
+    for name, message in (
+        ("plain.py", "no '# hvgen: embedded' import"),
+        ("missing.py", "no_such_name"),
+        ("clash.py", "'iou'"),
+    ):
+        with pytest.raises(HvgenError, match=message):
+            embedded.self_contained(name)
+    pasted = embedded.self_contained("good.py")
+    assert pasted.count("from __future__") == 1 and "def iou(" in pasted and "# hvgen: embedded" not in pasted
+    namespace: dict[str, Any] = {}
+    exec(compile(pasted, "good.py", "exec"), namespace)
+    assert namespace["iou"]((0, 0, 1, 1), (0, 0, 1, 1)) == 1.0
+
+
+@pytest.mark.parametrize("case", CASES, ids=[f"{i}-{c.note or c.fmt}" for i, c in enumerate(CASES)])
+def test_shipped_box_reading_agrees_with_the_engine(generated: dict[str, Any], case: BoxCase) -> None:
+    """Parity on the shared table: lmms-eval's utils.py, VLMEvalKit's score_grounding.py and
+    hvgen.boxes read every answer into the same box, format and problems."""
+    engine = boxes.parse_boxes(case.text, **case.options)
+    for module in generated.values():
+        shipped = module.parse_boxes(case.text, **case.options)
+        assert tuple(shipped) == tuple(engine)
+        scored = module.score_grounding(case.text, [(0.1, 0.2, 0.3, 0.4)], **case.options)
+        assert tuple(scored) == tuple(
+            boxes.score_grounding(case.text, [(0.1, 0.2, 0.3, 0.4)], **case.options)
+        )
+
+
+BOX_DOC = {
+    "id": "g1",
+    "question": "Where is the person riding a bicycle in the image?",
+    "options": [],
+    "answer_index": None,
+    "answer": "[0.250, 0.200, 0.250, 0.500]",
+    "answer_box": [0.25, 0.2, 0.25, 0.5],  # x, y, w, h: corners (0.25, 0.2) - (0.5, 0.7)
+    "width": 640,
+    "height": 480,
+    "task": "inst_rec",
+}
+
+
+def shifted(box: list[float]) -> list[float]:
+    """A box moved right (or left, near the edge) by half its width: IoU 1/3, inside the image."""
+    x, y, w, h = box
+    step = w / 2 if x + w * 1.5 <= 1 else -w / 2
+    return [x + step, y, w, h]
+
+
+def test_box_questions_are_scored_by_iou_not_token_f1(generated: dict[str, Any]) -> None:
+    utils = generated["utils"]
+    assert (
+        utils.question_kind(BOX_DOC) == "BOX"
+        and utils.doc_to_target(BOX_DOC) == "[0.250, 0.200, 0.500, 0.700]"
+    )
+    assert utils.doc_to_text(BOX_DOC).endswith("fractions (0-1) of the image width and height.")
+    perfect = [
+        "[0.25, 0.2, 0.5, 0.7]",
+        "{<25><20><50><70>}",
+        "[160, 96, 320, 336]",
+        "<|box_start|>(250,200),(500,700)<|box_end|>",
+    ]
+    for answer in perfect:
+        scores = utils.process_results(BOX_DOC, [answer])
+        assert scores["box_acc"] == 1.0 and scores["box_iou"] == pytest.approx(1.0, abs=1e-6), answer
+        assert scores["box_unparsed"] == 0.0 and "vqa_token_f1" not in scores
+        assert scores["predictions"]["prediction"] == pytest.approx(
+            BOX_DOC["answer_box"]
+        )  # records' [x, y, w, h]
+        assert scores["predictions"]["response"] == answer
+    x, y, w, h = shifted(BOX_DOC["answer_box"])
+    moved = utils.process_results(BOX_DOC, [f"[{x}, {y}, {x + w}, {y + h}]"])
+    assert (
+        moved["box_acc"] == 0.0 and moved["box_iou"] == pytest.approx(1 / 3) and moved["box_unparsed"] == 0.0
+    )
+    half = utils.process_results(BOX_DOC, ["[0.25, 0.2, 0.5, 0.45]"])  # IoU exactly 0.5: wrong, as in HERM
+    assert half["box_iou"] == pytest.approx(0.5) and half["box_acc"] == 0.0
+    for garbage in ("on the left, next to the bicycle", "[0.25, 0.2, 0.5", "{<70><20><50><90>}", ""):
+        unread = utils.process_results(BOX_DOC, [garbage])
+        assert unread["box_acc"] == unread["box_iou"] == 0.0 and unread["box_unparsed"] == 1.0
+        assert unread["predictions"]["prediction"] == garbage and unread["predictions"]["problems"]
+    assert utils.count([1.0, 0.0, 1.0]) == 2.0
+    for bad in ([0.5, 0.5, 0.0, 0.1], [0.8, 0.1, 0.5, 0.5], "0.1 0.2", [0.1, 0.2, 0.3]):
+        with pytest.raises(ValueError, match="answer_box"):
+            utils.question_kind({**BOX_DOC, "answer_box": bad})
+
+
+def test_pixel_answers_are_relative_to_the_image_the_model_saw(generated: dict[str, Any]) -> None:
+    from PIL import Image
+
+    utils = generated["utils"]
+    doc = {**BOX_DOC, "image": Image.new("RGB", (320, 240)), "width": 640, "height": 480}
+    assert utils.process_results(doc, ["[80, 48, 160, 168]"])["box_acc"] == 1.0  # of the 320 x 240 image
+    no_size = {key: value for key, value in BOX_DOC.items() if key not in ("width", "height")}
+    assert utils.process_results(no_size, ["[160, 96, 320, 336]"])["box_unparsed"] == 1.0
+
+
 # --------------------------------------------------------------------------- task folder (heavy)
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
@@ -160,6 +304,8 @@ def fake_model_class(mode: str) -> type:
 
 
 def _answer(doc: dict[str, Any], mode: str) -> str:
+    if doc.get("answer_box") is not None:
+        return _box_answer(doc, mode)
     options = list(doc["options"] or [])
     if not options:
         return str(doc["answer"] or "no idea") if mode == "right" else ""
@@ -169,8 +315,29 @@ def _answer(doc: dict[str, Any], mode: str) -> str:
     return f"({'ABCDEFGHIJ'[index]})"
 
 
+def _box_answer(doc: dict[str, Any], mode: str) -> str:
+    """Right (in a format chosen by the id: 0-1 corners, pixels of the image, HERM's 0-100 grid,
+    Qwen2-VL's 0-1000 grid), shifted by half a box width (IoU 1/3), or no box at all."""
+    x, y, w, h = shifted(doc["answer_box"]) if mode == "shifted" else doc["answer_box"]
+    corners = (x, y, x + w, y + h)
+    if mode not in ("right", "shifted"):
+        return "the person on the left"
+    width, height = doc["image"].size
+    return [
+        "[{:.4f}, {:.4f}, {:.4f}, {:.4f}]".format(*corners),
+        f"[{corners[0] * width:.1f}, {corners[1] * height:.1f}, {corners[2] * width:.1f}, {corners[3] * height:.1f}]",
+        "{" + "".join(f"<{round(v * 100)}>" for v in corners) + "}",
+        "<|box_start|>({:.0f},{:.0f}),({:.0f},{:.0f})<|box_end|>".format(*(v * 1000 for v in corners)),
+    ][int(doc["id"], 16) % 4]  # fmt: skip
+
+
 def _evaluate(
-    runs: dict[str, Path], bench: str, prefix: str, mode: str, output: Path, monkeypatch: pytest.MonkeyPatch
+    runs: dict[str, Path],
+    bench: str,
+    prefix: str | list[str],
+    mode: str,
+    output: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> dict[str, Any]:
     """Run `prefix` in-process from `output`: without --output_path the predictions go to ./submissions."""
     from lmms_eval import evaluator
@@ -181,7 +348,7 @@ def _evaluate(
     monkeypatch.chdir(output)
     result = evaluator.simple_evaluate(
         model=fake_model_class(mode)(),
-        tasks=[prefix],
+        tasks=[prefix] if isinstance(prefix, str) else prefix,
         task_manager=manager,
         bootstrap_iters=0,
         verbosity="WARNING",
@@ -228,6 +395,57 @@ def test_right_answers_score_1_and_always_a_the_position_rate(
         groups = [g for g in balance if kind_of[g["question_type"]] == kind]
         rate = sum(g["counts"][0] for g in groups) / sum(sum(g["counts"]) for g in groups)
         assert first[metric] == pytest.approx(rate)
+
+
+@needs_lmms_eval
+@pytest.mark.heavy
+def test_herm_grounding_tasks_score_boxes_by_iou_and_agree_with_hvgen_score(
+    runs: dict[str, Path],
+    tmp_path_factory: pytest.TempPathFactory,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """HERM's grounding tasks in the real lmms-eval: right boxes (four formats) score box_acc 1.0,
+    boxes moved by half their width 0.0 (mean IoU 1/3), answers without a box 0.0 and are counted;
+    the predictions file gives `hvgen score herm` the same grounding accuracy."""
+    runs = {**runs, "herm": herm_run(tmp_path_factory)}
+    grounding = ["HERM100K_inst_rec", "HERM100K_part_rec"]
+    records = records_of(runs["herm"])
+    count = {
+        task: sum(1 for r in records.values() if r["answer_box"] and f"HERM100K_{r['task']}" == task)
+        for task in grounding
+    }
+    assert all(count.values())
+    for mode, accuracy, iou in (("right", 1.0, 1.0), ("shifted", 0.0, 1 / 3), ("nothing", 0.0, 0.0)):
+        results = _evaluate(runs, "herm", grounding, mode, tmp_path / mode, monkeypatch)
+        for task in grounding:
+            scores = results[task]
+            assert scores["box_acc,none"] == accuracy and scores["box_iou,none"] == pytest.approx(
+                iou,
+                abs=0.05,  # HERM's 0-100 grid rounds
+            ), (task, mode)
+            assert scores["box_unparsed,none"] == (count[task] if mode == "nothing" else 0), (task, mode)
+            assert "vqa_token_f1,none" not in scores
+    lines = [
+        line
+        for path in sorted((tmp_path / "right" / "submissions").glob("*_predictions.jsonl"))
+        for line in path.read_text().splitlines()
+    ]
+    (tmp_path / "predictions.jsonl").write_text("\n".join(lines) + "\n")
+    main(
+        [
+            "score",
+            "herm",
+            str(runs["herm"]),
+            str(tmp_path / "predictions.jsonl"),
+            "--output",
+            str(tmp_path / "r.json"),
+        ]
+    )
+    report = json.loads((tmp_path / "r.json").read_text())
+    boxes_scored = [row for row in report["table"] if row["question_type"] == "grounding"]
+    assert boxes_scored and all(row["accuracy"] == 1.0 for row in boxes_scored)
+    assert report["malformed_predictions"] == 0 and report["grounding_problems"] == []
 
 
 @needs_lmms_eval

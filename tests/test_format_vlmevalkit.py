@@ -144,6 +144,22 @@ def tiny_runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     return runs
 
 
+def herm_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A HERM run of the small COCO fixture (grounding questions: BOX files and tasks), exported in
+    both harness formats; built once per session and shared with test_format_lmms_eval.py."""
+    from herm_coco import write_coco
+
+    root = tmp_path_factory.getbasetemp() / "harness-format-herm"
+    run = root / "run"
+    if not (root / "done").exists():
+        coco = write_coco(root / "coco")
+        main(["herm", "--coco-keypoints", str(coco["keypoints"]), "--coco-instances", str(coco["instances"]),
+              "--coco-captions", str(coco["captions"]), "--images", str(coco["images"]), "--out", str(run)])  # fmt: skip
+        main(["export", str(run), "--format", "vlmevalkit", "--format", "lmms-eval"])
+        (root / "done").write_text("ok")
+    return run
+
+
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     return tiny_runs(tmp_path_factory)
@@ -454,3 +470,67 @@ def test_vlmevalkit_itself_reads_and_scores_every_file(
                 not np.array_equal(np.asarray(Image.open(pictures[i])), np.asarray(Image.open(clean[i])))
                 for i in shared
             ), scenario
+
+
+# --------------------------------------------------------------------------- grounding files
+def box_answers(data: pd.DataFrame, mode: str) -> list[str]:
+    """A model's answers to a BOX file: right in a rotation of formats (HERM's 0-100 grid, pixels,
+    Qwen2-VL's 0-1000 grid, 0-1 corners), shifted by half a box width (IoU 1/3), or no box."""
+    answers = []
+    for number, line in enumerate(data.itertuples()):
+        x1, y1, x2, y2 = line.box_x1, line.box_y1, line.box_x2, line.box_y2
+        if mode == "shifted":
+            step = (x2 - x1) / 2 if x2 + (x2 - x1) / 2 <= 1 else -(x2 - x1) / 2
+            answers.append(f"[{x1 + step:.4f}, {y1:.4f}, {x2 + step:.4f}, {y2:.4f}]")
+        elif mode == "garbage":
+            answers.append(["the person on the left", "{<12><30>}", ""][number % 3])
+        else:
+            w, h = line.width, line.height
+            answers.append(
+                [
+                    f"[{x1:.4f}, {y1:.4f}, {x2:.4f}, {y2:.4f}]",
+                    f'{{"bbox_2d": [{x1 * w:.1f}, {y1 * h:.1f}, {x2 * w:.1f}, {y2 * h:.1f}]}}',
+                    f"<|box_start|>({x1 * 1000:.0f},{y1 * 1000:.0f}),({x2 * 1000:.0f},{y2 * 1000:.0f})<|box_end|>",
+                    "{" + "".join(f"<{round(v * 100)}>" for v in (x1, y1, x2, y2)) + "}",
+                ][number % 4]
+            )
+    return answers
+
+
+@pytest.mark.heavy
+def test_grounding_files_are_scored_by_iou_with_the_shipped_scorer(
+    tmp_path_factory: pytest.TempPathFactory, tmp_path: Path
+) -> None:
+    """The BOX TSVs through VLMEvalKit's reading, answered by a fake model, scored by the
+    score_grounding.py the export ships (run as a user runs it, with no hvgen on its path)."""
+    folder = herm_run(tmp_path_factory) / VLMEVALKIT
+    config = json.loads((folder / DATA_CONFIG_FILE).read_text())
+    names = [name for name in config if name.endswith("_BOX")]
+    assert names and all(config[name]["class"] == "CustomVQADataset" for name in names)
+    readme = (folder / "README.md").read_text()
+    assert "score_grounding.py" in readme and "IoU > 0.5" in readme and "RefCOCODataset" in readme
+    scorer = (folder / "score_grounding.py").read_text()
+    assert "from hvgen" not in scorer and "import hvgen" not in scorer
+    expected = {"right": (1.0, 0), "shifted": (0.0, 0), "garbage": (0.0, None)}
+    for name in names:
+        data = load_like_vlmevalkit(folder / f"{name}.tsv")
+        assert data["question"].str.endswith("fractions (0-1) of the image width and height.").all()
+        assert (data["width"] > 0).all() and (data["box_x2"] > data["box_x1"]).all()
+        for mode, (accuracy, unparsed) in expected.items():
+            prediction = data.drop(columns=["image"]).copy()
+            prediction["prediction"] = box_answers(data, mode)
+            path = tmp_path / mode / f"MODEL_{name}.xlsx"
+            path.parent.mkdir(exist_ok=True)
+            prediction.to_excel(path, index=False)
+            done = subprocess.run(
+                [sys.executable, "-I", str(folder / "score_grounding.py"), str(path), "--output", str(tmp_path / "r.json")],
+                capture_output=True, text=True, cwd=tmp_path, timeout=120,
+            )  # fmt: skip
+            assert done.returncode == 0, done.stderr[-2000:]
+            report = json.loads((tmp_path / "r.json").read_text())[path.name]
+            assert report["questions"] == len(data) and report["accuracy"] == accuracy, (name, mode)
+            assert report["unparsed"] == (len(data) if unparsed is None else unparsed), (name, mode)
+            if mode == "shifted":
+                assert report["mean_iou"] == pytest.approx(1 / 3, abs=0.01)
+            if mode == "garbage":
+                assert len(report["problems"]) == len(data) and "answers with no readable box" in done.stderr

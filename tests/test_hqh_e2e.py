@@ -128,3 +128,13 @@ def test_card_shows_the_quality_report_of_the_run(run: Path, tmp_path: Path) -> 
         run / "quality" / "parallel-forms.png"
     ).read_bytes()
     assert load_dataset(str(run / "export"), "open", split="test").num_rows == 8
+
+
+def test_release_readme_describes_hqhs_current_evaluate_py(tmp_path: Path) -> None:
+    """HQH's evaluate.py and utils.py (HQHBench/HQHBench, February 2025) agree on five `{}`: the README
+    must not send users to fix a placeholder mismatch that is gone."""
+    from hvgen.generators.hqh.release import _readme
+
+    text = _readme(tmp_path, ["open"])
+    assert "has five `{}` and evaluate.py fills all five" in text and "openai<1" in text
+    assert "one more `{}` than evaluate.py fills" not in text and "add the output-format text" not in text

@@ -107,6 +107,14 @@ def export_command(
             "<config>_images configs). [default: the run's, per-question]",
         ),
     ] = None,
+    split: Annotated[
+        str | None,
+        typer.Option(
+            metavar="SPLIT",
+            help="The split the harness formats (vlmevalkit, lmms-eval) evaluate, one the export has (Face QA "
+            "exports train / validation / test). [default: test]",
+        ),
+    ] = None,
     allow_incomplete: Annotated[
         bool,
         typer.Option(
@@ -123,7 +131,7 @@ def export_command(
     from hvgen.summary import StageTimes
 
     requested = list(formats or []) + (["vlmevalkit"] if vlmevalkit else [])
-    config = merge_overrides(load_run(run_dir), {"export.layout": layout})
+    config = merge_overrides(load_run(run_dir), {"export.layout": layout, "export.eval_split": split})
     export_and_summarise(
         run_dir, config, StageTimes(), [], formats=requested, allow_incomplete=allow_incomplete
     )

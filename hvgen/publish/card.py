@@ -49,6 +49,10 @@ COMMON_FIELDS: dict[str, str] = {
     "scenario_params": "JSON of the scenario's parameters for this image (corruption type and severity, printed "
     "text and placement, attack, ε and the surrogate's answers ...); {} for clean.",
     "image": "The image the question is about (a `datasets.Image`: decoded to a PIL image on access).",
+    "frame_images": "The row's further images, in order (a pair's second face, a clip's sampled frames), "
+    "each a `datasets.Image`; empty for a one-image question.",
+    "image_file": "Image-once layout: the file name of the row's picture in the `<config>_images` config.",
+    "frame_files": "Image-once layout: the file names of the row's further images in the `<config>_images` config.",
 }
 
 
@@ -82,10 +86,12 @@ def render_card(
     settings: RenderSettings,
     stats: dict[str, Any] | None = None,
     incomplete: str | None = None,
+    eval_split: str | None = None,
 ) -> str:
     """The card's markdown. The caller hands over everything the card states: the generator, the
     sampler `settings` the images were rendered with, what was exported; `incomplete` (what
-    planned work is missing) is stated near the top."""
+    planned work is missing) is stated near the top; `eval_split` is the split the harness
+    formats evaluate."""
     stats = stats or compute_stats(con, generator.stats_columns)
     from hvgen.publish.plots import write_plots
 
@@ -139,6 +145,8 @@ def render_card(
         "exported": exported,
         "layout": config.export.layout,
         "split": _example_split(splits_of[exported[0].name]) if exported else config.export.split,
+        "eval_split": eval_split or config.export.split,
+        "all_splits": sorted({s for splits in splits_of.values() for s in splits}),
         "stats": stats,
         "plots": plots,
         "quality": quality,
@@ -170,15 +178,23 @@ def _field_table(generator: Generator, exported: list[Any], export_dir: Path) ->
     if not files:
         return []
     features = Features.from_arrow_schema(pq.read_schema(files[0]))
-    schema = _schema_properties(generator.schema)
+    schema = schema_properties(generator.schema)
     rows = []
     for name, feature in features.items():
-        description = (schema.get(name) or {}).get("description") or COMMON_FIELDS.get(name, "")
-        rows.append({"name": name, "type": _type_name(feature), "description": " ".join(description.split())})
+        rows.append(
+            {"name": name, "type": _type_name(feature), "description": field_description(schema, name)}
+        )
     return rows
 
 
-def _schema_properties(name: str) -> dict[str, Any]:
+def field_description(schema: dict[str, Any], name: str) -> str:
+    """What a column holds: the benchmark schema's description, else the engine's (`COMMON_FIELDS`);
+    '' when neither says (tests/test_card_fields.py keeps that from happening)."""
+    description = (schema.get(name) or {}).get("description") or COMMON_FIELDS.get(name, "")
+    return " ".join(description.split())
+
+
+def schema_properties(name: str) -> dict[str, Any]:
     import json
 
     try:

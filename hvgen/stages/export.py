@@ -29,7 +29,7 @@ from hvgen.faults import checkpoint
 from hvgen.generator import ExportConfig, Generator
 from hvgen.models import resolve_settings
 from hvgen.progress import progress_bar
-from hvgen.publish.formats import FORMATS_DIR, ConfigSamples, ExportFormat, FormatContext
+from hvgen.publish.formats import FORMATS_DIR, ConfigSamples, ExportFormat, FormatContext, harness_split
 from hvgen.publish.samples import IncompleteRunError, config_samples
 from hvgen.store.atomic import write_atomic
 from hvgen.store.catalog import open_catalog
@@ -139,16 +139,21 @@ def run_export(
             samples.append(ConfigSamples(export_config.name, export_config.scenario, table))
         incomplete = None if status.complete else status.describe()
         settings = resolve_settings(config.render)
+        found = {
+            s for item in exported if item.kind == "questions" for s in item.splits or [config.export.split]
+        }
+        split = harness_split(config.export.eval_split, found)  # refuses a --split the export lacks
         card = render_card(
-            con, run_dir, config, generator, exported, staging, settings, stats, incomplete=incomplete
-        )
+            con, run_dir, config, generator, exported, staging, settings, stats, incomplete=incomplete,
+            eval_split=split,
+        )  # fmt: skip
         state = decision_state(con, list(scenarios))
     write_atomic(staging / "README.md", lambda handle: handle.write(card.encode("utf-8")))
     write_export_stamp(staging, state)  # swapped in with the rows: both old or both new
     checkpoint("export.written")
     _swap_in(staging, final)
     remove_stale_export(run_dir)
-    context = FormatContext(run_dir, config, generator, final, images.read_bytes)
+    context = FormatContext(run_dir, config, generator, final, images.read_bytes, split)
     for fmt in formats or []:
         write_format(context, fmt, samples)
     return exported

@@ -18,15 +18,16 @@ from __future__ import annotations
 
 import importlib
 from abc import ABC, abstractmethod
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from hvgen.errors import HvgenError, parse_name_list
-from hvgen.store.layout import FORMATS_DIR  # noqa: F401 - re-exported
+from hvgen.store.layout import FORMATS_DIR, ordered_splits  # noqa: F401 - FORMATS_DIR re-exported
 
 if TYPE_CHECKING:
     from hvgen.config import RunConfig
@@ -52,6 +53,8 @@ class FormatContext:
     read_image: Callable[[str], bytes]
     """Bytes of a run-dir-relative image path, checked to lie inside the run dir and to match
     the hash its stage recorded."""
+    split: str | None = None
+    """The one split every harness format evaluates (`harness_split`); None: the export's one split."""
 
 
 class ExportFormat(ABC):
@@ -73,6 +76,41 @@ class ExportFormat(ABC):
     def next_steps(self, out: Path) -> str:
         """One or two lines telling the user how to run the consumer on `out`."""
         return ""
+
+
+def harness_split(requested: str | None, found: Iterable[str]) -> str:
+    """The split the harness formats (VLMEvalKit, lmms-eval) evaluate, the same for every config
+    and format: `requested` (``hvgen export --split``), which the export must have, else "test"
+    when there is one, else the last of the splits found in train / validation / test order."""
+    splits = set(found)
+    if requested is not None:
+        if requested not in splits:
+            raise HvgenError(
+                f"--split {requested}: the export has no such split (it has {', '.join(ordered_splits(splits))}); "
+                "pick one of those."
+            )
+        return requested
+    if not splits or "test" in splits:
+        return "test"
+    return ordered_splits(splits)[-1]
+
+
+def in_split(ctx: FormatContext, samples: ConfigSamples) -> ConfigSamples:
+    """`samples` cut to the evaluated split: a benchmark whose rows name their split
+    (`Generator.split_column`) exports every split, a harness evaluates one (`ctx.split`)."""
+    if ctx.split is None:  # the export's one split: every row
+        return samples
+    column = ctx.generator.split_column
+    if column is None or column not in samples.table.column_names:
+        return samples
+    default = ctx.config.export.split
+    values = pc.fill_null(samples.table.column(column), default)
+    return ConfigSamples(samples.name, samples.scenario, samples.table.filter(pc.equal(values, ctx.split)))
+
+
+def evaluated_split(ctx: FormatContext) -> str:
+    """The split name a harness file is in: the chosen one, else the export's one split."""
+    return ctx.split or ctx.config.export.split
 
 
 # Harness formats live here; a benchmark's own release layout lives beside its generator

@@ -13,32 +13,35 @@ the ``utils.py`` beside it (lmms_eval/utils.py, ``import_function``). So the fol
       utils.py                templates/task_utils.py + this benchmark's category column +
                               one predictions writer per task
 
-and ``lmms-eval --tasks <Prefix> --include_path RUN/formats/lmms-eval`` runs them all. Each
+and ``lmms-eval --tasks <Prefix> --include_path RUN/formats/lmms-eval`` runs them all. Every task
+evaluates the same split (`harness_split`: ``test`` unless ``hvgen export --split`` picks another),
+the one the VLMEvalKit files hold too. Each
 task scores only the kinds of question its config has (``mcq_acc``, ``yn_acc``,
-``vqa_token_f1``) and writes every answer to ``submissions/<task>_predictions.jsonl``, the
+``vqa_token_f1``; grounding: ``box_acc`` at IoU > 0.5, ``box_iou``, and ``box_unparsed``, the
+number of answers with no readable box) and writes every answer to ``submissions/<task>_predictions.jsonl``, the
 `hvgen score` input.
 """
 
 from __future__ import annotations
 
 import re
-from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
 import yaml
 
 from hvgen.errors import HvgenError
-from hvgen.publish.formats import ConfigSamples, ExportFormat, FormatContext
-from hvgen.publish.formats.templates.task_utils import DEFAULT_PROMPTS, MCQ, VQA, YN
+from hvgen.publish.formats import ConfigSamples, ExportFormat, FormatContext, evaluated_split, in_split
+from hvgen.publish.formats.embedded import self_contained
+from hvgen.publish.formats.templates.task_utils import BOX, DEFAULT_PROMPTS, MCQ, VQA, YN
 from hvgen.publish.formats.vlmevalkit import dataset_prefix, rows_by_kind
 from hvgen.store.atomic import write_text_atomic
-from hvgen.store.layout import ordered_splits
 
 UTILS_TEMPLATE = "task_utils.py"
 _CATEGORY_LINE = re.compile(r'^CATEGORY_COLUMN = "category"(?=  # hvgen:)', re.MULTILINE)
 # max_new_tokens: short for letter / Yes-No answers, room for a paragraph when a config has free answers.
 _SHORT_ANSWER_TOKENS, _FREE_ANSWER_TOKENS = 32, 512
+_BOX_ANSWER_TOKENS = 128  # room for a box in JSON ({"bbox_2d": [...], "label": ...}) or with a phrase
 
 
 class _Function(str):
@@ -71,11 +74,13 @@ class LmmsEvalFormat(ExportFormat):
             )
 
     def write(self, ctx: FormatContext, configs: list[ConfigSamples], out: Path) -> list[str]:
-        # lmms-eval cannot build a task without docs (it formats the first one while loading).
-        configs = [item for item in configs if item.table.num_rows]
+        # lmms-eval cannot build a task without docs (it formats the first one while loading), and
+        # a task evaluates one split: configs without rows in it get no task.
+        configs = [item for item in (in_split(ctx, c) for c in configs) if item.table.num_rows]
         if not configs:
             raise HvgenError(
-                f"{ctx.run_dir}: the export has no rows, so there is no lmms-eval task to write."
+                f"{ctx.run_dir}: the export has no rows in split '{evaluated_split(ctx)}', so there is no "
+                "lmms-eval task to write."
             )
         prefix = dataset_prefix(ctx.generator)
         folder = out / prefix
@@ -108,6 +113,12 @@ def task_config(
             metrics.append({"metric": metric, "aggregation": "mean", "higher_is_better": True})
     if VQA in kinds and has_reference:
         metrics.append({"metric": "vqa_token_f1", "aggregation": "mean", "higher_is_better": True})
+    if BOX in kinds:  # HERM's grounding rule: right at IoU > 0.5; the mean IoU; answers with no box read
+        metrics.append({"metric": "box_acc", "aggregation": "mean", "higher_is_better": True})
+        metrics.append({"metric": "box_iou", "aggregation": "mean", "higher_is_better": True})
+        metrics.append(
+            {"metric": "box_unparsed", "aggregation": _Function("utils.count"), "higher_is_better": False}
+        )
     metrics.append(
         {
             "metric": "predictions",
@@ -119,14 +130,14 @@ def task_config(
         "task": task,
         "dataset_path": str(ctx.hub_export.resolve()),
         "dataset_name": samples.name,
-        "test_split": evaluation_split(ctx, samples),
+        "test_split": evaluated_split(ctx),
         "output_type": "generate_until",
         "doc_to_visual": _Function("utils.doc_to_visual"),
         "doc_to_text": _Function("utils.doc_to_text"),
         "doc_to_target": _Function("utils.doc_to_target"),
         "process_results": _Function("utils.process_results"),
         "generation_kwargs": {
-            "max_new_tokens": _FREE_ANSWER_TOKENS if VQA in kinds else _SHORT_ANSWER_TOKENS,
+            "max_new_tokens": _answer_tokens(kinds),
             "temperature": 0,
             "top_p": 1.0,
             "num_beams": 1,
@@ -143,17 +154,10 @@ def task_config(
     }
 
 
-def evaluation_split(ctx: FormatContext, samples: ConfigSamples) -> str:
-    """The export split a task evaluates: the export's one split, or — for a benchmark whose rows
-    name their partition (`Generator.split_column`) — "test" when the config has it, else its
-    last partition in train / validation / test order."""
-    column = ctx.generator.split_column
-    if column is None or column not in samples.table.column_names:
-        return ctx.config.export.split
-    found = {value or ctx.config.export.split for value in samples.table.column(column).to_pylist()}
-    if "test" in found:
-        return "test"
-    return ordered_splits(found)[-1]
+def _answer_tokens(kinds: list[str]) -> int:
+    if VQA in kinds:
+        return _FREE_ANSWER_TOKENS
+    return _BOX_ANSWER_TOKENS if BOX in kinds else _SHORT_ANSWER_TOKENS
 
 
 def writer_name(task: str) -> str:
@@ -163,8 +167,9 @@ def writer_name(task: str) -> str:
 
 
 def task_utils_source(category_column: str, tasks: list[str]) -> str:
-    """``templates/task_utils.py`` with the benchmark's category column and the per-task writers."""
-    template = (files("hvgen.publish.formats.templates") / UTILS_TEMPLATE).read_text(encoding="utf-8")
+    """``templates/task_utils.py``, self-contained (`embedded.self_contained`: the box scoring of
+    `hvgen.boxes` pasted in), with the benchmark's category column and the per-task writers."""
+    template = self_contained(UTILS_TEMPLATE)
     source, count = _CATEGORY_LINE.subn(f"CATEGORY_COLUMN = {category_column!r}", template)
     if count != 1:
         raise HvgenError(f"{UTILS_TEMPLATE}: expected one CATEGORY_COLUMN line to fill in, found {count}.")

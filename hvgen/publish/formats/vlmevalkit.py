@@ -12,8 +12,17 @@ from the columns (``build_dataset`` in vlmeval/dataset/__init__.py): option colu
 * ``<Prefix>_<config>_VQA.tsv`` — …, question (context first), answer (the reference, when
   there is one), category: `CustomVQADataset`, which has no scorer (its `evaluate` raises
   NotImplementedError): run it with ``--mode infer`` and score the predictions elsewhere.
+* ``<Prefix>_<config>_BOX.tsv`` — grounding questions (a reference box): …, question (context
+  first, then the box instruction the lmms-eval task gives too), answer (the box as
+  ``[x1, y1, x2, y2]`` in 0-1), box_x1 … box_y2 (the same numbers), width / height (the row's
+  image in pixels, for answers in pixels), category: `CustomVQADataset` with ``--mode infer``,
+  scored by the ``score_grounding.py`` written beside the TSVs (HERM's rule, IoU > 0.5, with
+  hvgen's box reading pasted in). VLMEvalKit's own box scorer, `RefCOCODataset`, is not used:
+  it reads the first four numbers of an answer on a scale guessed from their size (HERM's
+  0-100 grid and pixel boxes of images under 1000 px become 0-1000) and counts IoU >= 0.5.
 
-Rows are split by `task_utils.question_kind`, the rule the lmms-eval export uses too. An image
+Rows are split by `task_utils.question_kind`, the rule the lmms-eval export uses too, and only
+the evaluated split's rows go in (`formats.harness_split`: the split the lmms-eval tasks read). An image
 repeated within a file is stored once: later rows hold the index of the first row carrying it,
 which VLMEvalKit resolves (`ImageBaseDataset.__init__`: an ``image`` of at most 64 characters
 is another row's index). ``image_path`` names the decoded file after the image's content hash,
@@ -34,23 +43,35 @@ from typing import IO, Any
 
 from hvgen.errors import HvgenError
 from hvgen.generator import Generator
-from hvgen.publish.formats import ConfigSamples, ExportFormat, FormatContext
+from hvgen.publish.formats import ConfigSamples, ExportFormat, FormatContext, evaluated_split, in_split
+from hvgen.publish.formats.embedded import self_contained
 from hvgen.publish.formats.templates.task_utils import (
+    BOX,
+    DEFAULT_PROMPTS,
     KINDS,
     LETTERS,
     MCQ,
     VQA,
     YN,
+    box_text,
     context_of,
     question_kind,
+    reference_box,
     yes_no_answer,
 )
 from hvgen.store.atomic import write_atomic, write_json_atomic, write_text_atomic
 from hvgen.store.layout import FRAME_PATHS
 
 # The VLMEvalKit class that reads each kind of file (vlmeval/dataset/__init__.py).
-DATASET_CLASSES = {MCQ: "CustomMCQDataset", YN: "ImageYORNDataset", VQA: "CustomVQADataset"}
+DATASET_CLASSES = {
+    MCQ: "CustomMCQDataset",
+    YN: "ImageYORNDataset",
+    VQA: "CustomVQADataset",
+    BOX: "CustomVQADataset",
+}
 DATA_CONFIG_FILE = "data_config.json"
+GROUNDING_SCORER = "score_grounding.py"  # templates/score_grounding.py, self-contained
+BOX_COLUMNS = ("box_x1", "box_y1", "box_x2", "box_y2")
 
 # VLMEvalKit changes how it scores a data set whose *name* contains one of these (vlmeval/
 # dataset/image_mcq.py evaluate_heuristic: circular evaluation, MMMU/MMT/MMSci/LEGO rules;
@@ -92,7 +113,7 @@ class VLMEvalKitFormat(ExportFormat):
         prefix = dataset_prefix(ctx.generator)
         written: dict[str, str] = {}  # dataset name → question kind
         for item in configs:
-            for kind, rows in rows_by_kind(item).items():
+            for kind, rows in rows_by_kind(in_split(ctx, item)).items():
                 name = check_dataset_name(f"{prefix}_{item.name}_{kind}")
                 write_vlmevalkit_tsv(
                     ctx.read_image, rows, kind, out / f"{name}.tsv", ctx.generator.category_column
@@ -102,8 +123,12 @@ class VLMEvalKitFormat(ExportFormat):
             name: {"class": DATASET_CLASSES[kind], "dataset": name} for name, kind in written.items()
         }
         write_json_atomic(out / DATA_CONFIG_FILE, data_config)
-        write_text_atomic(out / "README.md", usage_notes(written))
-        return [f"{name}.tsv" for name in written] + [DATA_CONFIG_FILE, "README.md"]
+        extra = []
+        if BOX in written.values():
+            write_text_atomic(out / GROUNDING_SCORER, self_contained(GROUNDING_SCORER))
+            extra.append(GROUNDING_SCORER)
+        write_text_atomic(out / "README.md", usage_notes(written, evaluated_split(ctx)))
+        return [f"{name}.tsv" for name in written] + [DATA_CONFIG_FILE, *extra, "README.md"]
 
     def next_steps(self, out: Path) -> str:
         return f"copy {out}/*.tsv into $LMUData and run VLMEvalKit as {out}/README.md says"
@@ -156,13 +181,22 @@ def write_vlmevalkit_tsv(
     with_hint = kind == MCQ and any(context_of(row) for row in rows)
     with_answer = kind != VQA or any(row.get("answer") for row in rows)
     header = ["index", "id", "image", "image_path", "question"]
-    header += (["hint"] if with_hint else []) + letters + (["answer"] if with_answer else []) + ["category"]
+    header += (["hint"] if with_hint else []) + letters + (["answer"] if with_answer else [])
+    header += [*BOX_COLUMNS, "width", "height"] if kind == BOX else []
+    header += ["category"]
 
-    def cells(index: int, row: dict[str, Any], image: str, image_path: str) -> list[str]:
+    def cells(
+        index: int, row: dict[str, Any], image: str, image_path: str, size: tuple[int, int]
+    ) -> list[str]:
         context, question = context_of(row), str(row["question"]).strip()
         values = {"index": str(index), "id": str(row["id"]), "image": image, "image_path": image_path}
         # Only the MCQ class prints `hint`; the others see the question text alone.
         values["question"] = question if kind == MCQ or not context else f"{context}\n{question}"
+        if kind == BOX:  # the instruction the lmms-eval task appends: both harnesses ask alike
+            values["question"] += DEFAULT_PROMPTS["box_post_prompt"]
+            reference = reference_box(row)
+            values.update({column: f"{value:.6f}" for column, value in zip(BOX_COLUMNS, reference)})
+            values["width"], values["height"] = str(size[0]), str(size[1])
         values["hint"] = context
         options = [str(option) for option in row.get("options") or []]
         values.update({letter: options[i] if i < len(options) else "" for i, letter in enumerate(letters)})
@@ -170,6 +204,8 @@ def write_vlmevalkit_tsv(
             values["answer"] = LETTERS[row["answer_index"]]
         elif kind == YN:
             values["answer"] = yes_no_answer(row)
+        elif kind == BOX:
+            values["answer"] = box_text(reference)
         else:
             values["answer"] = str(row.get("answer") or "")
         category = row.get(category_column)
@@ -181,13 +217,14 @@ def write_vlmevalkit_tsv(
         text = io.TextIOWrapper(handle, encoding="utf-8", newline="")
         writer = csv.writer(text, delimiter="\t", lineterminator="\n")
         writer.writerow(header)
-        first: dict[tuple[str, ...], tuple[str, str]] = {}  # images → (index of their first row, image_path)
+        # images → (index of their first row, image_path, first image's size in pixels)
+        first: dict[tuple[str, ...], tuple[str, str, tuple[int, int]]] = {}
         for index, row in enumerate(rows):
             # a row with further images (a pair, a clip's frames) is a multi-image row: VLMEvalKit
             # reads a list in `image` and `image_path` (ImageBaseDataset: toliststr, dump_image)
             sources = (row["_image_path"], *(row.get(FRAME_PATHS) or []))
             if sources in first:
-                image, image_path = first[sources]
+                image, image_path, size = first[sources]
             else:
                 datas = [read_image(source) for source in sources]
                 encoded = [base64.b64encode(data).decode("ascii") for data in datas]
@@ -198,13 +235,27 @@ def write_vlmevalkit_tsv(
                 image, image_path = (
                     (encoded[0], names[0]) if len(sources) == 1 else (str(encoded), str(names))
                 )
-                first[sources] = (str(index), image_path)
-            writer.writerow(cells(index, row, image, image_path))
+                size = _image_size(datas[0], sources[0]) if kind == BOX else (0, 0)
+                first[sources] = (str(index), image_path, size)
+            writer.writerow(cells(index, row, image, image_path, size))
         text.flush()
         text.detach()
 
     write_atomic(target, write)
     return len(rows)
+
+
+def _image_size(data: bytes, source: str) -> tuple[int, int]:
+    """Width and height of an image from its header: what an answer in pixels is relative to."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            return image.size
+    except (UnidentifiedImageError, OSError) as error:
+        raise HvgenError(
+            f"{source}: cannot read the image's size ({error}); rerun the stage that wrote it."
+        ) from None
 
 
 def _refuse_na_cells(
@@ -218,15 +269,19 @@ def _refuse_na_cells(
             )
 
 
-def usage_notes(written: Mapping[str, str]) -> str:
-    """The README of the folder: which class reads each file, and the commands to run."""
-    scored = [name for name, kind in written.items() if kind != VQA]
-    free = [name for name, kind in written.items() if kind == VQA]
+def usage_notes(written: Mapping[str, str], split: str = "test") -> str:
+    """The README of the folder: which class reads each file, the split they hold, the commands to run."""
+    scored = [name for name, kind in written.items() if kind not in (VQA, BOX)]
+    free = [name for name, kind in written.items() if kind in (VQA, BOX)]
+    boxes = [name for name, kind in written.items() if kind == BOX]
     lines = [
         "# VLMEvalKit data sets",
         "",
         "Copy the `.tsv` files into `$LMUData` (VLMEvalKit's data folder, `~/LMUData` by default) and run",
         "VLMEvalKit's `run.py` from its checkout. `data_config.json` tells `run.py` which class reads each file.",
+        "",
+        f"The files hold the `{split}` split only, the one the lmms-eval tasks evaluate too (`hvgen export --split`",
+        "picks another).",
         "",
         "| file | VLMEvalKit class | scoring |",
         "|---|---|---|",
@@ -235,6 +290,7 @@ def usage_notes(written: Mapping[str, str]) -> str:
         MCQ: "option letter, exact matching",
         YN: "Yes / No, exact matching",
         VQA: "none (inference only)",
+        BOX: f"inference only; then `{GROUNDING_SCORER}`: IoU > 0.5 (HERM's rule)",
     }
     lines += [
         f"| `{name}.tsv` | `{DATASET_CLASSES[kind]}` | {scoring[kind]} |" for name, kind in written.items()
@@ -250,6 +306,20 @@ def usage_notes(written: Mapping[str, str]) -> str:
             f'python run.py --model MODEL --data {" ".join(free)} --data-config "$(cat {DATA_CONFIG_FILE})" --mode infer'
         )
     lines += ["```", ""]
+    if boxes:
+        lines += [
+            f"Grounding answers (`*_BOX` files) are scored by `{GROUNDING_SCORER}` in this folder, as HERM scores them: the",
+            "answer's first box against the reference, right when IoU > 0.5. It reads MiniGPT-v2 / HERM's",
+            "`{<x1><y1><x2><y2>}` (0-100 grid), Qwen-VL's `<box>(x1,y1),(x2,y2)</box>`, Qwen2-VL's `<|box_start|>` form",
+            "(0-1000 grid), InternVL's `<box>[[...]]</box>` and a bare `[x1, y1, x2, y2]` in 0-1 or in pixels, and counts",
+            "the answers where no box could be read. VLMEvalKit's own box scorer (`RefCOCODataset`) guesses a box's",
+            "scale from its numbers (HERM's grid and small pixel boxes come out wrong), so it is not used.",
+            "",
+            "```bash",
+            f"python {GROUNDING_SCORER} outputs/MODEL/*/MODEL_{boxes[0]}.xlsx --output grounding.json",
+            "```",
+            "",
+        ]
     if free:
         lines += [
             "VLMEvalKit has no scorer for custom free-answer sets. Its prediction file keeps the `id` column, so",

@@ -2,16 +2,24 @@
 
 hvgen imports this module to sort questions into VLMEvalKit files, and `hvgen export
 --format lmms-eval` copies it as the ``utils.py`` of the task folder (with `CATEGORY_COLUMN`
-filled in and one predictions writer per task appended), which lmms-eval loads through
-``!function utils.<name>`` in the task YAML. So both harnesses ask the same question the same
-way, and the copy needs nothing but the standard library: the task folder works wherever
-lmms-eval runs, with or without hvgen.
+filled in, the source of `hvgen.boxes` pasted in place of its import, and one predictions writer
+per task appended), which lmms-eval loads through ``!function utils.<name>`` in the task YAML.
+So both harnesses ask the same question the same way, and the copy needs nothing but the
+standard library: the task folder works wherever lmms-eval runs, with or without hvgen.
 
 A question's kind comes from its record fields, never from a benchmark's labels:
 
 * options and an integer ``answer_index`` → ``MCQ`` (letter answer), unless the two options
   are Yes/No or True/False → ``YN`` (Yes / No answer);
-* no options → ``VQA`` (free answer; ``answer`` is the reference text, possibly empty).
+* no options → ``VQA`` (free answer; ``answer`` is the reference text, possibly empty);
+* a reference box in ``answer_box`` (normalised [x, y, w, h]: fractions of the image width and
+  height, top-left corner and size) → ``BOX``, whatever else the record holds: a grounding
+  question, scored as HERM scores it — the first box of the answer against the reference,
+  right when their IoU > 0.5 (Human-Centric-MLLM ``eval_inference.py``, ``eval_bbox``). The
+  answer may be in any format `parse_boxes` reads (MiniGPT-v2 / HERM ``{<x1><y1><x2><y2>}`` on
+  a 0-100 grid, Qwen-VL ``<box>(x1,y1),(x2,y2)</box>``, Qwen2-VL's ``<|box_start|>…`` on a 0-1000
+  grid, InternVL, or a bare ``[x1, y1, x2, y2]`` list — corners, as the prompt asks, in 0-1 or in
+  pixels of the row's image); answers with no readable box are counted.
 
 A non-empty ``context`` field is shown before the question (VLMEvalKit: the ``hint`` column).
 """
@@ -26,10 +34,12 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from hvgen.boxes import IOU_THRESHOLD, score_grounding, xywh_to_xyxy, xyxy_to_xywh  # hvgen: embedded
+
 CATEGORY_COLUMN = "category"  # hvgen: the record field scores are grouped by
 
-MCQ, YN, VQA = "MCQ", "YN", "VQA"
-KINDS = (MCQ, YN, VQA)
+MCQ, YN, VQA, BOX = "MCQ", "YN", "VQA", "BOX"
+KINDS = (MCQ, YN, VQA, BOX)
 YES, NO = "Yes", "No"
 LETTERS = string.ascii_uppercase
 _YES_WORDS, _NO_WORDS = frozenset({"yes", "true"}), frozenset({"no", "false"})
@@ -40,14 +50,20 @@ DEFAULT_PROMPTS = {
     "mcq_post_prompt": "\nAnswer with the option's letter from the given choices directly.",
     "yn_post_prompt": "\nAnswer the question with Yes or No.",
     "vqa_post_prompt": "",
+    "box_post_prompt": "\nAnswer with the bounding box as [x1, y1, x2, y2]: its top-left and bottom-right "
+    "corners as fractions (0-1) of the image width and height.",
 }
 
 
 # ------------------------------------------------------------------------------ question rules
 def question_kind(doc: Mapping[str, Any]) -> str:
-    """MCQ, YN or VQA, from the record's ``options`` and ``answer_index``. A question with
+    """MCQ, YN, VQA or BOX, from the record's ``options`` and ``answer_index``. A question with
     several right options (``answer_indices``, answered "A, C") is VQA: neither toolkit has a
-    multi-select kind, so its reference answer is the letters' text."""
+    multi-select kind, so its reference answer is the letters' text. A record with a reference
+    box (``answer_box``) is BOX."""
+    if doc.get("answer_box") is not None:
+        reference_box(doc)  # refuses a malformed box here, where the question is sorted
+        return BOX
     options = list(doc.get("options") or [])
     if not options or doc.get("answer_indices"):
         return VQA
@@ -73,6 +89,59 @@ def yes_no_answer(doc: Mapping[str, Any]) -> str:
     return YES if chosen in _YES_WORDS else NO
 
 
+def reference_box(doc: Mapping[str, Any]) -> tuple[float, float, float, float]:
+    """The record's ``answer_box`` (normalised [x, y, w, h]) as normalised corners (x1, y1, x2, y2)."""
+    box = doc.get("answer_box")
+    try:
+        values = [float(value) for value in box]  # type: ignore[union-attr]
+    except (TypeError, ValueError):
+        values = []
+    ok = len(values) == 4 and values[2] > 0 and values[3] > 0
+    if not ok or not all(
+        0.0 <= v <= 1.0 + 1e-6 for v in (*values[:2], values[0] + values[2], values[1] + values[3])
+    ):
+        raise ValueError(
+            f"question {doc.get('id')!r} has answer_box {box!r}: a reference box must be [x, y, w, h] "
+            "with w, h > 0, as fractions of the image width and height (inside 0-1)."
+        )
+    return xywh_to_xyxy(values)
+
+
+def box_text(box: Sequence[float]) -> str:
+    """Normalised corners as the prompt asks for them: "[0.120, 0.300, 0.370, 0.800]"."""
+    return "[" + ", ".join(f"{value:.3f}" for value in box) + "]"
+
+
+def image_size(doc: Mapping[str, Any]) -> tuple[float | None, float | None]:
+    """Width and height in pixels of the row's image as the model saw it (the decoded image),
+    else the record's ``width`` / ``height``: what a box in pixels is relative to."""
+    image = doc.get("image")
+    size = getattr(image, "size", None)
+    if size and len(size) == 2 and all(isinstance(v, (int, float)) and v > 0 for v in size):
+        return float(size[0]), float(size[1])
+    width, height = doc.get("width"), doc.get("height")
+    if all(
+        isinstance(v, (int, float)) and not isinstance(v, bool) and 0 < v < float("inf")
+        for v in (width, height)
+    ):
+        return float(width), float(height)  # type: ignore[arg-type]
+    return None, None
+
+
+def score_box(doc: Mapping[str, Any], response: Any) -> Any:
+    """HERM's rule on one answer: its first box against the reference, right at IoU > 0.5; a bare
+    list is read as corners (what the prompt asks), in 0-1 or in pixels of the row's image."""
+    width, height = image_size(doc)
+    return score_grounding(
+        response,
+        [reference_box(doc)],
+        threshold=IOU_THRESHOLD,
+        width=width,
+        height=height,
+        list_layout="xyxy",
+    )
+
+
 def context_of(doc: Mapping[str, Any]) -> str:
     return str(doc.get("context") or "").strip()
 
@@ -84,6 +153,8 @@ def gold_answer(doc: Mapping[str, Any]) -> str:
         return LETTERS[doc["answer_index"]]
     if kind == YN:
         return yes_no_answer(doc)
+    if kind == BOX:
+        return box_text(reference_box(doc))
     return str(doc.get("answer") or "")
 
 
@@ -182,26 +253,50 @@ def doc_to_target(doc: Mapping[str, Any]) -> str:
 
 def process_results(doc: Mapping[str, Any], results: Sequence[Any]) -> dict[str, Any]:
     """One score per question in its kind's metric (``mcq_acc``, ``yn_acc``, ``vqa_token_f1``
-    when there is a reference), plus the raw answer for the task's predictions file."""
+    when there is a reference; ``box_acc``, ``box_iou`` and ``box_unparsed`` for a box), plus the
+    answer for the task's predictions file. What the task read goes there in the records' terms,
+    so `hvgen score` reads it the same way — a box as normalised [x, y, w, h], a yes / no as the
+    option's own word ("True") — and the model's words stay in ``response``."""
     response = str(results[0]) if results else ""
     kind = question_kind(doc)
     target = gold_answer(doc)
     scores: dict[str, Any] = {}
-    if kind == MCQ:
+    prediction: Any = response
+    extra: dict[str, Any] = {}
+    if kind == BOX:
+        scored = score_box(doc, response)
+        scores["box_acc"] = float(scored.correct)
+        scores["box_iou"] = scored.iou
+        scores["box_unparsed"] = float(not scored.parsed)
+        if scored.box is not None:
+            prediction = [round(value, 6) for value in xyxy_to_xywh(scored.box)]
+        extra = {"response": response, "problems": scored.problems}
+    elif kind == MCQ:
         scores["mcq_acc"] = float(parse_choice(response, doc["options"]) == target)
     elif kind == YN:
-        scores["yn_acc"] = float(parse_yes_no(response) == target)
+        said = parse_yes_no(response)
+        scores["yn_acc"] = float(said == target)
+        if said is not None:  # as the option's own word: `hvgen score` reads "True", not "Yes"
+            words = _YES_WORDS if said == YES else _NO_WORDS
+            prediction = next(str(o) for o in doc["options"] if str(o).strip().lower() in words)
+            extra = {"response": response}
     elif target:
         scores["vqa_token_f1"] = token_f1(response, target)
     scores["predictions"] = {
         "id": str(doc["id"]),
-        "prediction": response,
+        "prediction": prediction,
         "kind": kind,
         "target": target,
         "category": category_of(doc),
         "value": next(iter(scores.values()), None),
+        **extra,
     }
     return scores
+
+
+def count(items: Sequence[float]) -> float:
+    """An aggregation that adds up (``box_unparsed``: how many answers held no readable box)."""
+    return float(sum(items))
 
 
 def write_predictions(items: Sequence[Mapping[str, Any]], args: Any = None, task: str = "task") -> float:
