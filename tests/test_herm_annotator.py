@@ -1,0 +1,181 @@
+"""`hvgen herm --annotator MODEL --grounder MODEL`: model-written per-person text and phrase boxes,
+cached, resumable and marked model-generated, on the COCO-format fixture with the tiny models."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import hcm_contract as C
+import pytest
+from herm_coco import PEOPLE, write_coco
+from hvgen.generators.herm.annotator import AnnotatorSettings, _clip, clean_text, tag_phrases, untagged
+
+from hvgen.annotate.captioner import Captioner
+from hvgen.cli import main
+from hvgen.errors import HvgenError, ModelLoadError
+from hvgen.models import cache_dir
+
+TINY_VLM = "model:hvgen/tiny-vlm-v1"
+TINY_OWL = "model:hvgen/tiny-owlvit-v1"
+
+
+@pytest.fixture(scope="module")
+def coco(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    return write_coco(tmp_path_factory.mktemp("coco"))
+
+
+@pytest.fixture
+def calls(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Counts the annotator's generate batches (the real tiny model still answers)."""
+    counted: list[int] = []
+    real = Captioner.describe
+
+    def describe(self: Captioner, images, prompts, decoding, seeds):  # type: ignore[no-untyped-def]
+        counted.append(len(prompts))
+        return real(self, images, prompts, decoding, seeds)
+
+    monkeypatch.setattr(Captioner, "describe", describe)
+    return counted
+
+
+@pytest.fixture
+def fresh_replies() -> None:
+    """No cached reply from an earlier test (the tiny models themselves stay cached)."""
+    shutil.rmtree(cache_dir() / "herm-annotations", ignore_errors=True)
+
+
+def herm(coco: dict[str, Path], out: Path, *extra: str) -> Path:
+    main(["herm", "--coco-keypoints", str(coco["keypoints"]), "--coco-instances", str(coco["instances"]),
+          "--coco-captions", str(coco["captions"]), "--images", str(coco["images"]), "--num", "2",
+          "--annotator", "tiny", "--annotator-max-new-tokens", "12", *extra, "--out", str(out), "--quiet"])  # fmt: skip
+    main(["export", str(out), "--format", "herm", "--quiet"])
+    return out / "formats" / "herm"
+
+
+def persons(export: Path) -> list[dict]:
+    return [json.loads(line) for line in (export / C.INSTANCE).read_text(encoding="utf-8").splitlines()]
+
+
+# ------------------------------------------------------------------ light
+def test_reply_cleaning_and_phrase_tags() -> None:
+    assert clean_text("a\x00 red\ufffd  shirt\n") == "a red shirt"
+    assert untagged("he <p>stands</p> up") == "he stands up"
+    text, phrases = tag_phrases("a <P>red shirt</p>, a < p >red shirt</p>, <p></p> and <p>cap <p>x</p> </p>")
+    assert phrases == ["red shirt", "x"]
+    assert text.count("<p>") == 2 == text.count("</p>")
+    assert _clip([0, 0, 50, 50], [10, 10, 100, 100]) == [10, 10, 40, 40]
+    assert _clip([200, 200, 300, 300], [10, 10, 100, 100]) is None
+
+
+@pytest.mark.parametrize(
+    ("settings", "message"),
+    [
+        (AnnotatorSettings("tiny", "tiny", threshold=float("nan")), "--grounder-threshold"),
+        (AnnotatorSettings("tiny", "tiny", threshold=1.5), "--grounder-threshold"),
+        (AnnotatorSettings("tiny", max_new_tokens=0), "--annotator-max-new-tokens"),
+        (AnnotatorSettings("tiny", max_new_tokens=10**9), "--annotator-max-new-tokens"),
+        (AnnotatorSettings("", "tiny"), "add --annotator MODEL"),
+    ],
+)
+def test_options_are_range_checked(settings: AnnotatorSettings, message: str) -> None:
+    with pytest.raises(HvgenError, match=message):
+        settings.check()
+
+
+def test_bad_model_names_fail_in_one_line(coco: dict[str, Path], tmp_path: Path) -> None:
+    with pytest.raises(HvgenError, match=r"--annotator nonsense: unknown model"):
+        AnnotatorSettings("nonsense").check_models()
+    with pytest.raises(HvgenError, match=r"--grounder ./nowhere: the folder .* does not exist"):
+        AnnotatorSettings("tiny", "./nowhere").check_models()
+    with pytest.raises(SystemExit) as stopped:
+        main(["herm", "--coco-keypoints", str(coco["keypoints"]), "--images", str(coco["images"]),
+              "--annotator", "tiny", "--grounder-threshold", "inf", "--out", str(tmp_path / "run")])  # fmt: skip
+    assert stopped.value.code != 0
+
+
+@pytest.mark.heavy
+def test_a_detector_of_another_kind_is_refused(tmp_path: Path) -> None:
+    from hvgen.annotate.grounder import load_grounder
+    from hvgen.annotate.tiny import tiny_vlm_path
+
+    with pytest.raises(ModelLoadError, match="model_type 'llava' is not a detector"):
+        load_grounder(str(tiny_vlm_path()))
+    with pytest.raises(ModelLoadError, match="cannot load the model: it is not a local folder"):
+        load_grounder("nobody/no-such-detector")
+
+
+# ------------------------------------------------------------------ end to end with the tiny models
+@pytest.mark.heavy
+def test_tiny_annotator_and_grounder_end_to_end_cached_and_resumable(
+    coco: dict[str, Path], tmp_path: Path, calls: list[int], fresh_replies: None
+) -> None:
+    first = herm(coco, tmp_path / "run1", "--grounder", "tiny")
+    records = persons(first)
+    assert records and len(calls) == len(records)  # one batch of four prompts per person
+    assert set(calls) == {4}
+    report = C.check_export(first)
+    assert report.problems == [], [str(p) for p in report.problems]
+    for person in records:
+        assert all(isinstance(person[key], str) and person[key].strip() for key in C.INSTANCE_TEXTS)
+        source = person["annotation_source"]
+        assert set(source) == {*C.INSTANCE_TEXTS, "appearance_boxes"}
+        assert all(source[key] in (TINY_VLM, "template") for key in ("pose", "modality", "relation"))
+        assert source["appearance"].startswith(TINY_VLM) or source["appearance"] == "template"
+    assert any(person["annotation_source"]["pose"] == TINY_VLM for person in records)
+    card = (tmp_path / "run1" / "export" / "README.md").read_text()
+    assert "hvgen/tiny-vlm-v1" in card and "model-generated" in card and "hvgen/tiny-owlvit-v1" in card
+    assert "hvgen/tiny-vlm-v1" in (first / "README.md").read_text()
+    assert str(tmp_path) not in card
+
+    calls.clear()  # a second run reads every reply from the cache: no model call
+    second = herm(coco, tmp_path / "run2", "--grounder", "tiny")
+    assert calls == [] and persons(second) == records
+
+    log = next((cache_dir() / "herm-annotations").glob("annotator-*.jsonl"))
+    lines = log.read_bytes().splitlines(keepends=True)
+    log.write_bytes(b"".join(lines[:5]) + lines[5][:20])  # killed while appending: one batch and a torn line
+    third = herm(coco, tmp_path / "run3", "--grounder", "tiny")
+    assert len(calls) == len(records) - 1  # the first person's batch was kept; the rest asked again
+    assert persons(third) == records
+
+
+@pytest.mark.heavy
+def test_grounded_phrases_lie_inside_the_person(
+    coco: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fresh_replies: None
+) -> None:
+    """The tiny VLM never writes <p> tags, so the replies are fixed here; the tiny OWL-ViT grounds them."""
+
+    def describe(self: Captioner, images, prompts, decoding, seeds):  # type: ignore[no-untyped-def]
+        return [
+            "a person in a <p>red shirt</p> and <p>blue jeans</p>, with a <p>red shirt</p> again"
+            if "appearance" in prompt.lower() else "standing with arms down <p>x</p>"
+            for prompt in prompts
+        ]  # fmt: skip
+
+    monkeypatch.setattr(Captioner, "describe", describe)
+    export = herm(coco, tmp_path / "run", "--grounder", "tiny", "--grounder-threshold", "0")
+    report = C.check_export(export)
+    assert report.problems == [], [str(p) for p in report.problems]
+    records = persons(export)
+    boxes_by_person = {tuple(bbox): bbox for _, bbox, _ in PEOPLE.values()}
+    for person in records:
+        assert person["appearance"].count("<p>") == 2 and len(person["appearance_boxes"]) == 2
+        assert person["pose"] == "standing with arms down x"
+        assert person["annotation_source"]["appearance_boxes"] == TINY_OWL
+        assert person["annotation_source"]["appearance"] == TINY_VLM
+        x, y, w, h = boxes_by_person[tuple(person["bbox"])]
+        for entry in person["appearance_boxes"]:
+            assert len(entry) == 1
+            bx, by, bw, bh = entry[0]
+            assert bw >= 1 and bh >= 1
+            assert x - 1e-6 <= bx and y - 1e-6 <= by and bx + bw <= x + w + 1e-6 and by + bh <= y + h + 1e-6
+
+    # threshold 1: no phrase reaches it; the keypoint-boxed parts are appended so the record keeps a box
+    export = herm(coco, tmp_path / "strict", "--grounder", "tiny", "--grounder-threshold", "1")
+    assert C.check_export(export).problems == []
+    for person in persons(export):
+        assert person["appearance_boxes"][:2] == [[], []]
+        assert person["annotation_source"]["appearance"] == TINY_VLM + "+template"
+        assert person["annotation_source"]["appearance_boxes"] == "keypoints"
