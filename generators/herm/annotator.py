@@ -73,7 +73,9 @@ class AnnotatorSettings:
         """The numbers and the option pair: checked whenever the generator is built."""
         from hvgen.errors import HvgenError
 
-        check_range("--grounder-threshold", self.threshold, 0, 1, why="(the detector's score a box needs, 0-1)")
+        check_range(
+            "--grounder-threshold", self.threshold, 0, 1, why="(the detector's score a box needs, 0-1)"
+        )
         check_range("--annotator-max-new-tokens", self.max_new_tokens, 1, MAX_NEW_TOKENS, integer=True,
                     why="(the longest reply per aspect, in tokens)")  # fmt: skip
         if self.grounder and not self.annotator:
@@ -190,7 +192,9 @@ class PersonAnnotator:
         return self._grounder
 
     # -------------------------------------------------------------- per image
-    def annotate_image(self, people: list[Facts], image_path: Path, size: tuple[int, int]) -> list[dict[str, Any]]:
+    def annotate_image(
+        self, people: list[Facts], image_path: Path, size: tuple[int, int]
+    ) -> list[dict[str, Any]]:
         """One annotation per person of the image (the records' `person_annotations`)."""
         from hvgen.annotate.reply_cache import file_digest
 
@@ -254,7 +258,9 @@ class PersonAnnotator:
             model = self._load_captioner()
             drawn = _draw_box(image(), box)
             seeds = [derive_seed(self.run_seed, "herm-annotator", person_id, aspect) for aspect in ASPECTS]
-            replies = model.describe([drawn] * len(ASPECTS), [prompts[a] for a in ASPECTS], self.decoding, seeds)
+            replies = model.describe(
+                [drawn] * len(ASPECTS), [prompts[a] for a in ASPECTS], self.decoding, seeds
+            )
             self.counts["model_calls"] += 1
             self.counts["replies_generated"] += sum(1 for key in keys.values() if key not in cache)
             cache.put_many({keys[aspect]: reply for aspect, reply in zip(ASPECTS, replies)})
@@ -262,7 +268,9 @@ class PersonAnnotator:
             self.counts["replies_cached"] += len(ASPECTS)
         return {aspect: cache.get(key) for aspect, key in keys.items()}
 
-    def _ground(self, phrases: list[str], box: list[float], digest: str, image: Any) -> list[list[list[float]]]:
+    def _ground(
+        self, phrases: list[str], box: list[float], digest: str, image: Any
+    ) -> list[list[list[float]]]:
         """One entry per phrase: [[x, y, w, h]] in image pixels inside the person's box, or []
         when the detector's best box scores under the threshold or is empty once clipped."""
         if not phrases:
@@ -272,7 +280,7 @@ class PersonAnnotator:
         found = cache.get(key)
         if found is None:
             crop, (left, top) = _crop(image(), box)
-            found = [[g.score, [g.box[0] + left, g.box[1] + top, g.box[2] + left, g.box[3] + top]]
+            found = [[g.score, [round(v + offset, 2) for v, offset in zip(g.box, (left, top, left, top))]]
                      for g in self._load_grounder().best_boxes(crop, phrases)]  # fmt: skip
             self.counts["grounder_calls"] += 1
             cache.put_many({key: found})
@@ -339,7 +347,9 @@ def apply_annotation(record: dict[str, Any], annotation: dict[str, Any] | None) 
         source.setdefault(aspect, TEMPLATE)
     if not annotation.get("appearance"):
         source["appearance_boxes"] = KEYPOINTS
-    record["annotation_source"] = {key: source[key] for key in (*ASPECTS, "appearance_boxes") if key in source}
+    record["annotation_source"] = {
+        key: source[key] for key in (*ASPECTS, "appearance_boxes") if key in source
+    }
     return record
 
 

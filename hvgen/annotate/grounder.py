@@ -71,7 +71,11 @@ class Grounder:
             max_length=self.max_tokens,
         )
         moved = {
-            name: (value.to(self.device, dtype=self.dtype) if value.is_floating_point() else value.to(self.device))
+            name: (
+                value.to(self.device, dtype=self.dtype)
+                if value.is_floating_point()
+                else value.to(self.device)
+            )
             for name, value in dict(inputs).items()
             if isinstance(value, torch.Tensor)
         }
@@ -85,12 +89,19 @@ class Grounder:
         for query in range(len(phrases)):
             best = int(torch.argmax(scores[:, query]))
             cx, cy, w, h = (float(v) for v in boxes[best])
-            corners = [(cx - w / 2) * scale_x, (cy - h / 2) * scale_y, (cx + w / 2) * scale_x, (cy + h / 2) * scale_y]
+            corners = [
+                (cx - w / 2) * scale_x,
+                (cy - h / 2) * scale_y,
+                (cx + w / 2) * scale_x,
+                (cy + h / 2) * scale_y,
+            ]
             found.append(Grounded(round(float(scores[best, query]), 6), [round(v, 2) for v in corners]))
         return found
 
 
-def load_grounder(grounder: str, device: str = "auto", dtype: str = "auto", flag: str = "--grounder") -> Grounder:
+def load_grounder(
+    grounder: str, device: str = "auto", dtype: str = "auto", flag: str = "--grounder"
+) -> Grounder:
     """Load `grounder` (tiny, folder or Hub id) on `device`; any failure is one ModelLoadError."""
     import transformers
     from transformers import AutoConfig, AutoModelForZeroShotObjectDetection, AutoProcessor
@@ -121,7 +132,9 @@ def load_grounder(grounder: str, device: str = "auto", dtype: str = "auto", flag
             "google/owlvit-base-patch32) or 'tiny'."
         )
     try:
-        model = AutoModelForZeroShotObjectDetection.from_pretrained(source, **{_dtype_argument(): torch_dtype})
+        model = AutoModelForZeroShotObjectDetection.from_pretrained(
+            source, **{_dtype_argument(): torch_dtype}
+        )
         processor = AutoProcessor.from_pretrained(source)
     except OSError as error:
         raise ModelLoadError(_not_found(grounder, error, flag)) from None

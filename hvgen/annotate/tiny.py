@@ -126,10 +126,13 @@ def build_tiny_owlvit(directory: str | os.PathLike[str], *, seed: int = 0) -> Pa
     out = Path(directory)
     out.mkdir(parents=True, exist_ok=True)
     # OWL-ViT ignores a text query whose first token id is 0: the padding token takes id 0
-    tokenizer = _tiny_clip_tokenizer(out / "_tokenizer_src", ("<|padding|>", "<|startoftext|>", "<|endoftext|>"))
+    tokenizer = _tiny_clip_tokenizer(
+        out / "_tokenizer_src", ("<|padding|>", "<|startoftext|>", "<|endoftext|>")
+    )
     config = OwlViTConfig(
         text_config={"vocab_size": len(tokenizer), "hidden_size": 32, "intermediate_size": 64,
-                     "num_hidden_layers": 2, "num_attention_heads": 4, "max_position_embeddings": 16},
+                     "num_hidden_layers": 2, "num_attention_heads": 4, "max_position_embeddings": 16,
+                     "pad_token_id": 0, "bos_token_id": 1, "eos_token_id": 2},
         vision_config={"hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 2,
                        "num_attention_heads": 4, "image_size": 64, "patch_size": 16},
         projection_dim=32,
@@ -143,6 +146,9 @@ def build_tiny_owlvit(directory: str | os.PathLike[str], *, seed: int = 0) -> Pa
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         model = OwlViTForObjectDetection(config).eval()
+        with torch.no_grad():  # random box offsets saturate the sigmoid into empty boxes: keep them
+            model.box_head.dense2.weight.mul_(0.01)  # small, so every box sits near its patch's prior box
+            model.box_head.dense2.bias.zero_()
     model.save_pretrained(out)
     processor.save_pretrained(out)
     import shutil
