@@ -84,6 +84,17 @@ def test_options_are_range_checked(settings: AnnotatorSettings, message: str) ->
         settings.check()
 
 
+def test_a_reply_cache_in_use_is_refused_clearly(tmp_path: Path) -> None:
+    from hvgen.annotate.reply_cache import ReplyCache
+
+    with ReplyCache(tmp_path / "replies.jsonl") as cache:
+        cache.put_many({"k": "v"})
+        with pytest.raises(HvgenError, match="another hvgen process is writing the reply cache"):
+            ReplyCache(tmp_path / "replies.jsonl")
+    with ReplyCache(tmp_path / "replies.jsonl") as cache:
+        assert cache.get("k") == "v" and "k" in cache and cache.get("other") is None
+
+
 def test_bad_model_names_fail_in_one_line(coco: dict[str, Path], tmp_path: Path) -> None:
     with pytest.raises(HvgenError, match=r"--annotator nonsense: unknown model"):
         AnnotatorSettings("nonsense").check_models()
@@ -132,6 +143,7 @@ def test_tiny_annotator_and_grounder_end_to_end_cached_and_resumable(
     calls.clear()  # a second run reads every reply from the cache: no model call
     second = herm(coco, tmp_path / "run2", "--grounder", "tiny")
     assert calls == [] and persons(second) == records
+    assert (tmp_path / "run2" / "export" / "README.md").read_text() == card  # the cache leaves no trace
 
     log = next((cache_dir() / "herm-annotations").glob("annotator-*.jsonl"))
     lines = log.read_bytes().splitlines(keepends=True)

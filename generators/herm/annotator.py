@@ -307,14 +307,24 @@ class PersonAnnotator:
                 boxes.append([[float(v) for v in part_box]])
         return (parts, boxes) if parts else ([], [[[float(v) for v in person.bbox]]])
 
+    def cache_report(self) -> str:
+        """How much the models ran and how much came from the cache: logged, never in the outputs
+        (a resumed run must write the same card as an uninterrupted one)."""
+        c = self.counts
+        report = (
+            f"--annotator: {c['replies_generated']} replies generated in {c['model_calls']} model calls, "
+            f"{c['replies_cached']} read from the cache"
+        )
+        if self.grounder_id:
+            report += f"; --grounder: {c['grounder_calls']} detector calls"
+        return report
+
     def notes(self) -> list[str]:
-        """What the models did, for the plan summary and the card."""
+        """What the models did, for the plan summary and the card (nothing that depends on the cache)."""
         c = self.counts
         lines = [
             f"--annotator {public_value(self.annotator_id)} wrote {c['persons']} persons' appearance / pose / modality / "
-            f"relation text ({c['replies_generated']} replies generated in {c['model_calls']} model calls, "
-            f"{c['replies_cached']} read from the cache; {c['unusable_replies']} replies without readable text "
-            "kept the template's text)."
+            f"relation text ({c['unusable_replies']} replies without readable text kept the template's text)."
         ]
         if self.grounder_id:
             lines.append(

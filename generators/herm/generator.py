@@ -25,7 +25,7 @@ import typer
 from hvgen.errors import HvgenError
 from hvgen.generator import ExportConfig, Generator, PlanRequest, PlanResult
 from hvgen.privacy import public_value
-from hvgen.progress import warn
+from hvgen.progress import info, warn
 from hvgen.publish.formats import register_format
 from hvgen.readers.coco import CocoPeople, PersonImage, read_people
 from hvgen.readers.source_folder import SourceFolder
@@ -321,6 +321,7 @@ class Herm(Generator):
                     yield record
             if annotator is not None:
                 notes.extend(annotator.notes())
+                info(annotator.cache_report(), highlight=False)
         finally:
             if annotator is not None:
                 annotator.close()

@@ -297,19 +297,17 @@ class _Writer:
                 image_id, people[near]
             )
         objects = [o for o in facts.objects if o["relation"] != "near"]
-        return apply_annotation(
-            {
-                "image": self.image_name(image_id),
-                "bbox": list(person.bbox),
-                "refer": refer,
-                "appearance": self.render("appearance", f=facts, phrases=phrases),
-                "appearance_boxes": part_boxes,
-                "pose": self.render("pose", f=facts),
-                "modality": self.render("modality", objects=objects),
-                "relation": self.render("relation", others=others, nearest=nearest),
-            },
-            self.model_text.get((image_id, person.id)),
-        )
+        record = {
+            "image": self.image_name(image_id),
+            "bbox": list(person.bbox),
+            "refer": refer,
+            "appearance": self.render("appearance", f=facts, phrases=phrases),
+            "appearance_boxes": part_boxes,
+            "pose": self.render("pose", f=facts),
+            "modality": self.render("modality", objects=objects),
+            "relation": self.render("relation", others=others, nearest=nearest),
+        }
+        return apply_annotation(record, self.model_text.get((image_id, person.id)))
 
     def _annotation_mode(self) -> dict[str, str]:
         context = self.generator.card_context()

@@ -14,7 +14,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from hvgen.store.manifest import ManifestWriter, read_manifest_rows
+from hvgen.errors import HvgenError
+from hvgen.store.manifest import ManifestBusyError, ManifestWriter, read_manifest_rows
 
 
 def reply_key(*parts: Any) -> str:
@@ -40,7 +41,13 @@ class ReplyCache:
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        self._writer = ManifestWriter(path)  # creates the folder, takes the lock, cuts a torn tail
+        try:
+            self._writer = ManifestWriter(path)  # creates the folder, takes the lock, cuts a torn tail
+        except ManifestBusyError:
+            raise HvgenError(
+                f"another hvgen process is writing the reply cache {path}: wait for it to finish, or give this "
+                "one its own cache (HVGEN_CACHE=DIR)."
+            ) from None
         self._values: dict[str, Any] = {}
         for row in read_manifest_rows([path]):
             if isinstance(row.get("key"), str) and "value" in row:
