@@ -11,6 +11,7 @@ import hcm_contract as C
 import pytest
 from herm_coco import PEOPLE, write_coco
 from hvgen.generators.herm.annotator import AnnotatorSettings, _clip, clean_text, tag_phrases, untagged
+from test_hcm_driver import needs_checkout, run_driver
 
 from hvgen.annotate.captioner import Captioner
 from hvgen.cli import main
@@ -153,21 +154,37 @@ def test_tiny_annotator_and_grounder_end_to_end_cached_and_resumable(
     assert persons(third) == records
 
 
+def tagged_describe(self: Captioner, images, prompts, decoding, seeds):  # type: ignore[no-untyped-def]
+    """Fixed replies with <p> tags (the tiny VLM never writes any): the tiny OWL-ViT grounds them."""
+    return [
+        "a person in a <p>red shirt</p> and <p>blue jeans</p>, with a <p>red shirt</p> again"
+        if "appearance" in prompt.lower() else "standing with arms down <p>x</p>"
+        for prompt in prompts
+    ]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def tagged(coco: dict[str, Path], tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Exports whose appearance replies carry phrases, grounded at threshold 0 (every best box
+    counts) and 1 (none does); the fixed replies leave the reply cache afterwards."""
+    root = tmp_path_factory.mktemp("tagged")
+    shutil.rmtree(cache_dir() / "herm-annotations", ignore_errors=True)
+    try:
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(Captioner, "describe", tagged_describe)
+            return {
+                threshold: herm(
+                    coco, root / threshold, "--grounder", "tiny", "--grounder-threshold", threshold
+                )
+                for threshold in ("0", "1")
+            }
+    finally:
+        shutil.rmtree(cache_dir() / "herm-annotations", ignore_errors=True)
+
+
 @pytest.mark.heavy
-def test_grounded_phrases_lie_inside_the_person(
-    coco: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fresh_replies: None
-) -> None:
-    """The tiny VLM never writes <p> tags, so the replies are fixed here; the tiny OWL-ViT grounds them."""
-
-    def describe(self: Captioner, images, prompts, decoding, seeds):  # type: ignore[no-untyped-def]
-        return [
-            "a person in a <p>red shirt</p> and <p>blue jeans</p>, with a <p>red shirt</p> again"
-            if "appearance" in prompt.lower() else "standing with arms down <p>x</p>"
-            for prompt in prompts
-        ]  # fmt: skip
-
-    monkeypatch.setattr(Captioner, "describe", describe)
-    export = herm(coco, tmp_path / "run", "--grounder", "tiny", "--grounder-threshold", "0")
+def test_grounded_phrases_lie_inside_the_person(tagged: dict[str, Path]) -> None:
+    export = tagged["0"]
     report = C.check_export(export)
     assert report.problems == [], [str(p) for p in report.problems]
     records = persons(export)
@@ -184,10 +201,27 @@ def test_grounded_phrases_lie_inside_the_person(
             assert bw >= 1 and bh >= 1
             assert x - 1e-6 <= bx and y - 1e-6 <= by and bx + bw <= x + w + 1e-6 and by + bh <= y + h + 1e-6
 
-    # threshold 1: no phrase reaches it; the keypoint-boxed parts are appended so the record keeps a box
-    export = herm(coco, tmp_path / "strict", "--grounder", "tiny", "--grounder-threshold", "1")
+
+@pytest.mark.heavy
+def test_without_a_boxed_phrase_the_keypoint_parts_are_appended(tagged: dict[str, Path]) -> None:
+    export = tagged["1"]  # no best box reaches score 1
     assert C.check_export(export).problems == []
     for person in persons(export):
-        assert person["appearance_boxes"][:2] == [[], []]
+        assert person["appearance_boxes"][:2] == [[], []] and len(person["appearance_boxes"]) > 2
         assert person["annotation_source"]["appearance"] == TINY_VLM + "+template"
         assert person["annotation_source"]["appearance_boxes"] == "keypoints"
+    run_card = (export.parent.parent / "export" / "README.md").read_text()
+    assert "left without a box" in run_card and "keypoint-boxed body parts were appended" in run_card
+
+
+@needs_checkout
+def test_herms_own_classes_read_the_model_annotated_export(tagged: dict[str, Path]) -> None:
+    for export in tagged.values():
+        report = run_driver(export)
+        assert report["static"]["problems"] == []
+        runs = report["real"]["readers"]["runs"]
+        assert runs and all(run["errors"] == [] for run in runs), runs
+        for run in runs:
+            assert run["items"] == run["lines"] == run["iterated"] == report["static"]["items"][run["key"]], (
+                run
+            )
