@@ -225,3 +225,74 @@ def test_herms_own_classes_read_the_model_annotated_export(tagged: dict[str, Pat
             assert run["items"] == run["lines"] == run["iterated"] == report["static"]["items"][run["key"]], (
                 run
             )
+
+
+@pytest.fixture(scope="module")
+def tiny_grounding_dino(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny random Grounding DINO (Swin backbone, BERT text model over a written letter
+    vocabulary), saved with save_pretrained: `--grounder FOLDER` loads it like a downloaded one."""
+    import torch
+    from transformers import (
+        BertConfig,
+        BertTokenizerFast,
+        GroundingDinoConfig,
+        GroundingDinoForObjectDetection,
+        GroundingDinoImageProcessor,
+        GroundingDinoProcessor,
+        SwinConfig,
+    )
+
+    folder = tmp_path_factory.mktemp("grounding-dino")
+    letters = [chr(c) for c in range(ord("a"), ord("z") + 1)]
+    words = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "."] + letters + [f"##{c}" for c in letters]
+    (folder / "vocab.txt").write_text("\n".join(words) + "\n")
+    tokenizer = BertTokenizerFast(vocab_file=str(folder / "vocab.txt"), do_lower_case=True)
+    config = GroundingDinoConfig(
+        backbone_config=SwinConfig(image_size=64, patch_size=4, embed_dim=16, depths=[1, 1], num_heads=[1, 2],
+                                   window_size=4, out_features=["stage1", "stage2"]),
+        text_config=BertConfig(vocab_size=len(words), hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
+                               intermediate_size=64, max_position_embeddings=64),
+        d_model=32, encoder_layers=1, decoder_layers=2, encoder_attention_heads=2, decoder_attention_heads=2,
+        encoder_ffn_dim=64, decoder_ffn_dim=64, num_queries=10, num_feature_levels=2, encoder_n_points=2,
+        decoder_n_points=2, max_text_len=32, use_timm_backbone=False, backbone=None, use_pretrained_backbone=False,
+    )  # fmt: skip
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        model = GroundingDinoForObjectDetection(config).eval()
+    model.save_pretrained(folder)
+    image_processor = GroundingDinoImageProcessor(size={"shortest_edge": 64, "longest_edge": 64})
+    GroundingDinoProcessor(image_processor=image_processor, tokenizer=tokenizer).save_pretrained(folder)
+    return folder
+
+
+@pytest.mark.heavy
+def test_grounding_dino_boxes_the_phrases_inside_the_person(
+    coco: dict[str, Path], tmp_path: Path, tiny_grounding_dino: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from PIL import Image
+
+    from hvgen.annotate.grounder import load_grounder
+
+    grounder = load_grounder(str(tiny_grounding_dino))
+    with Image.open(next(coco["images"].glob("*1.jpg"))) as picture:
+        crop = picture.convert("RGB").crop((80, 80, 160, 420))
+    found = grounder.best_boxes(crop, ["red shirt", "blue jeans."])
+    assert len(found) == 2 and all(0 <= g.score <= 1 and len(g.box) == 4 for g in found)
+
+    shutil.rmtree(cache_dir() / "herm-annotations", ignore_errors=True)
+    monkeypatch.setattr(Captioner, "describe", tagged_describe)
+    try:
+        export = herm(
+            coco, tmp_path / "run", "--grounder", str(tiny_grounding_dino), "--grounder-threshold", "0"
+        )
+    finally:
+        shutil.rmtree(cache_dir() / "herm-annotations", ignore_errors=True)
+    assert C.check_export(export).problems == []
+    boxes_by_person = {tuple(bbox): bbox for _, bbox, _ in PEOPLE.values()}
+    for person in persons(export):
+        assert person["annotation_source"]["appearance_boxes"] == f"model:<local: {tiny_grounding_dino.name}>"
+        x, y, w, h = boxes_by_person[tuple(person["bbox"])]
+        for entry in person["appearance_boxes"]:
+            bx, by, bw, bh = entry[0]
+            assert x - 1e-6 <= bx and y - 1e-6 <= by and bx + bw <= x + w + 1e-6 and by + bh <= y + h + 1e-6
+    assert str(tiny_grounding_dino) not in (tmp_path / "run" / "export" / "README.md").read_text()

@@ -128,8 +128,8 @@ class Herm(Generator):
             typer.Option(
                 metavar="MODEL",
                 help="Box every <p>phrase</p> of the --annotator's appearance text inside the person with this "
-                "zero-shot detector (OWL-ViT / OWLv2 through transformers, a local folder, or 'tiny'): the "
-                "person is cropped, the phrase is the text query, the best box is kept.",
+                "zero-shot detector (OWL-ViT / OWLv2 / Grounding DINO through transformers: a Hub id, a local "
+                "folder, or 'tiny'): the person is cropped, the phrase is the text query, the best box is kept.",
             ),
         ] = "",
         grounder_threshold: Annotated[

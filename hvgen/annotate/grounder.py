@@ -2,10 +2,12 @@
 
 `--grounder` takes `tiny` (a built-in random OWL-ViT, offline), a local folder saved with
 `save_pretrained`, or a Hub id (read from the local Hugging Face cache when there is no network)
-of an OWL-ViT or OWLv2 detector (`AutoModelForZeroShotObjectDetection`; e.g.
-google/owlv2-base-patch16-ensemble). Every phrase is a text query of one forward pass; each
-gets its best-scoring box. Thresholds are the caller's: the raw best score is returned, so a
-cached result serves any threshold.
+of an OWL-ViT, OWLv2 or Grounding DINO detector (`AutoModelForZeroShotObjectDetection`; e.g.
+google/owlv2-base-patch16-ensemble, IDEA-Research/grounding-dino-tiny). OWL models take every
+phrase as one text query of a single forward pass; Grounding DINO reads one caption, so each
+phrase is its own pass ("phrase.") and a box scores its best over the phrase's tokens. Each
+phrase gets its best-scoring box. Thresholds are the caller's: the raw best score is returned,
+so a cached result serves any threshold.
 """
 
 from __future__ import annotations
@@ -18,10 +20,13 @@ from hvgen.annotate.captioner import TINY, _dtype_argument, _first_line, _not_fo
 from hvgen.errors import ModelLoadError
 from hvgen.models import pick_device, pick_dtype
 
-GROUNDER_KIND = "a zero-shot object detector (OWL-ViT / OWLv2, e.g. google/owlv2-base-patch16-ensemble)"
-SUPPORTED = {"owlvit": "OWL-ViT", "owlv2": "OWLv2"}
-"""model_type → name: the detectors whose outputs `Grounder.best_boxes` reads (one logit per
-candidate box and text query; OWLv2 boxes are relative to the image padded to a square)."""
+GROUNDER_KIND = (
+    "a zero-shot object detector (OWL-ViT / OWLv2 / Grounding DINO, e.g. google/owlv2-base-patch16-ensemble)"
+)
+SUPPORTED = {"owlvit": "OWL-ViT", "owlv2": "OWLv2", "grounding-dino": "Grounding DINO"}
+"""model_type → name: the detectors whose outputs `Grounder.best_boxes` reads (OWL: one logit per
+candidate box and text query, OWLv2 boxes relative to the image padded to a square; Grounding
+DINO: one logit per query box and caption token, boxes relative to the image)."""
 
 
 def grounder_id(grounder: str) -> str:
@@ -52,51 +57,74 @@ class Grounder:
     def __init__(self, name: str, model: Any, processor: Any, device: str, dtype: Any) -> None:
         self.name, self.model, self.processor = name, model, processor
         self.device, self.dtype = device, dtype
-        self.padded_square = model.config.model_type == "owlv2"
+        self.model_type = model.config.model_type
         text_config = getattr(model.config, "text_config", None)
         self.max_tokens = int(getattr(text_config, "max_position_embeddings", 16) or 16)
 
     def best_boxes(self, image: Any, phrases: Sequence[str]) -> list[Grounded]:
         """The best-scoring box of each phrase in `image` (a PIL image), in its pixels."""
-        import torch
-
         if not phrases:
             return []
-        inputs = self.processor(
-            text=[list(phrases)],
-            images=image,
-            return_tensors="pt",
-            padding="max_length",
-            truncation=True,
-            max_length=self.max_tokens,
-        )
-        moved = {
-            name: (
-                value.to(self.device, dtype=self.dtype)
-                if value.is_floating_point()
-                else value.to(self.device)
-            )
-            for name, value in dict(inputs).items()
-            if isinstance(value, torch.Tensor)
-        }
+        if self.model_type == "grounding-dino":
+            return [self._caption_box(image, phrase) for phrase in phrases]
+        return self._query_boxes(image, phrases)
+
+    def _run(self, inputs: Any) -> Any:
+        import torch
+
+        moved = {}
+        for name, value in dict(inputs).items():
+            if isinstance(value, torch.Tensor):
+                floating = value.is_floating_point()
+                moved[name] = value.to(self.device, dtype=self.dtype) if floating else value.to(self.device)
         with torch.inference_mode():
-            output = self.model(**moved)
+            return self.model(**moved)
+
+    def _query_boxes(self, image: Any, phrases: Sequence[str]) -> list[Grounded]:
+        """OWL-ViT / OWLv2: every phrase a text query of one forward pass."""
+        import torch
+
+        inputs = self.processor(text=[list(phrases)], images=image, return_tensors="pt",
+                                padding="max_length", truncation=True, max_length=self.max_tokens)  # fmt: skip
+        output = self._run(inputs)
         scores = output.logits[0].float().sigmoid()  # [candidate boxes, queries]
         boxes = output.pred_boxes[0].float()  # [candidate boxes, 4]: cx, cy, w, h in 0-1
         width, height = image.size
-        scale_x, scale_y = (max(width, height),) * 2 if self.padded_square else (width, height)
+        side = max(width, height)  # OWLv2 pads the image to a square at the bottom / right
+        scale = (side, side) if self.model_type == "owlv2" else (width, height)
         found = []
         for query in range(len(phrases)):
             best = int(torch.argmax(scores[:, query]))
-            cx, cy, w, h = (float(v) for v in boxes[best])
-            corners = [
-                (cx - w / 2) * scale_x,
-                (cy - h / 2) * scale_y,
-                (cx + w / 2) * scale_x,
-                (cy + h / 2) * scale_y,
-            ]
-            found.append(Grounded(round(float(scores[best, query]), 6), [round(v, 2) for v in corners]))
+            found.append(_grounded(float(scores[best, query]), boxes[best], *scale))
         return found
+
+    def _caption_box(self, image: Any, phrase: str) -> Grounded:
+        """Grounding DINO: the phrase is the caption ("red shirt."); a box scores its best
+        probability over the phrase's own tokens (not [CLS], [SEP] or the full stop)."""
+        import torch
+
+        tokenizer = self.processor.tokenizer
+        caption = phrase.lower().strip().rstrip(".") + "."
+        limit = int(getattr(self.model.config, "max_text_len", 256))
+        inputs = self.processor(
+            images=image, text=caption, return_tensors="pt", truncation=True, max_length=limit
+        )
+        skip = {tokenizer.cls_token_id, tokenizer.sep_token_id, tokenizer.pad_token_id,
+                tokenizer.convert_tokens_to_ids(".")}  # fmt: skip
+        ids = inputs["input_ids"][0].tolist()
+        positions = [i for i, token in enumerate(ids) if token not in skip] or [0]
+        output = self._run(inputs)
+        scores = output.logits[0].float().sigmoid()[:, positions].max(dim=-1).values  # [query boxes]
+        best = int(torch.argmax(scores))
+        width, height = image.size
+        return _grounded(float(scores[best]), output.pred_boxes[0, best].float(), width, height)
+
+
+def _grounded(score: float, box: Any, scale_x: float, scale_y: float) -> Grounded:
+    """A (cx, cy, w, h) box in 0-1 of a `scale_x` × `scale_y` frame → its corners in pixels."""
+    cx, cy, w, h = (float(v) for v in box)
+    corners = [(cx - w / 2) * scale_x, (cy - h / 2) * scale_y, (cx + w / 2) * scale_x, (cy + h / 2) * scale_y]
+    return Grounded(round(score, 6), [round(v, 2) for v in corners])
 
 
 def load_grounder(
@@ -122,14 +150,14 @@ def load_grounder(
     except (ValueError, KeyError) as error:
         raise ModelLoadError(
             f"{flag} {grounder}: transformers {transformers.__version__} does not know this model's architecture "
-            f"({_first_line(error)}). Upgrade transformers or pick an OWL-ViT / OWLv2 detector."
+            f"({_first_line(error)}). Upgrade transformers or pick an OWL-ViT / OWLv2 / Grounding DINO detector."
         ) from None
     model_type = getattr(config, "model_type", "?")
     if model_type not in SUPPORTED:
         raise ModelLoadError(
             f"{flag} {grounder}: model_type '{model_type}' is not a detector hvgen can ground phrases with; "
-            f"use {' or '.join(SUPPORTED.values())} (e.g. google/owlv2-base-patch16-ensemble, "
-            "google/owlvit-base-patch32) or 'tiny'."
+            f"use {', '.join(SUPPORTED.values())} (e.g. google/owlv2-base-patch16-ensemble, "
+            "IDEA-Research/grounding-dino-tiny) or 'tiny'."
         )
     try:
         model = AutoModelForZeroShotObjectDetection.from_pretrained(
