@@ -108,6 +108,28 @@ def test_bad_model_names_fail_in_one_line(coco: dict[str, Path], tmp_path: Path)
 
 
 @pytest.mark.heavy
+def test_a_picture_that_does_not_decode_keeps_the_template_text(tmp_path: Path, fresh_replies: None) -> None:
+    from hvgen.generators.herm.annotator import PersonAnnotator
+    from hvgen.generators.herm.facts import person_facts
+
+    from hvgen.readers.coco import read_people
+    from hvgen.templating import TemplateSet
+
+    coco = write_coco(tmp_path / "coco")
+    entry = read_people(coco["keypoints"], None, None, 1024).images[1]
+    templates = TemplateSet("herm", None)
+    people = person_facts(entry, templates.read_yaml("herm.yaml"))
+    truncated = tmp_path / "truncated.jpg"
+    truncated.write_bytes((coco["images"] / entry.image.file_name).read_bytes()[:2000])
+    annotator = PersonAnnotator(AnnotatorSettings("tiny"), templates, 0)
+    try:
+        assert annotator.annotate_image(people, truncated, (640, 480)) is None
+    finally:
+        annotator.close()
+    assert any("did not decode" in note for note in annotator.notes())
+
+
+@pytest.mark.heavy
 def test_a_detector_of_another_kind_is_refused(tmp_path: Path) -> None:
     from hvgen.annotate.grounder import load_grounder
     from hvgen.annotate.tiny import tiny_vlm_path

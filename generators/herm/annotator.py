@@ -194,8 +194,11 @@ class PersonAnnotator:
     # -------------------------------------------------------------- per image
     def annotate_image(
         self, people: list[Facts], image_path: Path, size: tuple[int, int]
-    ) -> list[dict[str, Any]]:
-        """One annotation per person of the image (the records' `person_annotations`)."""
+    ) -> list[dict[str, Any]] | None:
+        """One annotation per person of the image (the records' `person_annotations`); None when
+        the picture does not decode (a truncated file: the render stage drops it and its questions)."""
+        from PIL import Image
+
         from hvgen.annotate.reply_cache import file_digest
 
         digest = file_digest(image_path)
@@ -203,15 +206,20 @@ class PersonAnnotator:
 
         def image() -> Any:
             if not picture:
-                from PIL import Image
-
-                with Image.open(image_path) as opened:
-                    picture.append(opened.convert("RGB"))
+                try:
+                    with Image.open(image_path) as opened:
+                        picture.append(opened.convert("RGB"))
+                except (OSError, ValueError, Image.DecompressionBombError):  # passed the header check only
+                    raise _Undecodable from None
             return picture[0]
 
         prompts = {aspect: self.templates.render("annotator.j2", {"box_colour": BOX_COLOUR, "others": len(people) - 1},
                                                  block=aspect) for aspect in ASPECTS}  # fmt: skip
-        return [self._person(facts, prompts, digest, image, size) for facts in people]
+        try:
+            return [self._person(facts, prompts, digest, image, size) for facts in people]
+        except _Undecodable:
+            self.counts["images_undecodable"] += 1  # the render stage drops it with its questions
+            return None
 
     def _person(self, facts: Facts, prompts: dict[str, str], digest: str, image: Any,
                 size: tuple[int, int]) -> dict[str, Any]:  # fmt: skip
@@ -332,12 +340,20 @@ class PersonAnnotator:
                 f"{c['phrases_grounded'] + c['phrases_ungrounded']} tagged appearance phrases (score >= "
                 f"{self.settings.threshold:g}); {c['phrases_ungrounded']} left without a box."
             )
+        if c["images_undecodable"]:
+            lines.append(
+                f"{c['images_undecodable']} images did not decode: their persons keep the template's text."
+            )
         if c["keypoint_fallbacks"]:
             lines.append(
                 f"{c['keypoint_fallbacks']} model-written appearances had no boxed phrase: the keypoint-boxed body "
                 "parts were appended (template text) so HERM's grounding classes keep those persons."
             )
         return lines
+
+
+class _Undecodable(Exception):
+    """The picture passed the plan's header check but does not decode (a truncated file)."""
 
 
 def apply_annotation(record: dict[str, Any], annotation: dict[str, Any] | None) -> dict[str, Any]:
