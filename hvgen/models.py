@@ -382,10 +382,14 @@ def build_tiny_sdxl(directory: Path, seed: int = 0) -> Path:
     return directory
 
 
-def _tiny_clip_tokenizer(directory: Path):
+def _tiny_clip_tokenizer(
+    directory: Path, specials: tuple[str, ...] = ("<|startoftext|>", "<|padding|>", "<|endoftext|>")
+):
     """A CLIP BPE tokenizer over a small byte-level vocabulary (no download needed).
 
-    `model_max_length=77` matters: the SDXL pipeline pads prompts to it.
+    `model_max_length=77` matters: the SDXL pipeline pads prompts to it. `specials` come first in
+    the vocabulary, in that order (OWL-ViT drops a text query whose first token has id 0, so its
+    tiny model puts the padding token there).
     """
     import json
 
@@ -393,7 +397,7 @@ def _tiny_clip_tokenizer(directory: Path):
 
     directory.mkdir(parents=True, exist_ok=True)
     alphabet = byte_level_alphabet()
-    tokens = ["<|startoftext|>", "<|padding|>", "<|endoftext|>"] + alphabet + [c + "</w>" for c in alphabet]
+    tokens = list(specials) + alphabet + [c + "</w>" for c in alphabet]
     vocab = {token: index for index, token in enumerate(tokens[:1000])}
     (directory / "vocab.json").write_text(json.dumps(vocab), encoding="utf-8")
     (directory / "merges.txt").write_text("#version: 0.2\n", encoding="utf-8")

@@ -25,7 +25,7 @@ import typer
 from hvgen.errors import HvgenError
 from hvgen.generator import ExportConfig, Generator, PlanRequest, PlanResult
 from hvgen.privacy import public_value
-from hvgen.progress import warn
+from hvgen.progress import info, warn
 from hvgen.publish.formats import register_format
 from hvgen.readers.coco import CocoPeople, PersonImage, read_people
 from hvgen.readers.source_folder import SourceFolder
@@ -34,6 +34,7 @@ from hvgen.seeding import balanced_slot, derive_seed, stable_id
 from hvgen.store.layout import image_relpath
 
 from . import levels as L
+from .annotator import DEFAULT_MAX_NEW_TOKENS, DEFAULT_THRESHOLD, AnnotatorSettings, PersonAnnotator
 from .facts import Facts, person_facts, referring_expressions
 from .questions import (
     BLOCKS,
@@ -111,6 +112,36 @@ class Herm(Generator):
                 "SamModel: a Hub id such as facebook/sam-vit-base or a local folder); masks are stored as COCO RLE.",
             ),
         ] = "",
+        annotator: Annotated[
+            str,
+            typer.Option(
+                metavar="MODEL",
+                help="Write every person's appearance / pose / modality / relation text with this image-text-to-text "
+                "model (transformers: a Hub id, a local folder, or 'tiny'), shown the photo with the person's box "
+                "drawn, one prompt per aspect (templates/herm/annotator.j2), greedy decoding, replies cached. The "
+                "text replaces the template's in `hvgen export --format herm` and is marked model-generated "
+                "(`annotation_source`).",
+            ),
+        ] = "",
+        grounder: Annotated[
+            str,
+            typer.Option(
+                metavar="MODEL",
+                help="Box every <p>phrase</p> of the --annotator's appearance text inside the person with this "
+                "zero-shot detector (OWL-ViT / OWLv2 / Grounding DINO through transformers: a Hub id, a local "
+                "folder, or 'tiny'): the person is cropped, the phrase is the text query, the best box is kept.",
+            ),
+        ] = "",
+        grounder_threshold: Annotated[
+            float,
+            typer.Option(
+                metavar="SCORE",
+                help="The --grounder score (0-1) a phrase's best box needs; weaker phrases stay without a box (counted).",
+            ),
+        ] = 0.1,
+        annotator_max_new_tokens: Annotated[
+            int, typer.Option(metavar="N", help="The longest --annotator reply per aspect, in tokens.")
+        ] = 128,
         follow_symlinks: Annotated[
             bool,
             typer.Option(
@@ -151,6 +182,12 @@ class Herm(Generator):
         self.no_images = bool(options["no_images"])
         self.follow_symlinks = bool(options.get("follow_symlinks"))
         self.sam = str(options["sam"])
+        self.annotation = AnnotatorSettings(
+            str(options.get("annotator") or ""), str(options.get("grounder") or ""),
+            options.get("grounder_threshold", DEFAULT_THRESHOLD),
+            options.get("annotator_max_new_tokens", DEFAULT_MAX_NEW_TOKENS),
+        )  # fmt: skip
+        self.annotation.check()
 
     @staticmethod
     def check_inputs(options: dict[str, Any]) -> None:
@@ -207,7 +244,10 @@ class Herm(Generator):
     def card_context(self) -> dict[str, Any]:
         return {"tasks": TASKS, "levels": LEVELS, "box_format": self.box_format, "no_images": self.no_images,
                 "min_area": self.min_area, "parts": list(L.PARTS), "rules": self.rules,
-                "sam": public_value(self.sam) if self.sam else ""}  # fmt: skip
+                "sam": public_value(self.sam) if self.sam else "",
+                "annotator": public_value(self.annotation.annotator_id) if self.annotation.annotator else "",
+                "grounder": public_value(self.annotation.grounder_id) if self.annotation.grounder else "",
+                "grounder_threshold": self.annotation.threshold}  # fmt: skip
 
     @cached_property
     def rules(self) -> dict[str, Any]:
@@ -218,6 +258,7 @@ class Herm(Generator):
         """Reads the annotations, chooses the images and counts the questions eagerly; the
         records themselves are yielded image by image (the engine sorts them by id on disk)."""
         self.check_inputs(self.resolved_options(self.request.options))
+        self.annotation.check_models()
         data = read_people(self.keypoints_path, self.instances_path, self.captions_path, self.min_area)
         if not data.counts["people"]:
             counts = data.counts
@@ -236,7 +277,7 @@ class Herm(Generator):
             f"{self.min_area} px² counted but not asked about.",
         )
         warnings = [] if order.questions else ["no question could be asked: check the keypoint annotations."]
-        return PlanResult(records=self._records(chosen, data, order), warnings=warnings, notes=notes)
+        return PlanResult(records=self._records(chosen, data, order, notes), warnings=warnings, notes=notes)
 
     def _deal_order(self, chosen: list[PersonImage]) -> DealOrder:
         """First pass: the id of every question whose answer position (multiple choice) or truth
@@ -249,17 +290,39 @@ class Herm(Generator):
         order.freeze()
         return order
 
-    def _records(self, chosen: list[PersonImage], data: CocoPeople, order: DealOrder) -> Iterator[Record]:
-        """Second pass: one image's specs at a time, masked (--sam) and worded."""
+    def _records(self, chosen: list[PersonImage], data: CocoPeople, order: DealOrder,
+                 notes: list[str]) -> Iterator[Record]:  # fmt: skip
+        """Second pass: one image's specs at a time, masked (--sam), worded, and — with
+        --annotator — the image's dense-caption record carrying every person's model-written text."""
         from .masks import SamMasker
 
         masker = SamMasker(self.sam) if self.sam else None
-        for entry in chosen:
-            specs = self._image_specs(entry)
-            if masker is not None:
-                self._add_masks(masker, entry, specs)
-            for spec in sorted(specs, key=lambda s: s.id):
-                yield self._finalise(spec, order.rank(spec.id, deal_key(spec)), data)
+        annotator = (
+            PersonAnnotator(self.annotation, self.templates, self.request.run_seed)
+            if self.annotation.annotator
+            else None
+        )
+        try:
+            for entry in chosen:
+                specs = self._image_specs(entry)
+                if masker is not None:
+                    self._add_masks(masker, entry, specs)
+                annotations = None
+                if annotator is not None:
+                    path = self.source_image(entry.image.file_name)
+                    size = (entry.image.width, entry.image.height)
+                    annotations = annotator.annotate_image(self.facts(entry), path, size)
+                for spec in sorted(specs, key=lambda s: s.id):
+                    record = self._finalise(spec, order.rank(spec.id, deal_key(spec)), data)
+                    if spec.task == "dense_caption":
+                        record["person_annotations"] = annotations
+                    yield record
+            if annotator is not None:
+                notes.extend(annotator.notes())
+                info(annotator.cache_report(), highlight=False)
+        finally:
+            if annotator is not None:
+                annotator.close()
 
     def _choose_images(self, data: CocoPeople) -> tuple[list[PersonImage], list[str]]:
         """Up to --num images with someone to ask about, in a seeded order; images whose file is
@@ -568,6 +631,7 @@ class Herm(Generator):
             "answer_index": options.index(answer) if options else None,
             "answer_box": list(spec.answer_box) if spec.answer_box is not None else None,
             "answer_mask": spec.mask,
+            "person_annotations": None,
             "person_box": list(facts.box) if facts is not None else None,
             "person_id": facts.person.id if facts is not None else None,
             "conversations": spec.conversation,

@@ -24,6 +24,7 @@ from hvgen.store.atomic import write_atomic, write_text_atomic
 from hvgen.store.files import checked_relpath
 
 from . import levels as L
+from .annotator import apply_annotation
 from .questions import GROUNDING, MULTI_CHOICE
 
 if TYPE_CHECKING:
@@ -213,6 +214,9 @@ class _Writer:
             self.expressions[image_id] = generator.referring_expressions(people) if whole else {}
             self.sizes[image_id] = (entry.image.width, entry.image.height)
         self._check_against_plan()
+        # model-written text (`hvgen herm --annotator`), carried by each image's dense-caption record
+        self.model_text = {(row["image_id"], item["person_id"]): item for row in rows
+                           for item in row.get("person_annotations") or []}  # fmt: skip
 
     def _check_against_plan(self) -> None:
         """Every planned person must be a re-read person at the same box (else the files changed)."""
@@ -293,7 +297,7 @@ class _Writer:
                 image_id, people[near]
             )
         objects = [o for o in facts.objects if o["relation"] != "near"]
-        return {
+        record = {
             "image": self.image_name(image_id),
             "bbox": list(person.bbox),
             "refer": refer,
@@ -303,6 +307,12 @@ class _Writer:
             "modality": self.render("modality", objects=objects),
             "relation": self.render("relation", others=others, nearest=nearest),
         }
+        return apply_annotation(record, self.model_text.get((image_id, person.id)))
+
+    def _annotation_mode(self) -> dict[str, str]:
+        context = self.generator.card_context()
+        mode = "models" if self.model_text else "templates"
+        return {"mode": mode, "annotator": context["annotator"], "grounder": context["grounder"]}
 
     # -------------------------------------------------------------- eval files
     def grounding(self) -> list[dict[str, Any]]:
@@ -365,6 +375,6 @@ class _Writer:
             "readers": readers,
             "parsing_rows": 0,
             "evals": evals,
-            "annotation": {"mode": "templates", "annotator": "", "grounder": ""},
+            "annotation": self._annotation_mode(),
             "notes": notes,
         }

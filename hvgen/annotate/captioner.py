@@ -59,32 +59,36 @@ def captioner_id(captioner: str) -> str:
     return captioner
 
 
-def check_captioner(captioner: str) -> None:
+CAPTIONER_KIND = "an image-text-to-text model (e.g. HuggingFaceTB/SmolVLM-256M-Instruct)"
+
+
+def check_captioner(captioner: str, flag: str = "--captioner", kind: str = CAPTIONER_KIND) -> None:
     """Refuse a `--captioner` that cannot be a model before any work starts: a missing folder,
-    a folder without config.json, a file, or a bare word that is not `tiny` nor OWNER/NAME."""
+    a folder without config.json, a file, or a bare word that is not `tiny` nor OWNER/NAME.
+    `flag` is the option's name in messages (HERM's `--annotator` loads the same models), `kind`
+    what a Hub id must name (HERM's `--grounder` checks detectors here too)."""
     if captioner == TINY:
         return
     path = Path(captioner).expanduser()
     if path.is_dir():
         if not (path / "config.json").is_file():
             raise HvgenError(
-                f"--captioner {captioner}: the folder {path.resolve()} holds no config.json, so it is not a "
+                f"{flag} {captioner}: the folder {path.resolve()} holds no config.json, so it is not a "
                 "transformers model folder (save one with `model.save_pretrained(DIR)` and "
                 "`processor.save_pretrained(DIR)`)."
             )
         return
     if path.exists():
-        raise HvgenError(f"--captioner {captioner}: {path.resolve()} is a file; a local model is a folder.")
+        raise HvgenError(f"{flag} {captioner}: {path.resolve()} is a file; a local model is a folder.")
     if looks_like_path(captioner):
         raise HvgenError(
-            f"--captioner {captioner}: the folder {path.resolve()} does not exist. Check the path, or give a "
+            f"{flag} {captioner}: the folder {path.resolve()} does not exist. Check the path, or give a "
             "Hub id OWNER/NAME, or 'tiny' for the built-in offline test model."
         )
     if "/" not in captioner:
         raise HvgenError(
-            f"--captioner {captioner}: unknown model{did_you_mean(captioner, [TINY])}. Give a Hub id OWNER/NAME "
-            "of an image-text-to-text model (e.g. HuggingFaceTB/SmolVLM-256M-Instruct), a local model folder, "
-            "or 'tiny' (built-in random model, for offline checks)."
+            f"{flag} {captioner}: unknown model{did_you_mean(captioner, [TINY])}. Give a Hub id OWNER/NAME "
+            f"of {kind}, a local model folder, or 'tiny' (built-in random model, for offline checks)."
         )
 
 
@@ -187,13 +191,15 @@ def auto_model_class() -> Any:
     )
 
 
-def load_captioner(captioner: str, device: str = "auto", dtype: str = "auto") -> Captioner:
+def load_captioner(
+    captioner: str, device: str = "auto", dtype: str = "auto", flag: str = "--captioner"
+) -> Captioner:
     """Load `captioner` (tiny, folder or Hub id) on `device` in `dtype` (auto: bf16 on CUDA,
     float32 elsewhere). Any failure is one ModelLoadError saying what and how to fix."""
     import transformers
     from transformers import AutoConfig, AutoProcessor
 
-    check_captioner(captioner)
+    check_captioner(captioner, flag)
     source = captioner
     if captioner == TINY:
         from hvgen.annotate.tiny import tiny_vlm_path
@@ -206,10 +212,10 @@ def load_captioner(captioner: str, device: str = "auto", dtype: str = "auto") ->
     try:
         config = AutoConfig.from_pretrained(source)
     except OSError as error:
-        raise ModelLoadError(_not_found(captioner, error)) from None
+        raise ModelLoadError(_not_found(captioner, error, flag)) from None
     except (ValueError, KeyError) as error:
         raise ModelLoadError(
-            f"--captioner {captioner}: transformers {transformers.__version__} does not know this model's "
+            f"{flag} {captioner}: transformers {transformers.__version__} does not know this model's "
             f"architecture ({_first_line(error)}). Upgrade transformers (pip install -U transformers) or pick "
             "another image-text-to-text model; hvgen does not run remote code."
         ) from None
@@ -219,22 +225,22 @@ def load_captioner(captioner: str, device: str = "auto", dtype: str = "auto") ->
     except ValueError as error:
         if "Unrecognized configuration class" not in str(error):
             raise ModelLoadError(
-                f"--captioner {captioner}: cannot load the model ({_first_line(error)})."
+                f"{flag} {captioner}: cannot load the model ({_first_line(error)})."
             ) from None
         architectures = ", ".join(getattr(config, "architectures", None) or []) or "unknown"
         raise ModelLoadError(
-            f"--captioner {captioner}: its architecture (model_type '{model_type}', {architectures}) is not an "
+            f"{flag} {captioner}: its architecture (model_type '{model_type}', {architectures}) is not an "
             f"image-text-to-text model that {auto_class.__name__} of transformers {transformers.__version__} can "
             "load. Use a vision-language chat model (e.g. HuggingFaceTB/SmolVLM-256M-Instruct, "
             "llava-hf/llava-1.5-7b-hf, Qwen/Qwen2.5-VL-3B-Instruct) or 'tiny'."
         ) from None
     except OSError as error:
-        raise ModelLoadError(_not_found(captioner, error)) from None
+        raise ModelLoadError(_not_found(captioner, error, flag)) from None
     try:
         processor = AutoProcessor.from_pretrained(source)
     except (OSError, ValueError, TypeError) as error:
         raise ModelLoadError(
-            f"--captioner {captioner}: the model loaded but its processor did not ({_first_line(error)}). "
+            f"{flag} {captioner}: the model loaded but its processor did not ({_first_line(error)}). "
             "A model folder needs the processor files too: `processor.save_pretrained(DIR)`."
         ) from None
     model.to(device).eval()
@@ -254,9 +260,9 @@ def _first_line(error: BaseException) -> str:
     return text.splitlines()[0][:200] if text else type(error).__name__
 
 
-def _not_found(captioner: str, error: BaseException) -> str:
+def _not_found(captioner: str, error: BaseException, flag: str = "--captioner") -> str:
     return (
-        f"--captioner {captioner}: cannot load the model: it is not a local folder and not in the local "
+        f"{flag} {captioner}: cannot load the model: it is not a local folder and not in the local "
         "Hugging Face cache, and it cannot be downloaded here (no network, or HF_HUB_OFFLINE=1). On a machine "
         f"with network run `hf download {captioner}` and copy the cache (~/.cache/huggingface), or pass the "
         f"model's folder; 'tiny' needs no download. [{_first_line(error)}]"

@@ -1,8 +1,9 @@
-"""The built-in tiny captioner (`--captioner tiny`): a random-weight LLaVA-shaped
-image-text-to-text model built from configs, saved with `save_pretrained` under the hvgen
-cache and loaded back through the normal `from_pretrained` path, so annotation runs offline on
-a CPU and the real loading code is the code under test. Its replies are junk by design: it
-checks the machinery, not the captions.
+"""The built-in tiny models: the captioner (`--captioner tiny`, HERM's `--annotator tiny`), a
+random-weight LLaVA-shaped image-text-to-text model, and the grounder (HERM's `--grounder tiny`),
+a random-weight OWL-ViT zero-shot detector. Both are built from configs, saved with
+`save_pretrained` under the hvgen cache and loaded back through the normal `from_pretrained`
+path, so annotation runs offline on a CPU and the real loading code is the code under test.
+Their replies and boxes are junk by design: they check the machinery, not the annotations.
 """
 
 from __future__ import annotations
@@ -107,3 +108,56 @@ def build_tiny_vlm(directory: str | os.PathLike[str], *, seed: int = 0) -> Path:
 def tiny_vlm_path() -> Path:
     """The cached tiny captioner folder, built on first use (`hvgen.models.cached_model_folder`)."""
     return cached_model_folder(TINY_VLM_VERSION, build_tiny_vlm, "hvgen_tiny.json")
+
+
+TINY_GROUNDER_VERSION = "tiny-owlvit-v1"
+"""Folder name of the cached tiny grounder; bump it whenever `build_tiny_owlvit` changes its output."""
+
+
+def build_tiny_owlvit(directory: str | os.PathLike[str], *, seed: int = 0) -> Path:
+    """Build a tiny random `OwlViTForObjectDetection` (CLIP-shaped text and vision towers of
+    hidden size 32, 64² images in 16² patches: 16 candidate boxes) with an `OwlViTProcessor`
+    whose CLIP tokenizer is made from a written vocabulary (no download), save both to `directory`."""
+    import torch
+    from transformers import OwlViTConfig, OwlViTForObjectDetection, OwlViTImageProcessor, OwlViTProcessor
+
+    from hvgen.models import _tiny_clip_tokenizer
+
+    out = Path(directory)
+    out.mkdir(parents=True, exist_ok=True)
+    # OWL-ViT ignores a text query whose first token id is 0: the padding token takes id 0
+    tokenizer = _tiny_clip_tokenizer(
+        out / "_tokenizer_src", ("<|padding|>", "<|startoftext|>", "<|endoftext|>")
+    )
+    config = OwlViTConfig(
+        text_config={"vocab_size": len(tokenizer), "hidden_size": 32, "intermediate_size": 64,
+                     "num_hidden_layers": 2, "num_attention_heads": 4, "max_position_embeddings": 16,
+                     "pad_token_id": 0, "bos_token_id": 1, "eos_token_id": 2},
+        vision_config={"hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 2,
+                       "num_attention_heads": 4, "image_size": 64, "patch_size": 16},
+        projection_dim=32,
+    )  # fmt: skip
+    processor = OwlViTProcessor(
+        image_processor=OwlViTImageProcessor(
+            size={"height": 64, "width": 64}, crop_size={"height": 64, "width": 64}
+        ),
+        tokenizer=tokenizer,
+    )
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        model = OwlViTForObjectDetection(config).eval()
+        with torch.no_grad():  # random box offsets saturate the sigmoid into empty boxes: keep them
+            model.box_head.dense2.weight.mul_(0.01)  # small, so every box sits near its patch's prior box
+            model.box_head.dense2.bias.zero_()
+    model.save_pretrained(out)
+    processor.save_pretrained(out)
+    import shutil
+
+    shutil.rmtree(out / "_tokenizer_src", ignore_errors=True)
+    (out / "hvgen_tiny.json").write_text(json.dumps({"version": TINY_GROUNDER_VERSION, "seed": seed}) + "\n")
+    return out
+
+
+def tiny_grounder_path() -> Path:
+    """The cached tiny grounder folder, built on first use (`hvgen.models.cached_model_folder`)."""
+    return cached_model_folder(TINY_GROUNDER_VERSION, build_tiny_owlvit, "hvgen_tiny.json")
