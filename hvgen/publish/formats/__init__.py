@@ -80,6 +80,7 @@ class ExportFormat(ABC):
 _CLASSES: dict[str, tuple[str, str]] = {
     "vlmevalkit": ("hvgen.publish.formats.vlmevalkit", "VLMEvalKitFormat"),
     "lmms-eval": ("hvgen.publish.formats.lmms_eval", "LmmsEvalFormat"),
+    "ctrlora": ("hvgen.publish.formats.ctrlora", "CtrLoRAFormat"),
 }
 FORMAT_ALIASES = {"vlmeval": "vlmevalkit", "lmms_eval": "lmms-eval", "lmmseval": "lmms-eval"}
 
