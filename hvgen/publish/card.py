@@ -144,6 +144,8 @@ def render_card(
         "quality": quality,
         "config_yaml": _to_yaml(public_config(config.to_dict())),
         "model": public_value(config.render.model),
+        "controlnet": public_value(config.render.controlnet) if config.render.controlnet else None,
+        "render": config.render,
         "incomplete": incomplete,
         "settings": settings,
         "seed": config.seed,

@@ -1,0 +1,219 @@
+"""ControlNet rendering end to end, offline: `hvgen dysca --model tiny --controlnet tiny
+--condition RECIPE` draws each image's condition in the run, renders through the tiny ControlNet,
+exports both (`condition_image`), writes CtrLoRA's training layout, and a killed run resumes to
+the same bytes. Bad ControlNet options fail in one line before anything is written."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+from PIL import Image
+
+from hvgen.cli import main
+
+ARGS = ["dysca", "--model", "tiny", "--controlnet", "tiny", "--num", "3", "--steps", "2", "--seed", "5"]
+ARGS += ["--batch-size", "2", "--condition", "canny-boxes", "--subtasks", "animal,color", "--quiet"]
+
+
+def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    """The console entry point in a subprocess (cwd outside the checkout, as tests/test_cli.py)."""
+    return subprocess.run(
+        [sys.executable, "-c", "from hvgen.cli import main; main()", *args],
+        capture_output=True,
+        text=True,
+        cwd=tempfile.gettempdir(),
+        env={**os.environ, **(env or {})},
+        timeout=600,
+    )
+
+
+def snapshot(run: Path) -> dict[str, str]:
+    """sha256 of every image, condition and exported row (with its image bytes) of a run."""
+    digest = {}
+    for folder in ("images", "conditions"):
+        for path in sorted((run / folder).rglob("*.png")):
+            digest[path.relative_to(run).as_posix()] = hashlib.sha256(path.read_bytes()).hexdigest()
+    for parquet in sorted((run / "export" / "data").rglob("*.parquet")):
+        for row in pq.read_table(parquet).to_pylist():
+            for key in ("image", "condition_image"):
+                row[key] = hashlib.sha256(row[key]["bytes"]).hexdigest()
+            digest[f"export/{parquet.parent.name}/{row['id']}"] = hashlib.sha256(
+                json.dumps(row, sort_keys=True, default=str).encode()
+            ).hexdigest()
+    return digest
+
+
+@pytest.fixture(scope="module")
+def control_run(tiny_cache: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("controlnet") / "run"
+    main([*ARGS, "--out", str(out)])
+    main(["export", str(out), "--format", "ctrlora", "--quiet"])
+    return out
+
+
+@pytest.mark.heavy
+def test_each_image_has_its_condition_drawn_in_the_run(control_run: Path) -> None:
+    from hvgen.conditions import load_recipes, make_condition
+
+    records = [json.loads(line) for line in (control_run / "records.jsonl").read_text().splitlines()]
+    images = {record["image_id"]: record for record in records}
+    assert len(images) == 3
+    for image_id, record in images.items():
+        assert record["condition"]["recipe"] == "canny-boxes"
+        params = json.loads(record["condition"]["params"])
+        assert params["labels"] == [record["foreground"]]  # the box is named after the subject
+        condition = Image.open(control_run / "conditions" / image_id[:2] / f"{image_id}.png")
+        expected = make_condition("canny-boxes", params, record["image_seed"], (64, 64), load_recipes())
+        assert condition.convert("RGB").tobytes() == expected.tobytes()  # same seed → same bytes
+        assert np.asarray(condition).max() == 255  # the box's outline is there
+        assert (control_run / "images" / image_id[:2] / f"{image_id}.png").is_file()
+    rows = [json.loads(line) for line in (control_run / "manifests" / "render.00000-of-00001.jsonl").open()]
+    assert all(
+        row["condition_recipe"] == "canny-boxes" and len(row["condition_sha256"]) == 64 for row in rows
+    )
+    config = (control_run / "config.yaml").read_text()
+    assert "controlnet: tiny" in config and "control_end: 1.0" in config
+
+
+@pytest.mark.heavy
+def test_the_export_has_the_condition_column_and_loads_with_datasets(control_run: Path) -> None:
+    from datasets import load_dataset
+
+    data = load_dataset(str(control_run / "export"), "clean", split="test")
+    assert {"image", "condition_image", "condition"} <= set(data.column_names)
+    assert type(data.features["condition_image"]).__name__ == "Image"
+    row = data[0]
+    assert row["condition"]["recipe"] == "canny-boxes"
+    on_disk = Image.open(control_run / "conditions" / row["image_id"][:2] / f"{row['image_id']}.png")
+    assert np.array_equal(
+        np.asarray(row["condition_image"].convert("RGB")), np.asarray(on_disk.convert("RGB"))
+    )
+    assert row["image"].size == row["condition_image"].size == (64, 64)
+    card = (control_run / "export" / "README.md").read_text()
+    assert "condition_image" in card
+
+
+@pytest.mark.heavy
+def test_ctrlora_layout_pairs_each_condition_with_its_render(control_run: Path) -> None:
+    root = control_run / "formats" / "ctrlora" / "canny-boxes"
+    lines = [json.loads(line) for line in (root / "prompt.json").read_text().splitlines()]
+    records = {
+        json.loads(line)["image_id"]: json.loads(line) for line in (control_run / "records.jsonl").open()
+    }
+    assert len(lines) == 3 and sorted(lines, key=lambda e: e["source"]) == lines
+    for entry in lines:
+        assert set(entry) == {"source", "target", "prompt"}
+        assert entry["source"].startswith("source/") and entry["target"].startswith("target/")
+        image_id = Path(entry["source"]).stem
+        assert entry["prompt"] == records[image_id]["prompt"]
+        assert (root / entry["source"]).read_bytes() == (
+            control_run / "conditions" / image_id[:2] / f"{image_id}.png"
+        ).read_bytes()
+        assert (root / entry["target"]).read_bytes() == (
+            control_run / "images" / image_id[:2] / f"{image_id}.png"
+        ).read_bytes()
+    assert sorted(p.name for p in root.iterdir()) == ["prompt.json", "source", "target"]
+
+
+@pytest.mark.heavy
+def test_a_killed_render_resumes_to_the_same_bytes(control_run: Path, tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    killed = run_cli(*ARGS, "--out", str(out), env={"HVGEN_FAULT": "render.logged:1"})
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    assert len(list((out / "manifests").glob("render.*.jsonl"))) == 1
+    resumed = run_cli(*ARGS, "--out", str(out))
+    assert resumed.returncode == 0, resumed.stderr
+    assert snapshot(out) == snapshot(control_run)
+
+
+@pytest.mark.heavy
+def test_a_damaged_condition_is_redone_with_its_image(control_run: Path, tmp_path: Path) -> None:
+    import shutil
+
+    out = shutil.copytree(control_run, tmp_path / "run")
+    condition = next((out / "conditions").rglob("*.png"))
+    expected = condition.read_bytes()
+    condition.write_bytes(b"not a png")
+    main([*ARGS, "--out", str(out)])
+    assert condition.read_bytes() == expected
+
+
+@pytest.mark.parametrize(
+    ("extra", "fragment"),
+    [
+        (["--controlnet-scale", "nan"], "--controlnet-scale) must be a finite number in [0, 10], got nan"),
+        (["--controlnet-scale", "-1"], "must be a finite number in [0, 10], got -1.0"),
+        (["--control-start", "inf"], "--control-start) must be a finite number in [0, 1], got inf"),
+        (["--control-end", "1.5"], "--control-end) must be a finite number in [0, 1]"),
+        (
+            ["--control-start", "0.8", "--control-end", "0.2"],
+            "--control-start (0.8) must be below --control-end",
+        ),
+        (["--controlnet", "nonsense"], "--controlnet nonsense: not a ControlNet folder"),
+        (["--condition", "posse"], "unknown condition recipe 'posse' (did you mean 'pose'?)"),
+    ],
+)
+def test_bad_controlnet_options_fail_in_one_line_before_the_run_exists(
+    tmp_path: Path, extra: list[str], fragment: str
+) -> None:
+    args = ["dysca", "--model", "tiny", "--controlnet", "tiny", "--condition", "pose", "--num", "2"]
+    result = run_cli(*args, *extra, "--out", str(tmp_path / "r"))
+    assert result.returncode != 0
+    assert fragment in result.stderr and "Traceback" not in result.stderr, result.stderr
+    assert not (tmp_path / "r").exists()
+
+
+def test_a_condition_without_a_controlnet_is_refused(tmp_path: Path) -> None:
+    result = run_cli(
+        "dysca", "--model", "tiny", "--condition", "pose", "--num", "2", "--out", str(tmp_path / "r")
+    )
+    assert result.returncode != 0 and "needs a ControlNet" in result.stderr, result.stderr
+    assert not (tmp_path / "r").exists()
+
+
+def test_the_tiny_controlnet_matches_the_tiny_unet_and_steers_the_image(tiny_cache: Path) -> None:
+    """Loaded through from_pretrained like the tiny pipeline; a different condition changes the render."""
+    from hvgen.conditions import load_recipes, make_condition
+    from hvgen.config import RenderConfig
+    from hvgen.models import load_pipeline, resolve_settings, tiny_controlnet_path
+    from hvgen.stages.render import ImageJob, render_batch
+
+    config = RenderConfig(model="tiny", device="cpu", controlnet="tiny", steps=2)
+    pipeline = load_pipeline(config)
+    assert type(pipeline).__name__ == "StableDiffusionXLControlNetPipeline"
+    assert (tiny_controlnet_path() / "config.json").is_file()
+    settings = resolve_settings(config)
+    job = ImageJob("ab" * 8, "a red fox", "", 3, "images/ab/x.png", ("pose", "{}"))
+    recipes = load_recipes()
+
+    def render(recipe: str) -> np.ndarray:
+        condition = make_condition(recipe, {}, 3, (64, 64), recipes)
+        (image,) = render_batch(
+            pipeline, [job], settings, pipeline.device, conditions=[condition], config=config
+        )
+        return np.asarray(image).astype(int)
+
+    pose, shapes = render("pose"), render("shapes")
+    assert np.array_equal(pose, render("pose"))
+    assert np.abs(pose - shapes).mean() > 0
+
+
+def test_ctrlora_is_asked_for_by_name_and_needs_a_controlnet_run() -> None:
+    from hvgen.config import RunConfig
+    from hvgen.errors import HvgenError
+    from hvgen.publish.formats import parse_formats
+
+    assert "ctrlora" not in [f.name for f in parse_formats("all", "dysca")]  # `--format all` stays valid
+    (ctrlora,) = parse_formats("ctrlora", "dysca")
+    with pytest.raises(HvgenError, match="no condition images"):
+        ctrlora.check(RunConfig(benchmark="dysca"))
