@@ -33,6 +33,8 @@ class CtrLoRAFormat(ExportFormat):
         "CtrLoRA custom-condition training data (source/, target/, prompt.json per recipe)"
     )
 
+    in_all: ClassVar[bool] = False  # training data for runs with conditions, not an evaluation layout
+
     def check(self, config) -> None:
         if not config.render.controlnet:
             raise HvgenError(
