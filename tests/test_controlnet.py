@@ -217,3 +217,91 @@ def test_ctrlora_is_asked_for_by_name_and_needs_a_controlnet_run() -> None:
     (ctrlora,) = parse_formats("ctrlora", "dysca")
     with pytest.raises(HvgenError, match="no condition images"):
         ctrlora.check(RunConfig(benchmark="dysca"))
+
+
+def _tiny_sd15(folder: Path, tiny_sdxl: Path) -> tuple[Path, Path]:
+    """A tiny random SD 1.5-shaped pipeline (one CLIP text encoder, no added time embedding) and
+    a ControlNet built from its UNet, both saved for from_pretrained: `--model DIR --controlnet DIR`."""
+    import torch
+    from diffusers import (
+        AutoencoderKL,
+        ControlNetModel,
+        EulerDiscreteScheduler,
+        StableDiffusionPipeline,
+        UNet2DConditionModel,
+    )
+    from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
+
+    torch.manual_seed(0)
+    unet = UNet2DConditionModel(
+        block_out_channels=(32, 64),
+        layers_per_block=1,
+        sample_size=32,
+        down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
+        up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"),
+        attention_head_dim=(2, 4),
+        cross_attention_dim=32,
+    )
+    vae = AutoencoderKL.from_pretrained(tiny_sdxl / "vae")
+    text_config = CLIPTextConfig(
+        bos_token_id=0, eos_token_id=2, hidden_size=32, intermediate_size=37, num_attention_heads=4,
+        num_hidden_layers=2, pad_token_id=1, vocab_size=1000,
+    )  # fmt: skip
+    pipeline = StableDiffusionPipeline(
+        vae=vae,
+        text_encoder=CLIPTextModel(text_config),
+        tokenizer=CLIPTokenizer.from_pretrained(tiny_sdxl / "tokenizer"),
+        unet=unet,
+        scheduler=EulerDiscreteScheduler.from_pretrained(tiny_sdxl / "scheduler"),
+        safety_checker=None,
+        feature_extractor=None,
+        requires_safety_checker=False,
+    )
+    pipeline.save_pretrained(folder / "sd15")
+    controlnet = ControlNetModel.from_unet(unet, conditioning_embedding_out_channels=(16, 32))
+    with torch.no_grad():  # a trained ControlNet's zero convolutions are not zero any more
+        for block in [*controlnet.controlnet_down_blocks, controlnet.controlnet_mid_block]:
+            block.weight.normal_(0.0, 0.05)
+        controlnet.controlnet_cond_embedding.conv_out.weight.normal_(0.0, 0.05)
+    controlnet.save_pretrained(folder / "controlnet")
+    return folder / "sd15", folder / "controlnet"
+
+
+def test_an_sd15_model_folder_renders_through_its_controlnet_pipeline(
+    tiny_cache: Path, tmp_path: Path
+) -> None:
+    from hvgen.conditions import load_recipes, make_condition
+    from hvgen.config import RenderConfig
+    from hvgen.models import check_controlnet, load_pipeline, resolve_settings, tiny_sdxl_path
+    from hvgen.stages.render import ImageJob, render_batch
+
+    model, controlnet = _tiny_sd15(tmp_path, tiny_sdxl_path())
+    check_controlnet(str(controlnet))
+    config = RenderConfig(
+        model=str(model), device="cpu", controlnet=str(controlnet), steps=2, width=64, height=64
+    )
+    pipeline = load_pipeline(config)
+    assert type(pipeline).__name__ == "StableDiffusionControlNetPipeline"
+    settings = resolve_settings(config)
+    jobs = [ImageJob("cd" * 8, "a dog", "", 9, "images/cd/x.png", ("pose", "{}"))]
+    recipes = load_recipes()
+    pose = make_condition("pose", {}, 9, (64, 64), recipes)
+    shapes = make_condition("shapes", {}, 9, (64, 64), recipes)
+    (first,) = render_batch(
+        pipeline, jobs, settings, pipeline.device, pad_to=2, conditions=[pose], config=config
+    )
+    (again,) = render_batch(
+        pipeline, jobs, settings, pipeline.device, pad_to=2, conditions=[pose], config=config
+    )
+    (other,) = render_batch(
+        pipeline, jobs, settings, pipeline.device, pad_to=2, conditions=[shapes], config=config
+    )
+    assert first.size == (64, 64) and first.tobytes() == again.tobytes() != other.tobytes()
+
+
+def test_a_controlnet_folder_without_a_config_is_refused(tmp_path: Path) -> None:
+    from hvgen.errors import HvgenError
+    from hvgen.models import check_controlnet
+
+    with pytest.raises(HvgenError, match="holds no config.json"):
+        check_controlnet(str(tmp_path))
