@@ -305,3 +305,23 @@ def test_a_controlnet_folder_without_a_config_is_refused(tmp_path: Path) -> None
 
     with pytest.raises(HvgenError, match="holds no config.json"):
         check_controlnet(str(tmp_path))
+
+
+@pytest.mark.heavy
+def test_image_once_layout_stores_each_condition_once_beside_the_pictures(
+    control_run: Path, tmp_path: Path
+) -> None:
+    import shutil
+
+    from datasets import load_dataset
+
+    out = shutil.copytree(control_run, tmp_path / "run")
+    main(["export", str(out), "--layout", "image-once", "--quiet"])
+    questions = load_dataset(str(out / "export"), "clean", split="test")
+    pictures = load_dataset(str(out / "export"), "clean_images", split="test")
+    assert "condition_file" in questions.column_names and "condition_image" not in questions.column_names
+    files = set(pictures["image_file"])
+    assert set(questions["condition_file"]) <= files and set(questions["image_file"]) <= files
+    row = pictures[pictures["image_file"].index(questions[0]["condition_file"])]
+    on_disk = Image.open(out / questions[0]["condition_file"]).convert("RGB")
+    assert np.array_equal(np.asarray(row["image"].convert("RGB")), np.asarray(on_disk))
