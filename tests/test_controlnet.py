@@ -100,7 +100,8 @@ def test_the_export_has_the_condition_column_and_loads_with_datasets(control_run
     )
     assert row["image"].size == row["condition_image"].size == (64, 64)
     card = (control_run / "export" / "README.md").read_text()
-    assert "condition_image" in card
+    assert "| `condition_image` | image | The ControlNet condition image" in card
+    assert "- ControlNet: `tiny` (conditioning scale 1.0, active from 0.0 to 1.0 of the steps)" in card
 
 
 @pytest.mark.heavy

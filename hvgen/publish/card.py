@@ -49,6 +49,9 @@ COMMON_FIELDS: dict[str, str] = {
     "scenario_params": "JSON of the scenario's parameters for this image (corruption type and severity, printed "
     "text and placement, attack, ε and the surrogate's answers ...); {} for clean.",
     "image": "The image the question is about (a `datasets.Image`: decoded to a PIL image on access).",
+    "condition_image": "The ControlNet condition image the picture was rendered from (a `datasets.Image`), drawn "
+    "by hvgen from the record's `condition` (recipe and parameters) and seeded by the image seed.",
+    "condition_file": "The condition image's file name in the `<config>_images` config (image-once layout).",
 }
 
 
