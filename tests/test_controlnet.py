@@ -326,3 +326,9 @@ def test_image_once_layout_stores_each_condition_once_beside_the_pictures(
     row = pictures[pictures["image_file"].index(questions[0]["condition_file"])]
     on_disk = Image.open(out / questions[0]["condition_file"]).convert("RGB")
     assert np.array_equal(np.asarray(row["image"].convert("RGB")), np.asarray(on_disk))
+
+
+def test_hvgen_list_conditions_names_the_shipped_recipes(capsys: pytest.CaptureFixture[str]) -> None:
+    main(["list", "conditions"])
+    names = capsys.readouterr().out.split()
+    assert {"pose", "boxes", "landmarks", "canny", "canny-boxes", "inpaint"} <= set(names)
