@@ -247,3 +247,20 @@ def test_recipes_ship_in_the_wheel() -> None:
         p.stem for p in (Path(__file__).resolve().parents[1] / "templates" / "conditions").glob("*.yaml")
     )
     assert shipped == sorted(load_recipes())
+
+
+def test_a_records_condition_is_checked_with_its_source_chain() -> None:
+    from hvgen.conditions.recipes import check_record_condition
+
+    recipes = load_recipes()
+    check_record_condition(
+        condition_field("canny-boxes", {"labels": ["dog"], "low": 50}), recipes, "record x"
+    )
+    with pytest.raises(
+        HvgenError, match=r"record x: condition 'canny-boxes' \(its source 'boxes'\).*'lables'"
+    ):
+        check_record_condition(condition_field("canny-boxes", {"lables": ["dog"]}), recipes, "record x")
+    with pytest.raises(HvgenError, match="record x: condition 'pose'.*line_width"):
+        check_record_condition(condition_field("pose", {"line_width": 1000}), recipes, "record x")
+    with pytest.raises(HvgenError, match="unknown condition recipe"):
+        check_record_condition(condition_field("nope"), recipes, "record x")

@@ -239,6 +239,18 @@ def parse_condition(value: Any, where: str = "record") -> tuple[str, dict[str, A
     return value["recipe"], params
 
 
+def check_record_condition(value: Any, recipes: dict[str, Recipe], where: str) -> None:
+    """A record's condition names a recipe and only parameters its chain takes, in range (the
+    data itself, e.g. keypoints, is checked when it is drawn)."""
+    name, params = parse_condition(value, where)
+    recipe = get_recipe(name, recipes)
+    check_parameters(recipe, params, f"{where}: condition '{name}'")
+    while recipe.kind == "extract":
+        params = {key: value for key, value in params.items() if key not in recipe.accepts()}
+        recipe = recipes[recipe.source or ""]
+        check_parameters(recipe, params, f"{where}: condition '{name}' (its source '{recipe.name}')")
+
+
 def get_recipe(name: str, recipes: dict[str, Recipe]) -> Recipe:
     if name not in recipes:
         raise HvgenError(
