@@ -174,6 +174,14 @@ def test_bad_controlnet_options_fail_in_one_line_before_the_run_exists(
     assert not (tmp_path / "r").exists()
 
 
+def test_a_controlnet_without_a_condition_is_refused(tmp_path: Path) -> None:
+    result = run_cli(
+        "dysca", "--model", "tiny", "--controlnet", "tiny", "--num", "2", "--out", str(tmp_path / "r")
+    )
+    assert result.returncode != 0 and "--condition RECIPE" in result.stderr, result.stderr
+    assert not (tmp_path / "r").exists()
+
+
 def test_a_condition_without_a_controlnet_is_refused(tmp_path: Path) -> None:
     result = run_cli(
         "dysca", "--model", "tiny", "--condition", "pose", "--num", "2", "--out", str(tmp_path / "r")

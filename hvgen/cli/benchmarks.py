@@ -205,10 +205,17 @@ def run_benchmark(cls: type[Generator], generator_options: dict[str, Any], commo
 def check_conditioning(config: RunConfig) -> None:
     """Before anything is planned: a --controlnet that cannot be one, or a --condition with no
     ControlNet to follow it (the render stage checks the records again, for any benchmark)."""
+    from hvgen.generator import get_generator
     from hvgen.models import check_controlnet
 
     if config.render.controlnet:
         check_controlnet(config.render.controlnet)
+        has_option = "condition" in get_generator(config.benchmark).option_defaults()
+        if has_option and not config.options.get("condition"):
+            raise HvgenError(
+                f"--controlnet {config.render.controlnet}: every image needs a condition to follow; pass "
+                "--condition RECIPE (`hvgen list conditions`: pose, boxes, canny ...)."
+            )
     if config.options.get("condition") and not config.render.controlnet:
         raise HvgenError(
             f"--condition {config.options['condition']}: a condition image needs a ControlNet to follow it; pass "
