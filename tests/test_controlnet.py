@@ -340,3 +340,15 @@ def test_hvgen_list_conditions_names_the_shipped_recipes(capsys: pytest.CaptureF
     main(["list", "conditions"])
     names = capsys.readouterr().out.split()
     assert {"pose", "boxes", "landmarks", "canny", "canny-boxes", "inpaint"} <= set(names)
+
+
+@pytest.mark.heavy
+def test_changing_the_controlnet_settings_of_a_rendered_run_is_refused(control_run: Path) -> None:
+    before = snapshot(control_run)
+    result = run_cli(*ARGS, "--controlnet-scale", "0.5", "--out", str(control_run))
+    assert result.returncode != 0
+    assert (
+        "different render settings (controlnet_scale: 1.0 → 0.5)" in result.stderr
+        and "Traceback" not in result.stderr
+    ), result.stderr
+    assert snapshot(control_run) == before
