@@ -59,6 +59,12 @@ class RenderConfig:
     # record each prompt's T2IShield backdoor scores while rendering (hvgen.analysis.render_scan);
     # the images are the same with and without it
     scan: bool = False
+    # ControlNet (hvgen.models.load_pipeline): a model id, local folder or `tiny`; None = text only.
+    # Records name their condition image's recipe (hvgen.conditions); the image is made in the run.
+    controlnet: str | None = None
+    controlnet_scale: float = 1.0
+    control_start: float = 0.0
+    control_end: float = 1.0
 
 
 @dataclass
@@ -109,7 +115,17 @@ class RunConfig:
 
     # Sections whose change invalidates planned records / rendered images of an existing run.
     PLAN_KEYS = ("benchmark", "seed", "num", "options", "vocab_dir", "templates_dir")
-    RENDER_KEYS = ("model", "steps", "guidance", "width", "height")
+    RENDER_KEYS = (
+        "model",
+        "steps",
+        "guidance",
+        "width",
+        "height",
+        "controlnet",
+        "controlnet_scale",
+        "control_start",
+        "control_end",
+    )
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -164,6 +180,21 @@ class RunConfig:
         for ok, message in checks:
             if not ok:
                 raise HvgenError(f"{origin}: {message}.")
+        self._validate_control(origin)
+
+    def _validate_control(self, origin: str) -> None:
+        """ControlNet settings: finite, in range, and a start before the end."""
+        from hvgen.ranges import check_range
+
+        render = self.render
+        check_range(f"{origin}: render.controlnet_scale (--controlnet-scale)", render.controlnet_scale, 0, 10)
+        check_range(f"{origin}: render.control_start (--control-start)", render.control_start, 0, 1)
+        check_range(f"{origin}: render.control_end (--control-end)", render.control_end, 0, 1)
+        if render.control_start >= render.control_end:
+            raise HvgenError(
+                f"{origin}: --control-start ({render.control_start}) must be below --control-end "
+                f"({render.control_end}): the ControlNet acts between the two fractions of the denoising steps."
+            )
 
     @classmethod
     def load(cls, path: Path) -> RunConfig:

@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from hvgen.config import RenderConfig
 
 TINY_SDXL_VERSION = "v1"
+TINY_CONTROLNET_VERSION = "v1"
 
 
 @dataclass(frozen=True)
@@ -237,7 +238,9 @@ def _quiet_tiny_model_warnings() -> None:
 
 
 def load_pipeline(config: RenderConfig) -> Any:
-    """Load any diffusers text-to-image pipeline through `AutoPipelineForText2Image`."""
+    """Load any diffusers text-to-image pipeline through `AutoPipelineForText2Image`; with
+    `config.controlnet`, its ControlNet variant (SD 1.5 → StableDiffusionControlNetPipeline, SDXL
+    → StableDiffusionXLControlNetPipeline: AutoPipeline picks it from the base model's class)."""
     import torch
     from diffusers import AutoPipelineForText2Image
 
@@ -246,12 +249,15 @@ def load_pipeline(config: RenderConfig) -> Any:
         _quiet_tiny_model_warnings()
     device = pick_device(config.device)
     dtype = pick_dtype(config.dtype, device)
+    extra: dict[str, Any] = {}
+    if config.controlnet:
+        extra["controlnet"] = load_controlnet(config.controlnet, dtype)
     try:
         with warnings.catch_warnings(), quiet_hub_download():
             # diffusers >= 0.41 renamed torch_dtype to dtype; torch_dtype still works on every
             # version we support, so keep it and hide the rename notice.
             warnings.filterwarnings("ignore", message=".*torch_dtype.*", category=FutureWarning)
-            pipeline = AutoPipelineForText2Image.from_pretrained(source, torch_dtype=dtype)
+            pipeline = AutoPipelineForText2Image.from_pretrained(source, torch_dtype=dtype, **extra)
     except Exception as error:  # diffusers raises OSError, ValueError, HF errors... for a missing model
         reason = str(error).strip().splitlines()[0][:200] if str(error).strip() else type(error).__name__
         raise ModelLoadError(
@@ -432,3 +438,69 @@ def seeded_generators(device: Any, seeds: list[int]) -> list[Any]:
 
     generator_device = "cpu" if getattr(device, "type", str(device)) == "mps" else device
     return [torch.Generator(device=generator_device).manual_seed(seed) for seed in seeds]
+
+
+# ---------------------------------------------------------------- ControlNet
+
+
+def check_controlnet(controlnet: str) -> None:
+    """Refuse a `--controlnet` that cannot be anything (as `check_model` does for `--model`): a
+    folder without a ControlNet's config.json, or a bare name that is neither `tiny` nor a Hub id."""
+    path = Path(controlnet).expanduser()
+    if controlnet == "tiny":
+        return
+    if path.is_dir():
+        if not (path / "config.json").is_file():
+            raise HvgenError(
+                f"--controlnet {controlnet}: the folder {path.resolve()} holds no config.json, so it is not a diffusers "
+                "ControlNetModel folder (save one with `controlnet.save_pretrained(DIR)`)."
+            )
+        return
+    if path.exists() or looks_like_path(controlnet) or "/" not in controlnet:
+        raise HvgenError(
+            f"--controlnet {controlnet}: not a ControlNet folder, Hub id OWNER/NAME, or 'tiny' (the built-in tiny "
+            "random ControlNet for offline runs)."
+        )
+
+
+def tiny_controlnet_path() -> Path:
+    """The tiny ControlNet's folder (matching the tiny pipeline's UNet), built on first use."""
+    return cached_model_folder(
+        f"tiny-controlnet-{TINY_CONTROLNET_VERSION}", build_tiny_controlnet, "config.json"
+    )
+
+
+def load_controlnet(controlnet: str, dtype: Any) -> Any:
+    """A diffusers `ControlNetModel` from `tiny`, a local folder or a Hub id (via from_pretrained)."""
+    from diffusers import ControlNetModel
+
+    source = str(tiny_controlnet_path()) if controlnet == "tiny" else controlnet
+    try:
+        with warnings.catch_warnings(), quiet_hub_download():
+            warnings.filterwarnings("ignore", message=".*torch_dtype.*", category=FutureWarning)
+            return ControlNetModel.from_pretrained(source, torch_dtype=dtype)
+    except Exception as error:  # OSError, ValueError, HF errors ... for a missing or wrong model
+        reason = str(error).strip().splitlines()[0][:200] if str(error).strip() else type(error).__name__
+        raise ModelLoadError(
+            f"cannot load ControlNet '{controlnet}' ({source}): not in the local Hugging Face cache and not "
+            f"downloadable here, or not a diffusers ControlNetModel. Use --controlnet tiny offline. [{reason}]"
+        ) from None
+
+
+def build_tiny_controlnet(directory: Path, seed: int = 1) -> Path:
+    """A random ControlNet built from the tiny UNet's config (`ControlNetModel.from_unet`, one
+    downsampling step in the condition embedding: the tiny VAE's latents are half the image
+    size). Its zero convolutions get small random weights: a real ControlNet starts at zero and
+    learns them, and at zero the condition would not change a tiny render at all."""
+    import torch
+    from diffusers import ControlNetModel, UNet2DConditionModel
+
+    unet = UNet2DConditionModel.from_pretrained(tiny_sdxl_path() / "unet")
+    torch.manual_seed(seed)
+    controlnet = ControlNetModel.from_unet(unet, conditioning_embedding_out_channels=(16, 32))
+    with torch.no_grad():
+        for block in [*controlnet.controlnet_down_blocks, controlnet.controlnet_mid_block]:
+            block.weight.normal_(0.0, 0.05)
+        controlnet.controlnet_cond_embedding.conv_out.weight.normal_(0.0, 0.05)
+    controlnet.save_pretrained(directory)
+    return directory

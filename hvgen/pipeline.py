@@ -31,7 +31,7 @@ from hvgen.config import (
 )
 from hvgen.errors import HvgenError, did_you_mean
 from hvgen.generator import Generator, get_generator
-from hvgen.models import check_model, check_model_reachable, resolve_settings
+from hvgen.models import check_controlnet, check_model, check_model_reachable, resolve_settings
 from hvgen.progress import warn
 from hvgen.publish.formats import parse_formats
 from hvgen.scenarios import (
@@ -355,6 +355,8 @@ def stage_render(run_dir: Path, config: RunConfig, shard: Shard) -> RenderSummar
 
         return with_catalog(run_dir, config, lambda: run_supply(run_dir, generator, shard, config.render))
     check_model(config.render.model)
+    if config.render.controlnet:
+        check_controlnet(config.render.controlnet)
     check_device(config.render.device)
     check_model_reachable(config.render.model)
     return with_catalog(run_dir, config, lambda: run_render(run_dir, config.render, shard))

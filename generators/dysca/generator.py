@@ -127,6 +127,14 @@ class Dysca(Generator):
                 "fewer images (the plan says how many). Without it such a --num is an error naming the limit.",
             ),
         ] = False,
+        condition: Annotated[
+            str,
+            typer.Option(
+                metavar="RECIPE",
+                help="Give every image a condition image made by this recipe (templates/conditions/*.yaml: pose, "
+                "boxes, canny ...) and render it through --controlnet; box recipes lay out the image's subject.",
+            ),
+        ] = "",
     ) -> None:
         """Dysca's own options (the engine adds the common ones)."""
 
@@ -146,6 +154,12 @@ class Dysca(Generator):
         )
         self.thin = bool(options.get("thin", False))
         self.allow_short = bool(options.get("allow_short", False))
+        self.condition = str(options.get("condition") or "")
+        if self.condition:
+            from hvgen.conditions.recipes import get_recipe, load_recipes
+
+            self._recipes = load_recipes()
+            get_recipe(self.condition, self._recipes)  # an unknown recipe fails before planning
         self._walks: dict[tuple[str, str], Iterator[dict[str, str]] | None] = {}
         if not self.allow_short:
             self.check_capacity()
@@ -533,7 +547,20 @@ class Dysca(Generator):
             "image_seed": image.image_seed,
             "generator": self.name,
             "template_version": self.template_version,
+            **self._condition(image, fg),
         }
+
+    def _condition(self, image: PlannedImage, fg: Foreground) -> dict[str, Any]:
+        """The record's `condition` (only with --condition): the recipe, and for recipes that lay
+        out classes (boxes) the image's subject as the one label, so its box is named after it."""
+        if not self.condition:
+            return {}
+        from hvgen.conditions.recipes import accepts_key, condition_field
+
+        params: dict[str, Any] = {}
+        if accepts_key(self.condition, "labels", self._recipes):
+            params["labels"] = [image.draws.get(fg.subject) or fg.name]
+        return {"condition": condition_field(self.condition, params)}
 
     def _question(self, subtask: str, question_type: str, variables: dict[str, Any]) -> str:
         return self.templates.render(f"questions/{_var(subtask)}.j2", variables, block=_BLOCK[question_type])

@@ -53,7 +53,7 @@ RELEASED_QUESTION_TYPES = ("multi choice", "true or false", "image caption")
 CHOICE_TYPES = ("multi choice", "true or false")
 ID_KEY = "hvgen_id"
 """Our stable hex id, kept beside the released integer id to join predictions back."""
-_INTERNAL = {"_image_path"}
+_INTERNAL = {"_image_path", "_condition_path"}
 SCORER = "evaluate_LVLMs/Dysca_compute.py"
 
 

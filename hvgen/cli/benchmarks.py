@@ -129,6 +129,7 @@ def run_benchmark(cls: type[Generator], generator_options: dict[str, Any], commo
     config.options = {**config.options, **{k: v for k, v in generator_options.items() if v is not None}}
     config.scenario.scenarios = check_scenarios(config)
     check_model(config.render.model)
+    check_conditioning(config)
     check_num(config, common["force"])
     check_clip_threshold(common["clip_threshold"])
     generator = build_generator(config)  # validate options before touching the disk
@@ -199,6 +200,27 @@ def run_benchmark(cls: type[Generator], generator_options: dict[str, Any], commo
                 common["keep_flagged"],
             )
     export_and_summarise(run_dir, config, times, warnings)
+
+
+def check_conditioning(config: RunConfig) -> None:
+    """Before anything is planned: a --controlnet that cannot be one, or a --condition with no
+    ControlNet to follow it (the render stage checks the records again, for any benchmark)."""
+    from hvgen.generator import get_generator
+    from hvgen.models import check_controlnet
+
+    if config.render.controlnet:
+        check_controlnet(config.render.controlnet)
+        has_option = "condition" in get_generator(config.benchmark).option_defaults()
+        if has_option and not config.options.get("condition"):
+            raise HvgenError(
+                f"--controlnet {config.render.controlnet}: every image needs a condition to follow; pass "
+                "--condition RECIPE (`hvgen list conditions`: pose, boxes, canny ...)."
+            )
+    if config.options.get("condition") and not config.render.controlnet:
+        raise HvgenError(
+            f"--condition {config.options['condition']}: a condition image needs a ControlNet to follow it; pass "
+            "--controlnet MODEL (a Hub id, a local folder, or tiny for an offline test)."
+        )
 
 
 def only_scenario(config: RunConfig, name: str) -> RunConfig:

@@ -23,7 +23,7 @@ def list_command(
         str | None,
         typer.Argument(
             metavar="WHAT",
-            help="What to list: benchmarks, scenarios, corruptions, attacks, formats, models, or a benchmark's "
+            help="What to list: benchmarks, scenarios, corruptions, attacks, formats, models, conditions, or a benchmark's "
             "own lists (styles, subtasks, question-types, categories ...). Nothing: everything's names.",
         ),
     ] = None,
@@ -85,6 +85,9 @@ def _listings(perturbations: bool = True) -> dict[str, list[str]]:
         listings["attacks"] = list(ATTACKS)
     listings["formats"] = format_names()
     listings["models"] = list(MODEL_REGISTRY)
+    from hvgen.conditions import load_recipes
+
+    listings["conditions"] = sorted(load_recipes())  # --condition RECIPE (templates/conditions/)
     owners: dict[str, list[str]] = {}
     for name, cls in sorted(generators().items()):
         for key, items in cls(PlanRequest(run_seed=0, num=1, options={})).listings().items():

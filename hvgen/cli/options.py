@@ -358,6 +358,46 @@ _common(
         ),
     ],
 )
+_common(
+    "controlnet",
+    "render.controlnet",
+    Annotated[
+        str | None,
+        typer.Option(
+            metavar="ID|DIR|tiny",
+            help="Render through a ControlNet (diffusers ControlNetModel: a Hub id, a local folder, or tiny, a built-in "
+            "random one for offline runs); each record's condition image (--condition RECIPE) steers its image.",
+        ),
+    ],
+)
+_common(
+    "controlnet_scale",
+    "render.controlnet_scale",
+    Annotated[
+        float | None,
+        typer.Option(metavar="NUMBER", help="ControlNet conditioning scale, 0-10. [default: 1.0]"),
+    ],
+)
+_common(
+    "control_start",
+    "render.control_start",
+    Annotated[
+        float | None,
+        typer.Option(
+            metavar="FRACTION", help="Fraction of the steps where the ControlNet starts, 0-1. [default: 0]"
+        ),
+    ],
+)
+_common(
+    "control_end",
+    "render.control_end",
+    Annotated[
+        float | None,
+        typer.Option(
+            metavar="FRACTION", help="Fraction of the steps where the ControlNet stops, 0-1. [default: 1]"
+        ),
+    ],
+)
 KEEP_FLAGGED_HELP = (
     "Keep the images --scan flagged as suspected backdoor prompts (the card still lists them)."
 )
@@ -414,7 +454,8 @@ _common("quiet", None, QuietOpt, default=False)
 # commands leave them out, so --help lists no option that would be ignored.
 OPTION_GROUPS = {
     "text_to_image": ("model", "steps", "guidance", "width", "height", "batch_size", "dtype", "compile",
-                      "vae_tiling", "scan", "keep_flagged", "clip_filter", "clip_threshold"),
+                      "vae_tiling", "scan", "keep_flagged", "clip_filter", "clip_threshold", "controlnet",
+                      "controlnet_scale", "control_start", "control_end"),
     "perturbations": ("scenario", "corruption_preset", "corruptions", "severity", "attack", "eps", "surrogate"),
 }  # fmt: skip
 

@@ -88,7 +88,8 @@ FormatOpt = Annotated[
         metavar="NAME",
         help="Also write this consumer's layout under RUN/formats/<name>/ (beside the Hub folder, never "
         "uploaded by push): vlmevalkit, lmms-eval, the benchmark's original release layout (dysca, vlbias, hqh), "
-        "or all. Repeatable. See `hvgen list formats`.",
+        "ctrlora (CtrLoRA training pairs of a --controlnet run; by name only), or all. Repeatable. See "
+        "`hvgen list formats`.",
     ),
 ]
 

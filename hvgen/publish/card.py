@@ -53,6 +53,9 @@ COMMON_FIELDS: dict[str, str] = {
     "each a `datasets.Image`; empty for a one-image question.",
     "image_file": "Image-once layout: the file name of the row's picture in the `<config>_images` config.",
     "frame_files": "Image-once layout: the file names of the row's further images in the `<config>_images` config.",
+    "condition_image": "The ControlNet condition image the picture was rendered from (a `datasets.Image`), drawn "
+    "by hvgen from the record's `condition` (recipe and parameters) and seeded by the image seed.",
+    "condition_file": "The condition image's file name in the `<config>_images` config (image-once layout).",
 }
 
 
@@ -152,6 +155,8 @@ def render_card(
         "quality": quality,
         "config_yaml": _to_yaml(public_config(config.to_dict())),
         "model": public_value(config.render.model),
+        "controlnet": public_value(config.render.controlnet) if config.render.controlnet else None,
+        "render": config.render,
         "incomplete": incomplete,
         "settings": settings,
         "seed": config.seed,

@@ -9,8 +9,8 @@ import pyarrow as pa
 
 from hvgen.errors import HvgenError
 from hvgen.generator import ExportConfig
-from hvgen.store.catalog import query_arrow
-from hvgen.store.layout import FRAME_PATHS
+from hvgen.store.catalog import query_arrow, table_exists
+from hvgen.store.layout import CONDITION_PATH, FRAME_PATHS
 
 
 def samples_query(config: ExportConfig, record_columns: list[str]) -> str:
@@ -48,7 +48,23 @@ def config_samples(con: duckdb.DuckDBPyConnection, config: ExportConfig) -> pa.T
     table = query_arrow(con, samples_query(config, columns), {"scenario": config.scenario})
     if FRAMES_KEY in table.column_names and any(table.column(FRAMES_KEY).to_pylist()):
         table = with_frame_paths(con, table, config.scenario)
-    return table
+    return with_condition_paths(con, table)
+
+
+def with_condition_paths(con: duckdb.DuckDBPyConnection, table: pa.Table) -> pa.Table:
+    """`table` plus `_condition_path`, each row's ControlNet condition image (the clean render's:
+    a scenario perturbs the image, not what it was rendered from), when the run has any."""
+    if not table_exists(con, "renders"):
+        return table
+    paths = dict(
+        con.execute(
+            "SELECT image_id, condition_path FROM renders WHERE condition_path IS NOT NULL"
+        ).fetchall()
+    )
+    if not paths:
+        return table
+    column = [paths.get(image_id) for image_id in table.column("image_id").to_pylist()]
+    return table.append_column(CONDITION_PATH, pa.array(column, type=pa.string()))
 
 
 FRAMES_KEY = "frames"  # a record's extra images: [{image_id, prompt, negative_prompt, image_seed}, ...]

@@ -35,7 +35,7 @@ from hvgen.store.atomic import write_atomic
 from hvgen.store.catalog import open_catalog
 from hvgen.store.decisions import check_build_current, decision_state, remove_stale_export, write_export_stamp
 from hvgen.store.files import RunFiles
-from hvgen.store.layout import EXPORT_DIR, FRAME_PATHS, ordered_splits
+from hvgen.store.layout import CONDITION_PATH, EXPORT_DIR, FRAME_PATHS, ordered_splits
 from hvgen.store.work import completeness, sync_manifests
 from hvgen.workers import io_threads
 
@@ -56,6 +56,8 @@ class ExportedConfig:
 
 FRAME_IMAGES = "frame_images"  # the export's column: the extra images, in order (a list of `datasets.Image`)
 FRAME_FILES = "frame_files"  # image-once layout: their files in the `<config>_images` config
+CONDITION_IMAGE = "condition_image"  # the ControlNet condition the image was rendered from (`datasets.Image`)
+CONDITION_FILE = "condition_file"  # image-once layout: its file in the `<config>_images` config
 
 
 class VerifiedImages:
@@ -66,7 +68,8 @@ class VerifiedImages:
         self.files = RunFiles(run_dir)
         rows = con.execute(
             "SELECT path, sha256 FROM scenario_outputs WHERE path IS NOT NULL "
-            "UNION ALL SELECT path, sha256 FROM renders WHERE path IS NOT NULL"
+            "UNION ALL SELECT path, sha256 FROM renders WHERE path IS NOT NULL "
+            "UNION ALL SELECT condition_path, condition_sha256 FROM renders WHERE condition_path IS NOT NULL"
         ).fetchall()
         self.expected = dict(rows)
 
@@ -235,7 +238,7 @@ def write_config(
     name, max_mb = export_config.name, settings.max_shard_mb
     split = split or settings.split
     if not embed_images:  # the generator's rows name their pictures' source (licences)
-        internal = [c for c in ("_image_path", FRAME_PATHS) if c in table.column_names]
+        internal = [c for c in ("_image_path", FRAME_PATHS, CONDITION_PATH) if c in table.column_names]
         questions = table.drop_columns(internal).replace_schema_metadata(None)
         files = [_write_table(staging, name, split, 0, 1, questions)]
         return [ExportedConfig(name, export_config.scenario, table.num_rows, files)]
@@ -255,6 +258,10 @@ def write_config(
         wanted |= {
             p for i, row in enumerate(frames.to_pylist()) if embed is None or embed[i] for p in row or []
         }
+    if CONDITION_PATH in table.column_names:
+        conditions = table.column(CONDITION_PATH)
+        questions = questions.drop_columns([CONDITION_PATH]).append_column(CONDITION_FILE, conditions)
+        wanted |= {p for i, p in enumerate(conditions.to_pylist()) if p and (embed is None or embed[i])}
     files = [_write_table(staging, name, split, 0, 1, questions.replace_schema_metadata(None))]
     distinct = sorted(wanted)
     if embed is not None and not distinct:  # every row's picture withheld (licences): no pictures config
@@ -281,8 +288,11 @@ def write_parquet_shards(
     `embed` flag is false get a null image and their file is not read."""
     paths = table.column("_image_path").to_pylist() if table.num_rows else []
     frames = table.column(FRAME_PATHS).to_pylist() if FRAME_PATHS in table.column_names else None
+    conditions = table.column(CONDITION_PATH).to_pylist() if CONDITION_PATH in table.column_names else None
     if embed is not None:
         paths = [path if keep else None for path, keep in zip(paths, embed, strict=True)]
+        if conditions is not None:
+            conditions = [path if keep else None for path, keep in zip(conditions, embed, strict=True)]
         if frames is not None:
             frames = [row if keep else None for row, keep in zip(frames, embed, strict=True)]
     files = []
@@ -293,6 +303,8 @@ def write_parquet_shards(
         sizes = list(_map_batched(pool, _or_none(run_files.size, 0), paths))
         if frames is not None:  # a row's frames count towards its shard's size
             sizes = [size + sum(run_files.size(p) for p in row or []) for size, row in zip(sizes, frames)]
+        if conditions is not None:  # and so does its condition image
+            sizes = [size + (run_files.size(p) if p else 0) for size, p in zip(sizes, conditions)]
         boundaries = _shard_boundaries(sizes, max_shard_mb * 1024 * 1024) if paths else [(0, 0)]
         for number, (start, stop) in enumerate(boundaries):
             part = table.slice(start, stop - start)
@@ -311,6 +323,10 @@ def write_parquet_shards(
                 part = part.drop_columns([FRAME_PATHS]).append_column(
                     FRAME_IMAGES, _frame_column(run_files, frames[start:stop])
                 )
+            if conditions is not None:
+                part = part.drop_columns([CONDITION_PATH]).append_column(
+                    CONDITION_IMAGE, _image_column(run_files, conditions[start:stop])
+                )
             part = with_hf_features(part)
             files.append(_write_table(export_dir, name, split, number, len(boundaries), part))
             advance(stop - start)
@@ -328,6 +344,18 @@ def _frame_column(run_files: VerifiedImages, rows: list[list[str] | None]) -> pa
             for row in rows
         ],
         type=pa.list_(image),
+    )
+
+
+def _image_column(run_files: VerifiedImages, paths: list[str | None]) -> pa.Array:
+    """One image struct per row (read and verified); null where there is none or it is withheld."""
+    image = pa.struct([("bytes", pa.binary()), ("path", pa.string())])
+    return pa.array(
+        [
+            None if p is None else {"bytes": run_files.read_bytes(p), "path": p.rsplit("/", 1)[-1]}
+            for p in paths
+        ],
+        type=image,
     )
 
 
@@ -371,6 +399,8 @@ def with_hf_features(table: pa.Table) -> pa.Table:
     features["image"] = Image()
     if FRAME_IMAGES in table.column_names:
         features[FRAME_IMAGES] = [Image()]
+    if CONDITION_IMAGE in table.column_names:
+        features[CONDITION_IMAGE] = Image()
     metadata = {"huggingface": json.dumps({"info": {"features": features.to_dict()}})}
     return table.replace_schema_metadata(metadata)
 

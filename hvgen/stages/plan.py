@@ -83,10 +83,16 @@ def _with_vocabulary_warnings(generator: Generator, warnings: list[str]) -> list
 
 
 def _checked(records: Iterable[Record], schema: str) -> Iterator[Record]:
+    recipes: dict[str, Any] | None = None
     for record in records:
         validate_record(record, schema)
         check_key(record["id"], "record id")
         check_key(record["image_id"], "image id")
+        if record.get("condition") is not None:  # a bad recipe or parameter fails now, not mid-render
+            from hvgen.conditions.recipes import check_record_condition, load_recipes
+
+            recipes = recipes if recipes is not None else load_recipes()
+            check_record_condition(record["condition"], recipes, f"record {record['id']}")
         for frame in record.get("frames") or []:  # a record's extra images become files too
             check_key(frame["image_id"], "frame image id")
         yield record

@@ -6,6 +6,7 @@ runs/<name>/
   records.jsonl      the planned records (a readable copy of the catalog's)
   catalog.duckdb     records, images, verified renders / scenario outputs, build results
   images/<xx>/<image_id>.png
+  conditions/<xx>/<image_id>.png   an image's ControlNet condition (hvgen.conditions), when it has one
   scenarios/<scenario>/<xx>/<key>.png
   manifests/         append-only logs of finished work, one per stage and shard
   export/            the Hub folder (what `hvgen push` uploads, nothing else; export.stale/: one a build set aside)
@@ -79,3 +80,12 @@ SPLIT_ORDER = ("train", "validation", "val", "test")
 def ordered_splits(found: set[str]) -> list[str]:
     """`found` in train / validation / test order, then any other split names sorted."""
     return [s for s in SPLIT_ORDER if s in found] + sorted(found - set(SPLIT_ORDER))
+
+
+CONDITION_PATH = "_condition_path"  # export rows' internal column: the condition image's run-dir path
+
+
+def condition_relpath(image_id: str) -> str:
+    """Where an image's condition image (ControlNet input) lives inside the run dir."""
+    check_key(image_id, "image id")
+    return f"conditions/{image_id[:2]}/{image_id}.png"

@@ -33,7 +33,7 @@ import pyarrow as pa
 
 from hvgen.store.catalog import reset_kept_views, table_exists
 from hvgen.store.files import RunFiles, UnsafePathError
-from hvgen.store.layout import MANIFEST_DIR, scenario_relpath
+from hvgen.store.layout import MANIFEST_DIR, condition_relpath, scenario_relpath
 from hvgen.store.manifest import read_manifest_rows
 
 IDENTITY_SCENARIO = "clean"
@@ -84,9 +84,20 @@ def finished_renders(run_dir: Path, planned: dict[str, str]) -> dict[str, dict[s
             if isinstance(row.get("skip_reason"), str) and row["skip_reason"]:
                 done[image_id] = {"image_id": image_id, "path": None, "skip_reason": row["skip_reason"]}
             continue
-        if file_is_intact(files, planned[image_id], row):
+        if file_is_intact(files, planned[image_id], row) and _condition_intact(files, image_id, row):
             done[image_id] = {**row, "path": planned[image_id]}
+            if row.get("condition_sha256") is not None:
+                done[image_id]["condition_path"] = condition_relpath(image_id)
     return done
+
+
+def _condition_intact(files: RunFiles, image_id: str, row: dict[str, Any]) -> bool:
+    """A render with a ControlNet condition is done only while its condition file is intact too
+    (at the path its image id gives, never the line's own)."""
+    if "condition_sha256" not in row and "condition_path" not in row:
+        return True
+    recorded = {key[len("condition_") :]: value for key, value in row.items() if key.startswith("condition_")}
+    return file_is_intact(files, condition_relpath(image_id), recorded)
 
 
 def skipped_image_ids(renders: dict[str, dict[str, Any]]) -> set[str]:
@@ -136,6 +147,10 @@ RENDER_COLUMNS = {
     "scan_map": pa.string(),
     # a source image that does not decode: no file (path NULL), and why
     "skip_reason": pa.string(),
+    # the ControlNet condition image rendered from (hvgen.conditions), when there is one
+    "condition_path": pa.string(),
+    "condition_sha256": pa.string(),
+    "condition_recipe": pa.string(),
 }
 SCENARIO_COLUMNS = {
     "scenario": pa.string(),

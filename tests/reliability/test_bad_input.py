@@ -177,5 +177,5 @@ def test_hvgen_list_names_what_options_accept(capsys: pytest.CaptureFixture[str]
     assert capsys.readouterr().out.split("\n")[:2] == ["gaussian_noise", "shot_noise"]
     main(["list"])
     overview = capsys.readouterr().out  # data: on stdout, like `hvgen list WHAT`
-    assert "styles (57)" in overview and "formats (6)" in overview and "categories (11)" in overview
+    assert "styles (57)" in overview and "formats (7)" in overview and "categories (11)" in overview
     _fails(capsys, ["list", "stylez"], "did you mean 'styles'")

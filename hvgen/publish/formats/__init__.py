@@ -65,6 +65,8 @@ class ExportFormat(ABC):
     description: ClassVar[str]
     # Benchmarks this format applies to (None = any benchmark).
     benchmarks: ClassVar[tuple[str, ...] | None] = None
+    # Whether `--format all` includes it (a training layout such as ctrlora is asked for by name).
+    in_all: ClassVar[bool] = True
 
     @abstractmethod
     def write(self, ctx: FormatContext, configs: list[ConfigSamples], out: Path) -> list[str]: ...
@@ -118,6 +120,7 @@ def evaluated_split(ctx: FormatContext) -> str:
 _CLASSES: dict[str, tuple[str, str]] = {
     "vlmevalkit": ("hvgen.publish.formats.vlmevalkit", "VLMEvalKitFormat"),
     "lmms-eval": ("hvgen.publish.formats.lmms_eval", "LmmsEvalFormat"),
+    "ctrlora": ("hvgen.publish.formats.ctrlora", "CtrLoRAFormat"),
 }
 FORMAT_ALIASES = {"vlmeval": "vlmevalkit", "lmms_eval": "lmms-eval", "lmmseval": "lmms-eval"}
 
@@ -153,4 +156,8 @@ def parse_formats(value: str | list[str] | None, benchmark: str) -> list[ExportF
                     f"format '{fmt.name}' is for {', '.join(fmt.benchmarks)}, not '{benchmark}': "
                     f"pick another --format (hvgen list formats)."
                 )
-    return [fmt for fmt in chosen if fmt.benchmarks is None or benchmark in fmt.benchmarks]
+    return [
+        fmt
+        for fmt in chosen
+        if (fmt.benchmarks is None or benchmark in fmt.benchmarks) and (explicit or fmt.in_all)
+    ]
