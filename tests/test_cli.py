@@ -218,6 +218,7 @@ def test_config_file_sets_options_and_the_command_line_overrides_it(tmp_path: Pa
         "styles": "all",
         "thin": False,
         "allow_short": False,
+        "condition": "",  # no ControlNet condition
     }
     records = [json.loads(line) for line in (out / "records.jsonl").read_text().splitlines()]
     assert {r["subtask"] for r in records} <= {"animal", "color"} and {
