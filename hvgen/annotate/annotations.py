@@ -19,12 +19,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from hvgen import ranges
 from hvgen.annotate.captioner import Decoding, captioner_id, check_captioner, load_captioner
 from hvgen.annotate.parsing import parse_reply
 from hvgen.annotate.prompt import load_prompt
 from hvgen.errors import HvgenError
 from hvgen.progress import info, progress_bar
-from hvgen.ranges import check_range
 from hvgen.seeding import derive_seed
 from hvgen.store.atomic import write_atomic
 from hvgen.store.manifest import ManifestWriter, read_manifest_rows
@@ -146,19 +146,11 @@ def read_annotations(out_file: Path) -> dict[str, Annotation]:
     }
 
 
-MAX_BATCH, MAX_NEW_TOKENS, MAX_TEMPERATURE = 1024, 8192, 100.0
-
-
 def check_settings(batch_size: int, max_new_tokens: int, temperature: float) -> None:
-    """The decoding options, range-checked before any model is loaded."""
-    check_range("--batch-size", batch_size, 1, MAX_BATCH, integer=True, why="(images per generate call)")
-    check_range(
-        "--max-new-tokens", max_new_tokens, 1, MAX_NEW_TOKENS, integer=True, why="(96 fits the prompt)"
-    )
-    check_range(
-        "--temperature", temperature, 0, MAX_TEMPERATURE,
-        why="(0: greedy and deterministic; > 0: sampled, one seed per image)",
-    )  # fmt: skip
+    """The decoding options, range-checked before any model is loaded (as the command line does)."""
+    ranges.ANNOTATE_BATCH.check("--batch-size", batch_size)
+    ranges.MAX_NEW_TOKENS.check("--max-new-tokens", max_new_tokens)
+    ranges.TEMPERATURE.check("--temperature", temperature)
 
 
 def _check_items(items: Sequence[tuple[str, Path]]) -> list[str]:
