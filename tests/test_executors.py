@@ -75,7 +75,10 @@ def status_json(run: Path, capsys: pytest.CaptureFixture[str], *args: str) -> di
 @pytest.mark.parametrize(
     ("section", "message"),
     [
-        ({"workers": 0}, "workers (--workers) must be a whole number from 1 to 100,000 (tasks at once), got 0"),
+        (
+            {"workers": 0},
+            "workers (--workers) must be a whole number from 1 to 100,000 (tasks at once), got 0",
+        ),
         ({"workers": 10**9}, "workers (--workers) must be a whole number from 1 to 100,000"),
         ({"retries": -1}, "retries must be a whole number from 0 to 100, got -1"),
         ({"mem_gb": float("nan")}, "mem_gb must be a finite number in (0, 65536] (GB), got nan"),
@@ -102,7 +105,9 @@ def test_command_line_overrides_the_section_and_one_worker_runs_in_process(tmp_p
     settings = resolve_settings(path, executor="ray", workers=2)
     assert (settings.name, settings.workers, settings.partition) == ("ray", 2, "gpu")
     assert not resolve_settings(None).distributed  # no executor given: the usual in-process run
-    with pytest.raises(HvgenError, match="--workers must be|workers \\(--workers\\) must be a whole number from 1"):
+    with pytest.raises(
+        HvgenError, match="--workers must be|workers \\(--workers\\) must be a whole number from 1"
+    ):
         resolve_settings(None, executor="local", workers=0)
 
 
