@@ -71,6 +71,14 @@ def annotate_command(
             metavar="DTYPE", help="auto (bfloat16 on CUDA, else float32), float32, float16 or bfloat16."
         ),
     ] = "auto",
+    follow_symlinks: Annotated[
+        bool,
+        typer.Option(
+            "--follow-symlinks",
+            help="Also read images reached through a symbolic link that leads outside IMAGES_DIR (e.g. kept on "
+            "another disk); by default they are skipped, counted and named in a warning.",
+        ),
+    ] = False,
     verbose: VerboseOpt = 0,
     quiet: QuietOpt = False,
 ) -> None:
@@ -80,5 +88,6 @@ def annotate_command(
     from hvgen.annotate.command import run_annotate
 
     run_annotate(
-        images_dir, captioner, out, prompt, batch_size, max_new_tokens, temperature, seed, device, dtype
-    )
+        images_dir, captioner, out, prompt, batch_size, max_new_tokens, temperature, seed, device, dtype,
+        follow_symlinks,
+    )  # fmt: skip
