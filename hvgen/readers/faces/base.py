@@ -113,7 +113,7 @@ class FaceReader(ABC):
         if folder or source.contains(path):
             return path
         raise HvgenError(
-            f"--source {self.info.name}: the {what} {source.name(path)!r} is reached through a symbolic link "
+            f"--source {self.info.name}: {source.name(path)!r} ({what}) is reached through a symbolic link "
             f"that leads outside the source folder; hvgen reads only files inside the folders it is given. If the "
             f"link is yours (e.g. a data set kept on another disk), rerun with {FOLLOW_SYMLINKS_OPTION}."
         )
