@@ -11,6 +11,7 @@ in the table the moment it is declared: it fails here until it is checked.
 
 from __future__ import annotations
 
+import functools
 import re
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,7 @@ import pytest
 from reliability_helpers import one_error_line
 
 from hvgen.cli import _command, main
+from hvgen.ranges import Bounds
 
 BAD_VALUES = ("nan", "inf", "-inf", "0", "-1", "1e12", "1000000000000")
 """1e12 twice: as a float literal, and spelled as a whole number (what an integer option reads)."""
@@ -79,9 +81,22 @@ def _walk(command: Any, path: tuple[str, ...] = ()) -> list[tuple[tuple[str, ...
     return [(path, command)]
 
 
+def _annotation(param: Any) -> Any:
+    """The option's Python type: typer >= 0.25 keeps it (`type_descriptor`); older typers give a
+    click type (INT, FLOAT, IntRange ..., or a FuncParamType wrapping a `parser=`)."""
+    descriptor = getattr(param, "type_descriptor", None)
+    if descriptor is not None:
+        return descriptor.annotation
+    kind = getattr(param, "type", None)
+    func = getattr(kind, "func", None)
+    if isinstance(func, functools.partial) and isinstance(getattr(func.func, "__self__", None), Bounds):
+        return float
+    name = type(kind).__name__
+    return int if name.startswith("Int") else float if name.startswith("Float") else None
+
+
 def _is_number(param: Any) -> bool:
-    annotation = param.type_descriptor.annotation
-    return annotation in (int, float) and not getattr(param, "count", False)
+    return _annotation(param) in (int, float) and not getattr(param, "count", False)
 
 
 def _suggests_number(param: Any) -> bool:
