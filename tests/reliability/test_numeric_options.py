@@ -306,3 +306,29 @@ def test_a_run_config_yaml_with_a_bad_number_is_refused(
         assert done.value.code == 2, argv
         line = one_error_line(capsys.readouterr().err.replace("\n", " ").replace("error:", "\nerror:"))
         assert "render.guidance (--guidance) must be a finite number in [0, 100]" in line, line
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "expected"),
+    [
+        ("HVGEN_PROGRESS_INTERVAL", "nan", "HVGEN_PROGRESS_INTERVAL must be a finite number in [0, 86400]"),
+        ("HVGEN_PROGRESS_INTERVAL", "-5", "HVGEN_PROGRESS_INTERVAL must be a finite number in [0, 86400]"),
+        ("HVGEN_PROGRESS_INTERVAL", "soon", "got 'soon'"),
+        ("HVGEN_IO_THREADS", "1000000", "HVGEN_IO_THREADS must be a whole number from 0 to 256"),
+        ("HVGEN_IO_THREADS", "four", "HVGEN_IO_THREADS must be a whole number from 0 to 256"),
+    ],
+)
+def test_numbers_from_the_environment_are_checked_first(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, variable: str,
+    value: str, expected: str,
+) -> None:  # fmt: skip
+    """NaN made progress print on every step, a huge HVGEN_IO_THREADS started that many threads,
+    and a word was silently ignored; now each is one line before any work."""
+    monkeypatch.setenv(variable, value)
+    out = tmp_path / "run"
+    with pytest.raises(SystemExit) as done:
+        main(["dysca", "--model", "tiny", "--num", "2", "--dry-run", "--out", str(out)])
+    assert done.value.code == 2
+    line = one_error_line(capsys.readouterr().err.replace("\n", " ").replace("error:", "\nerror:"))
+    assert expected in line, line
+    assert not out.exists()
