@@ -146,3 +146,83 @@ def test_annotate_with_only_outside_images_is_one_line(
     line = one_error_line(capsys.readouterr().err.replace("\n", " ").replace("error:", "\nerror:"))
     assert "--follow-symlinks" in line, line
     assert not out.exists()
+
+
+def _outside_copy(tmp_path: Path, source: Path) -> Path:
+    copy = tmp_path / "elsewhere" / source.name
+    copy.parent.mkdir(exist_ok=True)
+    shutil.copyfile(source, copy)
+    return copy
+
+
+@pytest.mark.parametrize(
+    ("bench", "option", "file", "inputs"),
+    [
+        ("dysca", "--vocab", "vocab/animal.txt", ["--model", "tiny"]),
+        ("dysca", "--templates", "prompt.j2", ["--model", "tiny"]),
+        ("faceqa", "--templates", "questions.j2", ["--synthetic", "--model", "tiny"]),
+        ("faceqa", "--templates", "faceqa.yaml", ["--synthetic", "--model", "tiny"]),
+    ],
+    ids=["dysca-vocab", "dysca-prompt", "faceqa-questions", "faceqa-yaml"],
+)
+def test_vocab_and_template_files_linked_from_outside_are_refused(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    bench: str,
+    option: str,
+    file: str,
+    inputs: list[str],
+) -> None:
+    """A --vocab or --templates folder (an archive, a shared drive) whose file links to one outside:
+    its lines became published prompts and questions; now one line, nothing made."""
+    from hvgen.benchmark_data import template_dir
+
+    folder = tmp_path / "mine"
+    folder.mkdir()
+    link = folder / Path(file).name
+    link.symlink_to(_outside_copy(tmp_path, template_dir(bench) / file))
+    out = tmp_path / "run"
+    with pytest.raises(SystemExit) as done:
+        main([bench, *inputs, "--num", "2", option, str(folder), "--dry-run", "--out", str(out)])
+    assert done.value.code == 2
+    line = one_error_line(capsys.readouterr().err.replace("\n", " ").replace("error:", "\nerror:"))
+    assert "symbolic link" in line and Path(file).name in line, line
+    assert not out.exists()
+
+
+def test_an_include_of_a_linked_template_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from hvgen.benchmark_data import template_dir
+
+    folder = tmp_path / "mine"
+    folder.mkdir()
+    shipped = (template_dir("dysca") / "prompt.j2").read_text()
+    assert "{% block prompt %}" in shipped  # dysca renders this block: the include is read
+    (folder / "prompt.j2").write_text(
+        shipped.replace("{% block prompt %}", '{% block prompt %}{% include "extra.j2" %}')
+    )
+    secret = tmp_path / "elsewhere" / "secret.j2"
+    secret.parent.mkdir()
+    secret.write_text("private words\n")
+    (folder / "extra.j2").symlink_to(secret)
+    out = tmp_path / "run"
+    with pytest.raises(SystemExit) as done:
+        main(
+            [
+                "dysca",
+                "--model",
+                "tiny",
+                "--num",
+                "2",
+                "--templates",
+                str(folder),
+                "--dry-run",
+                "--out",
+                str(out),
+            ]
+        )
+    assert done.value.code == 2
+    line = one_error_line(capsys.readouterr().err.replace("\n", " ").replace("error:", "\nerror:"))
+    assert "extra.j2" in line and "symbolic link" in line, line
+    assert not out.exists()
