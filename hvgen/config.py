@@ -8,7 +8,6 @@ planned or rendered data is refused instead of silently mixing two datasets.
 
 from __future__ import annotations
 
-import math
 import re
 import time
 import types
@@ -19,16 +18,16 @@ from typing import Any
 
 import yaml
 
-from hvgen import __version__
+from hvgen import __version__, ranges
 from hvgen.errors import HvgenError, did_you_mean
 from hvgen.progress import warn
+from hvgen.ranges import Bounds, whole
 from hvgen.store.atomic import write_atomic, write_text_atomic
 from hvgen.store.layout import CONFIG_BACKUP, CONFIG_FILE
 
 DTYPES = ("auto", "float32", "fp32", "float16", "fp16", "bfloat16", "bf16")
 DEVICE = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
 SPLIT_NAME = re.compile(r"^\w+(\.\w+)*$")
-MIN_SIZE, MAX_SIZE = 64, 4096
 LAYOUTS = ("per-question", "image-once")
 EXECUTOR_SECTION = "executor"
 """A config file's section on how the run is launched (hvgen.executors): not part of the run's
@@ -145,38 +144,21 @@ class RunConfig:
         return config
 
     def validate(self, origin: str = "config") -> None:
-        """Range checks, so a bad value fails in one line before any model is loaded."""
+        """Range checks, so a bad value fails in one line before any model is loaded; a setting a
+        command-line option also sets is named with it, and refused with the option's words."""
+        for key, (bounds, option) in SETTING_RANGES.items():
+            section, _, name = key.rpartition(".")
+            value = getattr(getattr(self, section) if section else self, name)
+            bounds.check(f"{origin}: {key}{f' ({option})' if option else ''}", value)
         render, scenario, export = self.render, self.scenario, self.export
         checks: list[tuple[bool, str]] = [
-            (self.num >= 1, f"num (--num) must be at least 1, got {self.num}"),
-            (render.batch_size >= 1, f"render.batch_size (--batch-size) must be at least 1, got {render.batch_size}"),
-            (render.writer_threads >= 1, f"render.writer_threads must be at least 1, got {render.writer_threads}"),
-            (0 <= render.png_compress_level <= 9, f"render.png_compress_level must be 0-9, got {render.png_compress_level}"),
-            (render.steps is None or render.steps >= 1, f"render.steps (--steps) must be at least 1, got {render.steps}"),
-            (render.guidance is None or 0 <= render.guidance < math.inf, f"render.guidance (--guidance) must be a finite number >= 0, got {render.guidance}"),
             (render.dtype in DTYPES, f"render.dtype (--dtype) must be one of {', '.join(DTYPES)}, got '{render.dtype}'"),
             (bool(DEVICE.match(render.device)), f"render.device (--device) must be auto, cpu, mps, cuda or cuda:N, got '{render.device}'"),
-            (scenario.batch_size >= 1, f"scenario.batch_size must be at least 1, got {scenario.batch_size}"),
             (scenario.attack_dtype in DTYPES, f"scenario.attack_dtype must be one of {', '.join(DTYPES)}, got '{scenario.attack_dtype}'"),
-            (scenario.workers >= 0, f"scenario.workers must be >= 0 (0 = one per core), got {scenario.workers}"),
-            (0 < scenario.eps <= 1, f"scenario.eps (--eps) must be in (0, 1] (pixel scale), got {scenario.eps}"),
-            (scenario.attack_step > 0, f"scenario.attack_step must be > 0, got {scenario.attack_step}"),
-            (scenario.attack_iterations >= 1, f"scenario.attack_iterations must be at least 1, got {scenario.attack_iterations}"),
-            (scenario.severity is None or 1 <= scenario.severity <= 5, f"scenario.severity (--severity) must be 1-5, got {scenario.severity}"),
             (bool(SPLIT_NAME.match(export.split)), f"export.split must be a split name like 'test' (letters, digits, '_'), got {export.split!r}"),
             (export.eval_split is None or bool(SPLIT_NAME.match(export.eval_split)), f"export.eval_split (--split) must be a split name like 'test' (letters, digits, '_'), got {export.eval_split!r}"),
-            (export.max_shard_mb >= 1, f"export.max_shard_mb must be at least 1, got {export.max_shard_mb}"),
             (export.layout in LAYOUTS, f"export.layout (--layout) must be one of {', '.join(LAYOUTS)}, got {export.layout!r}"),
         ]  # fmt: skip
-        for size_key in ("width", "height"):
-            size = getattr(render, size_key)
-            checks.append(
-                (
-                    size is None or (MIN_SIZE <= size <= MAX_SIZE and size % 8 == 0),
-                    f"render.{size_key} (--{size_key}) must be a multiple of 8 between {MIN_SIZE} and {MAX_SIZE} "
-                    f"(the VAE works in blocks of 8 pixels), got {size}",
-                )
-            )
         for ok, message in checks:
             if not ok:
                 raise HvgenError(f"{origin}: {message}.")
@@ -297,6 +279,30 @@ def _type_error(value: Any, expected: str, where: str) -> Any:
 
 
 _SECTIONS: dict[str, type] = {"render": RenderConfig, "scenario": ScenarioConfig, "export": ExportConfig}
+
+SETTING_RANGES: dict[str, tuple[Bounds, str | None]] = {
+    "seed": (ranges.SEED, "--seed"),
+    "num": (ranges.NUM, "--num"),
+    "render.steps": (ranges.STEPS, "--steps"),
+    "render.guidance": (ranges.GUIDANCE, "--guidance"),
+    "render.width": (ranges.IMAGE_SIZE, "--width"),
+    "render.height": (ranges.IMAGE_SIZE, "--height"),
+    "render.batch_size": (ranges.RENDER_BATCH, "--batch-size"),
+    "render.writer_threads": (whole(1, 256, why="(threads writing PNGs)"), None),
+    "render.png_compress_level": (whole(0, 9, why="(zlib levels)"), None),
+    "scenario.severity": (ranges.SEVERITY, "--severity"),
+    "scenario.eps": (ranges.EPS, "--eps"),
+    "scenario.attack_step": (
+        Bounds(0, 1, low_open=True, why="(an attack step on the [0, 1] pixel scale)"),
+        None,
+    ),
+    "scenario.attack_iterations": (whole(1, 10_000), None),
+    "scenario.batch_size": (whole(1, 4096, why="(images per scenario batch)"), None),
+    "scenario.workers": (whole(0, 1024, why="(processes for CPU-bound scenarios; 0 = one per core)"), None),
+    "export.max_shard_mb": (whole(1, 1_000_000, why="(MB per parquet file)"), None),
+}
+"""Every number of a run config: its range and the command-line option that also sets it (whose
+parser, `hvgen.cli.options`, checks the same range while parsing)."""
 
 
 def merge_overrides(config: RunConfig, overrides: dict[str, Any]) -> RunConfig:

@@ -7,7 +7,7 @@ than there are CPUs, and OpenMP's spinning threads make torch many times slower 
 threads are descheduled. Every pool in hvgen (torch's intra-op threads on CPU, the image I/O
 threads, the scenario and fingerprint processes) is sized from `available_cpus()`.
 
-`HVGEN_CPUS=N` overrides everything (the user knows best, e.g. to leave cores to another job).
+`HVGEN_CPUS=N` (1 to 65,536) overrides everything (the user knows best, e.g. to leave cores to another job).
 """
 
 from __future__ import annotations
@@ -16,16 +16,20 @@ import math
 import os
 from pathlib import Path
 
+from hvgen.ranges import whole
+
+CPUS = whole(1, 65_536, why="(the CPUs hvgen sizes its thread and process pools by)")
+"""HVGEN_CPUS: a typo must not start a million threads, nor a word be silently ignored."""
 CGROUP_ROOT = Path("/sys/fs/cgroup")
 """Where the cgroup filesystem is mounted (tests point it at a fixture)."""
 
 
 def available_cpus() -> int:
     """The fewest of: the affinity mask, the cgroup CPU quota (rounded up), Slurm's CPUs per
-    task, the machine's count; at least 1. `HVGEN_CPUS` wins when set to a positive integer."""
+    task, the machine's count; at least 1. `HVGEN_CPUS` wins when set."""
     configured = os.environ.get("HVGEN_CPUS", "").strip()
-    if configured.isdigit() and int(configured) > 0:
-        return int(configured)
+    if configured:
+        return int(CPUS.parse("HVGEN_CPUS", configured))
     limits = [os.cpu_count() or 1, _affinity(), _cgroup_quota(), _slurm_cpus()]
     return max(1, min(limit for limit in limits if limit))
 

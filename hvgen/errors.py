@@ -58,17 +58,3 @@ def parse_name_list(
     if not chosen:
         raise HvgenError(f"no {kind} selected: pass 'all' or a comma-separated list of {kind}s.")
     return [v for v in valid if v in chosen]
-
-
-def check_range(option: str, value: float, low: float, high: float, *, above_low: bool = False) -> float:
-    """`value` if it is a number in [low, high] ((low, high] with `above_low`), else the one-line
-    error naming the option and its range: NaN, infinities, zero or negatives and huge values
-    where they make no sense are refused before any work starts."""
-    import math
-
-    inside = isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
-    inside = inside and (value > low if above_low else value >= low) and value <= high
-    if not inside:
-        interval = f"{'(' if above_low else '['}{low:g}, {high:g}]"
-        raise HvgenError(f"{option} must be a finite number in {interval}, got {value!r}.")
-    return value

@@ -18,9 +18,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from hvgen.errors import HvgenError
+from hvgen.ranges import FORMS
 from hvgen.seeding import derive_seed
-
-MAX_FORMS = 26
 
 
 def form_name(index: int) -> str:
@@ -35,10 +34,7 @@ def form_seed(run_seed: int, index: int) -> int:
 
 def form_runs(out: Path, run_seed: int, forms: int) -> list[tuple[Path, int]]:
     """(run directory, seed) of each form."""
-    if not 1 <= forms <= MAX_FORMS:
-        raise HvgenError(
-            f"--forms {forms}: give a number of parallel forms from 1 to {MAX_FORMS} (2 for A and B)."
-        )
+    FORMS.check("--forms", forms)
     return [(out / form_name(index), form_seed(run_seed, index)) for index in range(forms)]
 
 

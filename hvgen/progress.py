@@ -25,6 +25,7 @@ from rich.progress import (
 )
 
 from hvgen.interrupts import check as check_interrupt
+from hvgen.ranges import Bounds
 
 console = Console(stderr=True, soft_wrap=True)  # no hard wraps: log files and copied commands stay whole
 
@@ -32,6 +33,7 @@ QUIET, NORMAL, VERBOSE = -1, 0, 1
 _verbosity = NORMAL
 DEFAULT_INTERVAL = 30.0
 """Seconds between two plain progress lines when stderr is not a terminal."""
+PROGRESS_INTERVAL = Bounds(0, 86_400, why="(seconds between progress lines)")
 
 
 def set_verbosity(level: int) -> None:
@@ -77,12 +79,10 @@ def progress_enabled() -> bool:
 
 
 def progress_interval() -> float:
-    """Seconds between plain progress lines (`HVGEN_PROGRESS_INTERVAL`, default 30)."""
-    raw = os.environ.get("HVGEN_PROGRESS_INTERVAL", "")
-    try:
-        return max(0.0, float(raw)) if raw else DEFAULT_INTERVAL
-    except ValueError:
-        return DEFAULT_INTERVAL
+    """Seconds between plain progress lines (`HVGEN_PROGRESS_INTERVAL`, default 30); a value that is
+    not a finite number of seconds is refused in one line (`hvgen.cli.main` checks it first)."""
+    raw = os.environ.get("HVGEN_PROGRESS_INTERVAL", "").strip()
+    return float(PROGRESS_INTERVAL.parse("HVGEN_PROGRESS_INTERVAL", raw)) if raw else DEFAULT_INTERVAL
 
 
 def _clock(seconds: float) -> str:

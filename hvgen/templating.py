@@ -20,6 +20,7 @@ from jinja2.sandbox import SandboxedEnvironment
 
 from hvgen.benchmark_data import template_dir
 from hvgen.errors import HvgenError
+from hvgen.readers.source_folder import SourceFolder
 
 _VOWEL_SOUNDS = ("a", "e", "i", "o", "u")
 
@@ -77,7 +78,7 @@ class TemplateSet:
             search_path.insert(0, str(override_dir))
         self.benchmark = benchmark
         self.env = SandboxedEnvironment(
-            loader=jinja2.FileSystemLoader(search_path),
+            loader=_ConfinedLoader(search_path),
             undefined=jinja2.StrictUndefined,
             keep_trailing_newline=False,
             trim_blocks=True,
@@ -184,6 +185,22 @@ class TemplateSet:
             raise HvgenError(_unsafe_message(f"template from {origin} ('{source[:80]}')", error)) from None
         except (jinja2.TemplateError, RecursionError, TypeError) as error:
             raise HvgenError(self._failure(f"template from {origin} ('{source[:80]}')", error)) from None
+
+
+class _ConfinedLoader(jinja2.FileSystemLoader):
+    """Jinja's file loader, refusing a template reached through a symbolic link that leads out of
+    its folder: a --templates folder from an archive could otherwise read any file on the machine
+    into the prompts and questions hvgen publishes (as source folders, hvgen.readers.source_folder)."""
+
+    def get_source(self, environment: jinja2.Environment, template: str) -> tuple[str, str, Any]:
+        source, filename, uptodate = super().get_source(environment, template)
+        folders = SourceFolder([Path(folder) for folder in self.searchpath])
+        if not folders.contains(filename):
+            raise HvgenError(
+                f"template '{template}' is reached through a symbolic link that leads outside its folder; hvgen "
+                "reads only files inside the folders it is given: copy the file into the --templates folder."
+            )
+        return source, filename, uptodate
 
 
 def _unsafe_message(where: str, error: Exception) -> str:

@@ -15,6 +15,7 @@ from typing import Any
 import yaml
 
 from hvgen.errors import HvgenError
+from hvgen.readers.source_folder import SourceFolder
 from hvgen.templating import builtin_template_dir
 
 _SUFFIXES = (".txt", ".json", ".yaml", ".yml")
@@ -74,12 +75,22 @@ class Vocabulary:
             for suffix in _SUFFIXES:
                 candidate = folder / f"{name}{suffix}"
                 if candidate.is_file():
-                    return candidate
+                    return self._inside(folder, candidate)
         raise HvgenError(
             f"vocabulary '{name}' not found in {self.builtin_dir}"
             + (f" or {self.override_dir}" if self.override_dir else "")
             + "."
         )
+
+    def _inside(self, folder: Path, path: Path) -> Path:
+        """A --vocab file reached through a symbolic link that leads out of the folder is refused: an
+        archive's link could otherwise put any file's lines into the published questions."""
+        if folder == self.override_dir and not SourceFolder(folder).contains(path):
+            raise HvgenError(
+                f"--vocab {folder.name}/{path.name} is reached through a symbolic link that leads outside the "
+                "folder; hvgen reads only files inside the folders it is given: copy the file into the folder."
+            )
+        return path
 
     def items(self, name: str) -> list[Any]:
         """The entries of a vocabulary, in file order, de-duplicated; empty lists are an error."""

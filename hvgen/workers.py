@@ -16,6 +16,7 @@ import threading
 import time
 
 from hvgen.cpu_budget import available_cpus
+from hvgen.ranges import whole
 
 _PR_SET_PDEATHSIG = 1
 
@@ -46,7 +47,11 @@ def io_threads() -> int:
     release the GIL, so threads scale with the CPUs this process may use. `HVGEN_IO_THREADS=N` overrides; 0 means no
     pool at all (each image decoded and written in turn, as before pools existed: the baseline
     of scripts/bench_scenario.py)."""
-    configured = os.environ.get("HVGEN_IO_THREADS", "")
-    if configured.isdigit():
-        return int(configured)
+    configured = os.environ.get("HVGEN_IO_THREADS", "").strip()
+    if configured:
+        return IO_THREADS.parse("HVGEN_IO_THREADS", configured)
     return max(2, min(16, available_cpus()))
+
+
+IO_THREADS = whole(0, 256, why="(threads for image I/O; 0: none)")
+"""A typo such as 100000 would start that many threads; an unreadable value was silently ignored."""

@@ -9,6 +9,7 @@ import pytest
 
 from hvgen import cpu_budget
 from hvgen.cpu_budget import available_cpus, torch_cpu_threads
+from hvgen.errors import HvgenError
 
 
 @pytest.fixture
@@ -50,8 +51,10 @@ def test_affinity_slurm_and_the_override(machine: Path, monkeypatch: pytest.Monk
     assert available_cpus() == 3
     monkeypatch.setenv("HVGEN_CPUS", "10")  # the user's word wins, even above the allocation
     assert available_cpus() == 10
-    monkeypatch.setenv("HVGEN_CPUS", "0")  # not a count: ignored
-    assert available_cpus() == 3
+    for wrong in ("0", "-2", "nan", "many", "1e9"):  # refused in one line, never ignored
+        monkeypatch.setenv("HVGEN_CPUS", wrong)
+        with pytest.raises(HvgenError, match="HVGEN_CPUS must be a whole number from 1 to 65,536"):
+            available_cpus()
 
 
 def test_pools_follow_the_budget(machine: Path, monkeypatch: pytest.MonkeyPatch) -> None:

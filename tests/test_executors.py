@@ -75,13 +75,16 @@ def status_json(run: Path, capsys: pytest.CaptureFixture[str], *args: str) -> di
 @pytest.mark.parametrize(
     ("section", "message"),
     [
-        ({"workers": 0}, "workers (--workers) must be 1-100,000, got 0"),
-        ({"workers": 10**9}, "workers (--workers) must be 1-100,000"),
-        ({"retries": -1}, "retries must be 0-100, got -1"),
-        ({"mem_gb": float("nan")}, "mem_gb must be a number in (0, 65536], got nan"),
-        ({"mem_gb": float("inf")}, "mem_gb must be a number in (0, 65536], got inf"),
-        ({"gpus_per_task": -1}, "gpus_per_task must be 0-64"),
-        ({"time_min": 0}, "time_min must be 1-525600"),
+        (
+            {"workers": 0},
+            "workers (--workers) must be a whole number from 1 to 100,000 (tasks at once), got 0",
+        ),
+        ({"workers": 10**9}, "workers (--workers) must be a whole number from 1 to 100,000"),
+        ({"retries": -1}, "retries must be a whole number from 0 to 100, got -1"),
+        ({"mem_gb": float("nan")}, "mem_gb must be a finite number in (0, 65536] (GB), got nan"),
+        ({"mem_gb": float("inf")}, "mem_gb must be a finite number in (0, 65536] (GB), got inf"),
+        ({"gpus_per_task": -1}, "gpus_per_task must be a whole number from 0 to 64"),
+        ({"time_min": 0}, "time_min must be a whole number from 1 to 525,600"),
         ({"name": "kubernetes"}, "executor (--executor) must be one of local, slurm, ray"),
         ({"sbatch_args": ["qos=high"]}, "sbatch_args must be long options such as '--qos=high'"),
         ({"sbatch_args": [3]}, "must be a list of names"),
@@ -102,7 +105,9 @@ def test_command_line_overrides_the_section_and_one_worker_runs_in_process(tmp_p
     settings = resolve_settings(path, executor="ray", workers=2)
     assert (settings.name, settings.workers, settings.partition) == ("ray", 2, "gpu")
     assert not resolve_settings(None).distributed  # no executor given: the usual in-process run
-    with pytest.raises(HvgenError, match="--workers must be|workers \\(--workers\\) must be 1"):
+    with pytest.raises(
+        HvgenError, match="--workers must be|workers \\(--workers\\) must be a whole number from 1"
+    ):
         resolve_settings(None, executor="local", workers=0)
 
 
@@ -256,7 +261,7 @@ def test_status_of_a_one_process_run(baseline: Path, capsys: pytest.CaptureFixtu
     assert "render" in table and "6 / 6" in table
     with pytest.raises(SystemExit):
         main(["status", str(baseline), "--shards", "0"])
-    assert "--shards must be 1-100,000, got 0" in capsys.readouterr().err
+    assert "--shards must be a whole number from 1 to 100,000 (shards), got 0" in capsys.readouterr().err
 
 
 # --- Ray ---------------------------------------------------------------------------------------

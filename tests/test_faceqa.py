@@ -149,7 +149,7 @@ def test_per_label_balances_each_task(sources: list[str]) -> None:
     )
     genders = Counter((r["source"], r["answer"]) for r in records if r["task"] == "gender")
     assert set(genders.values()) == {2} and len(genders) == 4
-    with pytest.raises(HvgenError, match="--per-label must be >= 1"):
+    with pytest.raises(HvgenError, match="--per-label must be a whole number from 1"):
         plan(sources, per_label=0)
 
 

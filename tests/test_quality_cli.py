@@ -200,7 +200,10 @@ def test_forms_must_be_a_positive_count(tmp_path: Path, capsys: pytest.CaptureFi
                 "--dry-run",
             ]
         )
-    assert "--forms 0" in capsys.readouterr().err and not (tmp_path / "r").exists()
+    assert (
+        "--forms must be a whole number from 1 to 26" in capsys.readouterr().err
+        and not (tmp_path / "r").exists()
+    )
 
 
 def test_a_run_directory_keeps_its_report(

@@ -23,6 +23,7 @@ from typing import Annotated, Any
 
 import typer
 
+from hvgen import ranges
 from hvgen.errors import HvgenError
 from hvgen.generator import ExportConfig, Generator, PlanRequest, PlanResult
 from hvgen.privacy import public_value
@@ -94,6 +95,7 @@ class FaceQA(Generator):
                 metavar="N",
                 help="Balanced sampling: up to N faces per label value of each task and source (N faces for the "
                 "attribute tasks) instead of --num faces per source.",
+                parser=ranges.PER_LABEL.parser("--per-label"),
             ),
         ] = None,
         include_race: Annotated[bool, typer.Option("--include-race", help=RACE_HELP)] = False,
@@ -111,6 +113,7 @@ class FaceQA(Generator):
                 metavar="N",
                 help="Frames sampled uniformly from each video clip (forgery, dynamic expression): 8 as FFDBackbone, "
                 "16 as S4D.",
+                parser=ranges.FRAMES.parser("--frames"),
             ),
         ] = 8,
         verify_clip: Annotated[
@@ -173,9 +176,7 @@ class FaceQA(Generator):
         self.source_specs_parsed = parse_source_specs(self.source_specs)
         self.sources = {name: spec.root for name, spec in self.source_specs_parsed.items()}
         self.supplies_images = not self.synthetic
-        self.per_label = options["per_label"]
-        if self.per_label is not None and int(self.per_label) < 1:
-            raise HvgenError(f"--per-label must be >= 1, got {self.per_label}.")
+        self.per_label = ranges.PER_LABEL.parse("--per-label", options["per_label"])
         self.include_race = bool(options["include_race"])
         self.no_images = options["no_images"]
         self.follow_symlinks = bool(options.get("follow_symlinks"))
@@ -190,9 +191,7 @@ class FaceQA(Generator):
                 "use CelebA's names (templates/faceqa/faceqa.yaml lists them)."
             )
         self.unseen = unseen_attributes([], self.rules, chosen)
-        self.frames = int(options["frames"])
-        if self.frames < 2:
-            raise HvgenError(f"--frames must be >= 2 (8 or 16 are usual), got {self.frames}.")
+        self.frames = ranges.FRAMES.parse("--frames", options["frames"])
         self.captioner = str(options["captioner"] or "")
         if self.captioner and self.synthetic:
             raise HvgenError(

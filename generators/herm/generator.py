@@ -22,6 +22,7 @@ from typing import Annotated, Any
 
 import typer
 
+from hvgen import ranges
 from hvgen.errors import HvgenError
 from hvgen.generator import ExportConfig, Generator, PlanRequest, PlanResult
 from hvgen.privacy import public_value
@@ -94,7 +95,9 @@ class Herm(Generator):
         min_area: Annotated[
             int,
             typer.Option(
-                metavar="PX", help="Persons with a smaller box (w*h, pixels) are counted, not asked about."
+                metavar="PX",
+                help="Persons with a smaller box (w*h, pixels) are counted, not asked about.",
+                parser=ranges.MIN_AREA.parser("--min-area"),
             ),
         ] = 1024,
         box_format: Annotated[
@@ -175,10 +178,8 @@ class Herm(Generator):
             raise HvgenError(
                 f"--box-format must be one of {', '.join(BOX_FORMATS)}, got {options['box_format']!r}."
             )
-        if int(options["min_area"]) < 0:
-            raise HvgenError(f"--min-area must be >= 0, got {options['min_area']}.")
         self.box_format = str(options["box_format"])
-        self.min_area = int(options["min_area"])
+        self.min_area = int(ranges.MIN_AREA.parse("--min-area", options["min_area"]))
         self.no_images = bool(options["no_images"])
         self.follow_symlinks = bool(options.get("follow_symlinks"))
         self.sam = str(options["sam"])

@@ -29,21 +29,17 @@ from typing import Any
 import numpy as np
 from scipy import stats
 
+from hvgen import ranges
 from hvgen.errors import HvgenError
-from hvgen.ranges import check_range
 
 MIN_MODELS = 3
 DEFAULT_BOOTSTRAP = 2000
-MIN_BOOTSTRAP, MAX_BOOTSTRAP = 100, 100_000
-"""Fewer resamples make a percentile interval noise; more cost memory (resamples x models x 8
-bytes, several times over) and add nothing to an interval over a handful of models."""
 
 
 def check_bootstrap(n_bootstrap: int) -> None:
-    check_range(
-        "--bootstrap", n_bootstrap, MIN_BOOTSTRAP, MAX_BOOTSTRAP, integer=True,
-        why=f"(resamples per confidence interval; {DEFAULT_BOOTSTRAP} is the default)",
-    )  # fmt: skip
+    """Fewer resamples make a percentile interval noise; more cost memory (resamples x models x 8
+    bytes, several times over) and add nothing to an interval over a handful of models."""
+    ranges.QUALITY_BOOTSTRAP.check("--bootstrap", n_bootstrap)
 
 
 def too_few_models(count: int, what: str, fix: str = "--predictions MODEL=A.jsonl,B.jsonl, repeated") -> str:

@@ -11,7 +11,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from hvgen import __version__
+from hvgen import __version__, ranges
 from hvgen.analysis.attention import map_size, native_size
 from hvgen.analysis.calibration import (
     DEFAULT_FPR,
@@ -34,10 +34,8 @@ from hvgen.analysis.scan import (
     token_limit,
 )
 from hvgen.analysis.scan_report import write_maps_picture, write_report
-from hvgen.config import MAX_SIZE, MIN_SIZE
 from hvgen.errors import HvgenError
 from hvgen.progress import info, warn
-from hvgen.ranges import check_range
 
 
 @dataclass
@@ -83,31 +81,25 @@ class ScanOutcome:
         return [s for s in self.scores if s.flagged is None and s.below_threshold]
 
 
-MAX_STEPS, MAX_BATCH = 1000, 256
 PROMPT_SHOWN = 100
 """Characters of a prompt the table shows (the whole prompt is in scan.json)."""
 
 
 def check_scan_options(request: ScanRequest) -> None:
     """Every number an option takes, range-checked before any model is loaded (NaN and inf too:
-    scan.json must stay valid JSON)."""
-    check_range("--fpr", request.fpr, 0, 0.5, low_open=True, high_open=True,
-                why="(the share of benign prompts --calibrate lets be flagged)")  # fmt: skip
-    check_range("--threshold", request.threshold, 0, why="(an FTT score: a mean distance, never negative)")
-    check_range("--guidance", request.guidance, 0)
-    check_range("--similarity", request.similarity, -1, 1, why="(a cosine similarity of image embeddings)")
-    check_range("--steps", request.steps, 1, MAX_STEPS, integer=True)
-    check_range(
-        "--batch-size", request.batch_size, 1, MAX_BATCH, integer=True, why="(prompts per pipeline call)"
-    )
-    for option, size in (("--width", request.width), ("--height", request.height)):
-        why = "(a multiple of 8: the VAE works in blocks of 8 pixels)"
-        check_range(option, size, MIN_SIZE, MAX_SIZE, integer=True, why=why)
-        if size is not None and size % 8:
-            raise HvgenError(
-                f"{option} must be a multiple of 8 from {MIN_SIZE} to {MAX_SIZE:,} (the VAE works in blocks of "
-                f"8 pixels), got {size}."
-            )
+    scan.json must stay valid JSON); the command line checks the same ranges while parsing."""
+    for option, bounds, value in (
+        ("--fpr", ranges.FPR, request.fpr),
+        ("--threshold", ranges.FTT_THRESHOLD, request.threshold),
+        ("--guidance", ranges.GUIDANCE, request.guidance),
+        ("--similarity", ranges.SIMILARITY, request.similarity),
+        ("--steps", ranges.STEPS, request.steps),
+        ("--batch-size", ranges.SCAN_BATCH, request.batch_size),
+        ("--width", ranges.IMAGE_SIZE, request.width),
+        ("--height", ranges.IMAGE_SIZE, request.height),
+        ("--seed", ranges.SEED, request.seed),
+    ):
+        bounds.check(option, value)
 
 
 def read_prompt_file(path: Path, option: str) -> list[str]:
@@ -137,11 +129,11 @@ def run_prompts(run_dir: Path) -> list[str]:
 def resolve_scan_settings(request: ScanRequest, pipeline: Any) -> ScanSettings:
     """Options, else the run's render settings (with --run), else the model's registry defaults,
     else the pipeline's native size."""
-    from hvgen.config import RunConfig
+    from hvgen.config import load_run_config
     from hvgen.models import resolve_model, resolve_settings
 
     if request.run is not None:
-        settings = resolve_settings(RunConfig.load(request.run / "config.yaml").render)
+        settings = resolve_settings(load_run_config(request.run).render)
         steps, guidance, width, height = settings.steps, settings.guidance, settings.width, settings.height
     else:
         spec = resolve_model(request.model)

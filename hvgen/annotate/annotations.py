@@ -19,12 +19,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from hvgen import ranges
 from hvgen.annotate.captioner import Decoding, captioner_id, check_captioner, load_captioner
 from hvgen.annotate.parsing import parse_reply
 from hvgen.annotate.prompt import load_prompt
 from hvgen.errors import HvgenError
 from hvgen.progress import info, progress_bar
-from hvgen.ranges import check_range
 from hvgen.seeding import derive_seed
 from hvgen.store.atomic import write_atomic
 from hvgen.store.manifest import ManifestWriter, read_manifest_rows
@@ -89,13 +89,15 @@ def annotate_images(
     seed: int = 0,
     device: str = "auto",
     dtype: str = "auto",
+    image_root: Path | None = None,
 ) -> dict[str, Annotation]:
     """Caption every (key, image path) with `captioner` (tiny, folder or Hub id) into the JSONL
     log `out_file`, skipping keys it already holds; returns each item's Annotation by key.
 
     Greedy decoding unless `temperature` > 0 (then sampled per image with a seed derived from
     `seed` and the key). A reply that does not parse is kept with status `unparsed`; an image
-    that does not decode gets status `unreadable_image`. Bad input raises one HvgenError."""
+    that does not decode gets status `unreadable_image`. Bad input raises one HvgenError. A row
+    names its image relative to `image_root` (else by its file name): never a machine path."""
     check_settings(batch_size, max_new_tokens, temperature)
     keys = _check_items(items)
     check_captioner(captioner)
@@ -124,7 +126,7 @@ def annotate_images(
                 model = load_captioner(captioner, device, dtype)
                 with progress_bar(f"annotate ({identity['generated_by']})", len(keys) - finished) as advance:
                     for batch in todo:
-                        rows = _annotate_batch(batch, model, template, decoding, identity)
+                        rows = _annotate_batch(batch, model, template, decoding, identity, image_root)
                         new = [row for row in rows if row["key"] not in done]
                         log.write_many(new)
                         done.update((row["key"], row) for row in new)
@@ -146,19 +148,11 @@ def read_annotations(out_file: Path) -> dict[str, Annotation]:
     }
 
 
-MAX_BATCH, MAX_NEW_TOKENS, MAX_TEMPERATURE = 1024, 8192, 100.0
-
-
 def check_settings(batch_size: int, max_new_tokens: int, temperature: float) -> None:
-    """The decoding options, range-checked before any model is loaded."""
-    check_range("--batch-size", batch_size, 1, MAX_BATCH, integer=True, why="(images per generate call)")
-    check_range(
-        "--max-new-tokens", max_new_tokens, 1, MAX_NEW_TOKENS, integer=True, why="(96 fits the prompt)"
-    )
-    check_range(
-        "--temperature", temperature, 0, MAX_TEMPERATURE,
-        why="(0: greedy and deterministic; > 0: sampled, one seed per image)",
-    )  # fmt: skip
+    """The decoding options, range-checked before any model is loaded (as the command line does)."""
+    ranges.ANNOTATE_BATCH.check("--batch-size", batch_size)
+    ranges.MAX_NEW_TOKENS.check("--max-new-tokens", max_new_tokens)
+    ranges.TEMPERATURE.check("--temperature", temperature)
 
 
 def _check_items(items: Sequence[tuple[str, Path]]) -> list[str]:
@@ -198,7 +192,12 @@ def _describe(identity: dict[str, Any]) -> str:
 
 
 def _annotate_batch(
-    batch: list[tuple[str, Path]], model: Any, template: Any, decoding: Decoding, identity: dict[str, Any]
+    batch: list[tuple[str, Path]],
+    model: Any,
+    template: Any,
+    decoding: Decoding,
+    identity: dict[str, Any],
+    image_root: Path | None = None,
 ) -> list[dict[str, Any]]:
     """One row per item of the batch: the model's parsed reply, or an unreadable-image row."""
     readable: list[tuple[str, Path, Any]] = []
@@ -206,7 +205,7 @@ def _annotate_batch(
     for key, path in batch:
         image = _load_image(Path(path))
         if image is None:
-            rows[key] = _row(key, path, None, UNREADABLE_IMAGE, identity)
+            rows[key] = _row(key, _image_name(path, image_root), None, UNREADABLE_IMAGE, identity)
         else:
             readable.append((key, Path(path), image))
     if readable:
@@ -217,17 +216,27 @@ def _annotate_batch(
             [derive_seed(decoding.seed, "annotate", key) for key, _, _ in readable],
         )
         for (key, path, _), reply in zip(readable, replies):
-            rows[key] = _row(key, path, reply, None, identity)
+            rows[key] = _row(key, _image_name(path, image_root), reply, None, identity)
     return [rows[key] for key, _ in batch]
 
 
+def _image_name(path: Path, root: Path | None) -> str:
+    """How a row names its image: relative to the folder annotated, else by its file name."""
+    if root is not None:
+        try:
+            return Path(path).relative_to(root).as_posix()
+        except ValueError:
+            pass
+    return Path(path).name
+
+
 def _row(
-    key: str, path: Path, reply: str | None, status: str | None, identity: dict[str, Any]
+    key: str, image: str, reply: str | None, status: str | None, identity: dict[str, Any]
 ) -> dict[str, Any]:
     parsed = parse_reply(reply or "")
     annotation = Annotation(
         key=key,
-        image=str(path),
+        image=image,
         caption=parsed.caption,
         attributes=parsed.attributes,
         status=status or parsed.status,

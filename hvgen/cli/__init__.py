@@ -107,7 +107,21 @@ def _command() -> Any:
 
 def main(argv: list[str] | None = None) -> None:
     set_verbosity(NORMAL)
-    run_reporting_errors(lambda: _command().main(args=argv, prog_name="hvgen", standalone_mode=False))
+    run_reporting_errors(
+        lambda: _check_environment() or _command().main(args=argv, prog_name="hvgen", standalone_mode=False)
+    )
+
+
+def _check_environment() -> None:
+    """The numbers hvgen reads from the environment, refused in one line before any work (a stage
+    reads them only once it has started)."""
+    from hvgen.cpu_budget import available_cpus
+    from hvgen.progress import progress_interval
+    from hvgen.workers import io_threads
+
+    progress_interval()
+    io_threads()
+    available_cpus()
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@ from typing import Annotated
 
 import typer
 
+from hvgen import ranges
 from hvgen.cli.options import QuietOpt, VerboseOpt
 
 
@@ -33,16 +34,35 @@ def annotate_command(
             help="Jinja prompt template (variables: key, file_name). [default: the built-in face prompt]",
         ),
     ] = None,
-    batch_size: Annotated[int, typer.Option(metavar="N", help="Images per generate call.")] = 4,
-    max_new_tokens: Annotated[int, typer.Option(metavar="N", help="Longest reply, in tokens.")] = 96,
+    batch_size: Annotated[
+        int,
+        typer.Option(
+            metavar="N", help="Images per generate call.", parser=ranges.ANNOTATE_BATCH.parser("--batch-size")
+        ),
+    ] = 4,
+    max_new_tokens: Annotated[
+        int,
+        typer.Option(
+            metavar="N",
+            help="Longest reply, in tokens.",
+            parser=ranges.MAX_NEW_TOKENS.parser("--max-new-tokens"),
+        ),
+    ] = 96,
     temperature: Annotated[
         float,
         typer.Option(
-            metavar="NUMBER", help="0: greedy, deterministic; > 0: sampled, one seed per image from --seed."
+            metavar="NUMBER",
+            help="0: greedy, deterministic; > 0: sampled, one seed per image from --seed.",
+            parser=ranges.TEMPERATURE.parser("--temperature"),
         ),
     ] = 0.0,
     seed: Annotated[
-        int, typer.Option(metavar="INTEGER", help="Run seed for sampling (--temperature > 0).")
+        int,
+        typer.Option(
+            metavar="INTEGER",
+            help="Run seed for sampling (--temperature > 0).",
+            parser=ranges.SEED.parser("--seed"),
+        ),
     ] = 0,
     device: Annotated[str, typer.Option(metavar="DEVICE", help="auto, cpu, cuda, cuda:1, mps ...")] = "auto",
     dtype: Annotated[
@@ -51,6 +71,14 @@ def annotate_command(
             metavar="DTYPE", help="auto (bfloat16 on CUDA, else float32), float32, float16 or bfloat16."
         ),
     ] = "auto",
+    follow_symlinks: Annotated[
+        bool,
+        typer.Option(
+            "--follow-symlinks",
+            help="Also read images reached through a symbolic link that leads outside IMAGES_DIR (e.g. kept on "
+            "another disk); by default they are skipped, counted and named in a warning.",
+        ),
+    ] = False,
     verbose: VerboseOpt = 0,
     quiet: QuietOpt = False,
 ) -> None:
@@ -60,5 +88,6 @@ def annotate_command(
     from hvgen.annotate.command import run_annotate
 
     run_annotate(
-        images_dir, captioner, out, prompt, batch_size, max_new_tokens, temperature, seed, device, dtype
-    )
+        images_dir, captioner, out, prompt, batch_size, max_new_tokens, temperature, seed, device, dtype,
+        follow_symlinks,
+    )  # fmt: skip

@@ -8,7 +8,8 @@ from typing import Annotated
 
 import typer
 
-from hvgen.cli.options import QuietOpt, VerboseOpt
+from hvgen import ranges
+from hvgen.cli.options import QuietOpt, VerboseOpt, repair_run
 from hvgen.cli.publish import FormatOpt
 
 
@@ -22,6 +23,7 @@ def twins_command(
         typer.Option(
             metavar="INTEGER",
             help="Twin seed: new image seeds H(seed, image); photographs: the partners drawn.",
+            parser=ranges.SEED.parser("--seed"),
         ),
     ] = 1,
     layout: Annotated[
@@ -35,7 +37,12 @@ def twins_command(
         str | None,
         typer.Option(metavar="NAME|ID|DIR", help="Render with this model (default: the release's)."),
     ] = None,
-    batch_size: Annotated[int | None, typer.Option(metavar="N", help="Images per batch.")] = None,
+    batch_size: Annotated[
+        int | None,
+        typer.Option(
+            metavar="N", help="Images per batch.", parser=ranges.RENDER_BATCH.parser("--batch-size")
+        ),
+    ] = None,
     device: Annotated[
         str | None, typer.Option(metavar="DEVICE", help="auto, cpu, cuda, cuda:N, mps.")
     ] = None,
@@ -43,7 +50,12 @@ def twins_command(
         str | None, typer.Option(metavar="MODEL", help="Filter twins like a CLIP-filtered release.")
     ] = None,
     clip_threshold: Annotated[
-        float | None, typer.Option(metavar="SCORE", help="With --clip-filter (default 25).")
+        float | None,
+        typer.Option(
+            metavar="SCORE",
+            help="With --clip-filter (default 25).",
+            parser=ranges.CLIP_THRESHOLD.parser("--clip-threshold"),
+        ),
     ] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Plan only.")] = False,
     overwrite: Annotated[
@@ -66,6 +78,7 @@ def twins_command(
     the same label and stratum), for `hvgen contamination`."""
     from hvgen.twins.command import make_twins
 
+    repair_run(release)  # a release run's damaged catalog is rebuilt before it is read
     render = {"model": model, "batch_size": batch_size, "device": device}
     sources = {"source": source, "coco_keypoints": coco_keypoints, "coco_instances": coco_instances,
                "coco_captions": coco_captions, "images": images}  # fmt: skip
@@ -83,7 +96,12 @@ def contamination_command(
             help="One model's answers on the release and on the twins: hvgen JSONL, VLMEvalKit .xlsx, lmms-eval samples .jsonl, Dysca's MODEL_<config>.json, or folders of them. Repeat per model.",
         ),
     ],
-    alpha: Annotated[float, typer.Option(metavar="LEVEL", help="Test level (family-wise per model).")] = 0.05,
+    alpha: Annotated[
+        float,
+        typer.Option(
+            metavar="LEVEL", help="Test level (family-wise per model).", parser=ranges.ALPHA.parser("--alpha")
+        ),
+    ] = 0.05,
     json_path: Annotated[
         Path | None,
         typer.Option(
@@ -95,13 +113,24 @@ def contamination_command(
     plot: Annotated[
         Path | None, typer.Option(metavar="PNG", help="Gap plot. [default: TWINS/contamination/gaps.png]")
     ] = None,
-    bootstrap: Annotated[int, typer.Option(metavar="N", help="Bootstrap resamples per interval.")] = 2000,
-    seed: Annotated[int, typer.Option(metavar="INTEGER", help="Bootstrap seed.")] = 0,
+    bootstrap: Annotated[
+        int,
+        typer.Option(
+            metavar="N",
+            help="Bootstrap resamples per interval.",
+            parser=ranges.CONTAMINATION_BOOTSTRAP.parser("--bootstrap"),
+        ),
+    ] = 2000,
+    seed: Annotated[
+        int, typer.Option(metavar="INTEGER", help="Bootstrap seed.", parser=ranges.SEED.parser("--seed"))
+    ] = 0,
     verbose: VerboseOpt = 0,
     quiet: QuietOpt = False,
 ) -> None:
     """Test whether models learned a release: paired accuracy on the release vs its twins."""
     from hvgen.analysis.contamination.command import run_contamination
 
+    for source in (release, twins):
+        repair_run(source)  # a damaged catalog (or config.yaml) is rebuilt before it is read
     run_contamination(release, twins, predictions, alpha=alpha, json_path=json_path, plot=plot,
                       n_resamples=bootstrap, seed=seed)  # fmt: skip

@@ -24,6 +24,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from hvgen import ranges
 from hvgen.errors import HvgenError
 from hvgen.progress import QUIET, console, info, verbosity
 
@@ -35,7 +36,9 @@ EXECUTOR_HELP = (
 WORKERS_HELP = "Tasks at once, one shard each (with --executor). [default: 1]"
 
 ExecutorOpt = Annotated[str | None, typer.Option(metavar="local|slurm|ray", help=EXECUTOR_HELP)]
-WorkersOpt = Annotated[int | None, typer.Option(metavar="N", help=WORKERS_HELP)]
+WorkersOpt = Annotated[
+    int | None, typer.Option(metavar="N", help=WORKERS_HELP, parser=ranges.WORKERS.parser("--workers"))
+]
 ExecutorConfigOpt = Annotated[
     Path | None,
     typer.Option(
@@ -214,7 +217,9 @@ def status_command(
     shards: Annotated[
         int | None,
         typer.Option(
-            metavar="N", help="Count progress per shard of N. [default: as the run was launched, else 1]"
+            metavar="N",
+            help="Count progress per shard of N. [default: as the run was launched, else 1]",
+            parser=ranges.SHARDS.parser("--shards"),
         ),
     ] = None,
     json_out: Annotated[
@@ -225,10 +230,7 @@ def status_command(
     (with their logs and the command to rerun them). Read from the manifests: works while the run
     is going, and for runs launched any way."""
     from hvgen.analysis.status import run_status
-    from hvgen.executors.settings import MAX_SHARDS
 
-    if shards is not None and not 1 <= shards <= MAX_SHARDS:
-        raise HvgenError(f"--shards must be 1-{MAX_SHARDS:,}, got {shards}.")
     status = run_status(run_dir, shards=shards)
     if json_out:
         print(json.dumps(status.to_dict(), indent=2))

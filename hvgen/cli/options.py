@@ -5,14 +5,18 @@ names), --shard, and the options every benchmark command takes (`COMMON`, filter
 from __future__ import annotations
 
 import inspect
+import typing
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from hvgen import ranges
 from hvgen.cli.launch import ExecutorConfigOpt, ExecutorOpt, WorkersOpt
-from hvgen.config import RunConfig
+from hvgen.config import SETTING_RANGES, RunConfig
 from hvgen.progress import QUIET, VERBOSE, set_verbosity
+from hvgen.ranges import Bounds
+from hvgen.sharding import check_shard_option
 
 if TYPE_CHECKING:
     from hvgen.generator import Generator
@@ -65,6 +69,7 @@ ShardOpt = Annotated[
     str | None,
     typer.Option(
         metavar="i/N",
+        parser=check_shard_option,
         help="Work on shard i of N ('i/N'); defaults to RANK/WORLD_SIZE when set by torchrun/accelerate.",
     ),
 ]
@@ -73,8 +78,16 @@ ShardOpt = Annotated[
 COMMON: list[tuple[str, inspect.Parameter]] = []
 
 
-def _common(name: str, key: str | None, annotation: Any, default: Any = None) -> None:
-    """Declare a shared option; `default=None` means "not given" (the config's value is kept)."""
+def _common(
+    name: str, key: str | None, annotation: Any, default: Any = None, bounds: Bounds | None = None
+) -> None:
+    """Declare a shared option; `default=None` means "not given" (the config's value is kept). A
+    number is range-checked while the command line is parsed: with `bounds`, or with the range of
+    the config setting `key` it sets (`SETTING_RANGES`), so both refuse the same values alike."""
+    bounds = bounds or SETTING_RANGES.get(key or "", (None, None))[0]
+    if bounds is not None:
+        option_info = typing.get_args(annotation)[1]
+        option_info.parser = bounds.parser("--" + name.replace("_", "-"))
     COMMON.append(
         (
             key or "",
@@ -330,7 +343,10 @@ _common(
 )
 _common("clip_filter", None, Annotated[str | None, typer.Option(metavar="ID|DIR", help=CLIP_FILTER_HELP)])
 _common(
-    "clip_threshold", None, Annotated[float | None, typer.Option(metavar="NUMBER", help=CLIP_THRESHOLD_HELP)]
+    "clip_threshold",
+    None,
+    Annotated[float | None, typer.Option(metavar="NUMBER", help=CLIP_THRESHOLD_HELP)],
+    bounds=ranges.CLIP_THRESHOLD,
 )
 _common(
     "forms",
@@ -345,6 +361,7 @@ _common(
         ),
     ],
     default=1,
+    bounds=ranges.FORMS,
 )
 _common(
     "scan",

@@ -9,6 +9,7 @@ from typing import Annotated, Any
 
 import typer
 
+from hvgen import ranges
 from hvgen.cli.options import QuietOpt, RunDir, VerboseOpt, load_run
 from hvgen.cli.output import print_export, print_format_steps
 from hvgen.config import CONFIG_FILE, RunConfig, merge_overrides
@@ -180,7 +181,12 @@ def warn_before_push(run_dir: Path) -> None:
 def preview_command(
     run_dir: RunDir,
     scenario: Annotated[str, typer.Option(metavar="NAME", help="Which scenario's images to show.")] = "clean",
-    num: Annotated[int, typer.Option(metavar="N", help="How many samples to show.")] = 48,
+    num: Annotated[
+        int,
+        typer.Option(
+            metavar="N", help="How many samples to show.", parser=ranges.PREVIEW_NUM.parser("--num")
+        ),
+    ] = 48,
     output: Annotated[
         Path | None,
         typer.Option(metavar="FILE", help="HTML file to write. [default: RUN_DIR/preview-<scenario>.html]"),

@@ -8,7 +8,8 @@ from typing import Annotated
 
 import typer
 
-from hvgen.cli.options import QuietOpt, VerboseOpt
+from hvgen import ranges
+from hvgen.cli.options import QuietOpt, VerboseOpt, repair_run
 from hvgen.cli.output import data_console
 
 
@@ -33,7 +34,12 @@ def scan_command(
         ),
     ] = None,
     fpr: Annotated[
-        float, typer.Option(metavar="RATE", help="Share of benign prompts --calibrate lets be flagged.")
+        float,
+        typer.Option(
+            metavar="RATE",
+            help="Share of benign prompts --calibrate lets be flagged.",
+            parser=ranges.FPR.parser("--fpr"),
+        ),
     ] = 0.01,
     train_cda: Annotated[
         Path | None,
@@ -53,7 +59,9 @@ def scan_command(
     threshold: Annotated[
         float | None,
         typer.Option(
-            metavar="NUMBER", help="FTT threshold to use instead of the calibration (< it: flagged)."
+            metavar="NUMBER",
+            help="FTT threshold to use instead of the calibration (< it: flagged).",
+            parser=ranges.FTT_THRESHOLD.parser("--threshold"),
         ),
     ] = None,
     localize: Annotated[
@@ -81,19 +89,49 @@ def scan_command(
         ),
     ] = None,
     steps: Annotated[
-        int | None, typer.Option(metavar="N", help="Denoising steps. [default: the model's]")
+        int | None,
+        typer.Option(
+            metavar="N", help="Denoising steps. [default: the model's]", parser=ranges.STEPS.parser("--steps")
+        ),
     ] = None,
     guidance: Annotated[
-        float | None, typer.Option(metavar="NUMBER", help="Guidance scale. [default: the model's]")
+        float | None,
+        typer.Option(
+            metavar="NUMBER",
+            help="Guidance scale. [default: the model's]",
+            parser=ranges.GUIDANCE.parser("--guidance"),
+        ),
     ] = None,
     width: Annotated[
-        int | None, typer.Option(metavar="PIXELS", help="Image width. [default: the model's, or the run's]")
+        int | None,
+        typer.Option(
+            metavar="PIXELS",
+            help="Image width. [default: the model's, or the run's]",
+            parser=ranges.IMAGE_SIZE.parser("--width"),
+        ),
     ] = None,
     height: Annotated[
-        int | None, typer.Option(metavar="PIXELS", help="Image height. [default: the model's, or the run's]")
+        int | None,
+        typer.Option(
+            metavar="PIXELS",
+            help="Image height. [default: the model's, or the run's]",
+            parser=ranges.IMAGE_SIZE.parser("--height"),
+        ),
     ] = None,
-    seed: Annotated[int, typer.Option(metavar="INTEGER", help="Seed (one per prompt derives from it).")] = 42,
-    batch_size: Annotated[int, typer.Option(metavar="N", help="Prompts per pipeline call.")] = 4,
+    seed: Annotated[
+        int,
+        typer.Option(
+            metavar="INTEGER",
+            help="Seed (one per prompt derives from it).",
+            parser=ranges.SEED.parser("--seed"),
+        ),
+    ] = 42,
+    batch_size: Annotated[
+        int,
+        typer.Option(
+            metavar="N", help="Prompts per pipeline call.", parser=ranges.SCAN_BATCH.parser("--batch-size")
+        ),
+    ] = 4,
     device: Annotated[str, typer.Option(metavar="DEVICE", help="auto, cpu, cuda, cuda:1, mps ...")] = "auto",
     dtype: Annotated[str, typer.Option(metavar="DTYPE", help="auto, float32, float16 or bfloat16.")] = "auto",
     verbose: VerboseOpt = 0,
@@ -105,6 +143,8 @@ def scan_command(
     options = {k: v for k, v in locals().items() if k not in ("verbose", "quiet")}
     from hvgen.analysis.scan_command import ScanRequest, print_outcome, run_scan
 
+    if run is not None:
+        repair_run(run)  # a damaged catalog (or config.yaml) is rebuilt before its prompts are read
     outcome = run_scan(ScanRequest(**options))
     print_outcome(outcome, data_console())
     if outcome.flagged:

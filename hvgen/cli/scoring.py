@@ -9,6 +9,7 @@ from typing import Annotated, Any
 
 import typer
 
+from hvgen import ranges
 from hvgen.cli.options import QuietOpt, VerboseOpt, repair_run
 from hvgen.cli.output import print_score_table
 from hvgen.errors import HvgenError
@@ -38,7 +39,12 @@ JudgeCacheOpt = Annotated[
 
 
 JudgeWorkersOpt = Annotated[
-    int, typer.Option(metavar="N", help="Requests in flight at once to a --judge endpoint.")
+    int,
+    typer.Option(
+        metavar="N",
+        help="Requests in flight at once to a --judge endpoint.",
+        parser=ranges.JUDGE_WORKERS.parser("--judge-workers"),
+    ),
 ]
 
 
@@ -176,8 +182,17 @@ def quality_command(
     judge_model: JudgeModelOpt = None,
     judge_cache: JudgeCacheOpt = None,
     judge_workers: JudgeWorkersOpt = 4,
-    seed: Annotated[int, typer.Option(metavar="INTEGER", help="Bootstrap seed.")] = 0,
-    bootstrap: Annotated[int, typer.Option(metavar="N", help="Bootstrap resamples per CI.")] = 2000,
+    seed: Annotated[
+        int, typer.Option(metavar="INTEGER", help="Bootstrap seed.", parser=ranges.SEED.parser("--seed"))
+    ] = 0,
+    bootstrap: Annotated[
+        int,
+        typer.Option(
+            metavar="N",
+            help="Bootstrap resamples per CI.",
+            parser=ranges.QUALITY_BOOTSTRAP.parser("--bootstrap"),
+        ),
+    ] = 2000,
     verbose: VerboseOpt = 0,
     quiet: QuietOpt = False,
 ) -> None:
@@ -185,6 +200,8 @@ def quality_command(
     criterion validity, KR-20/alpha, item difficulty and discrimination, taxonomy coverage."""
     from hvgen.analysis.quality_cli import run_quality
 
+    for form in (form_a, form_b):
+        repair_run(form)  # a damaged catalog (or config.yaml) is rebuilt before it is read
     run_quality(
         form_a,
         form_b,

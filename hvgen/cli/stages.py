@@ -8,6 +8,7 @@ from typing import Annotated
 
 import typer
 
+from hvgen import ranges
 from hvgen.cli.options import (
     CLIP_FILTER_HELP,
     CLIP_THRESHOLD_HELP,
@@ -57,7 +58,12 @@ def render_command(
     run_dir: RunDir,
     shard: ShardOpt = None,
     batch_size: Annotated[
-        int | None, typer.Option(metavar="N", help="Images per pipeline call. [default: the run's]")
+        int | None,
+        typer.Option(
+            metavar="N",
+            help="Images per pipeline call. [default: the run's]",
+            parser=ranges.RENDER_BATCH.parser("--batch-size"),
+        ),
     ] = None,
     device: Annotated[
         str | None,
@@ -117,6 +123,7 @@ def build_command(
         int | None,
         typer.Option(
             metavar="BITS",
+            parser=ranges.HAMMING.parser("--hamming"),
             help="Near-duplicate threshold: max pHash Hamming distance (of 64 bits). [default: 6]",
         ),
     ] = None,
@@ -129,7 +136,14 @@ def build_command(
         ),
     ] = None,
     clip_filter: Annotated[str | None, typer.Option(metavar="ID|DIR", help=CLIP_FILTER_HELP)] = None,
-    clip_threshold: Annotated[float | None, typer.Option(metavar="NUMBER", help=CLIP_THRESHOLD_HELP)] = None,
+    clip_threshold: Annotated[
+        float | None,
+        typer.Option(
+            metavar="NUMBER",
+            help=CLIP_THRESHOLD_HELP,
+            parser=ranges.CLIP_THRESHOLD.parser("--clip-threshold"),
+        ),
+    ] = None,
     keep_flagged: Annotated[bool, typer.Option("--keep-flagged", help=KEEP_FLAGGED_HELP)] = False,
     export: Annotated[
         bool, typer.Option("--export/--no-export", help="Write the export folder afterwards.")

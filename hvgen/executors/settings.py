@@ -9,20 +9,19 @@ and the dataset card, so a run gives the same bytes whatever launches it.
 from __future__ import annotations
 
 import importlib.util
-import math
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from hvgen import ranges
 from hvgen.config import EXECUTOR_SECTION, build_section
 from hvgen.errors import HvgenError
+from hvgen.ranges import Bounds, whole
 
 EXECUTORS = ("local", "slurm", "ray")
 SLURM_BACKENDS = ("slurm", "local", "debug")
-MAX_SHARDS = 100_000
-"""Most shards a run may be split into (a typo such as --workers 1000000 would submit that many jobs)."""
 
 EXTRAS = {"slurm": ("submitit", "slurm"), "ray": ("ray", "ray")}
 """executor → (module it needs, pip extra that installs it)."""
@@ -56,24 +55,31 @@ class ExecutorSettings:
         return self.name != "local" or self.shard_count > 1 or self.workers > 1
 
     def validate(self, origin: str = "executor") -> None:
-        """One line per bad value, naming the key and the option."""
-        mem = self.mem_gb
+        """One line per bad value, naming the key and the option (numbers in the words of
+        `hvgen.ranges`, as the command line refuses them)."""
+        for key, (bounds, option) in NUMBER_RANGES.items():
+            bounds.check(f"{origin}: {key}{f' ({option})' if option else ''}", getattr(self, key))
         checks: list[tuple[bool, str]] = [
             (self.name in EXECUTORS, f"executor (--executor) must be one of {', '.join(EXECUTORS)}, got {self.name!r}"),
-            (1 <= self.workers <= MAX_SHARDS, f"workers (--workers) must be 1-{MAX_SHARDS:,}, got {self.workers}"),
-            (self.shards is None or 1 <= self.shards <= MAX_SHARDS, f"shards must be 1-{MAX_SHARDS:,}, got {self.shards}"),
-            (0 <= self.retries <= 100, f"retries must be 0-100, got {self.retries}"),
-            (0 <= self.gpus_per_task <= 64, f"gpus_per_task must be 0-64, got {self.gpus_per_task}"),
-            (self.cpus_per_task is None or 1 <= self.cpus_per_task <= 4096, f"cpus_per_task must be 1-4096, got {self.cpus_per_task}"),
-            (mem is None or (math.isfinite(mem) and 0 < mem <= 65536), f"mem_gb must be a number in (0, 65536], got {mem}"),
-            (1 <= self.time_min <= 525_600, f"time_min must be 1-525600 (a year), got {self.time_min}"),
-            (0 <= self.requeues <= 100, f"requeues must be 0-100, got {self.requeues}"),
             (self.slurm_backend in SLURM_BACKENDS, f"slurm_backend must be one of {', '.join(SLURM_BACKENDS)}, got {self.slurm_backend!r}"),
             (all(arg.startswith("--") and len(arg) > 2 for arg in self.sbatch_args), f"sbatch_args must be long options such as '--qos=high', got {self.sbatch_args}"),
         ]  # fmt: skip
         for ok, message in checks:
             if not ok:
                 raise HvgenError(f"{origin}: {message}.")
+
+
+NUMBER_RANGES: dict[str, tuple[Bounds, str | None]] = {
+    "workers": (ranges.WORKERS, "--workers"),
+    "shards": (ranges.SHARDS, None),
+    "retries": (whole(0, 100), None),
+    "gpus_per_task": (whole(0, 64), None),
+    "cpus_per_task": (whole(1, 4096), None),
+    "mem_gb": (Bounds(0, 65536, low_open=True, why="(GB)"), None),
+    "time_min": (whole(1, 525_600, why="(minutes: a year at most)"), None),
+    "requeues": (whole(0, 100), None),
+}
+"""Every number of an executor section, with the option that also sets it."""
 
 
 def load_section(path: Path | None) -> dict[str, Any]:

@@ -25,11 +25,10 @@ from typing import Any
 
 from hvgen.errors import HvgenError
 from hvgen.generator import Generator, PlanResult
+from hvgen.ranges import MAX_SEED
 from hvgen.records import Record
 from hvgen.seeding import derive_seed
 from hvgen.store.layout import PHOTO_TWINS_FILE, TWIN_RELEASE_FILE
-
-MAX_SEED = 2**63 - 1
 
 
 @dataclass(frozen=True)

@@ -25,11 +25,12 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from hvgen import ranges
 from hvgen.config import RunConfig
-from hvgen.errors import HvgenError, check_range
+from hvgen.errors import HvgenError
 from hvgen.generator import get_generator
 from hvgen.progress import info, warn
-from hvgen.stages.twin_plan import MAX_SEED, TwinSpec, records_text, sha256_text
+from hvgen.stages.twin_plan import TwinSpec, records_text, sha256_text
 from hvgen.store.atomic import write_text_atomic
 from hvgen.store.layout import PHOTO_TWINS_FILE, TWIN_RELEASE_FILE, UNPAIRED_FILE
 from hvgen.twins.release import Release, read_release
@@ -60,11 +61,9 @@ def make_twins(
     from hvgen.pipeline import check_device, check_scenarios, prepare_run_dir, stage_plan
     from hvgen.summary import StageTimes
 
-    check_range("--seed", seed, 0, MAX_SEED)
-    if (render or {}).get("batch_size") is not None:
-        check_range("--batch-size", render["batch_size"], 1, 4096)
-    if clip_threshold is not None:
-        check_range("--clip-threshold", clip_threshold, 0, 100)
+    ranges.SEED.check("--seed", seed)
+    ranges.RENDER_BATCH.check("--batch-size", (render or {}).get("batch_size"))
+    ranges.CLIP_THRESHOLD.check("--clip-threshold", clip_threshold)
     _refuse_nested(release_path, out)
     release = read_release(release_path, layout)
     given = {key: value for key, value in (sources or {}).items() if value}

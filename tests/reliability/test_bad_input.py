@@ -31,10 +31,11 @@ def _fails(capsys: pytest.CaptureFixture[str], argv: list[str], *expected: str) 
 @pytest.mark.parametrize(
     ("args", "expected"),
     [
-        (["--num", "0"], ["num", "at least 1", "0"]),
+        (["--num", "0"], ["--num", "a whole number from 1", "got 0"]),
         (["--num", "-5"], ["num", "-5"]),
-        (["--num", "1000000000"], ["--num 1000000000", "--force"]),
-        (["--batch-size", "0"], ["batch_size", "--batch-size"]),
+        (["--num", "1000000000"], ["--num", "to 100,000,000", "1000000000"]),
+        (["--num", "1000000"], ["--num 1000000", "--force"]),
+        (["--batch-size", "0"], ["--batch-size", "from 1 to 1,024", "got 0"]),
         (["--dtype", "float8"], ["--dtype", "float8"]),
         (["--device", "quantum"], ["--device", "quantum"]),
         (["--width", "30"], ["--width", "multiple of 8", "30"]),

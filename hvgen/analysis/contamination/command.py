@@ -17,10 +17,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from hvgen import ranges
 from hvgen.analysis.contamination.assess import assess
 from hvgen.analysis.contamination.items import build_item_table
 from hvgen.analysis.harness_outputs import convert, split_rows
-from hvgen.errors import HvgenError, check_range
+from hvgen.errors import HvgenError
 from hvgen.generator import Generator
 from hvgen.photo_twins import TWIN_FIELD
 from hvgen.progress import QUIET, info, verbosity, warn
@@ -30,8 +31,6 @@ from hvgen.report_tables import print_rows
 from hvgen.scoring import load_questions, scorer_options
 from hvgen.store.atomic import write_text_atomic
 from hvgen.store.layout import CONFIG_FILE, CONTAMINATION_PLOT, CONTAMINATION_REPORT
-
-MAX_RESAMPLES = 1_000_000
 
 
 @dataclass(frozen=True)
@@ -78,9 +77,9 @@ def run_contamination(
     """The contamination report of every model, printed, written as JSON and plotted."""
     from hvgen.analysis.contamination.report import model_rows, notes, subtask_rows, verdict_line, warnings
 
-    check_range("--alpha", alpha, 0.0, 0.5, above_low=True)
-    check_range("--bootstrap", n_resamples, 100, MAX_RESAMPLES)
-    check_range("--seed", seed, 0, 2**63 - 1)
+    ranges.ALPHA.check("--alpha", alpha)
+    ranges.CONTAMINATION_BOOTSTRAP.check("--bootstrap", n_resamples)
+    ranges.SEED.check("--seed", seed)
     models = parse_model_files(predictions)
     report = assess_files(release, twins, models, alpha=alpha, n_resamples=n_resamples, seed=seed)
     in_run = (twins / CONFIG_FILE).is_file()

@@ -11,14 +11,15 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
-from hvgen.errors import unknown_name_error
+from hvgen.errors import HvgenError, unknown_name_error
 from hvgen.progress import warn
-from hvgen.readers.source_folder import SourceFolder
+from hvgen.readers.faces.files import find_optional, find_path
+from hvgen.readers.source_folder import FOLLOW_SYMLINKS_OPTION, SourceFolder
 
 EXPRESSIONS = (
     "neutral", "happiness", "sadness", "surprise", "fear", "disgust", "anger", "contempt",
@@ -94,6 +95,28 @@ class FaceReader(ABC):
         """The folders this reader's files may come from: the source folder (a reader with a
         folder of its own making, such as a frames cache, adds it)."""
         return [self.root]
+
+    def find(self, candidates: Sequence[str], what: str, how: str, *, folder: bool = False) -> Path:
+        """`find_path` in the source folder; a label file (a list, csv or json the release names
+        its files in) reached through a link that leads outside the folder is refused."""
+        return self._inside(find_path(self.root, candidates, what, how, folder=folder), what, folder)
+
+    def find_optional(self, candidates: Sequence[str], what: str, *, folder: bool = False) -> Path | None:
+        """`find_optional` in the source folder, refusing an outside label file as `find` does."""
+        path = find_optional(self.root, candidates, folder=folder)
+        return None if path is None else self._inside(path, what, folder)
+
+    def _inside(self, path: Path, what: str, folder: bool) -> Path:
+        """A folder is walked file by file (each file admitted or skipped by `samples`); a label
+        file is read whole, so one that lies outside is refused, naming how to opt in."""
+        source = self.source_folder()
+        if folder or source.contains(path):
+            return path
+        raise HvgenError(
+            f"--source {self.info.name}: {source.name(path)!r} ({what}) is reached through a symbolic link "
+            f"that leads outside the source folder; hvgen reads only files inside the folders it is given. If the "
+            f"link is yours (e.g. a data set kept on another disk), rerun with {FOLLOW_SYMLINKS_OPTION}."
+        )
 
     def source_folder(self) -> SourceFolder:
         """The folders this reader may read, resolved once (readers walk folders through it)."""

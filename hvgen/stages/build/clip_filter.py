@@ -15,8 +15,8 @@ from typing import Any
 import duckdb
 from PIL import Image
 
+from hvgen import ranges
 from hvgen.progress import progress_bar
-from hvgen.ranges import check_range
 from hvgen.surrogate import load_surrogate
 
 DEFAULT_CLIP_THRESHOLD = 25.0
@@ -24,9 +24,7 @@ DEFAULT_CLIP_THRESHOLD = 25.0
 
 def check_clip_threshold(threshold: float | None) -> None:
     """--clip-threshold is a CLIP score, 100 x a cosine similarity: a finite number in [-100, 100]."""
-    check_range(
-        "--clip-threshold", threshold, -100, 100, why="(a CLIP score, 100 x cosine; Dysca drops at 25)"
-    )
+    ranges.CLIP_THRESHOLD.check("--clip-threshold", threshold)
 
 
 CLIP_SCORES_DDL = "CREATE TABLE IF NOT EXISTS clip_scores (model VARCHAR, image_id VARCHAR, score DOUBLE)"

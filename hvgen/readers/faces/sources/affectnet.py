@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from hvgen.readers.faces.base import FaceReader, FaceSample, SourceInfo, register_face_reader
-from hvgen.readers.faces.files import find_path, listed_path
+from hvgen.readers.faces.files import listed_path
 from hvgen.readers.faces.label_maps import lookup_expression
 from hvgen.readers.faces.listing import SampleList
 from hvgen.readers.faces.tables import csv_rows
@@ -40,12 +40,12 @@ class AffectNetReader(FaceReader):
 
     def check(self) -> None:
         for name in SPLIT_FILES.values():
-            find_path(self.root, [name], "AffectNet labels", HOW)
-        find_path(self.root, IMAGES, "AffectNet images", HOW, folder=True)
+            self.find([name], "AffectNet labels", HOW)
+        self.find(IMAGES, "AffectNet images", HOW, folder=True)
 
     def listed_samples(self) -> Iterator[FaceSample]:
         self.check()
-        images = find_path(self.root, IMAGES, "AffectNet images", HOW, folder=True)
+        images = self.find(IMAGES, "AffectNet images", HOW, folder=True)
         samples = SampleList(self.skipped)
         for split, name in SPLIT_FILES.items():
             path = self.root / name

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from hvgen.readers.faces.base import FaceReader, FaceSample, SourceInfo, register_face_reader
-from hvgen.readers.faces.files import find_path, listed_path
+from hvgen.readers.faces.files import listed_path
 from hvgen.readers.faces.listing import SampleList
 from hvgen.readers.faces.tables import line_error, parse_int, text_rows
 
@@ -42,10 +42,10 @@ class CelebAReader(FaceReader):
 
     def _files(self) -> tuple[Path, Path, Path, Path]:
         return (
-            find_path(self.root, ATTRIBUTES, "CelebA attribute list", HOW),
-            find_path(self.root, IDENTITIES, "CelebA identity list", HOW),
-            find_path(self.root, PARTITION, "CelebA partition list", HOW),
-            find_path(self.root, IMAGES, "CelebA aligned images", HOW, folder=True),
+            self.find(ATTRIBUTES, "CelebA attribute list", HOW),
+            self.find(IDENTITIES, "CelebA identity list", HOW),
+            self.find(PARTITION, "CelebA partition list", HOW),
+            self.find(IMAGES, "CelebA aligned images", HOW, folder=True),
         )
 
     def check(self) -> None:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from hvgen.errors import HvgenError
 from hvgen.readers.faces.base import FaceSample, SourceInfo, register_face_reader
-from hvgen.readers.faces.files import find_path, listed_path, relative
+from hvgen.readers.faces.files import listed_path, relative
 from hvgen.readers.faces.frames import VideoFaceReader
 from hvgen.readers.faces.label_maps import lookup_expression
 from hvgen.readers.faces.listing import SampleList
@@ -35,13 +35,11 @@ class ClipListReader(VideoFaceReader):
 
     def check(self) -> None:
         for name in self.split_files().values():
-            find_path(self.root, [name], f"{self.info.title} split list", self.how)
+            self.find([name], f"{self.info.title} split list", self.how)
         self._frames_root()
 
     def _frames_root(self) -> Path:
-        return find_path(
-            self.root, self.frames_folders, f"{self.info.title} frame folders", self.how, folder=True
-        )
+        return self.find(self.frames_folders, f"{self.info.title} frame folders", self.how, folder=True)
 
     def listed_samples(self) -> Iterator[FaceSample]:
         self.check()

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from hvgen.readers.faces.base import FaceReader, FaceSample, SourceInfo, register_face_reader
-from hvgen.readers.faces.files import find_path, listed_path
+from hvgen.readers.faces.files import listed_path
 from hvgen.readers.faces.label_maps import label_maps
 from hvgen.readers.faces.listing import SampleList
 from hvgen.readers.faces.tables import Row, csv_rows, line_error
@@ -37,7 +37,7 @@ class FairFaceReader(FaceReader):
 
     def check(self) -> None:
         for name in SPLIT_FILES.values():
-            find_path(self.root, [name], "FairFace labels", HOW)
+            self.find([name], "FairFace labels", HOW)
 
     def listed_samples(self) -> Iterator[FaceSample]:
         self.check()

@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from hvgen.readers.faces.base import FaceReader, FaceSample, SourceInfo, register_face_reader
-from hvgen.readers.faces.files import find_path, listed_path
+from hvgen.readers.faces.files import listed_path
 from hvgen.readers.faces.label_maps import expression_map
 from hvgen.readers.faces.listing import SampleList
 from hvgen.readers.faces.tables import csv_rows, line_error
@@ -59,9 +59,9 @@ class FerPlusReader(FaceReader):
     )
 
     def check(self) -> None:
-        find_path(self.root, ["fer2013new.csv"], "FERPlus votes", HOW)
+        self.find(["fer2013new.csv"], "FERPlus votes", HOW)
         for _split, folder in USAGE.values():
-            find_path(self.root, [folder], "FERPlus images", HOW, folder=True)
+            self.find([folder], "FERPlus images", HOW, folder=True)
 
     def listed_samples(self) -> Iterator[FaceSample]:
         self.check()

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from hvgen.errors import HvgenError, unknown_name_error
 from hvgen.readers.faces.base import FaceSample, SourceInfo, register_face_reader
-from hvgen.readers.faces.files import find_path, listed_path, relative
+from hvgen.readers.faces.files import listed_path, relative
 from hvgen.readers.faces.frames import VIDEO_SUFFIXES, VideoFaceReader, clip_frames, clip_video
 from hvgen.readers.faces.listing import SampleList
 from hvgen.readers.faces.tables import csv_rows, line_error, parse_int, text_rows
@@ -82,9 +82,8 @@ class FaceForensicsReader(VideoFaceReader):
             "copy the splits/ folder next to original_sequences/ and manipulated_sequences/."
         )
         for split in ("train", "val", "test"):
-            find_path(self.root, [f"splits/{split}.json"], "FaceForensics++ split", how)
-        find_path(
-            self.root,
+            self.find([f"splits/{split}.json"], "FaceForensics++ split", how)
+        self.find(
             [f"original_sequences/youtube/{self.compression}"],
             "FaceForensics++ real videos",
             f"Download them with the FaceForensics download script (-d original -c {self.compression}).",
@@ -180,8 +179,7 @@ class CelebDfReader(VideoFaceReader):
     LIST = "List_of_testing_videos.txt"
 
     def check(self) -> None:
-        find_path(
-            self.root,
+        self.find(
             [self.LIST],
             "Celeb-DF test list",
             "The Celeb-DF v2 release has it at its top level, beside Celeb-real/ and Celeb-synthesis/.",
@@ -233,8 +231,8 @@ class DfdcReader(VideoFaceReader):
 
     def check(self) -> None:
         how = "The DFDC test set has labels.csv beside test_videos/ (frames extracted per video)."
-        find_path(self.root, ["labels.csv"], "DFDC labels", how)
-        find_path(self.root, ["test_videos"], "DFDC test videos", how, folder=True)
+        self.find(["labels.csv"], "DFDC labels", how)
+        self.find(["test_videos"], "DFDC test videos", how, folder=True)
 
     def listed_samples(self) -> Iterator[FaceSample]:
         self.check()
@@ -282,9 +280,7 @@ class FfiwReader(VideoFaceReader):
             "FFIW-10K's release has source/ (real) and target/ (fake) folders; pass the folder holding both."
         )
         for name in ("source", "target"):
-            find_path(
-                self.root, [name], f"FFIW {'real' if name == 'source' else 'fake'} clips", how, folder=True
-            )
+            self.find([name], f"FFIW {'real' if name == 'source' else 'fake'} clips", how, folder=True)
 
     def listed_samples(self) -> Iterator[FaceSample]:
         self.check()

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from hvgen.errors import HvgenError
 from hvgen.readers.faces.base import FaceReader, FaceSample, SourceInfo, register_face_reader
-from hvgen.readers.faces.files import find_optional, listed_path, missing_error
+from hvgen.readers.faces.files import listed_path, missing_error
 from hvgen.readers.faces.listing import SampleList
 from hvgen.readers.faces.tables import line_error, parse_int, text_rows
 
@@ -41,10 +41,10 @@ class LfwReader(FaceReader):
 
     def _lists(self) -> dict[str, Path]:
         """split name → pairs list: View 1's two files, else pairs.txt as 'test'."""
-        dev = {split: find_optional(self.root, [name]) for split, name in DEV.items()}
+        dev = {split: self.find_optional([name], "LFW split list") for split, name in DEV.items()}
         if all(dev.values()):
             return dev  # type: ignore[return-value]
-        pairs = find_optional(self.root, ["pairs.txt"])
+        pairs = self.find_optional(["pairs.txt"], "LFW pairs list")
         if pairs is None:
             raise missing_error(
                 self.root, ["pairs.txt", "pairsDevTrain.txt + pairsDevTest.txt"], "LFW pair lists", HOW
@@ -53,7 +53,7 @@ class LfwReader(FaceReader):
 
     def _images(self) -> Path:
         """The folder of person folders: lfw/ (or a funneled variant), or the source folder itself."""
-        found = find_optional(self.root, IMAGES, folder=True)
+        found = self.find_optional(IMAGES, "LFW images", folder=True)
         if found is not None:
             return found
         if any(path.is_dir() for path in self.root.iterdir()):

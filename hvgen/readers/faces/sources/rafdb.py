@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from hvgen.readers.faces.base import FaceReader, FaceSample, SourceInfo, register_face_reader
-from hvgen.readers.faces.files import find_optional, find_path, listed_path
+from hvgen.readers.faces.files import find_optional, listed_path
 from hvgen.readers.faces.label_maps import lookup_expression
 from hvgen.readers.faces.listing import SampleList
 from hvgen.readers.faces.tables import line_error, text_rows
@@ -38,7 +38,7 @@ class RafDbReader(FaceReader):
     )
 
     def _labels(self) -> Path:
-        return find_path(self.root, [LABELS, f"basic/{LABELS}"], "RAF-DB basic labels", HOW)
+        return self.find([LABELS, f"basic/{LABELS}"], "RAF-DB basic labels", HOW)
 
     def check(self) -> None:
         self._labels()
