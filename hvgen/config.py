@@ -166,12 +166,8 @@ class RunConfig:
 
     def _validate_control(self, origin: str) -> None:
         """ControlNet settings: finite, in range, and a start before the end."""
-        from hvgen.ranges import check_range
 
         render = self.render
-        check_range(f"{origin}: render.controlnet_scale (--controlnet-scale)", render.controlnet_scale, 0, 10)
-        check_range(f"{origin}: render.control_start (--control-start)", render.control_start, 0, 1)
-        check_range(f"{origin}: render.control_end (--control-end)", render.control_end, 0, 1)
         if render.control_start >= render.control_end:
             raise HvgenError(
                 f"{origin}: --control-start ({render.control_start}) must be below --control-end "
@@ -300,6 +296,18 @@ SETTING_RANGES: dict[str, tuple[Bounds, str | None]] = {
     "scenario.batch_size": (whole(1, 4096, why="(images per scenario batch)"), None),
     "scenario.workers": (whole(0, 1024, why="(processes for CPU-bound scenarios; 0 = one per core)"), None),
     "export.max_shard_mb": (whole(1, 1_000_000, why="(MB per parquet file)"), None),
+    "render.controlnet_scale": (
+        Bounds(0, 10, why="(ControlNet conditioning scale; 0: no control)"),
+        "--controlnet-scale",
+    ),
+    "render.control_start": (
+        Bounds(0, 1, high_open=True, why="(fraction of the steps where the ControlNet starts)"),
+        "--control-start",
+    ),
+    "render.control_end": (
+        Bounds(0, 1, low_open=True, why="(fraction of the steps where the ControlNet stops)"),
+        "--control-end",
+    ),
 }
 """Every number of a run config: its range and the command-line option that also sets it (whose
 parser, `hvgen.cli.options`, checks the same range while parsing)."""

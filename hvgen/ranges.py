@@ -189,3 +189,5 @@ TEMPERATURE = Bounds(0, 100, why="(0: greedy and deterministic; > 0: sampled, on
 PER_LABEL = whole(1, 1_000_000, why="(faces per label value)")
 FRAMES = whole(2, 1024, why="(frames per clip: 8 as FFDBackbone, 16 as S4D)")
 MIN_AREA = whole(0, 100_000_000, why="(a box area w*h in pixels)")
+GROUNDER_THRESHOLD = Bounds(0, 1, why="(the detector's score a box needs; 0: every phrase's best box)")
+ANNOTATOR_TOKENS = whole(1, 8192, why="(the longest reply per aspect, in tokens)")

@@ -27,8 +27,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from hvgen import ranges
 from hvgen.privacy import public_value
-from hvgen.ranges import check_range
 from hvgen.seeding import derive_seed, stable_id
 
 from . import levels as L
@@ -73,11 +73,8 @@ class AnnotatorSettings:
         """The numbers and the option pair: checked whenever the generator is built."""
         from hvgen.errors import HvgenError
 
-        check_range(
-            "--grounder-threshold", self.threshold, 0, 1, why="(the detector's score a box needs, 0-1)"
-        )
-        check_range("--annotator-max-new-tokens", self.max_new_tokens, 1, MAX_NEW_TOKENS, integer=True,
-                    why="(the longest reply per aspect, in tokens)")  # fmt: skip
+        ranges.GROUNDER_THRESHOLD.check("--grounder-threshold", self.threshold)
+        ranges.ANNOTATOR_TOKENS.check("--annotator-max-new-tokens", self.max_new_tokens)
         if self.grounder and not self.annotator:
             raise HvgenError(
                 "--grounder boxes the <p> phrases an --annotator model writes (the template's phrases are body "

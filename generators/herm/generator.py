@@ -140,10 +140,16 @@ class Herm(Generator):
             typer.Option(
                 metavar="SCORE",
                 help="The --grounder score (0-1) a phrase's best box needs; weaker phrases stay without a box (counted).",
+                parser=ranges.GROUNDER_THRESHOLD.parser("--grounder-threshold"),
             ),
         ] = 0.1,
         annotator_max_new_tokens: Annotated[
-            int, typer.Option(metavar="N", help="The longest --annotator reply per aspect, in tokens.")
+            int,
+            typer.Option(
+                metavar="N",
+                help="The longest --annotator reply per aspect, in tokens.",
+                parser=ranges.ANNOTATOR_TOKENS.parser("--annotator-max-new-tokens"),
+            ),
         ] = 128,
         follow_symlinks: Annotated[
             bool,

@@ -58,6 +58,15 @@ VALID: dict[tuple[str, str], dict[str, str]] = {
         for command in ("dysca", "faceqa", "hqh", "vlbias", "build", "twins")
     },
     ("build", "--hamming"): {"0": "Hamming distance 0 drops exact perceptual-hash matches only"},
+    ("herm", "--grounder-threshold"): {"0": "threshold 0 keeps every phrase's best box"},
+    **{
+        (command, option): {"0": why}
+        for command in ("dysca", "faceqa", "hqh", "vlbias")
+        for option, why in (
+            ("--controlnet-scale", "conditioning scale 0 renders without the condition's influence"),
+            ("--control-start", "the ControlNet may act from the first step"),
+        )
+    },
     ("annotate", "--temperature"): {"0": "temperature 0 is greedy decoding"},
     ("scan", "--threshold"): {"0": "an FTT score is a mean distance, 0 included"},
     ("scan", "--similarity"): {
