@@ -152,10 +152,10 @@ def test_a_damaged_condition_is_redone_with_its_image(control_run: Path, tmp_pat
 @pytest.mark.parametrize(
     ("extra", "fragment"),
     [
-        (["--controlnet-scale", "nan"], "--controlnet-scale) must be a finite number in [0, 10], got nan"),
-        (["--controlnet-scale", "-1"], "must be a finite number in [0, 10], got -1.0"),
-        (["--control-start", "inf"], "--control-start) must be a finite number in [0, 1], got inf"),
-        (["--control-end", "1.5"], "--control-end) must be a finite number in [0, 1]"),
+        (["--controlnet-scale", "nan"], "--controlnet-scale must be a finite number in [0, 10]"),
+        (["--controlnet-scale", "-1"], "--controlnet-scale must be a finite number in [0, 10]"),
+        (["--control-start", "inf"], "--control-start must be a finite number in [0, 1)"),
+        (["--control-end", "1.5"], "--control-end must be a finite number in (0, 1]"),
         (
             ["--control-start", "0.8", "--control-end", "0.2"],
             "--control-start (0.8) must be below --control-end",
