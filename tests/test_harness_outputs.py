@@ -159,3 +159,47 @@ def test_a_harness_folder_keeps_its_answers_and_skips_its_scores(tmp_path: Path)
         tmp_path / "m_Dysca_clean_MCQ_acc.csv", index=False
     )
     assert _by_id(convert([tmp_path], _split()).lines) == {("a1", "clean"): "C"}
+
+
+def test_vlmevalkit_box_answers_read_as_the_shipped_scorer_reads_them(tmp_path: Path) -> None:
+    """HERM's grounding questions go to `<Prefix>_<config>_BOX.tsv`, whose prompt asks for corners:
+    the model's box comes back in the records' terms (normalised [x, y, w, h]); MCQ numbering of the
+    same config skips the box questions; unreadable words pass through (counted by the scorer)."""
+    rows = [
+        {"id": "m1", "options": ["a", "b", "c", "d"], "answer_index": 1, "scenario": "clean"},
+        {"id": "g1", "answer_box": [0.1, 0.2, 0.3, 0.4], "width": 200, "height": 100, "scenario": "clean"},
+        {"id": "m2", "options": ["a", "b", "c", "d"], "answer_index": 0, "scenario": "clean"},
+        {"id": "g2", "answer_box": [0.5, 0.5, 0.2, 0.2], "width": 200, "height": 100, "scenario": "clean"},
+    ]
+    split = SplitRows(prefix="HERM", configs={"clean": rows})
+    pd.DataFrame({"index": [0, 1], "question": ["q"] * 2, "prediction": ["B", "A"]}).to_csv(
+        tmp_path / "m_HERM_clean_MCQ.tsv", sep="\t", index=False
+    )
+    answers = ["[0.1, 0.2, 0.4, 0.6]", "I cannot tell"]
+    pd.DataFrame({"index": [0, 1], "question": ["q"] * 2, "prediction": answers}).to_csv(
+        tmp_path / "m_HERM_clean_BOX.tsv", sep="\t", index=False
+    )
+    got = _by_id(convert([tmp_path], split).lines)
+    assert got[("m1", "clean")] == "B" and got[("m2", "clean")] == "A"
+    assert json.loads(got[("g1", "clean")]) == pytest.approx([0.1, 0.2, 0.3, 0.4])
+    assert got[("g2", "clean")] == "I cannot tell"
+
+
+def test_rows_of_an_export_with_official_splits_are_the_evaluated_split(tmp_path: Path) -> None:
+    """A Face QA export holds train and test rows; its harness files number only the evaluated
+    split's rows (test by default, or `hvgen export --split`)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from hvgen.analysis.harness_outputs import split_rows
+
+    folder = tmp_path / "export" / "data" / "clean"
+    folder.mkdir(parents=True)
+    rows = [
+        {"id": f"q{i}", "options": ["x", "y"], "answer_index": 0, "split": split, "scenario": "clean"}
+        for i, split in enumerate(["train", "test", "train", "test"])
+    ]
+    pq.write_table(pa.Table.from_pylist(rows), folder / "part-0.parquet")
+    assert [row["id"] for row in split_rows(tmp_path / "export", "FaceQA").configs["clean"]] == ["q1", "q3"]
+    chosen = split_rows(tmp_path / "export", "FaceQA", eval_split="train").configs["clean"]
+    assert [row["id"] for row in chosen] == ["q0", "q2"]

@@ -7,7 +7,7 @@ what `hvgen score` says:
 
 * **VLMEvalKit** (`run.py`, `infer_data_job`): ``<model>_<dataset>.xlsx`` (or ``.tsv`` / ``.json``
   with ``PRED_FORMAT``) — the TSV's columns without ``image``, plus ``prediction``. The dataset
-  name ``<Prefix>_<config>_<MCQ|YN|VQA>`` (hvgen's ``--format vlmevalkit``) gives the config, and
+  name ``<Prefix>_<config>_<MCQ|YN|VQA|BOX>`` (hvgen's ``--format vlmevalkit``) gives the config, and
   ``index`` the row: hvgen numbers each kind's rows of a config from 0 in export order. The ``id``
   column, when it survived the spreadsheet as text, must agree.
 * **lmms-eval** ``--log_samples`` (``<date>_samples_<task>.jsonl``): one line per document with
@@ -35,13 +35,20 @@ from typing import Any
 
 import pyarrow.parquet as pq
 
+from hvgen.boxes import xyxy_to_xywh
 from hvgen.errors import HvgenError
-from hvgen.publish.formats.templates.task_utils import question_kind
+from hvgen.publish.formats import harness_split
+from hvgen.publish.formats.templates.task_utils import BOX, question_kind, score_box
 from hvgen.store.layout import EXPORT_DIR
 
 VLMEVALKIT, LMMS_EVAL, DYSCA_OUTPUT, HVGEN = "VLMEvalKit", "lmms-eval", "Dysca scorer input", "hvgen"
 _SPREADSHEETS = (".xlsx", ".tsv", ".csv")
-_ROW_COLUMNS = ("id", "scenario", "options", "answer_index", "answer_indices")
+_ROW_COLUMNS = (
+    "id", "scenario", "options", "answer_index", "answer_indices", "answer_box", "width", "height", "split",
+)  # fmt: skip
+"""What decides a row's question kind (`question_kind`), how a box answer is read (the image size
+for pixel boxes) and which split a harness evaluated (`split`: rows of data sets with official
+partitions)."""
 
 
 @dataclass
@@ -76,8 +83,10 @@ class Converted:
     seen: dict[tuple[str, str], str] = field(default_factory=dict)
 
 
-def split_rows(source: Path, prefix: str) -> SplitRows:
-    """The export of a run directory (``RUN/export``) or an export folder, without its images."""
+def split_rows(source: Path, prefix: str, eval_split: str | None = None) -> SplitRows:
+    """The export of a run directory (``RUN/export``) or an export folder, without its images: the
+    rows of the split the harness formats evaluate (`eval_split`, as `hvgen export --split`; by
+    default the one they pick), for the exports whose rows name their split."""
     export = source / EXPORT_DIR if (source / EXPORT_DIR).is_dir() else source
     configs: dict[str, list[dict[str, Any]]] = {}
     data = export / "data"
@@ -90,6 +99,12 @@ def split_rows(source: Path, prefix: str) -> SplitRows:
             names = pq.read_schema(file).names
             rows += pq.read_table(file, columns=[c for c in _ROW_COLUMNS if c in names]).to_pylist()
         configs[folder.name] = rows
+    splits = {str(row["split"]) for rows in configs.values() for row in rows if row.get("split") is not None}
+    if splits:
+        chosen = harness_split(eval_split, splits)
+        configs = {
+            name: [row for row in rows if row.get("split") == chosen] for name, rows in configs.items()
+        }
     return SplitRows(prefix, configs)
 
 
@@ -148,7 +163,7 @@ def _predictions_file(file: Path) -> bool:
     which are skipped by name."""
     reader = _reader_of(file)
     if reader == VLMEVALKIT:
-        return re.search(r"_(MCQ|YN|VQA)$", file.stem) is not None
+        return re.search(r"_(MCQ|YN|VQA|BOX)$", file.stem) is not None
     if reader == LMMS_EVAL:
         return re.search(r"(^|_)samples_", file.stem) is not None
     return reader is not None
@@ -200,15 +215,16 @@ def _add(out: Converted, question_id: str, answer: Any, scenario: str) -> None:
 def _vlmevalkit(file: Path, split: SplitRows, out: Converted) -> None:
     match = None
     for config in sorted(split.configs, key=len, reverse=True):
-        found = re.search(rf"{re.escape(split.prefix)}_{re.escape(config)}_(MCQ|YN|VQA)$", file.stem)
+        found = re.search(rf"{re.escape(split.prefix)}_{re.escape(config)}_(MCQ|YN|VQA|BOX)$", file.stem)
         if found:
             match = (config, found.group(1))
             break
     if match is None:
-        _config_in_name(file, split, r"{prefix}_{config}_(MCQ|YN|VQA)$")  # raises with the naming rule
+        _config_in_name(file, split, r"{prefix}_{config}_(MCQ|YN|VQA|BOX)$")  # raises with the naming rule
         return
     config, kind = match
     ids = split.kind_ids(config, kind)
+    rows_by_id = {str(row["id"]): row for row in split.configs[config]}
     for number, row in enumerate(_table_rows(file), start=2):
         index = _integer(row.get("index"))
         if index is None or not 0 <= index < len(ids) or "prediction" not in row:
@@ -223,7 +239,18 @@ def _vlmevalkit(file: Path, split: SplitRows, out: Converted) -> None:
                 f"{file.name} row {number}: index {index} is question {ids[index]} of this split, but the file says "
                 f"{stated}: these predictions are for another split (release and twins swapped?)."
             )
-        _add(out, ids[index], row["prediction"], split.scenario(config))
+        answer = row["prediction"]
+        if kind == BOX:  # the harness prompt asks for corners: read as its scorer reads them
+            answer = _box_answer(rows_by_id[ids[index]], answer)
+        _add(out, ids[index], answer, split.scenario(config))
+
+
+def _box_answer(row: dict[str, Any], response: Any) -> Any:
+    """A box answer in the records' terms (normalised [x, y, w, h], as lmms-eval's task writes it),
+    read from the model's words the way the export's `score_grounding.py` reads them; the words
+    themselves when no box can be read (the scorer then counts them unreadable)."""
+    scored = score_box(row, "" if response is None else str(response))
+    return json.dumps([round(value, 6) for value in xyxy_to_xywh(scored.box)]) if scored.box else response
 
 
 def _table_rows(file: Path) -> list[dict[str, Any]]:
