@@ -203,3 +203,16 @@ def test_rows_of_an_export_with_official_splits_are_the_evaluated_split(tmp_path
     assert [row["id"] for row in split_rows(tmp_path / "export", "FaceQA").configs["clean"]] == ["q1", "q3"]
     chosen = split_rows(tmp_path / "export", "FaceQA", eval_split="train").configs["clean"]
     assert [row["id"] for row in chosen] == ["q0", "q2"]
+
+
+def test_a_link_out_of_the_predictions_folder_is_not_read(tmp_path: Path) -> None:
+    """A predictions folder is read like a source folder: a file reached through a symbolic link that
+    leads outside it is skipped (and named), never read."""
+    folder, outside = tmp_path / "outputs", tmp_path / "elsewhere"
+    folder.mkdir()
+    outside.mkdir()
+    (folder / "mine.jsonl").write_text(json.dumps({"id": "a1", "prediction": "C"}) + "\n")
+    (outside / "other.jsonl").write_text(json.dumps({"id": "c3", "prediction": "A"}) + "\n")
+    (folder / "linked.jsonl").symlink_to(outside / "other.jsonl")
+    converted = convert([folder], _split())
+    assert {line["id"] for line in converted.lines} == {"a1"}

@@ -37,8 +37,10 @@ import pyarrow.parquet as pq
 
 from hvgen.boxes import xyxy_to_xywh
 from hvgen.errors import HvgenError
+from hvgen.progress import warn
 from hvgen.publish.formats import harness_split
 from hvgen.publish.formats.templates.task_utils import BOX, question_kind, score_box
+from hvgen.readers.source_folder import FOLLOW_SYMLINKS_OPTION, SourceFolder
 from hvgen.store.layout import EXPORT_DIR
 
 VLMEVALKIT, LMMS_EVAL, DYSCA_OUTPUT, HVGEN = "VLMEvalKit", "lmms-eval", "Dysca scorer input", "hvgen"
@@ -114,7 +116,17 @@ def convert(paths: Iterable[Path], split: SplitRows) -> Converted:
     files: list[Path] = []
     for path in paths:
         if path.is_dir():
-            found = sorted(p for p in path.rglob("*") if p.is_file() and _predictions_file(p))
+            # only files really inside the folder: a link out of it is skipped and named
+            folder = SourceFolder(path)
+            found = sorted(
+                p for p in folder.files() if folder.admit(p) and p.is_file() and _predictions_file(p)
+            )
+            if folder.warning(str(path)):
+                warn(
+                    folder.warning(str(path)).replace(
+                        f"rerun with {FOLLOW_SYMLINKS_OPTION}", "name the file itself"
+                    )
+                )
             if not found:
                 raise HvgenError(
                     f"{path}: no predictions file in it (VLMEvalKit .xlsx/.tsv/.json, lmms-eval samples_*.jsonl, "

@@ -30,6 +30,7 @@ import yaml
 from hvgen.config import RunConfig
 from hvgen.errors import HvgenError
 from hvgen.progress import warn
+from hvgen.readers.source_folder import SourceFolder
 from hvgen.records import Record
 from hvgen.scenarios import SCENARIO_NAMES
 from hvgen.store.catalog import open_catalog
@@ -174,6 +175,7 @@ def _read_export(path: Path) -> Release:
         if not files:
             continue
         for file in files:
+            _inside(path, file)
             schema = pq.read_schema(file)
             columns = [name for name in schema.names if name not in ("image", "frame_images")]
             for row in pq.read_table(file, columns=columns).to_pylist():
@@ -198,8 +200,20 @@ def _record_of_row(row: dict[str, Any]) -> Record:
     return record
 
 
+def _inside(folder: Path, file: Path) -> None:
+    """A release is what lies in the folder the user named: a file linked in from elsewhere would
+    put records the user never pointed at into the twin split."""
+    if not SourceFolder(folder).contains(file):
+        raise HvgenError(
+            f"{file}: a symbolic link that leads outside the release folder {folder}; hvgen reads a release only "
+            "from files inside the folder it is given. Copy the file into the release, or name its real folder."
+        )
+
+
 def _card_config(export: Path) -> RunConfig | None:
     """The run configuration the dataset card prints (machine paths shown as `<local: name>`)."""
+    if (export / "README.md").exists():
+        _inside(export, export / "README.md")
     try:
         match = _CARD_CONFIG.search((export / "README.md").read_text(encoding="utf-8"))
         return (
