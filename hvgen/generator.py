@@ -10,6 +10,7 @@ none of them (no cycle): an entry point's import registers its class.
 from __future__ import annotations
 
 import inspect
+import typing
 from abc import ABC, abstractmethod
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -127,6 +128,23 @@ class Generator(ABC):
             for name, param in inspect.signature(cls.cli_options).parameters.items()
             if param.default is not inspect.Parameter.empty
         }
+
+    @classmethod
+    def option_parsers(cls) -> dict[str, tuple[str, Any]]:
+        """option → (its command-line spelling, the `parser=` its typer.Option declares): how a
+        value of the benchmark's own options is range-checked, read from a config file too."""
+        found: dict[str, tuple[str, Any]] = {}
+        try:
+            hints = typing.get_type_hints(cls.cli_options, include_extras=True)
+        except Exception:  # an annotation that does not resolve: nothing to read from it
+            return found
+        for name, hint in hints.items():
+            for meta in getattr(hint, "__metadata__", ()):
+                parser = getattr(meta, "parser", None)
+                if parser is not None:
+                    spellings = [d for d in getattr(meta, "param_decls", ()) or () if d.startswith("--")]
+                    found[name] = ((spellings or ["--" + name.replace("_", "-")])[0].split("/")[0], parser)
+        return found
 
     # Options that name a file or folder (HERM's --coco-keypoints, --images ...): stored absolute,
     # so a rerun from another folder or spelled './x' or 'x/' is the same run, and a stage command

@@ -103,6 +103,7 @@ def check_options(config: RunConfig, origin: str = "config") -> None:
     """Refuse benchmark options the benchmark does not have (a misspelled key in a config file)
     or of the wrong type (`styles: 5`), naming the key."""
     known = get_generator(config.benchmark).option_defaults()
+    parsers = get_generator(config.benchmark).option_parsers()
     for key, value in config.options.items():
         if key not in known:
             raise HvgenError(
@@ -125,6 +126,16 @@ def check_options(config: RunConfig, origin: str = "config") -> None:
             raise HvgenError(
                 f"{origin}: option '{key}' must be {expected}, got {type(value).__name__} {value!r}."
             )
+        spelled, parser = parsers.get(key, (None, None))
+        if parser is not None and ok:
+            try:
+                parser(value)
+            except HvgenError as error:  # the option's own words, the file's key in front
+                raise HvgenError(
+                    f"{origin}: options.{key} ({str(error)})"
+                    if spelled is None
+                    else f"{origin}: options.{key} ({spelled}){str(error).split(spelled, 1)[-1]}"
+                ) from None
 
 
 def check_out_dir(run_dir: Path) -> None:
