@@ -87,3 +87,34 @@ def test_a_changed_decision_or_new_work_writes_the_export_again(tmp_path: Path, 
     assert stage_export(run, config).up_to_date
     os.utime(run / "export" / "README.md", ns=(1, 1))  # a file of the export touched: written again
     assert not stage_export(run, config).up_to_date
+
+
+PROBE = """
+import sys
+from hvgen.cli import main
+try:
+    main(sys.argv[1:])
+except SystemExit as done:
+    assert not done.code, done.code
+heavy = ("torch", "diffusers", "transformers", "albumentations", "datasets")
+print("loaded=" + ",".join(m for m in heavy if m in sys.modules and type(sys.modules[m]).__name__ != "_LazyModule"))
+"""
+
+
+def test_a_finished_rerun_loads_no_model_library(tmp_path: Path, reference_run: Path) -> None:
+    """Rerunning the command that made a finished `--scenario all` run renders nothing, perturbs
+    nothing and rewrites no export: it imports neither torch nor diffusers (no model is loaded)."""
+    import subprocess
+    import sys
+
+    from reliability_helpers import NEUTRAL_CWD, benchmark_args
+
+    run = copy_run(reference_run, tmp_path / "run")
+    before = export_files(run)
+    done = subprocess.run(
+        [sys.executable, "-c", PROBE, *benchmark_args(run)], capture_output=True, text=True, cwd=NEUTRAL_CWD
+    )
+    assert done.returncode == 0, done.stderr
+    assert "export up to date" in done.stderr
+    assert done.stdout.strip().splitlines()[-1] == "loaded=", done.stdout
+    assert export_files(run) == before
