@@ -36,7 +36,6 @@ from hvgen.progress import warn
 from hvgen.publish.formats import parse_formats
 from hvgen.scenarios import (
     SCENARIO_NAMES,
-    build_scenario,
     check_scenario_settings,
     parse_scenarios,
     scenario_level,
@@ -384,7 +383,7 @@ def check_scenarios(config: RunConfig) -> list[str]:
             f"use {', '.join(supported or ())}."
         )
     for name in names:  # fail on a bad corruption / attack name now, not after hours of rendering
-        build_scenario(name, config)
+        check_scenario_settings(name, config)
     # An unselected scenario left at its default settings needs no check: constructing it would
     # only import torch or albumentations before a refusal or a clean-only run.
     defaults = replace(config, scenario=ScenarioConfig())

@@ -118,7 +118,13 @@ def build_summary(
         "configs": configs,
         "stages": stage_seconds,
         "wall_seconds": round(sum(stages.seconds.values()), 2),
-        "export": {"folder": EXPORT_DIR, "files": files, "bytes": size},
+        # up_to_date: a rerun found the export written from the same inputs and left it as it was
+        "export": {
+            "folder": EXPORT_DIR,
+            "files": files,
+            "bytes": size,
+            "up_to_date": bool(getattr(exported, "up_to_date", False)),
+        },
         "formats": formats,
         "warnings": list(warnings or []),
     }
@@ -163,7 +169,9 @@ def summary_table(summary: dict[str, Any]):  # -> rich.table.Table
         table.add_row(f"time: {stage}", _duration(seconds))
     table.add_section()
     table.add_row(
-        "export size", f"{human_bytes(summary['export']['bytes'])} in {summary['export']['files']} files"
+        "export size",
+        f"{human_bytes(summary['export']['bytes'])} in {summary['export']['files']} files"
+        + (" (up to date)" if summary["export"].get("up_to_date") else ""),
     )
     for name, size in summary.get("formats", {}).items():
         table.add_row(f"format {name}", human_bytes(size))

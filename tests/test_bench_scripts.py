@@ -154,3 +154,23 @@ def test_bench_scan_tiny(tmp_path: Path) -> None:
     )  # fmt: skip
     assert "render + scan gives the plain render's pixels: True" in out
     assert "scan overhead during render" in out and "scan only" in out
+
+
+def test_bench_plan_times_both_benchmarks_and_loads_no_model_library(tmp_path: Path) -> None:
+    out = run_script(
+        "bench_plan.py",
+        "--dysca-num",
+        "30",
+        "--herm-persons",
+        "40",
+        "--repeats",
+        "1",
+        "--warmup",
+        "0",
+        cwd=tmp_path,
+    )
+    rows = [line for line in out.splitlines() if line.startswith(("dysca --num 30 ", "herm 40 persons"))]
+    assert len(rows) == 2, out
+    for row in rows:
+        assert row.rstrip().endswith("| -"), row  # a dry run imported no torch, albumentations ...
+        assert int(row.split()[4].replace(",", "")) > 0  # records planned

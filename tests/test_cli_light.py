@@ -29,7 +29,8 @@ except SystemExit as done:
     code = done.code or 0
 else:
     code = 0
-loaded = [name for name in {HEAVY!r} if name in sys.modules]
+# a module registered by importlib.util.LazyLoader (hvgen.lazy_module) and never used is not loaded
+loaded = [name for name in {HEAVY!r} if name in sys.modules and type(sys.modules[name]).__name__ != "_LazyModule"]
 print(f"exit {{code}} loaded={{','.join(loaded)}}", file=sys.stderr)
 """
 
@@ -84,6 +85,30 @@ def test_help_and_lists_load_no_model_library(args: list[str]) -> None:
     code, loaded, out = run_probe(*args)
     assert code == 0 and out
     assert not loaded, f"`hvgen {' '.join(args)}` imported {sorted(loaded)}"
+
+
+def test_dry_run_of_every_scenario_loads_no_model_library(tmp_path: Path) -> None:
+    """A dry run plans and checks every scenario's settings (a misspelled attack is refused)
+    without importing torch or albumentations: the plan needs neither."""
+    out = tmp_path / "run"
+    code, loaded, _ = run_probe(
+        "dysca", "--num", "3", "--scenario", "all", "--dry-run", "--quiet", "--out", str(out)
+    )
+    assert code == 0 and (out / "records.jsonl").is_file()
+    assert not loaded, f"`hvgen dysca --scenario all --dry-run` imported {sorted(loaded)}"
+    code, loaded, _ = run_probe(
+        "dysca",
+        "--num",
+        "3",
+        "--scenario",
+        "all",
+        "--attack",
+        "pgdd",
+        "--dry-run",
+        "--out",
+        str(tmp_path / "bad"),
+    )
+    assert code == 2 and not loaded and not (tmp_path / "bad").exists()
 
 
 def test_config_loads_no_model_library(config_file: Path, run_dir: Path) -> None:

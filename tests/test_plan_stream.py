@@ -135,3 +135,29 @@ def test_a_killed_plans_sort_folder_is_removed_by_the_next(tmp_path: Path) -> No
         (folder / "run-00000.tsv").write_text("x\ty\n")
     with RecordSort(tmp_path):
         assert not stale.exists() and live.exists() and other_host.exists()
+
+
+def test_catalog_batches_parse_as_from_pylist_would() -> None:
+    """The catalog's rows come from arrow's JSON reader: the same table as `json.loads` +
+    `from_pylist` for nulls, empty lists, structs, 63-bit ints, line separators inside strings,
+    a key outside the schema (dropped) and a line longer than the reader's default block."""
+    import json
+
+    records = [
+        {
+            "id": "a",
+            "options": [],
+            "x": None,
+            "s": {"k": None},
+            "n": 2**62,
+            "f": 1.0,
+            "u": "é\u2028x\r\u0085y",
+        },
+        {"id": "b", "options": ["p"], "x": None, "s": {"k": "v"}, "n": 5, "f": 2.5, "u": "z" * (3 << 20)},
+        {"id": "c", "options": [], "s": {}, "n": 0, "f": -0.0, "u": "", "extra": 1},
+    ]
+    lines = [plan_stage.record_line(record) for record in records]
+    schema = pa.Table.from_pylist(records[:2]).schema
+    expected = pa.Table.from_pylist([json.loads(line) for line in lines], schema=schema)
+    parsed = plan_stage.lines_to_table(lines, schema)
+    assert parsed.schema == expected.schema and parsed.to_pylist() == expected.to_pylist()

@@ -141,6 +141,7 @@ class Dysca(Generator):
     def __init__(self, request: Any) -> None:
         super().__init__(request)
         self._values: dict[str, tuple[str, ...]] = {}
+        self._wrong: dict[tuple[str, str], list[str]] = {}
         options = request.options
         self.selected_styles = parse_name_list(options.get("styles", "all"), self.style_presets, "style")
         self.selected_subtasks = parse_name_list(
@@ -473,6 +474,14 @@ class Dysca(Generator):
         order = {record["id"]: index for index, record in enumerate(records)}
         return sorted(kept, key=lambda record: order[record["id"]])
 
+    def _wrong_values(self, asked: str, truth: str) -> list[str]:
+        """The vocabulary of `asked` without `truth`, in vocabulary order; one list per pair,
+        read but never changed by the callers (rebuilding it per question was a tenth of a plan)."""
+        key = (asked, truth)
+        if key not in self._wrong:
+            self._wrong[key] = [value for value in self.values(asked) if value != truth]
+        return self._wrong[key]
+
     def _record(self, image: PlannedImage, question_type: str, subtask: str) -> Record:
         fg = image.foreground
         record_id = stable_id("dysca", image.image_id, question_type, subtask)
@@ -481,7 +490,7 @@ class Dysca(Generator):
         is_caption = question_type == FREE_FORM
         asked = fg.subject if is_caption else subtask
         truth = image.style["name"] if asked == "style" else image.draws[asked]
-        wrong = [value for value in self.values(asked) if value != truth]
+        wrong = self._wrong_values(asked, truth)
         if not wrong:
             raise HvgenError(
                 f"vocabulary of '{asked}' has a single item: questions about it need at least 2."

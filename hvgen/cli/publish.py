@@ -42,6 +42,9 @@ def export_and_summarise(
             )
             warn(message)
             warnings.append(message)
+    up_to_date = getattr(exported, "up_to_date", False)
+    if up_to_date:
+        info(f"export up to date: {run_dir / 'export'} was written from the same inputs; left as it is.")
     print_export(run_dir, exported)
     summary = build_summary(run_dir, config.benchmark, exported, times, warnings)
     path = write_summary(run_dir, summary)

@@ -13,6 +13,7 @@ from typing import Any
 from hvgen.config import RunConfig
 from hvgen.errors import HvgenError, parse_name_list
 from hvgen.privacy import public_value
+from hvgen.scenarios.attack_settings import check_attack_settings
 from hvgen.scenarios.base import Scenario, ScenarioInput, ScenarioOutput
 
 SCENARIO_NAMES = ("clean", "corruption", "print", "adversarial")
@@ -73,7 +74,7 @@ def _own_corruptions(preset: str, corruptions: list[str] | None) -> list[str] | 
     same draws, so a rerun that spells the default out is the same run); the list otherwise."""
     if not corruptions:
         return corruptions
-    from hvgen.scenarios.corruption import PRESETS  # albumentations: only when there is a list
+    from hvgen.scenarios.corruption import PRESETS  # numpy and OpenCV; albumentations only to corrupt
 
     return None if list(dict.fromkeys(corruptions)) == list(PRESETS.get(preset, ())) else corruptions
 
@@ -90,8 +91,19 @@ def build_scenario(name: str, config: RunConfig) -> Scenario:
 
 def check_scenario_settings(name: str, config: RunConfig) -> None:
     """Refuse bad settings of a scenario the run does not (yet) select: they are saved in its
-    config and would fail only when `hvgen scenario` is run later. Loads no model."""
-    _instantiate(name, scenario_settings(name, config))
+    config and would fail only when `hvgen scenario` is run later. Loads no model and imports no
+    torch (the adversarial settings are checked by `attack_settings`; the corruption module loads
+    albumentations only when it corrupts)."""
+    settings = scenario_settings(name, config)
+    if name != "adversarial":
+        _instantiate(name, settings)
+        return
+    try:
+        check_attack_settings(
+            settings["attack"], settings["eps"], settings["steps"], settings["batch_size"], settings["dtype"]
+        )
+    except ValueError as error:
+        raise HvgenError(f"scenario '{name}': {error}") from None
 
 
 def _instantiate(name: str, kwargs: dict[str, Any]) -> Scenario:

@@ -42,7 +42,6 @@ can change sign between two runs on the same GPU. APGD's random start is drawn p
 
 from __future__ import annotations
 
-import difflib
 import hashlib
 import math
 import threading
@@ -59,6 +58,7 @@ from torch import nn
 
 from hvgen.cpu_budget import torch_cpu_threads
 from hvgen.models import pick_device
+from hvgen.scenarios.attack_settings import ATTACKS, check_attack_name, check_attack_settings
 from hvgen.scenarios.base import ScenarioInput, ScenarioOutput
 from hvgen.surrogate import load_surrogate
 from hvgen.torch_threads import map_one_thread_each, torch_threads
@@ -107,23 +107,10 @@ def _torchattacks_factory(name: str) -> Callable[[nn.Module, float, float, int],
     return build
 
 
-ATTACKS: dict[str, str] = {
-    "pgd": "projected gradient descent with random start (torchattacks.PGD)",
-    "fgsm": "single signed-gradient step of size ε (torchattacks.FGSM)",
-    "bim": "iterative FGSM without random start (torchattacks.BIM)",
-    "mifgsm": "momentum iterative FGSM, decay 1.0 (torchattacks.MIFGSM)",
-    "apgd": "auto-PGD with cross-entropy loss, step size adapted (torchattacks.APGD)",
-}
-"""Attack name → description. All are untargeted L∞ attacks."""
-
-
 def make_attack(name: str, model: nn.Module, eps: float, alpha: float, steps: int) -> Attack:
     """The attack `name` against `model` (which maps [0, 1] images to logits). The only place
     that knows the backend: swap torchattacks here without touching the scenario."""
-    if name not in ATTACKS:
-        close = difflib.get_close_matches(name, list(ATTACKS), n=1)
-        hint = f" Did you mean {close[0]!r}?" if close else ""
-        raise ValueError(f"Unknown attack {name!r}.{hint} Valid: {', '.join(ATTACKS)}.")
+    check_attack_name(name)
     return _torchattacks_factory(name)(model, eps, alpha, steps)
 
 
@@ -285,16 +272,7 @@ class AdversarialScenario:
         label: str | None = None,
         dtype: str = "auto",
     ) -> None:
-        if attack not in ATTACKS:
-            close = difflib.get_close_matches(attack, list(ATTACKS), n=1)
-            hint = f" Did you mean {close[0]!r}?" if close else ""
-            raise ValueError(f"Unknown attack {attack!r}.{hint} Valid: {', '.join(ATTACKS)}.")
-        if not 0 < eps <= 1:
-            raise ValueError(f"eps must be in (0, 1] (pixel scale [0, 1]), got {eps}")
-        if math.floor(eps * 255 + 1e-6) < 1:
-            raise ValueError(f"eps={eps} is below one 8-bit level (1/255); the saved image could not change")
-        if steps < 1 or batch_size < 1:
-            raise ValueError("steps and batch_size must be ≥ 1")
+        check_attack_settings(attack, eps, steps, batch_size, dtype)
         self.surrogate = surrogate
         self.label = label or surrogate  # how samples name the surrogate (no machine path)
         self.attack = attack

@@ -34,6 +34,7 @@ from hvgen.publish.samples import IncompleteRunError, config_samples
 from hvgen.store.atomic import write_atomic
 from hvgen.store.catalog import open_catalog
 from hvgen.store.decisions import check_build_current, decision_state, remove_stale_export, write_export_stamp
+from hvgen.store.export_stamp import current_configs, export_inputs, stamp_export, stamp_format
 from hvgen.store.files import RunFiles
 from hvgen.store.layout import CONDITION_PATH, EXPORT_DIR, FRAME_PATHS, ordered_splits
 from hvgen.store.work import completeness, sync_manifests
@@ -52,6 +53,15 @@ class ExportedConfig:
     # rows per split when the generator's records name their split (Generator.split_column);
     # None: every row in the export's one split (`export.split`, "test")
     splits: dict[str, int] | None = None
+
+
+class ExportList(list[ExportedConfig]):
+    """The configs an export holds; `up_to_date`: the export was already written from the same
+    inputs (`hvgen.store.export_stamp`) and was left as it was."""
+
+    def __init__(self, items: list[ExportedConfig], up_to_date: bool = False) -> None:
+        super().__init__(items)
+        self.up_to_date = up_to_date
 
 
 FRAME_IMAGES = "frame_images"  # the export's column: the extra images, in order (a list of `datasets.Image`)
@@ -95,15 +105,14 @@ def run_export(
     stats: dict[str, Any] | None = None,
     formats: list[ExportFormat] | None = None,
     allow_incomplete: bool = False,
-) -> list[ExportedConfig]:
-    """Write the Hub folder (``RUN/export``) and each of `formats` under ``RUN/formats/<name>``.
+) -> ExportList:
+    """Write the Hub folder (``RUN/export``) and each of `formats` under ``RUN/formats/<name>``;
+    an export already written from the same inputs is left as it is (`ExportList.up_to_date`).
 
     `scenarios` (name → level) are the run's configured scenarios. Planned work that is not
     finished — images not rendered, scenario samples not made, files that no longer verify —
     stops the export (`IncompleteRunError`) unless `allow_incomplete`, in which case the card
     says what is missing."""
-    from hvgen.publish.card import render_card
-
     final = run_dir / EXPORT_DIR
     staging = run_dir / f".{EXPORT_DIR}.partial"
     exported: list[ExportedConfig] = []
@@ -122,6 +131,14 @@ def run_export(
                 f"for them; otherwise run `hvgen render {run_dir}` and `hvgen scenario {run_dir}` (both resume and "
                 "redo damaged files). `hvgen export --allow-incomplete` exports what exists and says so in the card."
             )
+        incomplete = None if status.complete else status.describe()
+        state = decision_state(con, list(scenarios))
+        inputs = export_inputs(run_dir, state, config, incomplete, stats)
+        kept = current_configs(run_dir, inputs, [fmt.name for fmt in formats or []])
+        if kept is not None:  # a rerun of a finished command: nothing it was made from changed
+            return ExportList([ExportedConfig(**item) for item in kept], up_to_date=True)
+        from hvgen.publish.card import render_card  # scipy.stats: seconds, and only to write
+
         images = VerifiedImages(run_dir, con)
         shutil.rmtree(staging, ignore_errors=True)
         (staging / "data").mkdir(parents=True)
@@ -140,7 +157,6 @@ def run_export(
                 generator.split_column,
             )
             samples.append(ConfigSamples(export_config.name, export_config.scenario, table))
-        incomplete = None if status.complete else status.describe()
         settings = resolve_settings(config.render)
         found = {
             s for item in exported if item.kind == "questions" for s in item.splits or [config.export.split]
@@ -150,16 +166,17 @@ def run_export(
             con, run_dir, config, generator, exported, staging, settings, stats, incomplete=incomplete,
             eval_split=split,
         )  # fmt: skip
-        state = decision_state(con, list(scenarios))
     write_atomic(staging / "README.md", lambda handle: handle.write(card.encode("utf-8")))
     write_export_stamp(staging, state)  # swapped in with the rows: both old or both new
     checkpoint("export.written")
     _swap_in(staging, final)
     remove_stale_export(run_dir)
+    stamp_export(final, inputs, exported)
     context = FormatContext(run_dir, config, generator, final, images.read_bytes, split)
     for fmt in formats or []:
         write_format(context, fmt, samples)
-    return exported
+        stamp_format(run_dir, fmt.name)
+    return ExportList(exported)
 
 
 def write_format(context: FormatContext, fmt: ExportFormat, samples: list[ConfigSamples]) -> Path:

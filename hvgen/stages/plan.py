@@ -7,6 +7,7 @@ Deterministic: the same config and seed give byte-identical ``records.jsonl``. T
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
@@ -15,7 +16,6 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
-from scipy.stats import chisquare
 
 from hvgen.config import RunConfig
 from hvgen.errors import HvgenError
@@ -217,7 +217,7 @@ def run_plan(run_dir: Path, config: RunConfig, generator: Generator | None = Non
             with plan_writer(con) as add_table:
 
                 def add_batch(ids: list[str], lines: list[str]) -> None:
-                    add_table(pa.Table.from_pylist([json.loads(line) for line in lines], schema=schema))
+                    add_table(lines_to_table(lines, schema))
 
                 records_hash = write_sorted_records(run_dir / RECORDS_FILE, plan, add_batch)
             # after the swap, as before streaming: a crash in between leaves the old fingerprint
@@ -225,6 +225,22 @@ def run_plan(run_dir: Path, config: RunConfig, generator: Generator | None = Non
             set_meta(con, PLAN_FINGERPRINT_KEY, config.plan_fingerprint())
             set_meta(con, RECORDS_HASH_KEY, records_hash)
     return plan.summary
+
+
+def lines_to_table(lines: list[str], schema: pa.Schema | None) -> pa.Table:
+    """Records.jsonl lines as an arrow table of `schema`: what `pa.Table.from_pylist` of the
+    parsed lines gives (a field no record has is null, a key outside the schema is dropped), parsed
+    by arrow's JSON reader (C++) instead of `json.loads` + `from_pylist`, ~2× less CPU."""
+    if schema is None:
+        return pa.Table.from_pylist([json.loads(line) for line in lines])
+    from pyarrow import json as arrow_json
+
+    longest = max(len(line) for line in lines) * 4  # UTF-8 bytes: a block must hold a whole line
+    return arrow_json.read_json(
+        io.BytesIO("".join(lines).encode("utf-8")),
+        read_options=arrow_json.ReadOptions(block_size=max(1 << 20, longest + 1)),
+        parse_options=arrow_json.ParseOptions(explicit_schema=schema, unexpected_field_behavior="ignore"),
+    )
 
 
 def rewrite_records_file(run_dir: Path, config: RunConfig, expected_sha256: str) -> bool:
@@ -287,11 +303,25 @@ def answer_position_balance(records: list[Record]) -> list[dict[str, Any]]:
     return _balance_rows(tally.positions)
 
 
+def uniform_chi2_p(observed: list[int]) -> float:
+    """The p-value of Pearson's chi-square test of `observed` counts against equal expected
+    counts: what `scipy.stats.chisquare(observed).pvalue` computes (the same formula, and the
+    same `chdtrc` for the tail), from `scipy.special`, which imports in a third of the time of
+    `scipy.stats` (a plan's start-up)."""
+    import numpy as np
+    from scipy.special import chdtrc
+
+    counts = np.asarray(observed, dtype=np.float64)
+    expected = counts.mean()
+    statistic = ((counts - expected) ** 2 / expected).sum()
+    return float(chdtrc(len(counts) - 1, statistic))
+
+
 def _balance_rows(groups: dict[tuple[str, int], Counter[int]]) -> list[dict[str, Any]]:
     rows = []
     for (question_type, size), counts in sorted(groups.items()):
         observed = [counts.get(i, 0) for i in range(size)]
-        p_value = float(chisquare(observed).pvalue) if sum(observed) and size > 1 else 1.0
+        p_value = uniform_chi2_p(observed) if sum(observed) and size > 1 else 1.0
         rows.append(
             {
                 "question_type": question_type,

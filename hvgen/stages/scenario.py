@@ -34,7 +34,7 @@ from hvgen.cpu_budget import available_cpus
 from hvgen.errors import HvgenError
 from hvgen.faults import checkpoint
 from hvgen.progress import progress_bar
-from hvgen.scenarios import build_scenario
+from hvgen.scenarios import build_scenario, scenario_level
 from hvgen.scenarios.base import Scenario, ScenarioInput
 from hvgen.seeding import derive_seed
 from hvgen.sharding import Shard
@@ -83,22 +83,25 @@ def run_scenario(run_dir: Path, config: RunConfig, name: str, shard: Shard) -> S
     because their clean image is not rendered yet (after doing all the others)."""
     if name == IDENTITY_SCENARIO:
         return _identity_summary(run_dir, name, shard)
-    scenario = build_scenario(name, config)
+    level = scenario_level(name)
     manifest = run_dir / MANIFEST_DIR / f"scenario-{name}.{shard.tag}.jsonl"
     with ManifestWriter(manifest) as log:  # holds this shard's lock from here on
         remove_stale_temps(run_dir / "scenarios" / name)
         with open_catalog(run_dir, read_only=True) as con:
             planned = planned_images(con)
-            units = [unit for unit in planned_units(con, scenario.level) if shard.owns(unit.image_id)]
-            records = _records(con, units) if scenario.level == "record" else None
+            units = [unit for unit in planned_units(con, level) if shard.owns(unit.image_id)]
+            records = _records(con, units) if level == "record" else None
         renders = finished_renders(run_dir, planned)
         done = finished_scenario_outputs(run_dir, name, (unit.key for unit in units))
         todo = [unit for unit in units if unit.key not in done]
         skipped_images = skipped_image_ids(renders)
         no_source = [unit for unit in todo if unit.image_id in skipped_images]
-        if no_source:  # nothing to perturb: the source image was skipped (logged, so not retried)
-            log.write_many([_row(scenario, unit.key, None, {}, SOURCE_SKIPPED) for unit in no_source])
         ready = [unit for unit in todo if unit.image_id in renders and unit.image_id not in skipped_images]
+        # Built only when there is work: a finished rerun imports no torch (adversarial) and
+        # loads no model.
+        scenario = build_scenario(name, config) if no_source or ready else None
+        if no_source and scenario is not None:  # the source image was skipped: logged, so not retried
+            log.write_many([_row(scenario, unit.key, None, {}, SOURCE_SKIPPED) for unit in no_source])
         summary = ScenarioSummary(
             name, len(units), len(units) - len(todo), written=0, skipped=len(no_source),
             waiting=len(todo) - len(ready) - len(no_source),
@@ -110,7 +113,7 @@ def run_scenario(run_dir: Path, config: RunConfig, name: str, shard: Shard) -> S
         batch_size = max(1, config.scenario.batch_size)
         batches = [tasks[start : start + batch_size] for start in range(0, len(tasks), batch_size)]
         with progress_bar(f"scenario {name}", len(tasks)) as advance:
-            for rows in _apply_all(run_dir, config, scenario, batches):
+            for rows in _apply_all(run_dir, config, scenario, batches) if scenario is not None else ():
                 log.write_many(rows)
                 checkpoint("scenario.logged")
                 for row in rows:

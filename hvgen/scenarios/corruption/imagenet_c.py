@@ -5,11 +5,11 @@ from __future__ import annotations
 
 from typing import Any
 
-import albumentations as A
 import cv2
 import numpy as np
 
 from hvgen.scenarios.corruption.kernels import (
+    A,
     CorruptionInfo,
     Entry,
     Kernel,

@@ -11,11 +11,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
-import albumentations as A
 import cv2
 import numpy as np
-from albumentations.augmentations.blur.functional import create_motion_kernel
-from albumentations.augmentations.pixel.functional import generate_plasma_pattern
+
+from hvgen.lazy_module import lazy_import
+
+# albumentations (which imports torch: seconds) is loaded when a kernel is first built: checking
+# a run's corruption names and presets, as a dry run does, needs none of it.
+A = lazy_import("albumentations")
 
 DYSCA_REFERENCE_SIZE = 1024
 """Image side the original Dysca pixel parameters assume (SDXL default output)."""
@@ -270,7 +273,7 @@ def ic_fog(strength: float, decay: float) -> Kernel:
     def kernel(arr: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, dict[str, Any]]:
         x = arr.astype(np.float32) * np.float32(1 / 255)
         max_val = float(x.max())
-        plasma = generate_plasma_pattern(arr.shape[:2], 1.0 / decay, rng)
+        plasma = A.augmentations.pixel.functional.generate_plasma_pattern(arr.shape[:2], 1.0 / decay, rng)
         x += np.float32(strength) * plasma[..., None]
         x *= np.float32(max_val / (max_val + strength))
         return to_uint8(x), {}
@@ -315,7 +318,9 @@ def motion_blur(size: int, angle_range: tuple[float, float], direction: float) -
 
     def kernel(arr: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, dict[str, Any]]:
         angle = float(rng.uniform(*angle_range)) if angle_range[0] != angle_range[1] else angle_range[0]
-        line = create_motion_kernel(size, angle, direction, False, random.Random(0))
+        line = A.augmentations.blur.functional.create_motion_kernel(
+            size, angle, direction, False, random.Random(0)
+        )
         return line_blur(arr, line), ({"angle": round(angle, 3)} if angle_range[0] != angle_range[1] else {})
 
     return kernel
