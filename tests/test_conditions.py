@@ -264,3 +264,16 @@ def test_a_records_condition_is_checked_with_its_source_chain() -> None:
         check_record_condition(condition_field("pose", {"line_width": 1000}), recipes, "record x")
     with pytest.raises(HvgenError, match="unknown condition recipe"):
         check_record_condition(condition_field("nope"), recipes, "record x")
+
+
+def test_a_benchmarks_own_condition_field_is_not_a_controlnet_recipe(tmp_path: Path) -> None:
+    """VLBias's records have their own `condition` (ambig / disambig, from the original): the plan
+    stage checks only ControlNet conditions ({recipe, params}) as recipes."""
+    import json
+
+    from hvgen.cli import main
+
+    out = tmp_path / "run"
+    main(["vlbias", "--model", "tiny", "--num", "4", "--dry-run", "--quiet", "--out", str(out)])
+    conditions = {json.loads(line)["condition"] for line in (out / "records.jsonl").read_text().splitlines()}
+    assert conditions and conditions <= {"ambig", "disambig", None}

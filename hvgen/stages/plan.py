@@ -88,7 +88,9 @@ def _checked(records: Iterable[Record], schema: str) -> Iterator[Record]:
         validate_record(record, schema)
         check_key(record["id"], "record id")
         check_key(record["image_id"], "image id")
-        if record.get("condition") is not None:  # a bad recipe or parameter fails now, not mid-render
+        # A ControlNet condition ({recipe, params}): a bad recipe or parameter fails now, not
+        # mid-render. A plain value is the benchmark's own field (VLBias's ambig / disambig).
+        if isinstance(record.get("condition"), dict):
             from hvgen.conditions.recipes import check_record_condition, load_recipes
 
             recipes = recipes if recipes is not None else load_recipes()
