@@ -345,6 +345,9 @@ def test_vlbias_result_json_maps_through_the_exported_tree(tmp_path: Path) -> No
     converted = convert([outputs], split)
     assert _by_id(converted.lines) == {("c0", "corruption"): "Unknown", ("o2", "clean"): "A person."}
     assert converted.unmapped == ["result.json entry 2: id 5 is no sample of this split's corruption tree"]
+    (split.root / "export").mkdir()  # the release given as its export folder: the trees are beside it
+    from_export = SplitRows(prefix="VLBias", configs=split.configs, root=split.root / "export")
+    assert convert([outputs], from_export).lines == converted.lines
 
 
 def test_vlbias_result_json_that_cannot_be_mapped_says_why(tmp_path: Path) -> None:

@@ -151,8 +151,8 @@ def _vlbias_trees(root: Path | None) -> dict[str, dict[int, dict[str, Any]]]:
     if base is None or not base.is_dir():
         raise HvgenError(
             f"VLBiasBench result.json ids number the samples of `hvgen export RUN --format vlbias`, and "
-            f"{root} has no {FORMATS_DIR}/{_VLBIAS_FORMAT}/ tree: export it (or pass the run directory the "
-            "model's tree was exported from) so the ids can be mapped."
+            f"{root or 'the split'} has no {FORMATS_DIR}/{_VLBIAS_FORMAT}/ tree: export it (or pass the run "
+            "directory the model's tree was exported from) so the ids can be mapped."
         )
     trees: dict[str, dict[int, dict[str, Any]]] = {}
     for data in sorted(base.glob(f"*/{_VLBIAS_DATA}")):
