@@ -18,6 +18,8 @@ what `hvgen score` says:
 * **Dysca's scorer** (``Dysca_compute.py``'s model output, ``MODEL_<config>.json``): a json list of
   ``{"id": <integer id of --format dysca>, "answer"}`` (the integers number all questions of the
   export in id order from 1), or, without ids, in the order of ``Dysca_<config>.json``.
+* **HQH's evaluate.py** answers and **VLBiasBench's** ``result.json`` (the original scorers' model
+  answers over ``hvgen export --format hqh`` / ``--format vlbias``): see `scorer_outputs`.
 * hvgen's own JSONL and json lists (``hvgen_id``) pass through unchanged.
 
 A folder stands for every file in it that one of these readers recognises.
@@ -35,6 +37,13 @@ from typing import Any
 
 import pyarrow.parquet as pq
 
+from hvgen.analysis.scorer_outputs import (
+    HQH_ANSWERS,
+    VLBIAS_RESULT,
+    read_hqh_answers,
+    read_vlbias_result,
+    scorer_reader_of,
+)
 from hvgen.boxes import xyxy_to_xywh
 from hvgen.errors import HvgenError
 from hvgen.progress import warn
@@ -46,11 +55,11 @@ from hvgen.store.layout import EXPORT_DIR
 VLMEVALKIT, LMMS_EVAL, DYSCA_OUTPUT, HVGEN = "VLMEvalKit", "lmms-eval", "Dysca scorer input", "hvgen"
 _SPREADSHEETS = (".xlsx", ".tsv", ".csv")
 _ROW_COLUMNS = (
-    "id", "scenario", "options", "answer_index", "answer_indices", "answer_box", "width", "height", "split",
+    "id", "scenario", "form", "instruction", "options", "answer_index", "answer_indices", "answer_box", "width", "height", "split",
 )  # fmt: skip
 """What decides a row's question kind (`question_kind`), how a box answer is read (the image size
-for pixel boxes) and which split a harness evaluated (`split`: rows of data sets with official
-partitions)."""
+for pixel boxes), which split a harness evaluated (`split`: rows of data sets with official
+partitions), and what the original scorers' files are checked against (HQH's `form`, `instruction`)."""
 
 
 @dataclass
@@ -60,6 +69,7 @@ class SplitRows:
 
     prefix: str
     configs: dict[str, list[dict[str, Any]]]
+    root: Path | None = None  # the run or export folder: release-format trees (VLBiasBench) are found from it
 
     def scenario(self, config: str) -> str:
         rows = self.configs[config]
@@ -107,7 +117,7 @@ def split_rows(source: Path, prefix: str, eval_split: str | None = None) -> Spli
         configs = {
             name: [row for row in rows if row.get("split") == chosen] for name, rows in configs.items()
         }
-    return SplitRows(prefix, configs)
+    return SplitRows(prefix, configs, source)
 
 
 def convert(paths: Iterable[Path], split: SplitRows) -> Converted:
@@ -130,7 +140,7 @@ def convert(paths: Iterable[Path], split: SplitRows) -> Converted:
             if not found:
                 raise HvgenError(
                     f"{path}: no predictions file in it (VLMEvalKit .xlsx/.tsv/.json, lmms-eval samples_*.jsonl, "
-                    "Dysca's MODEL_<config>.json, or hvgen JSONL)."
+                    "Dysca's MODEL_<config>.json, HQH's answers json, VLBiasBench's result.json, or hvgen JSONL)."
                 )
             files += found
         elif path.is_file():
@@ -140,9 +150,12 @@ def convert(paths: Iterable[Path], split: SplitRows) -> Converted:
     for file in files:
         reader = _reader_of(file) or HVGEN
         before = len(out.lines)
-        {VLMEVALKIT: _vlmevalkit, LMMS_EVAL: _lmms_eval, DYSCA_OUTPUT: _dysca_output, HVGEN: _hvgen}[reader](
-            file, split, out
-        )
+        if reader in (HQH_ANSWERS, VLBIAS_RESULT):
+            _original_scorer(file, split, out, reader)
+        else:
+            {VLMEVALKIT: _vlmevalkit, LMMS_EVAL: _lmms_eval, DYSCA_OUTPUT: _dysca_output, HVGEN: _hvgen}[
+                reader
+            ](file, split, out)
         out.sources.append(f"{file.name} ({reader}, {len(out.lines) - before} answers)")
     if not out.lines:
         raise HvgenError(
@@ -161,6 +174,8 @@ def _reader_of(file: Path) -> str | None:
         return LMMS_EVAL if '"doc_id"' in first else HVGEN if '"id"' in first else None
     if suffix == ".json":
         head = _first_line(file, 4000)
+        if scorer_reader_of(head):  # before hvgen_id: hqh records carry it too, with their own scenario
+            return scorer_reader_of(head)
         if '"hvgen_id"' in head:
             return HVGEN
         if '"prediction"' in head and '"index"' in head:
@@ -171,13 +186,15 @@ def _reader_of(file: Path) -> str | None:
 
 def _predictions_file(file: Path) -> bool:
     """Whether a file found in a folder holds answers: harness folders also hold their scores
-    (VLMEvalKit's `..._MCQ_exact_matching_result.xlsx`, `_acc.csv`; lmms-eval's results json),
-    which are skipped by name."""
+    (VLMEvalKit's `..._MCQ_exact_matching_result.xlsx`, `_acc.csv`; lmms-eval's results json)
+    and settings (VLBiasBench's `config.json`), which are skipped by name."""
     reader = _reader_of(file)
     if reader == VLMEVALKIT:
         return re.search(r"_(MCQ|YN|VQA|BOX)$", file.stem) is not None
     if reader == LMMS_EVAL:
         return re.search(r"(^|_)samples_", file.stem) is not None
+    if file.name == "config.json" and (file.parent / "result.json").is_file():
+        return False  # VLBiasBench's run folder: the model's and dataset's settings beside its answers
     return reader is not None
 
 
@@ -347,6 +364,17 @@ def _dysca_output(file: Path, split: SplitRows, out: Converted) -> None:
             )
             continue
         _add(out, question_id, entry.get("answer"), split.scenario(config))
+
+
+def _original_scorer(file: Path, split: SplitRows, out: Converted, reader: str) -> None:
+    """HQH's answers or VLBiasBench's result.json, mapped by `scorer_outputs`."""
+    if reader == HQH_ANSWERS:
+        mapped = read_hqh_answers(file, split.configs)
+    else:
+        mapped = read_vlbias_result(file, split.configs, split.root)
+    for question_id, answer, scenario in mapped.answers:
+        _add(out, question_id, answer, scenario)
+    out.unmapped += mapped.unmapped
 
 
 def _hvgen(file: Path, split: SplitRows, out: Converted) -> None:
