@@ -72,23 +72,14 @@ def test_bench_dedup_recall_and_side_by_side(tmp_path: Path) -> None:
     pytest.importorskip("imagededup")
     out = run_script(
         "bench_dedup.py",
-        "--n",
-        "4000",
-        "--pairs",
-        "40",
-        "--imagededup-n",
-        "600",
-        "--sample",
-        "300",
-        "--repeats",
-        "1",
-        "--cache",
-        str(tmp_path / "cache"),
+        *("--sizes", "2000", "4000", "--old-sizes", "--pairs", "40", "--subsets", "1", "--subset-n", "1000"),
+        *("--imagededup-n", "600", "--sample", "300", "--cache", str(tmp_path / "cache")),
         cwd=tmp_path,
     )
-    assert "recall vs brute force on 300 sampled hashes: 1.0000" in out
-    assert "farther than 6: 0" in out
-    assert "pair sets identical" in out and "EXTRAPOLATED" not in out
+    assert "300 sampled images obey the rule against all" in out
+    assert "1 random subsets of 1,000: kept sets, named images and distances equal" in out
+    assert "growth exponent of CPU time" in out
+    assert "drop sets identical" in out and "EXTRAPOLATED" not in out
 
 
 def test_bench_corruption_reports_geometric_mean(tmp_path: Path) -> None:

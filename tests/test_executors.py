@@ -170,7 +170,10 @@ def test_config_command_checks_and_shows_the_executor_section(
     with pytest.raises(SystemExit) as refused:
         main(["config", str(write_config(tmp_path / "bad.yaml", name="slurm", workers=-3))])
     assert refused.value.code == 2
-    assert "workers (--workers) must be 1-100,000, got -3" in capsys.readouterr().err
+    assert (
+        "workers (--workers) must be a whole number from 1 to 100,000 (tasks at once), got -3"
+        in capsys.readouterr().err
+    )
     main(["config", "--json", str(write_config(tmp_path / "good.yaml", name="slurm", workers=4))])
     shown = json.loads(capsys.readouterr().out)["executor"]
     assert shown["name"] == "slurm" and shown["workers"] == 4 and shown["retries"] >= 0

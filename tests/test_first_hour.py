@@ -685,7 +685,7 @@ def test_a_misnamed_template_file_is_a_loud_warning(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("args", "expected"),
     [
-        (["dysca", "--num", "abc"], ["--num", "integer", "hvgen dysca --help"]),
+        (["dysca", "--num", "abc"], ["--num", "a whole number from 1 to", "got 'abc'"]),  # states the range
         (["dysca", "--nmu", "3"], ["--nmu", "--num", "hvgen dysca --help"]),
         (["dyscaa"], ["dyscaa", "dysca", "hvgen --help"]),
         (["export"], ["RUN_DIR", "hvgen export --help"]),

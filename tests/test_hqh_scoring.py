@@ -312,7 +312,10 @@ def test_judge_options_are_checked_before_scoring(records, export: Path, tmp_pat
     for args, message in [
         (["--judge-model", "gpt-4o"], "pass --judge http://host:port/v1 too"),
         (["--judge", "http://127.0.0.1:9/v1"], "--judge-model NAME"),
-        (["--judge", "http://127.0.0.1:9/v1", "--judge-model", "m", "--judge-workers", "0"], "at least 1"),
+        (
+            ["--judge", "http://127.0.0.1:9/v1", "--judge-model", "m", "--judge-workers", "0"],
+            "--judge-workers must be a whole number from 1",
+        ),
     ]:
         with pytest.raises(SystemExit):
             main(["score", "hqh", str(export), str(predictions), *args])

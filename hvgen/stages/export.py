@@ -133,7 +133,7 @@ def run_export(
             )
         incomplete = None if status.complete else status.describe()
         state = decision_state(con, list(scenarios))
-        inputs = export_inputs(run_dir, state, config, incomplete, stats)
+        inputs = export_inputs(run_dir, state, config, incomplete, stats, _source_files(generator, config))
         kept = current_configs(run_dir, inputs, [fmt.name for fmt in formats or []])
         if kept is not None:  # a rerun of a finished command: nothing it was made from changed
             return ExportList([ExportedConfig(**item) for item in kept], up_to_date=True)
@@ -177,6 +177,18 @@ def run_export(
         write_format(context, fmt, samples)
         stamp_format(run_dir, fmt.name)
     return ExportList(exported)
+
+
+def _source_files(generator: Generator, config: RunConfig) -> list[str]:
+    """The files the benchmark reads besides the run (its path options: COCO annotations, an image
+    folder): a release format re-reads them, so a change to one writes the export again."""
+    found = []
+    for key in sorted(generator.path_options):
+        value = config.options.get(key)
+        for item in value if isinstance(value, list) else [value]:
+            if isinstance(item, str) and item:
+                found.append(item)
+    return found
 
 
 def write_format(context: FormatContext, fmt: ExportFormat, samples: list[ConfigSamples]) -> Path:

@@ -1,22 +1,24 @@
 """Whether a finished export can be kept as it is: a rerun of a finished command must not
 rewrite it.
 
-The export's stamp (`EXPORT_STAMP`, see `hvgen.store.decisions`) holds, besides the decision
-state `hvgen push` checks, what else the export was written from and what it wrote:
+Beside the export (`RUN/EXPORT_STATE`, not inside it: the export folder holds only what is the
+same for the same config and seed, and its own stamp of the decisions `hvgen push` checks) the
+export stage records what the export was written from and what it wrote:
 
 * `inputs`: one sha256 of the decision state (plan hash, kept questions and images, drops,
   every verified image with its sha256, the scenarios), the work manifests (size and mtime of
   each: any line added, even one that remade a file byte for byte, writes the export again), the
-  resolved run config (which decides the card, the layout and the shard sizes), the card's
-  statistics and hvgen's version;
-* `listing`: a sha256 of the export folder's files (path, size, mtime), so an edited or deleted
-  shard is noticed;
+  resolved run config (which decides the card, the layout and the shard sizes), the files the
+  benchmark reads besides the run (its path options: COCO annotations, label files ...), the
+  run's quality report (shown in the card), the card's statistics and hvgen's version;
+* `listing`: a sha256 of the export folder's files (path, size, mtime), so an edited, deleted
+  or replaced file is noticed;
 * `formats`: each extra format written with it (`RUN/formats/<name>`) and its listing;
 * `configs`: the export's configs (names, rows, files), for the summary of a rerun.
 
 An export is up to date when its inputs are the same, its files are as written and every format
 asked for now was written with it (a format asked for before and not now is left as it is).
-Anything else, including an older stamp without these fields, writes the export again.
+Anything else, including a missing or older state file, writes the export again.
 """
 
 from __future__ import annotations
@@ -31,19 +33,27 @@ from typing import Any
 
 from hvgen import __version__
 from hvgen.store.atomic import write_json_atomic
-from hvgen.store.layout import EXPORT_DIR, EXPORT_STAMP, FORMATS_DIR, MANIFEST_DIR
+from hvgen.store.layout import EXPORT_DIR, EXPORT_STATE, FORMATS_DIR, MANIFEST_DIR, QUALITY_REPORT
 
 STAMP_FIELDS = ("inputs", "listing", "formats", "configs")
 
 
 def export_inputs(
-    run_dir: Path, state: str, config: Any, incomplete: str | None, stats: dict[str, Any] | None
+    run_dir: Path,
+    state: str,
+    config: Any,
+    incomplete: str | None,
+    stats: dict[str, Any] | None,
+    source_files: Iterable[str] = (),
 ) -> str:
-    """The sha256 of what an export is written from (module docstring)."""
+    """The sha256 of what an export is written from (module docstring); `source_files` are the
+    files and folders the benchmark reads besides the run (its path options)."""
     parts = {
         "decision_state": state,
         "manifests": folder_listing(run_dir / MANIFEST_DIR),
         "config": asdict(config),
+        "sources": [_stat(Path(path)) for path in sorted(source_files)],
+        "quality": _stat(run_dir / QUALITY_REPORT),
         "incomplete": incomplete,
         "stats": stats,
         "hvgen": __version__,
@@ -51,9 +61,18 @@ def export_inputs(
     return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()
 
 
+def _stat(path: Path) -> list[Any] | None:
+    """(path, size, mtime) of a file or folder; None when it is not there."""
+    try:
+        info = path.stat()
+    except OSError:
+        return None
+    return [str(path), info.st_size, info.st_mtime_ns]
+
+
 def folder_listing(folder: Path) -> str | None:
-    """sha256 of every file under `folder` (relative path, size, mtime), the stamp left out; None
-    for a folder that is missing or a link."""
+    """sha256 of every file under `folder` (relative path, size, mtime); None for a folder that is
+    missing or a link."""
     if folder.is_symlink() or not folder.is_dir():
         return None
     entries = []
@@ -62,15 +81,13 @@ def folder_listing(folder: Path) -> str | None:
         for name in sorted(files):
             path = Path(root, name)
             relative = path.relative_to(folder).as_posix()
-            if relative == EXPORT_STAMP:
-                continue
             info = path.lstat()
             entries.append(f"{relative}\t{info.st_size}\t{info.st_mtime_ns}")
     return hashlib.sha256("\n".join(entries).encode()).hexdigest()
 
 
-def read_stamp(folder: Path) -> dict[str, Any]:
-    path = folder / EXPORT_STAMP
+def read_state(run_dir: Path) -> dict[str, Any]:
+    path = run_dir / EXPORT_STATE
     try:
         if path.is_symlink() or not path.is_file():
             return {}
@@ -81,33 +98,27 @@ def read_stamp(folder: Path) -> dict[str, Any]:
 
 
 def stamp_export(folder: Path, inputs: str, configs: Iterable[Any]) -> None:
-    """Add the inputs, the listing and the configs to the stamp of the export just swapped in
-    (`folder` = RUN/export); its formats are added as each is written."""
-    data = read_stamp(folder)
-    data.update(
-        inputs=inputs,
-        listing=folder_listing(folder),
-        formats={},
-        configs=[asdict(item) for item in configs],
-    )
-    write_json_atomic(folder / EXPORT_STAMP, data)
+    """Record the inputs, the listing and the configs of the export just swapped in (`folder` =
+    RUN/export); its formats are added as each is written."""
+    state = {"inputs": inputs, "listing": folder_listing(folder), "formats": {}}
+    state["configs"] = [asdict(item) for item in configs]
+    write_json_atomic(folder.parent / EXPORT_STATE, state)
 
 
 def stamp_format(run_dir: Path, name: str) -> None:
-    """Record format `name` (just written to RUN/formats/<name>) in the export's stamp."""
-    folder = run_dir / EXPORT_DIR
-    data = read_stamp(folder)
+    """Record format `name` (just written to RUN/formats/<name>) as written with the export."""
+    data = read_state(run_dir)
     if not isinstance(data.get("formats"), dict):
         return
     data["formats"][name] = folder_listing(run_dir / FORMATS_DIR / name)
-    write_json_atomic(folder / EXPORT_STAMP, data)
+    write_json_atomic(run_dir / EXPORT_STATE, data)
 
 
 def current_configs(run_dir: Path, inputs: str, formats: Iterable[str]) -> list[dict[str, Any]] | None:
     """The configs of RUN/export if it is up to date for `inputs` and `formats` (module
     docstring); None if it must be written again."""
     folder = run_dir / EXPORT_DIR
-    data = read_stamp(folder)
+    data = read_state(run_dir)
     if any(key not in data for key in STAMP_FIELDS) or data["inputs"] != inputs:
         return None
     written = data["formats"]

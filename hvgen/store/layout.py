@@ -37,6 +37,9 @@ EXPORT_DIR = "export"
 EXPORT_STAMP = (
     ".hvgen-export-stamp.json"  # inside the export: the decisions it was written from; never uploaded
 )
+EXPORT_STATE = (
+    ".export-state.json"  # beside the export: what it was written from (reruns keep an unchanged one)
+)
 STALE_EXPORT_DIR = "export.stale"  # an export a build no longer agrees with, set aside
 FORMATS_DIR = "formats"
 SUMMARY_FILE = "summary.json"
