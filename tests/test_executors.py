@@ -453,3 +453,22 @@ def test_submitit_local_and_debug_executors(tmp_path: Path, baseline: Path) -> N
     main(["export", str(run), "--executor-config", str(debug), "-q"])
     assert "# hvgen task attempt: export" in (run / "logs" / "slurm" / "export.log").read_text()
     assert same_tree(baseline / "export", run / "export")
+
+
+def test_status_waits_for_a_process_writing_the_catalog(tmp_path: Path) -> None:
+    """A launcher polls status while its tasks run; DuckDB's write lock (an export job, a shard
+    syncing manifests) excludes readers too, so status waits for it instead of failing the launch."""
+    from hvgen.analysis.status import run_status
+
+    run = tmp_path / "run"
+    main([*RUN_ARGS, "--out", str(run), "--dry-run"])
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import duckdb, sys, time; c = duckdb.connect(sys.argv[1]); print('held', flush=True); "
+         "time.sleep(2); c.close()", str(run / "catalog.duckdb")],
+        stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+    started = time.monotonic()
+    status = run_status(run, shards=2)
+    holder.wait(timeout=30)
+    assert time.monotonic() - started >= 0.5 and status.stages[0].shards

@@ -17,9 +17,10 @@ from typing import Any
 
 from hvgen.config import RunConfig
 from hvgen.errors import HvgenError
+from hvgen.progress import info
 from hvgen.scenarios import parse_scenarios, scenario_level
 from hvgen.sharding import shard_of
-from hvgen.store.catalog import open_catalog
+from hvgen.store.catalog import CatalogBusyError, open_catalog
 from hvgen.store.layout import CONFIG_FILE, MANIFEST_DIR
 from hvgen.store.tasks import count_attempts, latest_ledger
 from hvgen.store.work import (
@@ -125,9 +126,7 @@ def run_status(
     wanted = stages if stages is not None else [RENDER_STAGE, *(scenario_stage(name) for name in scenarios)]
     if not wanted:
         return RunStatus(str(run_dir), config.benchmark, count, [])
-    with open_catalog(run_dir, read_only=True) as con:
-        planned = planned_images(con)
-        units = {name: planned_units(con, scenario_level(name)) for name in scenarios}
+    planned, units = _planned_work(run_dir, scenarios)
     result: list[StageProgress] = []
     if RENDER_STAGE in wanted:
         done = finished_renders(run_dir, planned)
@@ -142,6 +141,31 @@ def run_status(
     executor = (ledger or {}).get("executor") if (ledger or {}).get("shards") == count else None
     tasks = _tasks(run_dir, ledger) if executor else []
     return RunStatus(str(run_dir), config.benchmark, count, result, executor, tasks)
+
+
+BUSY_WAIT_S = 120.0
+"""How long status waits for a process writing the catalog (an export job, a shard syncing its
+manifests) before saying so: a launcher polls status while its tasks run."""
+
+
+def _planned_work(run_dir: Path, scenarios: list[str]) -> tuple[Any, dict[str, Any]]:
+    """The planned images and each scenario's units, read from the catalog once no other process
+    holds its write lock (DuckDB's lock excludes readers too); waits up to `BUSY_WAIT_S`."""
+    deadline, delay = time.monotonic() + BUSY_WAIT_S, 0.1
+    while True:
+        try:
+            with open_catalog(run_dir, read_only=True) as con:
+                planned = planned_images(con)
+                return planned, {name: planned_units(con, scenario_level(name)) for name in scenarios}
+        except CatalogBusyError:
+            if time.monotonic() >= deadline:
+                raise
+            if delay == 0.1:
+                info(
+                    f"{run_dir}: another process is writing the catalog; waiting for it (up to {BUSY_WAIT_S:.0f} s)."
+                )
+            time.sleep(delay)
+            delay = min(2.0, delay * 2)
 
 
 def _stage(

@@ -34,6 +34,11 @@ RECORDS_HASH_KEY = "records_sha256"
 """Meta key: sha256 of the plan's records.jsonl (what the plan stage wrote; identifies the plan)."""
 
 
+class CatalogBusyError(HvgenError):
+    """Another process holds the catalog's write lock (DuckDB locks the file: while one process
+    writes, no other may open it, not even read-only)."""
+
+
 class CatalogCorruptError(HvgenError):
     """catalog.duckdb exists but DuckDB cannot read it (random bytes, a torn copy ...); `reason`
     is DuckDB's own words, on one line."""
@@ -80,7 +85,7 @@ def open_catalog(run_dir: Path, read_only: bool = False) -> Iterator[duckdb.Duck
         con = duckdb.connect(str(path), read_only=read_only)
     except duckdb.IOException as error:
         if "lock" in str(error).lower():
-            raise HvgenError(
+            raise CatalogBusyError(
                 f"cannot open {path}: another hvgen process is writing this run's catalog. "
                 "Wait for it to finish (only one process at a time plans, builds or exports a run)."
             ) from None
