@@ -12,11 +12,10 @@ from hvgen.readers.source_folder import SourceFolder
 from hvgen.seeding import derive_seed
 
 if TYPE_CHECKING:
-    from .generator import Herm
     from .questions import Spec
 
 
-def choose_images(generator: Herm, data: CocoPeople) -> tuple[list[PersonImage], list[str]]:
+def choose_images(generator: Any, data: CocoPeople) -> tuple[list[PersonImage], list[str]]:
     """Up to --num images with someone to ask about, in a seeded order; images whose file is
     missing or does not open are skipped and counted."""
     seed = generator.request.run_seed
@@ -59,7 +58,7 @@ def choose_images(generator: Herm, data: CocoPeople) -> tuple[list[PersonImage],
     return sorted(chosen, key=lambda e: e.image.id), notes
 
 
-def image_problem(generator: Herm, folder: SourceFolder, entry: PersonImage) -> str | None:
+def image_problem(generator: Any, folder: SourceFolder, entry: PersonImage) -> str | None:
     """Why an image cannot be asked about ("outside" --images through a link, "missing",
     "broken"), or None when its file is there and decodes."""
     from PIL import Image, UnidentifiedImageError
@@ -77,7 +76,7 @@ def image_problem(generator: Herm, folder: SourceFolder, entry: PersonImage) -> 
     return None
 
 
-def add_masks(generator: Herm, masker: Any, entry: PersonImage, specs: list[Spec]) -> None:
+def add_masks(generator: Any, masker: Any, entry: PersonImage, specs: list[Spec]) -> None:
     """SAM masks of this image's grounding answers, prompted by their boxes."""
     from hvgen.stages.supply import load_source_image
 

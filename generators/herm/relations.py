@@ -4,7 +4,7 @@ conversation (the wording in templates/herm/questions.j2)."""
 from __future__ import annotations
 
 import random
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from hvgen.readers.coco import PersonImage
 from hvgen.seeding import derive_seed
@@ -14,10 +14,9 @@ from .questions import CONVERSATION, MULTI_CHOICE, TRUE_OR_FALSE, Spec
 
 if TYPE_CHECKING:
     from .facts import Facts
-    from .generator import Herm
 
 
-def pair_specs(generator: Herm, entry: PersonImage, people: list[Facts]) -> list[Spec]:
+def pair_specs(generator: Any, entry: PersonImage, people: list[Facts]) -> list[Spec]:
     """Person–person relations (left of, in front of, overlapping: true/false; nearest: choice)."""
     specs = []
     pairs = [(a, b) for i, a in enumerate(people) for b in people[i + 1 :]]
@@ -52,7 +51,7 @@ def pair_specs(generator: Herm, entry: PersonImage, people: list[Facts]) -> list
     return specs
 
 
-def conversation_spec(generator: Herm, entry: PersonImage, people: list[Facts], expressions: dict[int, str],
+def conversation_spec(generator: Any, entry: PersonImage, people: list[Facts], expressions: dict[int, str],
                       count: int | None, caption: str) -> Spec | None:  # fmt: skip
     """Image → instance → part: how many people, where one of them is, their pose, one part."""
     rng = random.Random(derive_seed(generator.request.run_seed, "herm-conversation", entry.image.id))

@@ -16,7 +16,7 @@ import random
 from array import array
 from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from hvgen.conditions.pose_bank import PoseBank, load_pose_bank
 from hvgen.conditions.pose_scene import PlacedPerson, compose_scene
@@ -25,9 +25,6 @@ from hvgen.readers.coco import COCO_KEYPOINTS, CocoImage, CocoPeople, Person, Pe
 from hvgen.seeding import derive_seed
 
 from . import levels as L
-
-if TYPE_CHECKING:
-    from .generator import Herm
 
 LICENCE = "CC BY 4.0 (rendered by hvgen; the text-to-image model's and ControlNet's own licences also apply)"
 POSE_RECIPE = "pose"
@@ -114,7 +111,7 @@ def check_not_mixed(options: dict[str, Any]) -> None:
 class SyntheticScenes:
     """A --synthetic run's scenes: composed once from (run seed, scene index), read as COCO people."""
 
-    def __init__(self, generator: Herm, options: dict[str, Any]) -> None:
+    def __init__(self, generator: Any, options: dict[str, Any]) -> None:
         from hvgen import ranges
 
         check_not_mixed(options)
