@@ -198,7 +198,26 @@ class RunConfig:
         fingerprint = {key: data[key] for key in self.PLAN_KEYS}
         if self.twins is not None:  # only twin splits carry it: other runs' fingerprints are unchanged
             fingerprint["twins"] = data["twins"]
+        size = self.planned_image_size()
+        if size is not None and self._plans_at_image_size():  # likewise only plans that use it
+            fingerprint["image_size"] = list(size)
         return fingerprint
+
+    def planned_image_size(self) -> tuple[int, int] | None:
+        """The (width, height) the render stage will draw at (--width / --height, else the
+        model's registry default), or None when neither fixes it."""
+        from hvgen.models import resolve_settings
+
+        settings = resolve_settings(self.render)
+        return (settings.width, settings.height) if settings.width and settings.height else None
+
+    def _plans_at_image_size(self) -> bool:
+        from hvgen.generator import get_generator
+
+        try:
+            return get_generator(self.benchmark).plans_at_image_size(self.options)
+        except HvgenError:  # a benchmark no longer installed: its plan cannot be redone anyway
+            return False
 
     def render_fingerprint(self) -> dict[str, Any]:
         data = self.to_dict()["render"]

@@ -35,6 +35,11 @@ class PlanRequest:
     options: dict[str, Any]
     vocab_dir: Path | None = None
     templates_dir: Path | None = None
+    # The size (width, height) the render stage will draw the run's images at, when the run's
+    # render settings fix it: a planner that lays out conditions in pixels (HERM --synthetic)
+    # composes at it. Such a planner says so (`plans_at_image_size`): the size then joins the
+    # plan's fingerprint.
+    image_size: tuple[int, int] | None = None
 
 
 @dataclass
@@ -232,6 +237,11 @@ class Generator(ABC):
     def card_context(self) -> dict[str, Any]:
         """Extra variables for the dataset card template."""
         return {}
+
+    @classmethod
+    def plans_at_image_size(cls, options: dict[str, Any]) -> bool:
+        """Whether a plan with these options depends on `PlanRequest.image_size`."""
+        return False
 
     @classmethod
     def photographic(cls, options: dict[str, Any]) -> bool:

@@ -18,14 +18,11 @@ import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from hvgen.cpu_budget import torch_cpu_threads
 from hvgen.errors import HvgenError, ModelLoadError
 from hvgen.hub_quiet import quiet_hub_download
-
-if TYPE_CHECKING:
-    from hvgen.config import RenderConfig
 
 TINY_SDXL_VERSION = "v1"
 TINY_CONTROLNET_VERSION = "v1"
@@ -161,7 +158,9 @@ class RenderSettings:
     height: int | None
 
 
-def resolve_settings(config: RenderConfig) -> RenderSettings:
+def resolve_settings(
+    config: Any,
+) -> RenderSettings:  # a hvgen.config.RenderConfig (config imports this module)
     """The sampler settings a render config means, registry defaults filled in."""
     spec = resolve_model(config.model)
     return RenderSettings(
@@ -237,7 +236,7 @@ def _quiet_tiny_model_warnings() -> None:
     transformers.utils.logging.set_verbosity_error()
 
 
-def load_pipeline(config: RenderConfig) -> Any:
+def load_pipeline(config: Any) -> Any:  # a hvgen.config.RenderConfig
     """Load any diffusers text-to-image pipeline through `AutoPipelineForText2Image`; with
     `config.controlnet`, its ControlNet variant (SD 1.5 → StableDiffusionControlNetPipeline, SDXL
     → StableDiffusionXLControlNetPipeline: AutoPipeline picks it from the base model's class)."""

@@ -125,7 +125,7 @@ def test_config_loads_no_model_library(config_file: Path, run_dir: Path) -> None
         ["dysca", "--num", "abc"],
         ["dysca", "--scenario", "bogus"],
         ["dysca", "--model", "no/such-model", "--device", "tpu9"],
-        ["herm", "--model", "tiny"],
+        ["herm", "--scenario", "blur"],
         ["vlbias", "--categories", "bogus"],
         ["config", "no-such-file.yaml"],
         ["stats", "no-such-run"],

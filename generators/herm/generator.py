@@ -26,22 +26,23 @@ from hvgen import ranges
 from hvgen.errors import HvgenError
 from hvgen.generator import ExportConfig, Generator, PlanRequest, PlanResult
 from hvgen.privacy import public_value
-from hvgen.progress import info, warn
+from hvgen.progress import info
 from hvgen.publish.formats import register_format
 from hvgen.readers.coco import CocoPeople, PersonImage, read_people
 from hvgen.readers.source_folder import SourceFolder
 from hvgen.records import Record
 from hvgen.seeding import balanced_slot, derive_seed, stable_id
 from hvgen.store.layout import image_relpath
+from hvgen.synthetic_mode import SyntheticMode
 
 from . import levels as L
 from .annotator import DEFAULT_MAX_NEW_TOKENS, DEFAULT_THRESHOLD, AnnotatorSettings, PersonAnnotator
 from .facts import Facts, person_facts, referring_expressions
+from .photos import add_masks, choose_images
 from .questions import (
     BLOCKS,
     BOX_FORMATS,
     BOX_HINTS,
-    CONVERSATION,
     FREE_FORM,
     GROUNDING,
     INSTANCE_ASPECTS,
@@ -53,10 +54,12 @@ from .questions import (
     Spec,
     deal_key,
 )
+from .relations import conversation_spec, pair_specs
 
 
-class Herm(Generator):
-    """HERM-100K: human-centric image / instance / part / relation questions from COCO-format people."""
+class Herm(SyntheticMode, Generator):
+    """HERM-100K: human-centric image / instance / part / relation questions from COCO-format people, or
+    from synthetic people rendered from pose conditions (--synthetic)."""
 
     name = "herm"
     title = "HERM-100K"
@@ -65,8 +68,8 @@ class Herm(Generator):
     default_num = 1000
     supported_scenarios = ("clean",)
     supplies_images = True
-    path_options = frozenset({"coco_keypoints", "coco_instances", "coco_captions", "images"})
-    cli_option_groups = frozenset()  # no text-to-image model, no perturbation scenario
+    path_options = frozenset({"coco_keypoints", "coco_instances", "coco_captions", "images", "poses"})
+    cli_option_groups = frozenset({"text_to_image"})  # --synthetic renders; no perturbation scenario
     cli_example = (
         "--coco-keypoints person_keypoints_val2017.json --coco-instances instances_val2017.json "
         "--images val2017/ --out runs/herm"
@@ -166,6 +169,39 @@ class Herm(Generator):
                 help="Export rows with file_name / coco_url instead of image bytes (images keep their licences).",
             ),
         ] = False,
+        synthetic: Annotated[
+            bool,
+            typer.Option(
+                "--synthetic",
+                help="Compose --num scenes of people from a pose bank and render each with --model through "
+                "--controlnet from its skeleton (the pose condition): every answer follows from the known "
+                "keypoints and boxes; no COCO file or photograph is read. Not combined with --coco-*, --images.",
+            ),
+        ] = False,
+        poses: Annotated[
+            str,
+            typer.Option(
+                metavar="FILE",
+                help="--synthetic: sample people from this file instead of the shipped pose bank "
+                "(templates/herm/pose_bank.yaml): a COCO person keypoints json or a pose bank YAML/JSON.",
+            ),
+        ] = "",
+        min_people: Annotated[
+            int,
+            typer.Option(
+                metavar="N",
+                help="--synthetic: the fewest people in a scene.",
+                parser=ranges.SCENE_PEOPLE.parser("--min-people"),
+            ),
+        ] = 1,
+        max_people: Annotated[
+            int,
+            typer.Option(
+                metavar="N",
+                help="--synthetic: the most people in a scene.",
+                parser=ranges.SCENE_PEOPLE.parser("--max-people"),
+            ),
+        ] = 3,
     ) -> None:
         """HERM's own options (the engine adds the common ones)."""
 
@@ -178,7 +214,14 @@ class Herm(Generator):
         )
         self.captions_path = Path(options["coco_captions"]).expanduser() if options["coco_captions"] else None
         self.images_dir = Path(options["images"]).expanduser()
-        if options["coco_keypoints"] or options["images"]:  # a run (`hvgen list` builds one with no inputs)
+        self.follow_symlinks = bool(options.get("follow_symlinks"))
+        if self.choose_images(options):
+            from .synthetic import SyntheticScenes
+
+            self.scenes = SyntheticScenes(self, options)
+        elif options["poses"]:
+            raise HvgenError("--poses FILE poses --synthetic people: add --synthetic, or drop --poses.")
+        elif options["coco_keypoints"] or options["images"]:  # a run (`hvgen list` builds one with no inputs)
             self.check_inputs(options)
         if options["box_format"] not in BOX_FORMATS:
             raise HvgenError(
@@ -187,7 +230,6 @@ class Herm(Generator):
         self.box_format = str(options["box_format"])
         self.min_area = int(ranges.MIN_AREA.parse("--min-area", options["min_area"]))
         self.no_images = bool(options["no_images"])
-        self.follow_symlinks = bool(options.get("follow_symlinks"))
         self.sam = str(options["sam"])
         self.annotation = AnnotatorSettings(
             str(options.get("annotator") or ""), str(options.get("grounder") or ""),
@@ -199,7 +241,7 @@ class Herm(Generator):
     @staticmethod
     def check_inputs(options: dict[str, Any]) -> None:
         if not options["coco_keypoints"]:
-            raise HvgenError("hvgen herm needs --coco-keypoints FILE (a COCO person keypoints json).")
+            raise HvgenError("hvgen herm needs --coco-keypoints FILE (COCO person keypoints) or --synthetic.")
         if not options["images"]:
             raise HvgenError("hvgen herm needs --images DIR (the folder of the COCO images).")
         for flag, value in (("--coco-keypoints", options["coco_keypoints"]), ("--coco-instances", options["coco_instances"]),
@@ -211,10 +253,14 @@ class Herm(Generator):
 
     # ------------------------------------------------------------------ engine hooks
     def source_image(self, prompt: str) -> Path:
-        return self._images_folder().locate(prompt, "--images: file")
+        return self.images_folder().locate(prompt, "--images: file")
 
-    def _images_folder(self) -> SourceFolder:
+    def images_folder(self) -> SourceFolder:
         return SourceFolder(self.images_dir, follow_symlinks=self.follow_symlinks)
+
+    @classmethod
+    def plans_at_image_size(cls, options: dict[str, Any]) -> bool:
+        return bool(options.get("synthetic"))  # the scenes are composed on a canvas of the image size
 
     def embeds_images(self) -> bool:
         return not self.no_images
@@ -231,7 +277,7 @@ class Herm(Generator):
         (COCO's Flickr NonCommercial / NoDerivs licences)."""
         from .licences import licence_warnings
 
-        return [] if options.get("no_images") else licence_warnings(run_dir)
+        return [] if options.get("no_images") or options.get("synthetic") else licence_warnings(run_dir)
 
     @classmethod
     def photo_twin_options(cls, released: dict[str, Any], given: dict[str, Any]) -> dict[str, Any]:
@@ -254,7 +300,8 @@ class Herm(Generator):
                 "sam": public_value(self.sam) if self.sam else "",
                 "annotator": public_value(self.annotation.annotator_id) if self.annotation.annotator else "",
                 "grounder": public_value(self.annotation.grounder_id) if self.annotation.grounder else "",
-                "grounder_threshold": self.annotation.threshold}  # fmt: skip
+                "grounder_threshold": self.annotation.threshold,
+                "synthetic": self.scenes.card() if self.synthetic else None}  # fmt: skip
 
     @cached_property
     def rules(self) -> dict[str, Any]:
@@ -264,6 +311,12 @@ class Herm(Generator):
     def plan(self) -> PlanResult:
         """Reads the annotations, chooses the images and counts the questions eagerly; the
         records themselves are yielded image by image (the engine sorts them by id on disk)."""
+        if self.synthetic:
+            data = self.scenes.people()
+            chosen = sorted(data.images.values(), key=lambda e: e.image.id)
+            order = self._deal_order(chosen)
+            notes = self.scenes.notes(data)
+            return PlanResult(records=self._records(chosen, data, order, notes), notes=notes)
         self.check_inputs(self.resolved_options(self.request.options))
         self.annotation.check_models()
         data = read_people(self.keypoints_path, self.instances_path, self.captions_path, self.min_area)
@@ -275,7 +328,7 @@ class Herm(Generator):
                 f"--min-area {self.min_area} px²). Pass a COCO person keypoints file with people"
                 + (", or a smaller --min-area." if counts["tiny_persons"] else ".")
             )
-        chosen, notes = self._choose_images(data)
+        chosen, notes = choose_images(self, data)
         order = self._deal_order(chosen)
         notes.insert(
             0,
@@ -313,7 +366,7 @@ class Herm(Generator):
             for entry in chosen:
                 specs = self._image_specs(entry)
                 if masker is not None:
-                    self._add_masks(masker, entry, specs)
+                    add_masks(self, masker, entry, specs)
                 annotations = None
                 if annotator is not None:
                     path = self.source_image(entry.image.file_name)
@@ -330,79 +383,6 @@ class Herm(Generator):
         finally:
             if annotator is not None:
                 annotator.close()
-
-    def _choose_images(self, data: CocoPeople) -> tuple[list[PersonImage], list[str]]:
-        """Up to --num images with someone to ask about, in a seeded order; images whose file is
-        missing or does not open are skipped and counted."""
-        seed = self.request.run_seed
-        order = sorted(
-            (entry for entry in data.images.values() if entry.people),
-            key=lambda e: derive_seed(seed, "herm-image-order", e.image.id),
-        )
-        chosen, missing, broken = [], [], []
-        folder = self._images_folder()
-        for entry in order:
-            if len(chosen) >= self.request.num:
-                break
-            problem = self.image_problem(folder, entry)
-            if problem is None:
-                chosen.append(entry)
-            elif problem != "outside":
-                (missing if problem == "missing" else broken).append(entry.image.file_name)
-        outside = folder.warning("--images")
-        if outside:
-            warn(outside)
-        if order and not chosen:
-            raise HvgenError(
-                f"--images {self.images_dir}: none of the annotated images is there (first: "
-                f"{order[0].image.file_name}); pass the folder holding the files of --coco-keypoints."
-            )
-        notes = []
-        if missing or broken:
-            notes.append(
-                f"{len(missing)} image files missing and {len(broken)} that do not decode were skipped "
-                f"(first: {(missing + broken)[0]})."
-            )
-        if folder.outside:
-            notes.append(
-                f"{len(folder.outside)} image files reached through a symbolic link leading outside --images were "
-                "skipped (read only with --follow-symlinks)."
-            )
-        data.counts["images_missing"], data.counts["images_undecodable"] = len(missing), len(broken)
-        data.counts["images_outside"] = len(folder.outside)
-        data.counts["images_planned"] = len(chosen)
-        return sorted(chosen, key=lambda e: e.image.id), notes
-
-    def image_problem(self, folder: SourceFolder, entry: PersonImage) -> str | None:
-        """Why an image cannot be asked about ("outside" --images through a link, "missing",
-        "broken"), or None when its file is there and decodes."""
-        from PIL import Image, UnidentifiedImageError
-
-        path = self.images_dir / entry.image.file_name
-        if not folder.admit(path):
-            return "outside"
-        try:
-            with Image.open(path) as picture:
-                picture.verify()
-        except FileNotFoundError:
-            return "missing"
-        except (OSError, UnidentifiedImageError, ValueError):
-            return "broken"
-        return None
-
-    def _add_masks(self, masker: Any, entry: PersonImage, specs: list[Spec]) -> None:
-        """SAM masks of this image's grounding answers, prompted by their boxes."""
-        from hvgen.stages.supply import load_source_image
-
-        grounded = [spec for spec in specs if spec.answer_box is not None]
-        if not grounded:
-            return
-        image = load_source_image(self.source_image(entry.image.file_name))
-        width, height = image.size
-        boxes = [[x * width, y * height, (x + w) * width, (y + h) * height] for x, y, w, h in
-                 (spec.answer_box for spec in grounded)]  # fmt: skip
-        for spec, mask in zip(grounded, masker.masks(image, boxes)):
-            spec.mask = mask
 
     # ------------------------------------------------------------------ facts
     def facts(self, entry: PersonImage) -> list[Facts]:
@@ -451,8 +431,8 @@ class Herm(Generator):
         expressions = self.referring_expressions(people) if whole else {}
         for facts in people:
             specs += self._instance_specs(entry, facts, expressions.get(facts.person.id))
-        specs += self._pair_specs(entry, people)
-        conversation = self._conversation(entry, people, expressions, count if whole else None, caption)
+        specs += pair_specs(self, entry, people)
+        conversation = conversation_spec(self, entry, people, expressions, count if whole else None, caption)
         if conversation:
             specs.append(conversation)
         return specs
@@ -508,73 +488,6 @@ class Herm(Generator):
                                     variables=variables, truth=obj["relation"], pool=pool, person=facts))  # fmt: skip
         return specs
 
-    def _pair_specs(self, entry: PersonImage, people: list[Facts]) -> list[Spec]:
-        """Person–person relations (left of, in front of, overlapping: true/false; nearest: choice)."""
-        specs = []
-        pairs = [(a, b) for i, a in enumerate(people) for b in people[i + 1 :]]
-        rng = random.Random(derive_seed(self.request.run_seed, "herm-pairs", entry.image.id))
-        rng.shuffle(pairs)
-        height = entry.image.height
-        for a, b in pairs[: self.rules["pairs_per_image"]]:
-            if rng.random() < 0.5:
-                a, b = b, a
-            variables = {"person": self._person(a), "other": self._person(b)}
-            for aspect, value in (
-                ("left_of", L.left_of(a.person.bbox, b.person.bbox)),
-                ("in_front_of", L.in_front_of(a.person.bbox, b.person.bbox, height)),
-                ("overlapping", L.overlapping(a.person.bbox, b.person.bbox)),
-            ):
-                if value is None:
-                    continue
-                answer = "True" if value else "False"
-                specs.append(self._spec(entry, "relation", aspect, TRUE_OR_FALSE, f"{aspect}_tf",
-                                        (a.person.id, b.person.id), variables=variables, answer=answer,
-                                        person=a))  # fmt: skip
-        if len(people) >= 3:
-            boxes = [f.person.bbox for f in people]
-            for index, facts in enumerate(people):
-                near = L.nearest(index, boxes)
-                if near is None:
-                    continue
-                others = tuple(self._box(f.box) for j, f in enumerate(people) if j not in (index, near))
-                specs.append(self._spec(entry, "relation", "nearest", MULTI_CHOICE, "nearest_mc", facts.person.id,
-                                        variables={"person": self._person(facts)}, truth=self._box(people[near].box),
-                                        pool=others, person=facts))  # fmt: skip
-        return specs
-
-    def _conversation(self, entry: PersonImage, people: list[Facts], expressions: dict[int, str],
-                      count: int | None, caption: str) -> Spec | None:  # fmt: skip
-        """Image → instance → part: how many people, where one of them is, their pose, one part."""
-        rng = random.Random(derive_seed(self.request.run_seed, "herm-conversation", entry.image.id))
-        facts = rng.choice(people)
-        turns = []
-        if count is not None:
-            turns += [
-                ("human", self.templates.render("questions.j2", {}, block="counting")),
-                ("gpt", str(count)),
-            ]
-        else:
-            turns += [
-                ("human", self.templates.render("questions.j2", {}, block="dense_caption")),
-                ("gpt", caption),
-            ]
-        expression = expressions.get(facts.person.id)
-        if expression:
-            turns += [("human", self.templates.render("questions.j2", {"expression": expression}, block="inst_rec")),
-                      ("gpt", self._box(facts.box))]  # fmt: skip
-            person = expression
-        else:
-            person = self._person(facts)
-        turns += [("human", self.templates.render("questions.j2", {"person": person}, block="inst_identify")),
-                  ("gpt", self.describe(facts))]  # fmt: skip
-        if facts.parts:
-            part = rng.choice(sorted(facts.parts))
-            turns += [("human", self.templates.render("questions.j2", {"part": part, "person": person}, block="part_rec")),
-                      ("gpt", self._box(facts.parts[part]))]  # fmt: skip
-        conversation = [{"from": who, "value": text} for who, text in turns]
-        return self._spec(entry, "conversation", "image_instance_part", CONVERSATION, "", "", variables={},
-                          answer=turns[-1][1], person=facts, conversation=conversation)  # fmt: skip
-
     # ------------------------------------------------------------------ records
     def _finalise(self, spec: Spec, dealt: int, data: CocoPeople) -> Record:
         """Deal the answer position (multiple choice) or truth value (true/false) — `dealt` is the
@@ -615,18 +528,33 @@ class Herm(Generator):
         )
         return self._record(spec, question, instruction, options, answer, data)
 
+    def people_data(self) -> CocoPeople:
+        """The run's people again (`--format herm`): its scenes recomposed, or its COCO files re-read."""
+        if self.synthetic:
+            return self.scenes.people()
+        self.check_inputs(self.resolved_options(self.request.options))
+        return read_people(self.keypoints_path, self.instances_path, self.captions_path, self.min_area)
+
+    def _image_fields(self, image: Any, data: CocoPeople) -> Record:
+        if self.synthetic:
+            return self.scenes.image_fields(image)
+        image_id = stable_id("herm-image", image.id, image.file_name)
+        licence = data.licenses.get(image.license) if image.license is not None else None
+        return {"image_id": image_id, "prompt": image.file_name, "negative_prompt": "",
+                "license": licence["name"] if licence else None, "license_url": licence["url"] if licence else None}  # fmt: skip
+
     def _record(self, spec: Spec, question: str, instruction: str, options: list[str], answer: str,
                 data: CocoPeople) -> Record:  # fmt: skip
         image = spec.image.image
-        image_id = stable_id("herm-image", image.id, image.file_name)
-        licence = data.licenses.get(image.license) if image.license is not None else None
+        fields = self._image_fields(image, data)
+        image_id = fields["image_id"]
         facts = spec.person
         return {
             "id": spec.id,
             "image_id": image_id,
             "images": [image_relpath(image_id)],
-            "prompt": image.file_name,
-            "negative_prompt": "",
+            "prompt": fields["prompt"],
+            "negative_prompt": fields["negative_prompt"],
             "task": spec.task,
             "level": LEVELS[spec.task],
             "aspect": spec.aspect,
@@ -648,12 +576,13 @@ class Herm(Generator):
             "coco_url": image.coco_url,
             "width": image.width,
             "height": image.height,
-            "license": licence["name"] if licence else None,
-            "license_url": licence["url"] if licence else None,
+            "license": fields["license"],
+            "license_url": fields["license_url"],
             "seed": self.record_seed(spec.id),
             "image_seed": self.image_seed(image_id),
             "generator": self.name,
             "template_version": self.template_version,
+            **({"condition": fields["condition"]} if "condition" in fields else {}),
         }
 
     @classmethod

@@ -174,8 +174,6 @@ class _Writer:
     """Builds every file's records from the planned rows and the re-read COCO facts."""
 
     def __init__(self, generator: Herm, rows: list[dict[str, Any]]) -> None:
-        from hvgen.readers.coco import read_people
-
         self.generator = generator
         self.rows = rows
         self.notes: list[str] = []
@@ -187,17 +185,9 @@ class _Writer:
             )
             coco_ids[row["image_id"]] = row["coco_image_id"]
         try:
-            generator.check_inputs(generator.resolved_options(generator.request.options))
-            data = read_people(
-                generator.keypoints_path,
-                generator.instances_path,
-                generator.captions_path,
-                generator.min_area,
-            )
+            data = generator.people_data()
         except HvgenError as error:
-            raise HvgenError(
-                f"--format herm re-reads the COCO annotations the run was planned from: {error}"
-            ) from None
+            raise HvgenError(f"--format herm re-reads the people the run was planned from: {error}") from None
         self.people: dict[str, list[Facts]] = {}
         self.expressions: dict[str, dict[int, str]] = {}
         self.sizes: dict[str, tuple[int, int]] = {}

@@ -24,6 +24,7 @@ from hvgen.readers.coco import read_people
 from hvgen.records import Record
 from hvgen.seeding import derive_seed, stable_id
 
+from .photos import add_masks, image_problem
 from .questions import MULTI_CHOICE, TRUE_OR_FALSE, Spec
 
 SOURCE_OPTIONS = {"coco_keypoints": "--coco-keypoints FILE", "images": "--images DIR"}
@@ -82,7 +83,7 @@ def herm_twins(generator: Any, released: list[Record], seed: int) -> Pairing:
                 f"question {record['id']} ({record['file_name']}): these annotations do not ask it as the release did; "
                 "pass the release's --coco-* files (its other settings come from its configuration)."
             )
-    folder = generator._images_folder()
+    folder = generator.images_folder()
     verdicts: dict[int, bool] = {}
     masker = None
 
@@ -98,7 +99,7 @@ def herm_twins(generator: Any, released: list[Record], seed: int) -> Pairing:
     def usable(candidate: Candidate) -> bool:
         entry = candidate.payload.image
         if entry.image.id not in verdicts:
-            verdicts[entry.image.id] = generator.image_problem(folder, entry) is None
+            verdicts[entry.image.id] = image_problem(generator, folder, entry) is None
         return verdicts[entry.image.id]
 
     def make(item: Wanted, candidate: Candidate) -> Record | None:
@@ -111,7 +112,7 @@ def herm_twins(generator: Any, released: list[Record], seed: int) -> Pairing:
             from .masks import SamMasker
 
             masker = masker or SamMasker(generator.sam)
-            generator._add_masks(masker, spec.image, [spec])
+            add_masks(generator, masker, spec.image, [spec])
         twin = generator.worded(spec, *dealt, data)
         return {**twin, "id": record["id"], "seed": record["seed"]}
 

@@ -46,6 +46,7 @@ def build_generator(config: RunConfig) -> Generator:
         options=dict(config.options),
         vocab_dir=Path(config.vocab_dir) if config.vocab_dir else None,
         templates_dir=Path(config.templates_dir) if config.templates_dir else None,
+        image_size=config.planned_image_size(),
     )
     return cls(request)
 
