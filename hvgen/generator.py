@@ -243,6 +243,16 @@ class Generator(ABC):
         """Whether a plan with these options depends on `PlanRequest.image_size`."""
         return False
 
+    # How a user makes this benchmark plan condition images for a --controlnet (None: it never does).
+    condition_hint: ClassVar[str | None] = None
+
+    @classmethod
+    def planned_condition(cls, options: dict[str, Any]) -> str | None:
+        """The condition recipe a plan with these options gives its records (None: no condition
+        images), so a --controlnet with nothing to follow, or conditions with no ControlNet, are
+        refused before planning."""
+        return options.get("condition") or None
+
     @classmethod
     def photographic(cls, options: dict[str, Any]) -> bool:
         """Whether a run with these (resolved) options supplies photographs rather than rendering

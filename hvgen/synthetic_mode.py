@@ -18,11 +18,18 @@ class SyntheticMode:
     synthetic_option: ClassVar[str] = "synthetic"
     synthetic: bool = False
     supplies_images: bool = True
+    # The condition recipe a synthetic run's records carry for the ControlNet (None: text only).
+    synthetic_condition: ClassVar[str | None] = None
 
     @classmethod
     def photographic(cls, options: dict[str, Any]) -> bool:
         """A synthetic run renders: it has image seeds to redraw, no photograph twins."""
         return not options.get(cls.synthetic_option)
+
+    @classmethod
+    def planned_condition(cls, options: dict[str, Any]) -> str | None:
+        """A synthetic run plans `synthetic_condition` images; a photographic one none."""
+        return cls.synthetic_condition if options.get(cls.synthetic_option) else None
 
     def choose_images(self, options: dict[str, Any]) -> bool:
         """Set this run's mode from its options; True when it renders."""

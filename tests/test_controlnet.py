@@ -182,6 +182,30 @@ def test_a_controlnet_without_a_condition_is_refused(tmp_path: Path) -> None:
     assert not (tmp_path / "r").exists()
 
 
+@pytest.mark.parametrize(
+    ("args", "fragment"),
+    [  # each benchmark says how its runs get conditions, or that they never do
+        (
+            ["herm", "--synthetic", "--model", "tiny"],
+            "hvgen herm's pose condition: a condition image needs a ControlNet",
+        ),
+        (
+            ["herm", "--synthetic", "--model", "tiny", "--controlnet", "tiny", "--coco-keypoints", "k.json"],
+            "--coco",
+        ),
+        (["vlbias", "--model", "tiny", "--controlnet", "tiny"], "hvgen vlbias plans no condition images"),
+    ],
+)
+def test_conditions_and_controlnets_must_come_together_for_every_benchmark(
+    tmp_path: Path, args: list[str], fragment: str
+) -> None:
+    result = run_cli(*args, "--num", "2", "--out", str(tmp_path / "r"))
+    assert result.returncode != 0 and fragment in result.stderr and "Traceback" not in result.stderr, (
+        result.stderr
+    )
+    assert not (tmp_path / "r").exists()
+
+
 def test_a_condition_without_a_controlnet_is_refused(tmp_path: Path) -> None:
     result = run_cli(
         "dysca", "--model", "tiny", "--condition", "pose", "--num", "2", "--out", str(tmp_path / "r")

@@ -89,6 +89,7 @@ class Dysca(Generator):
     default_num = 200
     stats_columns = ("style", "subtask", "question_type", "foreground_type", "granularity")
     category_column = "subtask"
+    condition_hint = "pass --condition RECIPE (`hvgen list conditions`: pose, boxes, canny ...)"
 
     @staticmethod
     def cli_options(

@@ -1,6 +1,6 @@
 """HERM-100K (Li et al., 2024, arXiv 2410.06777): human-centric questions at several levels —
-image, instance, part and relation — built from COCO-format person data (no rendering: the
-images are the data set's photographs, copied by the engine's supply stage).
+image, instance, part and relation — from COCO-format people (photographs the supply stage copies)
+or, with --synthetic, from people composed of pose skeletons and rendered through a ControlNet.
 
 HERM's data is unreleased; its code fixes the structure this generator follows: the task names
 (`dense_caption`, `inst_rec`, `part_rec`, `pose`, `relation`), [x, y, w, h] boxes, MiniGPT-v2's
@@ -8,8 +8,7 @@ HERM's data is unreleased; its code fixes the structure this generator follows: 
 at IoU > 0.5. Every fact is computed from the annotations by the rules in `levels`
 (nothing is guessed); a fact the annotations do not decide gets no question.
 
-This module only wires data to the engine: rules and vocabularies are in
-``templates/herm/herm.yaml``, all wording in ``templates/herm/*.j2``.
+This module only wires data to the engine: rules in ``templates/herm/herm.yaml``, wording in ``*.j2``.
 """
 
 from __future__ import annotations
@@ -76,6 +75,8 @@ class Herm(SyntheticMode, Generator):
     )
     stats_columns = ("task", "level", "aspect", "question_type")
     category_column = "task"
+    synthetic_condition = "pose"
+    condition_hint = "pass --synthetic (people rendered from pose skeletons)"
 
     @staticmethod
     def cli_options(

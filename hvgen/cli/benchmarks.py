@@ -203,22 +203,29 @@ def run_benchmark(cls: type[Generator], generator_options: dict[str, Any], commo
 
 
 def check_conditioning(config: RunConfig) -> None:
-    """Before anything is planned: a --controlnet that cannot be one, or a --condition with no
-    ControlNet to follow it (the render stage checks the records again, for any benchmark)."""
+    """Before anything is planned: a --controlnet that cannot be one or that has no condition to
+    follow, or a plan of condition images with no ControlNet to follow them (the render stage
+    checks the records again, for any benchmark)."""
     from hvgen.generator import get_generator
     from hvgen.models import check_controlnet
 
+    cls = get_generator(config.benchmark)
+    recipe = cls.planned_condition(config.options)
     if config.render.controlnet:
         check_controlnet(config.render.controlnet)
-        has_option = "condition" in get_generator(config.benchmark).option_defaults()
-        if has_option and not config.options.get("condition"):
+        if recipe is None:
+            how = cls.condition_hint or f"hvgen {cls.name} plans no condition images, so drop --controlnet"
             raise HvgenError(
-                f"--controlnet {config.render.controlnet}: every image needs a condition to follow; pass "
-                "--condition RECIPE (`hvgen list conditions`: pose, boxes, canny ...)."
+                f"--controlnet {config.render.controlnet}: every image needs a condition to follow; {how}."
             )
-    if config.options.get("condition") and not config.render.controlnet:
+    if recipe and not config.render.controlnet:
+        given = (
+            f"--condition {recipe}"
+            if config.options.get("condition")
+            else f"hvgen {cls.name}'s {recipe} condition"
+        )
         raise HvgenError(
-            f"--condition {config.options['condition']}: a condition image needs a ControlNet to follow it; pass "
+            f"{given}: a condition image needs a ControlNet to follow it; pass "
             "--controlnet MODEL (a Hub id, a local folder, or tiny for an offline test)."
         )
 
