@@ -6,14 +6,22 @@ is dealt balanced over the plan as Dysca balances its draws (every block of k fa
 of an axis's k values once, in a seeded order), so no value dominates; axes are dealt
 independently, so combinations vary. Rules that keep labels consistent: beards only on men who
 are not children, Smiling exactly when the expression is happiness.
+
+With `--condition landmarks` the head pose is also drawn as geometry (`posed_face`): angles
+uniform in the pose label's ranges (templates/faceqa/faceqa.yaml `pose_angles`), a square face
+box, and the 68 landmarks of the hand-made mean face (hvgen/conditions/face_geometry.py) at that
+pose in that box, seeded by (run seed, face id). The render stage draws them as the face's
+ControlNet condition, and the face's `head_pose` label is the one whose yaw range holds the
+drawn yaw. Expression stays prompt-only: the landmarks are the neutral template's.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from hvgen.conditions.face_geometry import pose_label, posed_face
 from hvgen.readers.faces.base import FaceSample, SourceInfo
-from hvgen.seeding import balanced_slot
+from hvgen.seeding import balanced_slot, rng_for
 
 from .sources import Face
 
@@ -66,17 +74,28 @@ def prompt_variables(
     }
 
 
+def face_pose(sample_id: str, label: str, run_seed: int, axes: dict[str, Any]) -> dict[str, Any]:
+    """The drawn geometry of a face of head-pose `label`: {angles: {yaw, pitch, roll} degrees,
+    box: [x, y, w, h] pixels of the landmark canvas, landmarks: 68 [x, y]}, seeded per face."""
+    rng = rng_for(run_seed, "faceqa-face-pose", sample_id)
+    return posed_face(rng, axes["pose_angles"], label, axes["landmark_canvas"], axes["box_side"])
+
+
 def synthetic_faces(num: int, run_seed: int, rules: dict[str, Any], render_prompt: Any,
-                    split_for: Any) -> list[Face]:  # fmt: skip
+                    split_for: Any, landmarks: bool = False) -> list[Face]:  # fmt: skip
     """`num` planned faces; `render_prompt(variables)` words a prompt, `split_for(sample_id)`
-    picks its split (each synthetic face is its own identity)."""
+    picks its split (each synthetic face is its own identity). With `landmarks` each face also
+    gets its drawn pose (`face_pose`), and its head-pose label is read back from the drawn yaw."""
     axes = rules["synthetic"]
     faces = []
     for index in range(num):
         labels = synthetic_labels(index, run_seed, axes)
         sample_id = f"synthetic-{index:06d}"
+        pose = face_pose(sample_id, labels["head_pose"], run_seed, axes) if landmarks else None
+        if pose is not None:  # the answer follows the angles (the same label: drawn in its range)
+            labels["head_pose"] = pose_label(pose["angles"]["yaw"], axes["pose_angles"])
         prompt = render_prompt(prompt_variables(labels, axes, rules["expression_words"]))
         sample = FaceSample(source=SYNTHETIC.name, sample_id=sample_id, kind="face", images=(), labels=labels,
                             identity=sample_id)  # fmt: skip
-        faces.append(Face(sample, SYNTHETIC, split_for(sample_id), SYNTHETIC_TASKS, prompt, ""))
+        faces.append(Face(sample, SYNTHETIC, split_for(sample_id), SYNTHETIC_TASKS, prompt, "", pose=pose))
     return faces
