@@ -31,6 +31,7 @@ from hvgen.conditions.face_geometry import (
     pose_label,
     posed_face,
     project_face,
+    shaped,
 )
 from hvgen.errors import HvgenError
 from hvgen.generator import PlanRequest, get_generator
@@ -59,8 +60,8 @@ def test_the_template_is_68_symmetric_points_with_the_nose_tip_in_front() -> Non
 def test_yaw_turns_the_nose_toward_the_image_right_by_hand_computed_amounts() -> None:
     """Nose tip (0, 0.33, 0.22) is (0, -0.02, 0.67) from the pivot (0, 0.35, -0.45). At yaw 30°
     it moves by 0.67 · sin 30° = 0.335 face widths to +x; the box's scale is its side over the
-    diameter of the head sphere (twice the farthest landmark's distance from the pivot)."""
-    reach = max(math.dist(p, PIVOT) for p in MEAN_FACE_68)
+    diameter of the head sphere (twice the farthest landmark's distance from the pivot, + 8 %)."""
+    reach = 1.08 * max(math.dist(p, PIVOT) for p in MEAN_FACE_68)
     scale = 200 / (2 * reach)
     centre_x, centre_y = 200.0, 150.0
     frontal = project_face(0, 0, 0, BOX)[NOSE_TIP]
@@ -119,6 +120,43 @@ def test_a_posed_face_is_its_seeds_and_its_labels() -> None:
         draw_face_box(random.Random(1), (512, 512), (0.5, 1.5))
 
 
+def test_shapes_move_a_landmark_and_its_mirror_and_refuse_bad_moves() -> None:
+    face = shaped({48: [-0.02, -0.04], 57: [0, 0.05]})
+    assert face[48] == pytest.approx(
+        (MEAN_FACE_68[48][0] - 0.02, MEAN_FACE_68[48][1] - 0.04, MEAN_FACE_68[48][2])
+    )
+    assert face[54] == pytest.approx(
+        (MEAN_FACE_68[54][0] + 0.02, MEAN_FACE_68[54][1] - 0.04, MEAN_FACE_68[54][2])
+    )
+    assert face[57][1] == pytest.approx(MEAN_FACE_68[57][1] + 0.05)
+    assert sum(a != b for a, b in zip(face, MEAN_FACE_68)) == 3
+    for moves, message in (
+        ({48: [0, 0.1], 54: [0, 0.1]}, "give one side of a mirrored pair"),
+        ({57: [0.01, 0]}, "move a midline landmark only up or down"),
+        ({68: [0, 0]}, r"a landmark move is INDEX \(0-67\)"),
+        ({8: [0, float("nan")]}, "a landmark move is INDEX"),
+        ({8: [0, 0.2]}, "beyond the head's sphere"),
+    ):
+        with pytest.raises(HvgenError, match=message):
+            shaped(moves)
+
+
+def test_the_expression_shapes_the_mouth_and_brows_of_the_map() -> None:
+    """Frontal, same box: a smile lifts the mouth corners (48, 54) above the neutral face's, and
+    surprise opens the mouth (inner lips 62 and 66 apart) and raises the brows."""
+    generator = get_generator("faceqa")(PlanRequest(1, 1, {"synthetic": True}))
+    moves = generator.rules["synthetic"]["expression_landmarks"]
+    assert set(moves) <= set(generator.rules["synthetic"]["expressions"]) and "neutral" not in moves
+    neutral = project_face(0, 0, 0, BOX)
+    smile = project_face(0, 0, 0, BOX, shaped(moves["happiness"]))
+    surprise = project_face(0, 0, 0, BOX, shaped(moves["surprise"]))
+    for corner in (48, 54):
+        assert smile[corner][1] < neutral[corner][1] - 4  # 0.04 face widths at ~124 px each
+    assert smile[54][0] - smile[48][0] > neutral[54][0] - neutral[48][0]  # wider
+    assert surprise[66][1] - surprise[62][1] > (neutral[66][1] - neutral[62][1]) + 8  # 0.08 wider
+    assert all(surprise[i][1] < neutral[i][1] - 4 for i in range(17, 27))  # every brow point raised
+
+
 def plan(seed: int, num: int = 9) -> list[dict]:
     options = {"synthetic": True, "condition": "landmarks"}
     return plan_records(get_generator("faceqa")(PlanRequest(run_seed=seed, num=num, options=options)))
@@ -139,8 +177,9 @@ def test_the_plan_records_angles_box_and_landmarks_and_answers_from_the_angles()
         assert record["condition"]["recipe"] == "landmarks"
         params = json.loads(record["condition"]["params"])
         assert params["canvas"] == [512, 512] and len(params["faces"]) == 1
+        template = shaped(generator.rules["synthetic"]["expression_landmarks"].get(labels["expression"], {}))
         assert params["faces"][0] == project_face(
-            angles["yaw"], angles["pitch"], angles["roll"], record["face_box"]
+            angles["yaw"], angles["pitch"], angles["roll"], record["face_box"], template
         )
         if record["task"] == "head_pose":
             assert record["answer"] == labels["head_pose"]

@@ -224,7 +224,7 @@ class FaceQA(Generator):
 
     def _check_condition(self) -> None:
         """--condition: synthetic faces only, a recipe that draws `faces`, sound pose ranges."""
-        from hvgen.conditions.face_geometry import check_pose_ranges
+        from hvgen.conditions.face_geometry import check_pose_ranges, shaped
         from hvgen.conditions.recipes import recipes_for_option
 
         if not self.synthetic:
@@ -240,6 +240,13 @@ class FaceQA(Generator):
                 "templates/faceqa/faceqa.yaml: synthetic.pose_angles must give angle ranges for exactly the "
                 f"head_poses labels ({', '.join(axes['head_poses'])})."
             )
+        for expression, moves in (axes.get("expression_landmarks") or {}).items():
+            if expression not in axes["expressions"]:
+                raise HvgenError(
+                    f"templates/faceqa/faceqa.yaml synthetic.expression_landmarks: '{expression}' is not one of the "
+                    f"synthetic expressions ({', '.join(axes['expressions'])})."
+                )
+            shaped(moves)  # a bad move fails here, before planning
 
     @staticmethod
     def check_inputs(sources: dict[str, Path], synthetic: bool) -> None:

@@ -12,7 +12,8 @@ uniform in the pose label's ranges (templates/faceqa/faceqa.yaml `pose_angles`),
 box, and the 68 landmarks of the hand-made mean face (hvgen/conditions/face_geometry.py) at that
 pose in that box, seeded by (run seed, face id). The render stage draws them as the face's
 ControlNet condition, and the face's `head_pose` label is the one whose yaw range holds the
-drawn yaw. Expression stays prompt-only: the landmarks are the neutral template's.
+drawn yaw. The expression moves the mouth, eye and brow landmarks (`expression_landmarks`:
+hand-made caricatures of each expression's FACS action units, approximate, not measured).
 """
 
 from __future__ import annotations
@@ -74,11 +75,14 @@ def prompt_variables(
     }
 
 
-def face_pose(sample_id: str, label: str, run_seed: int, axes: dict[str, Any]) -> dict[str, Any]:
-    """The drawn geometry of a face of head-pose `label`: {angles: {yaw, pitch, roll} degrees,
-    box: [x, y, w, h] pixels of the landmark canvas, landmarks: 68 [x, y]}, seeded per face."""
+def face_pose(sample_id: str, labels: dict[str, Any], run_seed: int, axes: dict[str, Any]) -> dict[str, Any]:
+    """The drawn geometry of a face of its head-pose label: {angles: {yaw, pitch, roll} degrees,
+    box: [x, y, w, h] pixels of the landmark canvas, landmarks: 68 [x, y] of the template shaped
+    by the face's expression}, seeded per face."""
     rng = rng_for(run_seed, "faceqa-face-pose", sample_id)
-    return posed_face(rng, axes["pose_angles"], label, axes["landmark_canvas"], axes["box_side"])
+    moves = (axes.get("expression_landmarks") or {}).get(labels["expression"])
+    return posed_face(rng, axes["pose_angles"], labels["head_pose"], axes["landmark_canvas"], axes["box_side"],
+                      moves)  # fmt: skip
 
 
 def synthetic_faces(num: int, run_seed: int, rules: dict[str, Any], render_prompt: Any,
@@ -91,7 +95,7 @@ def synthetic_faces(num: int, run_seed: int, rules: dict[str, Any], render_promp
     for index in range(num):
         labels = synthetic_labels(index, run_seed, axes)
         sample_id = f"synthetic-{index:06d}"
-        pose = face_pose(sample_id, labels["head_pose"], run_seed, axes) if landmarks else None
+        pose = face_pose(sample_id, labels, run_seed, axes) if landmarks else None
         if pose is not None:  # the answer follows the angles (the same label: drawn in its range)
             labels["head_pose"] = pose_label(pose["angles"]["yaw"], axes["pose_angles"])
         prompt = render_prompt(prompt_variables(labels, axes, rules["expression_words"]))

@@ -20,7 +20,8 @@ left), y down, z toward the camera, origin between the eyes on the eye line. Ang
 
 The rotation is ``Rz(roll) · Rx(pitch) · Ry(yaw)`` about `PIVOT` (roughly the centre of the
 head, behind the face), followed by an orthographic projection scaled so the sphere around the
-pivot through the farthest landmark fits the box: every landmark lies inside the box at any pose.
+pivot through the farthest landmark (plus 8 %, room for `shaped` moves such as an expression's)
+fits the box: every landmark lies inside the box at any pose.
 """
 
 from __future__ import annotations
@@ -86,7 +87,54 @@ def _mean_face() -> tuple[Point3, ...]:
 MEAN_FACE_68: tuple[Point3, ...] = _mean_face()
 """The hand-made 3D template (see the module docstring): 68 (x, y, z) in face widths, iBUG order."""
 
-REACH = max(math.dist(point, PIVOT) for point in MEAN_FACE_68)  # radius of the sphere the box holds
+# The head sphere the face box holds: about the pivot, through the farthest template landmark,
+# 8 % larger so expression moves (`shaped`) stay inside it.
+REACH = 1.08 * max(math.dist(point, PIVOT) for point in MEAN_FACE_68)
+
+
+def shaped(
+    moves: Mapping[Any, Sequence[float]], template: Sequence[Point3] = MEAN_FACE_68
+) -> tuple[Point3, ...]:
+    """`template` with landmarks moved (face widths, before rotation): each `index: [dx, dy]` moves
+    that landmark, and its mirror across the midline by `[-dx, dy]`, so a shape stays symmetric
+    (an expression: mouth corners up for a smile, brows up and the jaw down for surprise ...)."""
+    mirror = {i: j for pair in MIRROR_PAIRS_68 for i, j in (pair, pair[::-1])}
+    points = [list(point) for point in template]
+    indices = {int(key) for key in moves if isinstance(key, int | str) and str(key).isdigit()}
+    for key, move in moves.items():
+        index = int(key) if isinstance(key, int | str) and str(key).isdigit() else -1
+        ok = (
+            isinstance(move, Sequence)
+            and len(move) == 2
+            and all(
+                isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v) and abs(v) <= 0.2
+                for v in move
+            )
+        )
+        if not 0 <= index < len(points) or not ok:
+            raise HvgenError(
+                f"face geometry: a landmark move is INDEX (0-{len(points) - 1}): [dx, dy] with |dx|, |dy| <= 0.2 "
+                f"face widths, got {key!r}: {move!r}."
+            )
+        other = mirror.get(index)
+        if other in indices or (other is None and move[0] != 0):
+            raise HvgenError(
+                f"face geometry: landmark {index}: give one side of a mirrored pair (its mirror {other} follows), "
+                "and move a midline landmark only up or down (dx 0)."
+            )
+        points[index][0] += move[0]
+        points[index][1] += move[1]
+        if other is not None:
+            points[other][0] -= move[0]
+            points[other][1] += move[1]
+    result = tuple((round(x, 4), round(y, 4), round(z, 4)) for x, y, z in points)
+    beyond = [i for i, point in enumerate(result) if math.dist(point, PIVOT) > REACH]
+    if beyond:
+        raise HvgenError(
+            f"face geometry: the moves take landmark {beyond[0]} beyond the head's sphere (radius {REACH:.3f} about "
+            "the pivot) that the face box holds; move it less."
+        )
+    return result
 
 
 def rotate(point: Point3, yaw: float, pitch: float, roll: float) -> Point3:
@@ -201,12 +249,11 @@ def draw_face_box(rng: random.Random, canvas: Sequence[float], side: Sequence[fl
 
 
 def posed_face(rng: random.Random, ranges: AngleRanges, label: str, canvas: Sequence[float],
-               side: Sequence[float]) -> dict[str, Any]:  # fmt: skip
-    """One face of head-pose `label`: its angles, its box and its projected 68 landmarks."""
+               side: Sequence[float], moves: Mapping[Any, Sequence[float]] | None = None) -> dict[str, Any]:  # fmt: skip
+    """One face of head-pose `label`: its angles, its box and the 68 landmarks of the template
+    (`shaped` by `moves`, if any) projected at those angles into that box."""
     angles = draw_angles(rng, ranges, label)
     box = draw_face_box(rng, canvas, side)
-    return {
-        "angles": angles,
-        "box": box,
-        "landmarks": project_face(angles["yaw"], angles["pitch"], angles["roll"], box),
-    }
+    template = shaped(moves) if moves else MEAN_FACE_68
+    return {"angles": angles, "box": box,
+            "landmarks": project_face(angles["yaw"], angles["pitch"], angles["roll"], box, template)}  # fmt: skip
