@@ -14,6 +14,7 @@ import json
 import math
 import os
 import random
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -118,6 +119,8 @@ def test_a_posed_face_is_its_seeds_and_its_labels() -> None:
         pose_label(12, RULE)
     with pytest.raises(HvgenError, match="face box side must be a fraction"):
         draw_face_box(random.Random(1), (512, 512), (0.5, 1.5))
+    with pytest.raises(HvgenError, match=r"landmark canvas must be \[width, height\]"):
+        draw_face_box(random.Random(1), (512, float("inf")), (0.5, 0.8))
 
 
 def test_shapes_move_a_landmark_and_its_mirror_and_refuse_bad_moves() -> None:
@@ -193,6 +196,28 @@ def test_the_plan_records_angles_box_and_landmarks_and_answers_from_the_angles()
     assert [r["face_box"] for r in plan(12)] != [r["face_box"] for r in records]
     plain = get_generator("faceqa")(PlanRequest(run_seed=11, num=9, options={"synthetic": True}))
     assert not {"condition", "head_pose_angles", "face_box"} & set(plan_records(plain)[0])
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "message"),
+    [
+        ("turned left: {yaw: [20, 45]", "turned left: {yaw: [5, 45]", "yaw ranges of 'frontal' and 'turned left' overlap"),
+        ("landmark_canvas: [512, 512]", "landmark_canvas: [512, .nan]", "the landmark canvas must be [width, height]"),
+        ("      48: [-0.025, -0.04]", "      48: [-0.025, -0.04]\n      54: [0, 0]", "give one side of a mirrored pair"),
+        ("    frontal: {yaw: [-8, 8], pitch: [-10, 10], roll: [-8, 8]}\n", "", "angle ranges for exactly the head_poses"),
+    ],
+)  # fmt: skip
+def test_a_bad_faceqa_yaml_is_refused_before_planning(
+    tmp_path: Path, old: str, new: str, message: str
+) -> None:
+    from hvgen.benchmark_data import template_dir
+
+    text = (template_dir("faceqa") / "faceqa.yaml").read_text()
+    assert text.count(old) == 1
+    (tmp_path / "faceqa.yaml").write_text(text.replace(old, new))
+    request = PlanRequest(1, 2, {"synthetic": True, "condition": "landmarks"}, templates_dir=tmp_path)
+    with pytest.raises(HvgenError, match=re.escape(message)):
+        get_generator("faceqa")(request)
 
 
 def run_cli(cwd: Path, *args: str) -> subprocess.CompletedProcess:

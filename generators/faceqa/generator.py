@@ -224,7 +224,7 @@ class FaceQA(Generator):
 
     def _check_condition(self) -> None:
         """--condition: synthetic faces only, a recipe that draws `faces`, sound pose ranges."""
-        from hvgen.conditions.face_geometry import check_pose_ranges, shaped
+        from hvgen.conditions.face_geometry import check_layout, check_pose_ranges, shaped
         from hvgen.conditions.recipes import recipes_for_option
 
         if not self.synthetic:
@@ -235,6 +235,7 @@ class FaceQA(Generator):
         recipes_for_option(self.condition, needs="faces")
         axes = self.rules["synthetic"]
         check_pose_ranges(axes["pose_angles"], "templates/faceqa/faceqa.yaml synthetic.pose_angles")
+        check_layout(axes["landmark_canvas"], axes["box_side"], "templates/faceqa/faceqa.yaml synthetic")
         if set(axes["pose_angles"]) != set(axes["head_poses"]):
             raise HvgenError(
                 "templates/faceqa/faceqa.yaml: synthetic.pose_angles must give angle ranges for exactly the "

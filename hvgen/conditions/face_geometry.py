@@ -236,14 +236,34 @@ def pose_label(yaw: float, ranges: AngleRanges) -> str:
     raise HvgenError(f"face geometry: yaw {yaw} is in no head-pose label's range.")
 
 
+def check_layout(canvas: Any, side: Any, where: str = "face geometry") -> None:
+    """The canvas is [width, height] pixels (finite, 1 to 16384) and the box side a fraction
+    [low, high] with 0 < low <= high <= 1 of its smaller side."""
+
+    def numbers(value: Any) -> bool:
+        return (
+            isinstance(value, Sequence)
+            and len(value) == 2
+            and all(
+                isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v) for v in value
+            )
+        )
+
+    if not numbers(canvas) or not all(1 <= v <= 16384 for v in canvas):
+        raise HvgenError(
+            f"{where}: the landmark canvas must be [width, height] in pixels (1-16384), got {canvas!r}."
+        )
+    if not numbers(side) or not 0 < side[0] <= side[1] <= 1:
+        raise HvgenError(
+            f"{where}: the face box side must be a fraction [low, high], 0 < low <= high <= 1, got {side!r}."
+        )
+
+
 def draw_face_box(rng: random.Random, canvas: Sequence[float], side: Sequence[float]) -> list[float]:
     """A square face box [x, y, w, h] (pixels, 0.01 apart) whose side is a uniform fraction in
     `side` [low, high] of the canvas' smaller side, at a uniform place inside the canvas."""
+    check_layout(canvas, side)
     width, height = float(canvas[0]), float(canvas[1])
-    if not (0 < side[0] <= side[1] <= 1):
-        raise HvgenError(
-            f"face geometry: the face box side must be a fraction 0 < low <= high <= 1, got {list(side)!r}."
-        )
     size = round(min(width, height) * rng.uniform(side[0], side[1]), 2)
     return [round(rng.uniform(0, width - size), 2), round(rng.uniform(0, height - size), 2), size, size]
 
