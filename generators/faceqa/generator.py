@@ -214,6 +214,7 @@ class FaceQA(Generator):
 
             check_captioner(self.captioner)
         self.condition = str(options.get("condition") or "")
+        self._landmark_conditions: dict[str, dict[str, str]] = {}
         if self.condition:
             self._check_condition()
         self.verify_clip = str(options["verify_clip"] or "")
@@ -223,9 +224,10 @@ class FaceQA(Generator):
             )
 
     def _check_condition(self) -> None:
-        """--condition: synthetic faces only, a recipe that draws `faces`, sound pose ranges."""
-        from hvgen.conditions.face_geometry import check_layout, check_pose_ranges, shaped
+        """--condition: synthetic faces only, a recipe that draws `faces`, sound landmark rules."""
         from hvgen.conditions.recipes import recipes_for_option
+
+        from .synthetic import check_landmark_rules
 
         if not self.synthetic:
             raise HvgenError(
@@ -233,21 +235,7 @@ class FaceQA(Generator):
                 "--synthetic (source photographs are not rendered)."
             )
         recipes_for_option(self.condition, needs="faces")
-        axes = self.rules["synthetic"]
-        check_pose_ranges(axes["pose_angles"], "templates/faceqa/faceqa.yaml synthetic.pose_angles")
-        check_layout(axes["landmark_canvas"], axes["box_side"], "templates/faceqa/faceqa.yaml synthetic")
-        if set(axes["pose_angles"]) != set(axes["head_poses"]):
-            raise HvgenError(
-                "templates/faceqa/faceqa.yaml: synthetic.pose_angles must give angle ranges for exactly the "
-                f"head_poses labels ({', '.join(axes['head_poses'])})."
-            )
-        for expression, moves in (axes.get("expression_landmarks") or {}).items():
-            if expression not in axes["expressions"]:
-                raise HvgenError(
-                    f"templates/faceqa/faceqa.yaml synthetic.expression_landmarks: '{expression}' is not one of the "
-                    f"synthetic expressions ({', '.join(axes['expressions'])})."
-                )
-            shaped(moves)  # a bad move fails here, before planning
+        check_landmark_rules(self.rules["synthetic"])
 
     @staticmethod
     def check_inputs(sources: dict[str, Path], synthetic: bool) -> None:
@@ -503,10 +491,15 @@ class FaceQA(Generator):
             return {}
         from hvgen.conditions.recipes import condition_field
 
-        canvas = list(self.rules["synthetic"]["landmark_canvas"])
-        params = {"faces": [face.pose["landmarks"]], "canvas": canvas}
-        return {"head_pose_angles": face.pose["angles"], "face_box": face.pose["box"],
-                "condition": condition_field(self.condition, params)}  # fmt: skip
+        cache = self._landmark_conditions  # a face's condition JSON, made once for all its questions
+        if face.sample.sample_id not in cache:
+            params = {
+                "faces": [face.pose["landmarks"]],
+                "canvas": list(self.rules["synthetic"]["landmark_canvas"]),
+            }
+            cache[face.sample.sample_id] = condition_field(self.condition, params)
+        return {"head_pose_angles": dict(face.pose["angles"]), "face_box": list(face.pose["box"]),
+                "condition": dict(cache[face.sample.sample_id])}  # fmt: skip
 
     def _vlm_annotation(self, prompt: str) -> str | None:
         """The face's VLM annotation as JSON (caption, attributes, generated_by, model_generated),

@@ -20,7 +20,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from hvgen.conditions.face_geometry import pose_label, posed_face
+from hvgen.conditions.face_geometry import check_layout, check_pose_ranges, pose_label, posed_face, shaped
+from hvgen.errors import HvgenError
 from hvgen.readers.faces.base import FaceSample, SourceInfo
 from hvgen.seeding import balanced_slot, rng_for
 
@@ -73,6 +74,28 @@ def prompt_variables(
         "hat": attributes["Wearing_Hat"],
         "pose": axes["head_poses"][labels["head_pose"]],
     }
+
+
+def check_landmark_rules(axes: dict[str, Any], where: str = "templates/faceqa/faceqa.yaml synthetic") -> None:
+    """The `--condition landmarks` rules of faceqa.yaml, checked before planning: an angle range
+    per head-pose label (yaw ranges apart), the canvas and box side, each expression's moves."""
+    check_pose_ranges(axes["pose_angles"], f"{where}.pose_angles")
+    if set(axes["pose_angles"]) != set(axes["head_poses"]):
+        raise HvgenError(
+            f"{where}.pose_angles must give angle ranges for exactly the head_poses labels "
+            f"({', '.join(axes['head_poses'])})."
+        )
+    check_layout(axes["landmark_canvas"], axes["box_side"], where)
+    for expression, moves in (axes.get("expression_landmarks") or {}).items():
+        if expression not in axes["expressions"]:
+            raise HvgenError(
+                f"{where}.expression_landmarks: '{expression}' is not one of the synthetic expressions "
+                f"({', '.join(axes['expressions'])})."
+            )
+        try:
+            shaped(moves)
+        except HvgenError as error:
+            raise HvgenError(f"{where}.expression_landmarks.{expression}: {error}") from None
 
 
 def face_pose(sample_id: str, labels: dict[str, Any], run_seed: int, axes: dict[str, Any]) -> dict[str, Any]:

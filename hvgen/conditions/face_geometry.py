@@ -137,15 +137,29 @@ def shaped(
     return result
 
 
-def rotate(point: Point3, yaw: float, pitch: float, roll: float) -> Point3:
-    """`point` (head coordinates about the origin) turned by the angles, in degrees: yaw about
-    y first, then pitch about x, then roll about z (the conventions of the module docstring)."""
-    x, y, z = point
+def rotation(yaw: float, pitch: float, roll: float) -> tuple[Point3, Point3, Point3]:
+    """The rows of ``Rz(roll) · Rx(pitch) · Ry(yaw)`` (degrees): yaw about y first, then pitch
+    about x, then roll about z (the conventions of the module docstring)."""
     a, b, c = (math.radians(v) for v in (yaw, pitch, roll))
-    x, z = x * math.cos(a) + z * math.sin(a), -x * math.sin(a) + z * math.cos(a)
-    y, z = y * math.cos(b) - z * math.sin(b), y * math.sin(b) + z * math.cos(b)
-    x, y = x * math.cos(c) - y * math.sin(c), x * math.sin(c) + y * math.cos(c)
-    return x, y, z
+    ca, sa, cb, sb, cc, sc = math.cos(a), math.sin(a), math.cos(b), math.sin(b), math.cos(c), math.sin(c)
+    ry = ((ca, 0.0, sa), (0.0, 1.0, 0.0), (-sa, 0.0, ca))
+    rx = ((1.0, 0.0, 0.0), (0.0, cb, -sb), (0.0, sb, cb))
+    rz = ((cc, -sc, 0.0), (sc, cc, 0.0), (0.0, 0.0, 1.0))
+    return _product(rz, _product(rx, ry))
+
+
+def _product(m: tuple[Point3, ...], n: tuple[Point3, ...]) -> tuple[Point3, Point3, Point3]:
+    return tuple(tuple(sum(m[i][k] * n[k][j] for k in range(3)) for j in range(3)) for i in range(3))  # type: ignore[return-value]
+
+
+def rotate(point: Point3, yaw: float, pitch: float, roll: float) -> Point3:
+    """`point` (head coordinates about the origin) turned by the angles, in degrees."""
+    return _apply(rotation(yaw, pitch, roll), point)
+
+
+def _apply(matrix: tuple[Point3, Point3, Point3], point: Sequence[float]) -> Point3:
+    x, y, z = point
+    return tuple(row[0] * x + row[1] * y + row[2] * z for row in matrix)  # type: ignore[return-value]
 
 
 def project_face(
@@ -162,9 +176,11 @@ def project_face(
     left, top, width, height = _checked_box(box)
     scale = min(width, height) / (2 * REACH)
     cx, cy = left + width / 2, top + height / 2
+    matrix = rotation(yaw, pitch, roll)
+    px, py, pz = PIVOT
     points = []
-    for point in template:
-        x, y, _ = rotate(tuple(p - q for p, q in zip(point, PIVOT, strict=True)), yaw, pitch, roll)  # type: ignore[arg-type]
+    for x0, y0, z0 in template:
+        x, y, _ = _apply(matrix, (x0 - px, y0 - py, z0 - pz))
         points.append([round(cx + scale * x, 2), round(cy + scale * y, 2)])
     return points
 
