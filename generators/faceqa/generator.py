@@ -52,6 +52,8 @@ RACE_HELP = (
     "enables discriminatory uses; opt in for fairness audits of models, not to train race classifiers."
 )
 
+LANDMARK_KEYS = ("head_pose_angles", "face_box", "condition")  # only with --condition
+
 
 class FaceQA(Generator):
     """Face QA: face data sets as questions (attributes, age, gender, expression, verification pairs, forgery and
@@ -143,6 +145,15 @@ class FaceQA(Generator):
                 "warning, since a downloaded archive can carry such links.",
             ),
         ] = False,
+        condition: Annotated[
+            str,
+            typer.Option(
+                metavar="RECIPE",
+                help="--synthetic: give every face a landmark map (a recipe of templates/conditions/ that draws "
+                "'faces', e.g. landmarks) of its head pose, drawn as angles in the pose label's ranges, and render "
+                "it through --controlnet, so head pose and face layout are exact.",
+            ),
+        ] = "",
         no_images: Annotated[
             bool | None,
             typer.Option(
@@ -202,11 +213,29 @@ class FaceQA(Generator):
             from hvgen.annotate import check_captioner
 
             check_captioner(self.captioner)
+        self.condition = str(options.get("condition") or "")
+        self._landmark_conditions: dict[str, dict[str, str]] = {}
+        if self.condition:
+            self._check_condition()
         self.verify_clip = str(options["verify_clip"] or "")
         if self.verify_clip and not self.synthetic:
             raise HvgenError(
                 "--verify-clip checks rendered faces against the labels they were rendered from: use it with --synthetic."
             )
+
+    def _check_condition(self) -> None:
+        """--condition: synthetic faces only, a recipe that draws `faces`, sound landmark rules."""
+        from hvgen.conditions.recipes import recipes_for_option
+
+        from .synthetic import check_landmark_rules
+
+        if not self.synthetic:
+            raise HvgenError(
+                f"--condition {self.condition}: landmark conditions are drawn for rendered faces; use it with "
+                "--synthetic (source photographs are not rendered)."
+            )
+        recipes_for_option(self.condition, needs="faces")
+        check_landmark_rules(self.rules["synthetic"])
 
     @staticmethod
     def check_inputs(sources: dict[str, Path], synthetic: bool) -> None:
@@ -299,6 +328,8 @@ class FaceQA(Generator):
             "race_reason": RACE_HELP,
             "frames": self.frames,
             "verify_clip": self.verify_clip,
+            "condition": self.condition,
+            "pose_angles": self.rules["synthetic"]["pose_angles"] if self.condition else {},
             "captioner": public_value(self.captioner) if self.captioner else "",
         }
 
@@ -311,7 +342,8 @@ class FaceQA(Generator):
             faces = synthetic_faces(self.request.num, self.request.run_seed, self.rules,
                                     lambda v: self.templates.render("prompt.j2", v),
                                     lambda sample_id: hashed_split(self.request.run_seed, self.rules["split_shares"],
-                                                                   "synthetic", sample_id))  # fmt: skip
+                                                                   "synthetic", sample_id),
+                                    landmarks=bool(self.condition))  # fmt: skip
             label_values = {SYNTHETIC.name: _synthetic_values(self.rules)}
             notes.append(f"{len(faces)} synthetic faces planned, each attribute axis balanced over the plan.")
         else:
@@ -417,7 +449,7 @@ class FaceQA(Generator):
             "split": face.split, "identity": f["identity"], "sample_id": f["sample_id"],
             "file_name": f["file_name"], "labels": f["labels"], "vlm_annotation": f["vlm_annotation"],
             "seed": self.record_seed(spec.id), "image_seed": f["image_seed"], "generator": self.name,
-            "template_version": self.template_version,
+            "template_version": self.template_version, **{key: f[key] for key in LANDMARK_KEYS if key in f},
         }  # fmt: skip
 
     def face_fields(self, face: Face) -> Record:
@@ -449,7 +481,25 @@ class FaceQA(Generator):
             "labels": json.dumps(sample.labels, sort_keys=True, default=str),
             "vlm_annotation": self._vlm_annotation(face.prompt),
             "image_seed": self.image_seed(image_id),
+            **self._landmark_fields(face),
         }
+
+    def _landmark_fields(self, face: Face) -> Record:
+        """With --condition: the face's drawn angles, face box and landmark condition (its
+        projected landmarks kept in the params, so a check can compare re-detected ones)."""
+        if not self.condition or face.pose is None:
+            return {}
+        from hvgen.conditions.recipes import condition_field
+
+        cache = self._landmark_conditions  # a face's condition JSON, made once for all its questions
+        if face.sample.sample_id not in cache:
+            params = {
+                "faces": [face.pose["landmarks"]],
+                "canvas": list(self.rules["synthetic"]["landmark_canvas"]),
+            }
+            cache[face.sample.sample_id] = condition_field(self.condition, params)
+        return {"head_pose_angles": dict(face.pose["angles"]), "face_box": list(face.pose["box"]),
+                "condition": dict(cache[face.sample.sample_id])}  # fmt: skip
 
     def _vlm_annotation(self, prompt: str) -> str | None:
         """The face's VLM annotation as JSON (caption, attributes, generated_by, model_generated),

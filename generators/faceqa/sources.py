@@ -35,6 +35,8 @@ class Face:
     prompt: str  # supply key "source:relative/path", or a synthetic face's text-to-image prompt
     file_name: str  # the image's path inside its source folder ("" for a synthetic face)
     frame_files: tuple[str, ...] = ()  # a pair's second face, a clip's sampled frames (in the source folder)
+    # A synthetic face's drawn head pose, face box and landmarks (`--condition landmarks`)
+    pose: dict[str, Any] | None = field(default=None, hash=False, compare=False)
 
 
 @dataclass

@@ -1,6 +1,6 @@
 """Condition images made from data, no model (issue 24): skeletons, box layouts, landmark maps
-(`drawing`), model-free extractors (`extractors`), and the YAML recipes that say which a record
-uses (`recipes`). The render stage draws a record's condition with `make_condition` and feeds it
+(`drawing`), face landmarks at a chosen head pose (`face_geometry`), model-free extractors
+(`extractors`), and the YAML recipes that say which a record uses (`recipes`). The render stage draws a record's condition with `make_condition` and feeds it
 to a ControlNet; a planner builds the record field with `condition_field`."""
 
 from hvgen.conditions.drawing import COCO_KEYPOINTS, POSE_LIMBS, draw_boxes, draw_landmarks, draw_pose

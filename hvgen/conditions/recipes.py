@@ -268,6 +268,20 @@ def accepts_key(name: str, key: str, recipes: dict[str, Recipe]) -> bool:
     return recipe.kind == "extract" and accepts_key(recipe.source or "", key, recipes)
 
 
+def recipes_for_option(name: str, needs: str | None = None, option: str = "--condition") -> dict[str, Recipe]:
+    """The recipes, once `name` is checked to exist and (with `needs`) to take that data key,
+    itself or through the recipe it extracts from: a bad `--condition` fails before planning."""
+    recipes = load_recipes()
+    get_recipe(name, recipes)
+    if needs and not accepts_key(name, needs, recipes):
+        takers = sorted(other for other in recipes if accepts_key(other, needs, recipes))
+        raise HvgenError(
+            f"{option} {name}: this benchmark's conditions are '{needs}' data, which recipe '{name}' does not "
+            f"draw; use one that does: {', '.join(takers)} (templates/conditions/)."
+        )
+    return recipes
+
+
 def make_condition(
     name: str, params: dict[str, Any], seed: int, size: tuple[int, int], recipes: dict[str, Recipe]
 ) -> Image.Image:
