@@ -29,6 +29,7 @@ from hvgen.fidelity.metrics import (
 )
 from hvgen.fidelity.score import score_image
 from hvgen.store.catalog import get_meta, open_catalog
+from hvgen.store.decisions import build_command
 
 # ---------------------------------------------------------------- OKS
 
@@ -203,11 +204,47 @@ def test_a_pose_is_scored_by_oks_of_the_estimators_people() -> None:
     assert score_image(condition, condition, "pose", {}, 5, RECIPES, lambda i, b: []).score == 0.0
 
 
+def test_the_tiny_vitpose_loads_from_its_folder_and_a_vitpose_plus_gets_its_coco_head() -> None:
+    from transformers import VitPoseBackboneConfig, VitPoseConfig, VitPoseForPoseEstimation
+
+    from hvgen.fidelity.pose_model import estimate_people, load_pose_model
+
+    estimator, processor = load_pose_model("tiny", "cpu")
+    box = [[4.0, 4.0, 30.0, 50.0]]
+    people = estimate_people(estimator, processor, Image.new("RGB", SIZE), box, "cpu")
+    assert len(people) == 1 and len(people[0]) == 17
+    assert people == estimate_people(
+        estimator, processor, Image.new("RGB", SIZE), box, "cpu"
+    )  # deterministic
+    backbone = VitPoseBackboneConfig(
+        image_size=[64, 48], patch_size=[16, 16], hidden_size=32, num_hidden_layers=1, num_attention_heads=4,
+        out_indices=[1], num_experts=2, part_features=8,
+    )  # fmt: skip
+    plus = VitPoseForPoseEstimation(VitPoseConfig(backbone_config=backbone, num_labels=17)).eval()
+    assert len(estimate_people(plus, processor, Image.new("RGB", SIZE), box, "cpu")[0]) == 17
+
+
+def test_a_missing_pose_model_fails_in_one_line(tmp_path: Path) -> None:
+    from hvgen.errors import ModelLoadError
+    from hvgen.fidelity.pose_model import load_pose_model
+
+    with pytest.raises(ModelLoadError, match="--fidelity-filter .*cannot load a ViTPose.*'tiny'"):
+        load_pose_model(str(tmp_path / "nothing"), "cpu")
+
+
 def test_boxes_and_landmarks_are_not_scored() -> None:
     for name in ("boxes", "landmarks"):
         condition = make_condition(name, {}, 1, SIZE, RECIPES)
         result = score_image(condition, condition, name, {}, 1, RECIPES)
         assert (result.metric, result.score) == ("none", None)
+
+
+def test_a_logged_build_is_repeated_with_its_fidelity_filter() -> None:
+    settings = {"fidelity_model": "tiny", "fidelity_threshold": 0.3}
+    assert (
+        build_command(Path("run"), settings)
+        == "hvgen build run --fidelity-filter tiny --fidelity-threshold 0.3"
+    )
 
 
 # ---------------------------------------------------------------- the build filter end to end

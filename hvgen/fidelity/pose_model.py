@@ -90,12 +90,15 @@ def person_box(person: Sequence[Sequence[float]], size: tuple[int, int]) -> list
 def estimate_people(
     estimator: Any, processor: Any, image: Any, boxes: list[list[float]], device: str
 ) -> list[list[list[float]]]:
-    """ViTPose's 17 keypoints [x, y, score] (image pixels) for each box of one RGB image."""
+    """ViTPose's 17 keypoints [x, y, score] (image pixels) for each box of one RGB image. A
+    ViTPose++ (several experts) is asked for its COCO head, dataset index 0, as its model card says."""
     import torch
 
     if not boxes:
         return []
     inputs = processor(images=[image], boxes=[boxes], return_tensors="pt").to(device)
+    if getattr(estimator.config.backbone_config, "num_experts", 1) > 1:  # ViTPose++: pick its COCO head
+        inputs["dataset_index"] = torch.zeros(len(boxes), dtype=torch.long, device=device)
     with torch.inference_mode():
         outputs = estimator(**inputs)
     results = processor.post_process_pose_estimation(outputs, boxes=[boxes])[0]
