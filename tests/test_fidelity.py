@@ -359,3 +359,31 @@ def test_a_pose_the_tiny_render_cannot_follow_is_dropped(
         build = get_meta(con, "build")
     assert metrics == {"oks"}
     assert build["fidelity"]["dropped_images"] == 3 and build["fidelity"]["metrics"][0]["metric"] == "oks"
+
+
+@pytest.mark.heavy
+def test_a_run_without_conditions_is_built_with_a_warning(
+    tiny_cache: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    run = tmp_path / "plain"
+    main(
+        [
+            "dysca",
+            "--model",
+            "tiny",
+            "--steps",
+            "1",
+            "--num",
+            "2",
+            "--subtasks",
+            "animal",
+            "--quiet",
+            "--out",
+            str(run),
+        ]
+    )
+    capsys.readouterr()
+    main(["build", str(run), "--fidelity-filter", "tiny", "--no-export"])
+    err = " ".join(capsys.readouterr().err.split())
+    assert "no kept image of" in err and "--condition RECIPE" in err
+    assert _scores(run) == {} and not _dropped(run)

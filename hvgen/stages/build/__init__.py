@@ -89,6 +89,11 @@ def run_build(
                 threshold, warning = run_threshold(con, config)
                 warnings += [warning] if warning else []
                 scan = apply_scan_filter(con, threshold, keep_flagged)
+            if fidelity is not None and not fidelity["scored_images"] + fidelity["unscored_images"]:
+                warnings.append(
+                    f"--fidelity-filter: no kept image of {run_dir} was rendered from a condition, so nothing was "
+                    "scored; the filter applies to runs made with --controlnet and --condition RECIPE."
+                )
             set_meta(con, "build", {"hamming": hamming, "against": against or [], "clip": clip, "scan": scan,
                                     "labels": labels, "fidelity": fidelity})  # fmt: skip
         except ValueError as error:  # bad --against source, threshold ...

@@ -17,6 +17,7 @@ import duckdb
 from PIL import Image
 
 from hvgen import ranges
+from hvgen.errors import HvgenError
 from hvgen.progress import progress_bar
 from hvgen.stages.build.image_drops import distribution, drop_images
 
@@ -58,7 +59,7 @@ def compute_fidelity_scores(
     todo = [
         row
         for row in con.execute(
-            """SELECT i.image_id, i.path, i.image_seed, r.condition_path FROM kept_images i
+            """SELECT DISTINCT i.image_id, i.path, i.image_seed, r.condition_path FROM kept_images i
                JOIN renders r USING (image_id)
                WHERE r.condition_path IS NOT NULL AND NOT EXISTS
                  (SELECT 1 FROM fidelity_scores s WHERE s.model = ? AND s.image_id = i.image_id)
@@ -75,8 +76,14 @@ def compute_fidelity_scores(
             name, params = parse_condition(
                 {"recipe": conditions[image_id][0], "params": conditions[image_id][1]}, f"image {image_id}"
             )
-            with Image.open(run_dir / path) as image, Image.open(run_dir / condition_path) as condition:
-                result = score_image(image, condition, name, params, seed, recipes, estimate)
+            try:
+                with Image.open(run_dir / path) as image, Image.open(run_dir / condition_path) as condition:
+                    result = score_image(image, condition, name, params, seed, recipes, estimate)
+            except (OSError, ValueError) as error:
+                raise HvgenError(
+                    f"image {image_id} ({run_dir / path}, condition {run_dir / condition_path}): cannot score its "
+                    f"control fidelity ({error}). Re-render it (delete both files, then `hvgen render {run_dir}`)."
+                ) from None
             con.execute(
                 "INSERT INTO fidelity_scores VALUES (?, ?, ?, ?)",
                 [model, image_id, result.metric, result.score],
