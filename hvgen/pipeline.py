@@ -463,6 +463,8 @@ def stage_build(
     clip_model: str | None = None,
     clip_threshold: float | None = None,
     keep_flagged: bool = False,
+    fidelity_model: str | None = None,
+    fidelity_threshold: float | None = None,
 ):
     from hvgen.stages.build import run_build
 
@@ -478,5 +480,7 @@ def stage_build(
             clip_model,
             clip_threshold,
             keep_flagged,
+            fidelity_model,
+            fidelity_threshold,
         ),
     )

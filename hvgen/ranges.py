@@ -165,6 +165,9 @@ RENDER_BATCH = whole(1, 1024, why="(images per pipeline call)")
 SEVERITY = whole(1, 5, why="(ImageNet-C severities)")
 EPS = Bounds(0, 1, low_open=True, why="(an L-inf budget on the [0, 1] pixel scale)")
 CLIP_THRESHOLD = Bounds(-100, 100, why="(a CLIP score, 100 x cosine; Dysca drops at 25)")
+FIDELITY_THRESHOLD = Bounds(
+    0, 1, why="(an agreement score: OKS, edge F1 or SSIM; images below it are dropped)"
+)
 MAX_SHARDS = 100_000
 """Most shards a run may be split into (a typo such as --workers 1000000 would submit that many jobs)."""
 WORKERS = whole(1, MAX_SHARDS, why="(tasks at once)")

@@ -328,6 +328,12 @@ CLIP_FILTER_HELP = (
 CLIP_THRESHOLD_HELP = (
     "CLIP score (100 x cosine) at or below which an image is dropped. [default: 25, Dysca's]"
 )
+FIDELITY_FILTER_HELP = (
+    "Drop conditioned (ControlNet) images that do not follow their condition: re-extract it and score the "
+    "agreement (OKS for poses with this ViTPose, an id or folder or 'tiny'; edge F1 for canny; SSIM for other "
+    "extractors). Off by default."
+)
+FIDELITY_THRESHOLD_HELP = "Agreement score (0-1) below which an image is dropped. [default: 0.5]"
 _common(
     "layout",
     "export.layout",

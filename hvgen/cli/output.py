@@ -75,6 +75,22 @@ def print_build(result: Any) -> list[str]:
             f"clip filter ({result.clip['model']}, score <= {result.clip['threshold']}): "
             f"{result.clip['dropped_images']} image(s) dropped"
         )
+    if result.fidelity:
+        fidelity = result.fidelity
+        spread = ", ".join(
+            f"{row['metric']} median {row['median']} (min {row['min']}, max {row['max']})"
+            for row in fidelity["metrics"]
+        )
+        info(
+            f"fidelity filter ({fidelity['model']}, score < {fidelity['threshold']}): {fidelity['dropped_images']} of "
+            f"{fidelity['scored_images']} scored image(s) dropped"
+            + (f"; {spread}" if spread else "")
+            + (
+                f"; {fidelity['unscored_images']} not scorable (boxes, landmarks, no labelled keypoint), kept"
+                if fidelity["unscored_images"]
+                else ""
+            )
+        )
     if result.labels:
         info(
             f"label check ({result.labels['model']}): {result.labels['dropped_images']} of "

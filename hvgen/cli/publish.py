@@ -77,6 +77,13 @@ def check_something_to_export(run_dir: Path) -> None:
                 "with `hvgen scan MODEL --calibrate BENIGN_PROMPTS` at the run's steps and size and rebuild "
                 f"(`hvgen build {run_dir}`), or keep them with `hvgen build {run_dir} --keep-flagged`."
             )
+        if any(reason == "low_fidelity" for reason, _ in reasons):
+            raise HvgenError(
+                f"nothing to export from {run_dir}: `hvgen build` dropped every question ({why}): no image followed its "
+                "condition closely enough for --fidelity-threshold (the card's and `hvgen build`'s score quartiles "
+                f"show the spread). Rebuild with a lower threshold (`hvgen build {run_dir} --fidelity-filter MODEL "
+                "--fidelity-threshold T`), or render with a ControlNet trained for the condition."
+            )
         raise HvgenError(
             f"nothing to export from {run_dir}: `hvgen build` dropped every question ({why}). If the leak check "
             "matched everything, --against probably names this run's own export or a release made with the same "

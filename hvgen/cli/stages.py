@@ -12,6 +12,8 @@ from hvgen import ranges
 from hvgen.cli.options import (
     CLIP_FILTER_HELP,
     CLIP_THRESHOLD_HELP,
+    FIDELITY_FILTER_HELP,
+    FIDELITY_THRESHOLD_HELP,
     KEEP_FLAGGED_HELP,
     QuietOpt,
     RunDir,
@@ -32,12 +34,24 @@ def run_build(
     clip_model: str | None = None,
     clip_threshold: float | None = None,
     keep_flagged: bool = False,
+    fidelity_model: str | None = None,
+    fidelity_threshold: float | None = None,
 ) -> list[str]:
     """Run the build stage and print its result; returns its warnings (also printed)."""
     from hvgen.pipeline import stage_build
 
     return print_build(
-        stage_build(run_dir, config, hamming, against, clip_model, clip_threshold, keep_flagged)
+        stage_build(
+            run_dir,
+            config,
+            hamming,
+            against,
+            clip_model,
+            clip_threshold,
+            keep_flagged,
+            fidelity_model,
+            fidelity_threshold,
+        )
     )
 
 
@@ -145,6 +159,15 @@ def build_command(
         ),
     ] = None,
     keep_flagged: Annotated[bool, typer.Option("--keep-flagged", help=KEEP_FLAGGED_HELP)] = False,
+    fidelity_filter: Annotated[str | None, typer.Option(metavar="ID|DIR", help=FIDELITY_FILTER_HELP)] = None,
+    fidelity_threshold: Annotated[
+        float | None,
+        typer.Option(
+            metavar="NUMBER",
+            help=FIDELITY_THRESHOLD_HELP,
+            parser=ranges.FIDELITY_THRESHOLD.parser("--fidelity-threshold"),
+        ),
+    ] = None,
     export: Annotated[
         bool, typer.Option("--export/--no-export", help="Write the export folder afterwards.")
     ] = True,
@@ -152,15 +175,17 @@ def build_command(
     quiet: QuietOpt = False,
 ) -> None:
     """Deduplicate (exact, perceptual, questions), check leaks against earlier releases, optionally
-    drop images CLIP finds unlike their prompt (Dysca's filter), then export."""
+    drop images CLIP finds unlike their prompt (Dysca's filter) and ControlNet images that do not
+    follow their condition (control fidelity), then export."""
     from hvgen.summary import StageTimes
 
     config = load_run(run_dir)
     times = StageTimes()
     with times.stage("build"):
         warnings = run_build(
-            run_dir, config, hamming, against or [], clip_filter, clip_threshold, keep_flagged
-        )
+            run_dir, config, hamming, against or [], clip_filter, clip_threshold, keep_flagged,
+            fidelity_filter, fidelity_threshold,
+        )  # fmt: skip
     if export:
         export_and_summarise(run_dir, config, times, warnings)
     else:

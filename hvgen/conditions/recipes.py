@@ -300,17 +300,51 @@ def make_condition(
     return _draw(recipe.kind, merged, rng, size)
 
 
+def condition_people(
+    name: str, params: dict[str, Any], seed: int, size: tuple[int, int], recipes: dict[str, Recipe]
+) -> list[list[list[float]]] | None:
+    """The people (17 COCO keypoints [x, y, v] each, in pixels of an image of `size`) that the
+    pose condition `name` draws for a record, or None when the recipe is not a pose: the truth a
+    pose estimator's re-extraction is scored against (`hvgen.fidelity`)."""
+    recipe = get_recipe(name, recipes)
+    if recipe.kind != "pose":
+        return None
+    check_parameters(recipe, params, f"condition '{name}'")
+    merged = {**recipe.parameters, **params}
+    people, canvas = _pose_people(merged, random.Random(derive_seed(seed, "condition", name)), size)
+    frame = drawing.make_canvas(size, canvas)
+    return [[[*frame.point(x, y), v] for x, y, v in person] for person in people]
+
+
+def reextract(
+    name: str, params: dict[str, Any], seed: int, image: Image.Image, recipes: dict[str, Recipe]
+) -> Image.Image | None:
+    """Recipe `name`'s own extractor applied to `image` with the record's settings and the seed
+    `make_condition` used (a rendered image's condition, re-extracted); None for a drawn recipe."""
+    recipe = get_recipe(name, recipes)
+    if recipe.kind != "extract":
+        return None
+    assert recipe.extractor is not None
+    merged = {**recipe.parameters, **{key: value for key, value in params.items() if key in recipe.accepts()}}
+    return extract(recipe.extractor, image, derive_seed(seed, "extract", name), **merged)
+
+
+def _pose_people(p: dict[str, Any], rng: random.Random, size: tuple[int, int]) -> tuple[list[Any], Any]:
+    """(people, canvas) of a pose condition: the record's keypoints, or seeded standing people."""
+    people = p.get("people")
+    if people is None:  # no keypoints in the record: seeded standing people, in image pixels
+        return drawing.random_people(rng, size, int(p.get("people_count", 1)), p.get("jitter", 0.03)), None
+    if not isinstance(people, list):
+        raise HvgenError(
+            f"pose condition: 'people' must be a list of people (17 COCO keypoints each), got {people!r}."
+        )
+    return people, p.get("canvas")
+
+
 def _draw(kind: str, p: dict[str, Any], rng: random.Random, size: tuple[int, int]) -> Image.Image:
     if kind == "pose":
-        people = p.get("people")
-        if people is None:  # no keypoints in the record: seeded standing people
-            people, p = (
-                drawing.random_people(rng, size, int(p.get("people_count", 1)), p.get("jitter", 0.03)),
-                {**p, "canvas": None},
-            )
-        return drawing.draw_pose(
-            people, size, p.get("canvas"), p.get("line_width", 4), p.get("point_radius", 4)
-        )
+        people, canvas = _pose_people(p, rng, size)
+        return drawing.draw_pose(people, size, canvas, p.get("line_width", 4), p.get("point_radius", 4))
     if kind == "boxes":
         boxes, canvas = p.get("boxes"), p.get("canvas")
         if boxes is None:

@@ -171,6 +171,10 @@ def build_command(run_dir: Path, settings: dict[str, Any]) -> str:
             words += ["--clip-threshold", str(settings["clip_threshold"])]
     if settings.get("keep_flagged"):
         words.append("--keep-flagged")
+    if settings.get("fidelity_model"):
+        words += ["--fidelity-filter", str(settings["fidelity_model"])]
+        if settings.get("fidelity_threshold") is not None:
+            words += ["--fidelity-threshold", str(settings["fidelity_threshold"])]
     return shlex.join(words)
 
 

@@ -58,6 +58,9 @@ VALID: dict[tuple[str, str], dict[str, str]] = {
         for command in ("dysca", "faceqa", "hqh", "vlbias", "build", "twins")
     },
     ("build", "--hamming"): {"0": "Hamming distance 0 drops exact perceptual-hash matches only"},
+    ("build", "--fidelity-threshold"): {
+        "0": "an agreement score is in [0, 1]; threshold 0 keeps every image"
+    },
     ("herm", "--grounder-threshold"): {"0": "threshold 0 keeps every phrase's best box"},
     **{
         (command, option): {"0": why}

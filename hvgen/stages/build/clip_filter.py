@@ -17,6 +17,7 @@ from PIL import Image
 
 from hvgen import ranges
 from hvgen.progress import progress_bar
+from hvgen.stages.build.image_drops import drop_images
 from hvgen.surrogate import load_surrogate
 
 DEFAULT_CLIP_THRESHOLD = 25.0
@@ -75,17 +76,7 @@ def apply_clip_filter(con: duckdb.DuckDBPyConnection, model: str, threshold: flo
            WHERE s.model = ? AND s.score <= ?""",
         [model, threshold],
     ).fetchall()
-    if low:  # DuckDB's executemany refuses an empty list
-        con.executemany(
-            "INSERT INTO drops VALUES ('image', ?, 'low_clip_score', NULL, NULL)",
-            [[image_id] for image_id, _ in low],
-        )
-    con.execute(
-        """INSERT INTO drops SELECT 'record', r.id, 'dropped_image', r.image_id, NULL FROM records r
-           WHERE EXISTS (SELECT 1 FROM drops d WHERE d.kind = 'image' AND d.reason = 'low_clip_score'
-                                                 AND d.id = r.image_id)
-             AND NOT EXISTS (SELECT 1 FROM drops d WHERE d.kind = 'record' AND d.id = r.id)"""
-    )
+    drop_images(con, [image_id for image_id, _ in low], "low_clip_score")
     return {"model": model, "threshold": threshold, "dropped_images": len(low)}
 
 
@@ -127,15 +118,5 @@ def apply_label_checks(
                         dropped.append(image_id)
                         break
                 advance(1)
-    if dropped:
-        con.executemany(
-            f"INSERT INTO drops VALUES ('image', ?, '{LABEL_DROP_REASON}', NULL, NULL)",
-            [[i] for i in dropped],
-        )
-        con.execute(
-            f"""INSERT INTO drops SELECT 'record', r.id, 'dropped_image', r.image_id, NULL FROM records r
-               WHERE EXISTS (SELECT 1 FROM drops d WHERE d.kind = 'image' AND d.reason = '{LABEL_DROP_REASON}'
-                                                     AND d.id = r.image_id)
-                 AND NOT EXISTS (SELECT 1 FROM drops d WHERE d.kind = 'record' AND d.id = r.id)"""
-        )
+    drop_images(con, dropped, LABEL_DROP_REASON)
     return {"model": model, "checked_images": len(todo), "dropped_images": len(dropped)}
