@@ -387,3 +387,44 @@ def test_a_run_without_conditions_is_built_with_a_warning(
     err = " ".join(capsys.readouterr().err.split())
     assert "no kept image of" in err and "--condition RECIPE" in err
     assert _scores(run) == {} and not _dropped(run)
+
+
+@pytest.mark.heavy
+def test_a_benchmark_command_runs_the_filter_in_its_build(tiny_cache: Path, tmp_path: Path) -> None:
+    run = tmp_path / "inline"
+    main([*RUN, "--num", "2", "--condition", "canny", "--fidelity-filter", "tiny", "--fidelity-threshold", "0",
+          "--out", str(run)])  # fmt: skip
+    scores = _scores(run)
+    assert len(scores) == 2 and _exported_images(run) == set(scores)
+
+
+def test_a_benchmark_command_refuses_the_filter_without_a_controlnet(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main(
+            [
+                "dysca",
+                "--model",
+                "tiny",
+                "--num",
+                "2",
+                "--fidelity-filter",
+                "tiny",
+                "--out",
+                str(tmp_path / "r"),
+            ]
+        )
+    assert exited.value.code != 0
+    assert "--fidelity-filter tiny: it scores how well" in " ".join(capsys.readouterr().err.split())
+    assert not (tmp_path / "r").exists()
+
+
+def test_an_executor_build_task_gets_the_fidelity_options(tmp_path: Path) -> None:
+    from hvgen.cli.launch import build_args
+
+    model = tmp_path / "vitpose"
+    model.mkdir()
+    common = {"against": None, "clip_filter": None, "clip_threshold": None, "keep_flagged": False,
+              "fidelity_filter": str(model), "fidelity_threshold": 0.25}  # fmt: skip
+    assert build_args(common) == ["--fidelity-filter", str(model.resolve()), "--fidelity-threshold", "0.25"]

@@ -68,6 +68,7 @@ class FaceQA(Generator):
     cli_option_groups = frozenset({"text_to_image"})  # --synthetic renders; no perturbation scenario
     stats_columns = ("task", "source", "split", "question_type")
     category_column = "task"
+    condition_hint = "pass --synthetic --condition landmarks (faces rendered from landmark maps)"
     split_column = "split"  # each source's official partition, identities kept apart
     cli_example = "--source fairface=data/fairface --source celeba=data/celeba --out runs/face"
 

@@ -130,6 +130,12 @@ def run_benchmark(cls: type[Generator], generator_options: dict[str, Any], commo
     config.scenario.scenarios = check_scenarios(config)
     check_model(config.render.model)
     check_conditioning(config)
+    if common["fidelity_filter"] and not config.render.controlnet:
+        raise HvgenError(
+            f"--fidelity-filter {common['fidelity_filter']}: it scores how well each image follows its "
+            "condition, and this run renders none through a ControlNet; add --controlnet (with a condition), "
+            "or drop --fidelity-filter."
+        )
     check_num(config, common["force"])
     check_clip_threshold(common["clip_threshold"])
     generator = build_generator(config)  # validate options before touching the disk
@@ -174,6 +180,7 @@ def run_benchmark(cls: type[Generator], generator_options: dict[str, Any], commo
     needs_build = (
         common["against"]
         or common["clip_filter"]
+        or common["fidelity_filter"]
         or config.render.scan
         or build_generator(config).label_checker()
     )
@@ -198,6 +205,8 @@ def run_benchmark(cls: type[Generator], generator_options: dict[str, Any], commo
                 common["clip_filter"],
                 common["clip_threshold"],
                 common["keep_flagged"],
+                common["fidelity_filter"],
+                common["fidelity_threshold"],
             )
     export_and_summarise(run_dir, config, times, warnings)
 

@@ -89,6 +89,11 @@ def build_args(common: dict[str, Any]) -> list[str]:
         args += ["--clip-filter", str(Path(clip).resolve()) if Path(clip).exists() else clip]
     if common["clip_threshold"] is not None:
         args += ["--clip-threshold", repr(common["clip_threshold"])]
+    if common["fidelity_filter"]:
+        pose = common["fidelity_filter"]
+        args += ["--fidelity-filter", str(Path(pose).resolve()) if Path(pose).exists() else pose]
+    if common["fidelity_threshold"] is not None:
+        args += ["--fidelity-threshold", repr(common["fidelity_threshold"])]
     return args + (["--keep-flagged"] if common["keep_flagged"] else [])
 
 

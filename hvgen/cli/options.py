@@ -355,6 +355,15 @@ _common(
     bounds=ranges.CLIP_THRESHOLD,
 )
 _common(
+    "fidelity_filter", None, Annotated[str | None, typer.Option(metavar="ID|DIR", help=FIDELITY_FILTER_HELP)]
+)
+_common(
+    "fidelity_threshold",
+    None,
+    Annotated[float | None, typer.Option(metavar="NUMBER", help=FIDELITY_THRESHOLD_HELP)],
+    bounds=ranges.FIDELITY_THRESHOLD,
+)
+_common(
     "forms",
     None,
     Annotated[
@@ -478,7 +487,7 @@ _common("quiet", None, QuietOpt, default=False)
 OPTION_GROUPS = {
     "text_to_image": ("model", "steps", "guidance", "width", "height", "batch_size", "dtype", "compile",
                       "vae_tiling", "scan", "keep_flagged", "clip_filter", "clip_threshold", "controlnet",
-                      "controlnet_scale", "control_start", "control_end"),
+                      "controlnet_scale", "control_start", "control_end", "fidelity_filter", "fidelity_threshold"),
     "perturbations": ("scenario", "corruption_preset", "corruptions", "severity", "attack", "eps", "surrogate"),
 }  # fmt: skip
 

@@ -48,23 +48,26 @@ VALID: dict[tuple[str, str], dict[str, str]] = {
     },
     **{
         (command, "--guidance"): {"0": "guidance 0 turns classifier-free guidance off"}
-        for command in ("dysca", "faceqa", "hqh", "vlbias", "scan")
+        for command in ("dysca", "faceqa", "hqh", "vlbias", "herm", "scan")
     },
     **{
         (command, "--clip-threshold"): {
             "0": "a CLIP score (100 x cosine) is in [-100, 100]",
             "-1": "a CLIP score (100 x cosine) is in [-100, 100]",
         }
-        for command in ("dysca", "faceqa", "hqh", "vlbias", "build", "twins")
+        for command in ("dysca", "faceqa", "hqh", "vlbias", "herm", "build", "twins")
     },
     ("build", "--hamming"): {"0": "Hamming distance 0 drops exact perceptual-hash matches only"},
-    ("build", "--fidelity-threshold"): {
-        "0": "an agreement score is in [0, 1]; threshold 0 keeps every image"
+    **{
+        (command, "--fidelity-threshold"): {
+            "0": "an agreement score is in [0, 1]; threshold 0 keeps every image"
+        }
+        for command in ("dysca", "faceqa", "hqh", "vlbias", "herm", "build")
     },
     ("herm", "--grounder-threshold"): {"0": "threshold 0 keeps every phrase's best box"},
     **{
         (command, option): {"0": why}
-        for command in ("dysca", "faceqa", "hqh", "vlbias")
+        for command in ("dysca", "faceqa", "hqh", "vlbias", "herm")
         for option, why in (
             ("--controlnet-scale", "conditioning scale 0 renders without the condition's influence"),
             ("--control-start", "the ControlNet may act from the first step"),
