@@ -175,12 +175,13 @@ def ldm_key_map(ldm_keys: list[str], layers_per_block: int) -> dict[str, str]:
     run on the names (its values are passed through untouched, so strings stand in for tensors)."""
     from diffusers.loaders.single_file_utils import convert_controlnet_checkpoint
 
-    named = {key: key for key in ldm_keys}
+    # Prefixed, as in a whole LDM checkpoint: unprefixed, the converter wants time_embed.0.
+    named = {LDM_PREFIX + key: key for key in ldm_keys}
     # The converter counts blocks by the indices it sees: a LoRA file has no tensor in a
     # downsampling block, so every index up to the highest is padded with a placeholder.
     for stem in ("input_blocks", "middle_block"):
         indices = [int(k.split(".")[1]) for k in ldm_keys if k.startswith(stem + ".")]
-        named.update({f"{stem}.{i}.0.{PAD}": PAD for i in range(max(indices, default=-1) + 1)})
+        named.update({f"{LDM_PREFIX}{stem}.{i}.0.{PAD}": PAD for i in range(max(indices, default=-1) + 1)})
     converted = convert_controlnet_checkpoint(named, {"layers_per_block": layers_per_block})
     mapping = {ldm: new for new, ldm in converted.items() if isinstance(ldm, str) and ldm != PAD}
     unmapped = sorted(set(ldm_keys) - set(mapping))

@@ -200,7 +200,7 @@ def _load_exact(model: nn.Module, state: dict[str, Any], where: str) -> None:
         example = (missing or unexpected)[0]
         raise ModelLoadError(
             f"{where}: the checkpoint does not fit a ControlNet shaped like the model's UNet: {len(missing)} tensors "
-            f"missing, {len(unexpected)} unexpected (e.g. {example}). Is it a CtrLoRA for this base model (SD 1.5)?"
+            f"missing, {len(unexpected)} unexpected (e.g. {example}): the CtrLoRA was made for another base model."
         )
     for key, value in state.items():
         if tuple(value.shape) != tuple(expected[key].shape):
