@@ -158,6 +158,8 @@ def test_a_tiny_ctrlora_renders_through_the_render_stage_the_same_bytes_per_seed
     converted = dysca(files, tmp_path / "d", "diffusers", "canny-boxes")
     assert converted.keys() == first.keys() and not set(converted.values()) & set(first.values())
     assert (tmp_path / "a" / "config.yaml").read_text().count(str(files["ldm:canny-boxes"])) == 1
+    published = "".join(p.read_text() for p in (tmp_path / "a" / "export").rglob("*.md"))
+    assert "ctrlora:<local: base.ckpt>" in published and str(files["ldm"].parent) not in published
 
 
 def test_two_recipes_render_with_their_own_lora_in_one_group_each(files: dict[str, Path]) -> None:
