@@ -80,6 +80,33 @@ def test_ldm_layout_converts_to_exactly_its_source_tensors(files: dict[str, Path
     assert {k: mapping[k] for k in expected} == expected
 
 
+def test_sd15_sized_ldm_names_map_onto_a_diffusers_sd15_controlnet_exactly() -> None:
+    """At SD 1.5's real shape (4 levels, 2 blocks each, attention on 3, context 768; no weights
+    made: meta tensors), CtrLoRA's LDM names map one to one onto diffusers' ControlNet parameters
+    of the same shapes, and its linear layers are exactly the diffusers model's."""
+    from diffusers import UNet2DConditionModel
+
+    from hvgen.ctrlora.checkpoint import ldm_key_map
+    from hvgen.ctrlora.model import CtrLoRAControlNetModel, NoHint
+    from hvgen.ctrlora.tiny import ldm_controlnet_shapes
+
+    sd15 = {
+        "block_out_channels": (320, 640, 1280, 1280), "layers_per_block": 2, "cross_attention_dim": 768,
+        "down_block_types": ("CrossAttnDownBlock2D",) * 3 + ("DownBlock2D",), "attention_head_dim": 8,
+    }  # fmt: skip
+    with torch.device("meta"):
+        model = CtrLoRAControlNetModel.from_unet(UNet2DConditionModel(**sd15), load_weights_from_unet=False)
+    model.controlnet_cond_embedding = NoHint()
+    shapes = ldm_controlnet_shapes(sd15)
+    mapping = ldm_key_map(list(shapes), 2)
+    params = {k: tuple(v.shape) for k, v in model.state_dict().items()}
+    assert sorted(mapping.values()) == sorted(params) and len(shapes) == len(params)
+    assert all(params[mapping[k]] == shape for k, shape in shapes.items())
+    linears = {name for name, module in model.named_modules() if isinstance(module, torch.nn.Linear)}
+    ldm_linears = {mapping[k].removesuffix(".weight") for k, s in shapes.items() if len(s) == 2}
+    assert ldm_linears == linears
+
+
 def test_ldm_lora_merges_into_the_base_and_switches_back(files: dict[str, Path]) -> None:
     model = load(files, "ldm")
     base = {k: v.clone() for k, v in model.state_dict().items()}

@@ -35,7 +35,16 @@ WEIGHT_SUFFIXES = (*PICKLE_SUFFIXES, ".safetensors")
 LORA_DOWN, LORA_UP = ".lora_layer.down.weight", ".lora_layer.up.weight"
 PEFT_DOWN, PEFT_UP = ".lora_A.weight", ".lora_B.weight"
 HINT_EMBEDDING = "controlnet_cond_embedding."
-PAD = "_hvgen_pad"  # diffusers' hint encoder; CtrLoRA uses the VAE
+PAD = "_hvgen_pad"
+PER_TASK = (
+    ".lora_layer.",
+    "loras_dict.",
+    "loras_list.",
+    "zero_convs_list.",
+    "norms_list.",
+    ".conv_layer.",
+    ".norm_layer.",
+)  # diffusers' hint encoder; CtrLoRA uses the VAE
 
 
 @dataclass
@@ -202,12 +211,16 @@ def base_state_dict(path: Path, layout: str, layers_per_block: int) -> dict[str,
         return {k: v for k, v in state.items() if not k.startswith(HINT_EMBEDDING)}
     raw = read_tensors(path)
     control = {
-        k[len(LDM_PREFIX) :]: v
-        for k, v in raw.items()
-        if k.startswith(LDM_PREFIX) and ".lora_layer." not in k  # a saved pretrain state's last LoRA
+        k[len(LDM_PREFIX) :]: v for k, v in raw.items() if k.startswith(LDM_PREFIX) and not _per_task(k)
     }
     mapping = ldm_key_map(list(control), layers_per_block)
     return {mapping[k]: v for k, v in control.items()}
+
+
+def _per_task(key: str) -> bool:
+    """A per-condition copy in a saved training/inference state (the LoRA layer last switched
+    in, `loras_dict`/`loras_list`, switchable convs' and norms' copies): not the base's."""
+    return any(part in key for part in PER_TASK)
 
 
 def read_lora(path: Path, recipe: str, layout: str, layers_per_block: int) -> ConditionLoRA:

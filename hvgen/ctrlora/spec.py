@@ -60,6 +60,11 @@ def check_ctrlora(
     from hvgen.conditions.recipes import get_recipe, load_recipes
     from hvgen.ctrlora.checkpoint import base_layout, lora_layout
 
+    for recipe, path in (loras or {}).items():
+        if not isinstance(recipe, str) or not isinstance(path, str) or not path:
+            raise HvgenError(
+                f"render.ctrlora_loras ({LORA_OPTION}): give recipe: path pairs of strings, got {recipe!r}: {path!r}."
+            )
     if loras and not is_ctrlora(controlnet):
         raise HvgenError(
             f"{LORA_OPTION} is for a CtrLoRA ControlNet: pass --controlnet ctrlora:BASE (its base checkpoint or folder)."
