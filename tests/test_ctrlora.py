@@ -282,17 +282,21 @@ def test_bad_ctrlora_options_fail_in_one_line_before_the_run_exists(
 
 
 def test_a_lora_missing_layers_or_made_for_another_base_is_refused_at_load(
-    files: dict[str, Path], bad: dict[str, Path]
+    files: dict[str, Path], bad: dict[str, Path], tmp_path: Path
 ) -> None:
     from hvgen.ctrlora.model import load_ctrlora
-    from hvgen.ctrlora.tiny import TINY_SD15_UNET
+    from hvgen.ctrlora.tiny import TINY_SD15_UNET, write_tiny_ctrlora_ldm
     from hvgen.errors import HvgenError
 
     with pytest.raises(
         HvgenError, match=r"no LoRA for 1 of the base's \d+ linear layers \(e.g. time_embedding"
     ):
         load_ctrlora(str(files["ldm"]), {"pose": str(bad["partial"])}, unet_config(files), torch.float32)
+    _, other = write_tiny_ctrlora_ldm(tmp_path, ["pose"], unet={**TINY_SD15_UNET, "cross_attention_dim": 16})
+    with pytest.raises(
+        HvgenError, match=r"attn2.to_k is \(64, 4\) @ \(4, 16\), the layer \(64, 32\): the LoRA"
+    ):
+        load_ctrlora(str(files["ldm"]), {"pose": str(other["pose"])}, unet_config(files), torch.float32)
     wider = {**unet_config(files), "block_out_channels": [32, 32]}
     with pytest.raises(HvgenError, match="made for another base model"):
         load_ctrlora(str(files["ldm"]), {}, wider, torch.float32)
-    assert TINY_SD15_UNET["block_out_channels"] == (32, 64)

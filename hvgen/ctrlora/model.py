@@ -85,41 +85,13 @@ class CtrLoRAControlNetModel(ControlNetModel):
         """Check every LoRA against this model and keep it (and the base tensors it touches)."""
         params = dict(self.named_parameters())
         linears = {name for name, module in self.named_modules() if isinstance(module, nn.Linear)}
-        replaceable = _replaceable(self)
         base = self.__dict__.setdefault("_ctrlora_base", {})
-        self.__dict__.setdefault("_ctrlora_loras", {})
+        kept = self.__dict__.setdefault("_ctrlora_loras", {})
         for recipe, lora in loras.items():
-            where = f"--ctrlora-lora {recipe}={lora.source}"
-            missing = sorted(linears - set(lora.factors))
-            unknown = sorted(set(lora.factors) - linears) + sorted(set(lora.replaced) - replaceable)
-            if unknown:
-                raise ModelLoadError(
-                    f"{where}: {len(unknown)} tensors match no linear, norm or zero-convolution layer of the base "
-                    f"ControlNet (e.g. {unknown[0]}): the LoRA was trained for another base."
-                )
-            if missing:
-                raise ModelLoadError(
-                    f"{where}: no LoRA for {len(missing)} of the base's {len(linears)} linear layers (e.g. {missing[0]}); "
-                    "CtrLoRA puts one on every linear layer."
-                )
-            for module, (down, up) in lora.factors.items():
-                weight = params[f"{module}.weight"]
-                if tuple(down.shape) != (down.shape[0], weight.shape[1]) or tuple(up.shape) != (
-                    weight.shape[0],
-                    down.shape[0],
-                ):
-                    raise ModelLoadError(
-                        f"{where}: LoRA of {module} has shapes {tuple(up.shape)} @ {tuple(down.shape)}, but the layer "
-                        f"is {tuple(weight.shape)}: the LoRA was trained for another base."
-                    )
-            for key, value in lora.replaced.items():
-                if tuple(value.shape) != tuple(params[key].shape):
-                    raise ModelLoadError(
-                        f"{where}: {key} is {tuple(value.shape)}, the base's is {tuple(params[key].shape)}."
-                    )
+            _check_lora(lora, f"--ctrlora-lora {recipe}={lora.source}", params, linears, _replaceable(self))
             for key in [*(f"{m}.weight" for m in lora.factors), *lora.replaced]:
                 base.setdefault(key, params[key].detach().clone())
-            self.__dict__["_ctrlora_loras"][recipe] = lora
+            kept[recipe] = lora
         self.__dict__["_ctrlora_active"] = None
 
     @property
@@ -151,6 +123,37 @@ class CtrLoRAControlNetModel(ControlNetModel):
                 for key, value in lora.replaced.items():
                     params[key].copy_(value.to(params[key].device, params[key].dtype))
         self.__dict__["_ctrlora_active"] = recipe
+
+
+def _check_lora(
+    lora: ConditionLoRA, where: str, params: dict[str, Any], linears: set[str], replaceable: set[str]
+) -> None:
+    """A LoRA fits the base: one on every linear layer, each of the layer's shape, and only zero
+    convolutions and norms replaced, at their shapes."""
+    unknown = sorted(set(lora.factors) - linears) + sorted(set(lora.replaced) - replaceable)
+    if unknown:
+        raise ModelLoadError(
+            f"{where}: {len(unknown)} tensors match no linear, norm or zero-convolution layer of the base "
+            f"ControlNet (e.g. {unknown[0]}): the LoRA was trained for another base."
+        )
+    missing = sorted(linears - set(lora.factors))
+    if missing:
+        raise ModelLoadError(
+            f"{where}: no LoRA for {len(missing)} of the base's {len(linears)} linear layers (e.g. {missing[0]}); "
+            "CtrLoRA puts one on every linear layer."
+        )
+    for module, (down, up) in lora.factors.items():
+        out, inp = params[f"{module}.weight"].shape
+        if down.ndim != 2 or up.ndim != 2 or down.shape[1] != inp or up.shape != (out, down.shape[0]):
+            raise ModelLoadError(
+                f"{where}: the LoRA of {module} is {tuple(up.shape)} @ {tuple(down.shape)}, the layer {(out, inp)}: "
+                "the LoRA was trained for another base."
+            )
+    for key, value in lora.replaced.items():
+        if value.shape != params[key].shape:
+            raise ModelLoadError(
+                f"{where}: {key} is {tuple(value.shape)}, the base's is {tuple(params[key].shape)}."
+            )
 
 
 def _replaceable(model: nn.Module) -> set[str]:
