@@ -57,9 +57,6 @@ def check_ctrlora(
     """One-line refusals of what cannot render: LoRAs without a CtrLoRA base, a base or LoRA file
     that is not CtrLoRA's (either layout), a recipe hvgen does not know, a recipe the run uses
     with no LoRA (`used_recipes`; None = not known yet), or an SDXL model (CtrLoRA is SD 1.5)."""
-    from hvgen.conditions.recipes import get_recipe, load_recipes
-    from hvgen.ctrlora.checkpoint import base_layout, lora_layout
-
     for recipe, path in (loras or {}).items():
         if not isinstance(recipe, str) or not isinstance(path, str) or not path:
             raise HvgenError(
@@ -71,6 +68,9 @@ def check_ctrlora(
         )
     if not is_ctrlora(controlnet):
         return
+    from hvgen.conditions.recipes import get_recipe, load_recipes
+    from hvgen.ctrlora.checkpoint import base_layout, lora_layout
+
     assert controlnet is not None
     base = ctrlora_base(controlnet)
     if not base:
