@@ -55,6 +55,13 @@ def ldm_source(path: Path) -> dict[str, torch.Tensor]:
     return {key.removeprefix("control_model."): value for key, value in tensors.items()}
 
 
+def test_the_ctrlora_package_ships_in_the_wheel() -> None:
+    import tomllib
+
+    project = tomllib.loads((Path(__file__).resolve().parents[1] / "pyproject.toml").read_text())
+    assert "hvgen.ctrlora" in project["tool"]["setuptools"]["packages"]
+
+
 def test_ldm_layout_converts_to_exactly_its_source_tensors(files: dict[str, Path]) -> None:
     """Every LDM tensor lands in exactly one diffusers parameter, unchanged, and no parameter is
     left without one (the hint encoder is gone: CtrLoRA feeds the VAE latent)."""
