@@ -11,6 +11,8 @@ Conditions are switched in place (`use_condition`): the base tensors a LoRA touc
 a condition's weights are written over them — every linear layer W + up @ down (CtrLoRA's LoRA
 scale is 1), its own zero convolutions and norms. The render stage renders one condition's images
 together, so a switch costs a few small matrix products per batch group, not a second model.
+Not peft adapters: a condition also replaces zero convolutions and norms, which an adapter does
+not hold, and a merged weight costs nothing per denoising step.
 """
 
 from __future__ import annotations
