@@ -61,6 +61,8 @@ class RenderConfig:
     # ControlNet (hvgen.models.load_pipeline): a model id, local folder or `tiny`; None = text only.
     # Records name their condition image's recipe (hvgen.conditions); the image is made in the run.
     controlnet: str | None = None
+    # With `controlnet: ctrlora:BASE` (hvgen.ctrlora): condition recipe → its CtrLoRA LoRA file.
+    ctrlora_loras: dict[str, str] = field(default_factory=dict)
     controlnet_scale: float = 1.0
     control_start: float = 0.0
     control_end: float = 1.0
@@ -121,6 +123,7 @@ class RunConfig:
         "width",
         "height",
         "controlnet",
+        "ctrlora_loras",
         "controlnet_scale",
         "control_start",
         "control_end",

@@ -236,10 +236,13 @@ def _quiet_tiny_model_warnings() -> None:
     transformers.utils.logging.set_verbosity_error()
 
 
-def load_pipeline(config: Any) -> Any:  # a hvgen.config.RenderConfig
+def load_pipeline(
+    config: Any, controlnet: Callable[[str, Any], Any] | None = None
+) -> Any:  # config: a RenderConfig
     """Load any diffusers text-to-image pipeline through `AutoPipelineForText2Image`; with
     `config.controlnet`, its ControlNet variant (SD 1.5 → StableDiffusionControlNetPipeline, SDXL
-    → StableDiffusionXLControlNetPipeline: AutoPipeline picks it from the base model's class)."""
+    → StableDiffusionXLControlNetPipeline: AutoPipeline picks it from the base model's class).
+    `controlnet(source, dtype)`, when given, makes the ControlNet instead of `load_controlnet`."""
     import torch
     from diffusers import AutoPipelineForText2Image
 
@@ -249,7 +252,9 @@ def load_pipeline(config: Any) -> Any:  # a hvgen.config.RenderConfig
     device = pick_device(config.device)
     dtype = pick_dtype(config.dtype, device)
     extra: dict[str, Any] = {}
-    if config.controlnet:
+    if controlnet is not None:  # loaded by the caller (hvgen.ctrlora.model.load_ctrlora_pipeline)
+        extra["controlnet"] = controlnet(source, dtype)
+    elif config.controlnet:
         extra["controlnet"] = load_controlnet(config.controlnet, dtype)
     try:
         with warnings.catch_warnings(), quiet_hub_download():
@@ -444,9 +449,10 @@ def seeded_generators(device: Any, seeds: list[int]) -> list[Any]:
 
 def check_controlnet(controlnet: str) -> None:
     """Refuse a `--controlnet` that cannot be anything (as `check_model` does for `--model`): a
-    folder without a ControlNet's config.json, or a bare name that is neither `tiny` nor a Hub id."""
+    folder without a ControlNet's config.json, or a bare name that is neither `tiny` nor a Hub id.
+    `ctrlora:BASE` is checked with its LoRAs by hvgen.ctrlora.spec.check_ctrlora."""
     path = Path(controlnet).expanduser()
-    if controlnet == "tiny":
+    if controlnet == "tiny" or controlnet.startswith("ctrlora:"):
         return
     if path.is_dir():
         if not (path / "config.json").is_file():
@@ -473,6 +479,10 @@ def load_controlnet(controlnet: str, dtype: Any) -> Any:
     """A diffusers `ControlNetModel` from `tiny`, a local folder or a Hub id (via from_pretrained)."""
     from diffusers import ControlNetModel
 
+    if controlnet.startswith("ctrlora:"):
+        raise HvgenError(
+            f"--controlnet {controlnet}: load it with hvgen.ctrlora.model.load_ctrlora_pipeline."
+        )
     source = str(tiny_controlnet_path()) if controlnet == "tiny" else controlnet
     try:
         with warnings.catch_warnings(), quiet_hub_download():

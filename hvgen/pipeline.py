@@ -29,6 +29,7 @@ from hvgen.config import (
     previous_config,
     set_damaged_config_aside,
 )
+from hvgen.ctrlora.spec import check_ctrlora
 from hvgen.errors import HvgenError, did_you_mean
 from hvgen.generator import Generator, get_generator
 from hvgen.models import check_controlnet, check_model, check_model_reachable, resolve_settings
@@ -367,6 +368,7 @@ def stage_render(run_dir: Path, config: RunConfig, shard: Shard) -> RenderSummar
     check_model(config.render.model)
     if config.render.controlnet:
         check_controlnet(config.render.controlnet)
+    check_ctrlora(config.render.controlnet, config.render.ctrlora_loras, config.render.model, None)
     check_device(config.render.device)
     check_model_reachable(config.render.model)
     return with_catalog(run_dir, config, lambda: run_render(run_dir, config.render, shard))

@@ -21,6 +21,8 @@ def public_value(value: Any) -> Any:
     """`value` with every local path replaced by ``<local: name>`` (recursing into dicts, lists)."""
     if isinstance(value, str) and looks_like_local_path(value):
         return f"<local: {Path(value).name}>"
+    if isinstance(value, str) and value.startswith("ctrlora:"):  # --controlnet ctrlora:BASE
+        return "ctrlora:" + public_value(value[len("ctrlora:") :])
     if isinstance(value, str) and "=" in value:  # NAME=DIR[,KEY=VALUE] (faceqa --source)
         name, _, rest = value.partition("=")
         folder, comma, options = rest.partition(",")

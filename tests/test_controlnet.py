@@ -253,44 +253,17 @@ def test_ctrlora_is_asked_for_by_name_and_needs_a_controlnet_run() -> None:
 
 
 def _tiny_sd15(folder: Path, tiny_sdxl: Path) -> tuple[Path, Path]:
-    """A tiny random SD 1.5-shaped pipeline (one CLIP text encoder, no added time embedding) and
-    a ControlNet built from its UNet, both saved for from_pretrained: `--model DIR --controlnet DIR`."""
+    """A tiny random SD 1.5-shaped pipeline (hvgen.ctrlora.tiny.build_tiny_sd15: one CLIP text
+    encoder, no added time embedding) and a ControlNet built from its UNet, both saved for
+    from_pretrained: `--model DIR --controlnet DIR`."""
     import torch
-    from diffusers import (
-        AutoencoderKL,
-        ControlNetModel,
-        EulerDiscreteScheduler,
-        StableDiffusionPipeline,
-        UNet2DConditionModel,
-    )
-    from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
+    from diffusers import ControlNetModel, UNet2DConditionModel
 
-    torch.manual_seed(0)
-    unet = UNet2DConditionModel(
-        block_out_channels=(32, 64),
-        layers_per_block=1,
-        sample_size=32,
-        down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
-        up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"),
-        attention_head_dim=(2, 4),
-        cross_attention_dim=32,
-    )
-    vae = AutoencoderKL.from_pretrained(tiny_sdxl / "vae")
-    text_config = CLIPTextConfig(
-        bos_token_id=0, eos_token_id=2, hidden_size=32, intermediate_size=37, num_attention_heads=4,
-        num_hidden_layers=2, pad_token_id=1, vocab_size=1000,
-    )  # fmt: skip
-    pipeline = StableDiffusionPipeline(
-        vae=vae,
-        text_encoder=CLIPTextModel(text_config),
-        tokenizer=CLIPTokenizer.from_pretrained(tiny_sdxl / "tokenizer"),
-        unet=unet,
-        scheduler=EulerDiscreteScheduler.from_pretrained(tiny_sdxl / "scheduler"),
-        safety_checker=None,
-        feature_extractor=None,
-        requires_safety_checker=False,
-    )
-    pipeline.save_pretrained(folder / "sd15")
+    from hvgen.ctrlora.tiny import build_tiny_sd15
+
+    assert tiny_sdxl.is_dir()  # its VAE, tokenizer and scheduler are reused
+    build_tiny_sd15(folder / "sd15")
+    unet = UNet2DConditionModel.from_pretrained(folder / "sd15" / "unet")
     controlnet = ControlNetModel.from_unet(unet, conditioning_embedding_out_channels=(16, 32))
     with torch.no_grad():  # a trained ControlNet's zero convolutions are not zero any more
         for block in [*controlnet.controlnet_down_blocks, controlnet.controlnet_mid_block]:

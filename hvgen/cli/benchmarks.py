@@ -94,6 +94,7 @@ def _list_value(value: Any) -> Any:
 
 def run_benchmark(cls: type[Generator], generator_options: dict[str, Any], common: dict[str, Any]) -> None:
     from hvgen.cli.launch import build_args, launch_benchmark, launch_settings
+    from hvgen.ctrlora.spec import parse_lora_options, resolve_controlnet
     from hvgen.models import check_model, check_model_reachable
     from hvgen.pipeline import (
         check_device,
@@ -124,6 +125,8 @@ def run_benchmark(cls: type[Generator], generator_options: dict[str, Any], commo
     for path_key in ("vocab_dir", "templates_dir"):
         if overrides[path_key] is not None:
             overrides[path_key] = str(Path(overrides[path_key]).resolve())
+    overrides["render.controlnet"] = resolve_controlnet(overrides["render.controlnet"])
+    overrides["render.ctrlora_loras"] = parse_lora_options(overrides["render.ctrlora_loras"])
     config = merge_overrides(base, overrides)
     check_options(config, str(common["config"] or "config"))
     config.options = {**config.options, **{k: v for k, v in generator_options.items() if v is not None}}
@@ -213,13 +216,20 @@ def run_benchmark(cls: type[Generator], generator_options: dict[str, Any], commo
 
 def check_conditioning(config: RunConfig) -> None:
     """Before anything is planned: a --controlnet that cannot be one or that has no condition to
-    follow, or a plan of condition images with no ControlNet to follow them (the render stage
-    checks the records again, for any benchmark)."""
+    follow, a plan of condition images with no ControlNet to follow them, or a CtrLoRA without a
+    LoRA for a planned condition (the render stage checks the records again, for any benchmark)."""
+    from hvgen.ctrlora.spec import check_ctrlora
     from hvgen.generator import get_generator
     from hvgen.models import check_controlnet
 
     cls = get_generator(config.benchmark)
     recipe = cls.planned_condition(config.options)
+    check_ctrlora(
+        config.render.controlnet,
+        config.render.ctrlora_loras,
+        config.render.model,
+        [recipe] if recipe else None,
+    )
     if config.render.controlnet:
         check_controlnet(config.render.controlnet)
         if recipe is None:

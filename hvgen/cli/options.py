@@ -396,9 +396,22 @@ _common(
     Annotated[
         str | None,
         typer.Option(
-            metavar="ID|DIR|tiny",
+            metavar="ID|DIR|tiny|ctrlora:BASE",
             help="Render through a ControlNet (diffusers ControlNetModel: a Hub id, a local folder, or tiny, a built-in "
-            "random one for offline runs); each record's condition image (--condition RECIPE) steers its image.",
+            "random one for offline runs; ctrlora:BASE, a CtrLoRA base .ckpt/.safetensors or folder, SD 1.5, with "
+            "--ctrlora-lora); each record's condition image (--condition RECIPE) steers its image.",
+        ),
+    ],
+)
+_common(
+    "ctrlora_lora",
+    "render.ctrlora_loras",
+    Annotated[
+        list[str] | None,
+        typer.Option(
+            metavar="RECIPE=PATH",
+            help="With --controlnet ctrlora:BASE: the CtrLoRA condition LoRA (.ckpt/.safetensors, CtrLoRA's or "
+            "diffusers/peft key layout) for the condition recipe RECIPE; repeat once per recipe the run uses.",
         ),
     ],
 )
@@ -487,7 +500,7 @@ _common("quiet", None, QuietOpt, default=False)
 OPTION_GROUPS = {
     "text_to_image": ("model", "steps", "guidance", "width", "height", "batch_size", "dtype", "compile",
                       "vae_tiling", "scan", "keep_flagged", "clip_filter", "clip_threshold", "controlnet",
-                      "controlnet_scale", "control_start", "control_end", "fidelity_filter", "fidelity_threshold"),
+                      "ctrlora_lora", "controlnet_scale", "control_start", "control_end", "fidelity_filter", "fidelity_threshold"),
     "perturbations": ("scenario", "corruption_preset", "corruptions", "severity", "attack", "eps", "surrogate"),
 }  # fmt: skip
 

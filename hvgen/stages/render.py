@@ -9,7 +9,8 @@ atomically, and logged to this shard's manifest only once its file exists.
 With a ControlNet (`render.controlnet`), each image's record names a condition recipe
 (hvgen.conditions): its condition image is drawn here, seeded from the image seed, written
 atomically to ``conditions/<xx>/<image_id>.png`` with the image, and fingerprinted in the same
-manifest line, so a resumed run verifies and keeps (or redoes) both together.
+manifest line, so a resumed run verifies and keeps (or redoes) both together. A CtrLoRA
+(`ctrlora:BASE`, hvgen.ctrlora) renders one recipe's images at a time, with that recipe's LoRA.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from hvgen.config import RenderConfig
+from hvgen.ctrlora.spec import is_ctrlora
 from hvgen.errors import HvgenError
 from hvgen.faults import checkpoint
 from hvgen.models import (  # noqa: F401 - RenderSettings, resolve_settings, pick_*, load_pipeline: re-exported
@@ -101,6 +103,12 @@ def check_control(config: RenderConfig, todo: list[ImageJob], settings: RenderSe
             "the records carry condition images but no ControlNet is set: pass --controlnet MODEL "
             "(a Hub id, a local folder, or tiny for an offline test)."
         )
+    missing = sorted({job.condition[0] for job in todo if job.condition} - set(config.ctrlora_loras))
+    if is_ctrlora(config.controlnet) and missing:
+        raise HvgenError(
+            f"--controlnet {config.controlnet}: no CtrLoRA LoRA for condition recipe {', '.join(missing)} of the "
+            f"records; pass --ctrlora-lora {missing[0]}=PATH for each (given: {', '.join(config.ctrlora_loras) or 'none'})."
+        )
     if conditioned and not (settings.width and settings.height):
         raise HvgenError(
             "--controlnet: give the image size (--width, --height) so conditions are drawn at it."
@@ -121,7 +129,8 @@ def run_render(
         settings = resolve_settings(config)
         check_control(config, todo, settings)
         recipes = _recipes() if config.controlnet else None
-        pipeline = pipeline or load_pipeline(config)
+        ctrlora = is_ctrlora(config.controlnet)
+        pipeline = pipeline or (_load_ctrlora(config) if ctrlora else load_pipeline(config))
         device = pipeline.device
         files = RunFiles(run_dir)
         writes: deque[tuple[Future, dict[str, Any]]] = deque()
@@ -129,8 +138,12 @@ def run_render(
             ThreadPoolExecutor(max_workers=config.writer_threads) as writer,
             progress_bar(f"render ({config.model})", len(todo)) as advance,
         ):
-            for batch in _batches(todo, config.batch_size):
+            for batch in (
+                recipe_batches(todo, config.batch_size) if ctrlora else _batches(todo, config.batch_size)
+            ):
                 batch_started = time.perf_counter()
+                if ctrlora:  # this recipe's LoRA (hvgen.ctrlora): one switch per recipe
+                    pipeline.controlnet.use_condition(batch[0].condition[0])
                 conditions = draw_conditions(batch, settings, recipes) if recipes is not None else None
                 render = functools.partial(render_batch, conditions=conditions, config=config)
                 if config.scan:
@@ -171,6 +184,12 @@ def run_render(
             while writes:
                 _log_write(writes.popleft(), log, advance)
     return RenderSummary(total, done, len(todo), time.perf_counter() - started)
+
+
+def _load_ctrlora(config: RenderConfig) -> Any:
+    from hvgen.ctrlora.model import load_ctrlora_pipeline
+
+    return load_ctrlora_pipeline(config)
 
 
 def _recipes() -> Any:
@@ -249,6 +268,15 @@ def render_batch(
         kwargs["control_guidance_end"] = config.control_end
     with torch.inference_mode():
         return pipeline(**kwargs).images[:real]
+
+
+def recipe_batches(items: list[ImageJob], size: int) -> list[list[ImageJob]]:
+    """Batches that each hold one condition recipe's images (a CtrLoRA renders a recipe with its
+    own LoRA), recipe by recipe in name order; an image's bytes do not depend on its batch."""
+    groups: dict[str, list[ImageJob]] = {}
+    for job in items:
+        groups.setdefault(job.condition[0] if job.condition else "", []).append(job)
+    return [batch for recipe in sorted(groups) for batch in _batches(groups[recipe], size)]
 
 
 def _batches(items: list[ImageJob], size: int) -> list[list[ImageJob]]:
