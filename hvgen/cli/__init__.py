@@ -25,7 +25,7 @@ from typing import Annotated, Any
 import typer
 
 from hvgen import __version__
-from hvgen.cli import annotate, contamination, info, publish, scan, scoring, stages
+from hvgen.cli import annotate, contamination, info, pose_bank, publish, scan, scoring, stages
 from hvgen.cli.benchmarks import add_benchmark_commands, explain_missing_options
 from hvgen.cli.errors import run_reporting_errors
 from hvgen.cli.help_text import readable_metavars
@@ -70,6 +70,7 @@ app.command("scan")(scan.scan_command)
 app.command("annotate")(annotate.annotate_command)
 app.command("status")(status_command)
 app.command("models")(info.models_command)
+app.command("pose-bank")(pose_bank.pose_bank_command)
 
 
 def _version_callback(value: bool) -> None:

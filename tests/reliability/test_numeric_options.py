@@ -44,6 +44,7 @@ VALID: dict[tuple[str, str], dict[str, str]] = {
             "contamination",
             "scan",
             "annotate",
+            "pose-bank",
         )  # fmt: skip
     },
     **{
@@ -198,6 +199,7 @@ def _argv(command: str, inputs: dict[str, Path], out: Path) -> list[str]:
         "scan": ["scan", "tiny", "--prompts", str(inputs["prompts"]), "--out", str(out)],
         "annotate": ["annotate", str(inputs["images"]), "--captioner", "tiny", "--out", str(out)],
         "preview": ["preview", run, "--output", str(out)],
+        "pose-bank": ["pose-bank", str(inputs["root"] / "person_keypoints.json"), "--out", str(out)],
     }
     return fixed.get(command, [command, run])
 
