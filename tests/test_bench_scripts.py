@@ -165,3 +165,14 @@ def test_bench_plan_times_both_benchmarks_and_loads_no_model_library(tmp_path: P
     for row in rows:
         assert row.rstrip().endswith("| -"), row  # a dry run imported no torch, albumentations ...
         assert int(row.split()[4].replace(",", "")) > 0  # records planned
+
+
+def test_bench_threads_renders_alone_and_next_to_a_busy_process(tmp_path: Path) -> None:
+    out = run_script(
+        "bench_threads.py", "--num", "2", "--steps", "1", "--repeats", "1", "--warmup", "0", cwd=tmp_path
+    )
+    import os
+
+    cores = len(os.sched_getaffinity(0))
+    assert f"T={cores} busy" in out and f"T={max(1, cores - 1)} alone" in out
+    assert "next to a busy process / alone" in out
