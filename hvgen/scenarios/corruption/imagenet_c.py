@@ -20,16 +20,16 @@ from hvgen.scenarios.corruption.kernels import (
     ic_scale,
     ic_snow,
     impulse_noise,
+    jpeg,
     motion_blur,
     pixelate,
     reference_shape,
     resize_layer,
     saturate,
     scaled_sigma,
-    shot_noise,
-    speckle_noise,
     to_uint8,
 )
+from hvgen.scenarios.corruption.noise import table_gaussian_noise, table_shot_noise, table_speckle_noise
 
 # --------------------------------------------------------------------------- ImageNet-C tables
 # Values from imagecorruptions 1.1.2 (Hendrycks' tables), severity 1..5.
@@ -160,22 +160,20 @@ def _ic_contrast(contrast: float) -> Kernel:
 
 IMAGENET_C: dict[str, Entry] = {
     "gaussian_noise": Entry(
-        CorruptionInfo("noise", "additive Gaussian noise (albumentations GaussNoise)"),
-        lambda sev, h, w: albu(
-            A.GaussNoise(std_range=(_IC_GAUSSIAN[sev - 1],) * 2, mean_range=(0.0, 0.0), p=1.0)
-        ),
+        CorruptionInfo("noise", "additive Gaussian noise (hand-written, quantile-table sampling)"),
+        lambda sev, h, w: table_gaussian_noise(_IC_GAUSSIAN[sev - 1]),
     ),
     "shot_noise": Entry(
-        CorruptionInfo("noise", "Poisson (photon) noise, exact table sampling (hand-written, numpy)"),
-        lambda sev, h, w: shot_noise(_IC_SHOT[sev - 1]),
+        CorruptionInfo("noise", "Poisson (photon) noise, inverse-CDF table sampling (hand-written, numpy)"),
+        lambda sev, h, w: table_shot_noise(_IC_SHOT[sev - 1]),
     ),
     "impulse_noise": Entry(
         CorruptionInfo("noise", "salt-and-pepper per channel value (hand-written, numpy)"),
         lambda sev, h, w: impulse_noise(_IC_IMPULSE[sev - 1]),
     ),
     "speckle_noise": Entry(
-        CorruptionInfo("noise", "multiplicative Gaussian noise (hand-written, numpy)"),
-        lambda sev, h, w: speckle_noise(_IC_SPECKLE[sev - 1]),
+        CorruptionInfo("noise", "multiplicative Gaussian noise (hand-written, quantile-table sampling)"),
+        lambda sev, h, w: table_speckle_noise(_IC_SPECKLE[sev - 1]),
     ),
     "defocus_blur": Entry(
         CorruptionInfo("blur", "anti-aliased disk kernel (albumentations Defocus kernel, cropped)"),
@@ -240,8 +238,10 @@ IMAGENET_C: dict[str, Entry] = {
         lambda sev, h, w: pixelate(_IC_PIXELATE[sev - 1]),
     ),
     "jpeg_compression": Entry(
-        CorruptionInfo("digital", "JPEG re-encoding (albumentations ImageCompression)"),
-        lambda sev, h, w: albu(A.ImageCompression(quality_range=(_IC_JPEG[sev - 1],) * 2, p=1.0)),
+        CorruptionInfo(
+            "digital", "JPEG re-encoding (OpenCV libjpeg-turbo, as albumentations ImageCompression)"
+        ),
+        lambda sev, h, w: jpeg(_IC_JPEG[sev - 1]),
     ),
     "saturate": Entry(
         CorruptionInfo("digital", "HSV saturation scale + offset (hand-written, OpenCV)"),
