@@ -156,6 +156,8 @@ class CorruptionScenario:
     level: ClassVar[Literal["image", "record"]] = "image"
     # Pure per-image CPU work: the stage may spread it over processes.
     cpu_bound: ClassVar[bool] = True
+    # The stage hands over decoded arrays and encodes the returned ones (hvgen.store.pixels).
+    takes_arrays: ClassVar[bool] = True
 
     def __init__(
         self, preset: str = "dysca", corruptions: list[str] | None = None, severity: int | None = None
@@ -186,12 +188,18 @@ class CorruptionScenario:
         return name, severity
 
     def apply_batch(self, inputs: list[ScenarioInput]) -> list[ScenarioOutput]:
+        """Corrupt each input; an array input (the stage's path, `takes_arrays`) gives an array
+        output, a PIL input a PIL output."""
         outputs = []
         for item in inputs:
             name, severity = self.choose(item.seed)
-            image = item.image.convert("RGB") if item.image.mode != "RGB" else item.image
-            arr, drawn = _corrupt(np.asarray(image), name, severity, item.seed, self.preset)
+            if isinstance(item.image, np.ndarray):
+                arr = item.image
+            else:
+                arr = np.asarray(item.image.convert("RGB") if item.image.mode != "RGB" else item.image)
+            out, drawn = _corrupt(arr, name, severity, item.seed, self.preset)
             params: dict[str, Any] = {"corruption": name, "severity": severity, "preset": self.preset}
             params.update(drawn)
-            outputs.append(ScenarioOutput(image=Image.fromarray(arr), params=params))
+            image = out if isinstance(item.image, np.ndarray) else Image.fromarray(out)
+            outputs.append(ScenarioOutput(image=image, params=params))
         return outputs
