@@ -55,7 +55,7 @@ from _timing import Config, compare, geometric_mean, machine  # noqa: E402
 
 from hvgen.scenarios.corruption import PRESETS, apply_corruption, corrupt_array  # noqa: E402
 from hvgen.store.atomic import encode_png  # noqa: E402
-from hvgen.store.pixels import decode_rgb, to_image  # noqa: E402
+from hvgen.store.pixels import decode_rgb, same_pixels, to_image  # noqa: E402
 
 SCALED_WITH_SIZE = {
     "defocus_blur": "disk radius × min(H,W)/224",
@@ -107,8 +107,7 @@ def stage_path(arrays: list[np.ndarray], name: str) -> Callable[[int], object]:
     input, then the stage's "identical to the clean image?" check), for a fixed type."""
 
     def run(i: int) -> bool:
-        out = corrupt_array(arrays[i], name, i % 5 + 1, seed=i)
-        return out.shape == arrays[i].shape and np.array_equal(out, arrays[i])
+        return same_pixels(corrupt_array(arrays[i], name, i % 5 + 1, seed=i), arrays[i])
 
     return run
 

@@ -105,3 +105,35 @@ def test_scenario_array_inputs_give_the_pil_path_pixels() -> None:
     for a, b in zip(pil, arrays, strict=True):
         assert isinstance(b.image, np.ndarray) and a.params == b.params
         assert np.array_equal(np.asarray(a.image), b.image)
+
+
+def test_fft_size_is_the_smallest_2a3b() -> None:
+    from hvgen.scenarios.corruption.fft_filter import fft_size
+
+    smooth = [n for n in range(1, 10000) if _only_2_3(n)]
+    for n in (1, 2, 5, 100, 1116, 1153, 4097):
+        assert fft_size(n) == min(m for m in smooth if m >= n)
+
+
+def _only_2_3(n: int) -> bool:
+    for p in (2, 3):
+        while n % p == 0:
+            n //= p
+    return n == 1
+
+
+@pytest.mark.parametrize("shape", [(300, 260), (97, 131)])
+def test_large_defocus_by_fft_is_filter2d_within_one_level(shape: tuple[int, int]) -> None:
+    from hvgen.scenarios.corruption.fft_filter import correlator
+
+    arr = np.asarray(natural_image(shape[0], width=shape[1]))
+    side = np.arange(-15, 16)
+    x, y = np.meshgrid(side, side)
+    kern = cv2.GaussianBlur(((x**2 + y**2) <= 14**2).astype(np.float32), (5, 5), 0.5)
+    kern /= kern.sum()
+    ours = correlator(kern, *shape)(arr)
+    ref = cv2.filter2D(arr.astype(np.float32), -1, kern, borderType=cv2.BORDER_REFLECT_101)
+    diff = np.abs(ours.astype(np.int16) - np.clip(np.rint(ref), 0, 255).astype(np.int16))
+    assert diff.max() <= 1 and diff.mean() < 1e-3
+    big = corrupt_array(np.asarray(natural_image(448)), "defocus_blur", 5, seed=0)  # radius 20: FFT path
+    assert big.shape == (448, 448, 3) and big.dtype == np.uint8

@@ -105,3 +105,15 @@ def test_deterministic_and_round_trips_through_pillow_encoder(rgb: np.ndarray) -
     assert _png(to_image(first)) == data
     with pytest.raises(ValueError, match="HxWx3 uint8"):
         to_image(first.astype(np.float32))
+
+
+def test_same_pixels_is_exact(rgb: np.ndarray) -> None:
+    from hvgen.store.pixels import same_pixels
+
+    assert same_pixels(rgb, rgb.copy())
+    for index in (0, 4099, 5, rgb.size - 1):  # on and off the sampled positions
+        other = rgb.copy().reshape(-1)
+        other[index] ^= 1
+        assert not same_pixels(rgb, other.reshape(rgb.shape))
+    assert not same_pixels(rgb, rgb[:-1])
+    assert not same_pixels(rgb, rgb.astype(np.uint16))

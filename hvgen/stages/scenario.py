@@ -43,7 +43,7 @@ from hvgen.store.catalog import open_catalog, query_arrow
 from hvgen.store.files import RunFiles
 from hvgen.store.layout import MANIFEST_DIR, scenario_relpath
 from hvgen.store.manifest import ManifestWriter
-from hvgen.store.pixels import read_rgb, to_image
+from hvgen.store.pixels import read_rgb, same_pixels, to_image
 from hvgen.store.work import (
     IDENTITY_SCENARIO,
     ScenarioUnit,
@@ -261,7 +261,7 @@ def _finish(
 
 def _same_pixels(output: Image.Image | np.ndarray, clean: Image.Image | np.ndarray) -> bool:
     if isinstance(output, np.ndarray) and isinstance(clean, np.ndarray):
-        return output.shape == clean.shape and np.array_equal(output, clean)
+        return same_pixels(output, clean)
     if not isinstance(output, Image.Image) or not isinstance(clean, Image.Image):
         raise TypeError(f"A scenario returned a {type(output).__name__} for a {type(clean).__name__} input.")
     if output.size != clean.size:

@@ -63,3 +63,15 @@ def to_image(array: np.ndarray) -> Image.Image:
     if array.dtype != np.uint8 or array.ndim != 3 or array.shape[2] != 3:
         raise ValueError(f"Expected an HxWx3 uint8 RGB array, got {array.dtype} {array.shape}.")
     return Image.fromarray(np.ascontiguousarray(array))
+
+
+def same_pixels(a: np.ndarray, b: np.ndarray) -> bool:
+    """Whether two arrays hold the same pixels. A corrupted image differs from its clean one
+    almost everywhere, so a strided sample (~1/4099 of the values) settles most calls without
+    a full pass; only a sample that agrees is followed by the full comparison. Exact either way."""
+    if a.shape != b.shape or a.dtype != b.dtype:
+        return False
+    flat_a, flat_b = a.reshape(-1), b.reshape(-1)
+    if not np.array_equal(flat_a[::4099], flat_b[::4099]):
+        return False
+    return bool(np.array_equal(flat_a, flat_b))

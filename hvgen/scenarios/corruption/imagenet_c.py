@@ -178,7 +178,7 @@ IMAGENET_C: dict[str, Entry] = {
     "defocus_blur": Entry(
         CorruptionInfo("blur", "anti-aliased disk kernel (albumentations Defocus kernel, cropped)"),
         lambda sev, h, w: defocus(
-            max(1, round(_IC_DEFOCUS[sev - 1][0] * ic_scale(h, w))), _IC_DEFOCUS[sev - 1][1]
+            max(1, round(_IC_DEFOCUS[sev - 1][0] * ic_scale(h, w))), _IC_DEFOCUS[sev - 1][1], h, w
         ),
     ),
     "glass_blur": Entry(
