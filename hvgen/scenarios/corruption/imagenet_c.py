@@ -22,12 +22,13 @@ from hvgen.scenarios.corruption.kernels import (
     impulse_noise,
     jpeg,
     motion_blur,
+    nonnegative_to_uint8,
     pixelate,
     reference_shape,
     resize_layer,
     saturate,
     scaled_sigma,
-    to_uint8,
+    unit_float,
 )
 from hvgen.scenarios.corruption.noise import table_gaussian_noise, table_shot_noise, table_speckle_noise
 
@@ -121,7 +122,7 @@ def _ic_spatter(sev: int, h: int, w: int) -> Kernel:
         liquid += np.float32(mean)
         liquid = gaussian(liquid, sigma)
         liquid[liquid < threshold] = 0
-        x = arr.astype(np.float32) * np.float32(1 / 255)
+        x = unit_float(arr)
         if mode == "rain":
             liquid_u8 = (liquid * 255).astype(np.uint8)
             dist = cv2.distanceTransform(255 - cv2.Canny(liquid_u8, 50, 150), cv2.DIST_L2, 5)
@@ -139,7 +140,7 @@ def _ic_spatter(sev: int, h: int, w: int) -> Kernel:
             m = resize_layer(m, h, w)[..., None]
             x *= 1 - m
             x += m * (np.array([63, 42, 20], np.float32) / 255)
-        return to_uint8(x), {}
+        return nonnegative_to_uint8(x), {}  # drops and mud only add: x ≥ 0
 
     return kernel
 
