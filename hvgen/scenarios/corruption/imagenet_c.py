@@ -14,6 +14,7 @@ from hvgen.scenarios.corruption.kernels import (
     Entry,
     Kernel,
     albu,
+    channels3,
     defocus,
     gaussian,
     ic_fog,
@@ -133,11 +134,11 @@ def _ic_spatter(sev: int, h: int, w: int) -> Kernel:
             peak = float(m.max())
             m *= np.float32(strength / peak) if peak > 0 else np.float32(0)
             m = resize_layer(m, h, w)
-            x += m[..., None] * (np.array([175, 238, 238], np.float32) / 255)
+            x += channels3(m) * (np.array([175, 238, 238], np.float32) / 255)
         else:
             m = gaussian((liquid > threshold).astype(np.float32), strength)
             m[m < 0.8] = 0
-            m = resize_layer(m, h, w)[..., None]
+            m = channels3(resize_layer(m, h, w))
             x *= 1 - m
             x += m * (np.array([63, 42, 20], np.float32) / 255)
         return nonnegative_to_uint8(x), {}  # drops and mud only add: x ≥ 0
