@@ -86,20 +86,33 @@ def _ic_motion(sev: int, h: int, w: int) -> Kernel:
 
 
 def _ic_elastic(sev: int, h: int, w: int) -> Kernel:
-    # Hendrycks: displacement = gaussian(U(−0.005·H, 0.005·H), σ = 0.01·H) · alpha;
-    # albumentations: gaussian(U(−1, 1), σ) · alpha  →  alpha_A = alpha · 0.005 · H. That field
-    # moves pixels by the same number of pixels at any H, so alpha is also scaled by H/224 to
-    # keep the distortion relative, like every other pixel-sized parameter here.
+    """ImageNet-C elastic transform, as albumentations' ElasticTransform (uniform noise, the same
+    draws, Gaussian blur and remap: the same bytes) without its float64 coordinate grids and
+    stacked copies (~25 % of its time at 1024²).
+
+    Hendrycks: displacement = gaussian(U(−0.005·H, 0.005·H), σ = 0.01·H) · alpha;
+    albumentations: gaussian(U(−1, 1), σ) · alpha  →  alpha_A = alpha · 0.005 · H. That field
+    moves pixels by the same number of pixels at any H, so alpha is also scaled by H/224 to
+    keep the distortion relative, like every other pixel-sized parameter here."""
     side = min(h, w)
-    return albu(
-        A.ElasticTransform(
-            alpha=_IC_ELASTIC[sev - 1] * 0.005 * side * ic_scale(h, w),
-            sigma=max(1.0, 0.01 * side),  # albumentations requires σ ≥ 1
-            noise_distribution="uniform",
-            border_mode=cv2.BORDER_REFLECT_101,
-            p=1.0,
-        )
-    )
+    alpha = np.float32(_IC_ELASTIC[sev - 1] * 0.005 * side * ic_scale(h, w))
+    sigma = max(1.0, 0.01 * side)  # albumentations requires σ ≥ 1
+    columns = np.arange(w, dtype=np.float32)[None, :]
+    rows = np.arange(h, dtype=np.float32)[:, None]
+
+    def kernel(arr: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, dict[str, Any]]:
+        rng.integers(1 << 62)  # the draw `albu` spends on albumentations' Python RNG
+        fields = rng.uniform(-1, 1, size=(2, h, w)).astype(np.float32)
+        flat = fields.reshape(-1, w)  # both fields blurred as one image, as albumentations does
+        cv2.GaussianBlur(flat, (0, 0), sigma, dst=flat, borderType=cv2.BORDER_REPLICATE)
+        fields *= alpha
+        grid = np.empty((h, w, 2), np.float32)
+        np.add(fields[0], columns, out=grid[..., 0])
+        np.add(fields[1], rows, out=grid[..., 1])
+        out = cv2.remap(arr, grid, None, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT_101)
+        return out, {}
+
+    return kernel
 
 
 _EMBOSS = np.array([[-2, -1, 0], [-1, 1, 1], [0, 1, 2]], np.float32)
@@ -232,7 +245,7 @@ IMAGENET_C: dict[str, Entry] = {
         lambda sev, h, w: _ic_contrast(_IC_CONTRAST[sev - 1]),
     ),
     "elastic_transform": Entry(
-        CorruptionInfo("digital", "smooth random displacement field (albumentations ElasticTransform)"),
+        CorruptionInfo("digital", "smooth random displacement field (as albumentations ElasticTransform)"),
         _ic_elastic,
     ),
     "pixelate": Entry(
