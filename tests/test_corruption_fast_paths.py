@@ -137,3 +137,48 @@ def test_large_defocus_by_fft_is_filter2d_within_one_level(shape: tuple[int, int
     assert diff.max() <= 1 and diff.mean() < 1e-3
     big = corrupt_array(np.asarray(natural_image(448)), "defocus_blur", 5, seed=0)  # radius 20: FFT path
     assert big.shape == (448, 448, 3) and big.dtype == np.uint8
+
+
+@pytest.mark.parametrize("severity", [1, 5])
+def test_elastic_is_albumentations_elastic_transform(severity: int) -> None:
+    from hvgen.scenarios.corruption.imagenet_c import _IC_ELASTIC
+    from hvgen.scenarios.corruption.kernels import albu, ic_scale
+
+    arr = np.asarray(natural_image(90, width=120))
+    side = 90
+    transform = A.ElasticTransform(
+        alpha=_IC_ELASTIC[severity - 1] * 0.005 * side * ic_scale(90, 120),
+        sigma=max(1.0, 0.01 * side),
+        noise_distribution="uniform",
+        border_mode=cv2.BORDER_REFLECT_101,
+        p=1.0,
+    )
+    expected, _ = albu(transform)(arr, np.random.default_rng(42))
+    assert np.array_equal(corrupt_array(arr, "elastic_transform", severity, seed=42), expected)
+
+
+def test_impulse_noise_is_the_bernoulli_law() -> None:
+    """imagenet-c impulse noise (float32 geometric gaps): each value independently becomes 0 or
+    255 with the severity's probability, half each; imagecorruptions' rate agrees within 3 %."""
+    arr = np.full((400, 400, 3), 128, np.uint8)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            import imagecorruptions as ic
+        except ImportError:
+            ic = None
+    for severity, amount in enumerate((0.03, 0.06, 0.09, 0.17, 0.27), start=1):
+        out = corrupt_array(arr, "impulse_noise", severity, seed=severity)
+        hit = out != 128
+        assert set(np.unique(out[hit]).tolist()) <= {0, 255}
+        assert hit.mean() == pytest.approx(amount, rel=0.03)
+        assert (out == 255).sum() / hit.sum() == pytest.approx(0.5, abs=0.01)
+        rows = hit.any(axis=(1, 2)).mean()  # hits spread over the whole image, not a prefix
+        assert rows > 0.99
+        if ic is not None:
+            np.random.seed(severity)
+            theirs = ic.corrupt(arr, corruption_name="impulse_noise", severity=severity)
+            assert hit.mean() == pytest.approx(np.isin(theirs, (0, 255)).mean(), rel=0.03)
+    assert np.array_equal(
+        corrupt_array(arr, "impulse_noise", 3, seed=9), corrupt_array(arr, "impulse_noise", 3, seed=9)
+    )

@@ -14,20 +14,22 @@ Two presets:
 
 Backends: albumentations wherever it implements the *same* corruption (GaussNoise and
 ImageCompression for ``dysca``, GlassBlur, ZoomBlur, GaussianBlur, HueSaturationValue,
-ElasticTransform, CoarseDropout, Rotate, Affine, plus its motion and defocus kernels and plasma
-fractal); its RNG is replaced per call through ``set_random_state``, never read from global
-state. Hand-written OpenCV/numpy kernels where albumentations lacks the corruption, models a
-different process, or is slow at 1024²: Poisson noise without gamma linearisation, Gaussian and
-speckle noise by quantile tables (``noise.py``), per-channel salt-and-pepper, ImageNet-C snow /
-fog blend / spatter / contrast / saturate / pixelate, JPEG through OpenCV directly (the same
-bytes as ImageCompression), motion lines as exact integer run sums, large defocus disks by FFT
-(``fft_filter.py``), the Dysca coloured dots. Each catalogue description names its backend;
-each hand-written kernel's docstring says why. Against imagecorruptions 1.1.2 at 224² (mean
-PSNR over 8 synthetic scenes, severities 1–5) every shared type agrees within 0.6 dB except
-motion blur, ~1 dB stronger (a uniform line with Hendrycks' mean squared displacement instead
-of his half-Gaussian weights). The table-sampled noise matches imagecorruptions' per-pixel noise
-within 2 % in standard deviation and 0.6 levels in mean (it rounds, imagecorruptions truncates);
-``tests/test_corruption_fast_paths.py`` checks both.
+CoarseDropout, Rotate, Affine, plus its motion and defocus kernels and plasma fractal); its RNG
+is replaced per call through ``set_random_state``, never read from global state. Hand-written
+OpenCV/numpy kernels where albumentations lacks the corruption, models a different process, or
+is slow at 1024²: Poisson noise without gamma linearisation, Gaussian speckle, per-channel
+salt-and-pepper, ImageNet-C snow / fog blend / spatter / contrast / saturate / pixelate, the
+Dysca coloured dots; for ``imagenet-c`` also Gaussian, speckle and shot noise through quantile
+tables and salt-and-pepper through float32 geometric gaps (``noise.py``), JPEG through OpenCV
+directly and ElasticTransform ported (both the same bytes as albumentations), motion lines as
+exact integer run sums, large defocus disks by FFT (``fft_filter.py``). Each catalogue
+description names its backend; each hand-written kernel's docstring says why. Against
+imagecorruptions 1.1.2 at 224² (mean PSNR over 8 synthetic scenes, severities 1–5) every
+shared type agrees within 0.6 dB except motion blur, ~1 dB stronger (a uniform line with
+Hendrycks' mean squared displacement instead of his half-Gaussian weights). The table-sampled
+noise matches imagecorruptions' per-pixel noise within 2 % in standard deviation and 0.6 levels
+in mean (it rounds, imagecorruptions truncates); ``tests/test_corruption_fast_paths.py`` checks
+these tolerances.
 
 Throughput: see ``scripts/bench_corruption.py`` (same images, side by side with
 imagecorruptions, CPU seconds). The scenario stage hands this scenario decoded arrays

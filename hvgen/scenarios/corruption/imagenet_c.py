@@ -20,7 +20,6 @@ from hvgen.scenarios.corruption.kernels import (
     ic_fog,
     ic_scale,
     ic_snow,
-    impulse_noise,
     jpeg,
     motion_blur,
     nonnegative_to_uint8,
@@ -31,7 +30,12 @@ from hvgen.scenarios.corruption.kernels import (
     scaled_sigma,
     unit_float,
 )
-from hvgen.scenarios.corruption.noise import table_gaussian_noise, table_shot_noise, table_speckle_noise
+from hvgen.scenarios.corruption.noise import (
+    gap_impulse_noise,
+    table_gaussian_noise,
+    table_shot_noise,
+    table_speckle_noise,
+)
 
 # --------------------------------------------------------------------------- ImageNet-C tables
 # Values from imagecorruptions 1.1.2 (Hendrycks' tables), severity 1..5.
@@ -183,8 +187,8 @@ IMAGENET_C: dict[str, Entry] = {
         lambda sev, h, w: table_shot_noise(_IC_SHOT[sev - 1]),
     ),
     "impulse_noise": Entry(
-        CorruptionInfo("noise", "salt-and-pepper per channel value (hand-written, numpy)"),
-        lambda sev, h, w: impulse_noise(_IC_IMPULSE[sev - 1]),
+        CorruptionInfo("noise", "salt-and-pepper per channel value (hand-written, float32 geometric gaps)"),
+        lambda sev, h, w: gap_impulse_noise(_IC_IMPULSE[sev - 1]),
     ),
     "speckle_noise": Entry(
         CorruptionInfo("noise", "multiplicative Gaussian noise (hand-written, quantile-table sampling)"),

@@ -123,3 +123,35 @@ def table_shot_noise(photons: float) -> Kernel:
         return out.astype(np.uint8).reshape(arr.shape), {}
 
     return kernel
+
+
+def gap_impulse_noise(amount: float) -> Kernel:
+    """Salt-and-pepper per channel value (skimage ``s&p``, as ImageNet-C): each value becomes
+    0 or 255 (half each) with probability `amount`. The Bernoulli process is sampled through
+    its geometric gaps, ``1 + floor(log(1 − u) / log(1 − amount))``, from float32 uniforms with
+    NumPy's vectorised float32 log — ~2× faster than ``Generator.geometric`` (float64, scalar
+    loop) for the same law."""
+    scale = np.float32(1.0 / np.log1p(-amount))
+
+    def kernel(arr: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, dict[str, Any]]:
+        flat = arr.reshape(-1).copy()
+        n = flat.size
+        expected = n * amount
+        chunk = int(expected + 6 * np.sqrt(expected) + 16)
+        parts, end = [], -1
+        while end < n - 1:  # one chunk but for a ~6σ shortfall
+            u = rng.random(chunk, dtype=np.float32)
+            np.log1p(np.negative(u, out=u), out=u)  # log(1 − u) ≤ 0
+            u *= scale
+            gaps = u.astype(np.int64)
+            gaps += 1
+            positions = np.cumsum(gaps)
+            positions += end
+            parts.append(positions)
+            end = int(positions[-1])
+        positions = parts[0] if len(parts) == 1 else np.concatenate(parts)
+        positions = positions[: np.searchsorted(positions, n)]
+        flat[positions] = rng.integers(0, 2, positions.size, dtype=np.uint8) * np.uint8(255)
+        return flat.reshape(arr.shape), {}
+
+    return kernel
