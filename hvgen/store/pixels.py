@@ -11,6 +11,7 @@ before, so the pixels a scenario sees are the same whichever path read them: alp
 
 from __future__ import annotations
 
+import io
 import struct
 from pathlib import Path
 
@@ -45,8 +46,6 @@ def decode_rgb(data: bytes) -> np.ndarray:
 
 
 def _decode_with_pillow(data: bytes) -> np.ndarray:
-    import io
-
     with Image.open(io.BytesIO(data)) as image:
         rgb = image.convert("RGB")
     return np.asarray(rgb).copy()  # writable, owns its memory
