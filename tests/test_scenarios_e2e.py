@@ -90,6 +90,31 @@ def test_scenarios_are_deterministic_and_resumable(run: Path, tmp_path: Path) ->
         assert ours == theirs
 
 
+def test_corruption_stage_writes_the_pil_path_bytes(run: Path) -> None:
+    """The stage moves pixels as arrays (hvgen.store.pixels); its files are byte for byte what
+    decoding with Pillow, `apply_corruption` and Pillow's encoder give."""
+    from hvgen.config import load_run_config
+    from hvgen.scenarios.corruption import apply_corruption
+    from hvgen.seeding import derive_seed
+    from hvgen.store.atomic import encode_png
+    from hvgen.store.manifest import read_manifest_rows
+
+    config = load_run_config(run)
+    rows = read_manifest_rows(sorted((run / "manifests").glob("scenario-corruption.*.jsonl")))
+    written = [row for row in rows if row["path"]]
+    assert written
+    for row in written:
+        image_id = row["key"]
+        with Image.open(run / f"images/{image_id[:2]}/{image_id}.png") as clean:
+            params = row["params"]
+            seed = derive_seed(config.seed, "scenario", "corruption", row["key"])
+            out = apply_corruption(
+                clean.convert("RGB"), params["corruption"], params["severity"], seed, preset=params["preset"]
+            )
+        expected = encode_png(out, config.render.png_compress_level)
+        assert (run / row["path"]).read_bytes() == expected, row["key"]
+
+
 def test_build_drops_leaked_images_and_records_why(run: Path, tmp_path: Path) -> None:
     images = sorted((run / "images").rglob("*.png"))[:3]
     leaked = {p.stem for p in images}

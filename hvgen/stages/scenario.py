@@ -43,6 +43,7 @@ from hvgen.store.catalog import open_catalog, query_arrow
 from hvgen.store.files import RunFiles
 from hvgen.store.layout import MANIFEST_DIR, scenario_relpath
 from hvgen.store.manifest import ManifestWriter
+from hvgen.store.pixels import read_rgb, same_pixels, to_image
 from hvgen.store.work import (
     IDENTITY_SCENARIO,
     ScenarioUnit,
@@ -215,7 +216,8 @@ def _apply(
     finishing in `io`: the check against the clean image, the PNG encoding and the write)."""
     files = RunFiles(run_dir)
     paths = [files.path(task.image_path) for task in batch]
-    images = list(io.map(_load_rgb, paths)) if io else [_load_rgb(path) for path in paths]
+    load = read_rgb if getattr(scenario, "takes_arrays", False) else _load_rgb
+    images = list(io.map(load, paths)) if io else [load(path) for path in paths]
     inputs = [
         ScenarioInput(
             image=image,
@@ -239,7 +241,12 @@ def _apply(
 
 
 def _finish(
-    files: RunFiles, scenario: Scenario, task: Task, clean: Image.Image, output: Any, level: int
+    files: RunFiles,
+    scenario: Scenario,
+    task: Task,
+    clean: Image.Image | np.ndarray,
+    output: Any,
+    level: int,
 ) -> dict[str, Any]:
     """The manifest row of one output, after writing its PNG (if it is a sample at all)."""
     if output.image is None:
@@ -247,11 +254,16 @@ def _finish(
     if _same_pixels(output.image, clean):
         return _row(scenario, task.key, None, output.params, UNCHANGED)
     relpath = scenario_relpath(scenario.name, task.key)
-    written = save_png_atomic(output.image, files.write_path(relpath), compress_level=level)
+    image = to_image(output.image) if isinstance(output.image, np.ndarray) else output.image
+    written = save_png_atomic(image, files.write_path(relpath), compress_level=level)
     return {**_row(scenario, task.key, relpath, output.params, None), **written.as_row()}
 
 
-def _same_pixels(output: Image.Image, clean: Image.Image) -> bool:
+def _same_pixels(output: Image.Image | np.ndarray, clean: Image.Image | np.ndarray) -> bool:
+    if isinstance(output, np.ndarray) and isinstance(clean, np.ndarray):
+        return same_pixels(output, clean)
+    if not isinstance(output, Image.Image) or not isinstance(clean, Image.Image):
+        raise TypeError(f"A scenario returned a {type(output).__name__} for a {type(clean).__name__} input.")
     if output.size != clean.size:
         return False
     return np.array_equal(np.asarray(output.convert("RGB")), np.asarray(clean))

@@ -7,6 +7,7 @@ from __future__ import annotations
 import functools
 import math
 import random
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, NamedTuple
@@ -15,6 +16,7 @@ import cv2
 import numpy as np
 
 from hvgen.lazy_module import lazy_import
+from hvgen.scenarios.corruption.fft_filter import correlator
 
 # albumentations (which imports torch: seconds) is loaded when a kernel is first built: checking
 # a run's corruption names and presets, as a dry run does, needs none of it.
@@ -75,6 +77,24 @@ def to_uint8(x: np.ndarray, scale: float = 255.0) -> np.ndarray:
     if scale != 1.0:
         x = np.multiply(x, np.float32(scale), dtype=np.float32)
     return np.clip(x, 0, 255, out=x).round(out=x).astype(np.uint8)
+
+
+def nonnegative_to_uint8(x: np.ndarray, scale: float = 255.0) -> np.ndarray:
+    """`to_uint8` for values known to be ≥ 0, in one OpenCV pass instead of four (scale in
+    float32, round half to even, saturate: the same bytes; OpenCV takes |x|, hence ≥ 0 only)."""
+    return cv2.convertScaleAbs(x, alpha=scale)
+
+
+def unit_float(arr: np.ndarray) -> np.ndarray:
+    """uint8 → float32 in [0, 1] in one pass (the same values as ``arr.astype(f32) * f32(1/255)``)."""
+    return np.multiply(arr, np.float32(1 / 255), dtype=np.float32)
+
+
+def channels3(plane: np.ndarray) -> np.ndarray:
+    """An HxW plane as HxWx3 (three copies). NumPy broadcasting an HxWx1 operand against
+    HxWx3 runs an inner loop of length 3 (5–10× slower than a plain elementwise op at 1024²);
+    spreading the plane first keeps every op contiguous, with the same values."""
+    return cv2.merge((plane, plane, plane))
 
 
 def ic_scale(h: int, w: int) -> float:
@@ -256,11 +276,14 @@ def ic_snow(params: tuple[float, float, float, float, float, float, float]) -> K
             flakes, -1, ic_motion_kernel(radius, sigma, angle), borderType=cv2.BORDER_REPLICATE
         )
         flakes = resize_layer(np.round(flakes * 255) * np.float32(1 / 255), h, w)
-        x = arr.astype(np.float32) * np.float32(1 / 255)
-        gray = cv2.cvtColor(x, cv2.COLOR_RGB2GRAY)[..., None] * np.float32(1.5) + np.float32(0.5)
-        x = np.float32(blend) * x + np.float32(1 - blend) * np.maximum(x, gray)
-        x += (flakes + flakes[::-1, ::-1])[..., None]
-        return to_uint8(x), {"angle": round(angle, 3)}
+        x = unit_float(arr)
+        gray = cv2.cvtColor(x, cv2.COLOR_RGB2GRAY) * np.float32(1.5) + np.float32(0.5)
+        whitened = np.maximum(x, channels3(gray))
+        whitened *= np.float32(1 - blend)
+        x *= np.float32(blend)
+        x += whitened
+        x += channels3(flakes + flakes[::-1, ::-1])
+        return nonnegative_to_uint8(x), {"angle": round(angle, 3)}
 
     return kernel
 
@@ -271,12 +294,12 @@ def ic_fog(strength: float, decay: float) -> Kernel:
     discrete fog blobs instead, so the blend is hand-written."""
 
     def kernel(arr: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, dict[str, Any]]:
-        x = arr.astype(np.float32) * np.float32(1 / 255)
+        x = unit_float(arr)
         max_val = float(x.max())
         plasma = A.augmentations.pixel.functional.generate_plasma_pattern(arr.shape[:2], 1.0 / decay, rng)
-        x += np.float32(strength) * plasma[..., None]
+        x += channels3(np.float32(strength) * plasma)
         x *= np.float32(max_val / (max_val + strength))
-        return to_uint8(x), {}
+        return nonnegative_to_uint8(x), {}
 
     return kernel
 
@@ -286,30 +309,116 @@ def saturate(factor: float, offset: float) -> Kernel:
     additively (HueSaturationValue) or blends with grey (ColorJitter)."""
 
     def kernel(arr: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, dict[str, Any]]:
-        hsv = cv2.cvtColor(arr.astype(np.float32) * np.float32(1 / 255), cv2.COLOR_RGB2HSV)
+        hsv = cv2.cvtColor(unit_float(arr), cv2.COLOR_RGB2HSV)
         sat = hsv[..., 1]
         sat *= np.float32(factor)
         sat += np.float32(offset)
         np.clip(sat, 0, 1, out=sat)
-        return to_uint8(cv2.cvtColor(hsv, cv2.COLOR_HSV2RGB)), {}
+        return nonnegative_to_uint8(cv2.cvtColor(hsv, cv2.COLOR_HSV2RGB)), {}
 
     return kernel
 
 
+_DIRECTIONS = ((0, 1), (1, 1), (1, -1), (1, 0))
+
+
+def _chains(points: set[tuple[int, int]], dy: int, dx: int) -> list[tuple[int, int, int]]:
+    """(y, x, length) of the maximal runs p, p + d, p + 2d, … that partition `points`."""
+    chains = []
+    for y, x in sorted(points):
+        if (y - dy, x - dx) in points:
+            continue  # inside a run that starts earlier
+        length = 1
+        while (y + length * dy, x + length * dx) in points:
+            length += 1
+        chains.append((y, x, length))
+    return chains
+
+
+class _Sums(NamedTuple):
+    """Run sums S over a region of the padded image: ``S[i, j] = array[i - top, j - left]``."""
+
+    array: np.ndarray
+    top: int
+    left: int
+
+
+_workspace = threading.local()
+
+
+def _scratch(slot: int, shape: tuple[int, ...], dtype: type) -> np.ndarray:
+    """A reusable array of this thread (one per slot, grown as needed). A fresh multi-MB array
+    costs its page faults on every call (~2 ms at 1024², as much as several adds), so the
+    run sums of `line_blur` live in buffers that stay mapped between images."""
+    buffers: dict[int, np.ndarray] = _workspace.__dict__.setdefault("buffers", {})
+    size = math.prod(shape) * np.dtype(dtype).itemsize
+    buffer = buffers.get(slot)
+    if buffer is None or buffer.size < size:
+        buffer = buffers[slot] = np.empty(size, np.uint8)
+    return buffer[:size].view(dtype).reshape(shape)
+
+
+def _shifted_sum(a: _Sums, b: _Sums, oy: int, ox: int, slot: int) -> _Sums:
+    """c[i, j] = a[i, j] + b[i + oy, j + ox] over the region where both exist."""
+    top, left = max(a.top, b.top - oy), max(a.left, b.left - ox)
+    bottom = min(a.top + a.array.shape[0], b.top - oy + b.array.shape[0])
+    right = min(a.left + a.array.shape[1], b.left - ox + b.array.shape[1])
+    first = a.array[top - a.top : bottom - a.top, left - a.left : right - a.left]
+    second = b.array[top + oy - b.top : bottom + oy - b.top, left + ox - b.left : right + ox - b.left]
+    out = _scratch(slot, first.shape, first.dtype.type)
+    return _Sums(np.add(first, second, out=out), top, left)
+
+
+def _passes(chains: list[tuple[int, int, int]]) -> int:
+    """Array passes `line_blur` needs for these runs: doublings, sums of powers, one add per run."""
+    lengths = {length for _, _, length in chains}
+    return max(lengths).bit_length() - 1 + sum(ell.bit_count() - 1 for ell in lengths) + len(chains)
+
+
 def line_blur(arr: np.ndarray, kernel: np.ndarray) -> np.ndarray:
-    """Correlate with an equal-weight sparse kernel (a motion line) as a sum of shifted views.
+    """Correlate with an equal-weight sparse kernel (a motion line), exactly in integers.
 
     Same result as `cv2.filter2D(arr, -1, kernel / n)` with reflect-101 borders (±1 from
-    rounding), but costs one add per kernel point instead of a dense k×k pass: 10–20× faster
-    for the 9–51 px line kernels used here."""
+    rounding), at a fraction of a dense k×k pass: the kernel's points are split into runs
+    along one lattice direction (horizontal, vertical or diagonal: whichever needs the fewest
+    array passes, or none when single points are cheaper),
+    run sums of every needed length come from doubling (S₂ₜ = Sₜ + Sₜ shifted by t steps), and
+    each run then costs one add. A 67-point line at 20° is ~25 integer adds instead of 67."""
     ys, xs = np.nonzero(kernel)
+    n = len(ys)
     ry, rx = kernel.shape[0] // 2, kernel.shape[1] // 2
     h, w = arr.shape[:2]
     padded = cv2.copyMakeBorder(arr, ry, ry, rx, rx, cv2.BORDER_REFLECT_101)
-    acc = np.zeros(arr.shape, np.float32)
-    for y, x in zip(ys.tolist(), xs.tolist(), strict=True):
-        cv2.accumulate(padded[y : y + h, x : x + w], acc)
-    return cv2.convertScaleAbs(acc, alpha=1.0 / len(ys))  # values ≥ 0: rounds and saturates
+    padded = padded.astype(np.uint16 if n * 255 < (1 << 16) else np.int32)  # exact sums
+    points = set(zip(ys.tolist(), xs.tolist(), strict=True))
+    singletons = [(y, x, 1) for y, x in sorted(points)]  # the plain sum of shifted images
+    options = [((0, 1), singletons)] + [(d, _chains(points, *d)) for d in _DIRECTIONS]
+    (dy, dx), chains = min(options, key=lambda option: _passes(option[1]))
+    powers, slots = {1: _Sums(padded, 0, 0)}, iter(range(1, 1 << 20))
+    while 2 * max(powers) <= max(length for _, _, length in chains):
+        t = max(powers)
+        powers[2 * t] = _shifted_sum(powers[t], powers[t], t * dy, t * dx, next(slots))
+    sums: dict[int, _Sums] = {}
+    for length in sorted({length for _, _, length in chains}):
+        total, done = None, 0
+        for t in sorted(powers, reverse=True):
+            if length - done >= t:
+                total = (
+                    powers[t]
+                    if total is None
+                    else _shifted_sum(total, powers[t], done * dy, done * dx, next(slots))
+                )
+                done += t
+        sums[length] = total
+    acc = _scratch(0, arr.shape, padded.dtype.type)
+    for index, (y, x, length) in enumerate(chains):
+        s = sums[length]
+        view = s.array[y - s.top : y - s.top + h, x - s.left : x - s.left + w]
+        if index == 0:
+            np.copyto(acc, view)
+        else:
+            np.add(acc, view, out=acc)
+    return cv2.convertScaleAbs(acc, alpha=1.0 / n)  # values ≥ 0: rounds and saturates
 
 
 def motion_blur(size: int, angle_range: tuple[float, float], direction: float) -> Kernel:
@@ -326,10 +435,16 @@ def motion_blur(size: int, angle_range: tuple[float, float], direction: float) -
     return kernel
 
 
-def defocus(radius: int, alias_blur: float) -> Kernel:
+FFT_MIN_KERNEL = 25
+"""Kernel side from which `defocus` filters through `fft_filter` (at ≤ 224² every ImageNet-C
+defocus kernel is smaller, so those outputs are filter2D's, byte for byte)."""
+
+
+def defocus(radius: int, alias_blur: float, h: int, w: int) -> Kernel:
     """ImageNet-C / albumentations defocus: an anti-aliased disk. Same kernel as
     `A.Defocus`, but cropped to its non-zero support (both libraries pad it to ≥ 17×17) and
-    filtered in float32, which OpenCV runs 2–4× faster than uint8 at these sizes."""
+    filtered in float32, which OpenCV runs 2–4× faster than uint8 at these sizes; kernels of
+    `FFT_MIN_KERNEL` px and more by one FFT per channel (`fft_filter`, ~2× faster at 1024²)."""
     side = np.arange(-max(8, radius), max(8, radius) + 1)
     x, y = np.meshgrid(side, side)
     disk = ((x**2 + y**2) <= radius**2).astype(np.float32)
@@ -339,10 +454,33 @@ def defocus(radius: int, alias_blur: float) -> Kernel:
     rows = np.flatnonzero(kern.any(axis=1))
     lo, hi = min(rows[0], len(side) - 1 - rows[-1]), max(rows[-1], len(side) - 1 - rows[0])
     kern = np.ascontiguousarray(kern[lo : hi + 1, lo : hi + 1])
+    if kern.shape[0] >= FFT_MIN_KERNEL:
+        correlate = correlator(kern, h, w)
+
+        def by_fft(arr: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, dict[str, Any]]:
+            return correlate(arr), {}
+
+        return by_fft
 
     def kernel(arr: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, dict[str, Any]]:
         out = cv2.filter2D(arr.astype(np.float32), -1, kern, borderType=cv2.BORDER_REFLECT_101)
-        return to_uint8(out, 1.0), {}
+        return nonnegative_to_uint8(out, 1.0), {}
+
+    return kernel
+
+
+def jpeg(quality: int) -> Kernel:
+    """JPEG re-encoding through OpenCV's libjpeg-turbo, called directly: the same two calls
+    (and bytes) as albumentations' ImageCompression, without its per-call dispatch (~10 % of
+    the time at 1024²). Like albumentations, the RGB array is handed to the BGR encoder as it
+    is; the decoder hands it back in the same order."""
+    params = (int(cv2.IMWRITE_JPEG_QUALITY), int(quality))
+
+    def kernel(arr: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, dict[str, Any]]:
+        ok, encoded = cv2.imencode(".jpg", arr, params)
+        if not ok:
+            raise RuntimeError(f"OpenCV could not JPEG-encode a {arr.shape} image at quality {quality}.")
+        return cv2.imdecode(encoded, cv2.IMREAD_UNCHANGED), {}
 
     return kernel
 
