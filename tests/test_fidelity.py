@@ -309,34 +309,21 @@ def test_the_filter_drops_images_below_the_threshold_and_the_export_lacks_them(c
 
 @pytest.mark.heavy
 def test_a_resumed_scoring_gives_the_same_scores(canny_run: Path) -> None:
-    main(
-        [
-            "build",
-            str(canny_run),
-            "--fidelity-filter",
-            "tiny",
-            "--fidelity-threshold",
-            "0",
-            "--no-export",
-            "--quiet",
-        ]
-    )
+    score_all = [
+        "build",
+        str(canny_run),
+        "--fidelity-filter",
+        "tiny",
+        "--fidelity-threshold",
+        "0",
+        "--no-export",
+    ]
+    main([*score_all, "--quiet"])
     before = _scores(canny_run)
     with open_catalog(canny_run) as con:  # as if the build was killed after scoring three images
         con.execute("DELETE FROM fidelity_scores WHERE image_id IN (SELECT image_id FROM fidelity_scores "
                     "ORDER BY image_id DESC LIMIT 3)")  # fmt: skip
-    main(
-        [
-            "build",
-            str(canny_run),
-            "--fidelity-filter",
-            "tiny",
-            "--fidelity-threshold",
-            "0",
-            "--no-export",
-            "--quiet",
-        ]
-    )
+    main([*score_all, "--quiet"])
     assert _scores(canny_run) == before
 
 

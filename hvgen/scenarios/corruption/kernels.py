@@ -137,6 +137,21 @@ def gaussian(x: np.ndarray, sigma: float) -> np.ndarray:
 GUIDE_BUCKETS = 2048
 
 
+def poisson_cdf(photons: float) -> tuple[np.ndarray, int]:
+    """CDF rows of Poisson(v·photons/255) for v = 0..255 over k < kmax (256 × kmax, float64; the
+    tail past kmax, under 1e-30, folded into the last column), shared by the exact sampler here
+    and the quantile tables of `noise`."""
+    rates = np.arange(256, dtype=np.float64) * (photons / 255.0)
+    kmax = int(photons + 12 * math.sqrt(photons) + 25)
+    pmf = np.empty((256, kmax), np.float64)
+    pmf[:, 0] = np.exp(-rates)
+    for k in range(1, kmax):
+        pmf[:, k] = pmf[:, k - 1] * rates / k
+    cdf = np.cumsum(pmf, axis=1)
+    cdf[:, -1] = 1.0
+    return cdf, kmax
+
+
 @functools.lru_cache(maxsize=16)
 def poisson_tables(photons: float) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
     """Inverse-CDF tables for Poisson(v·photons/255), v = 0..255.
@@ -146,14 +161,7 @@ def poisson_tables(photons: float) -> tuple[np.ndarray, np.ndarray, np.ndarray, 
     maps to that k; only the few draws in unsettled buckets walk the CDF. ~5× faster than
     `Generator.poisson` per element, and exact (float64 uniforms, tail mass < 1e-30 dropped).
     """
-    rates = np.arange(256, dtype=np.float64) * (photons / 255.0)
-    kmax = int(photons + 12 * math.sqrt(photons) + 25)
-    pmf = np.empty((256, kmax), np.float64)
-    pmf[:, 0] = np.exp(-rates)
-    for k in range(1, kmax):
-        pmf[:, k] = pmf[:, k - 1] * rates / k
-    cdf = np.cumsum(pmf, axis=1)
-    cdf[:, -1] = 1.0
+    cdf, kmax = poisson_cdf(photons)
     edges = np.arange(GUIDE_BUCKETS + 1, dtype=np.float64) / GUIDE_BUCKETS
     bounds = np.stack([np.searchsorted(row, edges, side="left") for row in cdf]).clip(max=kmax - 1)
     guide = bounds[:, :-1].astype(np.uint16)

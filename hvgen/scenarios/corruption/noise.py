@@ -18,7 +18,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from hvgen.scenarios.corruption.kernels import Kernel
+from hvgen.scenarios.corruption.kernels import Kernel, poisson_cdf
 
 QUANTILE_BITS = 16
 
@@ -79,14 +79,7 @@ def _poisson_tables(photons: float) -> tuple[np.ndarray, np.ndarray]:
     all 256 cells of that bucket agree, else 256 + the row of level 2 (indexed by the low
     byte) that resolves it. Only buckets that straddle a step of the CDF (a few % of draws)
     need the low byte."""
-    rates = np.arange(256, dtype=np.float64) * (photons / 255.0)
-    kmax = int(photons + 12 * np.sqrt(photons) + 25)
-    pmf = np.empty((256, kmax), np.float64)
-    pmf[:, 0] = np.exp(-rates)
-    for k in range(1, kmax):
-        pmf[:, k] = pmf[:, k - 1] * rates / k
-    cdf = np.cumsum(pmf, axis=1)
-    cdf[:, -1] = 1.0
+    cdf, kmax = poisson_cdf(photons)
     cells = 1 << QUANTILE_BITS
     centres = (np.arange(cells, dtype=np.float64) + 0.5) / cells
     levels = np.clip(np.rint(np.arange(kmax) * (255.0 / photons)), 0, 255).astype(np.uint8)
