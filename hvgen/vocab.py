@@ -17,6 +17,7 @@ import yaml
 from hvgen.errors import HvgenError
 from hvgen.readers.source_folder import SourceFolder
 from hvgen.templating import builtin_template_dir
+from hvgen.yaml_data import load_yaml_data
 
 _SUFFIXES = (".txt", ".json", ".yaml", ".yml")
 MAX_ENTRY_CHARS = 1000
@@ -145,7 +146,7 @@ def _read(path: Path) -> list[Any]:
                 items.setdefault(item, None)
         return list(items)
     try:
-        data = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
+        data = json.loads(text) if path.suffix == ".json" else load_yaml_data(text)
     except (json.JSONDecodeError, yaml.YAMLError) as error:
         raise HvgenError(f"cannot parse vocabulary file {path}: {error}") from None
     if not isinstance(data, list):

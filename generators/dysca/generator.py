@@ -25,7 +25,7 @@ from hvgen.generator import Generator, PlanResult, split_evenly
 from hvgen.publish.formats import register_format
 from hvgen.records import Record
 from hvgen.seeding import rng_for, stable_id
-from hvgen.store.catalog import image_relpath
+from hvgen.store.layout import image_relpath
 
 # The values of the released Dysca.json: its scorer (Dysca_compute.py) scores a free-form answer
 # only when question_type is exactly "image caption", so that is what we write.
