@@ -107,6 +107,15 @@ class Vocabulary:
                 self._overrides_used[name] = path
         return self._cache[name]
 
+    def overrides_read(self) -> dict[str, Path]:
+        """The --vocab files read so far (vocabulary → file): what a plan worker process reports."""
+        return dict(self._overrides_used)
+
+    def note_overrides_read(self, read: dict[str, Path]) -> None:
+        """Count files a plan worker read as read here (`short_override_warnings` covers them)."""
+        for name in read:
+            self._load(name)
+
     def short_override_warnings(self, limit: int = MAX_OPTIONS) -> list[str]:
         """A --vocab file the plan read that is shorter than the options its questions draw from
         it: it silently turns 4-option questions into 2-option ones (chance 50 % instead of
