@@ -114,3 +114,22 @@ def test_a_catalog_error_in_the_feed_thread_is_raised_in_the_writer() -> None:
     with pytest.raises(ValueError, match="disk full"), CatalogFeed(refuse, None) as feed:
         for _ in range(5):  # more batches than the queue holds: the writer is never blocked for good
             feed.add(["a"], ['{"id": "a"}\n'])
+
+
+@pytest.mark.parametrize(
+    "records",
+    [
+        [{"id": "a", "n": None}, {"id": "b", "n": 3}, {"id": "c", "n": 2.5}],
+        [{"id": "a", "o": []}, {"id": "b", "o": ["x", None]}, {"id": "c", "o": ["y"]}],
+        [{"id": "a", "s": {"x": 1}}, {"id": "b", "s": {"y": "z", "x": None}}, {"id": "c", "s": None}],
+        [{"id": "a", "f": [{"p": 1}, {"q": True}]}, {"id": "b", "f": [{"q": False, "p": 2}]}, {"id": "c"}],
+        [{"id": "a", "t": [True]}, {"id": "b", "t": None}, {"id": "c", "t": [False, None]}],
+    ],
+)
+def test_arrow_types_from_one_record_per_shape_equal_from_pylist(records: list[dict]) -> None:
+    import pyarrow as pa
+
+    from hvgen.stages.plan import arrow_types
+
+    assert arrow_types(records) == pa.Table.from_pylist(records).schema
+    assert arrow_types(records[::-1]) == pa.Table.from_pylist(records[::-1]).schema

@@ -179,7 +179,7 @@ def stage_records(records: Iterable[Record], schema: str, sort: RecordSort) -> S
 
     def flush() -> None:
         if chunk:
-            types = pa.Table.from_pylist(chunk).schema
+            types = arrow_types(chunk)
             staged.schema = types if staged.schema is None else _unify([staged.schema, types])
             sort.add([record["id"] for record in chunk], [record_line(record) for record in chunk])
             chunk.clear()
@@ -193,6 +193,27 @@ def stage_records(records: Iterable[Record], schema: str, sort: RecordSort) -> S
             flush()
     flush()
     return staged
+
+
+def arrow_types(records: list[Record]) -> pa.Schema:
+    """`pa.Table.from_pylist(records).schema` from one record per shape (`_shape`: its keys and
+    value types, all the way down): arrow infers a column's type from the kinds of value in it,
+    and each kind — each nested key too — first occurs in the first record of its shape, so the
+    types and the struct fields' order come out the same. Converting every record cost ~18 µs a
+    record, a sixth of a plan; the shapes cost ~3 (a plan has a few dozen)."""
+    firsts: dict[Any, Record] = {}
+    for record in records:
+        firsts.setdefault(_shape(record), record)
+    return pa.Table.from_pylist(list(firsts.values())).schema
+
+
+def _shape(value: Any) -> Any:
+    kind = type(value)
+    if kind is dict:
+        return tuple([(key, _shape(item)) for key, item in value.items()])
+    if kind is list:
+        return (list, *map(_shape, value))
+    return kind
 
 
 def stage_plan_records(generator: Generator, sort: RecordSort) -> SortedPlan:
