@@ -17,17 +17,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import pyarrow as pa
-
 from hvgen.config import RunConfig
 from hvgen.errors import HvgenError
 from hvgen.generator import Generator, PlanRequest, get_generator
+from hvgen.lazy_module import lazy_import
 from hvgen.records import Record, validate_record
 from hvgen.stages.plan_workers import stage_in_workers
 from hvgen.store.atomic import write_atomic
 from hvgen.store.catalog import RECORDS_HASH_KEY, open_catalog, plan_writer, set_meta
 from hvgen.store.layout import RECORDS_FILE, check_key
 from hvgen.store.record_sort import RecordSort
+
+pa = lazy_import("pyarrow")  # loaded when a plan is staged: the run's checks (`hvgen config`) need none
 
 
 @dataclass
