@@ -4,6 +4,7 @@ summary are the same as when this process makes it alone."""
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import duckdb
@@ -16,6 +17,9 @@ from hvgen.stages import plan_workers
 from hvgen.stages.plan import CatalogFeed, build_generator, plan_records, run_plan, serialise_records
 
 CONFIG = RunConfig(benchmark="dysca", num=90, seed=7)
+FORKS = pytest.mark.skipif(
+    not sys.platform.startswith("linux"), reason="plan workers are forked on Linux only"
+)
 
 
 @pytest.fixture
@@ -48,6 +52,7 @@ def catalog_rows(run_dir: Path) -> tuple[list, list]:
         con.close()
 
 
+@FORKS
 def test_workers_write_the_bytes_one_process_writes(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, small_items: list[int]
 ) -> None:
@@ -63,6 +68,7 @@ def test_workers_write_the_bytes_one_process_writes(
     assert not list((tmp_path / "parallel").glob(".plan-sort.*")), "the workers' runs are removed"
 
 
+@FORKS
 def test_short_vocabulary_warnings_count_the_files_workers_read(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, small_items: list[int]
 ) -> None:

@@ -9,13 +9,15 @@ Workers are forked, not spawned: a spawned worker would import hvgen again and r
 generator (its vocabularies and templates) and the items, a second or more of the work it is
 meant to share; a forked one starts with them. The plan stage forks before it opens the catalog
 (DuckDB must not be forked with a connection open), and the workers print nothing. Their number
-comes from `hvgen.cpu_budget.available_cpus()` (`HVGEN_CPUS=1`: one process).
+comes from `hvgen.cpu_budget.available_cpus()` (`HVGEN_CPUS=1`: one process); other systems than
+Linux plan in one process (forking is not safe on macOS).
 """
 
 from __future__ import annotations
 
 import multiprocessing
 import os
+import sys
 from collections.abc import Callable, Iterable
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
@@ -43,7 +45,7 @@ _FORKED: tuple[Generator, ItemRecords, RecordSort, Stage] | None = None
 
 def plan_workers(items: int) -> int:
     """How many processes make a plan of `items` items (1: this process alone)."""
-    if "fork" not in multiprocessing.get_all_start_methods():
+    if not sys.platform.startswith("linux"):  # fork is safe on Linux; macOS's system libraries are not
         return 1
     return max(1, min(available_cpus(), items // MIN_ITEMS_PER_WORKER))
 
