@@ -12,7 +12,7 @@ from __future__ import annotations
 import inspect
 import typing
 from abc import ABC, abstractmethod
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from importlib.metadata import entry_points
 from pathlib import Path
@@ -42,6 +42,43 @@ class PlanRequest:
     image_size: tuple[int, int] | None = None
 
 
+class ItemRecords(Sequence[Record]):
+    """A plan's records made item by item (an image and its questions): `records_of(item)` must
+    depend on its item alone, never on the records of earlier items, so the plan stage may make
+    the records of several items at once in forked worker processes (hvgen.stages.plan_workers)
+    and still write the same records.jsonl (records are sorted by id). Iterating makes them in
+    item order here; `len`, indexing and `==` make them all once and keep the list."""
+
+    def __init__(self, items: Sequence[Any], records_of: Callable[[Any], list[Record]]) -> None:
+        self.items = list(items)
+        self.records_of = records_of
+        self._all: list[Record] | None = None
+
+    def records_in(self, start: int, stop: int) -> Iterator[Record]:
+        """The records of items[start:stop], in item order."""
+        for item in self.items[start:stop]:
+            yield from self.records_of(item)
+
+    def __iter__(self) -> Iterator[Record]:
+        return iter(self._all) if self._all is not None else self.records_in(0, len(self.items))
+
+    def _list(self) -> list[Record]:
+        if self._all is None:
+            self._all = list(self.records_in(0, len(self.items)))
+        return self._all
+
+    def __len__(self) -> int:
+        return len(self._list())
+
+    def __getitem__(self, index: Any) -> Any:
+        return self._list()[index]
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Sequence) and self._list() == list(other)
+
+    __hash__ = None  # type: ignore[assignment]
+
+
 @dataclass
 class PlanResult:
     """A plan. `records` may be a list, or an iterator that yields them one by one (a plan too
@@ -49,7 +86,7 @@ class PlanResult:
     is consumed once. A lazy generator may keep appending to `warnings` and `notes` while it
     yields: the stage reads them after the last record."""
 
-    records: Iterable[Record]
+    records: Iterable[Record]  # or an `ItemRecords`: made in several processes when the plan is large
     warnings: list[str] = field(default_factory=list)
     # Facts about the plan worth a line in its summary (e.g. how far the vocabularies reach).
     notes: list[str] = field(default_factory=list)

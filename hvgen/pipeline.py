@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, replace
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import duckdb
 
@@ -44,7 +44,6 @@ from hvgen.scenarios import (
     surrogate_name,
 )
 from hvgen.sharding import Shard
-from hvgen.stages.export import ExportedConfig, run_export
 from hvgen.stages.plan import (
     PLAN_FINGERPRINT_KEY,
     RECORDS_HASH_KEY,
@@ -53,11 +52,15 @@ from hvgen.stages.plan import (
     rewrite_records_file,
     run_plan,
 )
-from hvgen.stages.render import RenderSummary, run_render
 from hvgen.stages.repair import ensure_catalog, rebuild_catalog
-from hvgen.stages.scenario import ScenarioSummary, run_scenario
 from hvgen.store.catalog import CatalogCorruptError, get_meta, open_catalog
 from hvgen.store.layout import CATALOG_FILE, CONFIG_FILE, MANIFEST_DIR, RECORDS_FILE
+
+if TYPE_CHECKING:  # the stages that need arrow, images or models are imported where they run: the
+    # run's checks here serve `hvgen config` and refusals of bad input, which should answer at once
+    from hvgen.stages.export import ExportedConfig
+    from hvgen.stages.render import RenderSummary
+    from hvgen.stages.scenario import ScenarioSummary
 
 MAX_NUM = 200_000
 """Largest --num accepted without --force (about 6x Dysca's 35,000 prompts): a typo such as
@@ -360,6 +363,8 @@ def check_device(device: str) -> None:
 
 
 def stage_render(run_dir: Path, config: RunConfig, shard: Shard) -> RenderSummary:
+    from hvgen.stages.render import run_render
+
     generator = build_generator(config)
     if generator.supplies_images:  # photographs: copied, not rendered (a run's options may decide)
         from hvgen.stages.supply import run_supply
@@ -400,6 +405,8 @@ def scenario_levels(config: RunConfig) -> dict[str, str]:
 
 
 def stage_scenarios(run_dir: Path, config: RunConfig, shard: Shard) -> list[ScenarioSummary]:
+    from hvgen.stages.scenario import run_scenario
+
     names = check_scenarios(config)
     if "adversarial" in names:
         check_device(config.render.device)
@@ -415,6 +422,8 @@ def stage_export(
     formats: str | list[str] | None = None,
     allow_incomplete: bool = False,
 ) -> list[ExportedConfig]:
+    from hvgen.stages.export import run_export
+
     chosen = parse_formats(formats, config.benchmark)
     for fmt in chosen:
         fmt.check(config)

@@ -21,6 +21,7 @@ from jinja2.sandbox import SandboxedEnvironment
 from hvgen.benchmark_data import template_dir
 from hvgen.errors import HvgenError
 from hvgen.readers.source_folder import SourceFolder
+from hvgen.yaml_data import load_yaml_data
 
 _VOWEL_SOUNDS = ("a", "e", "i", "o", "u")
 
@@ -146,7 +147,7 @@ class TemplateSet:
         except jinja2.TemplateNotFound:
             raise HvgenError(f"data file '{name}' not found for benchmark '{self.benchmark}'.") from None
         try:
-            return yaml.safe_load(source)
+            return load_yaml_data(source)
         except yaml.YAMLError as error:
             raise HvgenError(f"cannot parse {filename}: {error}") from None
 

@@ -17,6 +17,7 @@ import yaml
 from hvgen.errors import HvgenError
 from hvgen.readers.source_folder import SourceFolder
 from hvgen.templating import builtin_template_dir
+from hvgen.yaml_data import load_yaml_data
 
 _SUFFIXES = (".txt", ".json", ".yaml", ".yml")
 MAX_ENTRY_CHARS = 1000
@@ -106,6 +107,15 @@ class Vocabulary:
                 self._overrides_used[name] = path
         return self._cache[name]
 
+    def overrides_read(self) -> dict[str, Path]:
+        """The --vocab files read so far (vocabulary → file): what a plan worker process reports."""
+        return dict(self._overrides_used)
+
+    def note_overrides_read(self, read: dict[str, Path]) -> None:
+        """Count files a plan worker read as read here (`short_override_warnings` covers them)."""
+        for name in read:
+            self._load(name)
+
     def short_override_warnings(self, limit: int = MAX_OPTIONS) -> list[str]:
         """A --vocab file the plan read that is shorter than the options its questions draw from
         it: it silently turns 4-option questions into 2-option ones (chance 50 % instead of
@@ -145,7 +155,7 @@ def _read(path: Path) -> list[Any]:
                 items.setdefault(item, None)
         return list(items)
     try:
-        data = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
+        data = json.loads(text) if path.suffix == ".json" else load_yaml_data(text)
     except (json.JSONDecodeError, yaml.YAMLError) as error:
         raise HvgenError(f"cannot parse vocabulary file {path}: {error}") from None
     if not isinstance(data, list):

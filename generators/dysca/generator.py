@@ -21,11 +21,11 @@ from typing import Annotated, Any
 import typer
 
 from hvgen.errors import HvgenError, parse_name_list
-from hvgen.generator import Generator, PlanResult, split_evenly
+from hvgen.generator import Generator, ItemRecords, PlanResult, split_evenly
 from hvgen.publish.formats import register_format
 from hvgen.records import Record
 from hvgen.seeding import rng_for, stable_id
-from hvgen.store.catalog import image_relpath
+from hvgen.store.layout import image_relpath
 
 # The values of the released Dysca.json: its scorer (Dysca_compute.py) scores a free-form answer
 # only when question_type is exactly "image caption", so that is what we write.
@@ -163,6 +163,7 @@ class Dysca(Generator):
             self._recipes = load_recipes()
             get_recipe(self.condition, self._recipes)  # an unknown recipe fails before planning
         self._walks: dict[tuple[str, str], Iterator[dict[str, str]] | None] = {}
+        self._style_cycle: tuple[int, list[str]] = (-1, [])
         if not self.allow_short:
             self.check_capacity()
 
@@ -312,7 +313,7 @@ class Dysca(Generator):
         slots = [
             (fg, k) for k in range(max(counts, default=0)) for fg, n in zip(foregrounds, counts) if k < n
         ]
-        records: list[Record] = []
+        images: list[PlannedImage] = []
         seen_prompts: set[str] = set()
         exhausted: dict[str, int] = {}
         planned: dict[str, int] = {}
@@ -328,8 +329,7 @@ class Dysca(Generator):
                 continue
             seen_prompts.add(image.prompt)
             planned[fg.name] = planned.get(fg.name, 0) + 1
-            questions = self._questions(image)
-            records.extend(self._thinned(image, questions) if self.thin else questions)
+            images.append(image)
         short = {
             name: missing for name, missing in exhausted.items() if planned.get(name, 0) < capacity[name]
         }
@@ -348,18 +348,26 @@ class Dysca(Generator):
             "add items with --vocab DIR or select more styles."
             for name, missing in exhausted.items()
         ]
+        # Drawing the images is sequential (a prompt must not repeat); an image's questions
+        # depend on it alone, so the plan stage may write them in several processes.
         return PlanResult(
-            records=records,
+            records=ItemRecords(images, self._image_records),
             warnings=warnings,
             notes=[self.capacity_note(planned)],
         )
 
+    def _image_records(self, image: PlannedImage) -> list[Record]:
+        questions = self._questions(image)
+        return self._thinned(image, questions) if self.thin else questions
+
     def _style_for(self, index: int) -> str:
         """Styles are dealt in seeded shuffled cycles, so any plan of >= len(styles) images uses every style."""
         cycle, position = divmod(index, len(self.selected_styles))
-        order = list(self.selected_styles)
-        rng_for(self.request.run_seed, "dysca-style-cycle", cycle).shuffle(order)
-        return order[position]
+        if self._style_cycle[0] != cycle:  # one shuffle per cycle, not per image (a tenth of the drawing)
+            order = list(self.selected_styles)
+            rng_for(self.request.run_seed, "dysca-style-cycle", cycle).shuffle(order)
+            self._style_cycle = (cycle, order)
+        return self._style_cycle[1][position]
 
     def _draw_image(
         self, fg: Foreground, k: int, style: dict[str, str], seen: set[str], attempts: int = 100

@@ -7,14 +7,15 @@ from __future__ import annotations
 from array import array
 from collections import defaultdict
 from dataclasses import dataclass, field
-from typing import Any
-
-import numpy as np
+from typing import TYPE_CHECKING, Any
 
 from hvgen.readers.coco import PersonImage
 
 from . import levels as L
 from .facts import Facts
+
+if TYPE_CHECKING:  # numpy is imported where it is used: `hvgen --help` builds this benchmark's command
+    import numpy as np
 
 MULTI_CHOICE, TRUE_OR_FALSE, GROUNDING, FREE_FORM, CONVERSATION = (
     "multi choice", "true or false", "grounding", "free form", "conversation",
@@ -93,6 +94,8 @@ class DealOrder:
             self._ids[key].append(int(spec_id, 16))
 
     def freeze(self) -> None:
+        import numpy as np
+
         self._sorted = {key: np.sort(np.frombuffer(ids, dtype=np.uint64)) for key, ids in self._ids.items()}
         self._ids.clear()
 
@@ -100,4 +103,6 @@ class DealOrder:
         """How many questions under `key` come before `spec_id` in id order."""
         if key is None:
             return 0
+        import numpy as np
+
         return int(np.searchsorted(self._sorted[key], np.uint64(int(spec_id, 16))))

@@ -19,7 +19,7 @@ from typing import Any
 from hvgen.errors import HvgenError
 from hvgen.records import Record
 from hvgen.seeding import balanced_slot, stable_id
-from hvgen.store.catalog import image_relpath
+from hvgen.store.layout import image_relpath
 from hvgen.templating import TemplateSet
 
 OPEN, YES_NO, MULTI_CHOICE = "free form", "yes/no", "multi choice"

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 from hvgen.generator import PlanRequest
 from hvgen.records import Record
 from hvgen.seeding import derive_seed, rng_for, stable_id
-from hvgen.store.catalog import image_relpath
+from hvgen.store.layout import image_relpath
 from hvgen.templating import TemplateSet
 
 from .categories import CLOSE_ENDED, FREE_FORM, MULTI_CHOICE, OPEN_ENDED, SUB_DATASETS, Group, PlannedImage

@@ -75,7 +75,7 @@ def _listings(perturbations: bool = True) -> dict[str, list[str]]:
 
     listings: dict[str, list[str]] = {"benchmarks": sorted(generators()), "scenarios": list(SCENARIO_NAMES)}
     if perturbations:
-        from hvgen.scenarios.adversarial import ATTACKS
+        from hvgen.scenarios.attack_settings import ATTACKS
         from hvgen.scenarios.corruption import PRESETS
 
         listings["corruption-presets"] = list(PRESETS)
@@ -116,6 +116,8 @@ def config_command(
 
     import yaml
 
+    if not source.exists():  # refused before the stages are imported (a refusal stays light)
+        raise HvgenError(f"{source}: no such run directory or config file.")
     from hvgen.pipeline import build_generator, check_options, check_scenarios, describe_config
 
     if source.is_dir():
@@ -178,6 +180,7 @@ def stats_command(
     """Print the run's statistics (counts, answer balance, prompt lengths, scenarios, drops) as tables."""
     import json
 
+    config = load_run(run_dir)  # a missing or damaged run is refused before the stages are imported
     from hvgen.pipeline import scenario_levels
     from hvgen.stages.plan import build_generator
     from hvgen.stages.repair import ensure_catalog
@@ -186,7 +189,6 @@ def stats_command(
     from hvgen.store.catalog import open_catalog
     from hvgen.store.work import sync_manifests
 
-    config = load_run(run_dir)
     generator = build_generator(config)
     ensure_catalog(run_dir, config)
     with open_catalog(run_dir) as con:

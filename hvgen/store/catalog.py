@@ -21,14 +21,16 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import duckdb
-import pyarrow as pa
 
 from hvgen.errors import HvgenError
 from hvgen.records import Record
 from hvgen.store.layout import CATALOG_FILE, image_relpath  # noqa: F401 - image_relpath: re-exported
+
+if TYPE_CHECKING:  # pyarrow (0.1 s) is imported by the functions that write arrow: `hvgen status` reads only
+    import pyarrow as pa
 
 RECORDS_HASH_KEY = "records_sha256"
 """Meta key: sha256 of the plan's records.jsonl (what the plan stage wrote; identifies the plan)."""
@@ -177,6 +179,8 @@ def _corrupt_message(path: Path, error: Exception) -> str:
 
 def write_plan(con: duckdb.DuckDBPyConnection, records: list[Record] | pa.Table) -> None:
     """Replace the run's records and images with a new plan (one transaction)."""
+    import pyarrow as pa
+
     table = records if isinstance(records, pa.Table) else pa.Table.from_pylist(records)
     with plan_writer(con) as add:
         add(table)

@@ -41,6 +41,7 @@ class RecordSort:
         self.buffer: list[tuple[str, str]] = []
         self.buffered = 0
         self.count = 0
+        self.tag = ""  # run file names: a part's (a worker's) carry its tag
 
     def add(self, ids: list[str], lines: list[str]) -> None:
         self.buffer.extend(zip(ids, lines))
@@ -49,11 +50,29 @@ class RecordSort:
         if self.buffered >= self.run_bytes:
             self._write_run()
 
+    def part(self, tag: str) -> RecordSort:
+        """A sort that writes its runs into this one's folder (named after `tag`, unique per part),
+        for a worker process: `finish()` there, then `adopt` the runs it returns here."""
+        part = RecordSort.__new__(RecordSort)
+        part.folder, part.run_bytes, part.tag = self.folder, self.run_bytes, f"{tag}-"
+        part.runs, part.buffer, part.buffered, part.count = [], [], 0, 0
+        return part
+
+    def finish(self) -> tuple[list[Path], int]:
+        """A part's sorted runs, all written, and how many lines they hold."""
+        self._write_run()
+        return self.runs, self.count
+
+    def adopt(self, runs: list[Path], count: int) -> None:
+        """Merge a part's runs (`finish`) with this sort's."""
+        self.runs.extend(runs)
+        self.count += count
+
     def _write_run(self) -> None:
         if not self.buffer:
             return
         self.buffer.sort(key=lambda pair: pair[0])
-        path = self.folder / f"run-{len(self.runs):05d}.tsv"
+        path = self.folder / f"run-{self.tag}{len(self.runs):05d}.tsv"
         with open(path, "w", encoding="utf-8", newline="\n") as handle:
             handle.writelines(f"{record_id}\t{line}" for record_id, line in self.buffer)
         self.runs.append(path)

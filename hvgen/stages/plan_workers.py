@@ -1,0 +1,109 @@
+"""The plan stage's worker processes: a large plan whose records come item by item
+(`hvgen.generator.ItemRecords`: an image and its questions) is made by several processes, each
+generating, validating and serialising the records of a contiguous range of items into sorted
+runs of the plan's out-of-core sort (hvgen.store.record_sort). The parent merges the runs as it
+does its own, so records.jsonl is byte-identical to a plan made in one process: every record
+depends on its item alone, and the file is sorted by id whatever order the records came in.
+
+Workers are forked, not spawned: a spawned worker would import hvgen again and rebuild the
+generator (its vocabularies and templates) and the items, a second or more of the work it is
+meant to share; a forked one starts with them. The plan stage forks before it opens the catalog
+(DuckDB must not be forked with a connection open), and the workers print nothing. Their number
+comes from `hvgen.cpu_budget.available_cpus()` (`HVGEN_CPUS=1`: one process); other systems than
+Linux plan in one process (forking is not safe on macOS).
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import sys
+from collections.abc import Callable, Iterable
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+from typing import Any, TypeVar
+
+from hvgen.cpu_budget import available_cpus
+from hvgen.generator import Generator, ItemRecords
+from hvgen.records import Record
+from hvgen.store.record_sort import RecordSort
+from hvgen.workers import die_with_parent
+
+T = TypeVar("T")
+Stage = Callable[[Iterable[Record], str, RecordSort], Any]
+"""How records are staged (`hvgen.stages.plan.stage_records`): (records, schema, sort) → what it learnt."""
+
+MIN_ITEMS_PER_WORKER = 500
+"""Fewer items per worker are planned in this process: forking and merging would cost more than
+the second core saves (a Dysca image is ~7 records, ~0.7 ms of work)."""
+PARTS_PER_WORKER = 2
+"""Item ranges per worker: a worker that finishes early takes another range."""
+
+_FORKED: tuple[Generator, ItemRecords, RecordSort, Stage] | None = None
+"""The generator, its items and the sort, set before the pool forks (workers inherit them)."""
+
+
+def plan_workers(items: int) -> int:
+    """How many processes make a plan of `items` items (1: this process alone)."""
+    if not sys.platform.startswith("linux"):  # fork is safe on Linux; macOS's system libraries are not
+        return 1
+    return max(1, min(available_cpus(), items // MIN_ITEMS_PER_WORKER))
+
+
+def stage_in_workers(
+    generator: Generator,
+    records: Iterable[Record],
+    sort: RecordSort,
+    stage: Callable[[Iterable[Record], str, RecordSort], T],
+) -> list[T] | None:
+    """`stage` the records into `sort` in worker processes, one item range each; returns what
+    each range's staging learnt, or None when the records are not an `ItemRecords` plan or too
+    few to share (the caller stages them here). The --vocab files the workers read count as read
+    here (`Vocabulary.short_override_warnings`)."""
+    global _FORKED
+    if not isinstance(records, ItemRecords):
+        return None
+    workers = plan_workers(len(records.items))
+    if workers < 2:
+        return None
+    ranges = _ranges(len(records.items), workers * PARTS_PER_WORKER)
+    _FORKED = (generator, records, sort, stage)
+    try:
+        with ProcessPoolExecutor(
+            max_workers=workers,
+            mp_context=multiprocessing.get_context("fork"),
+            initializer=die_with_parent,
+            initargs=(os.getpid(),),
+        ) as pool:
+            results = list(pool.map(_stage_range, ranges))
+    finally:
+        _FORKED = None
+    learnt = []
+    for runs, count, part, vocab_read in results:
+        sort.adopt(runs, count)
+        generator.vocab.note_overrides_read(vocab_read)
+        learnt.append(part)
+    return learnt
+
+
+def _ranges(items: int, parts: int) -> list[tuple[int, int]]:
+    """`items` split into `parts` contiguous (start, stop) ranges, the first ones one longer."""
+    base, extra = divmod(items, parts)
+    bounds, start = [], 0
+    for index in range(parts):
+        stop = start + base + (1 if index < extra else 0)
+        if stop > start:
+            bounds.append((start, stop))
+        start = stop
+    return bounds
+
+
+def _stage_range(bounds: tuple[int, int]) -> tuple[list[Path], int, Any, dict[str, Path]]:
+    """In a worker: stage the records of items[start:stop] into sorted runs of the shared sort's
+    folder; returns the runs, their line count, what staging learnt and the --vocab files read."""
+    assert _FORKED is not None, "a plan worker runs in a process forked by stage_in_workers"
+    generator, records, sort, stage = _FORKED
+    part = sort.part(f"{bounds[0]:010d}")
+    learnt = stage(records.records_in(*bounds), generator.schema, part)
+    runs, count = part.finish()
+    return runs, count, learnt, generator.vocab.overrides_read()

@@ -1,0 +1,141 @@
+"""A large plan made item by item (`ItemRecords`: Dysca's images and their questions) is made by
+forked worker processes (hvgen.stages.plan_workers): records.jsonl, the catalog and the plan
+summary are the same as when this process makes it alone."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from hvgen.config import RunConfig
+from hvgen.errors import HvgenError
+from hvgen.generator import ItemRecords, PlanResult
+from hvgen.stages import plan_workers
+from hvgen.stages.plan import CatalogFeed, build_generator, plan_records, run_plan, serialise_records
+
+CONFIG = RunConfig(benchmark="dysca", num=90, seed=7)
+FORKS = pytest.mark.skipif(
+    not sys.platform.startswith("linux"), reason="plan workers are forked on Linux only"
+)
+
+
+@pytest.fixture
+def small_items(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Workers for a plan of a few dozen images; returns the number of worker plans made."""
+    monkeypatch.setattr(plan_workers, "MIN_ITEMS_PER_WORKER", 10)
+    made: list[int] = []
+    original = plan_workers.stage_in_workers
+
+    def counted(*args, **kwargs):
+        parts = original(*args, **kwargs)
+        if parts is not None:
+            made.append(len(parts))
+        return parts
+
+    monkeypatch.setattr("hvgen.stages.plan.stage_in_workers", counted)
+    return made
+
+
+def plan_in(run_dir: Path, cpus: int, monkeypatch: pytest.MonkeyPatch, config: RunConfig = CONFIG):
+    monkeypatch.setenv("HVGEN_CPUS", str(cpus))
+    return run_plan(run_dir, config)
+
+
+def catalog_rows(run_dir: Path) -> tuple[list, list]:
+    con = duckdb.connect(str(run_dir / "catalog.duckdb"), read_only=True)
+    try:
+        return con.execute("DESCRIBE records").fetchall(), con.execute("SELECT * FROM records").fetchall()
+    finally:
+        con.close()
+
+
+@FORKS
+def test_workers_write_the_bytes_one_process_writes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, small_items: list[int]
+) -> None:
+    serial = plan_in(tmp_path / "serial", 1, monkeypatch)
+    assert small_items == [], "one CPU: no worker"
+    parallel = plan_in(tmp_path / "parallel", 2, monkeypatch)
+    assert small_items == [2 * plan_workers.PARTS_PER_WORKER], "two CPUs: the plan was shared"
+    text = (tmp_path / "parallel" / "records.jsonl").read_bytes()
+    assert text == (tmp_path / "serial" / "records.jsonl").read_bytes()
+    assert text.decode() == serialise_records(plan_records(build_generator(CONFIG)))
+    assert serial == parallel  # counts, answer balance, warnings and notes
+    assert catalog_rows(tmp_path / "parallel") == catalog_rows(tmp_path / "serial")
+    assert not list((tmp_path / "parallel").glob(".plan-sort.*")), "the workers' runs are removed"
+
+
+@FORKS
+def test_short_vocabulary_warnings_count_the_files_workers_read(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, small_items: list[int]
+) -> None:
+    vocab = tmp_path / "vocab"
+    vocab.mkdir()
+    (vocab / "color.txt").write_text("red\nblue\n", encoding="utf-8")  # 2 items: 2-option questions
+    config = RunConfig(benchmark="dysca", num=60, seed=2, vocab_dir=str(vocab))
+    serial = plan_in(tmp_path / "serial", 1, monkeypatch, config)
+    parallel = plan_in(tmp_path / "parallel", 2, monkeypatch, config)
+    assert small_items, "the plan was shared"
+    assert any("color.txt" in warning for warning in serial.warnings), serial.warnings
+    assert parallel.warnings == serial.warnings
+
+
+def test_an_error_in_a_worker_is_raised_here_and_writes_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, small_items: list[int]
+) -> None:
+    base = build_generator(CONFIG)
+
+    class Failing(type(base)):
+        def plan(self) -> PlanResult:
+            result = super().plan()
+            items = result.records.items
+
+            def records_of(image):
+                if image is items[-1]:
+                    raise HvgenError("the last image cannot be asked about")
+                return self._image_records(image)
+
+            return PlanResult(ItemRecords(items, records_of), result.warnings, result.notes)
+
+    monkeypatch.setenv("HVGEN_CPUS", "2")
+    with pytest.raises(HvgenError, match="the last image cannot be asked about"):
+        run_plan(tmp_path, CONFIG, Failing(base.request))
+    assert small_items == [] and not (tmp_path / "records.jsonl").exists()
+
+
+def test_item_records_read_as_the_list_of_their_records() -> None:
+    records = ItemRecords([1, 2, 3], lambda n: [{"id": f"{n}-{i}"} for i in range(n)])
+    assert [r["id"] for r in records] == ["1-0", "2-0", "2-1", "3-0", "3-1", "3-2"]
+    assert [r["id"] for r in records.records_in(1, 2)] == ["2-0", "2-1"]
+    assert len(records) == 6 and records[-1] == {"id": "3-2"} and records == list(records)
+
+
+def test_a_catalog_error_in_the_feed_thread_is_raised_in_the_writer() -> None:
+    def refuse(table) -> None:
+        raise ValueError("disk full")
+
+    with pytest.raises(ValueError, match="disk full"), CatalogFeed(refuse, None) as feed:
+        for _ in range(5):  # more batches than the queue holds: the writer is never blocked for good
+            feed.add(["a"], ['{"id": "a"}\n'])
+
+
+@pytest.mark.parametrize(
+    "records",
+    [
+        [{"id": "a", "n": None}, {"id": "b", "n": 3}, {"id": "c", "n": 2.5}],
+        [{"id": "a", "o": []}, {"id": "b", "o": ["x", None]}, {"id": "c", "o": ["y"]}],
+        [{"id": "a", "s": {"x": 1}}, {"id": "b", "s": {"y": "z", "x": None}}, {"id": "c", "s": None}],
+        [{"id": "a", "f": [{"p": 1}, {"q": True}]}, {"id": "b", "f": [{"q": False, "p": 2}]}, {"id": "c"}],
+        [{"id": "a", "t": [True]}, {"id": "b", "t": None}, {"id": "c", "t": [False, None]}],
+    ],
+)
+def test_arrow_types_from_one_record_per_shape_equal_from_pylist(records: list[dict]) -> None:
+    import pyarrow as pa
+
+    from hvgen.stages.plan import arrow_types
+
+    assert arrow_types(records) == pa.Table.from_pylist(records).schema
+    assert arrow_types(records[::-1]) == pa.Table.from_pylist(records[::-1]).schema
