@@ -232,11 +232,11 @@ def test_a_missing_pose_model_fails_in_one_line(tmp_path: Path) -> None:
         load_pose_model(str(tmp_path / "nothing"), "cpu")
 
 
-def test_boxes_and_landmarks_are_not_scored() -> None:
-    for name in ("boxes", "landmarks"):
-        condition = make_condition(name, {}, 1, SIZE, RECIPES)
+def test_boxes_and_five_point_landmarks_are_not_scored() -> None:
+    for name, metric in (("boxes", "none"), ("landmarks", "landmark_nme_score")):  # 68-point faces are:
+        condition = make_condition(name, {}, 1, SIZE, RECIPES)  # tests/test_fidelity_landmarks.py
         result = score_image(condition, condition, name, {}, 1, RECIPES)
-        assert (result.metric, result.score) == ("none", None)
+        assert (result.metric, result.score) == (metric, None)
 
 
 def test_a_logged_build_is_repeated_with_its_fidelity_filter() -> None:

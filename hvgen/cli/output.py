@@ -86,7 +86,7 @@ def print_build(result: Any) -> list[str]:
             f"{fidelity['scored_images']} scored image(s) dropped"
             + (f"; {spread}" if spread else "")
             + (
-                f"; {fidelity['unscored_images']} not scorable (boxes, landmarks, no labelled keypoint), kept"
+                f"; {fidelity['unscored_images']} not scorable (boxes, five-point faces, no labelled keypoint, no whole-body head), kept"
                 if fidelity["unscored_images"]
                 else ""
             )

@@ -316,6 +316,22 @@ def condition_people(
     return [[[*frame.point(x, y), v] for x, y, v in person] for person in people]
 
 
+def condition_faces(
+    name: str, params: dict[str, Any], seed: int, size: tuple[int, int], recipes: dict[str, Recipe]
+) -> list[list[list[float]]] | None:
+    """The faces (landmarks [x, y] each, in pixels of an image of `size`) that the landmarks
+    condition `name` draws for a record, or None when the recipe is not a landmark map: the truth
+    a whole-body pose estimator's face keypoints are scored against (`hvgen.fidelity`)."""
+    recipe = get_recipe(name, recipes)
+    if recipe.kind != "landmarks":
+        return None
+    check_parameters(recipe, params, f"condition '{name}'")
+    merged = {**recipe.parameters, **params}
+    faces, canvas = _landmark_faces(merged, random.Random(derive_seed(seed, "condition", name)), size)
+    frame = drawing.make_canvas(size, canvas)
+    return [[list(frame.point(point[0], point[1])) for point in face] for face in faces]
+
+
 def reextract(
     name: str, params: dict[str, Any], seed: int, image: Image.Image, recipes: dict[str, Recipe]
 ) -> Image.Image | None:
@@ -341,6 +357,18 @@ def _pose_people(p: dict[str, Any], rng: random.Random, size: tuple[int, int]) -
     return people, p.get("canvas")
 
 
+def _landmark_faces(p: dict[str, Any], rng: random.Random, size: tuple[int, int]) -> tuple[list[Any], Any]:
+    """(faces, canvas) of a landmarks condition: the record's faces, or seeded five-point faces."""
+    faces = p.get("faces")
+    if faces is None:  # no landmarks in the record: seeded five-point faces, in image pixels
+        return drawing.random_faces(rng, size, int(p.get("faces_count", 1)), p.get("jitter", 0.02)), None
+    if not isinstance(faces, list | tuple):
+        raise HvgenError(
+            f"landmarks condition: 'faces' must be a list of faces ([x, y] points each), got {faces!r}."
+        )
+    return faces, p.get("canvas")
+
+
 def _draw(kind: str, p: dict[str, Any], rng: random.Random, size: tuple[int, int]) -> Image.Image:
     if kind == "pose":
         people, canvas = _pose_people(p, rng, size)
@@ -359,16 +387,11 @@ def _draw(kind: str, p: dict[str, Any], rng: random.Random, size: tuple[int, int
             )
         return drawing.draw_boxes(boxes, size, canvas, colours, p.get("fill", True), p.get("line_width", 4))
     if kind == "landmarks":
-        faces = p.get("faces")
-        if faces is None:
-            faces, p = (
-                drawing.random_faces(rng, size, int(p.get("faces_count", 1)), p.get("jitter", 0.02)),
-                {**p, "canvas": None},
-            )
+        faces, canvas = _landmark_faces(p, rng, size)
         return drawing.draw_landmarks(
             faces,
             size,
-            p.get("canvas"),
+            canvas,
             p.get("point_radius", 3),
             p.get("line_width", 2),
             p.get("connect", True),

@@ -6,7 +6,9 @@ the condition an image was rendered from (CtrLoRA's evaluation: re-extract, then
 * `edge_f1` — precision/recall of edge pixels with a distance tolerance (BSDS's 0.75 % of the
   image diagonal by default, at least 1 pixel; `edge_tolerance`).
 * `ssim` — the standard Gaussian SSIM of Wang et al. 2004 (11×11 window, σ 1.5, K1 0.01, K2 0.03).
-* `landmark_nme` — the normalised mean error of face landmarks (for when a landmark model exists).
+* `landmark_nme` — the normalised mean error of face landmarks; `face_agreement` turns the NME of
+  68-point faces (over the inter-ocular distance, outer eye corners 36 and 45, as 300-W) into a
+  score, `landmark_score`.
 
 No model and no I/O here, so every number can be checked on hand-made arrays.
 """
@@ -162,3 +164,37 @@ def landmark_nme(
     if not norm > 0:
         raise ValueError(f"the NME's normaliser must be > 0, got {norm}")
     return float(np.linalg.norm(pred - true, axis=1).mean() / norm)
+
+
+NME_FAILURE = 0.1
+"""The NME at which a face scores 0 (hvgen's choice: a mean error of a tenth of the eye span
+means the face was not followed)."""
+OUTER_EYE_CORNERS = (36, 45)
+"""iBUG-68 indices of the outer eye corners, whose distance normalises the NME (300-W's inter-ocular)."""
+
+
+def landmark_score(nme: float) -> float:
+    """An NME as a 0-1 agreement score: max(0, 1 - NME / `NME_FAILURE`); 1 is perfect."""
+    if not nme >= 0:
+        raise ValueError(f"an NME is >= 0, got {nme}")
+    return max(0.0, 1.0 - nme / NME_FAILURE)
+
+
+def interocular(face: Sequence[Sequence[float]]) -> float:
+    """The distance between the outer eye corners of a 68-point face."""
+    (x1, y1), (x2, y2) = (face[i][:2] for i in OUTER_EYE_CORNERS)
+    return math.hypot(x2 - x1, y2 - y1)
+
+
+def face_agreement(
+    truth: Sequence[Sequence[Sequence[float]]], predicted: Sequence[Sequence[Sequence[float]]]
+) -> float | None:
+    """Mean `landmark_score` over 68-point faces, face i against prediction i (estimated from its
+    own box, so no matching); None when no face has 68 points with its eye corners apart."""
+    scores = []
+    for face, found in zip(truth, predicted, strict=True):
+        if len(face) != 68 or not interocular(face) > 0:
+            continue
+        nme = landmark_nme([p[:2] for p in found], [p[:2] for p in face], interocular(face))
+        scores.append(landmark_score(nme))
+    return float(np.mean(scores)) if scores else None

@@ -10,8 +10,12 @@ Which statistic a record's condition recipe gets (CtrLoRA evaluates each conditi
   extractor with the same seed on the image, SSIM against the condition (`ssim`, clipped at 0;
   the masks of outpaint/inpaint are shared by both, so those scores run high).
 * `shapes` — the condition is a picture: SSIM of the image against it.
-* `boxes` and `landmarks` — not scored (`none`): re-extracting them needs an object detector or a
-  face-landmark model, and transformers ships no face-landmark model; such images are kept.
+* `landmarks` — the faces are known (the record's 68-point faces): a whole-body ViTPose
+  re-estimates each top-down from its widened landmark box; its 68 face keypoints against the
+  face's, NME over the inter-ocular distance, score = max(0, 1 − NME / 0.1)
+  (`landmark_nme_score`). Five-point faces (the seeded stand-ins) and a model without a
+  whole-body head leave the image unscored (score None).
+* `boxes` — not scored (`none`): re-extracting them needs an object detector; such images are kept.
 
 Every score is in [0, 1], higher = the image follows its condition more closely.
 """
@@ -25,14 +29,18 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from hvgen.conditions.recipes import Recipe, condition_people, get_recipe, reextract
-from hvgen.fidelity.metrics import edge_f1, pose_agreement, ssim
-from hvgen.fidelity.pose_model import person_box
+from hvgen.conditions.recipes import Recipe, condition_faces, condition_people, get_recipe, reextract
+from hvgen.fidelity.metrics import edge_f1, face_agreement, pose_agreement, ssim
+from hvgen.fidelity.pose_model import face_box, person_box
 
 PoseEstimator = Callable[[Image.Image, list[list[float]]], list[list[list[float]]]]
 """(RGB image, person boxes [x, y, w, h]) → 17 keypoints [x, y, score] per box."""
 
-METRICS = ("oks", "edge_f1", "ssim", "none")
+FaceEstimator = Callable[[Image.Image, list[list[float]]], list[list[list[float]]] | None]
+"""(RGB image, face boxes [x, y, w, h]) → 68 face keypoints [x, y, score] per box, or None when
+the model cannot find faces (no whole-body head)."""
+
+METRICS = ("oks", "edge_f1", "ssim", "landmark_nme_score", "none")
 EDGE_LEVEL = 127
 """A pixel of an edge map (white on black) is an edge when its grey level is above this."""
 
@@ -50,6 +58,8 @@ def metric_for(name: str, recipes: dict[str, Recipe]) -> str:
         return "oks"
     if recipe.kind == "extract":
         return "edge_f1" if recipe.extractor == "canny" else "ssim"
+    if recipe.kind == "landmarks":
+        return "landmark_nme_score"
     return "ssim" if recipe.kind == "shapes" else "none"
 
 
@@ -61,9 +71,11 @@ def score_image(
     seed: int,
     recipes: dict[str, Recipe],
     estimate: PoseEstimator | None = None,
+    estimate_faces: FaceEstimator | None = None,
 ) -> Fidelity:
     """How well `image` follows `condition`, the image of recipe `name` drawn for a record with
-    `params` from image seed `seed`. `estimate` is needed for pose recipes only."""
+    `params` from image seed `seed`. `estimate` is needed for pose recipes only, `estimate_faces`
+    for landmark recipes with 68-point faces only."""
     image, condition = image.convert("RGB"), condition.convert("RGB")
     if image.size != condition.size:
         raise ValueError(f"image {image.size} and its condition {condition.size} differ in size")
@@ -77,6 +89,18 @@ def score_image(
             raise ValueError(f"condition '{name}' is a pose: scoring it needs a pose estimator")
         found = estimate(image, [person_box(person, image.size) for person in people])
         return Fidelity(metric, pose_agreement(people, found))
+    if metric == "landmark_nme_score":
+        faces = [
+            face for face in condition_faces(name, params, seed, image.size, recipes) or [] if len(face) == 68
+        ]
+        if not faces:  # five-point faces: no 68-point truth to compare with
+            return Fidelity(metric, None)
+        if estimate_faces is None:
+            raise ValueError(
+                f"condition '{name}' is a landmark map: scoring it needs a whole-body pose estimator"
+            )
+        found = estimate_faces(image, [face_box(face, image.size) for face in faces])
+        return Fidelity(metric, None if found is None else face_agreement(faces, found))
     if metric == "none":
         return Fidelity(metric, None)
     again = reextract(name, params, seed, image, recipes) or image

@@ -1,8 +1,9 @@
 """Control-fidelity filter: drop conditioned images that do not follow their condition.
 
 Each kept image rendered from a condition (a ControlNet run) gets its condition re-extracted
-and scored by `hvgen.fidelity.score` (OKS for poses through a ViTPose, edge F1 for canny, SSIM
-for the other extractors; boxes and landmarks are not scored). Scores are cached per (model,
+and scored by `hvgen.fidelity.score` (OKS for poses through a ViTPose, 68-point face landmarks by
+NME through a whole-body ViTPose, edge F1 for canny, SSIM for the other extractors; boxes are not
+scored). Scores are cached per (model,
 image) in the catalog table ``fidelity_scores``, so a rebuild with another threshold costs no
 inference. Images scoring below the threshold (reason ``low_fidelity``) and their questions
 (``dropped_image``) are added to ``drops``; the card reports the score distribution.
@@ -18,7 +19,7 @@ from PIL import Image
 
 from hvgen import ranges
 from hvgen.errors import HvgenError
-from hvgen.progress import progress_bar
+from hvgen.progress import progress_bar, warn
 from hvgen.stages.build.image_drops import distribution, drop_images
 
 DEFAULT_FIDELITY_THRESHOLD = 0.5
@@ -46,6 +47,30 @@ class _LazyPose:
         return estimate_people(*self.loaded, image, boxes, self.device)
 
 
+class _LazyFaces:
+    """The whole-body estimator for face landmarks, loaded on the first 68-point face; a model
+    without a whole-body head leaves faces unscored, with one warning."""
+
+    def __init__(self, model: str, device: str) -> None:
+        self.model, self.device, self.loaded, self.usable = model, device, None, True
+
+    def __call__(self, image: Image.Image, boxes: list[list[float]]) -> list[list[list[float]]] | None:
+        from hvgen.fidelity.pose_model import estimate_faces, is_wholebody, load_pose_model
+
+        if self.loaded is None and self.usable:
+            self.loaded = load_pose_model(self.model, self.device, wholebody=True)
+            if not is_wholebody(self.loaded[0]):
+                self.usable, self.loaded = False, None
+                warn(
+                    f"--fidelity-filter {self.model}: it has no whole-body head (133 COCO-WholeBody keypoints), so "
+                    "landmarks images stay unscored. Pass a VitPoseForPoseEstimation checkpoint with num_labels 133 "
+                    "to score them (the usyd-community/vitpose-plus-* conversions keep only their 17-keypoint COCO head)."
+                )
+        if self.loaded is None:
+            return None
+        return estimate_faces(*self.loaded, image, boxes, self.device)
+
+
 def compute_fidelity_scores(
     con: duckdb.DuckDBPyConnection, run_dir: Path, model: str, device: str = "cpu"
 ) -> int:
@@ -70,7 +95,7 @@ def compute_fidelity_scores(
     ]
     if not todo:
         return 0
-    recipes, estimate = load_recipes(), _LazyPose(model, device)
+    recipes, estimate, faces = load_recipes(), _LazyPose(model, device), _LazyFaces(model, device)
     with progress_bar(f"control fidelity ({Path(model).name})", len(todo)) as advance:
         for image_id, path, seed, condition_path in todo:
             name, params = parse_condition(
@@ -78,7 +103,7 @@ def compute_fidelity_scores(
             )
             try:
                 with Image.open(run_dir / path) as image, Image.open(run_dir / condition_path) as condition:
-                    result = score_image(image, condition, name, params, seed, recipes, estimate)
+                    result = score_image(image, condition, name, params, seed, recipes, estimate, faces)
             except (OSError, ValueError) as error:
                 raise HvgenError(
                     f"image {image_id} ({run_dir / path}, condition {run_dir / condition_path}): cannot score its "
