@@ -4,7 +4,9 @@ summary are the same as when this process makes it alone."""
 
 from __future__ import annotations
 
+import os
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 import duckdb
@@ -78,6 +80,25 @@ def test_workers_write_the_bytes_one_process_writes(
     assert serial == parallel  # counts, answer balance, warnings and notes
     assert catalog_rows(tmp_path / "parallel") == catalog_rows(tmp_path / "serial")
     assert not list((tmp_path / "parallel").glob(".plan-sort.*")), "the workers' runs are removed"
+
+
+@FORKS
+def test_map_in_workers_returns_each_range_in_item_order(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A pass over the items before the records (HERM's deal) in forked workers: each range's
+    result, in item order; with one CPU, once over all items in this process."""
+    monkeypatch.setattr(plan_workers, "MIN_ITEMS_PER_WORKER", 10)
+    items = [f"item {i}" for i in range(45)]
+
+    def work(part: Sequence[str]) -> tuple[int, list[str]]:
+        return os.getpid(), list(part)
+
+    monkeypatch.setenv("HVGEN_CPUS", "2")
+    shared = plan_workers.map_in_workers(items, work)
+    assert len(shared) == 2 * plan_workers.PARTS_PER_WORKER
+    assert [item for _, part in shared for item in part] == items
+    assert os.getpid() not in {pid for pid, _ in shared}
+    monkeypatch.setenv("HVGEN_CPUS", "1")
+    assert plan_workers.map_in_workers(items, work) == [(os.getpid(), items)]
 
 
 @FORKS

@@ -14,7 +14,7 @@ This module only wires data to the engine: rules in ``templates/herm/herm.yaml``
 from __future__ import annotations
 
 import random
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from functools import cached_property
 from pathlib import Path
 from typing import Annotated, Any
@@ -30,6 +30,7 @@ from hvgen.readers.coco import CocoPeople, PersonImage, read_people
 from hvgen.readers.source_folder import SourceFolder
 from hvgen.records import Record
 from hvgen.seeding import balanced_slot, derive_seed, stable_id
+from hvgen.stages.plan_workers import map_in_workers
 from hvgen.store.layout import image_relpath
 from hvgen.synthetic_mode import SyntheticMode
 
@@ -343,13 +344,20 @@ class Herm(SyntheticMode, Generator):
     def _deal_order(self, chosen: list[PersonImage]) -> DealOrder:
         """First pass: the id of every question whose answer position (multiple choice) or truth
         (true/false) is dealt, per dealing key, so that the second pass can deal image by image
-        exactly as if the whole plan were walked in id order (8 bytes a question, not a spec)."""
+        exactly as if the whole plan were walked in id order (8 bytes a question, not a spec).
+        Image ranges are collected in forked plan workers on a large plan, then merged."""
         order = DealOrder()
-        for entry in chosen:
-            for spec in self._image_specs(entry):
-                order.add(spec.id, deal_key(spec))
+        for part in map_in_workers(chosen, self._deal_part):
+            order.merge(part)
         order.freeze()
         return order
+
+    def _deal_part(self, entries: Sequence[PersonImage]) -> DealOrder:
+        part = DealOrder()
+        for entry in entries:
+            for spec in self._image_specs(entry):
+                part.add(spec.id, deal_key(spec))
+        return part
 
     def _records(self, chosen: list[PersonImage], data: CocoPeople, order: DealOrder,
                  notes: list[str]) -> Iterable[Record]:  # fmt: skip
