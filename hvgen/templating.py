@@ -66,10 +66,32 @@ def _warn_unmatched_templates(override_dir: Path, builtin: Path) -> None:
         )
 
 
-class TemplateSet:
-    """The templates of one benchmark, optionally overlaid by a user folder (`--templates DIR`)."""
+def _environment(sandboxed: bool, loader: jinja2.BaseLoader | None = None) -> jinja2.Environment:
+    """The sandboxed environment for templates users bring, the plain one for shipped templates;
+    the same settings either way, so a template renders the same text in both."""
+    environment_class = SandboxedEnvironment if sandboxed else jinja2.Environment
+    env = environment_class(
+        loader=loader,
+        undefined=jinja2.StrictUndefined,
+        keep_trailing_newline=False,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        autoescape=False,
+    )
+    env.filters["indefinite"] = indefinite
+    return env
 
-    def __init__(self, benchmark: str, override_dir: Path | None = None) -> None:
+
+class TemplateSet:
+    """The templates of one benchmark, optionally overlaid by a user folder (`--templates DIR`).
+
+    With a user folder every template of the set is rendered in the sandbox: a user file may
+    replace one that a shipped template includes or extends, so no template of the set is known
+    to run only shipped code. Template strings (`render_string`) come from vocabulary files, which
+    `--vocab DIR` may replace, so they are always sandboxed. Only the shipped set alone is
+    rendered without the sandbox (`sandboxed=True` forces it, for tests)."""
+
+    def __init__(self, benchmark: str, override_dir: Path | None = None, sandboxed: bool = False) -> None:
         search_path = [str(builtin_template_dir(benchmark))]
         if override_dir is not None and not override_dir.is_dir():  # else silently the shipped ones
             raise HvgenError(
@@ -78,15 +100,9 @@ class TemplateSet:
         if override_dir is not None:
             search_path.insert(0, str(override_dir))
         self.benchmark = benchmark
-        self.env = SandboxedEnvironment(
-            loader=_ConfinedLoader(search_path),
-            undefined=jinja2.StrictUndefined,
-            keep_trailing_newline=False,
-            trim_blocks=True,
-            lstrip_blocks=True,
-            autoescape=False,
-        )
-        self.env.filters["indefinite"] = indefinite
+        self.sandboxed = sandboxed or override_dir is not None
+        self.env = _environment(self.sandboxed, _ConfinedLoader(search_path))
+        self._string_env = _environment(True, self.env.loader)
         self._cache: dict[str, jinja2.Template] = {}
         self._owners: dict[tuple[str, str], jinja2.Template] = {}
         self._globals: dict[str, dict[str, Any]] = {}
@@ -199,7 +215,7 @@ class TemplateSet:
         try:
             template = self._strings.get(source)
             if template is None:
-                template = self._strings[source] = self.env.from_string(source)
+                template = self._strings[source] = self._string_env.from_string(source)
             return template.render(variables).strip()
         except jinja2.UndefinedError as error:
             raise HvgenError(f"template from {origin} ('{source}'): {error.message}.") from None

@@ -1,14 +1,17 @@
-"""A large plan made item by item (`ItemRecords`: Dysca's images and their questions) is made by
-forked worker processes (hvgen.stages.plan_workers): records.jsonl, the catalog and the plan
+"""A large plan made item by item (`ItemRecords`: the images of Dysca or HERM and their
+questions) is made by forked worker processes (hvgen.stages.plan_workers): records.jsonl, the catalog and the plan
 summary are the same as when this process makes it alone."""
 
 from __future__ import annotations
 
+import os
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 import duckdb
 import pytest
+from herm_coco import write_coco
 
 from hvgen.config import RunConfig
 from hvgen.errors import HvgenError
@@ -52,20 +55,50 @@ def catalog_rows(run_dir: Path) -> tuple[list, list]:
         con.close()
 
 
+def herm_config(root: Path) -> RunConfig:
+    """HERM on 32 COCO photographs: its answer positions are dealt over the whole plan in id order
+    (`DealOrder`, made in this process) before the workers word each image's questions."""
+    coco = write_coco(root, copies=8)
+    options = {"coco_keypoints": str(coco["keypoints"]), "coco_instances": str(coco["instances"]),
+               "coco_captions": str(coco["captions"]), "images": str(coco["images"])}  # fmt: skip
+    return RunConfig(benchmark="herm", num=100, seed=7, options=options)
+
+
 @FORKS
+@pytest.mark.parametrize("bench", ["dysca", "herm"])
 def test_workers_write_the_bytes_one_process_writes(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, small_items: list[int]
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, small_items: list[int], bench: str
 ) -> None:
-    serial = plan_in(tmp_path / "serial", 1, monkeypatch)
+    config = CONFIG if bench == "dysca" else herm_config(tmp_path / "coco")
+    serial = plan_in(tmp_path / "serial", 1, monkeypatch, config)
     assert small_items == [], "one CPU: no worker"
-    parallel = plan_in(tmp_path / "parallel", 2, monkeypatch)
+    parallel = plan_in(tmp_path / "parallel", 2, monkeypatch, config)
     assert small_items == [2 * plan_workers.PARTS_PER_WORKER], "two CPUs: the plan was shared"
     text = (tmp_path / "parallel" / "records.jsonl").read_bytes()
     assert text == (tmp_path / "serial" / "records.jsonl").read_bytes()
-    assert text.decode() == serialise_records(plan_records(build_generator(CONFIG)))
+    assert text.decode() == serialise_records(plan_records(build_generator(config)))
     assert serial == parallel  # counts, answer balance, warnings and notes
     assert catalog_rows(tmp_path / "parallel") == catalog_rows(tmp_path / "serial")
     assert not list((tmp_path / "parallel").glob(".plan-sort.*")), "the workers' runs are removed"
+
+
+@FORKS
+def test_map_in_workers_returns_each_range_in_item_order(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A pass over the items before the records (HERM's deal) in forked workers: each range's
+    result, in item order; with one CPU, once over all items in this process."""
+    monkeypatch.setattr(plan_workers, "MIN_ITEMS_PER_WORKER", 10)
+    items = [f"item {i}" for i in range(45)]
+
+    def work(part: Sequence[str]) -> tuple[int, list[str]]:
+        return os.getpid(), list(part)
+
+    monkeypatch.setenv("HVGEN_CPUS", "2")
+    shared = plan_workers.map_in_workers(items, work)
+    assert len(shared) == 2 * plan_workers.PARTS_PER_WORKER
+    assert [item for _, part in shared for item in part] == items
+    assert os.getpid() not in {pid for pid, _ in shared}
+    monkeypatch.setenv("HVGEN_CPUS", "1")
+    assert plan_workers.map_in_workers(items, work) == [(os.getpid(), items)]
 
 
 @FORKS

@@ -2,9 +2,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import jinja2
 import pytest
+from herm_coco import write_coco
+from jinja2.sandbox import SandboxedEnvironment
 
 from hvgen.errors import HvgenError
+from hvgen.generator import PlanRequest, get_generator
+from hvgen.stages.plan import plan_records, serialise_records
 from hvgen.templating import TemplateSet, indefinite
 
 
@@ -59,6 +64,45 @@ def test_sandbox_blocks_unsafe_attribute_access(tmp_path: Path) -> None:
     templates = TemplateSet("dysca", override_dir=tmp_path)
     with pytest.raises(Exception, match="unsafe|access"):
         templates.render("evil.j2", {})
+
+
+def test_user_templates_are_sandboxed_and_shipped_ones_are_not(tmp_path: Path) -> None:
+    """Shipped templates are as trusted as hvgen's code (plain Jinja, faster); a --templates
+    folder makes the whole set sandboxed, shipped files included, since a user file may be one
+    they include; template strings from vocabulary files are always sandboxed."""
+    (tmp_path / "evil.j2").write_text("{{ cycler.__init__.__globals__.os.getcwd() }}")
+    (tmp_path / "includes_evil.j2").write_text("{% include 'evil.j2' %}")
+    assert type(TemplateSet("dysca").env) is jinja2.Environment
+    user = TemplateSet("dysca", override_dir=tmp_path)
+    assert isinstance(user.env, SandboxedEnvironment)
+    for name in ("evil.j2", "includes_evil.j2"):
+        with pytest.raises(HvgenError, match="sandbox forbids"):
+            user.render(name, {})
+    with pytest.raises(HvgenError, match="sandbox forbids"):
+        TemplateSet("dysca").render_string(
+            "{{ ''.__class__.__mro__[1].__subclasses__() }}", {}, origin="x.txt"
+        )
+
+
+def shipped_plans(benchmark: str, request: PlanRequest) -> tuple[list, list]:
+    """`benchmark`'s plan with its shipped templates in the plain environment and in the sandbox."""
+    plans = []
+    for sandboxed in (False, True):
+        generator = get_generator(benchmark)(request)
+        generator.templates = TemplateSet(benchmark, sandboxed=sandboxed)
+        assert isinstance(generator.templates.env, SandboxedEnvironment) == sandboxed
+        plans.append(serialise_records(plan_records(generator)))
+    return plans[0], plans[1]
+
+
+def test_shipped_templates_render_the_same_bytes_without_the_sandbox(tmp_path: Path) -> None:
+    plain, sandboxed = shipped_plans("dysca", PlanRequest(run_seed=3, num=150, options={"scenario": "all"}))
+    assert plain == sandboxed and len(plain.splitlines()) > 500
+    coco = write_coco(tmp_path, copies=2)
+    options = {"coco_keypoints": str(coco["keypoints"]), "coco_instances": str(coco["instances"]),
+               "coco_captions": str(coco["captions"]), "images": str(coco["images"])}  # fmt: skip
+    plain, sandboxed = shipped_plans("herm", PlanRequest(run_seed=3, num=100, options=options))
+    assert plain == sandboxed and len(plain.splitlines()) > 50
 
 
 def test_unknown_template_is_a_clear_error() -> None:

@@ -14,7 +14,7 @@ This module only wires data to the engine: rules in ``templates/herm/herm.yaml``
 from __future__ import annotations
 
 import random
-from collections.abc import Iterator
+from collections.abc import Iterable, Sequence
 from functools import cached_property
 from pathlib import Path
 from typing import Annotated, Any
@@ -23,21 +23,22 @@ import typer
 
 from hvgen import ranges
 from hvgen.errors import HvgenError
-from hvgen.generator import ExportConfig, Generator, PlanRequest, PlanResult
+from hvgen.generator import ExportConfig, Generator, ItemRecords, PlanRequest, PlanResult
 from hvgen.privacy import public_value
-from hvgen.progress import info
 from hvgen.publish.formats import register_format
 from hvgen.readers.coco import CocoPeople, PersonImage, read_people
 from hvgen.readers.source_folder import SourceFolder
 from hvgen.records import Record
 from hvgen.seeding import balanced_slot, derive_seed, stable_id
+from hvgen.stages.plan_workers import map_in_workers
 from hvgen.store.layout import image_relpath
 from hvgen.synthetic_mode import SyntheticMode
 
 from . import levels as L
-from .annotator import DEFAULT_MAX_NEW_TOKENS, DEFAULT_THRESHOLD, AnnotatorSettings, PersonAnnotator
+from .annotator import DEFAULT_MAX_NEW_TOKENS, DEFAULT_THRESHOLD, AnnotatorSettings
 from .facts import Facts, person_facts, referring_expressions
-from .photos import add_masks, choose_images
+from .model_pass import model_records
+from .photos import choose_images
 from .questions import (
     BLOCKS,
     BOX_FORMATS,
@@ -343,47 +344,45 @@ class Herm(SyntheticMode, Generator):
     def _deal_order(self, chosen: list[PersonImage]) -> DealOrder:
         """First pass: the id of every question whose answer position (multiple choice) or truth
         (true/false) is dealt, per dealing key, so that the second pass can deal image by image
-        exactly as if the whole plan were walked in id order (8 bytes a question, not a spec)."""
+        exactly as if the whole plan were walked in id order (8 bytes a question, not a spec).
+        Image ranges are collected in forked plan workers on a large plan, then merged."""
         order = DealOrder()
-        for entry in chosen:
-            for spec in self._image_specs(entry):
-                order.add(spec.id, deal_key(spec))
+        for part in map_in_workers(chosen, self._deal_part):
+            order.merge(part)
         order.freeze()
         return order
 
+    def _deal_part(self, entries: Sequence[PersonImage]) -> DealOrder:
+        part = DealOrder()
+        for entry in entries:
+            for spec in self._image_specs(entry):
+                part.add(spec.id, deal_key(spec))
+        return part
+
     def _records(self, chosen: list[PersonImage], data: CocoPeople, order: DealOrder,
-                 notes: list[str]) -> Iterator[Record]:  # fmt: skip
+                 notes: list[str]) -> Iterable[Record]:  # fmt: skip
         """Second pass: one image's specs at a time, masked (--sam), worded, and — with
-        --annotator — the image's dense-caption record carrying every person's model-written text."""
+        --annotator — the image's dense-caption record carrying every person's model-written text.
+        Without models an image's records depend on it and the frozen deal alone: an `ItemRecords`,
+        which forked plan workers word in parallel (the same records.jsonl)."""
         from .masks import SamMasker
 
-        masker = SamMasker(self.sam) if self.sam else None
-        annotator = (
-            PersonAnnotator(self.annotation, self.templates, self.request.run_seed)
-            if self.annotation.annotator
-            else None
-        )
-        try:
-            for entry in chosen:
-                specs = self._image_specs(entry)
-                if masker is not None:
-                    add_masks(self, masker, entry, specs)
-                annotations = None
-                if annotator is not None:
-                    path = self.source_image(entry.image.file_name)
-                    size = (entry.image.width, entry.image.height)
-                    annotations = annotator.annotate_image(self.facts(entry), path, size)
-                for spec in sorted(specs, key=lambda s: s.id):
-                    record = self._finalise(spec, order.rank(spec.id, deal_key(spec)), data)
-                    if spec.task == "dense_caption":
-                        record["person_annotations"] = annotations
-                    yield record
-            if annotator is not None:
-                notes.extend(annotator.notes())
-                info(annotator.cache_report(), highlight=False)
-        finally:
-            if annotator is not None:
-                annotator.close()
+        if not self.sam and not self.annotation.annotator:
+            return ItemRecords(
+                chosen, lambda entry: self.image_records(entry, self._image_specs(entry), data, order)
+            )
+        return model_records(self, chosen, data, order, notes, SamMasker(self.sam) if self.sam else None)
+
+    def image_records(self, entry: PersonImage, specs: list[Spec], data: CocoPeople, order: DealOrder,
+                       annotations: Any = None) -> list[Record]:  # fmt: skip
+        records = [
+            self._finalise(spec, order.rank(spec.id, deal_key(spec)), data)
+            for spec in sorted(specs, key=lambda s: s.id)
+        ]
+        for record in records:
+            if record["task"] == "dense_caption":
+                record["person_annotations"] = annotations
+        return records
 
     # ------------------------------------------------------------------ facts
     def facts(self, entry: PersonImage) -> list[Facts]:

@@ -5,7 +5,6 @@ true/false truths are balanced over the questions in id order."""
 from __future__ import annotations
 
 from array import array
-from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -81,17 +80,27 @@ def deal_key(spec: Spec) -> tuple[str, int] | None:
 
 
 class DealOrder:
-    """Per dealing key, the sorted ids (as 64-bit integers) of the questions dealt under it."""
+    """Per dealing key, the sorted ids (as 64-bit integers) of the questions dealt under it.
+    Picklable before `freeze`: plan workers collect the ids of image ranges, `merge`d here."""
 
     def __init__(self) -> None:
         self.questions = 0
-        self._ids: dict[tuple[str, int], array] = defaultdict(lambda: array("Q"))
+        self._ids: dict[tuple[str, int], array] = {}
         self._sorted: dict[tuple[str, int], np.ndarray] = {}
 
     def add(self, spec_id: str, key: tuple[str, int] | None) -> None:
         self.questions += 1
         if key is not None:
-            self._ids[key].append(int(spec_id, 16))
+            ids = self._ids.get(key)
+            if ids is None:
+                ids = self._ids[key] = array("Q")
+            ids.append(int(spec_id, 16))
+
+    def merge(self, other: DealOrder) -> None:
+        """Add the questions `other` collected (the order of adding does not matter: `freeze` sorts)."""
+        self.questions += other.questions
+        for key, ids in other._ids.items():
+            self._ids.setdefault(key, array("Q")).extend(ids)
 
     def freeze(self) -> None:
         import numpy as np

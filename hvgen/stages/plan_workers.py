@@ -4,6 +4,8 @@ generating, validating and serialising the records of a contiguous range of item
 runs of the plan's out-of-core sort (hvgen.store.record_sort). The parent merges the runs as it
 does its own, so records.jsonl is byte-identical to a plan made in one process: every record
 depends on its item alone, and the file is sorted by id whatever order the records came in.
+A pass a generator makes over its items before the records (HERM's deal of answer positions)
+is shared the same way (`map_in_workers`).
 
 Workers are forked, not spawned: a spawned worker would import hvgen again and rebuild the
 generator (its vocabularies and templates) and the items, a second or more of the work it is
@@ -18,7 +20,7 @@ from __future__ import annotations
 import multiprocessing
 import os
 import sys
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
@@ -30,6 +32,7 @@ from hvgen.store.record_sort import RecordSort
 from hvgen.workers import die_with_parent
 
 T = TypeVar("T")
+R = TypeVar("R")
 Stage = Callable[[Iterable[Record], str, RecordSort], Any]
 """How records are staged (`hvgen.stages.plan.stage_records`): (records, schema, sort) → what it learnt."""
 
@@ -41,6 +44,8 @@ PARTS_PER_WORKER = 2
 
 _FORKED: tuple[Generator, ItemRecords, RecordSort, Stage] | None = None
 """The generator, its items and the sort, set before the pool forks (workers inherit them)."""
+_MAPPED: tuple[Sequence[Any], Callable[[Sequence[Any]], Any]] | None = None
+"""`map_in_workers`'s items and work, likewise."""
 
 
 def plan_workers(items: int) -> int:
@@ -69,13 +74,7 @@ def stage_in_workers(
     ranges = _ranges(len(records.items), workers * PARTS_PER_WORKER)
     _FORKED = (generator, records, sort, stage)
     try:
-        with ProcessPoolExecutor(
-            max_workers=workers,
-            mp_context=multiprocessing.get_context("fork"),
-            initializer=die_with_parent,
-            initargs=(os.getpid(),),
-        ) as pool:
-            results = list(pool.map(_stage_range, ranges))
+        results = _forked_map(workers, _stage_range, ranges)
     finally:
         _FORKED = None
     learnt = []
@@ -84,6 +83,41 @@ def stage_in_workers(
         generator.vocab.note_overrides_read(vocab_read)
         learnt.append(part)
     return learnt
+
+
+def map_in_workers(items: Sequence[T], work: Callable[[Sequence[T]], R]) -> list[R]:
+    """`work` over contiguous ranges of `items`, the results in item order: in forked workers
+    when the items are as many as `plan_workers` shares, else once over all of them here. For a
+    pass that must end before the records are made (HERM's deal: the id of every question), so
+    `work` must depend on its items alone and return something picklable."""
+    global _MAPPED
+    workers = plan_workers(len(items))
+    if workers < 2:
+        return [work(items)]
+    _MAPPED = (items, work)
+    try:
+        return _forked_map(workers, _map_range, _ranges(len(items), workers * PARTS_PER_WORKER))
+    finally:
+        _MAPPED = None
+
+
+def _map_range(bounds: tuple[int, int]) -> Any:
+    assert _MAPPED is not None, "a plan worker runs in a process forked by map_in_workers"
+    items, work = _MAPPED
+    return work(items[bounds[0] : bounds[1]])
+
+
+def _forked_map(
+    workers: int, function: Callable[[tuple[int, int]], R], ranges: list[tuple[int, int]]
+) -> list[R]:
+    """`function` of each range in `workers` forked processes (they inherit what it reads)."""
+    with ProcessPoolExecutor(
+        max_workers=workers,
+        mp_context=multiprocessing.get_context("fork"),
+        initializer=die_with_parent,
+        initargs=(os.getpid(),),
+    ) as pool:
+        return list(pool.map(function, ranges))
 
 
 def _ranges(items: int, parts: int) -> list[tuple[int, int]]:
