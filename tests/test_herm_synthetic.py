@@ -5,6 +5,7 @@ re-statement of the rules, not by calling hvgen's functions."""
 from __future__ import annotations
 
 import json
+import math
 import random
 import re
 import subprocess
@@ -161,6 +162,10 @@ def arms(kp: dict) -> str:
     )
 
 
+def centre(box: tuple[float, ...]) -> tuple[float, float]:
+    return (box[0] + box[2] / 2, box[1] + box[3] / 2)
+
+
 def position(box: tuple[float, ...], width: int) -> str:
     centre = (box[0] + box[2] / 2) / width
     return "left" if centre < 1 / 3 else "right" if centre > 2 / 3 else "center"
@@ -187,20 +192,34 @@ def test_every_question_is_answered_by_the_known_skeletons(planned: list[dict]) 
                 said = re.search(r"raises (.*) above|is in the (\w+) part", r["question"])
                 item = said.group(1) or said.group(2)
                 assert r["answer"] == ("True" if item == truth else "False"), r["question"]
-        elif r["aspect"] in ("left_of", "overlapping"):
+        elif r["aspect"] in ("left_of", "overlapping", "in_front_of"):
             a, b = (who(people, m.group(0))["box"] for m in BOX.finditer(r["question"]))
             if r["aspect"] == "left_of":
                 delta = (b[0] + b[2] / 2) - (a[0] + a[2] / 2)
                 assert abs(delta) > 0.25 * min(a[2], b[2])
                 truth = delta > 0
+            elif r["aspect"] == "in_front_of":  # lower box bottom = closer, by 5 % of the image height
+                delta = (a[1] + a[3]) - (b[1] + b[3])
+                assert abs(delta) > 0.05 * height
+                truth = delta > 0
             else:
                 truth = iou(a, b) > 0
             assert r["answer"] == ("True" if truth else "False"), r["question"]
+        elif r["aspect"] == "nearest":  # the other person whose box centre is nearest
+            person = who(people, BOX.search(r["question"]).group(0))
+            others = [p for p in people if p is not person]
+            distance = sorted(
+                (math.dist(centre(p["box"]), centre(person["box"])), i) for i, p in enumerate(others)
+            )
+            assert len(distance) == 1 or distance[0][0] < distance[1][0]
+            assert who(people, r["answer"]) is others[distance[0][1]], r["question"]
+            assert r["answer"] in r["options"] and len(r["options"]) == len(others)
         else:
             continue
         checked[key] = checked.get(key, 0) + 1
     assert {"counting/count/multi choice", "inst_rec/referring/grounding"} <= set(checked), checked
     assert any(k.startswith("pose/arms") for k in checked) and any(k.startswith("relation/") for k in checked)
+    assert {"relation/in_front_of/true or false", "relation/nearest/multi choice"} <= set(checked), checked
     assert not [r for r in planned if r["aspect"] == "person_object"]  # no objects in a synthetic scene
 
 
