@@ -300,19 +300,32 @@ def make_condition(
     return _draw(recipe.kind, merged, rng, size)
 
 
+def _drawn_truth(
+    kind: str, name: str, params: dict[str, Any], seed: int, size: tuple[int, int], recipes: dict[str, Recipe]
+) -> tuple[list[Any], Any] | None:
+    """What the `kind` condition `name` draws for a record (its people or faces, in canvas
+    units, drawn as `make_condition` draws them) and the frame mapping them to pixels of `size`;
+    None when the recipe is of another kind."""
+    recipe = get_recipe(name, recipes)
+    if recipe.kind != kind:
+        return None
+    check_parameters(recipe, params, f"condition '{name}'")
+    merged = {**recipe.parameters, **params}
+    rng = random.Random(derive_seed(seed, "condition", name))
+    items, canvas = (_pose_people if kind == "pose" else _landmark_faces)(merged, rng, size)
+    return items, drawing.make_canvas(size, canvas)
+
+
 def condition_people(
     name: str, params: dict[str, Any], seed: int, size: tuple[int, int], recipes: dict[str, Recipe]
 ) -> list[list[list[float]]] | None:
     """The people (17 COCO keypoints [x, y, v] each, in pixels of an image of `size`) that the
     pose condition `name` draws for a record, or None when the recipe is not a pose: the truth a
     pose estimator's re-extraction is scored against (`hvgen.fidelity`)."""
-    recipe = get_recipe(name, recipes)
-    if recipe.kind != "pose":
+    drawn = _drawn_truth("pose", name, params, seed, size, recipes)
+    if drawn is None:
         return None
-    check_parameters(recipe, params, f"condition '{name}'")
-    merged = {**recipe.parameters, **params}
-    people, canvas = _pose_people(merged, random.Random(derive_seed(seed, "condition", name)), size)
-    frame = drawing.make_canvas(size, canvas)
+    people, frame = drawn
     return [[[*frame.point(x, y), v] for x, y, v in person] for person in people]
 
 
@@ -322,13 +335,10 @@ def condition_faces(
     """The faces (landmarks [x, y] each, in pixels of an image of `size`) that the landmarks
     condition `name` draws for a record, or None when the recipe is not a landmark map: the truth
     a whole-body pose estimator's face keypoints are scored against (`hvgen.fidelity`)."""
-    recipe = get_recipe(name, recipes)
-    if recipe.kind != "landmarks":
+    drawn = _drawn_truth("landmarks", name, params, seed, size, recipes)
+    if drawn is None:
         return None
-    check_parameters(recipe, params, f"condition '{name}'")
-    merged = {**recipe.parameters, **params}
-    faces, canvas = _landmark_faces(merged, random.Random(derive_seed(seed, "condition", name)), size)
-    frame = drawing.make_canvas(size, canvas)
+    faces, frame = drawn
     return [[list(frame.point(point[0], point[1])) for point in face] for face in faces]
 
 
