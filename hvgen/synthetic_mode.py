@@ -1,5 +1,5 @@
 """`SyntheticMode`: what a photograph-reading generator needs to also render in a `--synthetic`
-run (HERM; Face QA follows the same rules by hand): copied images in a normal run (the supply
+run (HERM, Face QA): copied images in a normal run (the supply
 stage), rendered ones in a synthetic run (the render stage), decided per run from its options.
 
 The generator declares the "text_to_image" option group (its --model, --controlnet ... are
@@ -28,8 +28,10 @@ class SyntheticMode:
 
     @classmethod
     def planned_condition(cls, options: dict[str, Any]) -> str | None:
-        """A synthetic run plans `synthetic_condition` images; a photographic one none."""
-        return cls.synthetic_condition if options.get(cls.synthetic_option) else None
+        """A synthetic run plans `synthetic_condition` images; otherwise a `condition` option
+        names them (Face QA's --condition, which the generator refuses without --synthetic)."""
+        synthetic = cls.synthetic_condition if options.get(cls.synthetic_option) else None
+        return synthetic or options.get("condition") or None
 
     def choose_images(self, options: dict[str, Any]) -> bool:
         """Set this run's mode from its options; True when it renders."""

@@ -32,6 +32,7 @@ from hvgen.readers.source_folder import SourceFolder
 from hvgen.records import Record
 from hvgen.seeding import stable_id
 from hvgen.store.layout import image_relpath
+from hvgen.synthetic_mode import SyntheticMode
 
 from .questions import FREE_FORM, TASKS, QuestionPlanner, Worded, unseen_attributes
 from .sources import (
@@ -55,7 +56,7 @@ RACE_HELP = (
 LANDMARK_KEYS = ("head_pose_angles", "face_box", "condition")  # only with --condition
 
 
-class FaceQA(Generator):
+class FaceQA(SyntheticMode, Generator):
     """Face QA: face data sets as questions (attributes, age, gender, expression, verification pairs, forgery and
     dynamic expression over sampled frames; race on request), or synthetic faces."""
 
@@ -179,15 +180,13 @@ class FaceQA(Generator):
         super().__init__(request)
         options = self.resolved_options(request.options)
         self.source_specs = list(options["source"] or [])
-        self.synthetic = bool(options["synthetic"])
-        if self.synthetic and self.source_specs:
+        if self.choose_images(options) and self.source_specs:
             raise HvgenError(
                 "--synthetic cannot be combined with --source: synthetic faces are rendered, source faces are copied, "
                 "and one run does one or the other. Make two runs (e.g. --out runs/face-synthetic and runs/face)."
             )
         self.source_specs_parsed = parse_source_specs(self.source_specs)
         self.sources = {name: spec.root for name, spec in self.source_specs_parsed.items()}
-        self.supplies_images = not self.synthetic
         self.per_label = ranges.PER_LABEL.parse("--per-label", options["per_label"])
         self.include_race = bool(options["include_race"])
         self.no_images = options["no_images"]
@@ -293,10 +292,6 @@ class FaceQA(Generator):
             ExportConfig(name=task, scenario="clean", where=f"r.task = '{task}'", skip_if_empty=True)
             for task in TASKS
         ]
-
-    @classmethod
-    def photographic(cls, options: dict[str, Any]) -> bool:
-        return not options.get("synthetic")
 
     @classmethod
     def photo_twin_options(cls, released: dict[str, Any], given: dict[str, Any]) -> dict[str, Any]:
