@@ -324,6 +324,23 @@ def fake_slurm(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return state
 
 
+def settled_slurm_states(state_dir: Path, timeout_s: float = 60) -> dict[str, dict]:
+    """Every fake-Slurm job's record once none is still running.
+
+    The launcher returns as soon as submitit finds the export's result file; the batch script
+    exits a moment later and only then is the job COMPLETED (real Slurm too: RUNNING, COMPLETING,
+    COMPLETED). Reading the records straight away raced with that.
+    """
+    deadline = time.monotonic() + timeout_s
+    while True:
+        states = {p.stem: json.loads(p.read_text()) for p in (state_dir / "jobs").glob("*.json")}
+        if all(s.get("state") not in {"PENDING", "RUNNING", "REQUEUED"} for s in states.values()):
+            return states
+        if time.monotonic() > deadline:
+            return states  # the assertions below name the job that never finished
+        time.sleep(0.1)
+
+
 @pytest.mark.heavy
 def test_slurm_array_requeue_resubmit_and_dependent_export(
     tmp_path: Path,
@@ -384,7 +401,7 @@ def test_slurm_array_requeue_resubmit_and_dependent_export(
     export_jobs = [s for s in scripts if "--dependency=afterok:" in s.read_text()]
     assert export_jobs and "--gpus-per-node" not in export_jobs[0].read_text()
     assert "#SBATCH --kill-on-invalid-dep=yes" in export_jobs[0].read_text()
-    states = {p.stem: json.loads(p.read_text()) for p in (fake_slurm / "jobs").glob("*.json")}
+    states = settled_slurm_states(fake_slurm)
     # the preempted element was requeued by submitit (scontrol requeue) and ran again
     assert preempted and states[preempted[0]]["runs"] == 2 and states[preempted[0]]["state"] == "COMPLETED"
     assert "Requeued job" in (run / "logs" / "slurm" / "submitit" / f"{preempted[0]}_0_log.out").read_text()
