@@ -43,6 +43,7 @@ from hvgen.scenarios import (
     scenario_settings,
     surrogate_name,
 )
+from hvgen.scenarios.versions import scenario_versions
 from hvgen.sharding import Shard
 from hvgen.stages.plan import (
     PLAN_FINGERPRINT_KEY,
@@ -455,7 +456,7 @@ def check_export_publishable(run_dir: Path) -> None:
 
     def check() -> None:
         with open_catalog(run_dir) as con:
-            sync_manifests(con, run_dir, scenarios)
+            sync_manifests(con, run_dir, scenarios, scenario_versions(scenarios))
             check_export_current(run_dir, con, list(scenarios))
 
     with_catalog(run_dir, config, check)

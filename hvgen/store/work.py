@@ -23,7 +23,7 @@ from __future__ import annotations
 import hashlib
 import json
 import stat
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -38,6 +38,10 @@ from hvgen.store.manifest import read_manifest_rows
 
 IDENTITY_SCENARIO = "clean"
 """The scenario whose samples are the rendered images themselves (no file of its own)."""
+
+UNVERSIONED = 1
+"""The algorithm version of a scenario manifest line that records none (written before hvgen
+recorded versions; hvgen.scenarios.versions holds the current ones)."""
 
 
 def file_is_intact(files: RunFiles, relpath: str, recorded: dict[str, Any]) -> bool:
@@ -113,15 +117,29 @@ class ScenarioUnit:
     image_id: str
 
 
-def finished_scenario_outputs(run_dir: Path, scenario: str, keys: Iterable[str]) -> dict[str, dict[str, Any]]:
+def row_version(row: dict[str, Any]) -> int:
+    """The scenario algorithm version a manifest line records (`UNVERSIONED` when it has none)."""
+    version = row.get("version", UNVERSIONED)
+    return version if isinstance(version, int) and not isinstance(version, bool) else -1
+
+
+def finished_scenario_outputs(
+    run_dir: Path, scenario: str, keys: Iterable[str], version: int, outdated: set[str] | None = None
+) -> dict[str, dict[str, Any]]:
     """Verified rows of `scenario` by unit key: an output file that is intact, or a recorded
-    "not applicable" (no file). Keys outside `keys` (the plan's units) are ignored."""
+    "not applicable" (no file), made by algorithm `version` (hvgen.scenarios.versions). Keys
+    outside `keys` (the plan's units) are ignored. `outdated` collects the keys that are pending
+    because their lines are of another version (the stage redoes them and says so)."""
     wanted = set(keys)
     files = RunFiles(run_dir)
     done: dict[str, dict[str, Any]] = {}
+    other_version: set[str] = set()
     for row in reversed(_manifest_rows(run_dir, f"scenario-{scenario}.*.jsonl")):
         key = row.get("key")
         if not isinstance(key, str) or key in done or key not in wanted or row.get("scenario") != scenario:
+            continue
+        if row_version(row) != version:
+            other_version.add(key)
             continue
         if row.get("path") is None:
             if isinstance(row.get("skip_reason"), str):
@@ -130,6 +148,8 @@ def finished_scenario_outputs(run_dir: Path, scenario: str, keys: Iterable[str])
         relpath = scenario_relpath(scenario, key)
         if file_is_intact(files, relpath, row):
             done[key] = {**row, "path": relpath}
+    if outdated is not None:
+        outdated.update(other_version - set(done))
     return done
 
 
@@ -182,9 +202,12 @@ def planned_units(con: duckdb.DuckDBPyConnection, level: str) -> list[ScenarioUn
     return [ScenarioUnit(key, image_id) for key, image_id in rows]
 
 
-def sync_manifests(con: duckdb.DuckDBPyConnection, run_dir: Path, scenarios: dict[str, str]) -> None:
+def sync_manifests(
+    con: duckdb.DuckDBPyConnection, run_dir: Path, scenarios: dict[str, str], versions: Mapping[str, int]
+) -> None:
     """Write the verified finished work into the catalog: `renders`, and `scenario_outputs` for
-    the given scenarios (name → level; the identity scenario's outputs are the renders)."""
+    the given scenarios (name → level; the identity scenario's outputs are the renders), of each
+    one's current algorithm version (`versions`: name → version, hvgen.scenarios.versions)."""
     renders = finished_renders(run_dir, planned_images(con))
     render_rows = [renders[image_id] for image_id in sorted(renders)]
     outputs: list[dict[str, Any]] = []
@@ -204,7 +227,7 @@ def sync_manifests(con: duckdb.DuckDBPyConnection, run_dir: Path, scenarios: dic
             ]
             continue
         units = planned_units(con, level)
-        done = finished_scenario_outputs(run_dir, scenario, (unit.key for unit in units))
+        done = finished_scenario_outputs(run_dir, scenario, (unit.key for unit in units), versions[scenario])
         for key in sorted(done):
             row = done[key]
             outputs.append(
