@@ -26,15 +26,16 @@ import stat
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-
-import duckdb
-import pyarrow as pa
+from typing import TYPE_CHECKING, Any
 
 from hvgen.store.catalog import reset_kept_views, table_exists
 from hvgen.store.files import RunFiles, UnsafePathError
 from hvgen.store.layout import MANIFEST_DIR, condition_relpath, scenario_relpath
 from hvgen.store.manifest import read_manifest_rows
+
+if TYPE_CHECKING:  # annotations only: `_table` imports pyarrow (~0.1 s), `hvgen status` needs none
+    import duckdb
+    import pyarrow as pa
 
 IDENTITY_SCENARIO = "clean"
 """The scenario whose samples are the rendered images themselves (no file of its own)."""
@@ -154,38 +155,45 @@ def finished_scenario_outputs(
 
 
 RENDER_COLUMNS = {
-    "image_id": pa.string(),
-    "path": pa.string(),
-    "width": pa.int32(),
-    "height": pa.int32(),
-    "model": pa.string(),
-    "seconds": pa.float64(),
-    "sha256": pa.string(),
+    "image_id": "string",
+    "path": "string",
+    "width": "int32",
+    "height": "int32",
+    "model": "string",
+    "seconds": "float64",
+    "sha256": "string",
     # T2IShield scores, when rendered with --scan (hvgen.analysis.render_scan)
-    "scan_ftt": pa.float64(),
-    "scan_spectrum": pa.float64(),
-    "scan_map": pa.string(),
+    "scan_ftt": "float64",
+    "scan_spectrum": "float64",
+    "scan_map": "string",
     # a source image that does not decode: no file (path NULL), and why
-    "skip_reason": pa.string(),
+    "skip_reason": "string",
     # the ControlNet condition image rendered from (hvgen.conditions), when there is one
-    "condition_path": pa.string(),
-    "condition_sha256": pa.string(),
-    "condition_recipe": pa.string(),
+    "condition_path": "string",
+    "condition_sha256": "string",
+    "condition_recipe": "string",
 }
+"""The catalog's `renders` columns and their arrow types (pyarrow factory names)."""
 SCENARIO_COLUMNS = {
-    "scenario": pa.string(),
-    "level": pa.string(),
-    "key": pa.string(),
-    "path": pa.string(),
-    "params": pa.string(),
-    "skip_reason": pa.string(),
-    "sha256": pa.string(),
+    "scenario": "string",
+    "level": "string",
+    "key": "string",
+    "path": "string",
+    "params": "string",
+    "skip_reason": "string",
+    "sha256": "string",
 }
+"""The catalog's `scenario_outputs` columns (params: JSON text, cast to JSON in the table)."""
 
 
-def _table(rows: list[dict[str, Any]], columns: dict[str, pa.DataType]) -> pa.Table:
+def _table(rows: list[dict[str, Any]], columns: dict[str, str]) -> pa.Table:
+    import pyarrow as pa
+
     return pa.table(
-        {name: pa.array([row.get(name) for row in rows], type=kind) for name, kind in columns.items()}
+        {
+            name: pa.array([row.get(name) for row in rows], type=getattr(pa, kind)())
+            for name, kind in columns.items()
+        }
     )
 
 
