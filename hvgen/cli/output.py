@@ -56,8 +56,8 @@ def print_scenario(summary: Any) -> None:
         f"scenario {summary.scenario}: {summary.written} written, {summary.skipped} not applicable, "
         f"{summary.already_done} already done"
         + (
-            f"; {summary.outdated} redone: made by another version of the {summary.scenario} algorithm"
-            if getattr(summary, "outdated", 0)
+            f"; redid {summary.outdated} output(s) of another version of the {summary.scenario} algorithm"
+            if summary.outdated
             else ""
         )
     )
