@@ -18,8 +18,6 @@ from dataclasses import asdict, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
-import duckdb
-
 from hvgen.config import (
     RunConfig,
     ScenarioConfig,
@@ -32,6 +30,7 @@ from hvgen.config import (
 from hvgen.ctrlora.spec import check_ctrlora
 from hvgen.errors import HvgenError, did_you_mean
 from hvgen.generator import Generator, get_generator
+from hvgen.lazy_module import lazy_import
 from hvgen.models import check_controlnet, check_model, check_model_reachable, resolve_settings
 from hvgen.progress import warn
 from hvgen.publish.formats import parse_formats
@@ -43,6 +42,7 @@ from hvgen.scenarios import (
     scenario_settings,
     surrogate_name,
 )
+from hvgen.scenarios.versions import scenario_versions
 from hvgen.sharding import Shard
 from hvgen.stages.plan import (
     PLAN_FINGERPRINT_KEY,
@@ -55,6 +55,8 @@ from hvgen.stages.plan import (
 from hvgen.stages.repair import ensure_catalog, rebuild_catalog
 from hvgen.store.catalog import CatalogCorruptError, get_meta, open_catalog
 from hvgen.store.layout import CATALOG_FILE, CONFIG_FILE, MANIFEST_DIR, RECORDS_FILE
+
+duckdb = lazy_import("duckdb")  # loaded on first use: `hvgen config` and refusals read no catalog
 
 if TYPE_CHECKING:  # the stages that need arrow, images or models are imported where they run: the
     # run's checks here serve `hvgen config` and refusals of bad input, which should answer at once
@@ -455,7 +457,7 @@ def check_export_publishable(run_dir: Path) -> None:
 
     def check() -> None:
         with open_catalog(run_dir) as con:
-            sync_manifests(con, run_dir, scenarios)
+            sync_manifests(con, run_dir, scenarios, scenario_versions(scenarios))
             check_export_current(run_dir, con, list(scenarios))
 
     with_catalog(run_dir, config, check)

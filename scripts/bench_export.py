@@ -55,6 +55,7 @@ from hvgen.config import RunConfig, ScenarioConfig  # noqa: E402
 from hvgen.generator import Generator  # noqa: E402
 from hvgen.pipeline import resolve_config  # noqa: E402
 from hvgen.scenarios import scenario_level  # noqa: E402
+from hvgen.scenarios.versions import scenario_version  # noqa: E402
 from hvgen.sharding import Shard  # noqa: E402
 from hvgen.stages.export import run_export  # noqa: E402
 from hvgen.stages.plan import PLAN_FINGERPRINT_KEY, build_generator, plan_records, summarise_plan  # noqa: E402
@@ -63,7 +64,7 @@ from hvgen.store.layout import CONFIG_FILE, MANIFEST_DIR, image_relpath, scenari
 
 DEFAULT_SIZES = "10000,30000,100000"
 DEFAULT_CONFIGS = "clean,print,adversarial"
-FIXTURE_VERSION = "2"
+FIXTURE_VERSION = "3"
 """Bumped when the fixture layout changes, so a reused --workdir is rebuilt."""
 
 
@@ -254,6 +255,7 @@ def build_run(
                 skip = _skipped(scenario, record if level == "record" else None)
                 row: dict[str, Any] = {
                     "scenario": scenario,
+                    "version": scenario_version(scenario),
                     "level": level,
                     "key": key,
                     "path": None,

@@ -1,10 +1,12 @@
 """The commands a user runs to look around — `hvgen --help`, `hvgen list ...`, `hvgen config`,
 `hvgen models` — and refusals of bad input load no model library: torch, diffusers, transformers,
 albumentations and datasets take seconds to import and none of these commands needs them (the
-command modules import them inside the functions that do). Help, the lists and the refusals made
-while the command line is read (a bad number, a missing file) load no data library either: duckdb
-and pyarrow cost ~0.25 s of a start-up that should answer within a second (the generators and the
-format registry import them inside the functions that write or read a catalog).
+command modules import them inside the functions that do). Help, the lists, `hvgen config`, the
+refusals made while the command line is read (a bad number, a missing file) and the refusals of
+scenario names and settings load no data library either: duckdb and pyarrow cost ~0.25 s of a
+start-up that should answer within a second (the generators, the format registry and the catalog
+import them inside the functions that write or read a catalog). `hvgen status RUN` reads the
+catalog (duckdb) but no arrow table (pyarrow).
 
 Each command runs in a fresh interpreter, which then reports the libraries in `sys.modules`.
 """
@@ -93,7 +95,8 @@ def test_help_and_lists_load_no_model_or_data_library(args: list[str]) -> None:
 
 def test_dry_run_of_every_scenario_loads_no_model_library(tmp_path: Path) -> None:
     """A dry run plans and checks every scenario's settings (a misspelled attack is refused)
-    without importing torch or albumentations: the plan needs neither."""
+    without importing torch or albumentations: the plan needs neither; the refusal needs no data
+    library either."""
     out = tmp_path / "run"
     code, loaded, _ = run_probe(
         "dysca", "--num", "3", "--scenario", "all", "--dry-run", "--quiet", "--out", str(out)
@@ -112,14 +115,28 @@ def test_dry_run_of_every_scenario_loads_no_model_library(tmp_path: Path) -> Non
         "--out",
         str(tmp_path / "bad"),
     )
-    assert code == 2 and not loaded - set(DATA) and not (tmp_path / "bad").exists()
+    assert code == 2 and not loaded and not (tmp_path / "bad").exists()
 
 
-def test_config_loads_no_model_library(config_file: Path, run_dir: Path) -> None:
+def test_config_loads_no_model_or_data_library(config_file: Path, run_dir: Path) -> None:
+    """`hvgen config` checks a file as a run would (options, scenarios, executor section) and prints
+    a run's config: neither reads a catalog."""
     for source in (config_file, run_dir):
         code, loaded, out = run_probe("config", str(source))
         assert code == 0 and "benchmark: dysca" in out
-        assert not loaded - set(DATA), f"`hvgen config {source}` imported {sorted(loaded)}"
+        assert not loaded, f"`hvgen config {source}` imported {sorted(loaded)}"
+
+
+def test_status_reads_the_catalog_without_arrow(run_dir: Path) -> None:
+    code, loaded, out = run_probe("status", str(run_dir))
+    assert code == 0 and "render" in out
+    assert loaded <= {"duckdb"}, f"`hvgen status {run_dir}` imported {sorted(loaded)}"
+
+
+def test_a_scenario_command_refusing_a_scenario_loads_no_data_library(run_dir: Path) -> None:
+    code, loaded, _ = run_probe("scenario", str(run_dir), "--scenario", "bogus")
+    assert code == 2
+    assert not loaded, f"`hvgen scenario RUN --scenario bogus` imported {sorted(loaded)} before refusing"
 
 
 # Refused while the command line is read, or for a file that is not there: before any stage is imported.
@@ -130,23 +147,29 @@ PARSE_REFUSALS = [
     ["config", "no-such-file.yaml"],
     ["stats", "no-such-run"],
 ]
-# Refused by the run's checks (scenario names, devices, a benchmark's own values), which the
-# pipeline module holds: it imports the stages, and with them duckdb and pyarrow.
-VALUE_REFUSALS = [
+# Refused by the run's scenario checks (hvgen.pipeline, which loads duckdb only to read a catalog).
+SCENARIO_REFUSALS = [
     ["dysca", "--scenario", "bogus"],
+    ["herm", "--scenario", "corruption,bogus"],
+    ["dysca", "--scenario", "corruption", "--corruptions", "gausian_noise"],
+]
+# Refused by the run's other checks (devices, a benchmark's own values, a scoring's inputs): these
+# may have imported duckdb and pyarrow by then.
+VALUE_REFUSALS = [
     ["dysca", "--model", "no/such-model", "--device", "tpu9"],
     ["vlbias", "--categories", "bogus"],
     ["score", "bogus", "a", "b"],
 ]
 
 
-@pytest.mark.parametrize("args", PARSE_REFUSALS + VALUE_REFUSALS, ids=" ".join)
+@pytest.mark.parametrize("args", PARSE_REFUSALS + SCENARIO_REFUSALS + VALUE_REFUSALS, ids=" ".join)
 def test_refusals_of_bad_input_load_no_model_library(args: list[str], tmp_path: Path) -> None:
+    light = args in PARSE_REFUSALS or args in SCENARIO_REFUSALS
     if args[0] in ("dysca", "herm", "vlbias"):
         args = [*args, "--out", str(tmp_path / "run")]
     code, loaded, _ = run_probe(*args)
     assert code == 2
-    allowed = set() if args[:3] in (refusal[:3] for refusal in PARSE_REFUSALS) else set(DATA)
+    allowed = set() if light else set(DATA)
     assert not loaded - allowed, f"`hvgen {' '.join(args)}` imported {sorted(loaded)} before refusing"
     assert not (tmp_path / "run").exists()
 

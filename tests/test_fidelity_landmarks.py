@@ -135,13 +135,41 @@ def test_the_tiny_wholebody_vitpose_gives_68_face_keypoints_and_17_body_ones() -
         estimate_faces(coco, coco_processor, image, box, "cpu")
 
 
+def test_a_wholebody_model_scoring_people_and_faces_is_loaded_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """One checkpoint serving both the pose and the landmark maps of a build is one model in memory
+    (and one load); `tiny` is two models, the 17-keypoint one and its whole-body twin."""
+    from hvgen.fidelity import pose_model
+    from hvgen.stages.build.fidelity_filter import pose_estimators
+
+    loads: list[tuple[str, bool]] = []
+    real_load = pose_model.load_pose_model
+
+    def counted(model: str, device: str, wholebody: bool = False) -> tuple[object, object]:
+        loads.append((model, wholebody))
+        return real_load(model, device, wholebody)
+
+    monkeypatch.setattr(pose_model, "load_pose_model", counted)
+    image, box = Image.new("RGB", SIZE), [[4.0, 4.0, 30.0, 40.0]]
+    wholebody = str(pose_model.tiny_wholebody_path())
+    people, faces = pose_estimators(wholebody, "cpu")
+    for _ in range(2):
+        assert len(people(image, box)[0]) == 17 and len(faces(image, box)[0]) == 68
+    assert len(loads) == 1
+    loads.clear()
+    people, faces = pose_estimators("tiny", "cpu")
+    for _ in range(2):
+        people(image, box)
+        faces(image, box)
+    assert loads == [("tiny", False), ("tiny", True)]
+
+
 def test_a_model_without_a_wholebody_head_leaves_faces_unscored_with_one_warning(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     from hvgen.fidelity.pose_model import tiny_vitpose_path
-    from hvgen.stages.build.fidelity_filter import _LazyFaces
+    from hvgen.stages.build.fidelity_filter import _LazyFaces, _PoseModels
 
-    faces = _LazyFaces(str(tiny_vitpose_path()), "cpu")  # the 17-keypoint COCO tiny
+    faces = _LazyFaces(_PoseModels(str(tiny_vitpose_path()), "cpu"))  # the 17-keypoint COCO tiny
     box = [[4.0, 4.0, 30.0, 40.0]]
     assert faces(Image.new("RGB", SIZE), box) is None and faces(Image.new("RGB", SIZE), box) is None
     message = " ".join(capsys.readouterr().err.split())

@@ -19,6 +19,7 @@ from hvgen.config import RunConfig
 from hvgen.errors import HvgenError
 from hvgen.progress import info
 from hvgen.scenarios import parse_scenarios, scenario_level
+from hvgen.scenarios.versions import scenario_version
 from hvgen.sharding import shard_of
 from hvgen.store.catalog import CatalogBusyError, open_catalog
 from hvgen.store.layout import CONFIG_FILE, MANIFEST_DIR
@@ -136,7 +137,7 @@ def run_status(
         if scenario_stage(name) not in wanted:
             continue
         owners = {unit.key: shard_of(unit.image_id, count) for unit in units[name]}
-        done = finished_scenario_outputs(run_dir, name, owners)
+        done = finished_scenario_outputs(run_dir, name, owners, scenario_version(name))
         result.append(_stage(scenario_stage(name), count, owners, done, now))
     executor = (ledger or {}).get("executor") if (ledger or {}).get("shards") == count else None
     tasks = _tasks(run_dir, ledger) if executor else []

@@ -108,7 +108,6 @@ def run_benchmark(cls: type[Generator], generator_options: dict[str, Any], commo
         wait_for_plan,
     )
     from hvgen.sharding import parse_shard
-    from hvgen.stages.build.clip_filter import check_clip_threshold
     from hvgen.stages.plan import build_generator
     from hvgen.summary import StageTimes
 
@@ -140,6 +139,8 @@ def run_benchmark(cls: type[Generator], generator_options: dict[str, Any], commo
             "or drop --fidelity-filter."
         )
     check_num(config, common["force"])
+    from hvgen.stages.build.clip_filter import check_clip_threshold  # pyarrow: not before the checks above
+
     check_clip_threshold(common["clip_threshold"])
     generator = build_generator(config)  # validate options before touching the disk
     run_dir = common["out"] or Path("runs") / cls.name

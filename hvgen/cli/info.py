@@ -182,6 +182,7 @@ def stats_command(
 
     config = load_run(run_dir)  # a missing or damaged run is refused before the stages are imported
     from hvgen.pipeline import scenario_levels
+    from hvgen.scenarios.versions import scenario_versions
     from hvgen.stages.plan import build_generator
     from hvgen.stages.repair import ensure_catalog
     from hvgen.stats import compute_stats, stats_tables
@@ -192,7 +193,8 @@ def stats_command(
     generator = build_generator(config)
     ensure_catalog(run_dir, config)
     with open_catalog(run_dir) as con:
-        sync_manifests(con, run_dir, scenario_levels(config))
+        scenarios = scenario_levels(config)
+        sync_manifests(con, run_dir, scenarios, scenario_versions(scenarios))
         stats = compute_stats(con, generator.stats_columns)
     text = json.dumps(stats, indent=2) + "\n"
     if json_out == "-":  # stdout holds the JSON alone, for pipes

@@ -55,6 +55,11 @@ def print_scenario(summary: Any) -> None:
     info(
         f"scenario {summary.scenario}: {summary.written} written, {summary.skipped} not applicable, "
         f"{summary.already_done} already done"
+        + (
+            f"; redid {summary.outdated} output(s) of another version of the {summary.scenario} algorithm"
+            if summary.outdated
+            else ""
+        )
     )
 
 

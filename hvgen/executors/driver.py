@@ -17,11 +17,10 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.markup import escape
 
-from hvgen.analysis.status import RunStatus, run_status
 from hvgen.errors import HvgenError
 from hvgen.executors.settings import ExecutorSettings, public_settings, require_engine
 from hvgen.executors.task import Task, forwarded_env
@@ -36,6 +35,10 @@ from hvgen.store.tasks import (
     task_log_relpath,
     write_ledger,
 )
+
+if TYPE_CHECKING:  # the run's progress (the catalog: duckdb) is read only once a launch runs, so the
+    # settings (`hvgen config FILE`, a stage command's --executor) load no data library
+    from hvgen.analysis.status import RunStatus
 
 POLL_S = 2.0
 
@@ -203,6 +206,8 @@ class _Launch:
         self._save()
 
     def _status(self) -> RunStatus:
+        from hvgen.analysis.status import run_status
+
         return run_status(self.run_dir, shards=self.count, stages=self.work.stages)
 
     def _record(self, task: Task, state: str, outcome: Outcome | None = None) -> None:

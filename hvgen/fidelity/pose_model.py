@@ -98,14 +98,21 @@ def is_wholebody(estimator: Any) -> bool:
     return int(estimator.config.num_labels) == WHOLEBODY_KEYPOINTS
 
 
+def pose_model_source(model: str, wholebody: bool = False) -> str:
+    """The folder or Hub id `load_pose_model` reads: `model` itself, or for `tiny` the cached tiny
+    model (its whole-body twin when `wholebody`). Two calls with one source get the same model."""
+    if model != "tiny":
+        return model
+    return str(tiny_wholebody_path() if wholebody else tiny_vitpose_path())
+
+
 def load_pose_model(model: str, device: str, wholebody: bool = False) -> tuple[Any, Any]:
     """(VitPoseForPoseEstimation in eval mode, VitPoseImageProcessor) from `tiny` (its whole-body
     twin when `wholebody`), a local folder or a Hub id in the local cache; any failure becomes one
     ModelLoadError saying what to pass."""
     from transformers import VitPoseForPoseEstimation, VitPoseImageProcessor
 
-    tiny = tiny_wholebody_path if wholebody else tiny_vitpose_path
-    source = str(tiny()) if model == "tiny" else model
+    source = pose_model_source(model, wholebody)
     try:
         with quiet_hub_download():
             estimator = VitPoseForPoseEstimation.from_pretrained(source).to(device).eval()

@@ -10,6 +10,7 @@ from pathlib import Path
 from hvgen.errors import HvgenError
 from hvgen.generator import ExportConfig
 from hvgen.publish.samples import config_samples
+from hvgen.scenarios.versions import scenario_versions
 from hvgen.store.atomic import write_text_atomic
 from hvgen.store.catalog import open_catalog, query_arrow
 from hvgen.store.work import sync_manifests
@@ -28,7 +29,7 @@ def write_preview(run_dir: Path, scenario: str, num: int, target: Path, scenario
     how many were shown. Images are linked relative to the page, not copied. `scenarios` are
     the run's (name → level)."""
     with open_catalog(run_dir) as con:
-        sync_manifests(con, run_dir, scenarios)
+        sync_manifests(con, run_dir, scenarios, scenario_versions(scenarios))
         if scenario not in scenarios:
             raise HvgenError(
                 f"no '{scenario}' outputs in {run_dir} (available: {', '.join(scenarios) or 'none'}): "

@@ -38,6 +38,10 @@ measured (no GPU was available): bytes may change with the GPU model, the softwa
 (driver, CUDA, cuDNN, torch) and `batch_size`, and two kernels accumulate with atomic adds (the
 backward of the antialiased resize and of flash attention), so a gradient component near zero
 can change sign between two runs on the same GPU. APGD's random start is drawn per batch there.
+
+A change to the attack that gives other bytes on the same stack (another step rule, projection or
+rounding) bumps ``ADVERSARIAL_VERSION`` (``hvgen.scenarios.versions``): a resumed run then redoes
+the outputs of the older version.
 """
 
 from __future__ import annotations

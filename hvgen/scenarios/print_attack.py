@@ -13,6 +13,9 @@ expansion), resized back to the image size and alpha-composited. Differences, on
 * the font is DejaVu Sans Bold (shipped with the package, Bitstream Vera licence) instead of
   Arial, which cannot be redistributed;
 * randomness comes from the record seed, not a hard-coded ``set_seed(42)``.
+
+A change that draws other text or pixels for the same record bumps ``PRINT_ATTACK_VERSION``
+(``hvgen.scenarios.versions``): a resumed run then redoes the outputs of the older version.
 """
 
 from __future__ import annotations

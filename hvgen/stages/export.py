@@ -31,6 +31,7 @@ from hvgen.models import resolve_settings
 from hvgen.progress import progress_bar
 from hvgen.publish.formats import FORMATS_DIR, ConfigSamples, ExportFormat, FormatContext, harness_split
 from hvgen.publish.samples import IncompleteRunError, config_samples
+from hvgen.scenarios.versions import scenario_versions
 from hvgen.store.atomic import write_atomic
 from hvgen.store.catalog import open_catalog
 from hvgen.store.decisions import check_build_current, decision_state, remove_stale_export, write_export_stamp
@@ -118,7 +119,7 @@ def run_export(
     exported: list[ExportedConfig] = []
     samples: list[ConfigSamples] = []
     with open_catalog(run_dir) as con:
-        sync_manifests(con, run_dir, scenarios)
+        sync_manifests(con, run_dir, scenarios, scenario_versions(scenarios))
         check_build_current(run_dir, con)
         status = completeness(con, scenarios)
         if status.missing["render"] == status.planned["render"]:

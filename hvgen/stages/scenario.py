@@ -13,6 +13,10 @@ batches to a fixed shape), so sharded, resumed and uninterrupted runs give the s
 
 An output identical to its clean image is not a sample of the scenario: it is logged as
 "unchanged", counted and left out of the export.
+
+Each manifest line records its scenario's algorithm version (hvgen.scenarios.versions): outputs
+logged by an hvgen whose algorithm made other bytes are redone on resume (and counted as such),
+so one split never mixes two versions of a corruption or an attack.
 """
 
 from __future__ import annotations
@@ -36,6 +40,7 @@ from hvgen.faults import checkpoint
 from hvgen.progress import progress_bar
 from hvgen.scenarios import build_scenario, scenario_level
 from hvgen.scenarios.base import Scenario, ScenarioInput
+from hvgen.scenarios.versions import scenario_version
 from hvgen.seeding import derive_seed
 from hvgen.sharding import Shard
 from hvgen.store.atomic import remove_stale_temps, save_png_atomic
@@ -68,6 +73,7 @@ class ScenarioSummary:
     skipped: int
     unchanged: int = 0
     waiting: int = 0
+    outdated: int = 0  # of the units to do: logged by an older (or newer) algorithm version, redone
 
 
 @dataclass(frozen=True)
@@ -93,7 +99,10 @@ def run_scenario(run_dir: Path, config: RunConfig, name: str, shard: Shard) -> S
             units = [unit for unit in planned_units(con, level) if shard.owns(unit.image_id)]
             records = _records(con, units) if level == "record" else None
         renders = finished_renders(run_dir, planned)
-        done = finished_scenario_outputs(run_dir, name, (unit.key for unit in units))
+        outdated: set[str] = set()
+        done = finished_scenario_outputs(
+            run_dir, name, (unit.key for unit in units), scenario_version(name), outdated
+        )
         todo = [unit for unit in units if unit.key not in done]
         skipped_images = skipped_image_ids(renders)
         no_source = [unit for unit in todo if unit.image_id in skipped_images]
@@ -105,7 +114,7 @@ def run_scenario(run_dir: Path, config: RunConfig, name: str, shard: Shard) -> S
             log.write_many([_row(scenario, unit.key, None, {}, SOURCE_SKIPPED) for unit in no_source])
         summary = ScenarioSummary(
             name, len(units), len(units) - len(todo), written=0, skipped=len(no_source),
-            waiting=len(todo) - len(ready) - len(no_source),
+            waiting=len(todo) - len(ready) - len(no_source), outdated=len(outdated),
         )  # fmt: skip
         tasks = [
             Task(unit.key, planned[unit.image_id], records[unit.key] if records is not None else None)
@@ -274,6 +283,7 @@ def _row(
 ) -> dict[str, Any]:
     return {
         "scenario": scenario.name,
+        "version": scenario_version(scenario.name),
         "level": scenario.level,
         "key": key,
         "path": path,

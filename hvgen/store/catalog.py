@@ -23,11 +23,12 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import duckdb
-
 from hvgen.errors import HvgenError
+from hvgen.lazy_module import lazy_import
 from hvgen.records import Record
 from hvgen.store.layout import CATALOG_FILE, image_relpath  # noqa: F401 - image_relpath: re-exported
+
+duckdb = lazy_import("duckdb")  # loaded on first use: `hvgen config` and refusals read no catalog
 
 if TYPE_CHECKING:  # pyarrow (0.1 s) is imported by the functions that write arrow: `hvgen status` reads only
     import pyarrow as pa

@@ -23,21 +23,26 @@ from __future__ import annotations
 import hashlib
 import json
 import stat
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-
-import duckdb
-import pyarrow as pa
+from typing import TYPE_CHECKING, Any
 
 from hvgen.store.catalog import reset_kept_views, table_exists
 from hvgen.store.files import RunFiles, UnsafePathError
 from hvgen.store.layout import MANIFEST_DIR, condition_relpath, scenario_relpath
 from hvgen.store.manifest import read_manifest_rows
 
+if TYPE_CHECKING:  # annotations only: `_table` imports pyarrow (~0.1 s), `hvgen status` needs none
+    import duckdb
+    import pyarrow as pa
+
 IDENTITY_SCENARIO = "clean"
 """The scenario whose samples are the rendered images themselves (no file of its own)."""
+
+UNVERSIONED = 1
+"""The algorithm version of a scenario manifest line that records none (written before hvgen
+recorded versions; hvgen.scenarios.versions holds the current ones)."""
 
 
 def file_is_intact(files: RunFiles, relpath: str, recorded: dict[str, Any]) -> bool:
@@ -113,15 +118,29 @@ class ScenarioUnit:
     image_id: str
 
 
-def finished_scenario_outputs(run_dir: Path, scenario: str, keys: Iterable[str]) -> dict[str, dict[str, Any]]:
+def row_version(row: dict[str, Any]) -> int:
+    """The scenario algorithm version a manifest line records (`UNVERSIONED` when it has none)."""
+    version = row.get("version", UNVERSIONED)
+    return version if isinstance(version, int) and not isinstance(version, bool) else -1
+
+
+def finished_scenario_outputs(
+    run_dir: Path, scenario: str, keys: Iterable[str], version: int, outdated: set[str] | None = None
+) -> dict[str, dict[str, Any]]:
     """Verified rows of `scenario` by unit key: an output file that is intact, or a recorded
-    "not applicable" (no file). Keys outside `keys` (the plan's units) are ignored."""
+    "not applicable" (no file), made by algorithm `version` (hvgen.scenarios.versions). Keys
+    outside `keys` (the plan's units) are ignored. `outdated` collects the keys that are pending
+    because their lines are of another version (the stage redoes them and says so)."""
     wanted = set(keys)
     files = RunFiles(run_dir)
     done: dict[str, dict[str, Any]] = {}
+    other_version: set[str] = set()
     for row in reversed(_manifest_rows(run_dir, f"scenario-{scenario}.*.jsonl")):
         key = row.get("key")
         if not isinstance(key, str) or key in done or key not in wanted or row.get("scenario") != scenario:
+            continue
+        if row_version(row) != version:
+            other_version.add(key)
             continue
         if row.get("path") is None:
             if isinstance(row.get("skip_reason"), str):
@@ -130,42 +149,51 @@ def finished_scenario_outputs(run_dir: Path, scenario: str, keys: Iterable[str])
         relpath = scenario_relpath(scenario, key)
         if file_is_intact(files, relpath, row):
             done[key] = {**row, "path": relpath}
+    if outdated is not None:
+        outdated.update(other_version - set(done))
     return done
 
 
 RENDER_COLUMNS = {
-    "image_id": pa.string(),
-    "path": pa.string(),
-    "width": pa.int32(),
-    "height": pa.int32(),
-    "model": pa.string(),
-    "seconds": pa.float64(),
-    "sha256": pa.string(),
+    "image_id": "string",
+    "path": "string",
+    "width": "int32",
+    "height": "int32",
+    "model": "string",
+    "seconds": "float64",
+    "sha256": "string",
     # T2IShield scores, when rendered with --scan (hvgen.analysis.render_scan)
-    "scan_ftt": pa.float64(),
-    "scan_spectrum": pa.float64(),
-    "scan_map": pa.string(),
+    "scan_ftt": "float64",
+    "scan_spectrum": "float64",
+    "scan_map": "string",
     # a source image that does not decode: no file (path NULL), and why
-    "skip_reason": pa.string(),
+    "skip_reason": "string",
     # the ControlNet condition image rendered from (hvgen.conditions), when there is one
-    "condition_path": pa.string(),
-    "condition_sha256": pa.string(),
-    "condition_recipe": pa.string(),
+    "condition_path": "string",
+    "condition_sha256": "string",
+    "condition_recipe": "string",
 }
+"""The catalog's `renders` columns and their arrow types (pyarrow factory names)."""
 SCENARIO_COLUMNS = {
-    "scenario": pa.string(),
-    "level": pa.string(),
-    "key": pa.string(),
-    "path": pa.string(),
-    "params": pa.string(),
-    "skip_reason": pa.string(),
-    "sha256": pa.string(),
+    "scenario": "string",
+    "level": "string",
+    "key": "string",
+    "path": "string",
+    "params": "string",
+    "skip_reason": "string",
+    "sha256": "string",
 }
+"""The catalog's `scenario_outputs` columns (params: JSON text, cast to JSON in the table)."""
 
 
-def _table(rows: list[dict[str, Any]], columns: dict[str, pa.DataType]) -> pa.Table:
+def _table(rows: list[dict[str, Any]], columns: dict[str, str]) -> pa.Table:
+    import pyarrow as pa
+
     return pa.table(
-        {name: pa.array([row.get(name) for row in rows], type=kind) for name, kind in columns.items()}
+        {
+            name: pa.array([row.get(name) for row in rows], type=getattr(pa, kind)())
+            for name, kind in columns.items()
+        }
     )
 
 
@@ -182,9 +210,12 @@ def planned_units(con: duckdb.DuckDBPyConnection, level: str) -> list[ScenarioUn
     return [ScenarioUnit(key, image_id) for key, image_id in rows]
 
 
-def sync_manifests(con: duckdb.DuckDBPyConnection, run_dir: Path, scenarios: dict[str, str]) -> None:
+def sync_manifests(
+    con: duckdb.DuckDBPyConnection, run_dir: Path, scenarios: dict[str, str], versions: Mapping[str, int]
+) -> None:
     """Write the verified finished work into the catalog: `renders`, and `scenario_outputs` for
-    the given scenarios (name → level; the identity scenario's outputs are the renders)."""
+    the given scenarios (name → level; the identity scenario's outputs are the renders), of each
+    one's current algorithm version (`versions`: name → version, hvgen.scenarios.versions)."""
     renders = finished_renders(run_dir, planned_images(con))
     render_rows = [renders[image_id] for image_id in sorted(renders)]
     outputs: list[dict[str, Any]] = []
@@ -204,7 +235,7 @@ def sync_manifests(con: duckdb.DuckDBPyConnection, run_dir: Path, scenarios: dic
             ]
             continue
         units = planned_units(con, level)
-        done = finished_scenario_outputs(run_dir, scenario, (unit.key for unit in units))
+        done = finished_scenario_outputs(run_dir, scenario, (unit.key for unit in units), versions[scenario])
         for key in sorted(done):
             row = done[key]
             outputs.append(

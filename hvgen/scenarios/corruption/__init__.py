@@ -38,6 +38,10 @@ imagecorruptions, CPU seconds). The scenario stage hands this scenario decoded a
 Determinism: ``apply_corruption(image, name, severity, seed)`` is a pure function of its
 arguments (same inputs → identical bytes), and the scenario calls it with the record seed, so a
 stored ``(corruption, severity)`` plus the seed reproduces the sample.
+
+Version: a change that gives other bytes for the same inputs (any kernel, sampler or rounding)
+bumps ``CORRUPTION_VERSION`` (``hvgen.scenarios.versions``): each output's manifest line records
+it, and a resumed run redoes the outputs of another version instead of mixing the two.
 """
 
 from __future__ import annotations
@@ -54,9 +58,11 @@ from hvgen.scenarios.base import ScenarioInput, ScenarioOutput
 from hvgen.scenarios.corruption.dysca import DYSCA
 from hvgen.scenarios.corruption.imagenet_c import IMAGENET_C
 from hvgen.scenarios.corruption.kernels import SEVERITIES, CorruptionInfo, Entry, Kernel
+from hvgen.scenarios.versions import CORRUPTION_VERSION
 
 __all__ = [
     "CORRUPTIONS",
+    "CORRUPTION_VERSION",
     "PRESETS",
     "CorruptionInfo",
     "CorruptionScenario",

@@ -15,6 +15,7 @@ from typing import Any
 
 from hvgen.config import RunConfig
 from hvgen.errors import HvgenError
+from hvgen.scenarios.versions import scenario_versions
 from hvgen.stages.build.dedup import DedupSummary
 from hvgen.store.catalog import open_catalog, set_meta
 from hvgen.store.decisions import decision_state, log_build, set_stale_export_aside
@@ -60,7 +61,7 @@ def run_build(
     check_fidelity_threshold(fidelity_threshold)
 
     with open_catalog(run_dir) as con:
-        sync_manifests(con, run_dir, scenarios)
+        sync_manifests(con, run_dir, scenarios, scenario_versions(scenarios))
         missing = completeness(con, {}).missing["render"]
         if missing:
             raise HvgenError(

@@ -33,42 +33,64 @@ def check_fidelity_threshold(threshold: float | None) -> None:
     ranges.FIDELITY_THRESHOLD.check("--fidelity-threshold", threshold)
 
 
+class _PoseModels:
+    """The pose estimators one scoring pass loads, each on first use, by the folder or id it comes
+    from: a whole-body checkpoint that scores both people and faces is loaded once, not twice
+    (`tiny` is two models: the 17-keypoint one for people, its whole-body twin for faces)."""
+
+    def __init__(self, model: str, device: str) -> None:
+        self.model, self.device = model, device
+        self._loaded: dict[str, tuple[Any, Any]] = {}
+
+    def get(self, wholebody: bool) -> tuple[Any, Any]:
+        from hvgen.fidelity.pose_model import load_pose_model, pose_model_source
+
+        source = pose_model_source(self.model, wholebody)
+        if source not in self._loaded:
+            self._loaded[source] = load_pose_model(self.model, self.device, wholebody=wholebody)
+        return self._loaded[source]
+
+
 class _LazyPose:
     """The pose estimator, loaded on the first pose to score (a canny run never loads it)."""
 
-    def __init__(self, model: str, device: str) -> None:
-        self.model, self.device, self.loaded = model, device, None
+    def __init__(self, models: _PoseModels) -> None:
+        self.models = models
 
     def __call__(self, image: Image.Image, boxes: list[list[float]]) -> list[list[list[float]]]:
-        from hvgen.fidelity.pose_model import estimate_people, load_pose_model
+        from hvgen.fidelity.pose_model import estimate_people
 
-        if self.loaded is None:
-            self.loaded = load_pose_model(self.model, self.device)
-        return estimate_people(*self.loaded, image, boxes, self.device)
+        return estimate_people(*self.models.get(wholebody=False), image, boxes, self.models.device)
 
 
 class _LazyFaces:
     """The whole-body estimator for face landmarks, loaded on the first 68-point face; a model
     without a whole-body head leaves faces unscored, with one warning."""
 
-    def __init__(self, model: str, device: str) -> None:
-        self.model, self.device, self.loaded, self.usable = model, device, None, True
+    def __init__(self, models: _PoseModels) -> None:
+        self.models, self.usable = models, True
 
     def __call__(self, image: Image.Image, boxes: list[list[float]]) -> list[list[list[float]]] | None:
-        from hvgen.fidelity.pose_model import estimate_faces, is_wholebody, load_pose_model
+        from hvgen.fidelity.pose_model import estimate_faces, is_wholebody
 
-        if self.loaded is None and self.usable:
-            self.loaded = load_pose_model(self.model, self.device, wholebody=True)
-            if not is_wholebody(self.loaded[0]):
-                self.usable, self.loaded = False, None
-                warn(
-                    f"--fidelity-filter {self.model}: it has no whole-body head (133 COCO-WholeBody keypoints), so "
-                    "landmarks images stay unscored. Pass a VitPoseForPoseEstimation checkpoint with num_labels 133 "
-                    "to score them (the usyd-community/vitpose-plus-* conversions keep only their 17-keypoint COCO head)."
-                )
-        if self.loaded is None:
+        if not self.usable:
             return None
-        return estimate_faces(*self.loaded, image, boxes, self.device)
+        loaded = self.models.get(wholebody=True)
+        if not is_wholebody(loaded[0]):
+            self.usable = False
+            warn(
+                f"--fidelity-filter {self.models.model}: it has no whole-body head (133 COCO-WholeBody keypoints), so "
+                "landmarks images stay unscored. Pass a VitPoseForPoseEstimation checkpoint with num_labels 133 "
+                "to score them (the usyd-community/vitpose-plus-* conversions keep only their 17-keypoint COCO head)."
+            )
+            return None
+        return estimate_faces(*loaded, image, boxes, self.models.device)
+
+
+def pose_estimators(model: str, device: str) -> tuple[_LazyPose, _LazyFaces]:
+    """The people and the face estimators of one scoring pass, sharing their loaded models."""
+    models = _PoseModels(model, device)
+    return _LazyPose(models), _LazyFaces(models)
 
 
 def compute_fidelity_scores(
@@ -95,7 +117,7 @@ def compute_fidelity_scores(
     ]
     if not todo:
         return 0
-    recipes, estimate, faces = load_recipes(), _LazyPose(model, device), _LazyFaces(model, device)
+    recipes, (estimate, faces) = load_recipes(), pose_estimators(model, device)
     with progress_bar(f"control fidelity ({Path(model).name})", len(todo)) as advance:
         for image_id, path, seed, condition_path in todo:
             name, params = parse_condition(
