@@ -46,15 +46,18 @@ def parse_name_list(
     items = [item.strip() for entry in entries for item in entry.split(",")]  # repeated and/or comma lists
     aliases = aliases or {}
     chosen: set[str] = set()
-    for item in items:
+    everything = False
+    for item in items:  # every entry is checked, 'all' or not: 'all,nope' is a typo to report
         if not item:
             continue
         item = aliases.get(item, item)
         if item == "all":
-            return valid
-        if item not in valid:
+            everything = True
+        elif item not in valid:
             raise unknown_name_error(kind, item, valid)
         chosen.add(item)
+    if everything:
+        return valid
     if not chosen:
         raise HvgenError(f"no {kind} selected: pass 'all' or a comma-separated list of {kind}s.")
     return [v for v in valid if v in chosen]
