@@ -116,6 +116,7 @@ class Dysca(DyscaQuestions, Generator):
     def __init__(self, request: Any) -> None:
         super().__init__(request)
         self._values: dict[str, tuple[str, ...]] = {}
+        self._combination_counts: dict[str, int] = {}
         self._wrong: dict[tuple[str, str], Sequence[str]] = {}
         options = request.options
         self.selected_styles = parse_name_list(options.get("styles", "all"), self.style_presets, "style")
@@ -139,6 +140,7 @@ class Dysca(DyscaQuestions, Generator):
         self._walks: dict[tuple[str, str], Iterator[dict[str, str]] | None] = {}
         self._style_cycle: tuple[int, list[str]] = (-1, [])
         self._tried: set[tuple[str, ...]] = set()
+        self._spaces: dict[tuple[str, str], int] = {}  # (foreground, style) → distinct draws tried
         if not self.allow_short:
             self.check_capacity()
 
@@ -223,6 +225,12 @@ class Dysca(DyscaQuestions, Generator):
         """Distinct draws of one image of `fg` for one style (product of the vocabulary sizes)."""
         return math.prod(len(items) for items in self._draw_lists(fg).values())
 
+    def _combinations(self, fg: Foreground) -> int:
+        """`combinations(fg)`, computed once per foreground."""
+        if fg.name not in self._combination_counts:
+            self._combination_counts[fg.name] = self.combinations(fg)
+        return self._combination_counts[fg.name]
+
     def capacity(self) -> dict[str, int]:
         """Distinct images each planned foreground can yield: its combinations × the selected
         styles (a prompt is the style's wrapping of the drawn content, so two images differ in a
@@ -288,13 +296,29 @@ class Dysca(DyscaQuestions, Generator):
         slots = [
             (fg, k) for k in range(max(counts, default=0)) for fg, n in zip(foregrounds, counts) if k < n
         ]
-        images: list[PlannedImage] = []
+        warnings: list[str] = []
+        notes: list[str] = []
+        # Drawing the images is sequential (a prompt must not repeat); an image's questions
+        # depend on it alone, so the plan stage may write them in several processes, starting on
+        # the first images while the next are drawn. The warnings and notes come after the last.
+        return PlanResult(
+            records=ItemRecords(self._drawn(slots, warnings, notes), self._image_records, size=len(slots)),
+            warnings=warnings,
+            notes=notes,
+        )
+
+    def _drawn(
+        self, slots: list[tuple[Foreground, int]], warnings: list[str], notes: list[str]
+    ) -> Iterator[PlannedImage]:
+        """The images of `slots`, one distinct prompt each, as they are drawn; then the plan's
+        warnings and notes (or the error saying the templates make fewer distinct prompts)."""
         seen_prompts: set[str] = set()
         exhausted: dict[str, int] = {}
         planned: dict[str, int] = {}
         capacity = self.capacity()
         self._walks = {}
         self._tried = set()
+        self._spaces = {}
         for index, (fg, k) in enumerate(slots):
             image = None
             if planned.get(fg.name, 0) < capacity[fg.name]:
@@ -305,7 +329,7 @@ class Dysca(DyscaQuestions, Generator):
                 continue
             seen_prompts.add(image.prompt)
             planned[fg.name] = planned.get(fg.name, 0) + 1
-            images.append(image)
+            yield image
         short = {
             name: missing for name, missing in exhausted.items() if planned.get(name, 0) < capacity[name]
         }
@@ -318,19 +342,13 @@ class Dysca(DyscaQuestions, Generator):
                 f"planned than the vocabularies allow ({details}); check the foreground's content template and "
                 "vocabularies for items that differ only in ways the template drops, or pass --allow-short."
             )
-        warnings = [
+        warnings += [
             f"foreground '{name}': {missing:,} image(s) not planned because its vocabularies allow no more distinct "
             f"prompts with the selected styles ({planned.get(name, 0):,} planned, capacity {capacity[name]:,}); "
             "add items with --vocab DIR or select more styles."
             for name, missing in exhausted.items()
         ]
-        # Drawing the images is sequential (a prompt must not repeat); an image's questions
-        # depend on it alone, so the plan stage may write them in several processes.
-        return PlanResult(
-            records=ItemRecords(images, self._image_records),
-            warnings=warnings,
-            notes=[self.capacity_note(planned)],
-        )
+        notes.append(self.capacity_note(planned))
 
     def _style_for(self, index: int) -> str:
         """Styles are dealt in seeded shuffled cycles, so any plan of >= len(styles) images uses every style."""
@@ -346,7 +364,12 @@ class Dysca(DyscaQuestions, Generator):
     ) -> PlannedImage | None:
         """Random draws first (the original's way); when they keep hitting used prompts, the
         vocabularies are nearly used up for this style, so walk the remaining combinations in a
-        seeded order, then those of the other styles: the plan reaches the capacity exactly."""
+        seeded order, then those of the other styles: the plan reaches the capacity exactly.
+        Once every combination of `fg` with this style was drawn, every random draw would repeat
+        one: they are skipped (a full plan asks so for ~30,000 draws of its tightest foregrounds)."""
+        space = (fg.name, style["name"])
+        if self._spaces.get(space, 0) >= self._combinations(fg):
+            attempts = 0
         for attempt in range(attempts):
             rng = rng_for(self.request.run_seed, "dysca-image", fg.name, k, attempt)
             draws = {name: rng.choice(self.values(name)) for name in fg.draws}
@@ -398,6 +421,7 @@ class Dysca(DyscaQuestions, Generator):
         if tried in self._tried:  # its prompt was planned then, or was already (`seen` only grows)
             return None
         self._tried.add(tried)
+        self._spaces[tried[:2]] = self._spaces.get(tried[:2], 0) + 1
         variables = image_variables(draws, style)
         if "ocr_template" in draws:
             variables["ocr_prompt"] = self.templates.render_string(
