@@ -5,7 +5,9 @@ runs of the plan's out-of-core sort (hvgen.store.record_sort). The parent merges
 does its own, so records.jsonl is byte-identical to a plan made in one process: every record
 depends on its item alone, and the file is sorted by id whatever order the records came in.
 A pass a generator makes over its items before the records (HERM's deal of answer positions)
-is shared the same way (`map_in_workers`).
+is shared the same way (`map_in_workers`). Items that are still being made (an `ItemRecords`
+over an iterator: Dysca draws its images one after the other) are streamed instead: the workers
+start at once and take the items in chunks from a queue as this process makes them.
 
 Workers are forked, not spawned: a spawned worker would import hvgen again and rebuild the
 generator (its vocabularies and templates) and the items, a second or more of the work it is
