@@ -47,24 +47,78 @@ class ItemRecords(Sequence[Record]):
     depend on its item alone, never on the records of earlier items, so the plan stage may make
     the records of several items at once in forked worker processes (hvgen.stages.plan_workers)
     and still write the same records.jsonl (records are sorted by id). Iterating makes them in
-    item order here; `len`, indexing and `==` make them all once and keep the list."""
+    item order here; `len`, indexing and `==` make them all once and keep the list.
 
-    def __init__(self, items: Sequence[Any], records_of: Callable[[Any], list[Record]]) -> None:
-        self.items = list(items)
+    `items` may be an iterator that makes the items as they are asked for (Dysca draws its
+    images one after the other): the workers then start on the first items while the next ones
+    are made (`chunks`); `size` says about how many will come (how many workers to start)."""
+
+    def __init__(
+        self, items: Iterable[Any], records_of: Callable[[Any], list[Record]], size: int | None = None
+    ) -> None:
+        self._source: Iterator[Any] | None = None if isinstance(items, Sequence) else iter(items)
+        self.items: list[Any] = list(items) if self._source is None else []  # the items made so far
         self.records_of = records_of
+        self.size = len(self.items) if size is None else size
         self._all: list[Record] | None = None
 
+    @property
+    def streamed(self) -> bool:
+        """Whether items are still to be made."""
+        return self._source is not None
+
+    def _each(self) -> Iterator[Any]:
+        """Every item in order: those made, then the rest as they are made (kept in `items`)."""
+        index = 0
+        while True:
+            if index < len(self.items):
+                yield self.items[index]
+                index += 1
+            elif self._source is None:
+                return
+            else:
+                for item in self._source:
+                    self.items.append(item)
+                    break
+                else:
+                    self._source = None
+
+    def every_item(self) -> list[Any]:
+        """All the items (those still to come made now)."""
+        for _ in self._each():
+            pass
+        return self.items
+
+    def chunks(self, size: int) -> Iterator[list[Any]]:
+        """The items `size` at a time, each chunk as soon as it is made."""
+        chunk: list[Any] = []
+        for item in self._each():
+            chunk.append(item)
+            if len(chunk) >= size:
+                yield chunk
+                chunk = []
+        if chunk:
+            yield chunk
+
     def records_in(self, start: int, stop: int) -> Iterator[Record]:
-        """The records of items[start:stop], in item order."""
-        for item in self.items[start:stop]:
+        """The records of items[start:stop], in item order (the items up to `stop` made first)."""
+        if self._source is not None and len(self.items) < stop:
+            for made, _ in enumerate(self._each(), 1):
+                if made >= stop:
+                    break
+        yield from self.records_from(self.items[start:stop])
+
+    def records_from(self, items: Iterable[Any]) -> Iterator[Record]:
+        """The records of `items` (some of this plan's), in their order."""
+        for item in items:
             yield from self.records_of(item)
 
     def __iter__(self) -> Iterator[Record]:
-        return iter(self._all) if self._all is not None else self.records_in(0, len(self.items))
+        return iter(self._all) if self._all is not None else self.records_from(self._each())
 
     def _list(self) -> list[Record]:
         if self._all is None:
-            self._all = list(self.records_in(0, len(self.items)))
+            self._all = list(self.records_from(self._each()))
         return self._all
 
     def __len__(self) -> int:

@@ -11,9 +11,7 @@ from __future__ import annotations
 
 import itertools
 import math
-import random
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Iterator, Sequence
 from functools import cached_property
 from pathlib import Path
 from typing import Annotated, Any
@@ -24,13 +22,20 @@ from hvgen.errors import HvgenError, parse_name_list
 from hvgen.generator import Generator, ItemRecords, PlanResult, split_evenly
 from hvgen.publish.formats import register_format
 from hvgen.records import Record
-from hvgen.seeding import rng_for, stable_id
-from hvgen.store.layout import image_relpath
+from hvgen.seeding import rng_for
 
-# The values of the released Dysca.json: its scorer (Dysca_compute.py) scores a free-form answer
-# only when question_type is exactly "image caption", so that is what we write.
-MULTI_CHOICE, TRUE_OR_FALSE, FREE_FORM = "multi choice", "true or false", "image caption"
-QUESTION_TYPES = (MULTI_CHOICE, TRUE_OR_FALSE, FREE_FORM)
+from .questions import (
+    FREE_FORM,
+    MULTI_CHOICE,
+    QUESTION_TYPES,
+    TRUE_OR_FALSE,
+    DyscaQuestions,
+    Foreground,
+    PlannedImage,
+    _var,
+    image_variables,
+)
+
 QUESTION_TYPE_ALIASES = {
     "mc": MULTI_CHOICE,
     "multi-choice": MULTI_CHOICE,
@@ -45,40 +50,9 @@ QUESTION_TYPE_ALIASES = {
     "image-caption": FREE_FORM,
 }
 SUBTASK_ALIASES = {"ocr": "text", "OCR": "text", "tv": "tv show", "tv-show": "tv show", "tv_show": "tv show"}
-# Per question type: which template block asks it, and how the instruction is laid out.
-_BLOCK = {MULTI_CHOICE: "multi_choice", TRUE_OR_FALSE: "true_or_false", FREE_FORM: "free_form"}
-_ATTRIBUTE_KEYS = ("age", "gender", "race", "expression", "color")
 
 
-def _var(name: str) -> str:
-    """Template variable / file name for a vocabulary or subtask ('tv show' → 'tv_show')."""
-    return name.replace(" ", "_")
-
-
-@dataclass(frozen=True)
-class Foreground:
-    name: str
-    draws: tuple[str, ...]
-    background: bool
-    questions: tuple[str, ...]
-    caption: str
-    subject: str
-
-
-@dataclass
-class PlannedImage:
-    """One distinct prompt: what was drawn for it and the resulting prompt pair."""
-
-    foreground: Foreground
-    draws: dict[str, str]
-    style: dict[str, str]
-    prompt: str
-    negative_prompt: str
-    image_id: str
-    image_seed: int
-
-
-class Dysca(Generator):
+class Dysca(DyscaQuestions, Generator):
     """Dysca: 20 perception subtasks over synthetic images in 57 styles (the paper counts 51;
     the original repository ships 57 presets and `--styles all` uses them all)."""
 
@@ -142,7 +116,8 @@ class Dysca(Generator):
     def __init__(self, request: Any) -> None:
         super().__init__(request)
         self._values: dict[str, tuple[str, ...]] = {}
-        self._wrong: dict[tuple[str, str], list[str]] = {}
+        self._combination_counts: dict[str, int] = {}
+        self._wrong: dict[tuple[str, str], Sequence[str]] = {}
         options = request.options
         self.selected_styles = parse_name_list(options.get("styles", "all"), self.style_presets, "style")
         self.selected_subtasks = parse_name_list(
@@ -164,6 +139,8 @@ class Dysca(Generator):
             get_recipe(self.condition, self._recipes)  # an unknown recipe fails before planning
         self._walks: dict[tuple[str, str], Iterator[dict[str, str]] | None] = {}
         self._style_cycle: tuple[int, list[str]] = (-1, [])
+        self._tried: set[tuple[str, ...]] = set()
+        self._spaces: dict[tuple[str, str], int] = {}  # (foreground, style) → distinct draws tried
         if not self.allow_short:
             self.check_capacity()
 
@@ -248,6 +225,12 @@ class Dysca(Generator):
         """Distinct draws of one image of `fg` for one style (product of the vocabulary sizes)."""
         return math.prod(len(items) for items in self._draw_lists(fg).values())
 
+    def _combinations(self, fg: Foreground) -> int:
+        """`combinations(fg)`, computed once per foreground."""
+        if fg.name not in self._combination_counts:
+            self._combination_counts[fg.name] = self.combinations(fg)
+        return self._combination_counts[fg.name]
+
     def capacity(self) -> dict[str, int]:
         """Distinct images each planned foreground can yield: its combinations × the selected
         styles (a prompt is the style's wrapping of the drawn content, so two images differ in a
@@ -313,12 +296,29 @@ class Dysca(Generator):
         slots = [
             (fg, k) for k in range(max(counts, default=0)) for fg, n in zip(foregrounds, counts) if k < n
         ]
-        images: list[PlannedImage] = []
+        warnings: list[str] = []
+        notes: list[str] = []
+        # Drawing the images is sequential (a prompt must not repeat); an image's questions
+        # depend on it alone, so the plan stage may write them in several processes, starting on
+        # the first images while the next are drawn. The warnings and notes come after the last.
+        return PlanResult(
+            records=ItemRecords(self._drawn(slots, warnings, notes), self._image_records, size=len(slots)),
+            warnings=warnings,
+            notes=notes,
+        )
+
+    def _drawn(
+        self, slots: list[tuple[Foreground, int]], warnings: list[str], notes: list[str]
+    ) -> Iterator[PlannedImage]:
+        """The images of `slots`, one distinct prompt each, as they are drawn; then the plan's
+        warnings and notes (or the error saying the templates make fewer distinct prompts)."""
         seen_prompts: set[str] = set()
         exhausted: dict[str, int] = {}
         planned: dict[str, int] = {}
         capacity = self.capacity()
         self._walks = {}
+        self._tried = set()
+        self._spaces = {}
         for index, (fg, k) in enumerate(slots):
             image = None
             if planned.get(fg.name, 0) < capacity[fg.name]:
@@ -329,7 +329,7 @@ class Dysca(Generator):
                 continue
             seen_prompts.add(image.prompt)
             planned[fg.name] = planned.get(fg.name, 0) + 1
-            images.append(image)
+            yield image
         short = {
             name: missing for name, missing in exhausted.items() if planned.get(name, 0) < capacity[name]
         }
@@ -342,23 +342,13 @@ class Dysca(Generator):
                 f"planned than the vocabularies allow ({details}); check the foreground's content template and "
                 "vocabularies for items that differ only in ways the template drops, or pass --allow-short."
             )
-        warnings = [
+        warnings += [
             f"foreground '{name}': {missing:,} image(s) not planned because its vocabularies allow no more distinct "
             f"prompts with the selected styles ({planned.get(name, 0):,} planned, capacity {capacity[name]:,}); "
             "add items with --vocab DIR or select more styles."
             for name, missing in exhausted.items()
         ]
-        # Drawing the images is sequential (a prompt must not repeat); an image's questions
-        # depend on it alone, so the plan stage may write them in several processes.
-        return PlanResult(
-            records=ItemRecords(images, self._image_records),
-            warnings=warnings,
-            notes=[self.capacity_note(planned)],
-        )
-
-    def _image_records(self, image: PlannedImage) -> list[Record]:
-        questions = self._questions(image)
-        return self._thinned(image, questions) if self.thin else questions
+        notes.append(self.capacity_note(planned))
 
     def _style_for(self, index: int) -> str:
         """Styles are dealt in seeded shuffled cycles, so any plan of >= len(styles) images uses every style."""
@@ -374,7 +364,12 @@ class Dysca(Generator):
     ) -> PlannedImage | None:
         """Random draws first (the original's way); when they keep hitting used prompts, the
         vocabularies are nearly used up for this style, so walk the remaining combinations in a
-        seeded order, then those of the other styles: the plan reaches the capacity exactly."""
+        seeded order, then those of the other styles: the plan reaches the capacity exactly.
+        Once every combination of `fg` with this style was drawn, every random draw would repeat
+        one: they are skipped (a full plan asks so for ~30,000 draws of its tightest foregrounds)."""
+        space = (fg.name, style["name"])
+        if self._spaces.get(space, 0) >= self._combinations(fg):
+            attempts = 0
         for attempt in range(attempts):
             rng = rng_for(self.request.run_seed, "dysca-image", fg.name, k, attempt)
             draws = {name: rng.choice(self.values(name)) for name in fg.draws}
@@ -419,8 +414,15 @@ class Dysca(Generator):
     def _image(
         self, fg: Foreground, draws: dict[str, str], style: dict[str, str], seen: set[str]
     ) -> PlannedImage | None:
-        """The image these draws make, or None if its prompt is already planned."""
-        variables = self._variables(draws, style)
+        """The image these draws make, or None if its prompt is already planned. Draws made
+        before (with this style) are known to be planned without rendering them again: near a
+        foreground's capacity most random draws repeat one (3 draws per image in a full plan)."""
+        tried = (fg.name, style["name"], *draws.values())  # the draws' names follow from `fg`
+        if tried in self._tried:  # its prompt was planned then, or was already (`seen` only grows)
+            return None
+        self._tried.add(tried)
+        self._spaces[tried[:2]] = self._spaces.get(tried[:2], 0) + 1
+        variables = image_variables(draws, style)
         if "ocr_template" in draws:
             variables["ocr_prompt"] = self.templates.render_string(
                 draws["ocr_template"], variables, origin=str(self.vocab.path("ocr_template"))
@@ -429,7 +431,7 @@ class Dysca(Generator):
         prompt = self.templates.render("prompt.j2", variables, block="prompt")
         if prompt in seen:
             return None
-        negative = self.templates.render("prompt.j2", variables, block="negative_prompt")
+        negative = self._renders.render("prompt.j2", variables, block="negative_prompt")
         image_id = self.image_id(prompt, negative)
         return PlannedImage(
             foreground=fg,
@@ -440,148 +442,6 @@ class Dysca(Generator):
             image_id=image_id,
             image_seed=self.image_seed(image_id),
         )
-
-    @staticmethod
-    def _variables(draws: dict[str, str], style: dict[str, str]) -> dict[str, Any]:
-        return {**{_var(name): value for name, value in draws.items()}, "style": style}
-
-    def _questions(self, image: PlannedImage) -> list[Record]:
-        fg = image.foreground
-        selected = set(self.selected_subtasks)
-        primary = [s for s in fg.questions if self.rules["subtasks"][s].get("granularity") != "coarse"]
-        records = []
-        for question_type in self.selected_question_types:
-            if question_type == FREE_FORM:
-                if selected & set(primary):
-                    records.append(self._record(image, question_type, fg.caption))
-                continue
-            for subtask in fg.questions:
-                if subtask in selected:
-                    records.append(self._record(image, question_type, subtask))
-        return records
-
-    def _thinned(self, image: PlannedImage, records: list[Record]) -> list[Record]:
-        """The released data's per-image thinning (pqa_postprocess.py, pass 2), grouped by subtask:
-        1 question → dropped with p=2/3; 2 (multi choice + true/false) → one kept at random;
-        3 or more → 1 dropped (p=1/4) or 2 dropped (p=3/4). The original's first pass has no effect
-        (its result is discarded by a re-read), so it is not reproduced."""
-        rng = rng_for(self.request.run_seed, "dysca-thin", image.image_id)
-        groups: dict[str, list[Record]] = {}
-        for record in records:
-            groups.setdefault(record["subtask"], []).append(record)
-        kept: list[Record] = []
-        for group in groups.values():
-            if len(group) == 1:
-                keep = group if rng.random() >= 2 / 3 else []
-            elif len(group) == 2:
-                keep = [rng.choice(group)]
-            else:
-                drop = 1 if rng.random() < 1 / 4 else 2
-                keep = rng.sample(group, len(group) - drop)
-            kept_ids = {record["id"] for record in keep}
-            kept.extend(record for record in group if record["id"] in kept_ids)
-        order = {record["id"]: index for index, record in enumerate(records)}
-        return sorted(kept, key=lambda record: order[record["id"]])
-
-    def _wrong_values(self, asked: str, truth: str) -> list[str]:
-        """The vocabulary of `asked` without `truth`, in vocabulary order; one list per pair,
-        read but never changed by the callers (rebuilding it per question was a tenth of a plan)."""
-        key = (asked, truth)
-        if key not in self._wrong:
-            self._wrong[key] = [value for value in self.values(asked) if value != truth]
-        return self._wrong[key]
-
-    def _record(self, image: PlannedImage, question_type: str, subtask: str) -> Record:
-        fg = image.foreground
-        record_id = stable_id("dysca", image.image_id, question_type, subtask)
-        seed = self.record_seed(record_id)
-        rng = random.Random(seed)
-        is_caption = question_type == FREE_FORM
-        asked = fg.subject if is_caption else subtask
-        truth = image.style["name"] if asked == "style" else image.draws[asked]
-        wrong = self._wrong_values(asked, truth)
-        if not wrong:
-            raise HvgenError(
-                f"vocabulary of '{asked}' has a single item: questions about it need at least 2."
-            )
-        variables = {
-            **self._variables(image.draws, image.style),
-            "subtask": subtask,
-            "subject": image.draws.get(fg.subject, ""),
-        }
-        if question_type == MULTI_CHOICE:
-            size = min(self.rules["max_options"], len(wrong) + 1)
-            distractors = rng.sample(wrong, size - 1)
-            options = [truth, *distractors]
-            rng.shuffle(options)
-            answer, foil = truth, rng.choice(distractors)
-            question = self._question(subtask, question_type, {**variables, "item": truth})
-        elif question_type == TRUE_OR_FALSE:
-            options = ["True", "False"]
-            if rng.random() < self.rules["false_probability"]:
-                item = rng.choice(wrong)
-                answer, foil = "False", item  # printing the wrongly asked item pushes towards "True"
-            else:
-                item = truth
-                answer, foil = "True", rng.choice(wrong)
-            question = self._question(subtask, question_type, {**variables, "item": item})
-        else:
-            options = []
-            question = self.templates.render(f"captions/{_var(fg.name)}.j2", variables, block="question")
-            answer = self.templates.render(f"captions/{_var(fg.name)}.j2", variables, block="answer")
-            foil = rng.choice(wrong)
-        instruction = self.templates.render(
-            "instructions.j2",
-            {"question": question, "options": options},
-            block=_BLOCK[question_type],
-            one_line=False,
-        )
-        task = self.rules["subtasks"].get(subtask, {}).get("task", "recognition")
-        granularity = self.rules["subtasks"].get(subtask, {}).get("granularity", "fine")
-        return {
-            "id": record_id,
-            "image_id": image.image_id,
-            "images": [image_relpath(image.image_id)],
-            "prompt": image.prompt,
-            "negative_prompt": image.negative_prompt,
-            "style": image.style["name"],
-            "subtask": subtask,
-            "question_majority": subtask,
-            "granularity": granularity,
-            "task": task,
-            "question": question,
-            "instruction": instruction,
-            "question_type": question_type,
-            "options": options,
-            "answer": answer,
-            "answer_index": options.index(answer) if options else None,
-            "truth": truth,
-            "foil": foil,
-            "foreground_type": fg.name,
-            "foreground": image.draws.get(fg.subject) if fg.name != "face" else None,
-            "background": image.draws.get("background"),
-            "attributes": {key: image.draws.get(key) for key in _ATTRIBUTE_KEYS},
-            "seed": seed,
-            "image_seed": image.image_seed,
-            "generator": self.name,
-            "template_version": self.template_version,
-            **self._condition(image, fg),
-        }
-
-    def _condition(self, image: PlannedImage, fg: Foreground) -> dict[str, Any]:
-        """The record's `condition` (only with --condition): the recipe, and for recipes that lay
-        out classes (boxes) the image's subject as the one label, so its box is named after it."""
-        if not self.condition:
-            return {}
-        from hvgen.conditions.recipes import accepts_key, condition_field
-
-        params: dict[str, Any] = {}
-        if accepts_key(self.condition, "labels", self._recipes):
-            params["labels"] = [image.draws.get(fg.subject) or fg.name]
-        return {"condition": condition_field(self.condition, params)}
-
-    def _question(self, subtask: str, question_type: str, variables: dict[str, Any]) -> str:
-        return self.templates.render(f"questions/{_var(subtask)}.j2", variables, block=_BLOCK[question_type])
 
     @classmethod
     def score(

@@ -5,7 +5,9 @@ runs of the plan's out-of-core sort (hvgen.store.record_sort). The parent merges
 does its own, so records.jsonl is byte-identical to a plan made in one process: every record
 depends on its item alone, and the file is sorted by id whatever order the records came in.
 A pass a generator makes over its items before the records (HERM's deal of answer positions)
-is shared the same way (`map_in_workers`).
+is shared the same way (`map_in_workers`). Items that are still being made (an `ItemRecords`
+over an iterator: Dysca draws its images one after the other) are streamed instead: the workers
+start at once and take the items in chunks from a queue as this process makes them.
 
 Workers are forked, not spawned: a spawned worker would import hvgen again and rebuild the
 generator (its vocabularies and templates) and the items, a second or more of the work it is
@@ -20,12 +22,13 @@ from __future__ import annotations
 import multiprocessing
 import os
 import sys
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
 
 from hvgen.cpu_budget import available_cpus
+from hvgen.errors import HvgenError
 from hvgen.generator import Generator, ItemRecords
 from hvgen.records import Record
 from hvgen.store.record_sort import RecordSort
@@ -41,9 +44,13 @@ MIN_ITEMS_PER_WORKER = 500
 the second core saves (a Dysca image is ~7 records, ~0.7 ms of work)."""
 PARTS_PER_WORKER = 2
 """Item ranges per worker: a worker that finishes early takes another range."""
+STREAM_CHUNK = 100
+"""Items of a streamed plan sent to a worker at a time (a Dysca image pickles in ~10 µs)."""
 
 _FORKED: tuple[Generator, ItemRecords, RecordSort, Stage] | None = None
 """The generator, its items and the sort, set before the pool forks (workers inherit them)."""
+_STREAM: tuple[Any, Any] | None = None
+"""A streamed plan's queue of item chunks and its stop event, likewise."""
 _MAPPED: tuple[Sequence[Any], Callable[[Sequence[Any]], Any]] | None = None
 """`map_in_workers`'s items and work, likewise."""
 
@@ -68,13 +75,17 @@ def stage_in_workers(
     global _FORKED
     if not isinstance(records, ItemRecords):
         return None
-    workers = plan_workers(len(records.items))
+    workers = plan_workers(records.size)
     if workers < 2:
         return None
-    ranges = _ranges(len(records.items), workers * PARTS_PER_WORKER)
     _FORKED = (generator, records, sort, stage)
     try:
-        results = _forked_map(workers, _stage_range, ranges)
+        if records.streamed:
+            results = _stream_to_workers(workers, records)
+        else:
+            results = _forked_map(
+                workers, _stage_range, _ranges(len(records.items), workers * PARTS_PER_WORKER)
+            )
     finally:
         _FORKED = None
     learnt = []
@@ -130,6 +141,63 @@ def _ranges(items: int, parts: int) -> list[tuple[int, int]]:
             bounds.append((start, stop))
         start = stop
     return bounds
+
+
+def _stream_to_workers(workers: int, records: ItemRecords) -> list[Any]:
+    """Stage a streamed plan's records in `workers` forked processes that take its items, a
+    chunk at a time, from a queue this process fills as it makes them (they start on the first
+    chunk, not after the last item). A worker stages all it takes into one part of the sort."""
+    global _STREAM
+    context = multiprocessing.get_context("fork")
+    chunks: Any = context.Queue()  # unbounded: making items never waits on the workers
+    stop = context.Event()
+    _STREAM = (chunks, stop)
+    sent = False
+    try:
+        with ProcessPoolExecutor(
+            max_workers=workers, mp_context=context, initializer=die_with_parent, initargs=(os.getpid(),)
+        ) as pool:
+            try:
+                futures = [pool.submit(_stage_stream, index) for index in range(workers)]  # all forked now
+                for chunk in records.chunks(STREAM_CHUNK):
+                    chunks.put(chunk)
+                    for future in futures:
+                        if future.done():  # a worker ends only after the last chunk: it failed
+                            future.result()
+                for _ in futures:
+                    chunks.put(None)
+                sent = True
+                return [future.result() for future in futures]
+            except BaseException:
+                stop.set()  # the workers drop what is left and end (the caller removes their runs)
+                for _ in range(workers):
+                    chunks.put(None)
+                raise
+    finally:
+        _STREAM = None
+        if not sent:
+            chunks.cancel_join_thread()  # chunks nobody will take must not hold this process
+        chunks.close()
+
+
+def _stage_stream(index: int) -> tuple[list[Path], int, Any, dict[str, Path]]:
+    """In a worker: stage the records of the chunks it takes from the queue until the end mark."""
+    assert _FORKED is not None and _STREAM is not None, (
+        "a plan worker runs in a process forked by stage_in_workers"
+    )
+    generator, records, sort, stage = _FORKED
+    chunks, stop = _STREAM
+
+    def taken() -> Iterator[Any]:
+        while (chunk := chunks.get()) is not None:
+            if stop.is_set():
+                raise HvgenError("the plan stopped")
+            yield from chunk
+
+    part = sort.part(f"stream{index:04d}")
+    learnt = stage(records.records_from(taken()), generator.schema, part)
+    runs, count = part.finish()
+    return runs, count, learnt, generator.vocab.overrides_read()
 
 
 def _stage_range(bounds: tuple[int, int]) -> tuple[list[Path], int, Any, dict[str, Path]]:
