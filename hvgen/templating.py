@@ -104,8 +104,7 @@ class TemplateSet:
         self.env = _environment(self.sandboxed, _ConfinedLoader(search_path))
         self._string_env = _environment(True, self.env.loader)
         self._cache: dict[str, jinja2.Template] = {}
-        self._owners: dict[tuple[str, str], jinja2.Template] = {}
-        self._globals: dict[str, dict[str, Any]] = {}
+        self._blocks: dict[tuple[str, str], _Block] = {}
         self._strings: dict[str, jinja2.Template] = {}
         if override_dir is not None:
             _warn_unmatched_templates(override_dir, builtin_template_dir(benchmark))
@@ -125,16 +124,10 @@ class TemplateSet:
                 ) from None
         return self._cache[name]
 
-    def _block_owner(self, name: str, block: str) -> jinja2.Template:
+    def _find_block_owner(self, name: str, block: str) -> jinja2.Template:
         """The template that defines `block` for `name`: itself, else the nearest ancestor it
         `{% extends %}` (Jinja keeps inherited blocks on the parent, not the child). Found once per
-        (template, block): finding it parses the sources of the templates in between."""
-        key = (name, block)
-        if key not in self._owners:
-            self._owners[key] = self._find_block_owner(name, block)
-        return self._owners[key]
-
-    def _find_block_owner(self, name: str, block: str) -> jinja2.Template:
+        (template, block) (`_block`): finding it parses the sources of the templates in between."""
         current: str | None = name
         while current is not None:
             template = self._template(current)
@@ -145,16 +138,13 @@ class TemplateSet:
             current = parents[0] if parents else None
         raise HvgenError(f"template '{name}' has no block '{block}' (nor does any template it extends).")
 
-    def _context(self, template: jinja2.Template, variables: Mapping[str, Any]) -> jinja2.runtime.Context:
-        """What `template.new_context(variables)` makes, without flattening the template's
-        globals (a ChainMap, read twice) at every call: a plan renders a block per question, and
-        that flattening was ~2/3 of a short block's cost (measured: 36 → 12 µs)."""
-        flat = self._globals.get(template.name or "")
-        if flat is None:
-            flat = self._globals[template.name or ""] = dict(template.globals)
-        return self.env.context_class(
-            self.env, {**flat, **variables}, template.name, template.blocks, globals=flat
-        )
+    def _block(self, name: str, block: str) -> _Block:
+        """`block` of `name`, made ready to render, once per (template, block)."""
+        key = (name, block)
+        found = self._blocks.get(key)
+        if found is None:
+            found = self._blocks[key] = _Block(self.env, self._find_block_owner(name, block), block)
+        return found
 
     def read_yaml(self, name: str) -> Any:
         """A YAML data file of the template folder (a user's `--templates DIR` copy wins)."""
@@ -172,13 +162,11 @@ class TemplateSet:
     ) -> str:
         """Render a template (or one `{% block %}` of it); `one_line` collapses whitespace so a
         template can be laid out over several lines for readability."""
-        template = self._template(name)
         try:
             if block is None:
-                text = template.render(variables)
+                text = self._template(name).render(variables)
             else:
-                owner = self._block_owner(name, block)
-                text = "".join(owner.blocks[block](self._context(owner, variables)))
+                text = self._block(name, block).render(variables)
         except jinja2.UndefinedError as error:
             where = _template_location(error, name)
             raise HvgenError(
@@ -227,6 +215,40 @@ class TemplateSet:
             raise HvgenError(_unsafe_message(f"template from {origin} ('{source[:80]}')", error)) from None
         except (jinja2.TemplateError, RecursionError, TypeError) as error:
             raise HvgenError(self._failure(f"template from {origin} ('{source[:80]}')", error)) from None
+
+
+class _Block:
+    """One `{% block %}` of a template, rendered as `template.new_context(variables)` would have
+    it rendered, but in a context that is made once and reused: a plan renders a block per
+    question, and making the context (flattening the template's globals, a ChainMap read twice,
+    then `Context.__init__`'s sets and lists) was over half of a short block's cost. A block's code
+    changes nothing in its context but, for a moment, the evaluation context (`{% autoescape %}`
+    saves and restores it); its own assignments live in the block's frame, and inheritance (which
+    fills the context's blocks) happens in a whole template's render. Each context is lent to one
+    render at a time (a free list, so threads and nested renders get their own) and dropped when a
+    render fails, however far it got."""
+
+    def __init__(self, env: jinja2.Environment, owner: jinja2.Template, block: str) -> None:
+        self.env, self.owner, self.function = env, owner, owner.blocks[block]
+        self.globals = dict(owner.globals)
+        self.free: list[jinja2.runtime.Context] = []
+
+    def render(self, variables: Mapping[str, Any]) -> str:
+        try:
+            context = self.free.pop()
+        except IndexError:
+            context = self.env.context_class(
+                self.env, {}, self.owner.name, self.owner.blocks, globals=self.globals
+            )
+        context.parent = {**self.globals, **variables}
+        text = "".join(self.function(context))  # an error leaves the context unreturned
+        context.parent = _EMPTY
+        self.free.append(context)
+        return text
+
+
+_EMPTY: dict[str, Any] = {}
+"""A lent context's variables between renders (it holds on to nothing)."""
 
 
 class _ConfinedLoader(jinja2.FileSystemLoader):

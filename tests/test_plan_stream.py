@@ -161,3 +161,39 @@ def test_catalog_batches_parse_as_from_pylist_would() -> None:
     expected = pa.Table.from_pylist([json.loads(line) for line in lines], schema=schema)
     parsed = plan_stage.lines_to_table(lines, schema)
     assert parsed.schema == expected.schema and parsed.to_pylist() == expected.to_pylist()
+
+
+def test_arrow_types_are_from_pylists_for_every_kind_of_value() -> None:
+    """The catalog's column types come from `pa.infer_type`: what `from_pylist` of all the records
+    gives, with nulls promoted, ints widened to floats, empty and nested lists, struct fields in the
+    order first seen (in any record, nested in lists too), and dict subclasses read as dicts."""
+
+    class Sub(dict):
+        pass
+
+    records = [
+        {"id": "a", "n": None, "f": 1, "l": [], "s": {"y": 1}, "ls": [{"q": 1}], "ll": [[]], "b": True},
+        {
+            "id": "b",
+            "n": "x",
+            "f": 2.5,
+            "l": [None],
+            "s": {"x": None, "y": 2},
+            "ls": [],
+            "ll": [[1.5]],
+            "b": None,
+        },
+        Sub(id="c", n=None, f=3, l=["z"], s={"z": "w", "x": "v"}, ls=[{"r": "t"}, {"q": 2}], ll=[], b=False),
+    ]
+    expected = pa.Table.from_pylist([dict(record) for record in records]).schema
+    assert plan_stage.arrow_types(records) == expected
+    assert plan_stage.arrow_types(records).field("s").type.names == ["y", "x", "z"]
+
+
+def test_records_that_disagree_on_a_type_fail_with_the_field_named() -> None:
+    records = [{"id": "a", "n": 1}, {"id": "b", "n": "x"}]
+    schema = plan_stage.arrow_types(records)
+    with pytest.raises(HvgenError, match=r"disagree on a field's type.*Column\(/n\)"):
+        plan_stage.lines_to_table([plan_stage.record_line(record) for record in records], schema)
+    with pytest.raises(HvgenError, match="cannot be typed"):
+        plan_stage.arrow_types([{"id": "a", "n": [1]}, {"id": "b", "n": {"k": 1}}])

@@ -108,3 +108,45 @@ def test_shipped_templates_render_the_same_bytes_without_the_sandbox(tmp_path: P
 def test_unknown_template_is_a_clear_error() -> None:
     with pytest.raises(HvgenError, match="not found"):
         TemplateSet("dysca").render("content/unicorn.j2", {})
+
+
+def test_a_block_renders_afresh_each_time_after_errors_and_across_threads(tmp_path: Path) -> None:
+    """A block's context is reused between renders (`_Block`): nothing one render sets, nor a
+    render that fails half-way, shows in the next, and threads rendering at once each get theirs."""
+    import sys
+    import threading
+
+    (tmp_path / "t.j2").write_text(
+        '{% block b %}{% set x = x_in | default("none") %}{{ x }}-{{ y }}{% for i in range(n) %}.{% endfor %}'
+        "{% endblock %}"
+    )
+    templates = TemplateSet("dysca", override_dir=tmp_path)
+    assert templates.render("t.j2", {"x_in": 1, "y": 2, "n": 1}, block="b") == "1-2."
+    assert templates.render("t.j2", {"y": 3, "n": 0}, block="b") == "none-3"
+    with pytest.raises(HvgenError, match="'y' is undefined"):
+        templates.render("t.j2", {"x_in": 5, "n": 0}, block="b")
+    assert templates.render("t.j2", {"y": 4, "n": 2}, block="b") == "none-4.."
+    wrong: list[str] = []
+    start = threading.Barrier(6)
+
+    def render_many(worker: int) -> None:
+        start.wait()
+        for n in range(2000):
+            try:
+                text = templates.render("t.j2", {"x_in": worker, "y": n, "n": n % 3}, block="b")
+            except HvgenError as error:
+                text = str(error)
+            if text != f"{worker}-{n}{'.' * (n % 3)}":
+                wrong.append(text)
+
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # threads take turns mid-render
+    try:
+        threads = [threading.Thread(target=render_many, args=(worker,)) for worker in range(6)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    finally:
+        sys.setswitchinterval(interval)
+    assert not wrong
