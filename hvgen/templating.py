@@ -105,6 +105,7 @@ class TemplateSet:
         self._string_env = _environment(True, self.env.loader)
         self._cache: dict[str, jinja2.Template] = {}
         self._blocks: dict[tuple[str, str], _Block] = {}
+        self._wholes: dict[str, _Whole] = {}
         self._strings: dict[str, jinja2.Template] = {}
         if override_dir is not None:
             _warn_unmatched_templates(override_dir, builtin_template_dir(benchmark))
@@ -138,6 +139,13 @@ class TemplateSet:
             current = parents[0] if parents else None
         raise HvgenError(f"template '{name}' has no block '{block}' (nor does any template it extends).")
 
+    def _whole(self, name: str) -> _Whole:
+        """Template `name`, made ready to render whole, once per template."""
+        found = self._wholes.get(name)
+        if found is None:
+            found = self._wholes[name] = _Whole(self.env, self._template(name))
+        return found
+
     def _block(self, name: str, block: str) -> _Block:
         """`block` of `name`, made ready to render, once per (template, block)."""
         key = (name, block)
@@ -164,7 +172,7 @@ class TemplateSet:
         template can be laid out over several lines for readability."""
         try:
             if block is None:
-                text = self._template(name).render(variables)
+                text = self._whole(name).render(variables)
             else:
                 text = self._block(name, block).render(variables)
         except jinja2.UndefinedError as error:
@@ -215,6 +223,27 @@ class TemplateSet:
             raise HvgenError(_unsafe_message(f"template from {origin} ('{source[:80]}')", error)) from None
         except (jinja2.TemplateError, RecursionError, TypeError) as error:
             raise HvgenError(self._failure(f"template from {origin} ('{source[:80]}')", error)) from None
+
+
+class _Whole:
+    """A template rendered whole, as `template.render(variables)` renders it, without flattening
+    the template's globals (a ChainMap, read twice) into each render's context: a plan renders a
+    prompt per image, and that flattening was over half of a short template's cost. The context
+    itself is new each time (a whole render fills it: its assignments, its inheritance)."""
+
+    def __init__(self, env: jinja2.Environment, template: jinja2.Template) -> None:
+        self.env, self.template = env, template
+        self.globals = dict(template.globals)
+
+    def render(self, variables: Mapping[str, Any]) -> str:
+        template, globals_ = self.template, self.globals
+        context = self.env.context_class(
+            self.env, {**globals_, **variables}, template.name, template.blocks, globals=globals_
+        )
+        try:
+            return self.env.concat(template.root_render_func(context))  # type: ignore[attr-defined]
+        except Exception:
+            self.env.handle_exception()  # what Template.render does: the traceback points at template lines
 
 
 class _Block:

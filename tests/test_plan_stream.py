@@ -110,8 +110,12 @@ def test_the_sort_merges_runs_written_to_disk(tmp_path: Path) -> None:
             sort.add(chunk, [f'{{"id": "{i}", "pad": "\\t{i * 3}"}}\n' for i in chunk])
         batches = list(sort.sorted_batches(7_000))
         assert len(sort.runs) >= 5, "one run: the test does not test the merge"
-    assert [i for batch_ids, _ in batches for i in batch_ids] == sorted(ids)
-    assert all(line == f'{{"id": "{i}", "pad": "\\t{i * 3}"}}\n' for b in batches for i, line in zip(*b))
+    assert [i.decode() for batch_ids, _ in batches for i in batch_ids] == sorted(ids)
+    assert all(
+        line.decode() == f'{{"id": "{i.decode()}", "pad": "\\t{i.decode() * 3}"}}\n'
+        for b in batches
+        for i, line in zip(*b)
+    )
     assert [len(batch_ids) for batch_ids, _ in batches] == [7_000] * 4 + [2_000]
     assert not list(tmp_path.glob(".plan-sort.*"))
 
@@ -156,7 +160,7 @@ def test_catalog_batches_parse_as_from_pylist_would() -> None:
         {"id": "b", "options": ["p"], "x": None, "s": {"k": "v"}, "n": 5, "f": 2.5, "u": "z" * (3 << 20)},
         {"id": "c", "options": [], "s": {}, "n": 0, "f": -0.0, "u": "", "extra": 1},
     ]
-    lines = [plan_stage.record_line(record) for record in records]
+    lines = [plan_stage.record_line(record).encode() for record in records]
     schema = pa.Table.from_pylist(records[:2]).schema
     expected = pa.Table.from_pylist([json.loads(line) for line in lines], schema=schema)
     parsed = plan_stage.lines_to_table(lines, schema)
@@ -194,6 +198,6 @@ def test_records_that_disagree_on_a_type_fail_with_the_field_named() -> None:
     records = [{"id": "a", "n": 1}, {"id": "b", "n": "x"}]
     schema = plan_stage.arrow_types(records)
     with pytest.raises(HvgenError, match=r"disagree on a field's type.*Column\(/n\)"):
-        plan_stage.lines_to_table([plan_stage.record_line(record) for record in records], schema)
+        plan_stage.lines_to_table([plan_stage.record_line(record).encode() for record in records], schema)
     with pytest.raises(HvgenError, match="cannot be typed"):
         plan_stage.arrow_types([{"id": "a", "n": [1]}, {"id": "b", "n": {"k": 1}}])

@@ -152,7 +152,7 @@ def test_a_catalog_error_in_the_feed_thread_is_raised_in_the_writer() -> None:
 
     with pytest.raises(ValueError, match="disk full"), CatalogFeed(refuse, None) as feed:
         for _ in range(5):  # more batches than the queue holds: the writer is never blocked for good
-            feed.add(["a"], ['{"id": "a"}\n'])
+            feed.add([b"a"], [b'{"id": "a"}\n'])
 
 
 @pytest.mark.parametrize(

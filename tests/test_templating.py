@@ -150,3 +150,21 @@ def test_a_block_renders_afresh_each_time_after_errors_and_across_threads(tmp_pa
     finally:
         sys.setswitchinterval(interval)
     assert not wrong
+
+
+def test_a_whole_template_renders_as_jinja_renders_it(tmp_path: Path) -> None:
+    """`_Whole` skips `Template.render`'s flattening of the globals, nothing else: inheritance,
+    assignments, includes, globals and filters come out the same, each render afresh."""
+    (tmp_path / "base.j2").write_text("{% block a %}base {{ x }}{% endblock %}|{% block b %}{% endblock %}")
+    (tmp_path / "part.j2").write_text("{{ x | indefinite }}")
+    (tmp_path / "child.j2").write_text(
+        '{% extends "base.j2" %}{% set y = x ~ "!" %}{% block b %}{{ y }} {% include "part.j2" %} '
+        "{{ range(2) | list }} {{ super() }}{% endblock %}"
+    )
+    templates = TemplateSet("dysca", override_dir=tmp_path)
+    for x in ("owl", "cat", "owl"):
+        expected = templates.env.get_template("child.j2").render(x=x)
+        assert templates.render("child.j2", {"x": x}, one_line=False) == expected.strip()
+    assert templates.render("child.j2", {"x": "owl"}) == "base owl|owl! an owl [0, 1]"
+    with pytest.raises(HvgenError, match=r"'child.j2' line 1: 'x' is undefined"):
+        templates.render("child.j2", {})

@@ -105,12 +105,13 @@ def _checked(records: Iterable[Record], schema: str) -> Iterator[Record]:
         yield record
 
 
-def _check_unique(sorted_ids: Iterable[str]) -> None:
+def _check_unique(sorted_ids: Iterable[str | bytes]) -> None:
     previous = None
     for record_id in sorted_ids:
         if record_id == previous:
+            shown = record_id.decode() if isinstance(record_id, bytes) else record_id
             raise HvgenError(
-                f"record id '{record_id}' is planned twice: the generator must give each question a unique id."
+                f"record id '{shown}' is planned twice: the generator must give each question a unique id."
             )
         previous = record_id
 
@@ -140,9 +141,10 @@ class SortedPlan:
     first_keys: list[str]  # the smallest id's record's keys: the catalog's columns, in order
     schema: pa.Schema | None  # every chunk's arrow types, unified
 
-    def batches(self) -> Iterator[tuple[list[str], list[str]]]:
-        """(ids, lines) in id order; a repeated id is an error."""
-        previous: list[str] = []
+    def batches(self) -> Iterator[tuple[list[bytes], list[bytes]]]:
+        """(ids, lines) in id order, as UTF-8 bytes (`RecordSort.sorted_batches`); a repeated id
+        is an error."""
+        previous: list[bytes] = []
         for ids, lines in self.sort.sorted_batches(CHUNK_RECORDS):
             _check_unique(previous[-1:] + ids)
             previous = ids
@@ -244,7 +246,7 @@ def _unify(schemas: list[pa.Schema]) -> pa.Schema:
 
 
 def write_sorted_records(
-    path: Path, plan: SortedPlan, on_batch: Callable[[list[str], list[str]], None] | None = None
+    path: Path, plan: SortedPlan, on_batch: Callable[[list[bytes], list[bytes]], None] | None = None
 ) -> str:
     """Write records.jsonl from the sorted stage, atomically; returns its sha256. `on_batch(ids,
     lines)` sees each batch too (the catalog is filled in the same pass)."""
@@ -252,7 +254,7 @@ def write_sorted_records(
 
     def write(handle: Any) -> None:
         for ids, lines in plan.batches():
-            data = "".join(lines).encode("utf-8")
+            data = b"".join(lines)
             digest.update(data)
             handle.write(data)
             if on_batch is not None:
@@ -289,7 +291,7 @@ class CatalogFeed:
 
     def __init__(self, add_table: Callable[[pa.Table], None], schema: pa.Schema | None) -> None:
         self.add_table, self.schema = add_table, schema
-        self.queue: queue.Queue[list[str] | None] = queue.Queue(maxsize=2)
+        self.queue: queue.Queue[list[bytes] | None] = queue.Queue(maxsize=2)
         self.error: BaseException | None = None
         self.thread = threading.Thread(target=self._run, name="hvgen-plan-catalog", daemon=True)
 
@@ -297,7 +299,7 @@ class CatalogFeed:
         self.thread.start()
         return self
 
-    def add(self, ids: list[str], lines: list[str]) -> None:
+    def add(self, ids: list[bytes], lines: list[bytes]) -> None:
         self._raise()
         self.queue.put(lines)
 
@@ -320,18 +322,18 @@ class CatalogFeed:
             self._raise()
 
 
-def lines_to_table(lines: list[str], schema: pa.Schema | None) -> pa.Table:
-    """Records.jsonl lines as an arrow table of `schema`: what `pa.Table.from_pylist` of the
-    parsed lines gives (a field no record has is null, a key outside the schema is dropped), parsed
-    by arrow's JSON reader (C++) instead of `json.loads` + `from_pylist`, ~2× less CPU."""
+def lines_to_table(lines: list[bytes], schema: pa.Schema | None) -> pa.Table:
+    """Records.jsonl lines (UTF-8) as an arrow table of `schema`: what `pa.Table.from_pylist` of
+    the parsed lines gives (a field no record has is null, a key outside the schema is dropped),
+    parsed by arrow's JSON reader (C++) instead of `json.loads` + `from_pylist`, ~2× less CPU."""
     if schema is None:
         return pa.Table.from_pylist([json.loads(line) for line in lines])
     from pyarrow import json as arrow_json
 
-    longest = max(len(line) for line in lines) * 4  # UTF-8 bytes: a block must hold a whole line
+    longest = max(map(len, lines))  # a block must hold a whole line
     try:
         return arrow_json.read_json(
-            io.BytesIO("".join(lines).encode("utf-8")),
+            io.BytesIO(b"".join(lines)),
             read_options=arrow_json.ReadOptions(block_size=max(1 << 20, longest + 1)),
             parse_options=arrow_json.ParseOptions(explicit_schema=schema, unexpected_field_behavior="ignore"),
         )
