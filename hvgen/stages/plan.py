@@ -369,12 +369,19 @@ class PlanTally:
     def add(self, record: Record) -> None:
         self.records += 1
         self.images.add(record["image_id"])
-        self.images.update(frame["image_id"] for frame in record.get("frames") or [])
-        self.by_type[record.get("question_type", "?")] += 1
-        options = record.get("options") or []
-        if options and isinstance(record.get("answer_index"), int):
-            key = (record.get("question_type", "?"), len(options))
-            self.positions.setdefault(key, Counter())[record["answer_index"]] += 1
+        frames = record.get("frames")
+        if frames:
+            self.images.update(frame["image_id"] for frame in frames)
+        question_type = record.get("question_type", "?")
+        self.by_type[question_type] += 1
+        options = record.get("options")
+        index = record.get("answer_index")
+        if options and isinstance(index, int):
+            key = (question_type, len(options))
+            counts = self.positions.get(key)
+            if counts is None:
+                counts = self.positions[key] = Counter()
+            counts[index] += 1
 
     def merge(self, other: PlanTally) -> None:
         """Add another tally's counts (a worker's): the same as adding its records here."""

@@ -19,7 +19,6 @@ import shutil
 import tempfile
 from collections.abc import Iterator
 from itertools import islice
-from operator import itemgetter
 from pathlib import Path
 
 from hvgen.store.atomic import left_by_dead_process, scratch_tag
@@ -31,7 +30,8 @@ RUN_BYTES = 64 * 2**20
 
 class RecordSort:
     """Stage (id, line) pairs in any order; read them back sorted by id (Python `str` order).
-    Ids must hold no tab or newline (`check_key` ids do not); lines end with one newline."""
+    Ids must be `check_key` ids (letters, digits, '-' and '_': all sort above the tab that ends
+    them in a run, so "id<TAB>line" texts sort as the pairs do); lines end with one newline."""
 
     def __init__(self, work_dir: Path, run_bytes: int = RUN_BYTES) -> None:
         work_dir.mkdir(parents=True, exist_ok=True)
@@ -39,13 +39,13 @@ class RecordSort:
         self.folder = Path(tempfile.mkdtemp(prefix=f"{_PREFIX}{scratch_tag()}.", dir=work_dir))
         self.run_bytes = run_bytes
         self.runs: list[Path] = []
-        self.buffer: list[tuple[str, str]] = []
+        self.buffer: list[str] = []  # "id<TAB>line"
         self.buffered = 0
         self.count = 0
         self.tag = ""  # run file names: a part's (a worker's) carry its tag
 
     def add(self, ids: list[str], lines: list[str]) -> None:
-        self.buffer.extend(zip(ids, lines))
+        self.buffer += [f"{record_id}\t{line}" for record_id, line in zip(ids, lines)]
         self.buffered += sum(map(len, lines))
         self.count += len(ids)
         if self.buffered >= self.run_bytes:
@@ -72,10 +72,10 @@ class RecordSort:
     def _write_run(self) -> None:
         if not self.buffer:
             return
-        self.buffer.sort(key=itemgetter(0))
+        self.buffer.sort()  # as (id, line) pairs: see `sorted_batches`
         path = self.folder / f"run-{self.tag}{len(self.runs):05d}.tsv"
         with open(path, "w", encoding="utf-8", newline="\n") as handle:
-            handle.writelines(f"{record_id}\t{line}" for record_id, line in self.buffer)
+            handle.writelines(self.buffer)
         self.runs.append(path)
         self.buffer, self.buffered = [], 0
 
