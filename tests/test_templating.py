@@ -72,7 +72,8 @@ def test_user_templates_are_sandboxed_and_shipped_ones_are_not(tmp_path: Path) -
     they include; template strings from vocabulary files are always sandboxed."""
     (tmp_path / "evil.j2").write_text("{{ cycler.__init__.__globals__.os.getcwd() }}")
     (tmp_path / "includes_evil.j2").write_text("{% include 'evil.j2' %}")
-    assert type(TemplateSet("dysca").env) is jinja2.Environment
+    shipped = TemplateSet("dysca").env
+    assert isinstance(shipped, jinja2.Environment) and not isinstance(shipped, SandboxedEnvironment)
     user = TemplateSet("dysca", override_dir=tmp_path)
     assert isinstance(user.env, SandboxedEnvironment)
     for name in ("evil.j2", "includes_evil.j2"):
@@ -168,3 +169,26 @@ def test_a_whole_template_renders_as_jinja_renders_it(tmp_path: Path) -> None:
     assert templates.render("child.j2", {"x": "owl"}) == "base owl|owl! an owl [0, 1]"
     with pytest.raises(HvgenError, match=r"'child.j2' line 1: 'x' is undefined"):
         templates.render("child.j2", {})
+
+
+@pytest.mark.parametrize("sandboxed", [False, True])
+def test_a_dicts_keys_and_attributes_read_as_jinja_reads_them(tmp_path: Path, sandboxed: bool) -> None:
+    """`d.key` of a plain dict is looked up as a key at once (`_DictKeys`): the same text as
+    Jinja's own `getattr` for keys, dict attributes (a method wins over a key of its name),
+    missing keys (an error naming them), dict subclasses and other objects."""
+    source = "{{ d.size }} {{ d.items is callable }} {{ o.size }} {{ n.real }} {{ d.get('size') }}"
+    variables = {
+        "d": {"size": "big", "items": 3},
+        "o": type("O", (dict,), {"size": "attr"})(size="key"),
+        "n": 5,
+    }
+    templates = TemplateSet("dysca", sandboxed=sandboxed)
+    plain = jinja2.Environment(undefined=jinja2.StrictUndefined)
+    expected = plain.from_string(source).render(variables)
+    assert templates.env.from_string(source).render(variables) == expected == "big True attr 5 big"
+    assert templates.render_string(source, variables, "test") == expected
+    with pytest.raises(HvgenError, match="has no attribute 'colour'"):
+        templates.render_string("{{ d.colour }}", variables, "test")
+    (tmp_path / "t.j2").write_text("{{ d.__class__.__mro__ }}")
+    with pytest.raises(HvgenError, match="sandbox forbids"):
+        TemplateSet("dysca", override_dir=tmp_path).render("t.j2", variables)
