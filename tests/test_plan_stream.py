@@ -201,3 +201,19 @@ def test_records_that_disagree_on_a_type_fail_with_the_field_named() -> None:
         plan_stage.lines_to_table([plan_stage.record_line(record).encode() for record in records], schema)
     with pytest.raises(HvgenError, match="cannot be typed"):
         plan_stage.arrow_types([{"id": "a", "n": [1]}, {"id": "b", "n": {"k": 1}}])
+
+
+def test_a_key_outside_the_catalogs_columns_may_disagree_as_from_pylist_lets_it(tmp_path: Path) -> None:
+    """`from_pylist` types only the first record's keys: a key the smallest id's record lacks may
+    mix kinds (within a chunk or across chunks) without failing the plan; a column may not."""
+    from hvgen.stages.plan import SortedPlan, column_types, merge_types
+
+    first = [{"id": "a", "n": 1}, {"id": "b", "n": None, "x": [1]}, {"id": "c", "n": 2, "x": "s"}]
+    later = [{"id": "d", "n": 2.5, "x": {"k": 1}}]
+    types = column_types(first)
+    assert isinstance(types["x"], str) and types["n"] == pa.field("n", pa.int64())
+    merge_types(types, column_types(later))
+    plan = SortedPlan(None, None, ["id", "n"], types)  # type: ignore[arg-type]
+    assert plan.arrow_schema() == pa.Table.from_pylist(first + later).schema
+    with pytest.raises(HvgenError, match="disagree on the type of field 'x'"):
+        SortedPlan(None, None, ["id", "x"], types).arrow_schema()  # type: ignore[arg-type]

@@ -140,7 +140,7 @@ class SortedPlan:
     sort: RecordSort
     summary: PlanSummary
     first_keys: list[str]  # the smallest id's record's keys: the catalog's columns, in order
-    schema: pa.Schema | None  # every chunk's arrow types, unified
+    types: ColumnTypes  # every key's arrow field over all chunks (`merge_types`)
 
     def batches(self) -> Iterator[tuple[list[bytes], list[bytes]]]:
         """(ids, lines) in id order, as UTF-8 bytes (`RecordSort.sorted_batches`); a repeated id
@@ -152,29 +152,59 @@ class SortedPlan:
             yield ids, lines
 
     def arrow_schema(self) -> pa.Schema:
-        assert self.schema is not None
-        return pa.schema([self.schema.field(key) for key in self.first_keys])
+        """The catalog's columns (the smallest id's record's keys), typed over all records. A
+        key no other column needs may disagree, as `from_pylist` lets it (it reads no such key)."""
+        fields = []
+        for key in self.first_keys:
+            found = self.types.get(key)
+            if not isinstance(found, pa.Field):
+                raise HvgenError(
+                    f"the plan's records disagree on the type of field '{key}' ({found}); fix the generator."
+                )
+            fields.append(found)
+        return pa.schema(fields)
 
 
 CHUNK_RECORDS = 10_000
 """Records validated and staged at a time: memory is bounded by a chunk, not by the plan."""
 
 
+ColumnTypes = dict[str, "pa.Field | str"]
+"""Each key's arrow field over some records, or why its values share no type."""
+
+
 @dataclass
 class Staged:
     """What staging some records learnt: their summary tally, the smallest id's record's keys,
-    and their arrow types (unified). Workers return one each; `merge` joins them."""
+    and their keys' arrow types. Workers return one each; `merge` joins them."""
 
     tally: PlanTally = field(default_factory=lambda: PlanTally())
     first: tuple[str, list[str]] | None = None
-    schema: pa.Schema | None = None
+    types: ColumnTypes = field(default_factory=dict)
 
     def merge(self, other: Staged) -> None:
         self.tally.merge(other.tally)
         if other.first is not None and (self.first is None or other.first[0] < self.first[0]):
             self.first = other.first
-        if other.schema is not None:
-            self.schema = other.schema if self.schema is None else _unify([self.schema, other.schema])
+        merge_types(self.types, other.types)
+
+
+def merge_types(types: ColumnTypes, more: ColumnTypes) -> None:
+    """Widen `types` by `more` as arrow's inference over both sets of records would (null to any
+    type, integers to floats, struct fields added), key by key; a disagreement is kept as such."""
+    for key, other in more.items():
+        mine = types.get(key)
+        if mine is None or isinstance(mine, str):
+            types[key] = other if mine is None else mine
+        elif isinstance(other, str):
+            types[key] = other
+        elif not mine.equals(other):
+            try:
+                types[key] = pa.unify_schemas(
+                    [pa.schema([mine]), pa.schema([other])], promote_options="permissive"
+                )[0]
+            except (pa.ArrowInvalid, pa.ArrowTypeError) as error:
+                types[key] = str(error)
 
 
 def stage_records(records: Iterable[Record], schema: str, sort: RecordSort) -> Staged:
@@ -184,8 +214,7 @@ def stage_records(records: Iterable[Record], schema: str, sort: RecordSort) -> S
 
     def flush() -> None:
         if chunk:
-            types = arrow_types(chunk)
-            staged.schema = types if staged.schema is None else _unify([staged.schema, types])
+            merge_types(staged.types, column_types(chunk))
             encode = _ENCODER.encode  # record_line's, without a call per record
             sort.add([record["id"] for record in chunk], [encode(record) + "\n" for record in chunk])
             chunk.clear()
@@ -201,20 +230,37 @@ def stage_records(records: Iterable[Record], schema: str, sort: RecordSort) -> S
     return staged
 
 
-def arrow_types(records: list[Record]) -> pa.Schema:
-    """The arrow types `pa.Table.from_pylist(records)` gives its columns, for every key of the
-    records (the catalog keeps the smallest id's: `SortedPlan.arrow_schema`). `pa.infer_type` runs
-    the inference `from_pylist` runs on each column (kinds of value seen, null promoted, struct
-    fields in the order first seen) in C++, without building the arrays (~18 µs a record, a sixth
-    of a plan) or walking each record in Python for its shape (~6 µs, what this once did). It
-    checks no value against the type it infers: a value of another kind fails the catalog's
-    parse of the records (`lines_to_table`), which names the field."""
+def column_types(records: list[Record]) -> ColumnTypes:
+    """The arrow field `pa.Table.from_pylist(records)` would give each key's column, for every key
+    of the records (the catalog keeps the smallest id's: `SortedPlan.arrow_schema`). `pa.infer_type`
+    runs the inference `from_pylist` runs on each column (kinds of value seen, null promoted,
+    struct fields in the order first seen) in C++, without building the arrays (~18 µs a record, a
+    sixth of a plan) or walking each record in Python for its shape (~6 µs, what this once did).
+    Where some key's values cannot share a type, the keys are typed one by one, and that key's
+    entry says why. Nothing checks a value against its key's type: a value of another kind fails
+    the catalog's parse of the records (`lines_to_table`), which names the field."""
     try:
-        return pa.schema(list(pa.infer_type(records)))
-    except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError) as error:
-        raise HvgenError(
-            f"the plan's records cannot be typed for the catalog ({error}); fix the generator."
-        ) from None
+        return {found.name: found for found in pa.infer_type(records)}
+    except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError):
+        pass
+    types: ColumnTypes = {}
+    for key in dict.fromkeys(key for record in records for key in record):
+        try:
+            types[key] = pa.field(key, pa.infer_type([record.get(key) for record in records]))
+        except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError) as error:
+            types[key] = str(error)
+    return types
+
+
+def arrow_types(records: list[Record]) -> pa.Schema:
+    """`column_types` as a schema, for records that must all be typed."""
+    types = column_types(records)
+    for key, found in types.items():
+        if isinstance(found, str):
+            raise HvgenError(
+                f"the plan's records cannot be typed for the catalog (field '{key}': {found}); fix the generator."
+            )
+    return pa.schema(list(types.values()))
 
 
 def stage_plan_records(generator: Generator, sort: RecordSort) -> SortedPlan:
@@ -235,16 +281,7 @@ def stage_plan_records(generator: Generator, sort: RecordSort) -> SortedPlan:
         why = "; ".join(result.warnings) or "the inputs hold nothing to ask about"
         raise HvgenError(f"{generator.name}: the plan holds no question ({why}). Check the inputs.")
     summary = staged.tally.summary(generator.last_warnings, result.notes)
-    return SortedPlan(sort, summary, staged.first[1] if staged.first else [], staged.schema)
-
-
-def _unify(schemas: list[pa.Schema]) -> pa.Schema:
-    try:
-        return pa.unify_schemas(schemas, promote_options="permissive")
-    except (pa.ArrowInvalid, pa.ArrowTypeError) as error:
-        raise HvgenError(
-            f"the plan's records disagree on a field's type ({error}); fix the generator."
-        ) from None
+    return SortedPlan(sort, summary, staged.first[1] if staged.first else [], staged.types)
 
 
 def write_sorted_records(
@@ -274,7 +311,7 @@ def run_plan(run_dir: Path, config: RunConfig, generator: Generator | None = Non
     with RecordSort(run_dir) as sort:
         plan = stage_plan_records(generator, sort)
         with open_catalog(run_dir) as con:
-            schema = plan.arrow_schema() if plan.schema is not None else None
+            schema = plan.arrow_schema() if plan.types else None
             with plan_writer(con) as add_table, CatalogFeed(add_table, schema) as feed:
                 records_hash = write_sorted_records(run_dir / RECORDS_FILE, plan, feed.add)
             # after the swap, as before streaming: a crash in between leaves the old fingerprint
