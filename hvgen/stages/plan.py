@@ -322,33 +322,53 @@ def run_plan(run_dir: Path, config: RunConfig, generator: Generator | None = Non
 
 
 class CatalogFeed:
-    """Fills the catalog from a thread of its own while records.jsonl is written: parsing the
+    """Fills the catalog from threads of its own while records.jsonl is written: parsing the
     lines into arrow and DuckDB's insert run in C++ without the GIL, so they overlap the merge
-    of the sorted runs and the file write (the stage's serial tail) instead of following them.
-    Batches go in order through a queue of two (memory: a few batches); the first error is
-    raised in the caller, at the next batch or on exit."""
+    of the sorted runs and the file write (the stage's serial tail) instead of following them;
+    one thread parses and another inserts, so a batch's insert overlaps the next one's parse
+    (the catalog was the tail's slower half). Batches go in order through queues of two
+    (memory: a few batches); the first error is raised in the caller, at the next batch or on
+    exit."""
 
     def __init__(self, add_table: Callable[[pa.Table], None], schema: pa.Schema | None) -> None:
         self.add_table, self.schema = add_table, schema
         self.queue: queue.Queue[list[bytes] | None] = queue.Queue(maxsize=2)
+        self.tables: queue.Queue[pa.Table | None] = queue.Queue(maxsize=2)
         self.error: BaseException | None = None
-        self.thread = threading.Thread(target=self._run, name="hvgen-plan-catalog", daemon=True)
+        self.threads = [
+            threading.Thread(target=self._parse, name="hvgen-plan-catalog-parse", daemon=True),
+            threading.Thread(target=self._insert, name="hvgen-plan-catalog-insert", daemon=True),
+        ]
 
     def __enter__(self) -> CatalogFeed:
-        self.thread.start()
+        for thread in self.threads:
+            thread.start()
         return self
 
     def add(self, ids: list[bytes], lines: list[bytes]) -> None:
         self._raise()
         self.queue.put(lines)
 
-    def _run(self) -> None:
+    def _parse(self) -> None:
         while (lines := self.queue.get()) is not None:
             if self.error is None:  # after an error, drain the queue so the writer never blocks
                 try:
-                    self.add_table(lines_to_table(lines, self.schema))
+                    self.tables.put(lines_to_table(lines, self.schema))
                 except BaseException as error:
-                    self.error = error
+                    self._failed(error)
+        self.tables.put(None)
+
+    def _insert(self) -> None:
+        while (table := self.tables.get()) is not None:
+            if self.error is None:  # likewise, so the parser never blocks
+                try:
+                    self.add_table(table)
+                except BaseException as error:
+                    self._failed(error)
+
+    def _failed(self, error: BaseException) -> None:
+        if self.error is None:
+            self.error = error
 
     def _raise(self) -> None:
         if self.error is not None:
@@ -356,7 +376,8 @@ class CatalogFeed:
 
     def __exit__(self, kind: object, *rest: object) -> None:
         self.queue.put(None)
-        self.thread.join()
+        for thread in self.threads:
+            thread.join()
         if kind is None:
             self._raise()
 
