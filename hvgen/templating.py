@@ -66,10 +66,38 @@ def _warn_unmatched_templates(override_dir: Path, builtin: Path) -> None:
         )
 
 
+_DICT_ATTRIBUTES = frozenset(dir(dict))
+"""What `getattr` finds on a plain dict (its methods and object's): any other name is a key."""
+
+
+class _DictKeys:
+    """`{{ facts.size }}` of a plain dict, looked up as its key at once: Jinja tries the attribute
+    first, and the AttributeError it catches for every such name was the most of a lookup (HERM's
+    captions read ~8 a question). The same value, or undefined, as Jinja's `getattr` gives: a name
+    that is a dict attribute (`items`, `get`) still goes its way, and so does any other object."""
+
+    def getattr(self, obj: Any, attribute: str) -> Any:
+        if type(obj) is dict and attribute not in _DICT_ATTRIBUTES:
+            try:
+                return obj[attribute]
+            except LookupError:
+                return self.undefined(obj=obj, name=attribute)  # type: ignore[attr-defined]
+        return super().getattr(obj, attribute)  # type: ignore[misc]
+
+
+class _Environment(_DictKeys, jinja2.Environment):
+    """Shipped templates' environment."""
+
+
+class _SandboxedEnvironment(_DictKeys, SandboxedEnvironment):
+    """User templates' and vocabulary strings' environment (a dict's keys are not checked by the
+    sandbox either: only attributes are)."""
+
+
 def _environment(sandboxed: bool, loader: jinja2.BaseLoader | None = None) -> jinja2.Environment:
     """The sandboxed environment for templates users bring, the plain one for shipped templates;
     the same settings either way, so a template renders the same text in both."""
-    environment_class = SandboxedEnvironment if sandboxed else jinja2.Environment
+    environment_class = _SandboxedEnvironment if sandboxed else _Environment
     env = environment_class(
         loader=loader,
         undefined=jinja2.StrictUndefined,
@@ -104,8 +132,8 @@ class TemplateSet:
         self.env = _environment(self.sandboxed, _ConfinedLoader(search_path))
         self._string_env = _environment(True, self.env.loader)
         self._cache: dict[str, jinja2.Template] = {}
-        self._owners: dict[tuple[str, str], jinja2.Template] = {}
-        self._globals: dict[str, dict[str, Any]] = {}
+        self._blocks: dict[tuple[str, str], _Block] = {}
+        self._wholes: dict[str, _Whole] = {}
         self._strings: dict[str, jinja2.Template] = {}
         if override_dir is not None:
             _warn_unmatched_templates(override_dir, builtin_template_dir(benchmark))
@@ -125,16 +153,10 @@ class TemplateSet:
                 ) from None
         return self._cache[name]
 
-    def _block_owner(self, name: str, block: str) -> jinja2.Template:
+    def _find_block_owner(self, name: str, block: str) -> jinja2.Template:
         """The template that defines `block` for `name`: itself, else the nearest ancestor it
         `{% extends %}` (Jinja keeps inherited blocks on the parent, not the child). Found once per
-        (template, block): finding it parses the sources of the templates in between."""
-        key = (name, block)
-        if key not in self._owners:
-            self._owners[key] = self._find_block_owner(name, block)
-        return self._owners[key]
-
-    def _find_block_owner(self, name: str, block: str) -> jinja2.Template:
+        (template, block) (`_block`): finding it parses the sources of the templates in between."""
         current: str | None = name
         while current is not None:
             template = self._template(current)
@@ -145,16 +167,20 @@ class TemplateSet:
             current = parents[0] if parents else None
         raise HvgenError(f"template '{name}' has no block '{block}' (nor does any template it extends).")
 
-    def _context(self, template: jinja2.Template, variables: Mapping[str, Any]) -> jinja2.runtime.Context:
-        """What `template.new_context(variables)` makes, without flattening the template's
-        globals (a ChainMap, read twice) at every call: a plan renders a block per question, and
-        that flattening was ~2/3 of a short block's cost (measured: 36 → 12 µs)."""
-        flat = self._globals.get(template.name or "")
-        if flat is None:
-            flat = self._globals[template.name or ""] = dict(template.globals)
-        return self.env.context_class(
-            self.env, {**flat, **variables}, template.name, template.blocks, globals=flat
-        )
+    def _whole(self, name: str) -> _Whole:
+        """Template `name`, made ready to render whole, once per template."""
+        found = self._wholes.get(name)
+        if found is None:
+            found = self._wholes[name] = _Whole(self.env, self._template(name))
+        return found
+
+    def _block(self, name: str, block: str) -> _Block:
+        """`block` of `name`, made ready to render, once per (template, block)."""
+        key = (name, block)
+        found = self._blocks.get(key)
+        if found is None:
+            found = self._blocks[key] = _Block(self.env, self._find_block_owner(name, block), block)
+        return found
 
     def read_yaml(self, name: str) -> Any:
         """A YAML data file of the template folder (a user's `--templates DIR` copy wins)."""
@@ -172,13 +198,11 @@ class TemplateSet:
     ) -> str:
         """Render a template (or one `{% block %}` of it); `one_line` collapses whitespace so a
         template can be laid out over several lines for readability."""
-        template = self._template(name)
         try:
             if block is None:
-                text = template.render(variables)
+                text = self._whole(name).render(variables)
             else:
-                owner = self._block_owner(name, block)
-                text = "".join(owner.blocks[block](self._context(owner, variables)))
+                text = self._block(name, block).render(variables)
         except jinja2.UndefinedError as error:
             where = _template_location(error, name)
             raise HvgenError(
@@ -227,6 +251,61 @@ class TemplateSet:
             raise HvgenError(_unsafe_message(f"template from {origin} ('{source[:80]}')", error)) from None
         except (jinja2.TemplateError, RecursionError, TypeError) as error:
             raise HvgenError(self._failure(f"template from {origin} ('{source[:80]}')", error)) from None
+
+
+class _Whole:
+    """A template rendered whole, as `template.render(variables)` renders it, without flattening
+    the template's globals (a ChainMap, read twice) into each render's context: a plan renders a
+    prompt per image, and that flattening was over half of a short template's cost. The context
+    itself is new each time (a whole render fills it: its assignments, its inheritance)."""
+
+    def __init__(self, env: jinja2.Environment, template: jinja2.Template) -> None:
+        self.env, self.template = env, template
+        self.globals = dict(template.globals)
+
+    def render(self, variables: Mapping[str, Any]) -> str:
+        template, globals_ = self.template, self.globals
+        context = self.env.context_class(
+            self.env, {**globals_, **variables}, template.name, template.blocks, globals=globals_
+        )
+        try:
+            return self.env.concat(template.root_render_func(context))  # type: ignore[attr-defined]
+        except Exception:
+            self.env.handle_exception()  # what Template.render does: the traceback points at template lines
+
+
+class _Block:
+    """One `{% block %}` of a template, rendered as `template.new_context(variables)` would have
+    it rendered, but in a context that is made once and reused: a plan renders a block per
+    question, and making the context (flattening the template's globals, a ChainMap read twice,
+    then `Context.__init__`'s sets and lists) was over half of a short block's cost. A block's code
+    changes nothing in its context but, for a moment, the evaluation context (`{% autoescape %}`
+    saves and restores it); its own assignments live in the block's frame, and inheritance (which
+    fills the context's blocks) happens in a whole template's render. Each context is lent to one
+    render at a time (a free list, so threads and nested renders get their own) and dropped when a
+    render fails, however far it got."""
+
+    def __init__(self, env: jinja2.Environment, owner: jinja2.Template, block: str) -> None:
+        self.env, self.owner, self.function = env, owner, owner.blocks[block]
+        self.globals = dict(owner.globals)
+        self.free: list[jinja2.runtime.Context] = []
+
+    def render(self, variables: Mapping[str, Any]) -> str:
+        try:
+            context = self.free.pop()
+        except IndexError:
+            context = self.env.context_class(
+                self.env, {}, self.owner.name, self.owner.blocks, globals=self.globals
+            )
+        context.parent = {**self.globals, **variables}
+        text = "".join(self.function(context))  # an error leaves the context unreturned
+        context.parent = _EMPTY
+        self.free.append(context)
+        return text
+
+
+_EMPTY: dict[str, Any] = {}
+"""A lent context's variables between renders (it holds on to nothing)."""
 
 
 class _ConfinedLoader(jinja2.FileSystemLoader):

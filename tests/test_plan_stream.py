@@ -110,8 +110,12 @@ def test_the_sort_merges_runs_written_to_disk(tmp_path: Path) -> None:
             sort.add(chunk, [f'{{"id": "{i}", "pad": "\\t{i * 3}"}}\n' for i in chunk])
         batches = list(sort.sorted_batches(7_000))
         assert len(sort.runs) >= 5, "one run: the test does not test the merge"
-    assert [i for batch_ids, _ in batches for i in batch_ids] == sorted(ids)
-    assert all(line == f'{{"id": "{i}", "pad": "\\t{i * 3}"}}\n' for b in batches for i, line in zip(*b))
+    assert [i.decode() for batch_ids, _ in batches for i in batch_ids] == sorted(ids)
+    assert all(
+        line.decode() == f'{{"id": "{i.decode()}", "pad": "\\t{i.decode() * 3}"}}\n'
+        for b in batches
+        for i, line in zip(*b)
+    )
     assert [len(batch_ids) for batch_ids, _ in batches] == [7_000] * 4 + [2_000]
     assert not list(tmp_path.glob(".plan-sort.*"))
 
@@ -156,8 +160,60 @@ def test_catalog_batches_parse_as_from_pylist_would() -> None:
         {"id": "b", "options": ["p"], "x": None, "s": {"k": "v"}, "n": 5, "f": 2.5, "u": "z" * (3 << 20)},
         {"id": "c", "options": [], "s": {}, "n": 0, "f": -0.0, "u": "", "extra": 1},
     ]
-    lines = [plan_stage.record_line(record) for record in records]
+    lines = [plan_stage.record_line(record).encode() for record in records]
     schema = pa.Table.from_pylist(records[:2]).schema
     expected = pa.Table.from_pylist([json.loads(line) for line in lines], schema=schema)
     parsed = plan_stage.lines_to_table(lines, schema)
     assert parsed.schema == expected.schema and parsed.to_pylist() == expected.to_pylist()
+
+
+def test_arrow_types_are_from_pylists_for_every_kind_of_value() -> None:
+    """The catalog's column types come from `pa.infer_type`: what `from_pylist` of all the records
+    gives, with nulls promoted, ints widened to floats, empty and nested lists, struct fields in the
+    order first seen (in any record, nested in lists too), and dict subclasses read as dicts."""
+
+    class Sub(dict):
+        pass
+
+    records = [
+        {"id": "a", "n": None, "f": 1, "l": [], "s": {"y": 1}, "ls": [{"q": 1}], "ll": [[]], "b": True},
+        {
+            "id": "b",
+            "n": "x",
+            "f": 2.5,
+            "l": [None],
+            "s": {"x": None, "y": 2},
+            "ls": [],
+            "ll": [[1.5]],
+            "b": None,
+        },
+        Sub(id="c", n=None, f=3, l=["z"], s={"z": "w", "x": "v"}, ls=[{"r": "t"}, {"q": 2}], ll=[], b=False),
+    ]
+    expected = pa.Table.from_pylist([dict(record) for record in records]).schema
+    assert plan_stage.arrow_types(records) == expected
+    assert plan_stage.arrow_types(records).field("s").type.names == ["y", "x", "z"]
+
+
+def test_records_that_disagree_on_a_type_fail_with_the_field_named() -> None:
+    records = [{"id": "a", "n": 1}, {"id": "b", "n": "x"}]
+    schema = plan_stage.arrow_types(records)
+    with pytest.raises(HvgenError, match=r"disagree on a field's type.*Column\(/n\)"):
+        plan_stage.lines_to_table([plan_stage.record_line(record).encode() for record in records], schema)
+    with pytest.raises(HvgenError, match="cannot be typed"):
+        plan_stage.arrow_types([{"id": "a", "n": [1]}, {"id": "b", "n": {"k": 1}}])
+
+
+def test_a_key_outside_the_catalogs_columns_may_disagree_as_from_pylist_lets_it(tmp_path: Path) -> None:
+    """`from_pylist` types only the first record's keys: a key the smallest id's record lacks may
+    mix kinds (within a chunk or across chunks) without failing the plan; a column may not."""
+    from hvgen.stages.plan import SortedPlan, column_types, merge_types
+
+    first = [{"id": "a", "n": 1}, {"id": "b", "n": None, "x": [1]}, {"id": "c", "n": 2, "x": "s"}]
+    later = [{"id": "d", "n": 2.5, "x": {"k": 1}}]
+    types = column_types(first)
+    assert isinstance(types["x"], str) and types["n"] == pa.field("n", pa.int64())
+    merge_types(types, column_types(later))
+    plan = SortedPlan(None, None, ["id", "n"], types)  # type: ignore[arg-type]
+    assert plan.arrow_schema() == pa.Table.from_pylist(first + later).schema
+    with pytest.raises(HvgenError, match="disagree on the type of field 'x'"):
+        SortedPlan(None, None, ["id", "x"], types).arrow_schema()  # type: ignore[arg-type]

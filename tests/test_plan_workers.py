@@ -203,8 +203,23 @@ def test_a_catalog_error_in_the_feed_thread_is_raised_in_the_writer() -> None:
         raise ValueError("disk full")
 
     with pytest.raises(ValueError, match="disk full"), CatalogFeed(refuse, None) as feed:
-        for _ in range(5):  # more batches than the queue holds: the writer is never blocked for good
-            feed.add(["a"], ['{"id": "a"}\n'])
+        for _ in range(5):  # more batches than the queues hold: the writer is never blocked for good
+            feed.add([b"a"], [b'{"id": "a"}\n'])
+
+
+def test_a_catalog_parse_error_is_raised_in_the_writer_and_nothing_after_it_is_inserted() -> None:
+    import pyarrow as pa
+
+    inserted: list[int] = []
+    schema = pa.schema([pa.field("n", pa.int64())])
+    with (
+        pytest.raises(HvgenError, match=r"disagree.*Column\(/n\)"),
+        CatalogFeed(inserted.append, schema) as feed,
+    ):
+        feed.add([b"a"], [b'{"n": 1}\n'])
+        for _ in range(6):
+            feed.add([b"b"], [b'{"n": "x"}\n'])
+    assert len(inserted) <= 1 and all(table.num_rows == 1 for table in inserted)
 
 
 @pytest.mark.parametrize(
@@ -217,10 +232,12 @@ def test_a_catalog_error_in_the_feed_thread_is_raised_in_the_writer() -> None:
         [{"id": "a", "t": [True]}, {"id": "b", "t": None}, {"id": "c", "t": [False, None]}],
     ],
 )
-def test_arrow_types_from_one_record_per_shape_equal_from_pylist(records: list[dict]) -> None:
+def test_arrow_types_equal_from_pylist(records: list[dict]) -> None:
+    """For the first record's keys (`from_pylist`'s columns; `arrow_types` types every key)."""
     import pyarrow as pa
 
     from hvgen.stages.plan import arrow_types
 
-    assert arrow_types(records) == pa.Table.from_pylist(records).schema
-    assert arrow_types(records[::-1]) == pa.Table.from_pylist(records[::-1]).schema
+    for ordered in (records, records[::-1]):
+        types = arrow_types(ordered)
+        assert pa.schema([types.field(key) for key in ordered[0]]) == pa.Table.from_pylist(ordered).schema

@@ -9,11 +9,13 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import operator
 import queue
 import threading
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from itertools import islice
 from pathlib import Path
 from typing import Any
 
@@ -105,14 +107,14 @@ def _checked(records: Iterable[Record], schema: str) -> Iterator[Record]:
         yield record
 
 
-def _check_unique(sorted_ids: Iterable[str]) -> None:
-    previous = None
-    for record_id in sorted_ids:
-        if record_id == previous:
-            raise HvgenError(
-                f"record id '{record_id}' is planned twice: the generator must give each question a unique id."
-            )
-        previous = record_id
+def _check_unique(sorted_ids: Iterable[str | bytes]) -> None:
+    ids = list(sorted_ids)
+    if any(map(operator.eq, ids, islice(ids, 1, None))):  # neighbours compared in C
+        record_id = next(a for a, b in zip(ids, ids[1:]) if a == b)
+        shown = record_id.decode() if isinstance(record_id, bytes) else record_id
+        raise HvgenError(
+            f"record id '{shown}' is planned twice: the generator must give each question a unique id."
+        )
 
 
 _ENCODER = json.JSONEncoder(sort_keys=True, ensure_ascii=False)
@@ -138,40 +140,71 @@ class SortedPlan:
     sort: RecordSort
     summary: PlanSummary
     first_keys: list[str]  # the smallest id's record's keys: the catalog's columns, in order
-    schema: pa.Schema | None  # every chunk's arrow types, unified
+    types: ColumnTypes  # every key's arrow field over all chunks (`merge_types`)
 
-    def batches(self) -> Iterator[tuple[list[str], list[str]]]:
-        """(ids, lines) in id order; a repeated id is an error."""
-        previous: list[str] = []
+    def batches(self) -> Iterator[tuple[list[bytes], list[bytes]]]:
+        """(ids, lines) in id order, as UTF-8 bytes (`RecordSort.sorted_batches`); a repeated id
+        is an error."""
+        previous: list[bytes] = []
         for ids, lines in self.sort.sorted_batches(CHUNK_RECORDS):
             _check_unique(previous[-1:] + ids)
             previous = ids
             yield ids, lines
 
     def arrow_schema(self) -> pa.Schema:
-        assert self.schema is not None
-        return pa.schema([self.schema.field(key) for key in self.first_keys])
+        """The catalog's columns (the smallest id's record's keys), typed over all records. A
+        key no other column needs may disagree, as `from_pylist` lets it (it reads no such key)."""
+        fields = []
+        for key in self.first_keys:
+            found = self.types.get(key)
+            if not isinstance(found, pa.Field):
+                raise HvgenError(
+                    f"the plan's records disagree on the type of field '{key}' ({found}); fix the generator."
+                )
+            fields.append(found)
+        return pa.schema(fields)
 
 
 CHUNK_RECORDS = 10_000
 """Records validated and staged at a time: memory is bounded by a chunk, not by the plan."""
 
 
+ColumnTypes = dict[str, "pa.Field | str"]
+"""Each key's arrow field over some records, or why its values share no type."""
+
+
 @dataclass
 class Staged:
     """What staging some records learnt: their summary tally, the smallest id's record's keys,
-    and their arrow types (unified). Workers return one each; `merge` joins them."""
+    and their keys' arrow types. Workers return one each; `merge` joins them."""
 
     tally: PlanTally = field(default_factory=lambda: PlanTally())
     first: tuple[str, list[str]] | None = None
-    schema: pa.Schema | None = None
+    types: ColumnTypes = field(default_factory=dict)
 
     def merge(self, other: Staged) -> None:
         self.tally.merge(other.tally)
         if other.first is not None and (self.first is None or other.first[0] < self.first[0]):
             self.first = other.first
-        if other.schema is not None:
-            self.schema = other.schema if self.schema is None else _unify([self.schema, other.schema])
+        merge_types(self.types, other.types)
+
+
+def merge_types(types: ColumnTypes, more: ColumnTypes) -> None:
+    """Widen `types` by `more` as arrow's inference over both sets of records would (null to any
+    type, integers to floats, struct fields added), key by key; a disagreement is kept as such."""
+    for key, other in more.items():
+        mine = types.get(key)
+        if mine is None or isinstance(mine, str):
+            types[key] = other if mine is None else mine
+        elif isinstance(other, str):
+            types[key] = other
+        elif not mine.equals(other):
+            try:
+                types[key] = pa.unify_schemas(
+                    [pa.schema([mine]), pa.schema([other])], promote_options="permissive"
+                )[0]
+            except (pa.ArrowInvalid, pa.ArrowTypeError) as error:
+                types[key] = str(error)
 
 
 def stage_records(records: Iterable[Record], schema: str, sort: RecordSort) -> Staged:
@@ -181,9 +214,9 @@ def stage_records(records: Iterable[Record], schema: str, sort: RecordSort) -> S
 
     def flush() -> None:
         if chunk:
-            types = arrow_types(chunk)
-            staged.schema = types if staged.schema is None else _unify([staged.schema, types])
-            sort.add([record["id"] for record in chunk], [record_line(record) for record in chunk])
+            merge_types(staged.types, column_types(chunk))
+            encode = _ENCODER.encode  # record_line's, without a call per record
+            sort.add([record["id"] for record in chunk], [encode(record) + "\n" for record in chunk])
             chunk.clear()
 
     for record in _checked(records, schema):
@@ -197,25 +230,37 @@ def stage_records(records: Iterable[Record], schema: str, sort: RecordSort) -> S
     return staged
 
 
+def column_types(records: list[Record]) -> ColumnTypes:
+    """The arrow field `pa.Table.from_pylist(records)` would give each key's column, for every key
+    of the records (the catalog keeps the smallest id's: `SortedPlan.arrow_schema`). `pa.infer_type`
+    runs the inference `from_pylist` runs on each column (kinds of value seen, null promoted,
+    struct fields in the order first seen) in C++, without building the arrays (~18 µs a record, a
+    sixth of a plan) or walking each record in Python for its shape (~6 µs, what this once did).
+    Where some key's values cannot share a type, the keys are typed one by one, and that key's
+    entry says why. Nothing checks a value against its key's type: a value of another kind fails
+    the catalog's parse of the records (`lines_to_table`), which names the field."""
+    try:
+        return {found.name: found for found in pa.infer_type(records)}
+    except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError):
+        pass
+    types: ColumnTypes = {}
+    for key in dict.fromkeys(key for record in records for key in record):
+        try:
+            types[key] = pa.field(key, pa.infer_type([record.get(key) for record in records]))
+        except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError) as error:
+            types[key] = str(error)
+    return types
+
+
 def arrow_types(records: list[Record]) -> pa.Schema:
-    """`pa.Table.from_pylist(records).schema` from one record per shape (`_shape`: its keys and
-    value types, all the way down): arrow infers a column's type from the kinds of value in it,
-    and each kind — each nested key too — first occurs in the first record of its shape, so the
-    types and the struct fields' order come out the same. Converting every record cost ~18 µs a
-    record, a sixth of a plan; the shapes cost ~3 (a plan has a few dozen)."""
-    firsts: dict[Any, Record] = {}
-    for record in records:
-        firsts.setdefault(_shape(record), record)
-    return pa.Table.from_pylist(list(firsts.values())).schema
-
-
-def _shape(value: Any) -> Any:
-    kind = type(value)
-    if kind is dict:
-        return tuple([(key, _shape(item)) for key, item in value.items()])
-    if kind is list:
-        return (list, *map(_shape, value))
-    return kind
+    """`column_types` as a schema, for records that must all be typed."""
+    types = column_types(records)
+    for key, found in types.items():
+        if isinstance(found, str):
+            raise HvgenError(
+                f"the plan's records cannot be typed for the catalog (field '{key}': {found}); fix the generator."
+            )
+    return pa.schema(list(types.values()))
 
 
 def stage_plan_records(generator: Generator, sort: RecordSort) -> SortedPlan:
@@ -236,20 +281,11 @@ def stage_plan_records(generator: Generator, sort: RecordSort) -> SortedPlan:
         why = "; ".join(result.warnings) or "the inputs hold nothing to ask about"
         raise HvgenError(f"{generator.name}: the plan holds no question ({why}). Check the inputs.")
     summary = staged.tally.summary(generator.last_warnings, result.notes)
-    return SortedPlan(sort, summary, staged.first[1] if staged.first else [], staged.schema)
-
-
-def _unify(schemas: list[pa.Schema]) -> pa.Schema:
-    try:
-        return pa.unify_schemas(schemas, promote_options="permissive")
-    except (pa.ArrowInvalid, pa.ArrowTypeError) as error:
-        raise HvgenError(
-            f"the plan's records disagree on a field's type ({error}); fix the generator."
-        ) from None
+    return SortedPlan(sort, summary, staged.first[1] if staged.first else [], staged.types)
 
 
 def write_sorted_records(
-    path: Path, plan: SortedPlan, on_batch: Callable[[list[str], list[str]], None] | None = None
+    path: Path, plan: SortedPlan, on_batch: Callable[[list[bytes], list[bytes]], None] | None = None
 ) -> str:
     """Write records.jsonl from the sorted stage, atomically; returns its sha256. `on_batch(ids,
     lines)` sees each batch too (the catalog is filled in the same pass)."""
@@ -257,7 +293,7 @@ def write_sorted_records(
 
     def write(handle: Any) -> None:
         for ids, lines in plan.batches():
-            data = "".join(lines).encode("utf-8")
+            data = b"".join(lines)
             digest.update(data)
             handle.write(data)
             if on_batch is not None:
@@ -275,7 +311,7 @@ def run_plan(run_dir: Path, config: RunConfig, generator: Generator | None = Non
     with RecordSort(run_dir) as sort:
         plan = stage_plan_records(generator, sort)
         with open_catalog(run_dir) as con:
-            schema = plan.arrow_schema() if plan.schema is not None else None
+            schema = plan.arrow_schema() if plan.types else None
             with plan_writer(con) as add_table, CatalogFeed(add_table, schema) as feed:
                 records_hash = write_sorted_records(run_dir / RECORDS_FILE, plan, feed.add)
             # after the swap, as before streaming: a crash in between leaves the old fingerprint
@@ -286,33 +322,53 @@ def run_plan(run_dir: Path, config: RunConfig, generator: Generator | None = Non
 
 
 class CatalogFeed:
-    """Fills the catalog from a thread of its own while records.jsonl is written: parsing the
+    """Fills the catalog from threads of its own while records.jsonl is written: parsing the
     lines into arrow and DuckDB's insert run in C++ without the GIL, so they overlap the merge
-    of the sorted runs and the file write (the stage's serial tail) instead of following them.
-    Batches go in order through a queue of two (memory: a few batches); the first error is
-    raised in the caller, at the next batch or on exit."""
+    of the sorted runs and the file write (the stage's serial tail) instead of following them;
+    one thread parses and another inserts, so a batch's insert overlaps the next one's parse
+    (the catalog was the tail's slower half). Batches go in order through queues of two
+    (memory: a few batches); the first error is raised in the caller, at the next batch or on
+    exit."""
 
     def __init__(self, add_table: Callable[[pa.Table], None], schema: pa.Schema | None) -> None:
         self.add_table, self.schema = add_table, schema
-        self.queue: queue.Queue[list[str] | None] = queue.Queue(maxsize=2)
+        self.queue: queue.Queue[list[bytes] | None] = queue.Queue(maxsize=2)
+        self.tables: queue.Queue[pa.Table | None] = queue.Queue(maxsize=2)
         self.error: BaseException | None = None
-        self.thread = threading.Thread(target=self._run, name="hvgen-plan-catalog", daemon=True)
+        self.threads = [
+            threading.Thread(target=self._parse, name="hvgen-plan-catalog-parse", daemon=True),
+            threading.Thread(target=self._insert, name="hvgen-plan-catalog-insert", daemon=True),
+        ]
 
     def __enter__(self) -> CatalogFeed:
-        self.thread.start()
+        for thread in self.threads:
+            thread.start()
         return self
 
-    def add(self, ids: list[str], lines: list[str]) -> None:
+    def add(self, ids: list[bytes], lines: list[bytes]) -> None:
         self._raise()
         self.queue.put(lines)
 
-    def _run(self) -> None:
+    def _parse(self) -> None:
         while (lines := self.queue.get()) is not None:
             if self.error is None:  # after an error, drain the queue so the writer never blocks
                 try:
-                    self.add_table(lines_to_table(lines, self.schema))
+                    self.tables.put(lines_to_table(lines, self.schema))
                 except BaseException as error:
-                    self.error = error
+                    self._failed(error)
+        self.tables.put(None)
+
+    def _insert(self) -> None:
+        while (table := self.tables.get()) is not None:
+            if self.error is None:  # likewise, so the parser never blocks
+                try:
+                    self.add_table(table)
+                except BaseException as error:
+                    self._failed(error)
+
+    def _failed(self, error: BaseException) -> None:
+        if self.error is None:
+            self.error = error
 
     def _raise(self) -> None:
         if self.error is not None:
@@ -320,25 +376,31 @@ class CatalogFeed:
 
     def __exit__(self, kind: object, *rest: object) -> None:
         self.queue.put(None)
-        self.thread.join()
+        for thread in self.threads:
+            thread.join()
         if kind is None:
             self._raise()
 
 
-def lines_to_table(lines: list[str], schema: pa.Schema | None) -> pa.Table:
-    """Records.jsonl lines as an arrow table of `schema`: what `pa.Table.from_pylist` of the
-    parsed lines gives (a field no record has is null, a key outside the schema is dropped), parsed
-    by arrow's JSON reader (C++) instead of `json.loads` + `from_pylist`, ~2× less CPU."""
+def lines_to_table(lines: list[bytes], schema: pa.Schema | None) -> pa.Table:
+    """Records.jsonl lines (UTF-8) as an arrow table of `schema`: what `pa.Table.from_pylist` of
+    the parsed lines gives (a field no record has is null, a key outside the schema is dropped),
+    parsed by arrow's JSON reader (C++) instead of `json.loads` + `from_pylist`, ~2× less CPU."""
     if schema is None:
         return pa.Table.from_pylist([json.loads(line) for line in lines])
     from pyarrow import json as arrow_json
 
-    longest = max(len(line) for line in lines) * 4  # UTF-8 bytes: a block must hold a whole line
-    return arrow_json.read_json(
-        io.BytesIO("".join(lines).encode("utf-8")),
-        read_options=arrow_json.ReadOptions(block_size=max(1 << 20, longest + 1)),
-        parse_options=arrow_json.ParseOptions(explicit_schema=schema, unexpected_field_behavior="ignore"),
-    )
+    longest = max(map(len, lines))  # a block must hold a whole line
+    try:
+        return arrow_json.read_json(
+            io.BytesIO(b"".join(lines)),
+            read_options=arrow_json.ReadOptions(block_size=max(1 << 20, longest + 1)),
+            parse_options=arrow_json.ParseOptions(explicit_schema=schema, unexpected_field_behavior="ignore"),
+        )
+    except pa.ArrowInvalid as error:  # a value of another kind than the field's (`arrow_types`)
+        raise HvgenError(
+            f"the plan's records disagree on a field's type ({error}); fix the generator."
+        ) from None
 
 
 def rewrite_records_file(run_dir: Path, config: RunConfig, expected_sha256: str) -> bool:
@@ -367,12 +429,19 @@ class PlanTally:
     def add(self, record: Record) -> None:
         self.records += 1
         self.images.add(record["image_id"])
-        self.images.update(frame["image_id"] for frame in record.get("frames") or [])
-        self.by_type[record.get("question_type", "?")] += 1
-        options = record.get("options") or []
-        if options and isinstance(record.get("answer_index"), int):
-            key = (record.get("question_type", "?"), len(options))
-            self.positions.setdefault(key, Counter())[record["answer_index"]] += 1
+        frames = record.get("frames")
+        if frames:
+            self.images.update(frame["image_id"] for frame in frames)
+        question_type = record.get("question_type", "?")
+        self.by_type[question_type] += 1
+        options = record.get("options")
+        index = record.get("answer_index")
+        if options and isinstance(index, int):
+            key = (question_type, len(options))
+            counts = self.positions.get(key)
+            if counts is None:
+                counts = self.positions[key] = Counter()
+            counts[index] += 1
 
     def merge(self, other: PlanTally) -> None:
         """Add another tally's counts (a worker's): the same as adding its records here."""

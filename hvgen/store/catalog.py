@@ -189,6 +189,10 @@ def write_plan(con: duckdb.DuckDBPyConnection, records: list[Record] | pa.Table)
 
 PLAN_MEMORY_LIMIT = "256MB"
 """DuckDB's memory while a plan is written; a larger records table spills to disk."""
+PLAN_CHECKPOINT = "64MB"
+"""DuckDB's write-ahead log before a checkpoint while a plan is written (its default, 16 MB, is
+about one chunk of long records: each was compressed and written, then rewritten with the next
+one; measured on a Dysca plan, 133k records: 2.3 → 1.6 CPU s, a 35 → 24 MB file)."""
 PLANNED = "records_planned"  # the new plan's rows until they replace `records`
 
 
@@ -215,6 +219,7 @@ def plan_writer(con: duckdb.DuckDBPyConnection) -> Iterator[Callable[[pa.Table],
             con.unregister("planned_records")
 
     con.execute(f"SET memory_limit = '{PLAN_MEMORY_LIMIT}'")
+    con.execute(f"SET checkpoint_threshold = '{PLAN_CHECKPOINT}'")
     con.execute(f"DROP TABLE IF EXISTS {PLANNED}")  # a crashed plan's leftovers
     try:
         yield add
@@ -257,6 +262,7 @@ def plan_writer(con: duckdb.DuckDBPyConnection) -> Iterator[Callable[[pa.Table],
             raise
     finally:
         con.execute(f"DROP TABLE IF EXISTS {PLANNED}")
+        con.execute("RESET checkpoint_threshold")
 
 
 def reset_kept_views(con: duckdb.DuckDBPyConnection) -> None:

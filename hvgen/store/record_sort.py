@@ -18,8 +18,8 @@ import heapq
 import shutil
 import tempfile
 from collections.abc import Iterator
+from itertools import islice
 from pathlib import Path
-from typing import IO
 
 from hvgen.store.atomic import left_by_dead_process, scratch_tag
 
@@ -30,7 +30,8 @@ RUN_BYTES = 64 * 2**20
 
 class RecordSort:
     """Stage (id, line) pairs in any order; read them back sorted by id (Python `str` order).
-    Ids must hold no tab or newline (`check_key` ids do not); lines end with one newline."""
+    Ids must be `check_key` ids (letters, digits, '-' and '_': all sort above the tab that ends
+    them in a run, so "id<TAB>line" texts sort as the pairs do); lines end with one newline."""
 
     def __init__(self, work_dir: Path, run_bytes: int = RUN_BYTES) -> None:
         work_dir.mkdir(parents=True, exist_ok=True)
@@ -38,14 +39,14 @@ class RecordSort:
         self.folder = Path(tempfile.mkdtemp(prefix=f"{_PREFIX}{scratch_tag()}.", dir=work_dir))
         self.run_bytes = run_bytes
         self.runs: list[Path] = []
-        self.buffer: list[tuple[str, str]] = []
+        self.buffer: list[str] = []  # "id<TAB>line"
         self.buffered = 0
         self.count = 0
         self.tag = ""  # run file names: a part's (a worker's) carry its tag
 
     def add(self, ids: list[str], lines: list[str]) -> None:
-        self.buffer.extend(zip(ids, lines))
-        self.buffered += sum(len(line) for line in lines)
+        self.buffer += [f"{record_id}\t{line}" for record_id, line in zip(ids, lines)]
+        self.buffered += sum(map(len, lines))
         self.count += len(ids)
         if self.buffered >= self.run_bytes:
             self._write_run()
@@ -71,28 +72,26 @@ class RecordSort:
     def _write_run(self) -> None:
         if not self.buffer:
             return
-        self.buffer.sort(key=lambda pair: pair[0])
+        self.buffer.sort()  # as (id, line) pairs: see `sorted_batches`
         path = self.folder / f"run-{self.tag}{len(self.runs):05d}.tsv"
         with open(path, "w", encoding="utf-8", newline="\n") as handle:
-            handle.writelines(f"{record_id}\t{line}" for record_id, line in self.buffer)
+            handle.writelines(self.buffer)
         self.runs.append(path)
         self.buffer, self.buffered = [], 0
 
-    def sorted_batches(self, rows: int = 10_000) -> Iterator[tuple[list[str], list[str]]]:
-        """(ids, lines) in id order, `rows` at a time."""
+    def sorted_batches(self, rows: int = 10_000) -> Iterator[tuple[list[bytes], list[bytes]]]:
+        """(ids, lines) in id order, `rows` at a time, as UTF-8 bytes: records.jsonl and the
+        catalog's JSON reader take bytes, so the lines are never decoded and encoded again (that
+        was most of the merge's cost). The runs' lines ("id<TAB>line") are merged whole, as bytes:
+        ids are ASCII letters, digits, '-' and '_' (`check_key`), all above the tab, so the bytes
+        sort as (id, line) pairs do."""
         self._write_run()
-        handles = [open(path, encoding="utf-8", newline="\n") for path in self.runs]
+        handles = [open(path, "rb") for path in self.runs]
         try:
-            ids: list[str] = []
-            lines: list[str] = []
-            for record_id, line in heapq.merge(*(_pairs(handle) for handle in handles)):
-                ids.append(record_id)
-                lines.append(line)
-                if len(ids) >= rows:
-                    yield ids, lines
-                    ids, lines = [], []
-            if ids:
-                yield ids, lines
+            merged: Iterator[bytes] = handles[0] if len(handles) == 1 else heapq.merge(*handles)
+            while batch := list(islice(merged, rows)):
+                pairs = [text.partition(b"\t") for text in batch]
+                yield [pair[0] for pair in pairs], [pair[2] for pair in pairs]
         finally:
             for handle in handles:
                 handle.close()
@@ -114,9 +113,3 @@ def remove_dead_sorts(work_dir: Path) -> None:
         parts = folder.name[len(_PREFIX) :].split(".")
         if len(parts) >= 3 and parts[1].isdigit() and left_by_dead_process(parts[0], int(parts[1])):
             shutil.rmtree(folder, ignore_errors=True)
-
-
-def _pairs(handle: IO[str]) -> Iterator[tuple[str, str]]:
-    for text in handle:
-        record_id, line = text.split("\t", 1)
-        yield record_id, line
