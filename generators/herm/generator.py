@@ -399,11 +399,6 @@ class Herm(SyntheticMode, Generator):
         )
 
     # ------------------------------------------------------------------ specs
-    def _spec(self, entry: PersonImage, task: str, aspect: str, qtype: str, block: str, key: object,
-              **kwargs: Any) -> Spec:  # fmt: skip
-        spec_id = stable_id("herm", entry.image.id, task, aspect, qtype, key)
-        return Spec(spec_id, entry, task, aspect, qtype, block, **kwargs)
-
     def _image_specs(self, entry: PersonImage, worded: bool = True) -> list[Spec]:
         return image_specs(self, entry, worded)
 

@@ -238,8 +238,8 @@ def part_corners(
 ) -> tuple[float, float, float, float] | None:
     """`part_box` before rounding, as clipped corners (x1, y1, x2, y2); `seen` are the visible
     keypoints (`visible_keypoints`), found once for all of a person's parts."""
-    names = PARTS[part]
-    if part == "head":
+    names, kind = _PART_KINDS[part]
+    if kind == "head":
         visible = [n for n in names if n in seen]
         if len(visible) < 3:
             return None
@@ -247,7 +247,7 @@ def part_corners(
         visible = names
     else:
         return None
-    if part.endswith(("hand", "foot")):
+    if kind == "end":
         (ax, ay), (bx, by) = kp[names[0]][:2], kp[names[1]][:2]  # elbow→wrist, knee→ankle
         length = math.hypot(bx - ax, by - ay)
         if length < 1.0:
@@ -258,8 +258,16 @@ def part_corners(
     xs = [kp[n][0] for n in visible]
     ys = [kp[n][1] for n in visible]
     x1, y1, x2, y2 = min(xs), min(ys), max(xs), max(ys)
-    pad = HEAD_PAD * max(x2 - x1, y2 - y1) if part == "head" else PART_PAD * person_box[3]
+    pad = HEAD_PAD * max(x2 - x1, y2 - y1) if kind == "head" else PART_PAD * person_box[3]
     return _clipped((x1 - pad, y1 - pad, x2 - x1 + 2 * pad, y2 - y1 + 2 * pad), width, height)
+
+
+_PART_KINDS = {
+    part: (names, "head" if part == "head" else "end" if part.endswith(("hand", "foot")) else "group")
+    for part, names in PARTS.items()
+}
+"""Each part's keypoints and how its box is drawn: around 3+ face keypoints, a square beyond a
+limb's end (hand, foot), or around all its keypoints."""
 
 
 def _clipped(box: Box, width: int, height: int) -> tuple[float, float, float, float] | None:

@@ -37,7 +37,7 @@ def pair_specs(generator: Any, entry: PersonImage, people: list[Facts], texts: P
             if value is None:
                 continue
             answer = "True" if value else "False"
-            specs.append(generator._spec(entry, "relation", aspect, TRUE_OR_FALSE, f"{aspect}_tf",
+            specs.append(texts.spec(entry, "relation", aspect, TRUE_OR_FALSE, f"{aspect}_tf",
                                     (a.person.id, b.person.id), variables=variables, answer=answer,
                                     person=a))  # fmt: skip
     if len(people) >= 3:
@@ -47,7 +47,7 @@ def pair_specs(generator: Any, entry: PersonImage, people: list[Facts], texts: P
             if near is None:
                 continue
             others = tuple(texts.box(f.box) for j, f in enumerate(people) if j not in (index, near))
-            specs.append(generator._spec(entry, "relation", "nearest", MULTI_CHOICE, "nearest_mc", facts.person.id,
+            specs.append(texts.spec(entry, "relation", "nearest", MULTI_CHOICE, "nearest_mc", facts.person.id,
                                     variables={"person": texts.person(facts)}, truth=texts.box(people[near].box),
                                     pool=others, person=facts))  # fmt: skip
     return specs
@@ -83,5 +83,5 @@ def conversation_spec(generator: Any, entry: PersonImage, people: list[Facts], e
         turns += [("human", generator.templates.render("questions.j2", {"part": part, "person": person}, block="part_rec")),
                   ("gpt", generator._box(facts.parts[part]))]  # fmt: skip
     conversation = [{"from": who, "value": text} for who, text in turns]
-    return generator._spec(entry, "conversation", "image_instance_part", CONVERSATION, "", "", variables={},
+    return texts.spec(entry, "conversation", "image_instance_part", CONVERSATION, "", "", variables={},
                       answer=turns[-1][1], person=facts, conversation=conversation)  # fmt: skip

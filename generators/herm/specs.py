@@ -13,7 +13,7 @@ import random
 from typing import Any
 
 from hvgen.readers.coco import PersonImage
-from hvgen.seeding import derive_seed
+from hvgen.seeding import derive_seed, stable_id
 
 from . import levels as L
 from .facts import Facts
@@ -25,8 +25,14 @@ from .questions import (
     MULTI_CHOICE,
     TRUE_OR_FALSE,
     Spec,
+    deal_key,
 )
 from .relations import conversation_spec, pair_specs
+
+PART_DISTRACTORS = {
+    part: tuple(p for p in L.PARTS if not set(L.PARTS[p]) & set(names)) for part, names in L.PARTS.items()
+}
+"""The wrong answers for a part: the parts that share no keypoint with it."""
 
 
 class PersonTexts:
@@ -61,6 +67,15 @@ class PersonTexts:
     def box(self, box: tuple[float, float, float, float]) -> str:
         return self.generator._box(box) if self.worded else ""
 
+    def spec(self, entry: PersonImage, task: str, aspect: str, qtype: str, block: str, key: object,
+             **kwargs: Any) -> Spec:  # fmt: skip
+        """A question of `entry`, its id from what it asks (`key`: whom or what about); unworded,
+        one whose answer is not dealt keeps an empty id (the deal reads a dealt one's id only)."""
+        spec = Spec("", entry, task, aspect, qtype, block, **kwargs)
+        if self.worded or deal_key(spec) is not None:
+            spec.id = stable_id("herm", entry.image.id, task, aspect, qtype, key)
+        return spec
+
 
 def image_specs(generator: Any, entry: PersonImage, worded: bool = True) -> list[Spec]:
     """Every question of `entry`: counting, dense caption, per person, person pairs, conversation."""
@@ -71,7 +86,7 @@ def image_specs(generator: Any, entry: PersonImage, worded: bool = True) -> list
     count = len(entry.people)
     if whole:
         pool = tuple(str(n) for n in range(max(0, count - 3), count + 4) if n != count)
-        specs.append(generator._spec(entry, "counting", "count", MULTI_CHOICE, "counting", "", variables={},
+        specs.append(texts.spec(entry, "counting", "count", MULTI_CHOICE, "counting", "", variables={},
                                      truth=str(count), pool=pool))  # fmt: skip
     caption = ""
     if worded:
@@ -86,7 +101,7 @@ def image_specs(generator: Any, entry: PersonImage, worded: bool = True) -> list
             },  # fmt: skip
             block="dense",
         )
-    specs.append(generator._spec(entry, "dense_caption", "scene", FREE_FORM, "dense_caption", "", variables={},
+    specs.append(texts.spec(entry, "dense_caption", "scene", FREE_FORM, "dense_caption", "", variables={},
                                  answer=caption))  # fmt: skip
     expressions = generator.referring_expressions(people, worded) if whole else {}
     for facts in people:
@@ -96,7 +111,7 @@ def image_specs(generator: Any, entry: PersonImage, worded: bool = True) -> list
         specs.append(conversation_spec(generator, entry, people, expressions, count if whole else None, caption,
                                        texts))  # fmt: skip
     else:  # its turns are worded; its id and (absent) dealing key are the same
-        specs.append(generator._spec(entry, "conversation", "image_instance_part", CONVERSATION, "", "",
+        specs.append(texts.spec(entry, "conversation", "image_instance_part", CONVERSATION, "", "",
                                      variables={}))  # fmt: skip
     return specs
 
@@ -107,7 +122,7 @@ def instance_specs(generator: Any, entry: PersonImage, facts: Facts, expression:
     pid = facts.person.id
     run_seed, rules = generator.request.run_seed, generator.rules
     person = texts.person(facts)
-    spec = generator._spec
+    spec = texts.spec
     specs = []
     if expression:
         specs.append(spec(entry, "inst_rec", "referring", GROUNDING, "inst_rec", pid,
@@ -128,11 +143,10 @@ def instance_specs(generator: Any, entry: PersonImage, facts: Facts, expression:
         box = facts.parts[part] if texts.worded else None
         specs.append(spec(entry, "part_rec", part, GROUNDING, "part_rec", pid,
                           variables={"part": part, "person": person}, answer_box=box, person=facts))  # fmt: skip
-        wrong = tuple(p for p in L.PARTS if not set(L.PARTS[p]) & set(L.PARTS[part]))
         qtype = (MULTI_CHOICE, TRUE_OR_FALSE)[derive_seed(run_seed, "herm-part-q", pid, part) % 2]
         specs.append(spec(entry, "part_rec", part, qtype, "part_mc" if qtype == MULTI_CHOICE else "part_tf",
                           pid, variables={"person": person, "region": texts.box(box) if box else ""}, truth=part,
-                          pool=wrong, person=facts))  # fmt: skip
+                          pool=PART_DISTRACTORS[part], person=facts))  # fmt: skip
     relations = sorted(facts.objects, key=lambda o: o["id"])
     rng.shuffle(relations)
     for obj in relations[: rules["objects_per_person"]]:
