@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from hvgen.readers.coco import PersonImage
+from hvgen.seeding import stable_id
 
 from . import levels as L
 from .facts import Facts
@@ -114,3 +115,45 @@ class DealOrder:
         if key is None:
             return 0
         return bisect_left(self._sorted[key], int(spec_id, 16))
+
+
+class PersonTexts:
+    """One image's texts about its people, each made once; unworded, every text is empty (the
+    deal pass reads ids and dealing keys only, which no text decides)."""
+
+    def __init__(self, generator: Any, worded: bool = True) -> None:
+        self.generator = generator
+        self.worded = worded
+        self._descriptions: dict[int, str] = {}
+        self._names: dict[int, str] = {}
+
+    def describe(self, facts: Facts) -> str:
+        if not self.worded:
+            return ""
+        key = facts.person.id
+        text = self._descriptions.get(key)
+        if text is None:
+            text = self._descriptions[key] = self.generator.describe(facts)
+        return text
+
+    def person(self, facts: Facts) -> str:
+        """'the person at [box]'."""
+        if not self.worded:
+            return ""
+        key = facts.person.id
+        text = self._names.get(key)
+        if text is None:
+            text = self._names[key] = self.generator._person(facts)
+        return text
+
+    def box(self, box: tuple[float, float, float, float]) -> str:
+        return self.generator._box(box) if self.worded else ""
+
+    def spec(self, entry: PersonImage, task: str, aspect: str, qtype: str, block: str, key: object,
+             **kwargs: Any) -> Spec:  # fmt: skip
+        """A question of `entry`, its id from what it asks (`key`: whom or what about); unworded,
+        one whose answer is not dealt keeps an empty id (the deal reads a dealt one's id only)."""
+        spec = Spec("", entry, task, aspect, qtype, block, **kwargs)
+        if self.worded or deal_key(spec) is not None:
+            spec.id = stable_id("herm", entry.image.id, task, aspect, qtype, key)
+        return spec

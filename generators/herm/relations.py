@@ -10,11 +10,10 @@ from hvgen.readers.coco import PersonImage
 from hvgen.seeding import derive_seed
 
 from . import levels as L
-from .questions import CONVERSATION, MULTI_CHOICE, TRUE_OR_FALSE, Spec
+from .questions import CONVERSATION, MULTI_CHOICE, TRUE_OR_FALSE, PersonTexts, Spec
 
 if TYPE_CHECKING:
     from .facts import Facts
-    from .specs import PersonTexts
 
 
 def pair_specs(generator: Any, entry: PersonImage, people: list[Facts], texts: PersonTexts) -> list[Spec]:

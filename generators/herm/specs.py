@@ -4,7 +4,7 @@ The plan walks every image twice: the deal pass needs only each question's id an
 (`questions.deal_key`), the second pass the words too. Both build the same specs from the same
 facts; unworded (`worded=False`), no template is rendered and no box written as text, the bulk
 of an image's cost. Worded, a person's description and name are made once per image
-(`PersonTexts`), not once per question that shows them.
+(`questions.PersonTexts`), not once per question that shows them.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import random
 from typing import Any
 
 from hvgen.readers.coco import PersonImage
-from hvgen.seeding import derive_seed, stable_id
+from hvgen.seeding import derive_seed
 
 from . import levels as L
 from .facts import Facts
@@ -24,8 +24,8 @@ from .questions import (
     INSTANCE_ASPECTS,
     MULTI_CHOICE,
     TRUE_OR_FALSE,
+    PersonTexts,
     Spec,
-    deal_key,
 )
 from .relations import conversation_spec, pair_specs
 
@@ -33,48 +33,6 @@ PART_DISTRACTORS = {
     part: tuple(p for p in L.PARTS if not set(L.PARTS[p]) & set(names)) for part, names in L.PARTS.items()
 }
 """The wrong answers for a part: the parts that share no keypoint with it."""
-
-
-class PersonTexts:
-    """One image's texts about its people, each made once; unworded, every text is empty (the
-    deal pass reads ids and dealing keys only, which no text decides)."""
-
-    def __init__(self, generator: Any, worded: bool = True) -> None:
-        self.generator = generator
-        self.worded = worded
-        self._descriptions: dict[int, str] = {}
-        self._names: dict[int, str] = {}
-
-    def describe(self, facts: Facts) -> str:
-        if not self.worded:
-            return ""
-        key = facts.person.id
-        text = self._descriptions.get(key)
-        if text is None:
-            text = self._descriptions[key] = self.generator.describe(facts)
-        return text
-
-    def person(self, facts: Facts) -> str:
-        """'the person at [box]'."""
-        if not self.worded:
-            return ""
-        key = facts.person.id
-        text = self._names.get(key)
-        if text is None:
-            text = self._names[key] = self.generator._person(facts)
-        return text
-
-    def box(self, box: tuple[float, float, float, float]) -> str:
-        return self.generator._box(box) if self.worded else ""
-
-    def spec(self, entry: PersonImage, task: str, aspect: str, qtype: str, block: str, key: object,
-             **kwargs: Any) -> Spec:  # fmt: skip
-        """A question of `entry`, its id from what it asks (`key`: whom or what about); unworded,
-        one whose answer is not dealt keeps an empty id (the deal reads a dealt one's id only)."""
-        spec = Spec("", entry, task, aspect, qtype, block, **kwargs)
-        if self.worded or deal_key(spec) is not None:
-            spec.id = stable_id("herm", entry.image.id, task, aspect, qtype, key)
-        return spec
 
 
 def image_specs(generator: Any, entry: PersonImage, worded: bool = True) -> list[Spec]:
