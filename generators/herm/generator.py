@@ -417,7 +417,7 @@ class Herm(SyntheticMode, Generator):
         plan — then word the question. `fields`: the image's (`_image_fields`)."""
         seed = self.record_seed(spec.id)
         options: list[str] = []
-        variables = dict(spec.variables)
+        variables = spec.variables  # read only: a statement's item is added to a copy
         answer = spec.answer
         if spec.question_type == MULTI_CHOICE:
             rng = random.Random(seed)
@@ -430,7 +430,10 @@ class Herm(SyntheticMode, Generator):
             options = ["True", "False"]
             if spec.truth:  # a statement about a value: true, or false with a distractor
                 true = balanced_slot(dealt, 2, self.request.run_seed, "herm-positions", (spec.block, 2)) == 0
-                variables["item"] = spec.truth if true else random.Random(seed).choice(spec.pool)
+                variables = {
+                    **variables,
+                    "item": spec.truth if true else random.Random(seed).choice(spec.pool),
+                }
                 answer = "True" if true else "False"
         return self.worded(spec, variables, options, answer, data, fields, seed)
 
