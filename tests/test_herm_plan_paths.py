@@ -1,5 +1,5 @@
-"""HERM's faster planning paths agree with the plain ones: a COCO file parsed whole reads as the
-streamed one (and fails with the same messages), the deal pass's unworded specs carry the worded
+"""HERM's faster planning paths agree with the plain ones: a COCO file parsed whole (orjson, or
+json without it) reads as the streamed one (and fails with the same messages), the deal pass's unworded specs carry the worded
 ones' ids and dealing keys, and image files checked in forked workers give the choice made one
 by one."""
 
@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -22,29 +23,38 @@ from hvgen.readers import coco as coco_reader
 from hvgen.readers.coco import read_people
 from hvgen.stages import plan_workers
 
-pytest.importorskip("orjson")
-
 
 @pytest.fixture(scope="module")
 def coco(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     return write_coco(tmp_path_factory.mktemp("coco"), copies=3)
 
 
+READS = ("orjson", "json", "streamed")
+"""How a file is read: parsed whole by orjson, whole by json (orjson not installed), or streamed."""
+
+
 def read(
-    coco: dict[str, Path], streamed: bool, monkeypatch: pytest.MonkeyPatch, keypoints: Path | None = None
+    coco: dict[str, Path], how: str, monkeypatch: pytest.MonkeyPatch, keypoints: Path | None = None
 ) -> Any:
-    monkeypatch.setattr(coco_reader, "IN_MEMORY_BYTES", -1 if streamed else 2**30)
+    monkeypatch.setattr(coco_reader, "IN_MEMORY_BYTES", -1 if how == "streamed" else 2**30)
+    if how == "json":
+        monkeypatch.setitem(sys.modules, "orjson", None)  # `import orjson` raises ImportError
+    elif how == "orjson":
+        pytest.importorskip("orjson")
     return read_people(keypoints or coco["keypoints"], coco["instances"], coco["captions"], min_area=1024)
 
 
+@pytest.mark.parametrize("how", READS[:2])
 def test_a_file_parsed_whole_reads_as_the_streamed_one(
-    coco: dict[str, Path], monkeypatch: pytest.MonkeyPatch
+    coco: dict[str, Path], monkeypatch: pytest.MonkeyPatch, how: str
 ) -> None:
-    whole, streamed = read(coco, False, monkeypatch), read(coco, True, monkeypatch)
+    streamed = read(coco, "streamed", monkeypatch)
+    whole = read(coco, how, monkeypatch)
     assert whole.images == streamed.images and whole.counts == streamed.counts
     assert whole.licenses == streamed.licenses and len(whole.images) == 12
 
 
+@pytest.mark.parametrize("how", READS)
 @pytest.mark.parametrize(
     "text, message",
     [
@@ -55,20 +65,21 @@ def test_a_file_parsed_whole_reads_as_the_streamed_one(
         ('{"categories": [3]}', "'categories' holds a int, not objects"),
         ('{"categories": [{"id": 1, "name": "person"}], "images": "x"}', "'images' is a string, not a list"),
         ('{"categories": [{"id": 1, "name": "person"', "not valid JSON"),
+        ('{"categories": [{"id": NaN, "name": "person"}]}', "not valid JSON"),
     ],
 )
 def test_a_broken_file_is_the_same_error_whole_or_streamed(
-    coco: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, text: str, message: str
+    coco: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, text: str, message: str, how: str
 ) -> None:
     broken = tmp_path / "broken.json"
     broken.write_text(text)
-    for streamed in (False, True):
-        with pytest.raises(HvgenError, match=message):
-            read(coco, streamed, monkeypatch, broken)
+    with pytest.raises(HvgenError, match=message):
+        read(coco, how, monkeypatch, broken)
 
 
+@pytest.mark.parametrize("how", READS[:2])
 def test_keypoints_with_unlabelled_points_read_the_same_whole_or_streamed(
-    coco: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    coco: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, how: str
 ) -> None:
     """Labelled keypoints are kept as given; an unlabelled one (v = 0) is zeroed, whatever its x, y."""
     data = json.loads(coco["keypoints"].read_text())
@@ -76,7 +87,8 @@ def test_keypoints_with_unlabelled_points_read_the_same_whole_or_streamed(
     data["annotations"][1]["keypoints"][:3] = [7, 8.25, 1]
     changed = tmp_path / "keypoints.json"
     changed.write_text(json.dumps(data))
-    whole, streamed = read(coco, False, monkeypatch, changed), read(coco, True, monkeypatch, changed)
+    streamed = read(coco, "streamed", monkeypatch, changed)
+    whole = read(coco, how, monkeypatch, changed)
     assert whole.images == streamed.images
     people = {p.id: p for entry in whole.images.values() for p in entry.people}
     first, second = (people.get(data["annotations"][i]["id"]) for i in (0, 1))

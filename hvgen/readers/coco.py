@@ -1,9 +1,11 @@
 """COCO-format annotation files (instances, person keypoints, captions), read as a stream.
 
 The full COCO train split has ~860k object annotations in a 450 MB file; `json.load` of it
-needs several GiB. These readers walk the file with ijson (one array item at a time) and keep
+needs several GiB. These readers walk such a file with ijson (one array item at a time) and keep
 only compact tuples of what the HERM levels need, so memory grows with the number of people
-kept, not with the file. CrowdHuman, OCHuman or AI Challenger converted to COCO format read the
+kept, not with the file. A file up to `IN_MEMORY_BYTES` (64 MiB: COCO val's, not train's) is
+parsed once, whole (orjson when installed, else json): streaming reads a file once per list it
+takes from it (four for a keypoints file), each pass costing about what orjson's whole parse does. CrowdHuman, OCHuman or AI Challenger converted to COCO format read the
 same way.
 
 A broken file or record is one `HvgenError` naming the file, the image id and the field.
@@ -11,6 +13,8 @@ A broken file or record is one `HvgenError` naming the file, the image id and th
 
 from __future__ import annotations
 
+import functools
+import json
 import math
 from array import array
 from collections.abc import Iterator
@@ -102,9 +106,9 @@ def _ijson() -> Any:
 
 
 IN_MEMORY_BYTES = 64 * 2**20
-"""A COCO file up to this size is parsed once, whole, when orjson is installed (~0.5 s and ~300 MB
-while reading a 40 MB file); a larger one (COCO train's keypoints: 238 MB) is streamed with
-ijson, one pass over the file per list read from it (a pass costs about as much as the parse)."""
+"""A COCO file up to this size is parsed once, whole (orjson: ~0.5 s and ~300 MB while reading a
+40 MB file); a larger one (COCO train's keypoints: 238 MB) is streamed with ijson, one pass over
+the file per list read from it (a pass costs about as much as the parse)."""
 
 
 class JsonFile:
@@ -139,11 +143,7 @@ class JsonFile:
 
 
 def _parse_whole(path: Path) -> Any:
-    """The parsed document of a small file (`IN_MEMORY_BYTES`) when orjson is installed, else None."""
-    try:
-        import orjson
-    except ImportError:  # an optional speed-up: ijson streams every file
-        return None
+    """The parsed document of a small file (`IN_MEMORY_BYTES`), else None (streamed)."""
     try:
         if path.stat().st_size > IN_MEMORY_BYTES:
             return None
@@ -151,9 +151,20 @@ def _parse_whole(path: Path) -> Any:
     except OSError:
         return None  # streaming reports it
     try:
-        return orjson.loads(data)
-    except orjson.JSONDecodeError as error:
+        import orjson  # ~3x json's speed; an optional extra
+
+        loads: Any = orjson.loads
+    except ImportError:
+        loads = functools.partial(json.loads, parse_constant=_no_constant)
+    try:
+        return loads(data)
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:  # orjson's error is a JSONDecodeError
         raise _invalid_json(path, error) from None
+
+
+def _no_constant(name: str) -> Any:
+    """JSON has no NaN or Infinity (ijson and orjson refuse them; `json` would read them)."""
+    raise json.JSONDecodeError(f"{name} is not a JSON number", name, 0)
 
 
 def _missing_list(path: Path, key: str, document: dict[str, Any]) -> None:
