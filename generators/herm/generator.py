@@ -350,6 +350,8 @@ class Herm(SyntheticMode, Generator):
         return order
 
     def _deal_part(self, entries: Sequence[PersonImage]) -> DealOrder:
+        """The deal of `entries`, from their questions unworded (the ids and dealing keys are
+        the worded ones', `specs.image_specs`; a third of the cost)."""
         part = DealOrder()
         for entry in entries:
             for spec in self._image_specs(entry, worded=False):

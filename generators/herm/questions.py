@@ -1,6 +1,7 @@
 """HERM's tasks and question types, a question before its answer is dealt (`Spec`), and the
 order answers are dealt in (`DealOrder`): per dealing key, multiple-choice answer positions and
-true/false truths are balanced over the questions in id order."""
+true/false truths are balanced over the questions in id order; and an image's texts about its
+people, made once each (`PersonTexts`, empty in the deal pass)."""
 
 from __future__ import annotations
 
