@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import random
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,8 +27,38 @@ class Facts:
     pose: str | None
     arms: str | None
     facing: str | None
-    parts: dict[str, tuple[float, float, float, float]]  # normalised part boxes
+    parts: Mapping[str, tuple[float, float, float, float]]  # normalised part boxes (`PartBoxes`)
     objects: list[dict[str, Any]] = field(default_factory=list)  # {relation, category, box}
+
+
+class PartBoxes(Mapping[str, tuple[float, float, float, float]]):
+    """A person's visible parts → normalised part boxes. Which parts are visible is known at once;
+    a box is rounded and normalised when first read: a plan asks about one or two parts of a
+    person, and the deal pass (ids only) about none."""
+
+    __slots__ = ("_corners", "_boxes", "_size")
+
+    def __init__(
+        self, corners: dict[str, tuple[float, float, float, float]], width: int, height: int
+    ) -> None:
+        self._corners = corners  # part -> clipped pixel corners (`levels.part_corners`)
+        self._boxes: dict[str, tuple[float, float, float, float]] = {}
+        self._size = (width, height)
+
+    def __getitem__(self, part: str) -> tuple[float, float, float, float]:
+        box = self._boxes.get(part)
+        if box is None:
+            box = self._boxes[part] = L.normalise_box(L.rounded_box(self._corners[part]), *self._size)
+        return box
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._corners)
+
+    def __len__(self) -> int:
+        return len(self._corners)
+
+    def __repr__(self) -> str:
+        return f"PartBoxes({dict(self)!r})"
 
 
 def person_facts(entry: PersonImage, rules: dict[str, Any]) -> list[Facts]:
@@ -40,11 +70,12 @@ def person_facts(entry: PersonImage, rules: dict[str, Any]) -> list[Facts]:
     for person in people:
         kp = person.keypoints
         pose = L.pose_class(kp)
-        parts = {}
+        seen = L.visible_keypoints(kp)
+        corners = {}
         for part in L.PARTS:
-            box = L.part_box(part, kp, person.bbox, width, height)
-            if box is not None:
-                parts[part] = L.normalise_box(box, width, height)
+            found = L.part_corners(part, seen, kp, person.bbox, width, height)
+            if found is not None:
+                corners[part] = found
         facts = Facts(
             person=person,
             box=L.normalise_box(person.bbox, width, height),
@@ -54,7 +85,7 @@ def person_facts(entry: PersonImage, rules: dict[str, Any]) -> list[Facts]:
             pose=pose,
             arms=L.arms_raised(kp),
             facing=L.facing(kp),
-            parts=parts,
+            parts=PartBoxes(corners, width, height),
         )
         for obj in entry.objects:
             relation = L.object_relation(person.bbox, kp, pose, obj.category, obj.bbox, rules)

@@ -29,7 +29,7 @@ from hvgen.publish.formats import register_format
 from hvgen.readers.coco import CocoPeople, PersonImage, read_people
 from hvgen.readers.source_folder import SourceFolder
 from hvgen.records import Record
-from hvgen.seeding import balanced_slot, derive_seed, stable_id
+from hvgen.seeding import balanced_slot, stable_id
 from hvgen.stages.plan_workers import map_in_workers
 from hvgen.store.layout import image_relpath
 from hvgen.synthetic_mode import SyntheticMode
@@ -43,9 +43,6 @@ from .questions import (
     BLOCKS,
     BOX_FORMATS,
     BOX_HINTS,
-    FREE_FORM,
-    GROUNDING,
-    INSTANCE_ASPECTS,
     LEVELS,
     MULTI_CHOICE,
     TASKS,
@@ -54,7 +51,7 @@ from .questions import (
     Spec,
     deal_key,
 )
-from .relations import conversation_spec, pair_specs
+from .specs import image_specs
 
 
 class Herm(SyntheticMode, Generator):
@@ -353,9 +350,11 @@ class Herm(SyntheticMode, Generator):
         return order
 
     def _deal_part(self, entries: Sequence[PersonImage]) -> DealOrder:
+        """The deal of `entries`, from their questions unworded (the ids and dealing keys are
+        the worded ones', `specs.image_specs`; a third of the cost)."""
         part = DealOrder()
         for entry in entries:
-            for spec in self._image_specs(entry):
+            for spec in self._image_specs(entry, worded=False):
                 part.add(spec.id, deal_key(spec))
         return part
 
@@ -375,8 +374,9 @@ class Herm(SyntheticMode, Generator):
 
     def image_records(self, entry: PersonImage, specs: list[Spec], data: CocoPeople, order: DealOrder,
                        annotations: Any = None) -> list[Record]:  # fmt: skip
+        fields = self._image_fields(entry.image, data)  # the same for every question of the image
         records = [
-            self._finalise(spec, order.rank(spec.id, deal_key(spec)), data)
+            self._finalise(spec, order.rank(spec.id, deal_key(spec)), data, fields)
             for spec in sorted(specs, key=lambda s: s.id)
         ]
         for record in records:
@@ -401,103 +401,28 @@ class Herm(SyntheticMode, Generator):
         )
 
     # ------------------------------------------------------------------ specs
-    def _spec(self, entry: PersonImage, task: str, aspect: str, qtype: str, block: str, key: object,
-              **kwargs: Any) -> Spec:  # fmt: skip
-        spec_id = stable_id("herm", entry.image.id, task, aspect, qtype, key)
-        return Spec(spec_id, entry, task, aspect, qtype, block, **kwargs)
+    def _image_specs(self, entry: PersonImage, worded: bool = True) -> list[Spec]:
+        return image_specs(self, entry, worded)
 
-    def _image_specs(self, entry: PersonImage) -> list[Spec]:
-        people = self.facts(entry)
-        whole = L.countable(entry.crowd, entry.tiny) and len(people) == len(entry.people)
-        specs: list[Spec] = []
-        count = len(entry.people)
-        if whole:
-            pool = tuple(str(n) for n in range(max(0, count - 3), count + 4) if n != count)
-            specs.append(self._spec(entry, "counting", "count", MULTI_CHOICE, "counting", "", variables={},
-                                    truth=str(count), pool=pool))  # fmt: skip
-        caption = self.templates.render(
-            "captions.j2",
-            {
-                "scene": entry.captions[0] if entry.captions else "",
-                "count": count,
-                "count_known": whole,
-                "crowd": L.crowd_flag(count, entry.crowd, self.rules["crowd_people"]),
-                "people": [self.describe(f) for f in people],
-            },  # fmt: skip
-            block="dense",
-        )
-        specs.append(self._spec(entry, "dense_caption", "scene", FREE_FORM, "dense_caption", "", variables={},
-                                answer=caption))  # fmt: skip
-        expressions = self.referring_expressions(people) if whole else {}
-        for facts in people:
-            specs += self._instance_specs(entry, facts, expressions.get(facts.person.id))
-        specs += pair_specs(self, entry, people)
-        conversation = conversation_spec(self, entry, people, expressions, count if whole else None, caption)
-        if conversation:
-            specs.append(conversation)
-        return specs
+    def referring_expressions(self, people: list[Facts], worded: bool = True) -> dict[int, str]:
+        """Unworded (the deal pass): who has an expression, each named by its block alone."""
 
-    def referring_expressions(self, people: list[Facts]) -> dict[int, str]:
         def render(block: str, **variables: Any) -> str:
-            return self.templates.render("expressions.j2", variables, block=block)
+            return self.templates.render("expressions.j2", variables, block=block) if worded else block
 
         return referring_expressions(people, render, self.request.run_seed)
 
-    def _instance_specs(self, entry: PersonImage, facts: Facts, expression: str | None) -> list[Spec]:
-        pid = facts.person.id
-        person = self._person(facts)
-        specs = []
-        if expression:
-            specs.append(self._spec(entry, "inst_rec", "referring", GROUNDING, "inst_rec", pid,
-                                    variables={"expression": expression}, answer_box=facts.box, person=facts))  # fmt: skip
-        specs.append(self._spec(entry, "inst_identify", "description", FREE_FORM, "inst_identify", pid,
-                                variables={"person": person}, answer=self.describe(facts), person=facts))  # fmt: skip
-        rng = random.Random(derive_seed(self.request.run_seed, "herm-aspects", pid))
-        known = [aspect for aspect in INSTANCE_ASPECTS if getattr(facts, aspect) is not None]
-        for aspect in sorted(rng.sample(known, min(len(known), self.rules["aspects_per_person"]))):
-            vocab, value = INSTANCE_ASPECTS[aspect], getattr(facts, aspect)
-            qtype = (MULTI_CHOICE, TRUE_OR_FALSE)[
-                derive_seed(self.request.run_seed, "herm-qtype", pid, aspect) % 2
-            ]
-            block = f"{aspect}_{'mc' if qtype == MULTI_CHOICE else 'tf'}"
-            specs.append(self._spec(entry, "pose", aspect, qtype, block, pid, variables={"person": person},
-                                    truth=value, pool=tuple(v for v in vocab if v != value), person=facts))  # fmt: skip
-        rng = random.Random(derive_seed(self.request.run_seed, "herm-parts", pid))
-        visible = sorted(facts.parts)
-        for part in rng.sample(visible, min(len(visible), self.rules["parts_per_person"])):
-            box = facts.parts[part]
-            specs.append(self._spec(entry, "part_rec", part, GROUNDING, "part_rec", pid,
-                                    variables={"part": part, "person": person}, answer_box=box, person=facts))  # fmt: skip
-            wrong = tuple(p for p in L.PARTS if not set(L.PARTS[p]) & set(L.PARTS[part]))
-            qtype = (MULTI_CHOICE, TRUE_OR_FALSE)[
-                derive_seed(self.request.run_seed, "herm-part-q", pid, part) % 2
-            ]
-            specs.append(self._spec(entry, "part_rec", part, qtype, "part_mc" if qtype == MULTI_CHOICE else "part_tf",
-                                    pid, variables={"person": person, "region": self._box(box)}, truth=part,
-                                    pool=wrong, person=facts))  # fmt: skip
-        relations = sorted(facts.objects, key=lambda o: o["id"])
-        rng.shuffle(relations)
-        for obj in relations[: self.rules["objects_per_person"]]:
-            variables = {"person": person, "category": obj["category"], "object": self._box(obj["box"])}
-            pool = tuple(r for r in self.rules["object_relations"] if r != obj["relation"])
-            qtype = (MULTI_CHOICE, TRUE_OR_FALSE)[
-                derive_seed(self.request.run_seed, "herm-object-q", pid, obj["id"]) % 2
-            ]
-            block = "object_mc" if qtype == MULTI_CHOICE else "object_tf"
-            specs.append(self._spec(entry, "relation", "person_object", qtype, block, (pid, obj["id"]),
-                                    variables=variables, truth=obj["relation"], pool=pool, person=facts))  # fmt: skip
-        return specs
-
     # ------------------------------------------------------------------ records
-    def _finalise(self, spec: Spec, dealt: int, data: CocoPeople) -> Record:
+    def _finalise(self, spec: Spec, dealt: int, data: CocoPeople, fields: Record) -> Record:
         """Deal the answer position (multiple choice) or truth value (true/false) — `dealt` is the
         spec's rank among its key's specs in id order, so each is balanced exactly over the
-        plan — then word the question."""
-        rng = random.Random(self.record_seed(spec.id))
+        plan — then word the question. `fields`: the image's (`_image_fields`)."""
+        seed = self.record_seed(spec.id)
         options: list[str] = []
-        variables = dict(spec.variables)
+        variables = spec.variables  # read only: a statement's item is added to a copy
         answer = spec.answer
         if spec.question_type == MULTI_CHOICE:
+            rng = random.Random(seed)
             wrong = rng.sample(spec.pool, min(3, len(spec.pool)))
             size = len(wrong) + 1
             position = balanced_slot(dealt, size, self.request.run_seed, "herm-positions", (spec.block, size))
@@ -507,13 +432,17 @@ class Herm(SyntheticMode, Generator):
             options = ["True", "False"]
             if spec.truth:  # a statement about a value: true, or false with a distractor
                 true = balanced_slot(dealt, 2, self.request.run_seed, "herm-positions", (spec.block, 2)) == 0
-                variables["item"] = spec.truth if true else rng.choice(spec.pool)
+                variables = {
+                    **variables,
+                    "item": spec.truth if true else random.Random(seed).choice(spec.pool),
+                }
                 answer = "True" if true else "False"
-        return self.worded(spec, variables, options, answer, data)
+        return self.worded(spec, variables, options, answer, data, fields, seed)
 
-    def worded(self, spec: Spec, variables: dict[str, Any], options: list[str], answer: str,
-               data: CocoPeople) -> Record:  # fmt: skip
-        """The record of `spec` with its answer dealt: question and instruction worded."""
+    def worded(self, spec: Spec, variables: dict[str, Any], options: list[str], answer: str, data: CocoPeople,
+               fields: Record | None = None, seed: int | None = None) -> Record:  # fmt: skip
+        """The record of `spec` with its answer dealt: question and instruction worded (`fields`
+        and `seed`, when given, are the image's fields and the record's seed)."""
         question = (
             spec.conversation[0]["value"] if spec.conversation
             else self.templates.render("questions.j2", variables, block=spec.block)
@@ -526,7 +455,7 @@ class Herm(SyntheticMode, Generator):
             block=BLOCKS[spec.question_type],
             one_line=False,
         )
-        return self._record(spec, question, instruction, options, answer, data)
+        return self._record(spec, question, instruction, options, answer, data, fields, seed)
 
     def people_data(self) -> CocoPeople:
         """The run's people again (`--format herm`): its scenes recomposed, or its COCO files re-read."""
@@ -536,23 +465,28 @@ class Herm(SyntheticMode, Generator):
         return read_people(self.keypoints_path, self.instances_path, self.captions_path, self.min_area)
 
     def _image_fields(self, image: Any, data: CocoPeople) -> Record:
+        """What every record of `image` shares (its id, prompt, licence, image seed, ...)."""
         if self.synthetic:
-            return self.scenes.image_fields(image)
-        image_id = stable_id("herm-image", image.id, image.file_name)
-        licence = data.licenses.get(image.license) if image.license is not None else None
-        return {"image_id": image_id, "prompt": image.file_name, "negative_prompt": "",
-                "license": licence["name"] if licence else None, "license_url": licence["url"] if licence else None}  # fmt: skip
+            fields = self.scenes.image_fields(image)
+        else:
+            licence = data.licenses.get(image.license) if image.license is not None else None
+            fields = {"image_id": stable_id("herm-image", image.id, image.file_name), "prompt": image.file_name,
+                      "negative_prompt": "", "license": licence["name"] if licence else None,
+                      "license_url": licence["url"] if licence else None}  # fmt: skip
+        fields["image_path"] = image_relpath(fields["image_id"])
+        fields["image_seed"] = self.image_seed(fields["image_id"])
+        return fields
 
     def _record(self, spec: Spec, question: str, instruction: str, options: list[str], answer: str,
-                data: CocoPeople) -> Record:  # fmt: skip
+                data: CocoPeople, fields: Record | None = None, seed: int | None = None) -> Record:  # fmt: skip
         image = spec.image.image
-        fields = self._image_fields(image, data)
+        fields = fields or self._image_fields(image, data)
         image_id = fields["image_id"]
         facts = spec.person
         return {
             "id": spec.id,
             "image_id": image_id,
-            "images": [image_relpath(image_id)],
+            "images": [fields["image_path"]],
             "prompt": fields["prompt"],
             "negative_prompt": fields["negative_prompt"],
             "task": spec.task,
@@ -578,8 +512,8 @@ class Herm(SyntheticMode, Generator):
             "height": image.height,
             "license": fields["license"],
             "license_url": fields["license_url"],
-            "seed": self.record_seed(spec.id),
-            "image_seed": self.image_seed(image_id),
+            "seed": self.record_seed(spec.id) if seed is None else seed,
+            "image_seed": fields["image_seed"],
             "generator": self.name,
             "template_version": self.template_version,
             **({"condition": fields["condition"]} if "condition" in fields else {}),

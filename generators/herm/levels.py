@@ -225,33 +225,62 @@ def part_box(part: str, kp: Keypoints, person_box: Box, width: int, height: int)
     """The pixel box of a body part from its keypoint group (see PARTS), padded, clipped to the
     image; None when the part is not visible (a keypoint of its group is not visible; the head
     needs 3 of its 5)."""
-    names = PARTS[part]
-    visible = [n for n in names if n in kp and kp[n][2] == VISIBLE]
-    if part == "head":
+    corners = part_corners(part, visible_keypoints(kp), kp, person_box, width, height)
+    return None if corners is None else rounded_box(corners)
+
+
+def visible_keypoints(kp: Keypoints) -> set[str]:
+    return {name for name, value in kp.items() if value[2] == VISIBLE}
+
+
+def part_corners(
+    part: str, seen: set[str], kp: Keypoints, person_box: Box, width: int, height: int
+) -> tuple[float, float, float, float] | None:
+    """`part_box` before rounding, as clipped corners (x1, y1, x2, y2); `seen` are the visible
+    keypoints (`visible_keypoints`), found once for all of a person's parts."""
+    names, kind = _PART_KINDS[part]
+    if kind == "head":
+        visible = [n for n in names if n in seen]
         if len(visible) < 3:
             return None
-    elif len(visible) < len(names):
+    elif seen.issuperset(names):
+        visible = names
+    else:
         return None
-    if part.endswith(("hand", "foot")):
+    if kind == "end":
         (ax, ay), (bx, by) = kp[names[0]][:2], kp[names[1]][:2]  # elbow→wrist, knee→ankle
         length = math.hypot(bx - ax, by - ay)
         if length < 1.0:
             return None
         cx, cy = bx + END_SHIFT * (bx - ax), by + END_SHIFT * (by - ay)
         side = END_SIDE * length
-        return _clip((cx - side / 2, cy - side / 2, side, side), width, height)
+        return _clipped((cx - side / 2, cy - side / 2, side, side), width, height)
     xs = [kp[n][0] for n in visible]
     ys = [kp[n][1] for n in visible]
     x1, y1, x2, y2 = min(xs), min(ys), max(xs), max(ys)
-    pad = HEAD_PAD * max(x2 - x1, y2 - y1) if part == "head" else PART_PAD * person_box[3]
-    return _clip((x1 - pad, y1 - pad, x2 - x1 + 2 * pad, y2 - y1 + 2 * pad), width, height)
+    pad = HEAD_PAD * max(x2 - x1, y2 - y1) if kind == "head" else PART_PAD * person_box[3]
+    return _clipped((x1 - pad, y1 - pad, x2 - x1 + 2 * pad, y2 - y1 + 2 * pad), width, height)
 
 
-def _clip(box: Box, width: int, height: int) -> Box | None:
+_PART_KINDS = {
+    part: (names, "head" if part == "head" else "end" if part.endswith(("hand", "foot")) else "group")
+    for part, names in PARTS.items()
+}
+"""Each part's keypoints and how its box is drawn: around 3+ face keypoints, a square beyond a
+limb's end (hand, foot), or around all its keypoints."""
+
+
+def _clipped(box: Box, width: int, height: int) -> tuple[float, float, float, float] | None:
     x1, y1 = max(0.0, box[0]), max(0.0, box[1])
     x2, y2 = min(float(width), box[0] + box[2]), min(float(height), box[1] + box[3])
     if x2 - x1 < 1 or y2 - y1 < 1:
         return None
+    return x1, y1, x2, y2
+
+
+def rounded_box(corners: tuple[float, float, float, float]) -> Box:
+    """Clipped corners → the [x, y, w, h] pixel box, rounded to 2 places."""
+    x1, y1, x2, y2 = corners
     return (round(x1, 2), round(y1, 2), round(x2 - x1, 2), round(y2 - y1, 2))
 
 

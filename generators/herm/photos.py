@@ -10,6 +10,7 @@ from hvgen.progress import warn
 from hvgen.readers.coco import CocoPeople, PersonImage
 from hvgen.readers.source_folder import SourceFolder
 from hvgen.seeding import derive_seed
+from hvgen.stages.plan_workers import map_in_workers
 
 if TYPE_CHECKING:
     from .questions import Spec
@@ -17,7 +18,8 @@ if TYPE_CHECKING:
 
 def choose_images(generator: Any, data: CocoPeople) -> tuple[list[PersonImage], list[str]]:
     """Up to --num images with someone to ask about, in a seeded order; images whose file is
-    missing or does not open are skipped and counted."""
+    missing or does not open are skipped and counted. The files are checked in forked plan
+    workers, as many at a time as places are left, so the same files are checked as one by one."""
     seed = generator.request.run_seed
     order = sorted(
         (entry for entry in data.images.values() if entry.people),
@@ -25,14 +27,20 @@ def choose_images(generator: Any, data: CocoPeople) -> tuple[list[PersonImage], 
     )
     chosen, missing, broken = [], [], []
     folder = generator.images_folder()
-    for entry in order:
-        if len(chosen) >= generator.request.num:
-            break
-        problem = image_problem(generator, folder, entry)
-        if problem is None:
-            chosen.append(entry)
-        elif problem != "outside":
-            (missing if problem == "missing" else broken).append(entry.image.file_name)
+    start = 0
+    while start < len(order) and len(chosen) < generator.request.num:
+        batch = order[start : start + generator.request.num - len(chosen)]
+        start += len(batch)
+        problems = map_in_workers(
+            batch, lambda entries: [image_problem(generator, folder, e) for e in entries]
+        )
+        for entry, problem in zip(batch, (problem for part in problems for problem in part)):
+            if problem is None:
+                chosen.append(entry)
+            elif problem == "outside":  # a worker's folder noted it: note it here, in order
+                folder.admit(generator.images_dir / entry.image.file_name)
+            else:
+                (missing if problem == "missing" else broken).append(entry.image.file_name)
     outside = folder.warning("--images")
     if outside:
         warn(outside)

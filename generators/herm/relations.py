@@ -10,14 +10,15 @@ from hvgen.readers.coco import PersonImage
 from hvgen.seeding import derive_seed
 
 from . import levels as L
-from .questions import CONVERSATION, MULTI_CHOICE, TRUE_OR_FALSE, Spec
+from .questions import CONVERSATION, MULTI_CHOICE, TRUE_OR_FALSE, PersonTexts, Spec
 
 if TYPE_CHECKING:
     from .facts import Facts
 
 
-def pair_specs(generator: Any, entry: PersonImage, people: list[Facts]) -> list[Spec]:
-    """Person–person relations (left of, in front of, overlapping: true/false; nearest: choice)."""
+def pair_specs(generator: Any, entry: PersonImage, people: list[Facts], texts: PersonTexts) -> list[Spec]:
+    """Person–person relations (left of, in front of, overlapping: true/false; nearest: choice);
+    `texts` words the people (empty in the deal pass)."""
     specs = []
     pairs = [(a, b) for i, a in enumerate(people) for b in people[i + 1 :]]
     rng = random.Random(derive_seed(generator.request.run_seed, "herm-pairs", entry.image.id))
@@ -26,7 +27,7 @@ def pair_specs(generator: Any, entry: PersonImage, people: list[Facts]) -> list[
     for a, b in pairs[: generator.rules["pairs_per_image"]]:
         if rng.random() < 0.5:
             a, b = b, a
-        variables = {"person": generator._person(a), "other": generator._person(b)}
+        variables = {"person": texts.person(a), "other": texts.person(b)}
         for aspect, value in (
             ("left_of", L.left_of(a.person.bbox, b.person.bbox)),
             ("in_front_of", L.in_front_of(a.person.bbox, b.person.bbox, height)),
@@ -35,7 +36,7 @@ def pair_specs(generator: Any, entry: PersonImage, people: list[Facts]) -> list[
             if value is None:
                 continue
             answer = "True" if value else "False"
-            specs.append(generator._spec(entry, "relation", aspect, TRUE_OR_FALSE, f"{aspect}_tf",
+            specs.append(texts.spec(entry, "relation", aspect, TRUE_OR_FALSE, f"{aspect}_tf",
                                     (a.person.id, b.person.id), variables=variables, answer=answer,
                                     person=a))  # fmt: skip
     if len(people) >= 3:
@@ -44,15 +45,15 @@ def pair_specs(generator: Any, entry: PersonImage, people: list[Facts]) -> list[
             near = L.nearest(index, boxes)
             if near is None:
                 continue
-            others = tuple(generator._box(f.box) for j, f in enumerate(people) if j not in (index, near))
-            specs.append(generator._spec(entry, "relation", "nearest", MULTI_CHOICE, "nearest_mc", facts.person.id,
-                                    variables={"person": generator._person(facts)}, truth=generator._box(people[near].box),
+            others = tuple(texts.box(f.box) for j, f in enumerate(people) if j not in (index, near))
+            specs.append(texts.spec(entry, "relation", "nearest", MULTI_CHOICE, "nearest_mc", facts.person.id,
+                                    variables={"person": texts.person(facts)}, truth=texts.box(people[near].box),
                                     pool=others, person=facts))  # fmt: skip
     return specs
 
 
 def conversation_spec(generator: Any, entry: PersonImage, people: list[Facts], expressions: dict[int, str],
-                      count: int | None, caption: str) -> Spec | None:  # fmt: skip
+                      count: int | None, caption: str, texts: PersonTexts) -> Spec:  # fmt: skip
     """Image → instance → part: how many people, where one of them is, their pose, one part."""
     rng = random.Random(derive_seed(generator.request.run_seed, "herm-conversation", entry.image.id))
     facts = rng.choice(people)
@@ -73,13 +74,13 @@ def conversation_spec(generator: Any, entry: PersonImage, people: list[Facts], e
                   ("gpt", generator._box(facts.box))]  # fmt: skip
         person = expression
     else:
-        person = generator._person(facts)
+        person = texts.person(facts)
     turns += [("human", generator.templates.render("questions.j2", {"person": person}, block="inst_identify")),
-              ("gpt", generator.describe(facts))]  # fmt: skip
+              ("gpt", texts.describe(facts))]  # fmt: skip
     if facts.parts:
         part = rng.choice(sorted(facts.parts))
         turns += [("human", generator.templates.render("questions.j2", {"part": part, "person": person}, block="part_rec")),
                   ("gpt", generator._box(facts.parts[part]))]  # fmt: skip
     conversation = [{"from": who, "value": text} for who, text in turns]
-    return generator._spec(entry, "conversation", "image_instance_part", CONVERSATION, "", "", variables={},
+    return texts.spec(entry, "conversation", "image_instance_part", CONVERSATION, "", "", variables={},
                       answer=turns[-1][1], person=facts, conversation=conversation)  # fmt: skip

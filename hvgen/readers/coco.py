@@ -1,9 +1,11 @@
 """COCO-format annotation files (instances, person keypoints, captions), read as a stream.
 
 The full COCO train split has ~860k object annotations in a 450 MB file; `json.load` of it
-needs several GiB. These readers walk the file with ijson (one array item at a time) and keep
+needs several GiB. These readers walk such a file with ijson (one array item at a time) and keep
 only compact tuples of what the HERM levels need, so memory grows with the number of people
-kept, not with the file. CrowdHuman, OCHuman or AI Challenger converted to COCO format read the
+kept, not with the file. A file up to `IN_MEMORY_BYTES` (64 MiB: COCO val's, not train's) is
+parsed once, whole (orjson when installed, else json): streaming reads a file once per list it
+takes from it (four for a keypoints file), each pass costing about what orjson's whole parse does. CrowdHuman, OCHuman or AI Challenger converted to COCO format read the
 same way.
 
 A broken file or record is one `HvgenError` naming the file, the image id and the field.
@@ -11,6 +13,8 @@ A broken file or record is one `HvgenError` naming the file, the image id and th
 
 from __future__ import annotations
 
+import functools
+import json
 import math
 from array import array
 from collections.abc import Iterator
@@ -58,9 +62,9 @@ class Person:
         the labelled keypoints in file order; empty when the file has none."""
         values = self.keypoint_values
         return {
-            name: (values[3 * i], values[3 * i + 1], int(values[3 * i + 2]))
-            for i, name in enumerate(self.keypoint_names[: len(values) // 3])
-            if values[3 * i + 2]
+            name: (x, y, int(v))
+            for name, x, y, v in zip(self.keypoint_names, values[0::3], values[1::3], values[2::3])
+            if v
         }
 
 
@@ -99,6 +103,83 @@ def _ijson() -> Any:
     except ImportError:  # pragma: no cover - a declared dependency
         raise HvgenError("reading COCO files needs ijson: pip install ijson") from None
     return ijson
+
+
+IN_MEMORY_BYTES = 64 * 2**20
+"""A COCO file up to this size is parsed once, whole (orjson: ~0.5 s and ~300 MB while reading a
+40 MB file); a larger one (COCO train's keypoints: 238 MB) is streamed with ijson, one pass over
+the file per list read from it (a pass costs about as much as the parse)."""
+
+
+class JsonFile:
+    """A COCO annotation file whose top-level lists are read item by item: from the parsed
+    document when the file is small enough (`IN_MEMORY_BYTES`), else streamed."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.document = _parse_whole(path)
+
+    @classmethod
+    def of(cls, file: Path | JsonFile) -> JsonFile:
+        return file if isinstance(file, JsonFile) else cls(file)
+
+    def items(self, prefix: str, required: bool = True) -> Iterator[dict[str, Any]]:
+        """The items of the top-level array `prefix`, one at a time (see `_items`)."""
+        if self.document is None:
+            yield from _items(self.path, prefix, required)
+            return
+        path, document = self.path, self.document
+        if not isinstance(document, dict):
+            raise HvgenError(f"{path}: not a COCO annotation file (its top level is not a JSON object).")
+        found = document.get(prefix)
+        if not isinstance(found, list):
+            if required:
+                _missing_list(path, prefix, document)
+            return
+        for item in found:
+            if not isinstance(item, dict):
+                raise HvgenError(f"{path}: '{prefix}' holds a {type(item).__name__}, not objects.")
+            yield item
+
+
+def _parse_whole(path: Path) -> Any:
+    """The parsed document of a small file (`IN_MEMORY_BYTES`), else None (streamed)."""
+    try:
+        if path.stat().st_size > IN_MEMORY_BYTES:
+            return None
+        data = path.read_bytes()
+    except OSError:
+        return None  # streaming reports it
+    try:
+        import orjson  # ~3x json's speed; an optional extra
+
+        loads: Any = orjson.loads
+    except ImportError:
+        loads = functools.partial(json.loads, parse_constant=_no_constant)
+    try:
+        return loads(data)
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:  # orjson's error is a JSONDecodeError
+        raise _invalid_json(path, error) from None
+
+
+def _no_constant(name: str) -> Any:
+    """JSON has no NaN or Infinity (ijson and orjson refuse them; `json` would read them)."""
+    raise json.JSONDecodeError(f"{name} is not a JSON number", name, 0)
+
+
+def _missing_list(path: Path, key: str, document: dict[str, Any]) -> None:
+    """Raise: the top-level `key` of a parsed document is absent or not a list (what
+    `_check_list` says of a streamed file)."""
+    kinds = {dict: "an object", str: "a string", bool: "a boolean", int: "a number", float: "a number"}
+    if key in document:
+        raise HvgenError(
+            f"{path}: '{key}' is {kinds.get(type(document[key]), 'null')}, not a list; a COCO file holds "
+            f"lists under 'images', 'annotations' and 'categories'. Is it the right file, unedited?"
+        )
+    raise HvgenError(
+        f"{path}: no '{key}' list; a COCO file holds lists under 'images', 'annotations' and 'categories'. "
+        "Is it the right file, unedited?"
+    )
 
 
 def _items(path: Path, prefix: str, required: bool = True) -> Iterator[dict[str, Any]]:
@@ -174,7 +255,8 @@ def _bbox(path: Path, item: dict[str, Any], image_id: Any, what: str) -> tuple[f
     if (
         not isinstance(box, list)
         or len(box) != 4
-        or not all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in box)
+        or not {type(v) for v in box} <= {int, float}  # not bool
+        or not all(map(math.isfinite, box))
     ):
         raise _bad(path, image_id, what, "bbox", f"must be 4 numbers [x, y, w, h], got {box!r}")
     if box[2] < 0 or box[3] < 0:
@@ -182,8 +264,10 @@ def _bbox(path: Path, item: dict[str, Any], image_id: Any, what: str) -> tuple[f
     return (float(box[0]), float(box[1]), float(box[2]), float(box[3]))
 
 
-def read_images(path: Path) -> Iterator[CocoImage]:
-    for item in _items(path, "images"):
+def read_images(file: Path | JsonFile) -> Iterator[CocoImage]:
+    source = JsonFile.of(file)
+    path = source.path
+    for item in source.items("images"):
         image_id = item.get("id", "?")
         what = "the image entry"
         number = _int(path, item, "id", image_id, what)
@@ -205,18 +289,20 @@ def read_images(path: Path) -> Iterator[CocoImage]:
         )
 
 
-def read_licenses(path: Path) -> dict[int, dict[str, str]]:
+def read_licenses(file: Path | JsonFile) -> dict[int, dict[str, str]]:
     return {
         int(item["id"]): {"name": str(item.get("name", "")), "url": str(item.get("url", ""))}
-        for item in _items(path, "licenses", required=False)
+        for item in JsonFile.of(file).items("licenses", required=False)
         if isinstance(item.get("id"), int)
     }
 
 
-def read_categories(path: Path) -> dict[int, dict[str, Any]]:
+def read_categories(file: Path | JsonFile) -> dict[int, dict[str, Any]]:
     """Category id → {name, keypoints (names), skeleton}."""
+    source = JsonFile.of(file)
+    path = source.path
     result = {}
-    for item in _items(path, "categories"):
+    for item in source.items("categories"):
         number = item.get("id")
         if not isinstance(number, int) or not isinstance(item.get("name"), str):
             raise HvgenError(f"{path}: a category has no integer 'id' or string 'name': {item!r}.")
@@ -239,6 +325,11 @@ def _keypoints(path: Path, item: dict[str, Any], names: tuple[str, ...], image_i
             f"must hold {3 * len(names)} numbers (x, y, v for each of {len(names)} keypoints), got "
             f"{len(values) if isinstance(values, list) else type(values).__name__}",
         )  # fmt: skip
+    try:
+        if set(values[2::3]) <= {1, 2}:  # every keypoint labelled: the numbers as they are (floats)
+            return array("d", values)
+    except TypeError:
+        pass  # not all numbers: the loop below says which
     result = array("d")
     for index, name in enumerate(names):
         x, y, v = values[3 * index : 3 * index + 3]
@@ -258,7 +349,8 @@ def read_people(
     """Images with people from a person-keypoints file, their objects from an instances file and
     their captions from a captions file (both optional). Crowd regions and persons smaller than
     `min_area` (box w*h, in pixels) are counted but kept out of `people`."""
-    categories = read_categories(keypoints_path)
+    keypoints_file = JsonFile(keypoints_path)  # parsed once when small, else streamed list by list
+    categories = read_categories(keypoints_file)
     person_ids = {number for number, cat in categories.items() if cat["name"] == "person"}
     if not person_ids:
         raise HvgenError(
@@ -273,10 +365,11 @@ def read_people(
             f"{keypoints_path}: category 'person': field 'keypoints' names {unknown}, not COCO keypoints "
             f"({', '.join(COCO_KEYPOINTS)}); convert the file to COCO's 17 keypoints."
         )
-    known = {image.id: image for image in read_images(keypoints_path)}
+    known = {image.id: image for image in read_images(keypoints_file)}
+    licenses = read_licenses(keypoints_file)
     images: dict[int, PersonImage] = {}
     counts = {"person_annotations": 0, "crowd_regions": 0, "tiny_persons": 0, "people": 0}
-    for item in _items(keypoints_path, "annotations"):
+    for item in keypoints_file.items("annotations"):
         image_id = item.get("image_id", "?")
         what = f"person annotation {item.get('id', '?')}"
         image_id = _int(keypoints_path, item, "image_id", image_id, what)
@@ -308,11 +401,11 @@ def read_people(
         )
         entry.people.append(person)
         counts["people"] += 1
-    del known
+    del known, keypoints_file  # the parsed document, before the next file's
     if instances_path is not None:
         _add_objects(instances_path, images)
     if captions_path is not None:
-        for item in _items(captions_path, "annotations"):
+        for item in JsonFile(captions_path).items("annotations"):
             image_id = item.get("image_id")
             if image_id in images:
                 caption = item.get("caption")
@@ -330,13 +423,14 @@ def read_people(
         entry.objects.sort(key=lambda o: o.id)
         entry.captions.sort()
     counts["images"] = len(images)
-    return CocoPeople(images=images, licenses=read_licenses(keypoints_path), counts=counts)
+    return CocoPeople(images=images, licenses=licenses, counts=counts)
 
 
 def _add_objects(path: Path, images: dict[int, PersonImage]) -> None:
     """Non-person, non-crowd object boxes of the images that have people."""
-    categories = {number: cat["name"] for number, cat in read_categories(path).items()}
-    for item in _items(path, "annotations"):
+    source = JsonFile(path)
+    categories = {number: cat["name"] for number, cat in read_categories(source).items()}
+    for item in source.items("annotations"):
         image_id = item.get("image_id")
         if image_id not in images or item.get("iscrowd", 0):
             continue
