@@ -151,7 +151,7 @@ def _parse_whole(path: Path) -> Any:
     except OSError:
         return None  # streaming reports it
     try:
-        import orjson  # ~3x json's speed; an optional extra
+        import orjson  # ~3x json's speed (a dependency; json stays as the fallback of an install without it)
 
         loads: Any = orjson.loads
     except ImportError:
