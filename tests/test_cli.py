@@ -120,7 +120,10 @@ def test_changed_settings_on_an_existing_run_are_refused(demo_run: Path) -> None
     [
         (["dysca", "--styles", "watercolour", "--dry-run"], "did you mean 'watercolor'"),
         (["dysca", "--scenario", "foggy", "--dry-run"], "unknown scenario 'foggy'"),
-        (["dysca", "--scenario", "all,foggy", "--dry-run"], "unknown scenario 'foggy'"),  # not hidden by 'all'
+        (
+            ["dysca", "--scenario", "all,foggy", "--dry-run"],
+            "unknown scenario 'foggy'",
+        ),  # not hidden by 'all'
         (["dysca", "--styles", "watercolour,all", "--dry-run"], "did you mean 'watercolor'"),
         (["plan", "does-not-exist"], "not an hvgen run directory"),
         (["score", "nosuchbench", ".", "p.jsonl"], "unknown benchmark"),
