@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import random
+from functools import lru_cache
 
 _SEED_BITS = 63
 
@@ -40,6 +41,15 @@ def balanced_slot(index: int, size: int, run_seed: int, *key: object) -> int:
     position once, in a seeded order, so positions are balanced exactly over a plan (a model
     cannot win by always answering "A" or "True")."""
     block, offset = divmod(index, size)
+    # the text `derive_seed` digests names the block's order: consecutive ranks share it
+    return _block_order("\x1f".join(map(str, (run_seed, *key, block))), size)[offset]
+
+
+@lru_cache(maxsize=4096)
+def _block_order(payload: str, size: int) -> tuple[int, ...]:
+    """One block's seeded order of `size` positions (`payload`: the block's seed text); cached,
+    as a plan deals a key's ranks in order, `size` at a time."""
     order = list(range(size))
-    random.Random(derive_seed(run_seed, *key, block)).shuffle(order)
-    return order[offset]
+    seed = _from_bytes(_blake2b(payload.encode("utf-8"), digest_size=8).digest(), "big") >> (64 - _SEED_BITS)
+    random.Random(seed).shuffle(order)
+    return tuple(order)
