@@ -27,8 +27,12 @@ def stable_id(*parts: object, length: int = 16) -> str:
 
 def derive_seed(run_seed: int, *key: object) -> int:
     """A 63-bit seed for `key` under `run_seed` (fits torch.Generator and DuckDB BIGINT)."""
-    payload = "\x1f".join(map(str, (run_seed, *key))).encode("utf-8")
-    return _from_bytes(_blake2b(payload, digest_size=8).digest(), "big") >> (64 - _SEED_BITS)
+    return _seed_of("\x1f".join(map(str, (run_seed, *key))))
+
+
+def _seed_of(payload: str) -> int:
+    """The 63-bit seed of a key's digested text (`derive_seed`'s formula, in one place)."""
+    return _from_bytes(_blake2b(payload.encode("utf-8"), digest_size=8).digest(), "big") >> (64 - _SEED_BITS)
 
 
 def rng_for(run_seed: int, *key: object) -> random.Random:
@@ -50,6 +54,5 @@ def _block_order(payload: str, size: int) -> tuple[int, ...]:
     """One block's seeded order of `size` positions (`payload`: the block's seed text); cached,
     as a plan deals a key's ranks in order, `size` at a time."""
     order = list(range(size))
-    seed = _from_bytes(_blake2b(payload.encode("utf-8"), digest_size=8).digest(), "big") >> (64 - _SEED_BITS)
-    random.Random(seed).shuffle(order)
+    random.Random(_seed_of(payload)).shuffle(order)
     return tuple(order)
