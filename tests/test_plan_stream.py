@@ -15,6 +15,7 @@ from hvgen.errors import HvgenError
 from hvgen.generator import PlanResult
 from hvgen.stages import plan as plan_stage
 from hvgen.stages.plan import build_generator, plan_records, run_plan, serialise_records
+from hvgen.store.catalog import JsonRecords, plan_writer
 
 CONFIG = RunConfig(benchmark="dysca", num=40, seed=3)
 CHUNK = 25
@@ -141,10 +142,11 @@ def test_a_killed_plans_sort_folder_is_removed_by_the_next(tmp_path: Path) -> No
         assert not stale.exists() and live.exists() and other_host.exists()
 
 
-def test_catalog_batches_parse_as_from_pylist_would() -> None:
-    """The catalog's rows come from arrow's JSON reader: the same table as `json.loads` +
-    `from_pylist` for nulls, empty lists, structs, 63-bit ints, line separators inside strings,
-    a key outside the schema (dropped) and a line longer than the reader's default block."""
+def test_the_catalog_read_from_records_jsonl_equals_from_pylist(tmp_path: Path) -> None:
+    """The catalog's rows come from DuckDB's JSON reader (`JsonRecords`): the same table, types
+    and stored order as inserting `json.loads` + `from_pylist`, for nulls, empty lists, structs,
+    63-bit ints, -0.0, line separators inside strings, a key outside the schema (dropped) and a
+    line longer than a reader's default block."""
     import json
 
     records = [
@@ -160,11 +162,26 @@ def test_catalog_batches_parse_as_from_pylist_would() -> None:
         {"id": "b", "options": ["p"], "x": None, "s": {"k": "v"}, "n": 5, "f": 2.5, "u": "z" * (3 << 20)},
         {"id": "c", "options": [], "s": {}, "n": 0, "f": -0.0, "u": "", "extra": 1},
     ]
+    for record in records:  # the columns the images table is made of
+        record.update(image_id="i", prompt="p", negative_prompt="n", image_seed=1)
     lines = [plan_stage.record_line(record).encode() for record in records]
+    path = tmp_path / "records.jsonl"
+    path.write_bytes(b"".join(lines))
     schema = pa.Table.from_pylist(records[:2]).schema
     expected = pa.Table.from_pylist([json.loads(line) for line in lines], schema=schema)
-    parsed = plan_stage.lines_to_table(lines, schema)
-    assert parsed.schema == expected.schema and parsed.to_pylist() == expected.to_pylist()
+    read = duckdb.connect(str(tmp_path / "read.duckdb"))
+    with plan_writer(read) as add:
+        add(JsonRecords(path, schema, max(map(len, lines))))
+    inserted = duckdb.connect(str(tmp_path / "inserted.duckdb"))
+    with plan_writer(inserted) as add:
+        add(expected)
+    assert read.execute("DESCRIBE records").fetchall() == inserted.execute("DESCRIBE records").fetchall()
+    rows = read.execute("SELECT * FROM records").fetchall()  # stored order
+    assert (
+        rows
+        == inserted.execute("SELECT * FROM records").fetchall()
+        == [tuple(r.values()) for r in expected.to_pylist()]
+    )
 
 
 def test_arrow_types_are_from_pylists_for_every_kind_of_value() -> None:
@@ -194,13 +211,30 @@ def test_arrow_types_are_from_pylists_for_every_kind_of_value() -> None:
     assert plan_stage.arrow_types(records).field("s").type.names == ["y", "x", "z"]
 
 
-def test_records_that_disagree_on_a_type_fail_with_the_field_named() -> None:
-    records = [{"id": "a", "n": 1}, {"id": "b", "n": "x"}]
-    schema = plan_stage.arrow_types(records)
-    with pytest.raises(HvgenError, match=r"disagree on a field's type.*Column\(/n\)"):
-        plan_stage.lines_to_table([plan_stage.record_line(record).encode() for record in records], schema)
+def test_records_that_disagree_on_a_type_fail_with_the_field_named(tmp_path: Path) -> None:
+    """A column whose values share no type fails the plan: where arrow's inference sees it
+    (within a chunk, across chunks) before anything is written; where it does not (it infers
+    from the first kinds seen), when the catalog reads records.jsonl."""
+    from hvgen.stages.plan import SortedPlan, column_types, merge_types
+
     with pytest.raises(HvgenError, match="cannot be typed"):
         plan_stage.arrow_types([{"id": "a", "n": [1]}, {"id": "b", "n": {"k": 1}}])
+    records = [{"id": "a", "n": 1, "image_id": "i", "prompt": "p", "negative_prompt": "n", "image_seed": 1}]
+    records.append(
+        {**records[0], "id": "b", "n": "x"}
+    )  # `pa.infer_type` says int64: arrow infers, not checks
+    path = tmp_path / "records.jsonl"
+    path.write_text("".join(map(plan_stage.record_line, records)))
+    with (
+        duckdb.connect(str(tmp_path / "c.duckdb")) as con,
+        pytest.raises(HvgenError, match=r"disagree on a field's type.*line 2"),
+        plan_writer(con) as add,
+    ):
+        add(JsonRecords(path, plan_stage.arrow_types(records), 100))
+    types = column_types([{"id": "a", "n": 1}])
+    merge_types(types, column_types([{"id": "b", "n": "x"}]))
+    with pytest.raises(HvgenError, match="disagree on the type of field 'n'"):
+        SortedPlan(None, None, ["id", "n"], types).arrow_schema()  # type: ignore[arg-type]
 
 
 def test_a_key_outside_the_catalogs_columns_may_disagree_as_from_pylist_lets_it(tmp_path: Path) -> None:

@@ -17,7 +17,7 @@ from hvgen.config import RunConfig
 from hvgen.errors import HvgenError
 from hvgen.generator import ItemRecords, PlanResult
 from hvgen.stages import plan_workers
-from hvgen.stages.plan import CatalogFeed, build_generator, plan_records, run_plan, serialise_records
+from hvgen.stages.plan import build_generator, plan_records, run_plan, serialise_records
 
 CONFIG = RunConfig(benchmark="dysca", num=90, seed=7)
 FORKS = pytest.mark.skipif(
@@ -196,30 +196,6 @@ def test_item_records_read_as_the_list_of_their_records() -> None:
     assert [r["id"] for r in records] == ["1-0", "2-0", "2-1", "3-0", "3-1", "3-2"]
     assert [r["id"] for r in records.records_in(1, 2)] == ["2-0", "2-1"]
     assert len(records) == 6 and records[-1] == {"id": "3-2"} and records == list(records)
-
-
-def test_a_catalog_error_in_the_feed_thread_is_raised_in_the_writer() -> None:
-    def refuse(table) -> None:
-        raise ValueError("disk full")
-
-    with pytest.raises(ValueError, match="disk full"), CatalogFeed(refuse, None) as feed:
-        for _ in range(5):  # more batches than the queues hold: the writer is never blocked for good
-            feed.add([b"a"], [b'{"id": "a"}\n'])
-
-
-def test_a_catalog_parse_error_is_raised_in_the_writer_and_nothing_after_it_is_inserted() -> None:
-    import pyarrow as pa
-
-    inserted: list[int] = []
-    schema = pa.schema([pa.field("n", pa.int64())])
-    with (
-        pytest.raises(HvgenError, match=r"disagree.*Column\(/n\)"),
-        CatalogFeed(inserted.append, schema) as feed,
-    ):
-        feed.add([b"a"], [b'{"n": 1}\n'])
-        for _ in range(6):
-            feed.add([b"b"], [b'{"n": "x"}\n'])
-    assert len(inserted) <= 1 and all(table.num_rows == 1 for table in inserted)
 
 
 @pytest.mark.parametrize(

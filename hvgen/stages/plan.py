@@ -7,11 +7,8 @@ Deterministic: the same config and seed give byte-identical ``records.jsonl``. T
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 import operator
-import queue
-import threading
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -26,7 +23,7 @@ from hvgen.lazy_module import lazy_import
 from hvgen.records import Record, validate_record
 from hvgen.stages.plan_workers import stage_in_workers
 from hvgen.store.atomic import write_atomic
-from hvgen.store.catalog import RECORDS_HASH_KEY, open_catalog, plan_writer, set_meta
+from hvgen.store.catalog import RECORDS_HASH_KEY, JsonRecords, open_catalog, plan_writer, set_meta
 from hvgen.store.layout import RECORDS_FILE, check_key
 from hvgen.store.record_sort import RecordSort
 
@@ -237,8 +234,8 @@ def column_types(records: list[Record]) -> ColumnTypes:
     struct fields in the order first seen) in C++, without building the arrays (~18 µs a record, a
     sixth of a plan) or walking each record in Python for its shape (~6 µs, what this once did).
     Where some key's values cannot share a type, the keys are typed one by one, and that key's
-    entry says why. Nothing checks a value against its key's type: a value of another kind fails
-    the catalog's parse of the records (`lines_to_table`), which names the field."""
+    entry says why. Every value is seen (each chunk here, chunks joined by `merge_types`), so a
+    column's type holds all its values when the catalog reads records.jsonl (`JsonRecords`)."""
     try:
         return {found.name: found for found in pa.infer_type(records)}
     except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError):
@@ -310,97 +307,22 @@ def run_plan(run_dir: Path, config: RunConfig, generator: Generator | None = Non
     generator = generator or plan_generator(run_dir, config)
     with RecordSort(run_dir) as sort:
         plan = stage_plan_records(generator, sort)
+        schema = plan.arrow_schema()  # before the file is written: a plan that cannot be typed writes nothing
+        longest = 0
+
+        def measure(ids: list[bytes], lines: list[bytes]) -> None:
+            nonlocal longest
+            longest = max(longest, *map(len, lines))
+
         with open_catalog(run_dir) as con:
-            schema = plan.arrow_schema() if plan.types else None
-            with plan_writer(con) as add_table, CatalogFeed(add_table, schema) as feed:
-                records_hash = write_sorted_records(run_dir / RECORDS_FILE, plan, feed.add)
+            records_hash = write_sorted_records(run_dir / RECORDS_FILE, plan, measure)
+            with plan_writer(con) as add_table:  # DuckDB reads the file itself, on all cores
+                add_table(JsonRecords(run_dir / RECORDS_FILE, schema, longest))
             # after the swap, as before streaming: a crash in between leaves the old fingerprint
             set_meta(con, "plan", plan.summary.__dict__)
             set_meta(con, PLAN_FINGERPRINT_KEY, config.plan_fingerprint())
             set_meta(con, RECORDS_HASH_KEY, records_hash)
     return plan.summary
-
-
-class CatalogFeed:
-    """Fills the catalog from threads of its own while records.jsonl is written: parsing the
-    lines into arrow and DuckDB's insert run in C++ without the GIL, so they overlap the merge
-    of the sorted runs and the file write (the stage's serial tail) instead of following them;
-    one thread parses and another inserts, so a batch's insert overlaps the next one's parse
-    (the catalog was the tail's slower half). Batches go in order through queues of two
-    (memory: a few batches); the first error is raised in the caller, at the next batch or on
-    exit."""
-
-    def __init__(self, add_table: Callable[[pa.Table], None], schema: pa.Schema | None) -> None:
-        self.add_table, self.schema = add_table, schema
-        self.queue: queue.Queue[list[bytes] | None] = queue.Queue(maxsize=2)
-        self.tables: queue.Queue[pa.Table | None] = queue.Queue(maxsize=2)
-        self.error: BaseException | None = None
-        self.threads = [
-            threading.Thread(target=self._parse, name="hvgen-plan-catalog-parse", daemon=True),
-            threading.Thread(target=self._insert, name="hvgen-plan-catalog-insert", daemon=True),
-        ]
-
-    def __enter__(self) -> CatalogFeed:
-        for thread in self.threads:
-            thread.start()
-        return self
-
-    def add(self, ids: list[bytes], lines: list[bytes]) -> None:
-        self._raise()
-        self.queue.put(lines)
-
-    def _parse(self) -> None:
-        while (lines := self.queue.get()) is not None:
-            if self.error is None:  # after an error, drain the queue so the writer never blocks
-                try:
-                    self.tables.put(lines_to_table(lines, self.schema))
-                except BaseException as error:
-                    self._failed(error)
-        self.tables.put(None)
-
-    def _insert(self) -> None:
-        while (table := self.tables.get()) is not None:
-            if self.error is None:  # likewise, so the parser never blocks
-                try:
-                    self.add_table(table)
-                except BaseException as error:
-                    self._failed(error)
-
-    def _failed(self, error: BaseException) -> None:
-        if self.error is None:
-            self.error = error
-
-    def _raise(self) -> None:
-        if self.error is not None:
-            raise self.error
-
-    def __exit__(self, kind: object, *rest: object) -> None:
-        self.queue.put(None)
-        for thread in self.threads:
-            thread.join()
-        if kind is None:
-            self._raise()
-
-
-def lines_to_table(lines: list[bytes], schema: pa.Schema | None) -> pa.Table:
-    """Records.jsonl lines (UTF-8) as an arrow table of `schema`: what `pa.Table.from_pylist` of
-    the parsed lines gives (a field no record has is null, a key outside the schema is dropped),
-    parsed by arrow's JSON reader (C++) instead of `json.loads` + `from_pylist`, ~2× less CPU."""
-    if schema is None:
-        return pa.Table.from_pylist([json.loads(line) for line in lines])
-    from pyarrow import json as arrow_json
-
-    longest = max(map(len, lines))  # a block must hold a whole line
-    try:
-        return arrow_json.read_json(
-            io.BytesIO(b"".join(lines)),
-            read_options=arrow_json.ReadOptions(block_size=max(1 << 20, longest + 1)),
-            parse_options=arrow_json.ParseOptions(explicit_schema=schema, unexpected_field_behavior="ignore"),
-        )
-    except pa.ArrowInvalid as error:  # a value of another kind than the field's (`arrow_types`)
-        raise HvgenError(
-            f"the plan's records disagree on a field's type ({error}); fix the generator."
-        ) from None
 
 
 def rewrite_records_file(run_dir: Path, config: RunConfig, expected_sha256: str) -> bool:
