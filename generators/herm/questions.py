@@ -129,22 +129,20 @@ class PersonTexts:
         self._names: dict[int, str] = {}
 
     def describe(self, facts: Facts) -> str:
-        if not self.worded:
-            return ""
-        key = facts.person.id
-        text = self._descriptions.get(key)
-        if text is None:
-            text = self._descriptions[key] = self.generator.describe(facts)
-        return text
+        return self._once(self._descriptions, facts, self.generator.describe)
 
     def person(self, facts: Facts) -> str:
         """'the person at [box]'."""
+        return self._once(self._names, facts, self.generator._person)
+
+    def _once(self, made: dict[int, str], facts: Facts, make: Any) -> str:
+        """`make(facts)`, made once per person of the image ('' for the unworded deal pass)."""
         if not self.worded:
             return ""
         key = facts.person.id
-        text = self._names.get(key)
+        text = made.get(key)
         if text is None:
-            text = self._names[key] = self.generator._person(facts)
+            text = made[key] = make(facts)
         return text
 
     def box(self, box: tuple[float, float, float, float]) -> str:
